@@ -1,0 +1,1 @@
+"""ChannelDesk domain logic. Never imports streamlit: the worker and the tests use it too."""

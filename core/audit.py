@@ -1,0 +1,38 @@
+"""The audit log: one append-only row for every write that matters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+
+from core.models import AuditLog
+
+if TYPE_CHECKING:
+    from core.auth import Actor
+
+
+def record(
+    session: Session, actor: Actor, action: str, entity_type: str, entity_id: object, **detail: Any
+) -> AuditLog:
+    """Add an audit row in the caller's transaction, so it commits (or not) with the change itself."""
+    row = AuditLog(
+        actor_id=actor.id,
+        actor_name=actor.name,
+        action=action,
+        entity_type=entity_type,
+        entity_id=None if entity_id is None else str(entity_id),
+        detail={key: _jsonable(value) for key, value in detail.items()},
+    )
+    session.add(row)
+    return row
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)

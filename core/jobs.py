@@ -1,0 +1,22 @@
+"""Every periodic job the worker runs: (fixed id, where the function lives, how often).
+
+A job is `def job(engine: Engine, now: datetime) -> dict[str, int]`: it claims due rows as of
+`now`, does them, and returns counts for the JSON summary and the job_run row. Jobs must be
+idempotent: a retried tick, a restart or a second worker must never send or charge twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    target: str  # "module:function"
+    every_seconds: int
+
+
+JOBS: list[JobSpec] = [
+    # Added by each capability, in the order --once runs them.
+]

@@ -1,0 +1,1 @@
+"""Everything the shop says to its customers: outbox, templates, compliance gate, providers."""

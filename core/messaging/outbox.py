@@ -1,0 +1,57 @@
+"""The outbox: every customer message becomes a row here before anything is sent.
+
+`enqueue` is the one entry point for every flow (order confirmation, billing notice, campaign...).
+The unique idempotency key makes a second enqueue of the same message a no-op that returns the
+first row, so a retried tick or a second worker never queues (and so never sends) twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from core import clock
+from core.models import Customer, Message, MessageKind, MessageStatus
+
+
+def enqueue(
+    session: Session,
+    *,
+    customer_id: int | None,
+    template_key: str,
+    variables: dict[str, Any],
+    idempotency_key: str,
+    kind: MessageKind = MessageKind.INFORMATIONAL,
+    text: str = "",
+    send_after: datetime | None = None,
+    campaign_id: int | None = None,
+    campaign_variant: str | None = None,
+) -> Message:
+    """Queue one message once; returns the existing row if the key was queued before."""
+    existing = session.exec(select(Message).where(Message.idempotency_key == idempotency_key)).first()
+    if existing is not None:
+        return existing
+    customer = session.get(Customer, customer_id) if customer_id is not None else None
+    message = Message(
+        customer_id=customer_id,
+        to_phone=customer.phone if customer else None,
+        kind=kind,
+        template_key=template_key,
+        text=text,
+        variables=variables,
+        idempotency_key=idempotency_key,
+        status=MessageStatus.QUEUED,
+        send_after=send_after or clock.now(),
+        campaign_id=campaign_id,
+        campaign_variant=campaign_variant,
+    )
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        # Another worker queued the same key between our check and insert.
+        return session.exec(select(Message).where(Message.idempotency_key == idempotency_key)).one()
+    return message

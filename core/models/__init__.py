@@ -1,0 +1,49 @@
+"""All tables; importing this package registers them on SQLModel.metadata (Alembic reads it)."""
+
+from core.models.campaigns import Campaign, CampaignStatus, Segment
+from core.models.customers import Customer, CustomerCreate, CustomerUpdate, Product, ProductCreate
+from core.models.inquiries import (
+    ClosedDay,
+    Inquiry,
+    InquiryCreate,
+    InquiryEvent,
+    InquiryStatus,
+    InquiryType,
+    SlaPolicy,
+    StaffNotification,
+)
+from core.models.messaging import Message, MessageKind, MessageStatus, Template
+from core.models.orders import (
+    Order,
+    OrderItem,
+    OrderStatus,
+    Payment,
+    PaymentLink,
+    PaymentLinkStatus,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    Review,
+)
+from core.models.staff import AuditLog, Role, StaffUser, StaffUserCreate
+from core.models.subscriptions import (
+    ChargeStatus,
+    IntervalUnit,
+    Subscription,
+    SubscriptionCharge,
+    SubscriptionEvent,
+    SubscriptionPlan,
+    SubscriptionStatus,
+)
+from core.models.system import JobRun, Setting, WorkerHeartbeat
+
+__all__ = [
+    "AuditLog", "Campaign", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
+    "CustomerCreate", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
+    "InquiryType", "IntervalUnit", "JobRun", "Message", "MessageKind", "MessageStatus", "Order",
+    "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",
+    "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "Segment", "Setting",
+    "SlaPolicy", "StaffNotification", "StaffUser", "StaffUserCreate", "Subscription",
+    "SubscriptionCharge", "SubscriptionEvent", "SubscriptionPlan", "SubscriptionStatus", "Template",
+    "WorkerHeartbeat",
+]

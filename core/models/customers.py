@@ -1,0 +1,73 @@
+"""Customers (KakaoTalk channel people) and the products they buy."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from core.models.base import utc_field
+
+
+def _opaque_id() -> str:
+    return uuid.uuid4().hex[:20]
+
+
+class CustomerBase(SQLModel):
+    name: str = Field(max_length=64, index=True)
+    phone: str | None = Field(default=None, max_length=20, index=True)
+    is_channel_friend: bool = True
+
+
+class CustomerCreate(CustomerBase):
+    ad_consent: bool = False
+    night_ad_consent: bool = False
+
+
+class CustomerUpdate(SQLModel):
+    name: str | None = None
+    phone: str | None = None
+    is_channel_friend: bool | None = None
+
+
+class Customer(CustomerBase, table=True):
+    __tablename__ = "customer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Sent to gateways as partner_user_id: never personal data.
+    public_id: str = Field(default_factory=_opaque_id, max_length=20, unique=True)
+    ad_consent_at: datetime | None = utc_field()
+    night_ad_consent_at: datetime | None = utc_field()
+    ad_opt_out_at: datetime | None = utc_field()
+    created_at: datetime = utc_field(default_now=True, index=True)
+
+
+class ProductBase(SQLModel):
+    name: str = Field(max_length=120)
+    category: str = Field(default="기타", max_length=40, index=True)
+    price: int = Field(ge=0)
+    is_tax_free: bool = False
+    replenishment_days: int | None = Field(default=None, ge=1)
+    image_url: str | None = Field(default=None, max_length=500)
+    is_subscription: bool = False
+
+
+class ProductCreate(ProductBase):
+    pass
+
+
+class ProductUpdate(SQLModel):
+    name: str | None = None
+    price: int | None = None
+    replenishment_days: int | None = None
+    is_active: bool | None = None
+
+
+class Product(ProductBase, table=True):
+    __tablename__ = "product"
+
+    id: int | None = Field(default=None, primary_key=True)
+    is_active: bool = True
+    deleted_at: datetime | None = utc_field()
+    created_at: datetime = utc_field(default_now=True)

@@ -1,0 +1,200 @@
+"""Orders, their items, payments, refunds, payment links and reviews."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from core.models.base import json_field, utc_field
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CANCELED = "canceled"
+
+
+ORDER_STATUS_LABELS = {
+    OrderStatus.PENDING: "결제 대기",
+    OrderStatus.PAID: "결제 완료",
+    OrderStatus.PARTIALLY_REFUNDED: "부분 환불",
+    OrderStatus.REFUNDED: "환불 완료",
+    OrderStatus.CANCELED: "취소",
+}
+
+
+class PaymentStatus(StrEnum):
+    READY = "ready"
+    APPROVED = "approved"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # a timeout: look it up before anything else
+
+
+PAYMENT_STATUS_LABELS = {
+    PaymentStatus.READY: "결제 준비",
+    PaymentStatus.APPROVED: "결제 완료",
+    PaymentStatus.PARTIALLY_REFUNDED: "부분 환불",
+    PaymentStatus.REFUNDED: "환불 완료",
+    PaymentStatus.FAILED: "실패",
+    PaymentStatus.UNKNOWN: "확인 중",
+}
+
+
+class PaymentLinkStatus(StrEnum):
+    CREATED = "created"
+    OPENED = "opened"
+    METHOD_SELECTED = "method_selected"
+    PAID = "paid"
+    QUIT = "quit"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+PAYMENT_LINK_STATUS_LABELS = {
+    PaymentLinkStatus.CREATED: "발송",
+    PaymentLinkStatus.OPENED: "열람",
+    PaymentLinkStatus.METHOD_SELECTED: "수단 선택",
+    PaymentLinkStatus.PAID: "결제 완료",
+    PaymentLinkStatus.QUIT: "중단",
+    PaymentLinkStatus.FAILED: "실패",
+    PaymentLinkStatus.EXPIRED: "만료",
+}
+
+
+class OrderBase(SQLModel):
+    order_number: str = Field(max_length=40, unique=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    total_amount: int = Field(ge=0)
+    tax_free_amount: int = Field(default=0, ge=0)
+    shipping_method: str | None = Field(default=None, max_length=40)
+    expected_ship_date: date | None = None
+    tracking_url: str | None = Field(default=None, max_length=500)
+    source: str = Field(default="chat", max_length=20)  # chat, link, import, subscription
+
+
+class OrderCreate(OrderBase):
+    pass
+
+
+class OrderUpdate(SQLModel):
+    shipping_method: str | None = None
+    expected_ship_date: date | None = None
+    tracking_url: str | None = None
+
+
+class Order(OrderBase, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_customer_ordered", "customer_id", "ordered_at"),
+        Index("ix_orders_status_ordered", "status", "ordered_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default=OrderStatus.PENDING, max_length=20)
+    ordered_at: datetime = utc_field(default_now=True, index=True)
+    paid_at: datetime | None = utc_field()
+    delivered_at: datetime | None = utc_field()
+    refunded_amount: int = 0
+    payment_link_id: int | None = Field(default=None, foreign_key="payment_link.id")
+    subscription_id: int | None = Field(default=None, foreign_key="subscription.id", index=True)
+
+
+class OrderItem(SQLModel, table=True):
+    __tablename__ = "order_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    product_id: int | None = Field(default=None, foreign_key="product.id", index=True)
+    product_name: str = Field(max_length=120)  # kept as sold, even if the product changes
+    quantity: int = Field(ge=1)
+    unit_price: int = Field(ge=0)
+    amount: int = Field(ge=0)
+
+
+class Payment(SQLModel, table=True):
+    __tablename__ = "payment"
+    __table_args__ = (Index("ix_payment_customer_approved", "customer_id", "approved_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    gateway: str = Field(max_length=16)
+    gateway_tid: str | None = Field(default=None, max_length=64, index=True)
+    method: str | None = Field(default=None, max_length=16)  # CARD, MONEY
+    amount: int = Field(ge=0)
+    tax_free_amount: int = Field(default=0, ge=0)
+    refunded_amount: int = Field(default=0, ge=0)
+    status: str = Field(default=PaymentStatus.READY, max_length=20, index=True)
+    idempotency_key: str = Field(max_length=120, unique=True)
+    approved_at: datetime | None = utc_field()
+    failure_code: str | None = Field(default=None, max_length=64)
+    failure_message: str | None = Field(default=None, max_length=500)
+    routing_log: list[dict[str, Any]] = json_field(list)
+    created_at: datetime = utc_field(default_now=True)
+
+
+class RefundStatus(StrEnum):
+    REQUESTED = "requested"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Refund(SQLModel, table=True):
+    __tablename__ = "refund"
+
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: int = Field(foreign_key="payment.id", index=True)
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    amount: int = Field(gt=0)
+    tax_free_amount: int = Field(default=0, ge=0)
+    reason: str = Field(max_length=500)
+    status: str = Field(default=RefundStatus.REQUESTED, max_length=20)
+    idempotency_key: str = Field(max_length=120, unique=True)
+    requested_by: int | None = Field(default=None, foreign_key="staff_user.id")
+    gateway_response: dict[str, Any] = json_field()
+    created_at: datetime = utc_field(default_now=True, index=True)
+    completed_at: datetime | None = utc_field()
+
+
+class PaymentLink(SQLModel, table=True):
+    __tablename__ = "payment_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    product_id: int | None = Field(default=None, foreign_key="product.id")
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    inquiry_id: int | None = None  # no FK: inquiry already points at orders (avoids a cycle)
+    item_name: str = Field(max_length=120)
+    amount: int = Field(gt=0)
+    tax_free_amount: int = Field(default=0, ge=0)
+    memo: str | None = Field(default=None, max_length=500)
+    status: str = Field(default=PaymentLinkStatus.CREATED, max_length=20, index=True)
+    gateway: str | None = Field(default=None, max_length=16)
+    gateway_tid: str | None = Field(default=None, max_length=64)
+    created_by: int | None = Field(default=None, foreign_key="staff_user.id")
+    created_at: datetime = utc_field(default_now=True, index=True)
+    opened_at: datetime | None = utc_field()
+    paid_at: datetime | None = utc_field()
+    expires_at: datetime | None = utc_field()
+    reminder_sent_at: datetime | None = utc_field()
+    order_id: int | None = None  # the order the paid link created (orders points back via FK)
+
+
+class Review(SQLModel, table=True):
+    __tablename__ = "review"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    product_id: int | None = Field(default=None, foreign_key="product.id")
+    rating: int = Field(ge=1, le=5)
+    body: str = Field(default="", max_length=5000)
+    created_at: datetime = utc_field(default_now=True)

@@ -1,0 +1,98 @@
+"""Shared fixtures: a migrated SQLite store per test (copied from one template), PostgreSQL, actors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+from core import clock
+from core.auth import Actor, create_user
+from core.db import make_engine, upgrade
+from core.models import Role
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    path = tmp_path / "channeldesk.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+def _postgres_reason() -> str | None:
+    try:
+        engine = make_engine(POSTGRES_URL)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.__class__.__name__}"
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> str | None:
+    return _postgres_reason()
+
+
+@pytest.fixture
+def pg_engine(postgres_available: str | None) -> Iterator[Engine]:
+    if postgres_available:
+        pytest.skip(postgres_available)
+    engine = make_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The store under test: every test using it runs on SQLite and on PostgreSQL."""
+    name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def actors(engine: Engine) -> dict[str, Actor]:
+    """One staff user per role, created through the real service (argon2 hashing included)."""
+    result: dict[str, Actor] = {}
+    with Session(engine) as s:
+        for role in Role:
+            user = create_user(s, None, username=f"{role.value}1", display_name=f"{role.value} 담당",
+                               role=role.value, password="password-123")
+            result[role.value] = Actor(id=user.id, name=user.display_name, role=role)
+        s.commit()
+    return result
+
+
+@pytest.fixture(autouse=True)
+def _release_clock() -> Iterator[None]:
+    yield
+    clock.set_now(None)
