@@ -59,6 +59,9 @@ GATEWAY = "sandbox"
 WINDOW_DAYS = 183  # "the last 6 months"
 LINK_TTL_S = 72 * 3600
 CHUNK = 20_000
+# Big loads drop these tables' secondary indexes and rebuild them at the end (same transaction).
+BULK_TABLES = ("customer", "orders", "order_item", "payment", "refund", "payment_link", "review")
+BULK_INDEX_THRESHOLD = 50_000
 
 # Tables kept by --reset: staff and their audit trail, owner settings, SLA policies, templates, worker health.
 KEEP_ON_RESET = frozenset(
@@ -434,6 +437,14 @@ def _ensure_demo_users(session: Session) -> int:
 # writing
 
 
+# Status values as plain strings for the hot loop (enum attribute access is slow at a million rows).
+_PENDING, _PAID, _CANCELED = OrderStatus.PENDING.value, OrderStatus.PAID.value, OrderStatus.CANCELED.value
+_REFUNDED, _PARTIALLY_REFUNDED = OrderStatus.REFUNDED.value, OrderStatus.PARTIALLY_REFUNDED.value
+_PAY_APPROVED, _PAY_FAILED = PaymentStatus.APPROVED.value, PaymentStatus.FAILED.value
+_PAY_REFUNDED, _PAY_PARTIALLY_REFUNDED = PaymentStatus.REFUNDED.value, PaymentStatus.PARTIALLY_REFUNDED.value
+_LINK_PAID = PaymentLinkStatus.PAID.value
+
+
 class _Writer:
     """Values in the shape each driver stores, and the fastest bulk path each offers."""
 
@@ -443,15 +454,32 @@ class _Writer:
         self.true: Any = True if self.postgres else 1
         self.false: Any = False if self.postgres else 0
         self.rows_written = 0
+        self._day_prefix: dict[int, str] = {}
 
-    def ts(self, seconds: int | None) -> Any:
-        """An instant given as whole epoch seconds (UTC) -> the stored form."""
+        self.ts: Callable[[int | None], Any] = self._ts_postgres if self.postgres else self._ts_sqlite
+        self._time_of_day: list[str] = []
+
+    def _ts_postgres(self, seconds: int | None) -> datetime | None:
+        """An instant given as whole epoch seconds (UTC) -> an aware datetime for psycopg."""
+        return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+    def _ts_sqlite(self, seconds: int | None) -> str | None:
+        """Epoch seconds -> SQLAlchemy's SQLite DATETIME text ("YYYY-MM-DD HH:MM:SS.ffffff").
+
+        The same text SQLAlchemy writes, so range filters compare like with like. Day and time-of-day
+        parts come from caches: a million rows share ~200 days and 86,400 seconds.
+        """
         if seconds is None:
             return None
-        if self.postgres:
-            return datetime.fromtimestamp(seconds, UTC)
-        # SQLAlchemy's SQLite DATETIME storage format, so range filters compare like-for-like strings.
-        return f"{_EPOCH + timedelta(seconds=seconds)}.000000"
+        days, rest = divmod(seconds, 86400)
+        prefix = self._day_prefix.get(days)
+        if prefix is None:
+            prefix = self._day_prefix[days] = f"{(_EPOCH + timedelta(days=days)).date()} "
+        if not self._time_of_day:
+            self._time_of_day = [
+                f"{h:02d}:{m:02d}:{s:02d}.000000" for h in range(24) for m in range(60) for s in range(60)
+            ]
+        return prefix + self._time_of_day[rest]
 
     def day(self, value: date | None) -> Any:
         if value is None or self.postgres:
@@ -703,6 +731,10 @@ class _Generator:
             )
         }
         self.staff_ids = self._staff_ids()
+        # KakaoPay ids are 20 chars and grow with time; a seeded base keeps them unique and ordered.
+        self.tid_base = rng.randrange(10**17, 9 * 10**18)
+        self._order_prefixes: dict[int, str] = {}
+        self._ship_days: dict[int, Any] = {}
 
     # -- helpers -------------------------------------------------------------------------------
     def _next_id(self, table: str) -> int:
@@ -724,20 +756,45 @@ class _Generator:
 
     def _tid(self, payment_id: int) -> str:
         # 20 chars like KakaoPay's; a bijection of the id, so unique without a lookup.
-        return f"T{(payment_id * 7_919_000_003 + 1_234_567) % 10**19:019d}"
+        return f"T{self.tid_base + payment_id:019d}"
 
     def _staff(self) -> int | None:
         return self.rng.choice(self.staff_ids)
 
     # -- run -----------------------------------------------------------------------------------
     def run(self, n_customers: int, n_orders: int) -> dict[str, int]:
+        # Filling a table and then building its indexes once (a sort) beats updating every index
+        # row by row; the definitions are read back from the database, so they come back exactly.
+        indexes = self._drop_indexes(BULK_TABLES) if n_orders >= BULK_INDEX_THRESHOLD else []
         self._products()
         self._customers(n_customers)
         self._subscriptions()
         self._orders(n_orders)
         self._unpaid_links(n_orders)
         self._inquiries(n_orders)
+        if indexes:
+            self.progress(f"rebuilding {len(indexes)} indexes")
+        for _name, definition in indexes:
+            self.connection.exec_driver_sql(definition)
         return dict(self.counts)
+
+    def _drop_indexes(self, tables: Sequence[str]) -> list[tuple[str, str]]:
+        names = ", ".join(f"'{t}'" for t in tables)
+        if self.w.postgres:
+            rows = self.connection.exec_driver_sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                f"AND tablename IN ({names}) AND indexname NOT IN "
+                "(SELECT conname FROM pg_constraint WHERE connamespace = current_schema()::regnamespace)"
+            ).all()
+        else:
+            rows = self.connection.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                f"AND tbl_name IN ({names}) ORDER BY name"
+            ).all()
+        indexes = [(row[0], row[1]) for row in rows]
+        for name, _definition in indexes:
+            self.connection.exec_driver_sql(f'DROP INDEX "{name}"')
+        return indexes
 
     # -- catalogue -----------------------------------------------------------------------------
     def _products(self) -> None:
@@ -890,7 +947,9 @@ class _Generator:
                     if rng.random() < sample_p:
                         (self.sample_refunded if entry[4] else self.sample_paid).append(entry)
             self._flush(buf)
-            self.progress(f"orders {min(chunk_start + CHUNK, n):,}/{n:,}")
+            done = min(chunk_start + CHUNK, n)
+            if done % 100_000 == 0 or done == n:
+                self.progress(f"orders {done:,}/{n:,}")
         self._count("orders", n)
 
     def _flush(self, buf: _Buffers) -> None:
@@ -913,85 +972,72 @@ class _Generator:
     def _one_order(
         self, buf: _Buffers, oid: int, t: int, now: int
     ) -> tuple[int, int, int, int, int, int] | None:
-        """Build one order with its items, payment, refund, link and review; return it if paid."""
-        rng, w = self.rng, self.w
+        """Build one order with its items, payment, refund, link and review; return it if paid.
+
+        The hot loop of a million-order seed: plain tuples, cached strings, no enums or objects.
+        """
+        rng, ts = self.rng, self.w.ts
         random_ = rng.random
         cid = self._pick_customer(t)
         roll = random_()
         n_items = 1 if roll < 0.7 else (2 if roll < 0.92 else 3)
+        sale_products, sale_cum = self.sale_products, self.sale_cum
+        top = sale_cum[-1]
         chosen: list[int] = []
         for _ in range(n_items):
-            index = self.sale_products[bisect.bisect_right(self.sale_cum, random_() * self.sale_cum[-1])]
+            index = sale_products[bisect.bisect_right(sale_cum, random_() * top)]
             if index not in chosen:
                 chosen.append(index)
-        total = tax_free = 0
+        total = tax_free = units = 0
         shipped = False
-        units = 0
-        item_first = self._take("order_item", len(chosen))
-        last_unit = last_tax_free = 0
-        for k, index in enumerate(chosen):
+        item_id = self.ids["order_item"]
+        self.ids["order_item"] = item_id + len(chosen)
+        last_unit = 0
+        last_tax_free = False
+        items = buf.items
+        for index in chosen:
             spec = PRODUCTS[index]
             q = random_()
-            quantity = (
-                1 if (q < 0.8 or spec.max_quantity == 1) else (2 if q < 0.95 or spec.max_quantity == 2 else 3)
-            )
-            amount = spec.price * quantity
+            limit = spec.max_quantity
+            quantity = 1 if (q < 0.8 or limit == 1) else (2 if (q < 0.95 or limit == 2) else 3)
+            price = spec.price
+            amount = price * quantity
             total += amount
             units += quantity
             if spec.is_tax_free:
                 tax_free += amount
             shipped = shipped or spec.shipped
-            last_unit, last_tax_free = spec.price, spec.is_tax_free
-            buf.items.append(
-                (item_first + k, oid, self.product_ids[index], spec.name, quantity, spec.price, amount)
-            )
+            last_unit, last_tax_free = price, spec.is_tax_free
+            items.append((item_id, oid, self.product_ids[index], spec.name, quantity, price, amount))
+            item_id += 1
 
         age = now - t
         roll = random_()
         if roll < 0.015:
-            status = OrderStatus.CANCELED
+            status = _CANCELED
         elif age < 2 * 86400 and roll < 0.2:
-            status = OrderStatus.PENDING
+            status = _PENDING
         else:
-            status = OrderStatus.PAID
+            status = _PAID
         source = "chat"
-        link_id = None
-        paid_at = delivered_at = None
-        shipping = ship_date = tracking = None
+        link_id = paid_at = delivered_at = shipping = ship_date = tracking = None
         refunded = 0
         entry = None
-        if status == OrderStatus.CANCELED:
+        if status is _CANCELED:
             if random_() < 0.5:  # a declined card before the customer gave up
                 pid = self._take("payment")
-                buf.payments.append(
-                    (
-                        pid,
-                        oid,
-                        cid,
-                        GATEWAY,
-                        self._tid(pid),
-                        "CARD",
-                        total,
-                        tax_free,
-                        0,
-                        PaymentStatus.FAILED.value,
-                        f"pay:{oid}",
-                        None,
-                        "CARD_DECLINED",
-                        "카드사 승인 거절",
-                        "[]",
-                        w.ts(t + 30),
-                    )
-                )
-        elif status == OrderStatus.PAID:
+                buf.payments.append((
+                    pid, oid, cid, GATEWAY, self._tid(pid), "CARD", total, tax_free, 0, _PAY_FAILED,
+                    f"pay:{oid}", None, "CARD_DECLINED", "카드사 승인 거절", "[]", ts(t + 30),
+                ))  # fmt: skip
+        elif status is _PAID:
             pid = self._take("payment")
             paid_at = min(t + 5 + int(random_() * 300), now)
             method = "CARD" if random_() < 0.65 else "MONEY"
-            pay_status = PaymentStatus.APPROVED
+            pay_status = _PAY_APPROVED
             if shipped:
                 shipping = "택배"
-                ship_day = _kst_date(paid_at) + timedelta(days=1)
-                ship_date = ship_day
+                ship_date = self._ship_day((paid_at + KST_OFFSET_S) // 86400 + 1)
                 if age > 86400:
                     tracking = f"https://tracking.example.com/cj/{(oid * 9_973_331) % 10**12:012d}"
                 delivered = paid_at + 86400 + int(random_() * 2 * 86400)
@@ -1001,122 +1047,63 @@ class _Generator:
                 source = "link"
                 link_id = self._take("payment_link")
                 link_created = t - 60 - int(random_() * 20 * 3600)
-                buf.links.append(
-                    (
-                        link_id,
-                        f"L{link_id:07d}{rng.getrandbits(24):06x}",
-                        self.product_ids[chosen[0]],
-                        cid,
-                        None,
-                        PRODUCTS[chosen[0]].name,
-                        total,
-                        tax_free,
-                        None,
-                        PaymentLinkStatus.PAID.value,
-                        GATEWAY,
-                        self._tid(pid),
-                        self._staff(),
-                        w.ts(link_created),
-                        w.ts(t - 30),
-                        w.ts(paid_at),
-                        w.ts(link_created + LINK_TTL_S),
-                        None,
-                        oid,
-                    )
-                )
+                buf.links.append((
+                    link_id, f"L{link_id:07d}{rng.getrandbits(24):06x}", self.product_ids[chosen[0]], cid, None,
+                    PRODUCTS[chosen[0]].name, total, tax_free, None, _LINK_PAID, GATEWAY, self._tid(pid),
+                    self._staff(), ts(link_created), ts(t - 30), ts(paid_at), ts(link_created + LINK_TTL_S), None,
+                    oid,
+                ))  # fmt: skip
             refund_roll = random_()
             if refund_roll < 0.035 and age > 86400:
                 refund_at = paid_at + 3600 + int(random_() * 7 * 86400)
                 if refund_at < now:
                     if refund_roll < 0.02 or units == 1:
                         amount, refund_tax_free = total, tax_free
-                        status, pay_status = OrderStatus.REFUNDED, PaymentStatus.REFUNDED
+                        status, pay_status, gateway_status = _REFUNDED, _PAY_REFUNDED, "CANCEL_PAYMENT"
                     else:  # one unit back
                         amount, refund_tax_free = last_unit, (last_unit if last_tax_free else 0)
-                        status, pay_status = OrderStatus.PARTIALLY_REFUNDED, PaymentStatus.PARTIALLY_REFUNDED
+                        status, pay_status = _PARTIALLY_REFUNDED, _PAY_PARTIALLY_REFUNDED
+                        gateway_status = "PART_CANCEL_PAYMENT"
                     refunded = amount
-                    rid = self._take("refund")
-                    buf.refunds.append(
-                        (
-                            rid,
-                            pid,
-                            oid,
-                            amount,
-                            refund_tax_free,
-                            rng.choice(REFUND_REASONS),
-                            "succeeded",
-                            f"refund:{pid}:1",
-                            self._staff(),
-                            json.dumps(
-                                {
-                                    "status": "CANCEL_PAYMENT"
-                                    if refunded == total
-                                    else "PART_CANCEL_PAYMENT",
-                                    "approved_cancel_amount": {"total": amount},
-                                }
-                            ),
-                            w.ts(refund_at),
-                            w.ts(refund_at + 2),
-                        )
-                    )
-            buf.payments.append(
-                (
-                    pid,
-                    oid,
-                    cid,
-                    GATEWAY,
-                    self._tid(pid),
-                    method,
-                    total,
-                    tax_free,
-                    refunded,
-                    pay_status.value,
-                    f"pay:{oid}",
-                    w.ts(paid_at),
-                    None,
-                    None,
-                    "[]",
-                    w.ts(t + 2),
-                )
-            )
+                    buf.refunds.append((
+                        self._take("refund"), pid, oid, amount, refund_tax_free, rng.choice(REFUND_REASONS),
+                        "succeeded", f"refund:{pid}:1", self._staff(),
+                        json.dumps({"status": gateway_status, "approved_cancel_amount": {"total": amount}}),
+                        ts(refund_at), ts(refund_at + 2),
+                    ))  # fmt: skip
+            buf.payments.append((
+                pid, oid, cid, GATEWAY, self._tid(pid), method, total, tax_free, refunded, pay_status,
+                f"pay:{oid}", ts(paid_at), None, None, "[]", ts(t + 2),
+            ))  # fmt: skip
             entry = (oid, cid, pid, total, refunded, tax_free)
             if delivered_at is not None and refunded == 0 and random_() < 0.12:
                 review_at = delivered_at + int(random_() * 10 * 86400)
                 if review_at < now:
-                    rating = rng.choices((1, 2, 3, 4, 5), weights=(2, 3, 8, 25, 62))[0]
-                    buf.reviews.append(
-                        (
-                            self._take("review"),
-                            oid,
-                            cid,
-                            self.product_ids[chosen[0]],
-                            rating,
-                            rng.choice(REVIEW_TEXT[rating]),
-                            w.ts(review_at),
-                        )
-                    )
-        order_number = f"CD{_kst_date(t).strftime('%y%m%d')}-{oid:07d}"
-        buf.orders.append(
-            (
-                oid,
-                order_number,
-                cid,
-                total,
-                tax_free,
-                shipping,
-                w.day(ship_date),
-                tracking,
-                source,
-                status.value,
-                w.ts(t),
-                w.ts(paid_at),
-                w.ts(delivered_at),
-                refunded,
-                link_id,
-                None,
-            )
-        )
+                    rating = rng.choices((1, 2, 3, 4, 5), cum_weights=(2, 5, 13, 38, 100))[0]
+                    buf.reviews.append((
+                        self._take("review"), oid, cid, self.product_ids[chosen[0]], rating,
+                        rng.choice(REVIEW_TEXT[rating]), ts(review_at),
+                    ))  # fmt: skip
+        buf.orders.append((
+            oid, f"{self._order_prefix((t + KST_OFFSET_S) // 86400)}{oid:07d}", cid, total, tax_free, shipping,
+            ship_date, tracking, source, status, ts(t), ts(paid_at), ts(delivered_at), refunded, link_id, None,
+        ))  # fmt: skip
         return entry
+
+    def _order_prefix(self, kst_day_number: int) -> str:
+        prefix = self._order_prefixes.get(kst_day_number)
+        if prefix is None:
+            day = date(1970, 1, 1) + timedelta(days=kst_day_number)
+            prefix = self._order_prefixes[kst_day_number] = f"CD{day.strftime('%y%m%d')}-"
+        return prefix
+
+    def _ship_day(self, kst_day_number: int) -> Any:
+        value = self._ship_days.get(kst_day_number)
+        if value is None:
+            value = self._ship_days[kst_day_number] = self.w.day(
+                date(1970, 1, 1) + timedelta(days=kst_day_number)
+            )
+        return value
 
     # -- payment links that were not paid ------------------------------------------------------
     def _unpaid_links(self, n_orders: int) -> None:
@@ -1452,6 +1439,7 @@ class _Generator:
         rng, w, now = self.rng, self.w, self.now
         cs_ids = self.staff_ids
         inquiries, events, dup_payments = [], [], []
+        double_charged: set[int] = set()
         recent = [entry for entry in self.recent_paid if entry[4] == 0]
         # Open ones: each type at several ages (minutes to days), some waiting on the customer.
         open_ages_min = (2, 8, 25, 50, 3 * 60, 20 * 60, 2 * 24 * 60)
@@ -1472,7 +1460,13 @@ class _Generator:
             cid = order[1] if order else self._pick_customer(created)
             order_id = order[0] if order else None
             payment_id = order[2] if order else None
-            if order and kind is InquiryType.DOUBLE_CHARGE and status is not InquiryStatus.RESOLVED:
+            if (
+                order
+                and kind is InquiryType.DOUBLE_CHARGE
+                and status is not InquiryStatus.RESOLVED
+                and order[0] not in double_charged
+            ):
+                double_charged.add(order[0])
                 # The duplicate the customer complains about: a second approved payment on the order.
                 dup = self._take("payment")
                 dup_payments.append(
