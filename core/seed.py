@@ -17,7 +17,9 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
+import queue
 import random
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -62,6 +64,10 @@ CHUNK = 20_000
 # Big loads drop these tables' secondary indexes and rebuild them at the end (same transaction).
 BULK_TABLES = ("customer", "orders", "order_item", "payment", "refund", "payment_link", "review")
 BULK_INDEX_THRESHOLD = 50_000
+BACKGROUND_WRITER = True  # store chunks from a second thread while the next chunk is built
+# Only indexes led by these columns are dropped: rows arrive in time order, so indexes on ids, times and
+# few-valued columns grow at their right edge (cheap), while these take a random B-tree insert per row.
+SCATTERED_COLUMNS = frozenset({"customer_id", "name", "phone"})
 
 # Tables kept by --reset: staff and their audit trail, owner settings, SLA policies, templates, worker health.
 KEEP_ON_RESET = frozenset(
@@ -455,6 +461,7 @@ class _Writer:
         self.false: Any = False if self.postgres else 0
         self.rows_written = 0
         self._day_prefix: dict[int, str] = {}
+        self._background = False
 
         self.ts: Callable[[int | None], Any] = self._ts_postgres if self.postgres else self._ts_sqlite
         self._time_of_day: list[str] = []
@@ -486,9 +493,44 @@ class _Writer:
             return value
         return value.isoformat()
 
+    def start_background(self) -> None:
+        """Write from a second thread: the driver releases the GIL while it stores rows, so building
+        the next chunk in Python overlaps with storing the last one (two cores, both busy)."""
+        self._queue: queue.Queue[tuple[str, Sequence[str], list[tuple[Any, ...]]] | None] = queue.Queue(3)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="seed-writer", daemon=True)
+        self._thread.start()
+        self._background = True
+
+    def finish(self) -> None:
+        """Wait until every queued chunk is stored; re-raise the writer's error here."""
+        if not self._background:
+            return
+        self._background = False
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _drain(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._write(*item)
+                except BaseException as exc:  # noqa: BLE001 - handed to the main thread in finish()
+                    self._error = exc
+
     def insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
+        if self._background:
+            if self._error is not None:
+                self.finish()
+            self._queue.put((table, columns, rows))
+        else:
+            self._write(table, columns, rows)
+
+    def _write(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         cols = ", ".join(f'"{c}"' for c in columns)
         if self.postgres:
             cursor = self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -766,12 +808,17 @@ class _Generator:
         # Filling a table and then building its indexes once (a sort) beats updating every index
         # row by row; the definitions are read back from the database, so they come back exactly.
         indexes = self._drop_indexes(BULK_TABLES) if n_orders >= BULK_INDEX_THRESHOLD else []
-        self._products()
-        self._customers(n_customers)
-        self._subscriptions()
-        self._orders(n_orders)
-        self._unpaid_links(n_orders)
-        self._inquiries(n_orders)
+        if BACKGROUND_WRITER:
+            self.w.start_background()
+        try:
+            self._products()
+            self._customers(n_customers)
+            self._subscriptions()
+            self._orders(n_orders)
+            self._unpaid_links(n_orders)
+            self._inquiries(n_orders)
+        finally:
+            self.w.finish()  # on an error too: the writer must stop before the rollback
         if indexes:
             self.progress(f"rebuilding {len(indexes)} indexes")
         for _name, definition in indexes:
@@ -791,7 +838,7 @@ class _Generator:
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
                 f"AND tbl_name IN ({names}) ORDER BY name"
             ).all()
-        indexes = [(row[0], row[1]) for row in rows]
+        indexes = [(row[0], row[1]) for row in rows if _leading_column(row[1]) in SCATTERED_COLUMNS]
         for name, _definition in indexes:
             self.connection.exec_driver_sql(f'DROP INDEX "{name}"')
         return indexes
@@ -1603,6 +1650,12 @@ class _Generator:
         else:
             pool = recent or self.sample_paid
         return rng.choice(pool) if pool else None
+
+
+def _leading_column(definition: str) -> str:
+    """First indexed column of a CREATE INDEX statement (SQLite or PostgreSQL spelling)."""
+    inside = definition[definition.index("(") + 1 :]
+    return inside.split(",")[0].split(")")[0].strip().strip('"').split()[0]
 
 
 def _cumulative(values: Sequence[float]) -> Iterator[float]:
