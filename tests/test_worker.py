@@ -48,7 +48,7 @@ def test_run_once_runs_every_job_as_of_now_and_records_it(
     now = clock.parse_instant("2026-12-01T09:00+09:00")
     SEEN.clear()
     summary = worker.run_once(engine, now, worker_id="w1")
-    assert SEEN == [now]
+    assert [now] == SEEN
     assert summary["jobs"]["counts"] == {"outcome": "ok", "counts": {"done": 3}}
     assert summary["jobs"]["fails"]["outcome"] == "error"
     assert "boom" in summary["jobs"]["fails"]["error"]
