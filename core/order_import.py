@@ -131,9 +131,8 @@ def _int(text: str, label: str, *, low: int, high: int) -> int:
 
 def _instant(text: str) -> datetime:
     text = text.strip()
-    try:
-        if "T" in text or "+" in text:
-            return clock.parse_instant(text)
+    try:  # fast path: 2026-11-01, 2026-11-01 14:30[:00], ISO-8601 with or without offset
+        return clock.parse_instant(text)
     except ValueError:
         pass
     for fmt in DATE_FORMATS:
@@ -281,12 +280,12 @@ def import_orders(
         order_ids: dict[str, int] = {}
         for start in range(0, len(order_values), CHUNK * 5):
             returned = session.execute(
-                insert(Order).returning(Order.id, Order.order_number),
+                insert(Order.__table__).returning(Order.__table__.c.id, Order.__table__.c.order_number),
                 order_values[start : start + CHUNK * 5],  # type: ignore[arg-type]
             )
             order_ids.update({number: order_id for order_id, number in returned})
         session.execute(
-            insert(OrderItem),
+            insert(OrderItem.__table__),
             [
                 {
                     "order_id": order_ids[row["order_number"]],
@@ -323,7 +322,7 @@ def import_orders(
             if row["status"] != OrderStatus.CANCELED
         ]
         if payment_rows:
-            session.execute(insert(Payment), payment_rows)
+            session.execute(insert(Payment.__table__), payment_rows)
         result.created = len(rows)
     audit.record(
         session,
@@ -381,7 +380,7 @@ def _customers(session: Session, rows: list[dict[str, Any]], result: ImportResul
         for start in range(0, len(keys), CHUNK * 5):
             batch = keys[start : start + CHUNK * 5]
             returned = session.execute(
-                insert(Customer).returning(Customer.id, Customer.public_id), [new[k] for k in batch]
+                insert(Customer.__table__).returning(Customer.__table__.c.id, Customer.__table__.c.public_id), [new[k] for k in batch]
             )
             by_public = {public_id: customer_id for customer_id, public_id in returned}
             for key in batch:

@@ -337,18 +337,26 @@ def search_orders(
     customer and date), merged here, so it stays fast on a million orders.
     """
     limit = max(1, min(int(limit), 500))
-    filters: list[Any] = []
-    if status:
-        filters.append(Order.status == status)
-    if date_from or date_to:
-        start, end = clock.kst_day_range(date_from or date(2000, 1, 1), date_to or date(2100, 1, 1))
-        filters += [Order.ordered_at >= start, Order.ordered_at < end]
-    if product_id is not None:
-        filters.append(exists().where(OrderItem.order_id == Order.id, OrderItem.product_id == product_id))
-    if payment_method:
-        filters.append(exists().where(Payment.order_id == Order.id, Payment.method == payment_method))
 
-    def run(*conditions: Any) -> list[Any]:
+    def build_filters(indexed: bool) -> list[Any]:
+        """With indexed=False the status/date filters are written so no index serves them: for the text
+        customer branch, where the customer index must drive the query (else the planner may walk
+        the status/date index over a million rows probing for a handful of customers)."""
+        status_column = Order.status if indexed else func.coalesce(Order.status, Order.status)
+        date_column = Order.ordered_at if indexed else func.coalesce(Order.ordered_at, Order.ordered_at)
+        result: list[Any] = []
+        if status:
+            result.append(status_column == status)
+        if date_from or date_to:
+            start, end = clock.kst_day_range(date_from or date(2000, 1, 1), date_to or date(2100, 1, 1))
+            result += [date_column >= start, date_column < end]
+        if product_id is not None:
+            result.append(exists().where(OrderItem.order_id == Order.id, OrderItem.product_id == product_id))
+        if payment_method:
+            result.append(exists().where(Payment.order_id == Order.id, Payment.method == payment_method))
+        return result
+
+    def run(*conditions: Any, indexed: bool = True) -> list[Any]:
         statement = (
             select(
                 Order.id,
@@ -362,7 +370,7 @@ def search_orders(
                 Customer.phone,
             )
             .join(Customer, Customer.id == Order.customer_id)  # type: ignore[arg-type]
-            .where(*conditions, *filters)
+            .where(*conditions, *build_filters(indexed))
             .order_by(Order.ordered_at.desc())  # type: ignore[attr-defined]
             .limit(limit)
         )
@@ -372,7 +380,7 @@ def search_orders(
     if not text:
         rows = run()
     else:
-        rows = run(_prefix(Order.order_number, text))
+        rows = run(_prefix(Order.order_number, text), indexed=False)
         digits = _digits(text)
         customer_match = _prefix(Customer.name, text)
         if len(digits) >= 7 and len(digits) >= len(text.replace("-", "").replace(" ", "")):
@@ -381,7 +389,7 @@ def search_orders(
             )
         customer_ids = list(session.exec(select(Customer.id).where(customer_match).limit(200)).all())
         if customer_ids:
-            rows += run(Order.customer_id.in_(customer_ids))  # type: ignore[attr-defined]
+            rows += run(Order.customer_id.in_(customer_ids), indexed=False)  # type: ignore[attr-defined]
         unique = {row.id: row for row in rows}
         rows = sorted(unique.values(), key=lambda row: row.ordered_at, reverse=True)
     return [
