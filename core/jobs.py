@@ -19,4 +19,7 @@ class JobSpec:
 
 JOBS: list[JobSpec] = [
     # Added by each capability, in the order --once runs them.
+    JobSpec("payment_link_reminders", "core.payment_jobs:payment_link_reminders", 300),
+    JobSpec("payment_link_expiry", "core.payment_jobs:payment_link_expiry", 300),
+    JobSpec("payment_reconciliation", "core.payment_jobs:reconcile_payments", 120),
 ]
