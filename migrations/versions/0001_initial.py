@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:13:57.428479
+Create Date: 2026-11-23 14:18:45.792685
 """
 
 from collections.abc import Sequence
@@ -313,6 +313,8 @@ def upgrade() -> None:
         sa.Column("provider", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("provider_message_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("provider_group_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("claim_token", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("claim_expires_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("campaign_id", sa.Integer(), nullable=True),
         sa.Column("campaign_variant", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
         sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
