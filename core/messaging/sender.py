@@ -22,6 +22,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,6 +67,7 @@ MESSAGING_DEFAULTS: dict[str, Any] = {
     "claim_seconds": 120,
     "max_variable_length": templates.DEFAULT_MAX_VARIABLE_LENGTH,
     "tick_budget_seconds": 50,
+    "send_concurrency": 4,  # chunks with the provider at once (the rate limit still applies)
 }
 CATEGORY_HINT = "__purchase_category"  # variable an ad carries to use the same-kind purchase exception
 M = Message.__table__
@@ -88,31 +90,59 @@ class _Row:
     outgoing: OutgoingMessage | None = None
 
 
+_LOAD_COLUMNS = (
+    M.c.id,
+    M.c.customer_id,
+    M.c.to_phone,
+    M.c.kind,
+    M.c.template_key,
+    M.c.text,
+    M.c.variables,
+    M.c.idempotency_key,
+    M.c.attempts,
+)
+
+
 # -- claiming ------------------------------------------------------------------------------------
-def claim_due(engine: Engine, now: datetime, limit: int, lease: timedelta) -> str | None:
-    """Claim up to `limit` due rows for this worker; returns the claim token (None: nothing due)."""
+def claim_due_rows(
+    engine: Engine, now: datetime, limit: int, lease: timedelta
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """Claim up to `limit` due rows for this worker in one transaction; returns (token, rows).
+
+    Queued rows first, then held rows whose hold ended, each oldest first: one status per
+    statement lets the (status, send_after) index give the order without sorting the backlog."""
     token = uuid.uuid4().hex
-    due = (
-        select(M.c.id)
-        .where(M.c.status.in_(DUE), M.c.send_after <= now)
-        .order_by(M.c.send_after, M.c.id)
-        .limit(limit)
-    )
-    if is_postgres(engine):
-        due = due.with_for_update(skip_locked=True)
-    stmt = (
-        update(M)
-        .where(M.c.id.in_(due.scalar_subquery()))
-        .values(
-            status=MessageStatus.SENDING.value,
-            claim_token=token,
-            claim_expires_at=now + lease,
-            updated_at=now,
-        )
-    )
+    rows: list[dict[str, Any]] = []
     with engine.begin() as conn:
-        claimed = conn.execute(stmt).rowcount
-    return token if claimed else None
+        for status in DUE:
+            if len(rows) >= limit:
+                break
+            due = (
+                select(M.c.id)
+                .where(M.c.status == status, M.c.send_after <= now)
+                .order_by(M.c.send_after)
+                .limit(limit - len(rows))
+            )
+            if is_postgres(engine):
+                due = due.with_for_update(skip_locked=True)
+            stmt = (
+                update(M)
+                .where(M.c.id.in_(due.scalar_subquery()))
+                .values(
+                    status=MessageStatus.SENDING.value,
+                    claim_token=token,
+                    claim_expires_at=now + lease,
+                    updated_at=now,
+                )
+                .returning(*_LOAD_COLUMNS)
+            )
+            rows.extend(dict(r._mapping) for r in conn.execute(stmt))
+    return (token if rows else None), rows
+
+
+def claim_due(engine: Engine, now: datetime, limit: int, lease: timedelta) -> str | None:
+    """Claim up to `limit` due rows; returns the claim token (None: nothing due)."""
+    return claim_due_rows(engine, now, limit, lease)[0]
 
 
 def claim_expired(engine: Engine, now: datetime, limit: int, lease: timedelta) -> str | None:
@@ -137,39 +167,58 @@ def claim_expired(engine: Engine, now: datetime, limit: int, lease: timedelta) -
 
 
 def _load(engine: Engine, token: str) -> list[dict[str, Any]]:
+    """The claimed rows, only the columns sending needs (a batch is thousands of rows)."""
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(select(M).where(M.c.claim_token == token))]
+        return [
+            dict(r._mapping) for r in conn.execute(select(*_LOAD_COLUMNS).where(M.c.claim_token == token))
+        ]
 
 
-_WRITE_COLUMNS = (
-    "status",
-    "reason",
-    "text",
-    "to_phone",
-    "attempts",
-    "send_after",
-    "provider",
-    "provider_message_id",
-    "provider_group_id",
-    "sent_at",
-    "claim_token",
-    "claim_expires_at",
-    "updated_at",
-)
+def _bind(engine: Engine, column: Any) -> Any:
+    processor = column.type._cached_bind_processor(engine.dialect)
+    return processor or (lambda value: value)
 
 
 def _write(engine: Engine, token: str, rows: list[dict[str, Any]]) -> int:
-    """Write the given rows back, only where this worker still holds the claim."""
+    """Write the rows back in one executemany, only where this worker still holds the claim.
+
+    Plain driver SQL: at thousands of rows a batch, SQLAlchemy's per-row parameter building was the
+    sender's largest cost. send_after / sent_at are changed only when a row carries them."""
     if not rows:
         return 0
-    stmt = (
-        update(M)
-        .where(M.c.id == bindparam("_id"), M.c.claim_token == bindparam("_token"))
-        .values({c: bindparam(f"v_{c}") for c in _WRITE_COLUMNS})
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"UPDATE message SET status={mark}, reason={mark}, text={mark}, to_phone={mark}, attempts={mark}, "
+        f"provider={mark}, provider_message_id={mark}, provider_group_id={mark}, "
+        f"send_after=COALESCE({mark}, send_after), sent_at=COALESCE({mark}, sent_at), "
+        f"claim_token={mark}, claim_expires_at={mark}, updated_at={mark} "
+        f"WHERE id={mark} AND claim_token={mark}"
     )
-    params = [{"_id": r["id"], "_token": token, **{f"v_{c}": r[c] for c in _WRITE_COLUMNS}} for r in rows]
+    when = _bind(engine, M.c.updated_at)
+    params = []
+    for r in rows:
+        send_after, sent_at, expires = r.get("send_after"), r.get("sent_at"), r.get("claim_expires_at")
+        params.append(
+            (
+                r["status"],
+                r.get("reason"),
+                r.get("text") or "",
+                r.get("to_phone"),
+                r["attempts"],
+                r.get("provider"),
+                r.get("provider_message_id"),
+                r.get("provider_group_id"),
+                None if send_after is None else when(send_after),
+                None if sent_at is None else when(sent_at),
+                r.get("claim_token"),
+                None if expires is None else when(expires),
+                when(r["updated_at"]),
+                r["id"],
+                token,
+            )
+        )
     with engine.begin() as conn:
-        conn.execute(stmt, params)
+        conn.exec_driver_sql(sql, params)
     return len(rows)
 
 
@@ -187,7 +236,15 @@ class _Context:
             self.customers = (
                 {
                     c.id: c
-                    for c in session.execute(select(Customer).where(Customer.id.in_(customer_ids))).scalars()
+                    for c in session.execute(
+                        select(
+                            Customer.id,
+                            Customer.phone,
+                            Customer.ad_consent_at,
+                            Customer.night_ad_consent_at,
+                            Customer.ad_opt_out_at,
+                        ).where(Customer.id.in_(customer_ids))
+                    )
                 }
                 if customer_ids
                 else {}
@@ -364,8 +421,9 @@ def _send_chunk(
     ctx: _Context,
     provider: Provider,
     rng: random.Random,
-    counts: Counter[str],
-) -> None:
+) -> Counter[str]:
+    """Send one chunk and record its results (runs on a sender thread); returns status counts."""
+    counts: Counter[str] = Counter()
     for r in ready:
         r.values["attempts"] = r.values["attempts"] + 1
     outgoing = [r.outgoing for r in ready if r.outgoing is not None]
@@ -391,7 +449,7 @@ def _send_chunk(
         ]
         _write_keep_claim(engine, token, rows)
         counts["unknown"] += len(rows)
-        return
+        return counts
     except RetriableProviderError as exc:
         rows = [_retry(r.values, str(exc), ctx, rng) for r in ready]
     except PermanentProviderError as exc:
@@ -407,6 +465,7 @@ def _send_chunk(
             rows.append(_apply(r.values, result, ctx, provider, rng))
     _write(engine, token, rows)
     counts.update(r["status"] for r in rows)
+    return counts
 
 
 def _write_keep_claim(engine: Engine, token: str, rows: list[dict[str, Any]]) -> None:
@@ -441,12 +500,19 @@ def _write_keep_claim(engine: Engine, token: str, rows: list[dict[str, Any]]) ->
         )
 
 
-def process_claim(
-    engine: Engine, token: str, now: datetime, provider: Provider, rng: random.Random, counts: Counter[str]
-) -> int:
-    rows = _load(engine, token)
+def prepare_claim(
+    engine: Engine,
+    token: str,
+    now: datetime,
+    provider: Provider,
+    counts: Counter[str],
+    rows: list[dict[str, Any]] | None = None,
+) -> tuple[list[list[_Row]], _Context | None, int]:
+    """Gate and pre-flight the claimed rows; record the ones that will not be sent.
+    Returns the chunks ready to send, the batch context and the number of rows claimed."""
+    rows = _load(engine, token) if rows is None else rows
     if not rows:
-        return 0
+        return [], None, 0
     ctx = _Context(engine, rows, now, provider)
     prepared = [_prepare(r, ctx) for r in rows]
     decided = [p.values for p in prepared if p.outgoing is None]
@@ -454,9 +520,7 @@ def process_claim(
     counts.update(r["status"] for r in decided)
     ready = [p for p in prepared if p.outgoing is not None]
     chunk = max(1, min(provider.max_batch, int(ctx.settings["batch_size"])))
-    for start in range(0, len(ready), chunk):
-        _send_chunk(engine, token, ready[start : start + chunk], ctx, provider, rng, counts)
-    return len(rows)
+    return [ready[i : i + chunk] for i in range(0, len(ready), chunk)], ctx, len(rows)
 
 
 def recover_expired(
@@ -470,7 +534,11 @@ def recover_expired(
     if token is None:
         return
     rows = _load(engine, token)
-    since = min(clock.as_utc(r["updated_at"]) for r in rows) - timedelta(minutes=5)
+    with engine.connect() as conn:
+        claimed_at = conn.execute(
+            select(func.min(M.c.updated_at)).where(M.c.claim_token == token)
+        ).scalar_one()
+    since = clock.as_utc(claimed_at) - timedelta(minutes=5)
     probes = [
         OutgoingMessage(
             key=r["idempotency_key"], to=digits_only(r["to_phone"] or ""), text=r["text"], kind=r["kind"]
@@ -520,7 +588,10 @@ def run(
     max_batches: int | None = None,
     rng: random.Random | None = None,
 ) -> dict[str, int]:
-    """Recover expired claims, then send due messages batch after batch until none or out of budget."""
+    """Recover expired claims, then send due messages batch after batch until none or out of budget.
+
+    Sends overlap: up to `send_concurrency` chunks are with the provider while the next batch is
+    claimed and gated (the client's rate limit is shared by the threads)."""
     own_provider = provider is None
     provider = provider or make_provider()
     rng = rng or random.Random()
@@ -531,15 +602,27 @@ def run(
         with Session(engine) as session:
             settings = messaging_settings(session)
         lease = timedelta(seconds=int(settings["claim_seconds"]))
-        batches = 0
-        while max_batches is None or batches < max_batches:
-            token = claim_due(engine, now, int(settings["batch_size"]), lease)
-            if token is None:
-                break
-            counts["claimed"] += process_claim(engine, token, now, provider, rng, counts)
-            batches += 1
-            if time.monotonic() - started > float(settings["tick_budget_seconds"]):
-                break
+        concurrency = max(1, int(settings["send_concurrency"]))
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="message-send") as pool:
+            pending: set[Future[Counter[str]]] = set()
+            batches = 0
+            while max_batches is None or batches < max_batches:
+                token, rows = claim_due_rows(engine, now, int(settings["batch_size"]), lease)
+                if token is None:
+                    break
+                chunks, ctx, claimed = prepare_claim(engine, token, now, provider, counts, rows)
+                counts["claimed"] += claimed
+                for chunk in chunks:
+                    while len(pending) >= concurrency:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            counts.update(future.result())
+                    pending.add(pool.submit(_send_chunk, engine, token, chunk, ctx, provider, rng))
+                batches += 1
+                if time.monotonic() - started > float(settings["tick_budget_seconds"]):
+                    break
+            for future in pending:
+                counts.update(future.result())
     finally:
         if own_provider:
             provider.close()

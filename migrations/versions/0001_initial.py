@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:18:45.792685
+Create Date: 2026-11-23 14:37:04.399408
 """
 
 from collections.abc import Sequence
@@ -333,6 +333,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_message_campaign_id"), ["campaign_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_message_claim_token"), ["claim_token"], unique=False)
         batch_op.create_index(batch_op.f("ix_message_created_at"), ["created_at"], unique=False)
         batch_op.create_index("ix_message_customer_created", ["customer_id", "created_at"], unique=False)
         batch_op.create_index("ix_message_status_send_after", ["status", "send_after"], unique=False)
@@ -709,6 +710,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_message_status_send_after")
         batch_op.drop_index("ix_message_customer_created")
         batch_op.drop_index(batch_op.f("ix_message_created_at"))
+        batch_op.drop_index(batch_op.f("ix_message_claim_token"))
         batch_op.drop_index(batch_op.f("ix_message_campaign_id"))
 
     op.drop_table("message")

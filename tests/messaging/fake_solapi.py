@@ -25,6 +25,7 @@ class FakeSolapi:
         self.script: list[str] = []  # per send request: ok, 500, drop_before, drop_after, html, empty, slow
         self.fail_codes: dict[str, str] = {}  # key -> statusCode to put in failedMessageList
         self.received: Counter[str] = Counter()  # key -> times received (accepted or not)
+        self.received_at: dict[str, float] = {}  # key -> time.time() of first receipt
         self.accepted: dict[str, dict[str, Any]] = {}
         self.requests = 0
         self.auth_headers: list[str] = []
@@ -65,6 +66,7 @@ class FakeSolapi:
                     for m in payload.get("messages", []):
                         key = m.get("customFields", {}).get(KEY_FIELD)
                         fake.received[key] += 1
+                        fake.received_at.setdefault(key, time.time())
                         item = {
                             "to": m["to"],
                             "messageId": "M4V" + uuid.uuid4().hex[:16].upper(),

@@ -288,7 +288,7 @@ def test_lost_claim_writes_nothing(store: Engine) -> None:
     rows = sender._load(store, token)
     with store.begin() as conn:
         conn.execute(update(Message).values(claim_token="someone-else"))
-    assert sender._write(store, token, [dict(rows[0], status="failed")]) == 1
+    assert sender._write(store, token, [dict(rows[0], status="failed", updated_at=NOON)]) == 1
     assert message(store, "lost:1").status == "sending"
 
 
