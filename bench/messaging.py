@@ -77,13 +77,16 @@ def throughput(url: str, count: int) -> None:
         elapsed = time.perf_counter() - started
     if worker.returncode:
         raise SystemExit(worker.stderr[-3000:])
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_mb, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
     with engine.connect() as conn:
         sent = conn.execute(text("SELECT count(*) FROM message WHERE status = 'sent'")).scalar_one()
     dupes = sum(1 for n in fake.received.values() if n > 1)
     print(f"[throughput] {engine.dialect.name}: {sent:,}/{count:,} sent in {elapsed:.2f} s "
           f"(process start included) = {sent / elapsed:,.0f} msgs/s; requests to provider {fake.requests}; "
           f"keys received twice {dupes}; peak worker RSS {peak_mb:.0f} MB")
+    print(f"             worker CPU {cpu:.2f} s = {sent / cpu:,.0f} msgs per CPU-second; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"             worker counts: {worker.stdout.strip()}")
     engine.dispose()
 

@@ -8,6 +8,7 @@ provider code later.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,14 +28,24 @@ class TemplateError(ValueError):
 
 def variable_names(body: str) -> list[str]:
     """The #{slots} of a body, in order, without repeats."""
+    return list(_variable_names(body))
+
+
+@lru_cache(maxsize=256)
+def _variable_names(body: str) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for name in VARIABLE.findall(body):
         seen.setdefault(name.strip(), None)
-    return list(seen)
+    return tuple(seen)
 
 
 def check_body(body: str) -> None:
     """AlimTalk shape limits on a template body (used when a template is saved and before sending)."""
+    _check_body(body)
+
+
+@lru_cache(maxsize=256)
+def _check_body(body: str) -> None:
     if not body.strip():
         raise TemplateError("템플릿 본문이 비어 있습니다")
     if len(body) > MAX_BODY_CHARS:
