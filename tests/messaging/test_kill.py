@@ -24,11 +24,23 @@ NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
 
 def _worker(engine: Engine, fake: FakeSolapi, now: datetime) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=engine.url.render_as_string(hide_password=False),
-               MESSAGE_PROVIDER="solapi", SOLAPI_BASE_URL=fake.url, SOLAPI_API_KEY="KEY",
-               SOLAPI_API_SECRET="SECRET", SOLAPI_SENDER="0212345678", SOLAPI_PFID="KA01PF")
-    return subprocess.Popen([sys.executable, "-m", "core.messaging.sender", "--now", now.isoformat()],
-                            cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = dict(
+        os.environ,
+        DATABASE_URL=engine.url.render_as_string(hide_password=False),
+        MESSAGE_PROVIDER="solapi",
+        SOLAPI_BASE_URL=fake.url,
+        SOLAPI_API_KEY="KEY",
+        SOLAPI_API_SECRET="SECRET",
+        SOLAPI_SENDER="0212345678",
+        SOLAPI_PFID="KA01PF",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.messaging.sender", "--now", now.isoformat()],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_sigkill_mid_batch_then_restart_sends_every_message_exactly_once(sqlite_engine: Engine) -> None:
@@ -37,7 +49,9 @@ def test_sigkill_mid_batch_then_restart_sends_every_message_exactly_once(sqlite_
     keys = [f"kill:{i}" for i in range(300)]
     with Session(sqlite_engine) as s:
         for key in keys:
-            enqueue(s, customer_id=cid, template_key="hello", idempotency_key=key, variables={"고객명": "홍길동"})
+            enqueue(
+                s, customer_id=cid, template_key="hello", idempotency_key=key, variables={"고객명": "홍길동"}
+            )
         s.add(Setting(key="messaging", value={"batch_size": 20}))
         s.commit()
     with FakeSolapi(delay=0.15) as fake:
