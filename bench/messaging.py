@@ -48,6 +48,9 @@ def _env(url: str, fake: FakeSolapi) -> dict[str, str]:
     )
 
 
+CONCURRENCY = 4
+
+
 def _fresh(url: str):
     engine = make_engine(url)
     if is_postgres(engine):
@@ -69,7 +72,7 @@ def _fresh(url: str):
                 alimtalk_template_id="KA01HELLO",
             )
         )
-        s.add(Setting(key="messaging", value={"batch_size": 1000}))
+        s.add(Setting(key="messaging", value={"batch_size": 1000, "send_concurrency": CONCURRENCY}))
         s.commit()
     return engine
 
@@ -224,13 +227,18 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--tick", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, default=4, help="chunks with the provider at once")
+    parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temp folder")
     args = parser.parse_args()
+    global CONCURRENCY
+    CONCURRENCY = args.concurrency
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite:///{folder}/bench.db"
         throughput(url, args.messages)
-        url = args.database_url or f"sqlite:///{folder}/latency.db"
-        latency(url, args.orders, args.tick)
+        if not args.skip_latency:
+            url = args.database_url or f"sqlite:///{folder}/latency.db"
+            latency(url, args.orders, args.tick)
 
 
 if __name__ == "__main__":
