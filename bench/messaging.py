@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -126,7 +127,9 @@ def throughput(url: str, count: int) -> None:
     if worker.returncode:
         raise SystemExit(worker.stderr[-3000:])
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    peak_mb, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    cpu = usage.ru_utime + usage.ru_stime
+    # The worker reports its own peak (ru_maxrss of the worker process itself).
+    peak_mb = json.loads(worker.stdout.strip().splitlines()[-1])["peak_rss_mb"]
     with engine.connect() as conn:
         sent = conn.execute(text("SELECT count(*) FROM message WHERE status = 'sent'")).scalar_one()
     dupes = sum(1 for n in fake.received.values() if n > 1)

@@ -672,6 +672,11 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(args.loop)
     finally:
         provider.close()
+        if args.drain:
+            import resource
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(json.dumps({"peak_rss_mb": round(peak, 1)}), flush=True)
 
 
 if __name__ == "__main__":
