@@ -22,4 +22,9 @@ JOBS: list[JobSpec] = [
     JobSpec("payment_link_reminders", "core.payment_jobs:payment_link_reminders", 300),
     JobSpec("payment_link_expiry", "core.payment_jobs:payment_link_expiry", 300),
     JobSpec("payment_reconciliation", "core.payment_jobs:reconcile_payments", 120),
+    # Messaging (issue 5): automations queue first, then the sender sends what is due.
+    JobSpec("order_confirmations", "core.automations:order_confirmations", 1),
+    JobSpec("review_requests", "core.automations:review_requests", 300),
+    JobSpec("repurchase_reminders", "core.automations:repurchase_reminders", 600),
+    JobSpec("message_sender", "core.messaging.sender:message_sender", 1),
 ]
