@@ -13,8 +13,8 @@ Semantics (the rules every caller and test relies on):
 - A start outside open hours begins counting at the next opening.
 - Waiting on the customer pauses both clocks from the `wait_customer` event until the next
   `customer_message`. The time between `resolve` and `reopen` never counts for resolution.
-- The first-response clock stops at the first `reply` (or at a `resolve` with no reply before it,
-  because the resolution itself answers the customer).
+- The first-response clock stops at the first `reply` or `receipt` sent (or at a `resolve` with no
+  answer before it, because the resolution itself answers the customer).
 - States come from the event timeline, never from when a job happened to look, so a target missed
   and then resolved between two worker ticks is still a miss.
 - At risk: the counted time has reached `at_risk_share` of the target (default 0.8).
@@ -339,6 +339,9 @@ def calendar_for(policy: Policy, business_calendar: Calendar) -> Calendar:
 # --------------------------------------------------------------------------- timeline and states
 
 
+RESPONSE_KINDS = frozenset({"reply", "receipt"})  # what the customer sees as an answer
+
+
 @dataclass(frozen=True)
 class SlaEvent:
     """One timeline entry the clocks care about (kinds as in InquiryEvent.kind)."""
@@ -395,7 +398,7 @@ def _read_timeline(events: Sequence[SlaEvent]) -> _Timeline:
     for event in ordered:
         if event.at < line.start:
             continue
-        if event.kind == "reply" and line.first_response_at is None:
+        if event.kind in RESPONSE_KINDS and line.first_response_at is None:
             line.first_response_at = event.at
         elif event.kind == "wait_customer" and waiting_since is None and line.resolved_at is None:
             waiting_since = event.at
