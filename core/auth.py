@@ -55,7 +55,9 @@ def parse_role(value: str) -> Role:
     try:
         return Role(value.strip().lower())
     except ValueError:
-        raise ValidationFailed(f"알 수 없는 역할입니다: {value!r} (owner, cs, staff 중 하나)") from None
+        raise ValidationFailed(
+            f"알 수 없는 역할입니다: {value!r} (owner, cs, staff 중 하나)"
+        ) from None
 
 
 def create_user(
@@ -73,22 +75,13 @@ def create_user(
     if session.exec(select(StaffUser).where(StaffUser.username == username)).first():
         raise ValidationFailed(f"이미 있는 아이디입니다: {username}")
     user = StaffUser(
-        username=username,
-        display_name=display_name or username,
-        role=parsed_role.value,
+        username=username, display_name=display_name or username, role=parsed_role.value,
         password_hash=hash_password(password),
     )
     session.add(user)
     session.flush()
-    audit.record(
-        session,
-        actor or Actor(None, "cli", Role.OWNER),
-        "user.create",
-        "staff_user",
-        user.id,
-        username=username,
-        role=parsed_role.value,
-    )
+    audit.record(session, actor or Actor(None, "cli", Role.OWNER), "user.create", "staff_user", user.id,
+                 username=username, role=parsed_role.value)
     return user
 
 
@@ -109,9 +102,8 @@ def authenticate(session: Session, username: str, password: str) -> Actor:
         if user.failed_logins >= settings.login_max_failures:
             user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
             user.failed_logins = 0
-            audit.record(
-                session, Actor(user.id, user.username, Role(user.role)), "user.locked", "staff_user", user.id
-            )
+            audit.record(session, Actor(user.id, user.username, Role(user.role)), "user.locked",
+                         "staff_user", user.id)
         session.add(user)
         session.commit()
         raise LoginFailed("아이디 또는 비밀번호가 올바르지 않습니다")

@@ -85,14 +85,8 @@ def actors(engine: Engine) -> dict[str, Actor]:
     result: dict[str, Actor] = {}
     with Session(engine) as s:
         for role in Role:
-            user = create_user(
-                s,
-                None,
-                username=f"{role.value}1",
-                display_name=f"{role.value} 담당",
-                role=role.value,
-                password="password-123",
-            )
+            user = create_user(s, None, username=f"{role.value}1", display_name=f"{role.value} 담당",
+                               role=role.value, password="password-123")
             result[role.value] = Actor(id=user.id, name=user.display_name, role=role)
         s.commit()
     return result

@@ -24,15 +24,7 @@ def test_format_krw(amount: int | None, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("total", "tax_free", "vat"),
-    [
-        (39000, 0, 3545),
-        (11000, 0, 1000),
-        (10005, 0, 910),
-        (10000, 10000, 0),
-        (100, 50, 5),
-        (16, 0, 1),
-        (5, 0, 0),
-    ],
+    [(39000, 0, 3545), (11000, 0, 1000), (10005, 0, 910), (10000, 10000, 0), (100, 50, 5), (16, 0, 1), (5, 0, 0)],
 )
 def test_vat_rounds_half_up_like_kakaopay(total: int, tax_free: int, vat: int) -> None:
     assert vat_of(total, tax_free) == vat
