@@ -19,4 +19,6 @@ class JobSpec:
 
 JOBS: list[JobSpec] = [
     # Added by each capability, in the order --once runs them.
+    JobSpec("double_charge_sentinel", "core.inquiry_jobs:double_charge_sentinel", 60),
+    JobSpec("sla_watch", "core.inquiry_jobs:sla_watch", 30),
 ]
