@@ -861,3 +861,16 @@ def open_count_by_state(session: Session, now: datetime | None = None) -> dict[s
         )
         counts[state.value] += 1
     return counts
+
+
+def find_customers(session: Session, query: str, limit: int = 20) -> list[Customer]:
+    """Customers whose name or phone contains `query` (for the new-inquiry form)."""
+    query = (query or "").strip()
+    statement = select(Customer)
+    if query:
+        digits = re.sub(r"\D", "", query)
+        conditions = [col(Customer.name).contains(query)]
+        if digits:
+            conditions.append(col(Customer.phone).contains(digits))
+        statement = statement.where(or_(*conditions))
+    return list(session.exec(statement.order_by(col(Customer.id).desc()).limit(limit)).all())

@@ -152,3 +152,28 @@ def _retime_open(session: Session) -> None:
     from core.inquiries import recompute_open  # late import: inquiries imports this module
 
     recompute_open(session)
+
+
+WEEKDAY_LABELS = ["월", "화", "수", "목", "금", "토", "일"]
+
+
+def format_hours_text(windows: list[list[str]]) -> str:
+    """[["09:00","12:00"],["13:00","18:00"]] -> "09:00-12:00, 13:00-18:00" (empty: 휴무)."""
+    return ", ".join(f"{start}-{end}" for start, end in windows or [])
+
+
+def parse_hours_text(text: str) -> list[list[str]]:
+    """ "09:00-12:00, 13:00-18:00" -> [["09:00","12:00"],["13:00","18:00"]]; blank or 휴무 -> []."""
+    text = (text or "").strip()
+    if not text or text in ("휴무", "-"):
+        return []
+    windows = []
+    for part in text.replace("~", "-").split(","):
+        pieces = [p.strip() for p in part.split("-")]
+        if len(pieces) != 2 or not all(pieces):
+            raise ValidationFailed(
+                f"영업시간 형식이 잘못되었습니다: {part.strip()!r} (예: 09:00-12:00, 13:00-18:00)"
+            )
+        windows.append(pieces)
+    sla.parse_windows(windows)  # validates
+    return windows
