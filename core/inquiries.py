@@ -546,43 +546,33 @@ def queue(
             state_conditions.append(col(Inquiry.sla_due_at).is_(None))
         conditions.append(or_(*state_conditions))
     total = session.exec(select(func.count()).select_from(Inquiry).where(*conditions)).one()
-    statement = (
-        select(
-            Inquiry.id,
-            Inquiry.type,
-            Inquiry.subject,
-            Inquiry.status,
-            Inquiry.customer_id,
-            Customer.name,
-            Inquiry.assignee_id,
-            StaffUser.display_name,
-            Inquiry.created_at,
-            Inquiry.first_response_at,
-            Inquiry.sla_due_at,
-            Inquiry.sla_at_risk_at,
+    columns = (Inquiry.id, Inquiry.type, Inquiry.subject, Inquiry.status, Inquiry.customer_id, Customer.name,
+               Inquiry.assignee_id, StaffUser.display_name, Inquiry.created_at, Inquiry.first_response_at,
+               Inquiry.sla_due_at, Inquiry.sla_at_risk_at)
+
+    def _page(status: str, remaining: int) -> list[Any]:
+        # One status at a time so ix_inquiry_status_due delivers rows already in deadline order.
+        statement = (
+            select(*columns)
+            .join(Customer, Customer.id == Inquiry.customer_id)
+            .outerjoin(StaffUser, StaffUser.id == Inquiry.assignee_id)
+            .where(*conditions, Inquiry.status == status)
+            .order_by(col(Inquiry.sla_due_at), col(Inquiry.id))
+            .limit(remaining)
         )
-        .join(Customer, Customer.id == Inquiry.customer_id)
-        .outerjoin(StaffUser, StaffUser.id == Inquiry.assignee_id)
-        .where(*conditions)
-        .order_by(col(Inquiry.sla_due_at).is_(None), col(Inquiry.sla_due_at), col(Inquiry.id))
-        .limit(limit)
-    )
+        return list(session.exec(statement).all())
+
+    found = _page(InquiryStatus.OPEN.value, limit)
+    if len(found) < limit:
+        found += _page(InquiryStatus.WAITING_CUSTOMER.value, limit - len(found))
     rows = [
         QueueRow(
-            id=r[0],
-            type=r[1],
-            subject=r[2],
-            status=r[3],
-            customer_id=r[4],
-            customer_name=r[5],
-            assignee_id=r[6],
-            assignee_name=r[7],
-            created_at=clock.as_utc(r[8]),
+            id=r[0], type=r[1], subject=r[2], status=r[3], customer_id=r[4], customer_name=r[5], assignee_id=r[6],
+            assignee_name=r[7], created_at=clock.as_utc(r[8]),
             target="first_response" if r[9] is None else "resolution",
-            due_at=clock.as_utc(r[10]) if r[10] else None,
-            at_risk_at=clock.as_utc(r[11]) if r[11] else None,
+            due_at=clock.as_utc(r[10]) if r[10] else None, at_risk_at=clock.as_utc(r[11]) if r[11] else None,
         )
-        for r in session.exec(statement).all()
+        for r in found
     ]
     return rows, int(total)
 

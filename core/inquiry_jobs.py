@@ -75,7 +75,8 @@ def sla_watch(engine: Engine, now: datetime) -> dict[str, int]:
                 threshold, following = "breached", None
             elif at_risk_at is not None and now >= at_risk_at:
                 threshold, following = "at_risk", due_at
-            else:  # not crossed yet (the row was re-timed under us): look again later
+            else:  # not crossed yet (re-timed under us): look again at the at-risk instant
+                updates.append({"_id": inquiry_id, "_old": next_alert, "_next": at_risk_at})
                 continue
             counts[threshold] += 1
             label = INQUIRY_TYPE_LABELS.get(inquiry_type, inquiry_type)
@@ -94,23 +95,16 @@ def sla_watch(engine: Engine, now: datetime) -> dict[str, int]:
                     "created_at": now,
                 }
             )
-            updates.append(
-                {
-                    "_id": inquiry_id,
-                    "_old": next_alert,
-                    "_next": following,
-                    "_at_risk": now if threshold == "at_risk" else None,
-                    "_breach": now if threshold == "breached" else None,
-                }
-            )
+            updates.append({"_id": inquiry_id, "_old": next_alert, "_next": following})
         if notifications:
             _insert_ignoring_duplicates(session, notifications)
+        if updates:
             table = Inquiry.__table__  # type: ignore[attr-defined]
             session.execute(
                 update(table)
                 .where(table.c.id == bindparam("_id"), table.c.sla_next_alert_at == bindparam("_old"))
                 .values(sla_next_alert_at=bindparam("_next")),
-                [{"_id": u["_id"], "_old": u["_old"], "_next": u["_next"]} for u in updates],
+                updates,
             )
     return counts
 

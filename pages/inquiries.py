@@ -390,6 +390,10 @@ with tab_report:
     first_day = r1.date_input("시작일", today - timedelta(days=27), key="inq_rep_from")
     last_day = r2.date_input("종료일", today, key="inq_rep_to")
     start, end = clock.kst_day_range(first_day, last_day)
+    # The report reads every inquiry of the period: computed on request, not on every queue rerun.
+    if not st.toggle("리포트 계산", key="inq_rep_on"):
+        st.caption("기간을 고른 뒤 '리포트 계산'을 켜세요.")
+        st.stop()
     with session_scope(engine) as session:
         data = inquiries.report(session, start, end)
 

@@ -100,6 +100,8 @@ def test_report_tab_and_csv(
     sqlite_engine: Engine, sqlite_actors: dict[str, Actor], seeded: dict[str, int]
 ) -> None:
     at = _page(sqlite_engine, sqlite_actors["cs"])
+    assert "목표 내 처리 비율" not in [m.label for m in at.metric]  # computed on request only
+    at.toggle(key="inq_rep_on").set_value(True).run()
     misses = at.dataframe[-1].value
     assert list(misses["문의"]) == [seeded["late"]]
     assert "목표 내 처리 비율" in [m.label for m in at.metric]
