@@ -19,6 +19,9 @@ class JobSpec:
 
 JOBS: list[JobSpec] = [
     # Added by each capability, in the order --once runs them.
+    JobSpec("payment_link_reminders", "core.payment_jobs:payment_link_reminders", 300),
+    JobSpec("payment_link_expiry", "core.payment_jobs:payment_link_expiry", 300),
+    JobSpec("payment_reconciliation", "core.payment_jobs:reconcile_payments", 120),
     JobSpec("double_charge_sentinel", "core.inquiry_jobs:double_charge_sentinel", 60),
     JobSpec("sla_watch", "core.inquiry_jobs:sla_watch", 30),
 ]
