@@ -249,3 +249,74 @@ def test_refund_larger_than_refundable_rejected(
                 reason="x",
                 refund_fn=FakeGateway(),
             )
+
+
+def test_sentinel_with_real_refund_service_and_sandbox_gateway(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
+    """End to end: two approved sandbox payments for one order; core.orders.refund_payment cancels the later."""
+    import functools
+
+    from core.models import Order, OrderItem, SandboxPayment
+    from core.orders import refund_payment
+    from tests.payments.helpers import sandbox_router
+
+    sandbox, router = sandbox_router(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        customer = make_customer(session)
+        session.commit()
+        tids = []
+        for attempt in range(2):  # the same order paid twice (a double tap on 결제하기)
+            ready = sandbox.ready(
+                partner_order_id=f"DC-1-{attempt}",
+                partner_user_id=customer.public_id,
+                item_name="원두",
+                quantity=1,
+                total_amount=39000,
+                tax_free_amount=0,
+                approval_url="a",
+                cancel_url="c",
+                fail_url="f",
+            )
+            token = sandbox.select_method(ready.tid, "CARD")
+            approved = sandbox.approve(
+                tid=ready.tid,
+                partner_order_id=f"DC-1-{attempt}",
+                partner_user_id=customer.public_id,
+                pg_token=token,
+            )
+            tids.append(approved.tid)
+        order = Order(order_number="DC-1", customer_id=customer.id, total_amount=39000, status="paid")
+        session.add(order)
+        session.flush()
+        session.add(
+            OrderItem(order_id=order.id, product_name="원두", quantity=1, unit_price=39000, amount=39000)
+        )
+        for attempt, tid in enumerate(tids):
+            session.add(
+                Payment(
+                    order_id=order.id,
+                    customer_id=customer.id,
+                    gateway="sandbox",
+                    gateway_tid=tid,
+                    method="CARD",
+                    amount=39000,
+                    status="approved",
+                    idempotency_key=f"dc-{attempt}",
+                    approved_at=k("2026-11-23 10:00") + timedelta(seconds=attempt),
+                )
+            )
+        session.commit()
+    refund = functools.partial(refund_payment, router=router)
+    for minute in (1, 2, 3):
+        inquiry_jobs.double_charge_sentinel(
+            engine, k("2026-11-23 10:00") + timedelta(minutes=minute), refund_fn=refund
+        )
+    with Session(engine) as session:
+        first, later = session.exec(select(Payment).order_by(Payment.id)).all()
+        assert (first.refunded_amount, later.refunded_amount, later.status) == (0, 39000, "refunded")
+        assert session.get(SandboxPayment, tids[1]).canceled_amount == 39000
+        assert session.get(SandboxPayment, tids[0]).canceled_amount == 0
+        assert len(session.exec(select(Refund)).all()) == 1
+        inquiry = session.exec(select(Inquiry)).one()
+        assert inquiry.status == "resolved" and inquiry.payment_id == later.id
