@@ -22,6 +22,8 @@ JOBS: list[JobSpec] = [
     JobSpec("payment_link_reminders", "core.payment_jobs:payment_link_reminders", 300),
     JobSpec("payment_link_expiry", "core.payment_jobs:payment_link_expiry", 300),
     JobSpec("payment_reconciliation", "core.payment_jobs:reconcile_payments", 120),
+    JobSpec("double_charge_sentinel", "core.inquiry_jobs:double_charge_sentinel", 60),
+    JobSpec("sla_watch", "core.inquiry_jobs:sla_watch", 30),
     # Messaging (issue 5): automations queue first, then the sender sends what is due.
     JobSpec("order_confirmations", "core.automations:order_confirmations", 1),
     JobSpec("review_requests", "core.automations:review_requests", 300),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:00:30.604449
+Create Date: 2026-11-23 15:00:44.210092
 """
 
 from collections.abc import Sequence
@@ -542,6 +542,9 @@ def upgrade() -> None:
         sa.Column("resolved_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("first_response_due_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("resolution_due_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("sla_due_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("sla_at_risk_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("sla_next_alert_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("at_risk_notified_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("breach_notified_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -566,7 +569,9 @@ def upgrade() -> None:
     with op.batch_alter_table("inquiry", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_inquiry_assignee_id"), ["assignee_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_inquiry_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index("ix_inquiry_status_alert", ["status", "sla_next_alert_at"], unique=False)
         batch_op.create_index("ix_inquiry_status_created", ["status", "created_at"], unique=False)
+        batch_op.create_index("ix_inquiry_status_due", ["status", "sla_due_at"], unique=False)
 
     op.create_table(
         "refund",
@@ -711,7 +716,9 @@ def downgrade() -> None:
 
     op.drop_table("refund")
     with op.batch_alter_table("inquiry", schema=None) as batch_op:
+        batch_op.drop_index("ix_inquiry_status_due")
         batch_op.drop_index("ix_inquiry_status_created")
+        batch_op.drop_index("ix_inquiry_status_alert")
         batch_op.drop_index(batch_op.f("ix_inquiry_customer_id"))
         batch_op.drop_index(batch_op.f("ix_inquiry_assignee_id"))
 
