@@ -19,4 +19,6 @@ class JobSpec:
 
 JOBS: list[JobSpec] = [
     # Added by each capability, in the order --once runs them.
+    JobSpec("billing_notices", "core.billing:billing_notices", 300),
+    JobSpec("billing_charges", "core.billing:billing_charges", 60),
 ]

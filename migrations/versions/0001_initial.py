@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:13:57.428479
+Create Date: 2026-11-23 14:19:38.515588
 """
 
 from collections.abc import Sequence
@@ -269,6 +269,7 @@ def upgrade() -> None:
         sa.Column("plan_id", sa.Integer(), nullable=False),
         sa.Column("amount", sa.Integer(), nullable=False),
         sa.Column("next_amount", sa.Integer(), nullable=True),
+        sa.Column("next_plan_id", sa.Integer(), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("anchor_day", sa.Integer(), nullable=False),
         sa.Column("next_charge_date", sa.Date(), nullable=True),
@@ -284,6 +285,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["customer_id"],
             ["customer.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["next_plan_id"],
+            ["subscription_plan.id"],
         ),
         sa.ForeignKeyConstraint(
             ["plan_id"],
@@ -574,6 +579,8 @@ def upgrade() -> None:
         sa.Column("order_id", sa.Integer(), nullable=True),
         sa.Column("failure_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("failure_message", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("hard_decline", sa.Boolean(), nullable=False),
+        sa.Column("payment_link_id", sa.Integer(), nullable=True),
         sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -583,6 +590,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["payment_id"],
             ["payment.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["payment_link_id"],
+            ["payment_link.id"],
         ),
         sa.ForeignKeyConstraint(
             ["subscription_id"],
