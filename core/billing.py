@@ -47,7 +47,6 @@ from core.billing_dates import (
     retry_dates,
     when_words,
 )
-from core.config import get_settings
 from core.db import is_postgres, session_scope
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.messaging.outbox import enqueue
@@ -71,12 +70,16 @@ from core.models import (
     SubscriptionStatus,
 )
 from core.money import format_krw
+from core.payment_links import link_url
 from core.payments.base import (
+    ApprovalResult,
+    LookupResult,
     PaymentError,
     PaymentGateway,
     PaymentOutcomeUnknown,
     PermanentPaymentError,
 )
+from core.payments.router import PaymentRouter, note
 
 NOTICE_TEMPLATE = "billing_notice"
 RECEIPT_TEMPLATE = "billing_receipt"
@@ -86,7 +89,7 @@ CHARGED_STATUSES = ("SUCCESS_PAYMENT", "PART_CANCEL_PAYMENT", "CANCEL_PAYMENT")
 FINAL_ACTIONS = ("cancel", "pause")
 MANAGERS = (Role.OWNER, Role.CS)
 
-GatewayFor = Callable[[Engine], PaymentGateway]
+GatewayFor = Callable[[Engine], "PaymentGateway | PaymentRouter"]
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -477,13 +480,41 @@ class _Claim:
     failure_message: str | None = None
     hard: bool = False
     via_lookup: bool = False
+    instruments: dict[str, str] = field(default_factory=dict)  # gateway name -> SID / billing key
+    gateway_used: str | None = None
+    routing_log: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _default_gateway(engine: Engine) -> PaymentGateway:
-    """The configured gateway router (sandbox by default)."""
-    from core.payments.registry import get_router  # type: ignore[import-not-found]
+def _default_gateway(engine: Engine) -> PaymentRouter:
+    """The configured gateway router (sandbox by default, with failover to an enrolled backup)."""
+    from core.payments.registry import get_router
 
-    return get_router(engine)
+    return get_router(engine=engine)
+
+
+def _charge(gateway: PaymentGateway | PaymentRouter, claim: _Claim, **kwargs: Any) -> ApprovalResult:
+    """Through the router (retries, failover to an enrolled backup instrument) or one plain gateway."""
+    if isinstance(gateway, PaymentRouter):
+        routed = gateway.charge(claim.routing_log, instruments=claim.instruments, **kwargs)
+        claim.gateway_used = routed.gateway
+        return routed.result
+    claim.gateway_used = gateway.name
+    return gateway.charge(instrument_ref=claim.instrument_ref or "", **kwargs)
+
+
+def _find_by_order(gateway: PaymentGateway | PaymentRouter, claim: _Claim, partner_order_id: str) -> LookupResult | None:
+    """Look our order id up on every gateway the subscription has an instrument with."""
+    if not isinstance(gateway, PaymentRouter):
+        claim.gateway_used = gateway.name
+        return gateway.find_by_order(partner_order_id=partner_order_id)
+    for name in claim.instruments or {gateway.primary.name: ""}:
+        found = gateway.gateway(name).find_by_order(partner_order_id=partner_order_id)
+        note(claim.routing_log, name, "find_by_order", "found" if found else "not_found",
+             status=found.status if found else None)
+        if found is not None and found.status in CHARGED_STATUSES:
+            claim.gateway_used = name
+            return found
+    return None
 
 
 def billing_notices(engine: Engine, now: datetime) -> dict[str, int]:
@@ -498,7 +529,7 @@ def billing_charges(engine: Engine, now: datetime) -> dict[str, int]:
         return run_charges(engine, now)
 
 
-def run_charges(engine: Engine, now: datetime, *, gateway: PaymentGateway | None = None,
+def run_charges(engine: Engine, now: datetime, *, gateway: PaymentGateway | PaymentRouter | None = None,
                 gateway_for: GatewayFor | None = None, batch_size: int = 500) -> dict[str, int]:
     counts: dict[str, int] = {"resumed": 0, "ended": 0, "opened": 0, "succeeded": 0, "failed": 0,
                               "unknown": 0, "recovered_by_lookup": 0, "skipped": 0, "dunning_ended": 0}
@@ -511,7 +542,7 @@ def run_charges(engine: Engine, now: datetime, *, gateway: PaymentGateway | None
         counts["opened"] = _open_due_charges(session, now, today, config)
     with session_scope(engine) as session:
         counts["dunning_ended"] = _end_dunning(session, now, today, config)
-    resolved: PaymentGateway | None = gateway
+    resolved: PaymentGateway | PaymentRouter | None = gateway
     while True:
         with session_scope(engine) as session:
             claims = _claim(session, now, config, batch_size)
@@ -650,7 +681,8 @@ def _claim(session: Session, now: datetime, config: BillingSettings, limit: int,
         _Claim(charge_id=charge.id, subscription_id=subscription.id, period=charge.period, amount=charge.amount,
                tax_free_amount=min(plan.tax_free_amount, charge.amount), key=charge.idempotency_key,
                attempt=charge.attempt_count + 1, instrument_ref=subscription.instrument_ref,
-               partner_user_id=customer.public_id, item_name=plan.name, subscription_status=subscription.status)
+               partner_user_id=customer.public_id, item_name=plan.name, subscription_status=subscription.status,
+               instruments=_instruments(subscription))
         for charge, subscription, customer, plan in rows
     ]
     session.execute(
@@ -662,12 +694,21 @@ def _claim(session: Session, now: datetime, config: BillingSettings, limit: int,
     return claims
 
 
-def _attempt(gateway: PaymentGateway, claim: _Claim) -> None:
+def _instruments(subscription: Subscription) -> dict[str, str]:
+    found: dict[str, str] = {}
+    if subscription.instrument_ref:
+        found[subscription.instrument_gateway or "sandbox"] = subscription.instrument_ref
+    if subscription.backup_instrument_ref and subscription.backup_instrument_gateway:
+        found.setdefault(subscription.backup_instrument_gateway, subscription.backup_instrument_ref)
+    return found
+
+
+def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
     """Ask the gateway, once; an earlier attempt is always looked up first (never charge twice)."""
     partner_order_id = order_number(claim.subscription_id, claim.period)
     if claim.attempt > 1:
         try:
-            found = gateway.find_by_order(partner_order_id=partner_order_id)
+            found = _find_by_order(gateway, claim, partner_order_id)
         except PaymentError as exc:
             claim.outcome, claim.failure_code, claim.failure_message = "unknown", "LOOKUP_FAILED", str(exc)[:500]
             return
@@ -691,10 +732,10 @@ def _attempt(gateway: PaymentGateway, claim: _Claim) -> None:
     # A fresh gateway key after a definite failure; the same one after an unknown outcome.
     gateway_key = claim.key if claim.attempt == 1 else f"{claim.key}:{claim.attempt}"
     try:
-        result = gateway.charge(instrument_ref=claim.instrument_ref, partner_order_id=partner_order_id,
-                                partner_user_id=claim.partner_user_id, item_name=claim.item_name,
-                                total_amount=claim.amount, tax_free_amount=claim.tax_free_amount,
-                                idempotency_key=gateway_key)
+        result = _charge(gateway, claim, partner_order_id=partner_order_id,
+                         partner_user_id=claim.partner_user_id, item_name=claim.item_name,
+                         total_amount=claim.amount, tax_free_amount=claim.tax_free_amount,
+                         idempotency_key=gateway_key)
     except PaymentOutcomeUnknown as exc:
         claim.outcome, claim.failure_code, claim.failure_message = "unknown", "TIMEOUT", str(exc)[:500]
     except PermanentPaymentError as exc:
@@ -764,7 +805,8 @@ def _record_success(session: Session, charge: SubscriptionCharge, subscription: 
     session.add(OrderItem(order_id=order.id, product_id=plan.product_id, product_name=plan.name, quantity=1,
                           unit_price=charge.amount, amount=charge.amount))
     payment = Payment(order_id=order.id, customer_id=subscription.customer_id,
-                      gateway=subscription.instrument_gateway or gateway_name, gateway_tid=claim.approval.get("tid"),
+                      gateway=claim.gateway_used or subscription.instrument_gateway or gateway_name,
+                      gateway_tid=claim.approval.get("tid"), routing_log=claim.routing_log,
                       method=claim.approval.get("method"), amount=charge.amount, tax_free_amount=claim.tax_free_amount,
                       status=PaymentStatus.APPROVED, idempotency_key=charge.idempotency_key, approved_at=approved_at)
     session.add(payment)
@@ -816,7 +858,7 @@ def _record_failure(session: Session, charge: SubscriptionCharge, subscription: 
         session.add(link)
         session.flush()
         charge.payment_link_id = link.id
-        url = f"{get_settings().public_base_url.rstrip('/')}/pay?code={link.code}"
+        url = link_url(link)
         retry_words = f" {korean_date(retry_on)}에 다시 결제를 시도합니다." if retry_on else ""
         _tell(session, subscription, f"billing_failed:{subscription.id}:{period_key(charge.period)}",
               f"{plan_name} {format_krw(charge.amount)} 결제가 완료되지 않았습니다 ({claim.failure_message}).{retry_words} "
@@ -824,7 +866,7 @@ def _record_failure(session: Session, charge: SubscriptionCharge, subscription: 
               상품명=plan_name, 금액=format_krw(charge.amount), 링크=url)
 
 
-def retry_charge(engine: Engine, actor: Actor, charge_id: int, *, gateway: PaymentGateway | None = None,
+def retry_charge(engine: Engine, actor: Actor, charge_id: int, *, gateway: PaymentGateway | PaymentRouter | None = None,
                  now: datetime | None = None) -> str:
     """A person retries a failed charge now (also a hard decline, after checking with the customer).
 

@@ -25,6 +25,7 @@ from core.models.orders import (
     RefundStatus,
     Review,
 )
+from core.models.sandbox import SandboxInstrument, SandboxPayment
 from core.models.staff import AuditLog, Role, StaffUser, StaffUserCreate
 from core.models.subscriptions import (
     ChargeStatus,
@@ -42,7 +43,8 @@ __all__ = [
     "CustomerCreate", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
     "InquiryType", "IntervalUnit", "JobRun", "Message", "MessageKind", "MessageStatus", "Order",
     "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",
-    "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "Segment", "Setting",
+    "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "SandboxInstrument",
+    "SandboxPayment", "Segment", "Setting",
     "SlaPolicy", "StaffNotification", "StaffUser", "StaffUserCreate", "Subscription",
     "SubscriptionCharge", "SubscriptionEvent", "SubscriptionPlan", "SubscriptionStatus", "Template",
     "WorkerHeartbeat",

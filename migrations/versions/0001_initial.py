@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:19:38.515588
+Create Date: 2026-11-23 14:33:17.492358
 """
 
 from collections.abc import Sequence
@@ -99,6 +99,45 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("product", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_product_category"), ["category"], unique=False)
+
+    op.create_table(
+        "sandbox_instrument",
+        sa.Column("sid", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("partner_user_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("inactivated_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("sid"),
+    )
+    op.create_table(
+        "sandbox_payment",
+        sa.Column("tid", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("cid", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("partner_order_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("partner_user_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("item_name", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("total_amount", sa.Integer(), nullable=False),
+        sa.Column("tax_free_amount", sa.Integer(), nullable=False),
+        sa.Column("vat_amount", sa.Integer(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+        sa.Column("method", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("pg_token", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("aid", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("sid", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("charge_key", sqlmodel.sql.sqltypes.AutoString(length=160), nullable=True),
+        sa.Column("canceled_amount", sa.Integer(), nullable=False),
+        sa.Column("canceled_tax_free_amount", sa.Integer(), nullable=False),
+        sa.Column("actions", sa.JSON(), nullable=False),
+        sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("approved_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("tid"),
+        sa.UniqueConstraint("charge_key"),
+    )
+    with op.batch_alter_table("sandbox_payment", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sandbox_payment_partner_order_id"), ["partner_order_id"], unique=False
+        )
 
     op.create_table(
         "sla_policy",
@@ -747,6 +786,11 @@ def downgrade() -> None:
 
     op.drop_table("staff_user")
     op.drop_table("sla_policy")
+    with op.batch_alter_table("sandbox_payment", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sandbox_payment_partner_order_id"))
+
+    op.drop_table("sandbox_payment")
+    op.drop_table("sandbox_instrument")
     with op.batch_alter_table("product", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_product_category"))
 
