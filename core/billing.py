@@ -63,6 +63,7 @@ from core.models import (
     PaymentLinkStatus,
     PaymentStatus,
     Role,
+    Setting,
     Subscription,
     SubscriptionCharge,
     SubscriptionEvent,
@@ -118,11 +119,12 @@ SETTING_KEYS = {
 
 
 def load_settings(session: Session) -> BillingSettings:
+    rows = session.exec(select(Setting).where(col(Setting.key).in_(list(SETTING_KEYS.values())))).all()
+    stored = {row.key: row.value for row in rows if row.value is not None}
     values: dict[str, Any] = {}
     for name, key in SETTING_KEYS.items():
-        value = settings_store.get(session, key)
-        if value is not None:
-            values[name] = tuple(value) if name == "retry_days" else value
+        if key in stored:
+            values[name] = tuple(stored[key]) if name == "retry_days" else stored[key]
     return BillingSettings(**values)
 
 
