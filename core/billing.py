@@ -165,8 +165,15 @@ def _check_amount(amount: int, tax_free_amount: int = 0) -> None:
 
 
 def create_plan(
-    session: Session, actor: Actor, *, name: str, amount: int, interval_unit: str = IntervalUnit.MONTH,
-    interval_count: int = 1, tax_free_amount: int = 0, product_id: int | None = None,
+    session: Session,
+    actor: Actor,
+    *,
+    name: str,
+    amount: int,
+    interval_unit: str = IntervalUnit.MONTH,
+    interval_count: int = 1,
+    tax_free_amount: int = 0,
+    product_id: int | None = None,
 ) -> SubscriptionPlan:
     require_role(actor, Role.OWNER)
     name = name.strip()
@@ -177,12 +184,26 @@ def create_plan(
         Interval(str(interval_unit), interval_count)
     except ValueError:
         raise ValidationFailed("결제 주기는 month / week / day 와 1 이상의 횟수여야 합니다") from None
-    plan = SubscriptionPlan(name=name, amount=amount, tax_free_amount=tax_free_amount,
-                            interval_unit=str(interval_unit), interval_count=interval_count, product_id=product_id)
+    plan = SubscriptionPlan(
+        name=name,
+        amount=amount,
+        tax_free_amount=tax_free_amount,
+        interval_unit=str(interval_unit),
+        interval_count=interval_count,
+        product_id=product_id,
+    )
     session.add(plan)
     session.flush()
-    audit.record(session, actor, "plan.create", "subscription_plan", plan.id, name=name, amount=amount,
-                 interval=f"{interval_count} {interval_unit}")
+    audit.record(
+        session,
+        actor,
+        "plan.create",
+        "subscription_plan",
+        plan.id,
+        name=name,
+        amount=amount,
+        interval=f"{interval_count} {interval_unit}",
+    )
     return plan
 
 
@@ -191,8 +212,15 @@ def _interval(plan: SubscriptionPlan) -> Interval:
 
 
 def create_subscription(
-    session: Session, actor: Actor, *, customer_id: int, plan_id: int, start: date,
-    anchor_day: int | None = None, instrument_gateway: str | None = None, instrument_ref: str | None = None,
+    session: Session,
+    actor: Actor,
+    *,
+    customer_id: int,
+    plan_id: int,
+    start: date,
+    anchor_day: int | None = None,
+    instrument_gateway: str | None = None,
+    instrument_ref: str | None = None,
     amount: int | None = None,
 ) -> Subscription:
     """Subscribe a customer; the first charge is the anchor day on or after `start`."""
@@ -208,14 +236,26 @@ def create_subscription(
     amount = plan.amount if amount is None else amount
     _check_amount(amount)
     subscription = Subscription(
-        customer_id=customer_id, plan_id=plan_id, amount=amount, anchor_day=anchor,
+        customer_id=customer_id,
+        plan_id=plan_id,
+        amount=amount,
+        anchor_day=anchor,
         next_charge_date=first_charge_date(start, anchor, _interval(plan)),
-        instrument_gateway=instrument_gateway, instrument_ref=instrument_ref,
+        instrument_gateway=instrument_gateway,
+        instrument_ref=instrument_ref,
     )
     session.add(subscription)
     session.flush()
-    _history(session, subscription, actor, "created", plan=plan.name, amount=amount,
-             next_charge_date=subscription.next_charge_date, has_instrument=bool(instrument_ref))
+    _history(
+        session,
+        subscription,
+        actor,
+        "created",
+        plan=plan.name,
+        amount=amount,
+        next_charge_date=subscription.next_charge_date,
+        has_instrument=bool(instrument_ref),
+    )
     return subscription
 
 
@@ -233,18 +273,29 @@ def _history(
     session: Session, subscription: Subscription, actor: Actor, kind: str, **detail: Any
 ) -> SubscriptionEvent:
     """One history row and one audit row, in the caller's transaction."""
-    event = SubscriptionEvent(subscription_id=subscription.id, kind=kind, actor_id=actor.id,
-                              detail={k: audit._jsonable(v) for k, v in detail.items()}, at=clock.now())
+    event = SubscriptionEvent(
+        subscription_id=subscription.id,
+        kind=kind,
+        actor_id=actor.id,
+        detail={k: audit._jsonable(v) for k, v in detail.items()},
+        at=clock.now(),
+    )
     session.add(event)
     audit.record(session, actor, f"subscription.{kind}", "subscription", subscription.id, **detail)
     return event
 
 
-def _tell(session: Session, subscription: Subscription, key: str, text: str, template_key: str,
-          **variables: Any) -> Message:
-    return enqueue(session, customer_id=subscription.customer_id, template_key=template_key,
-                   variables={k: audit._jsonable(v) for k, v in variables.items()}, idempotency_key=key,
-                   text=text)
+def _tell(
+    session: Session, subscription: Subscription, key: str, text: str, template_key: str, **variables: Any
+) -> Message:
+    return enqueue(
+        session,
+        customer_id=subscription.customer_id,
+        template_key=template_key,
+        variables={k: audit._jsonable(v) for k, v in variables.items()},
+        idempotency_key=key,
+        text=text,
+    )
 
 
 def _plan_name(session: Session, subscription: Subscription) -> str:
@@ -252,8 +303,9 @@ def _plan_name(session: Session, subscription: Subscription) -> str:
     return plan.name if plan else "정기결제"
 
 
-def pause(session: Session, actor: Actor, subscription_id: int, *, resume_on: date | None = None,
-          reason: str = "") -> Subscription:
+def pause(
+    session: Session, actor: Actor, subscription_id: int, *, resume_on: date | None = None, reason: str = ""
+) -> Subscription:
     """Stop notices and charges until `resume_on` (or until a person resumes it)."""
     require_role(actor, *MANAGERS)
     subscription = _get_subscription(session, subscription_id, lock=True)
@@ -268,9 +320,14 @@ def pause(session: Session, actor: Actor, subscription_id: int, *, resume_on: da
     event = _history(session, subscription, actor, "paused", resume_on=resume_on, reason=reason)
     session.flush()
     until = f" {korean_date(resume_on)}에 다시 시작됩니다." if resume_on else ""
-    _tell(session, subscription, f"subscription_paused:{subscription.id}:{event.id}",
-          f"{_plan_name(session, subscription)} 정기결제가 일시정지되었습니다.{until}", "subscription_paused",
-          resume_on=resume_on)
+    _tell(
+        session,
+        subscription,
+        f"subscription_paused:{subscription.id}:{event.id}",
+        f"{_plan_name(session, subscription)} 정기결제가 일시정지되었습니다.{until}",
+        "subscription_paused",
+        resume_on=resume_on,
+    )
     return subscription
 
 
@@ -287,22 +344,31 @@ def resume(session: Session, actor: Actor, subscription_id: int) -> Subscription
 def _resume(session: Session, subscription: Subscription, actor: Actor, today: date) -> None:
     plan = session.get(SubscriptionPlan, subscription.plan_id)
     assert plan is not None
-    current = subscription.next_charge_date or first_charge_date(today, subscription.anchor_day, _interval(plan))
-    subscription.next_charge_date = charge_date_on_or_after(current, today, subscription.anchor_day,
-                                                            _interval(plan))
+    current = subscription.next_charge_date or first_charge_date(
+        today, subscription.anchor_day, _interval(plan)
+    )
+    subscription.next_charge_date = charge_date_on_or_after(
+        current, today, subscription.anchor_day, _interval(plan)
+    )
     subscription.status = SubscriptionStatus.ACTIVE
     subscription.paused_until = None
     session.add(subscription)
     event = _history(session, subscription, actor, "resumed", next_charge_date=subscription.next_charge_date)
     session.flush()
-    _tell(session, subscription, f"subscription_resumed:{subscription.id}:{event.id}",
-          f"{_plan_name(session, subscription)} 정기결제가 다시 시작되었습니다. 다음 결제일은 "
-          f"{korean_date(subscription.next_charge_date)}입니다.", "subscription_resumed",
-          next_charge_date=subscription.next_charge_date)
+    _tell(
+        session,
+        subscription,
+        f"subscription_resumed:{subscription.id}:{event.id}",
+        f"{_plan_name(session, subscription)} 정기결제가 다시 시작되었습니다. 다음 결제일은 "
+        f"{korean_date(subscription.next_charge_date)}입니다.",
+        "subscription_resumed",
+        next_charge_date=subscription.next_charge_date,
+    )
 
 
-def cancel(session: Session, actor: Actor, subscription_id: int, *, at_period_end: bool = True,
-           reason: str = "") -> Subscription:
+def cancel(
+    session: Session, actor: Actor, subscription_id: int, *, at_period_end: bool = True, reason: str = ""
+) -> Subscription:
     """Cancel now, or at the end of the paid period (no further charge either way)."""
     require_role(actor, *MANAGERS)
     subscription = _get_subscription(session, subscription_id, lock=True)
@@ -310,19 +376,32 @@ def cancel(session: Session, actor: Actor, subscription_id: int, *, at_period_en
         raise Conflict("이미 해지된 구독입니다")
     if at_period_end and subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED):
         subscription.cancel_at_period_end = True
-        event = _history(session, subscription, actor, "cancel_scheduled", reason=reason,
-                         ends_on=subscription.next_charge_date)
-        text = (f"{_plan_name(session, subscription)} 정기결제 해지가 접수되었습니다. "
-                f"{korean_date(subscription.next_charge_date) if subscription.next_charge_date else '다음 결제일'}"
-                "부터 더 이상 결제되지 않습니다.")
+        event = _history(
+            session,
+            subscription,
+            actor,
+            "cancel_scheduled",
+            reason=reason,
+            ends_on=subscription.next_charge_date,
+        )
+        text = (
+            f"{_plan_name(session, subscription)} 정기결제 해지가 접수되었습니다. "
+            f"{korean_date(subscription.next_charge_date) if subscription.next_charge_date else '다음 결제일'}"
+            "부터 더 이상 결제되지 않습니다."
+        )
     else:
         _cancel_now(subscription)
         event = _history(session, subscription, actor, "canceled", reason=reason)
         text = f"{_plan_name(session, subscription)} 정기결제가 해지되었습니다. 더 이상 결제되지 않습니다."
     session.add(subscription)
     session.flush()
-    _tell(session, subscription, f"subscription_canceled:{subscription.id}:{event.id}", text,
-          "subscription_canceled")
+    _tell(
+        session,
+        subscription,
+        f"subscription_canceled:{subscription.id}:{event.id}",
+        text,
+        "subscription_canceled",
+    )
     return subscription
 
 
@@ -343,12 +422,24 @@ def change_amount(session: Session, actor: Actor, subscription_id: int, amount: 
     old = subscription.next_amount or subscription.amount
     subscription.next_amount = amount
     session.add(subscription)
-    event = _history(session, subscription, actor, "amount_changed", old=old, new=amount,
-                     from_date=subscription.next_charge_date)
+    event = _history(
+        session,
+        subscription,
+        actor,
+        "amount_changed",
+        old=old,
+        new=amount,
+        from_date=subscription.next_charge_date,
+    )
     session.flush()
-    _tell(session, subscription, f"subscription_changed:{subscription.id}:{event.id}",
-          f"{_plan_name(session, subscription)} 결제 금액이 다음 결제부터 {format_krw(amount)}으로 변경됩니다.",
-          "subscription_changed", amount=amount)
+    _tell(
+        session,
+        subscription,
+        f"subscription_changed:{subscription.id}:{event.id}",
+        f"{_plan_name(session, subscription)} 결제 금액이 다음 결제부터 {format_krw(amount)}으로 변경됩니다.",
+        "subscription_changed",
+        amount=amount,
+    )
     return subscription
 
 
@@ -365,17 +456,31 @@ def change_plan(session: Session, actor: Actor, subscription_id: int, plan_id: i
     subscription.next_plan_id = plan.id
     subscription.next_amount = plan.amount
     session.add(subscription)
-    event = _history(session, subscription, actor, "plan_changed", plan=plan.name, amount=plan.amount,
-                     from_date=subscription.next_charge_date)
+    event = _history(
+        session,
+        subscription,
+        actor,
+        "plan_changed",
+        plan=plan.name,
+        amount=plan.amount,
+        from_date=subscription.next_charge_date,
+    )
     session.flush()
-    _tell(session, subscription, f"subscription_changed:{subscription.id}:{event.id}",
-          f"다음 결제부터 {plan.name} {format_krw(plan.amount)}으로 변경됩니다.", "subscription_changed",
-          plan=plan.name, amount=plan.amount)
+    _tell(
+        session,
+        subscription,
+        f"subscription_changed:{subscription.id}:{event.id}",
+        f"다음 결제부터 {plan.name} {format_krw(plan.amount)}으로 변경됩니다.",
+        "subscription_changed",
+        plan=plan.name,
+        amount=plan.amount,
+    )
     return subscription
 
 
-def set_instrument(session: Session, actor: Actor, subscription_id: int, *, gateway: str,
-                   instrument_ref: str) -> Subscription:
+def set_instrument(
+    session: Session, actor: Actor, subscription_id: int, *, gateway: str, instrument_ref: str
+) -> Subscription:
     """Store a new KakaoPay SID / Toss billing key (after the customer registered it again)."""
     require_role(actor, *MANAGERS)
     if not instrument_ref.strip():
@@ -393,8 +498,10 @@ def set_instrument(session: Session, actor: Actor, subscription_id: int, *, gate
 
 def notice_text(plan_name: str, amount: int, charge_date: date, today: date) -> str:
     """The seed's notice: '내일 월회비 39,000원이 결제될 예정입니다. ...' with the date added."""
-    return (f"{when_words(charge_date, today)}({korean_date(charge_date)}) {plan_name} {format_krw(amount)}이 "
-            "결제될 예정입니다. 변경이 필요하시면 미리 연락 부탁드립니다.")
+    return (
+        f"{when_words(charge_date, today)}({korean_date(charge_date)}) {plan_name} {format_krw(amount)}이 "
+        "결제될 예정입니다. 변경이 필요하시면 미리 연락 부탁드립니다."
+    )
 
 
 def notice_key(subscription_id: int, period: date) -> str:
@@ -426,22 +533,31 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
         with session_scope(engine) as session:
             rows = session.exec(
                 select(Subscription, SubscriptionPlan, Customer)
-                .join(SubscriptionPlan, col(SubscriptionPlan.id) == func.coalesce(
-                    Subscription.next_plan_id, Subscription.plan_id))
+                .join(
+                    SubscriptionPlan,
+                    col(SubscriptionPlan.id)
+                    == func.coalesce(Subscription.next_plan_id, Subscription.plan_id),
+                )
                 .join(Customer, col(Customer.id) == Subscription.customer_id)
-                .where(Subscription.status == SubscriptionStatus.ACTIVE,
-                       col(Subscription.cancel_at_period_end).is_(False),
-                       col(Subscription.next_charge_date) > today,
-                       col(Subscription.next_charge_date) <= today + timedelta(days=config.notice_lead_days),
-                       col(Subscription.id) > last_id)
-                .order_by(col(Subscription.id)).limit(batch_size)
+                .where(
+                    Subscription.status == SubscriptionStatus.ACTIVE,
+                    col(Subscription.cancel_at_period_end).is_(False),
+                    col(Subscription.next_charge_date) > today,
+                    col(Subscription.next_charge_date) <= today + timedelta(days=config.notice_lead_days),
+                    col(Subscription.id) > last_id,
+                )
+                .order_by(col(Subscription.id))
+                .limit(batch_size)
             ).all()
             if not rows:
                 break
             last_id = rows[-1][0].id or last_id
             keys = [notice_key(s.id or 0, s.next_charge_date) for s, _, _ in rows if s.next_charge_date]
-            existing = set(session.exec(select(Message.idempotency_key).where(
-                col(Message.idempotency_key).in_(keys))).all())
+            existing = set(
+                session.exec(
+                    select(Message.idempotency_key).where(col(Message.idempotency_key).in_(keys))
+                ).all()
+            )
             for subscription, plan, customer in rows:
                 assert subscription.next_charge_date is not None and subscription.id is not None
                 key = notice_key(subscription.id, subscription.next_charge_date)
@@ -449,11 +565,20 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
                     counts["notices_already"] += 1
                     continue
                 amount = subscription.next_amount or subscription.amount
-                enqueue(session, customer_id=customer.id, template_key=NOTICE_TEMPLATE, idempotency_key=key,
-                        text=notice_text(plan.name, amount, subscription.next_charge_date, today),
-                        variables={"고객명": customer.name, "상품명": plan.name, "금액": format_krw(amount),
-                                   "결제일": korean_date(subscription.next_charge_date)},
-                        send_after=send_after)
+                enqueue(
+                    session,
+                    customer_id=customer.id,
+                    template_key=NOTICE_TEMPLATE,
+                    idempotency_key=key,
+                    text=notice_text(plan.name, amount, subscription.next_charge_date, today),
+                    variables={
+                        "고객명": customer.name,
+                        "상품명": plan.name,
+                        "금액": format_krw(amount),
+                        "결제일": korean_date(subscription.next_charge_date),
+                    },
+                    send_after=send_after,
+                )
                 counts["notices_queued"] += 1
     return counts
 
@@ -504,15 +629,22 @@ def _charge(gateway: PaymentGateway | PaymentRouter, claim: _Claim, **kwargs: An
     return gateway.charge(instrument_ref=claim.instrument_ref or "", **kwargs)
 
 
-def _find_by_order(gateway: PaymentGateway | PaymentRouter, claim: _Claim, partner_order_id: str) -> LookupResult | None:
+def _find_by_order(
+    gateway: PaymentGateway | PaymentRouter, claim: _Claim, partner_order_id: str
+) -> LookupResult | None:
     """Look our order id up on every gateway the subscription has an instrument with."""
     if not isinstance(gateway, PaymentRouter):
         claim.gateway_used = gateway.name
         return gateway.find_by_order(partner_order_id=partner_order_id)
     for name in claim.instruments or {gateway.primary.name: ""}:
         found = gateway.gateway(name).find_by_order(partner_order_id=partner_order_id)
-        note(claim.routing_log, name, "find_by_order", "found" if found else "not_found",
-             status=found.status if found else None)
+        note(
+            claim.routing_log,
+            name,
+            "find_by_order",
+            "found" if found else "not_found",
+            status=found.status if found else None,
+        )
         if found is not None and found.status in CHARGED_STATUSES:
             claim.gateway_used = name
             return found
@@ -531,10 +663,25 @@ def billing_charges(engine: Engine, now: datetime) -> dict[str, int]:
         return run_charges(engine, now)
 
 
-def run_charges(engine: Engine, now: datetime, *, gateway: PaymentGateway | PaymentRouter | None = None,
-                gateway_for: GatewayFor | None = None, batch_size: int = 500) -> dict[str, int]:
-    counts: dict[str, int] = {"resumed": 0, "ended": 0, "opened": 0, "succeeded": 0, "failed": 0,
-                              "unknown": 0, "recovered_by_lookup": 0, "skipped": 0, "dunning_ended": 0}
+def run_charges(
+    engine: Engine,
+    now: datetime,
+    *,
+    gateway: PaymentGateway | PaymentRouter | None = None,
+    gateway_for: GatewayFor | None = None,
+    batch_size: int = 500,
+) -> dict[str, int]:
+    counts: dict[str, int] = {
+        "resumed": 0,
+        "ended": 0,
+        "opened": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "unknown": 0,
+        "recovered_by_lookup": 0,
+        "skipped": 0,
+        "dunning_ended": 0,
+    }
     today = clock.today_kst(now)
     with session_scope(engine) as session:
         config = load_settings(session)
@@ -554,7 +701,9 @@ def run_charges(engine: Engine, now: datetime, *, gateway: PaymentGateway | Paym
             resolved = (gateway_for or _default_gateway)(engine)
         for claim in claims:
             _attempt(resolved, claim)
-        _record_all(engine, claims, now, config, SYSTEM_ACTOR, gateway_name=getattr(resolved, "name", "gateway"))
+        _record_all(
+            engine, claims, now, config, SYSTEM_ACTOR, gateway_name=getattr(resolved, "name", "gateway")
+        )
         for claim in claims:
             counts[claim.outcome] = counts.get(claim.outcome, 0) + 1
             if claim.via_lookup and claim.outcome == "succeeded":
@@ -563,19 +712,26 @@ def run_charges(engine: Engine, now: datetime, *, gateway: PaymentGateway | Paym
 
 
 def _resume_due(session: Session, today: date) -> int:
-    due = session.exec(select(Subscription).where(
-        Subscription.status == SubscriptionStatus.PAUSED, col(Subscription.paused_until).is_not(None),
-        col(Subscription.paused_until) <= today)).all()
+    due = session.exec(
+        select(Subscription).where(
+            Subscription.status == SubscriptionStatus.PAUSED,
+            col(Subscription.paused_until).is_not(None),
+            col(Subscription.paused_until) <= today,
+        )
+    ).all()
     for subscription in due:
         _resume(session, subscription, SYSTEM_ACTOR, today)
     return len(due)
 
 
 def _end_canceled_at_period_end(session: Session, today: date) -> int:
-    due = session.exec(select(Subscription).where(
-        col(Subscription.cancel_at_period_end).is_(True),
-        col(Subscription.status).in_([SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED]),
-        or_(col(Subscription.next_charge_date).is_(None), col(Subscription.next_charge_date) <= today))).all()
+    due = session.exec(
+        select(Subscription).where(
+            col(Subscription.cancel_at_period_end).is_(True),
+            col(Subscription.status).in_([SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED]),
+            or_(col(Subscription.next_charge_date).is_(None), col(Subscription.next_charge_date) <= today),
+        )
+    ).all()
     for subscription in due:
         _cancel_now(subscription)
         session.add(subscription)
@@ -590,21 +746,48 @@ def _open_due_charges(session: Session, now: datetime, today: date, config: Bill
     makes a second worker's insert, or a retried tick's, a no-op.
     """
     last_day = today if now >= kst_instant(today, config.charge_hour) else today - timedelta(days=1)
-    key = literal("charge:") + cast(Subscription.id, String) + literal(":") + cast(
-        Subscription.next_charge_date, String)
+    key = (
+        literal("charge:")
+        + cast(Subscription.id, String)
+        + literal(":")
+        + cast(Subscription.next_charge_date, String)
+    )
     source = select(  # type: ignore[call-overload]
-        Subscription.id, Subscription.next_charge_date,
-        func.coalesce(Subscription.next_amount, Subscription.amount), literal(ChargeStatus.PENDING.value),
-        literal(0), key, literal(False), literal(now, type_=SubscriptionCharge.__table__.c.created_at.type),
+        Subscription.id,
+        Subscription.next_charge_date,
+        func.coalesce(Subscription.next_amount, Subscription.amount),
+        literal(ChargeStatus.PENDING.value),
+        literal(0),
+        key,
+        literal(False),
+        literal(now, type_=SubscriptionCharge.__table__.c.created_at.type),
         literal(now, type_=SubscriptionCharge.__table__.c.updated_at.type),
-    ).where(Subscription.status == SubscriptionStatus.ACTIVE, col(Subscription.cancel_at_period_end).is_(False),
-            col(Subscription.next_charge_date) <= last_day)
+    ).where(
+        Subscription.status == SubscriptionStatus.ACTIVE,
+        col(Subscription.cancel_at_period_end).is_(False),
+        col(Subscription.next_charge_date) <= last_day,
+    )
     table = SubscriptionCharge.__table__
     dialect = postgresql if is_postgres(session.get_bind()) else sqlite
-    statement = dialect.insert(table).from_select(
-        ["subscription_id", "period", "amount", "status", "attempt_count", "idempotency_key", "hard_decline",
-         "created_at", "updated_at"], source,
-    ).on_conflict_do_nothing().returning(table.c.id)
+    statement = (
+        dialect.insert(table)
+        .from_select(
+            [
+                "subscription_id",
+                "period",
+                "amount",
+                "status",
+                "attempt_count",
+                "idempotency_key",
+                "hard_decline",
+                "created_at",
+                "updated_at",
+            ],
+            source,
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+    )
     return len(session.execute(statement).all())
 
 
@@ -612,8 +795,11 @@ def _is_due(now: datetime):  # type: ignore[no-untyped-def]
     return or_(
         SubscriptionCharge.status == ChargeStatus.PENDING,
         and_(SubscriptionCharge.status == ChargeStatus.UNKNOWN, col(SubscriptionCharge.next_retry_at) <= now),
-        and_(SubscriptionCharge.status == ChargeStatus.FAILED, col(SubscriptionCharge.hard_decline).is_(False),
-             col(SubscriptionCharge.next_retry_at) <= now),
+        and_(
+            SubscriptionCharge.status == ChargeStatus.FAILED,
+            col(SubscriptionCharge.hard_decline).is_(False),
+            col(SubscriptionCharge.next_retry_at) <= now,
+        ),
     )
 
 
@@ -628,10 +814,11 @@ def _schedule_spent(charge: SubscriptionCharge, config: BillingSettings) -> bool
 
 def _end_dunning(session: Session, now: datetime, today: date, config: BillingSettings) -> int:
     """Failed charges whose schedule is spent (or hard declines at the schedule's end): cancel or pause."""
-    rows = session.exec(select(SubscriptionCharge, Subscription)
-                        .join(Subscription, col(Subscription.id) == SubscriptionCharge.subscription_id)
-                        .where(SubscriptionCharge.status == ChargeStatus.FAILED,
-                               col(SubscriptionCharge.next_retry_at) <= now)).all()
+    rows = session.exec(
+        select(SubscriptionCharge, Subscription)
+        .join(Subscription, col(Subscription.id) == SubscriptionCharge.subscription_id)
+        .where(SubscriptionCharge.status == ChargeStatus.FAILED, col(SubscriptionCharge.next_retry_at) <= now)
+    ).all()
     ended = 0
     for charge, subscription in rows:
         if not charge.hard_decline and not _schedule_spent(charge, config):
@@ -649,23 +836,38 @@ def _end_dunning(session: Session, now: datetime, today: date, config: BillingSe
             _cancel_now(subscription)
             text = f"{_plan_name(session, subscription)} 결제가 완료되지 않아 정기결제가 해지되었습니다."
         session.add(subscription)
-        _history(session, subscription, SYSTEM_ACTOR, "dunning_ended", final_action=config.final_action,
-                 period=charge.period, reason=charge.failure_message)
-        _tell(session, subscription, f"billing_dunning_end:{subscription.id}:{period_key(charge.period)}", text,
-              "billing_dunning_end")
+        _history(
+            session,
+            subscription,
+            SYSTEM_ACTOR,
+            "dunning_ended",
+            final_action=config.final_action,
+            period=charge.period,
+            reason=charge.failure_message,
+        )
+        _tell(
+            session,
+            subscription,
+            f"billing_dunning_end:{subscription.id}:{period_key(charge.period)}",
+            text,
+            "billing_dunning_end",
+        )
         ended += 1
     return ended
 
 
-def _claim(session: Session, now: datetime, config: BillingSettings, limit: int,
-           charge_id: int | None = None) -> list[_Claim]:
+def _claim(
+    session: Session, now: datetime, config: BillingSettings, limit: int, charge_id: int | None = None
+) -> list[_Claim]:
     """Take due charges: status unknown + a lease, committed before any gateway call."""
-    statement = (select(SubscriptionCharge.id).where(_is_due(now)).order_by(col(SubscriptionCharge.id))
-                 .limit(limit))
+    statement = (
+        select(SubscriptionCharge.id).where(_is_due(now)).order_by(col(SubscriptionCharge.id)).limit(limit)
+    )
     if charge_id is not None:
         statement = select(SubscriptionCharge.id).where(
             SubscriptionCharge.id == charge_id,
-            col(SubscriptionCharge.status).in_([ChargeStatus.FAILED, ChargeStatus.UNKNOWN]))
+            col(SubscriptionCharge.status).in_([ChargeStatus.FAILED, ChargeStatus.UNKNOWN]),
+        )
     if is_postgres(session.get_bind()):
         statement = statement.with_for_update(skip_locked=True)
     ids = list(session.exec(statement).all())
@@ -675,22 +877,39 @@ def _claim(session: Session, now: datetime, config: BillingSettings, limit: int,
         select(SubscriptionCharge, Subscription, Customer, SubscriptionPlan)
         .join(Subscription, col(Subscription.id) == SubscriptionCharge.subscription_id)
         .join(Customer, col(Customer.id) == Subscription.customer_id)
-        .join(SubscriptionPlan, col(SubscriptionPlan.id) == func.coalesce(
-            Subscription.next_plan_id, Subscription.plan_id))
-        .where(col(SubscriptionCharge.id).in_(ids)).order_by(col(SubscriptionCharge.id))
+        .join(
+            SubscriptionPlan,
+            col(SubscriptionPlan.id) == func.coalesce(Subscription.next_plan_id, Subscription.plan_id),
+        )
+        .where(col(SubscriptionCharge.id).in_(ids))
+        .order_by(col(SubscriptionCharge.id))
     ).all()
     claims = [
-        _Claim(charge_id=charge.id, subscription_id=subscription.id, period=charge.period, amount=charge.amount,
-               tax_free_amount=min(plan.tax_free_amount, charge.amount), key=charge.idempotency_key,
-               attempt=charge.attempt_count + 1, instrument_ref=subscription.instrument_ref,
-               partner_user_id=customer.public_id, item_name=plan.name, subscription_status=subscription.status,
-               instruments=_instruments(subscription))
+        _Claim(
+            charge_id=charge.id,
+            subscription_id=subscription.id,
+            period=charge.period,
+            amount=charge.amount,
+            tax_free_amount=min(plan.tax_free_amount, charge.amount),
+            key=charge.idempotency_key,
+            attempt=charge.attempt_count + 1,
+            instrument_ref=subscription.instrument_ref,
+            partner_user_id=customer.public_id,
+            item_name=plan.name,
+            subscription_status=subscription.status,
+            instruments=_instruments(subscription),
+        )
         for charge, subscription, customer, plan in rows
     ]
     session.execute(
-        update(SubscriptionCharge).where(col(SubscriptionCharge.id).in_(ids)).values(
-            status=ChargeStatus.UNKNOWN, attempt_count=SubscriptionCharge.attempt_count + 1,
-            next_retry_at=now + timedelta(minutes=config.lease_minutes), updated_at=now)
+        update(SubscriptionCharge)
+        .where(col(SubscriptionCharge.id).in_(ids))
+        .values(
+            status=ChargeStatus.UNKNOWN,
+            attempt_count=SubscriptionCharge.attempt_count + 1,
+            next_retry_at=now + timedelta(minutes=config.lease_minutes),
+            updated_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     return claims
@@ -712,12 +931,20 @@ def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
         try:
             found = _find_by_order(gateway, claim, partner_order_id)
         except PaymentError as exc:
-            claim.outcome, claim.failure_code, claim.failure_message = "unknown", "LOOKUP_FAILED", str(exc)[:500]
+            claim.outcome, claim.failure_code, claim.failure_message = (
+                "unknown",
+                "LOOKUP_FAILED",
+                str(exc)[:500],
+            )
             return
         if found is not None and found.status in CHARGED_STATUSES:
             claim.outcome, claim.via_lookup = "succeeded", True
-            claim.approval = {"tid": found.tid, "total_amount": found.total_amount, "approved_at": found.approved_at,
-                              "method": None}
+            claim.approval = {
+                "tid": found.tid,
+                "total_amount": found.total_amount,
+                "approved_at": found.approved_at,
+                "method": None,
+            }
             return
     if claim.subscription_status in (SubscriptionStatus.CANCELED, SubscriptionStatus.PAUSED):
         claim.outcome, claim.failure_code = "skipped", "NOT_ACTIVE"
@@ -734,25 +961,46 @@ def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
     # A fresh gateway key after a definite failure; the same one after an unknown outcome.
     gateway_key = claim.key if claim.attempt == 1 else f"{claim.key}:{claim.attempt}"
     try:
-        result = _charge(gateway, claim, partner_order_id=partner_order_id,
-                         partner_user_id=claim.partner_user_id, item_name=claim.item_name,
-                         total_amount=claim.amount, tax_free_amount=claim.tax_free_amount,
-                         idempotency_key=gateway_key)
+        result = _charge(
+            gateway,
+            claim,
+            partner_order_id=partner_order_id,
+            partner_user_id=claim.partner_user_id,
+            item_name=claim.item_name,
+            total_amount=claim.amount,
+            tax_free_amount=claim.tax_free_amount,
+            idempotency_key=gateway_key,
+        )
     except PaymentOutcomeUnknown as exc:
         claim.outcome, claim.failure_code, claim.failure_message = "unknown", "TIMEOUT", str(exc)[:500]
     except PermanentPaymentError as exc:
         claim.outcome, claim.hard = "failed", True
         claim.failure_code, claim.failure_message = str(exc.code or "DECLINED")[:64], str(exc)[:500]
     except PaymentError as exc:  # retriable: busy, locked, 5xx
-        claim.outcome, claim.failure_code, claim.failure_message = "failed", str(exc.code or "RETRY")[:64], str(exc)[:500]
+        claim.outcome, claim.failure_code, claim.failure_message = (
+            "failed",
+            str(exc.code or "RETRY")[:64],
+            str(exc)[:500],
+        )
     else:
         claim.outcome = "succeeded"
-        claim.approval = {"tid": result.tid, "total_amount": result.total_amount, "approved_at": result.approved_at,
-                          "method": result.method}
+        claim.approval = {
+            "tid": result.tid,
+            "total_amount": result.total_amount,
+            "approved_at": result.approved_at,
+            "method": result.method,
+        }
 
 
-def _record_all(engine: Engine, claims: list[_Claim], now: datetime, config: BillingSettings, actor: Actor,
-                *, gateway_name: str) -> None:
+def _record_all(
+    engine: Engine,
+    claims: list[_Claim],
+    now: datetime,
+    config: BillingSettings,
+    actor: Actor,
+    *,
+    gateway_name: str,
+) -> None:
     """Record a batch in one transaction; on a conflict, row by row so one bad row spoils nothing."""
     try:
         with session_scope(engine) as session:
@@ -767,8 +1015,9 @@ def _record_all(engine: Engine, claims: list[_Claim], now: datetime, config: Bil
                 claim.outcome = "skipped"  # recorded by someone else already: once is enough
 
 
-def _record(session: Session, claim: _Claim, now: datetime, config: BillingSettings, actor: Actor,
-            gateway_name: str) -> None:
+def _record(
+    session: Session, claim: _Claim, now: datetime, config: BillingSettings, actor: Actor, gateway_name: str
+) -> None:
     charge = session.get(SubscriptionCharge, claim.charge_id)
     subscription = session.get(Subscription, claim.subscription_id)
     assert charge is not None and subscription is not None
@@ -782,7 +1031,9 @@ def _record(session: Session, claim: _Claim, now: datetime, config: BillingSetti
         charge.status = ChargeStatus.UNKNOWN
         charge.failure_code, charge.failure_message = claim.failure_code, claim.failure_message
         charge.next_retry_at = now + timedelta(minutes=config.unknown_recheck_minutes)
-        _history(session, subscription, actor, "charge_unknown", period=charge.period, reason=claim.failure_message)
+        _history(
+            session, subscription, actor, "charge_unknown", period=charge.period, reason=claim.failure_message
+        )
     elif claim.outcome == "skipped":
         charge.status = ChargeStatus.FAILED
         charge.failure_code, charge.failure_message = claim.failure_code, claim.failure_message
@@ -792,53 +1043,121 @@ def _record(session: Session, claim: _Claim, now: datetime, config: BillingSetti
     session.add(charge)
 
 
-def _record_success(session: Session, charge: SubscriptionCharge, subscription: Subscription, claim: _Claim,
-                    now: datetime, actor: Actor, gateway_name: str) -> None:
+def _record_success(
+    session: Session,
+    charge: SubscriptionCharge,
+    subscription: Subscription,
+    claim: _Claim,
+    now: datetime,
+    actor: Actor,
+    gateway_name: str,
+) -> None:
     approved_at = claim.approval.get("approved_at") or now
     if approved_at.tzinfo is None:
         approved_at = approved_at.replace(tzinfo=clock.KST)
     plan = session.get(SubscriptionPlan, subscription.next_plan_id or subscription.plan_id)
     assert plan is not None
-    order = Order(order_number=order_number(subscription.id or 0, charge.period), customer_id=subscription.customer_id,
-                  total_amount=charge.amount, tax_free_amount=claim.tax_free_amount, source="subscription",
-                  status=OrderStatus.PAID, ordered_at=now, paid_at=approved_at, subscription_id=subscription.id)
+    order = Order(
+        order_number=order_number(subscription.id or 0, charge.period),
+        customer_id=subscription.customer_id,
+        total_amount=charge.amount,
+        tax_free_amount=claim.tax_free_amount,
+        source="subscription",
+        status=OrderStatus.PAID,
+        ordered_at=now,
+        paid_at=approved_at,
+        subscription_id=subscription.id,
+    )
     session.add(order)
     session.flush()
-    session.add(OrderItem(order_id=order.id, product_id=plan.product_id, product_name=plan.name, quantity=1,
-                          unit_price=charge.amount, amount=charge.amount))
-    payment = Payment(order_id=order.id, customer_id=subscription.customer_id,
-                      gateway=claim.gateway_used or subscription.instrument_gateway or gateway_name,
-                      gateway_tid=claim.approval.get("tid"), routing_log=claim.routing_log,
-                      method=claim.approval.get("method"), amount=charge.amount, tax_free_amount=claim.tax_free_amount,
-                      status=PaymentStatus.APPROVED, idempotency_key=charge.idempotency_key, approved_at=approved_at)
+    session.add(
+        OrderItem(
+            order_id=order.id,
+            product_id=plan.product_id,
+            product_name=plan.name,
+            quantity=1,
+            unit_price=charge.amount,
+            amount=charge.amount,
+        )
+    )
+    payment = Payment(
+        order_id=order.id,
+        customer_id=subscription.customer_id,
+        gateway=claim.gateway_used or subscription.instrument_gateway or gateway_name,
+        gateway_tid=claim.approval.get("tid"),
+        routing_log=claim.routing_log,
+        method=claim.approval.get("method"),
+        amount=charge.amount,
+        tax_free_amount=claim.tax_free_amount,
+        status=PaymentStatus.APPROVED,
+        idempotency_key=charge.idempotency_key,
+        approved_at=approved_at,
+    )
     session.add(payment)
     session.flush()
     charge.status, charge.payment_id, charge.order_id, charge.next_retry_at = (
-        ChargeStatus.SUCCEEDED, payment.id, order.id, None)
+        ChargeStatus.SUCCEEDED,
+        payment.id,
+        order.id,
+        None,
+    )
     if subscription.next_charge_date == charge.period and subscription.status in (
-            SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.PAST_DUE,
+    ):
         subscription.plan_id = plan.id or subscription.plan_id
         subscription.amount = charge.amount
         subscription.next_plan_id = subscription.next_amount = None
-        subscription.next_charge_date = next_charge_date(charge.period, subscription.anchor_day, _interval(plan))
+        subscription.next_charge_date = next_charge_date(
+            charge.period, subscription.anchor_day, _interval(plan)
+        )
         subscription.status = SubscriptionStatus.ACTIVE
     session.add(subscription)
-    _history(session, subscription, actor, "charge_succeeded", period=charge.period, amount=charge.amount,
-             tid=claim.approval.get("tid"), attempt=claim.attempt, via_lookup=claim.via_lookup)
-    next_words = (f" 다음 결제일은 {korean_date(subscription.next_charge_date)}입니다."
-                  if subscription.next_charge_date and subscription.status == SubscriptionStatus.ACTIVE else "")
-    _tell(session, subscription, f"billing_receipt:{subscription.id}:{period_key(charge.period)}",
-          f"{plan.name} {format_krw(charge.amount)} 결제가 완료되었습니다 (주문번호 {order.order_number}).{next_words}",
-          RECEIPT_TEMPLATE, 상품명=plan.name, 금액=format_krw(charge.amount), 주문번호=order.order_number)
+    _history(
+        session,
+        subscription,
+        actor,
+        "charge_succeeded",
+        period=charge.period,
+        amount=charge.amount,
+        tid=claim.approval.get("tid"),
+        attempt=claim.attempt,
+        via_lookup=claim.via_lookup,
+    )
+    next_words = (
+        f" 다음 결제일은 {korean_date(subscription.next_charge_date)}입니다."
+        if subscription.next_charge_date and subscription.status == SubscriptionStatus.ACTIVE
+        else ""
+    )
+    _tell(
+        session,
+        subscription,
+        f"billing_receipt:{subscription.id}:{period_key(charge.period)}",
+        f"{plan.name} {format_krw(charge.amount)} 결제가 완료되었습니다 (주문번호 {order.order_number}).{next_words}",
+        RECEIPT_TEMPLATE,
+        상품명=plan.name,
+        금액=format_krw(charge.amount),
+        주문번호=order.order_number,
+    )
 
 
-def _record_failure(session: Session, charge: SubscriptionCharge, subscription: Subscription, claim: _Claim,
-                    now: datetime, config: BillingSettings, actor: Actor) -> None:
+def _record_failure(
+    session: Session,
+    charge: SubscriptionCharge,
+    subscription: Subscription,
+    claim: _Claim,
+    now: datetime,
+    config: BillingSettings,
+    actor: Actor,
+) -> None:
     today = clock.today_kst(now)
     retry_on = None if claim.hard else _next_retry(charge.period, today, config)
     charge.status = ChargeStatus.FAILED
     charge.failure_code, charge.failure_message, charge.hard_decline = (
-        claim.failure_code, claim.failure_message, claim.hard)
+        claim.failure_code,
+        claim.failure_message,
+        claim.hard,
+    )
     if retry_on is not None:
         charge.next_retry_at = kst_instant(retry_on, config.charge_hour)
     else:  # hard decline or schedule spent: the dunning ends at the schedule's last day
@@ -848,28 +1167,57 @@ def _record_failure(session: Session, charge: SubscriptionCharge, subscription: 
     if subscription.status == SubscriptionStatus.ACTIVE:
         subscription.status = SubscriptionStatus.PAST_DUE
         session.add(subscription)
-    _history(session, subscription, actor, "charge_failed", period=charge.period, code=claim.failure_code,
-             reason=claim.failure_message, hard=claim.hard, next_retry_on=retry_on, attempt=claim.attempt)
+    _history(
+        session,
+        subscription,
+        actor,
+        "charge_failed",
+        period=charge.period,
+        code=claim.failure_code,
+        reason=claim.failure_message,
+        hard=claim.hard,
+        next_retry_on=retry_on,
+        attempt=claim.attempt,
+    )
     if charge.payment_link_id is None and charge.amount > 0:
         plan_name = claim.item_name
-        link = PaymentLink(code=secrets.token_urlsafe(12), customer_id=subscription.customer_id,
-                           item_name=plan_name, amount=charge.amount, tax_free_amount=claim.tax_free_amount,
-                           memo=f"정기결제 {period_key(charge.period)} 미결제 ({charge.idempotency_key})",
-                           status=PaymentLinkStatus.CREATED, created_at=now,
-                           expires_at=kst_instant(retry_dates(charge.period, config.retry_days)[-1] + timedelta(days=1)))
+        link = PaymentLink(
+            code=secrets.token_urlsafe(12),
+            customer_id=subscription.customer_id,
+            item_name=plan_name,
+            amount=charge.amount,
+            tax_free_amount=claim.tax_free_amount,
+            memo=f"정기결제 {period_key(charge.period)} 미결제 ({charge.idempotency_key})",
+            status=PaymentLinkStatus.CREATED,
+            created_at=now,
+            expires_at=kst_instant(retry_dates(charge.period, config.retry_days)[-1] + timedelta(days=1)),
+        )
         session.add(link)
         session.flush()
         charge.payment_link_id = link.id
         url = link_url(link)
         retry_words = f" {korean_date(retry_on)}에 다시 결제를 시도합니다." if retry_on else ""
-        _tell(session, subscription, f"billing_failed:{subscription.id}:{period_key(charge.period)}",
-              f"{plan_name} {format_krw(charge.amount)} 결제가 완료되지 않았습니다 ({claim.failure_message}).{retry_words} "
-              f"아래 링크에서 직접 결제하실 수 있습니다: {url}", FAILED_TEMPLATE,
-              상품명=plan_name, 금액=format_krw(charge.amount), 링크=url)
+        _tell(
+            session,
+            subscription,
+            f"billing_failed:{subscription.id}:{period_key(charge.period)}",
+            f"{plan_name} {format_krw(charge.amount)} 결제가 완료되지 않았습니다 ({claim.failure_message}).{retry_words} "
+            f"아래 링크에서 직접 결제하실 수 있습니다: {url}",
+            FAILED_TEMPLATE,
+            상품명=plan_name,
+            금액=format_krw(charge.amount),
+            링크=url,
+        )
 
 
-def retry_charge(engine: Engine, actor: Actor, charge_id: int, *, gateway: PaymentGateway | PaymentRouter | None = None,
-                 now: datetime | None = None) -> str:
+def retry_charge(
+    engine: Engine,
+    actor: Actor,
+    charge_id: int,
+    *,
+    gateway: PaymentGateway | PaymentRouter | None = None,
+    now: datetime | None = None,
+) -> str:
     """A person retries a failed charge now (also a hard decline, after checking with the customer).
 
     Same path as the worker: claim, look up first, charge at most once. Returns the outcome.
@@ -883,8 +1231,13 @@ def retry_charge(engine: Engine, actor: Actor, charge_id: int, *, gateway: Payme
             raise NotFound("없는 결제 건입니다")
         if charge.status == ChargeStatus.SUCCEEDED:
             raise Conflict("이미 결제된 건입니다")
-        if charge.status == ChargeStatus.UNKNOWN and charge.next_retry_at and charge.next_retry_at > now \
-                and charge.attempt_count and charge.failure_code is None:
+        if (
+            charge.status == ChargeStatus.UNKNOWN
+            and charge.next_retry_at
+            and charge.next_retry_at > now
+            and charge.attempt_count
+            and charge.failure_code is None
+        ):
             raise Conflict("다른 작업자가 결제 중입니다. 잠시 후 다시 시도하세요")
         subscription = session.get(Subscription, charge.subscription_id)
         if subscription is not None and subscription.status == SubscriptionStatus.CANCELED:
@@ -903,11 +1256,15 @@ def retry_charge(engine: Engine, actor: Actor, charge_id: int, *, gateway: Payme
 # -- reads for the page -----------------------------------------------------------------------
 
 
-def list_subscriptions(session: Session, status: str | None = None) -> list[tuple[Subscription, Customer, str]]:
-    statement = (select(Subscription, Customer, SubscriptionPlan.name)
-                 .join(Customer, col(Customer.id) == Subscription.customer_id)
-                 .join(SubscriptionPlan, col(SubscriptionPlan.id) == Subscription.plan_id)
-                 .order_by(col(Subscription.next_charge_date), col(Subscription.id)))
+def list_subscriptions(
+    session: Session, status: str | None = None
+) -> list[tuple[Subscription, Customer, str]]:
+    statement = (
+        select(Subscription, Customer, SubscriptionPlan.name)
+        .join(Customer, col(Customer.id) == Subscription.customer_id)
+        .join(SubscriptionPlan, col(SubscriptionPlan.id) == Subscription.plan_id)
+        .order_by(col(Subscription.next_charge_date), col(Subscription.id))
+    )
     if status:
         statement = statement.where(Subscription.status == status)
     return list(session.exec(statement).all())  # type: ignore[arg-type]
@@ -921,37 +1278,59 @@ def status_counts(session: Session) -> dict[str, int]:
 def upcoming_charges(session: Session, today: date, days: int = 7) -> list[dict[str, Any]]:
     """Charges due in the next `days` days (today included), per day with totals."""
     rows = session.exec(
-        select(Subscription.next_charge_date, func.count(),
-               func.sum(func.coalesce(Subscription.next_amount, Subscription.amount)))
-        .where(Subscription.status == SubscriptionStatus.ACTIVE, col(Subscription.cancel_at_period_end).is_(False),
-               col(Subscription.next_charge_date) >= today,
-               col(Subscription.next_charge_date) < today + timedelta(days=days))
-        .group_by(Subscription.next_charge_date).order_by(Subscription.next_charge_date)
+        select(
+            Subscription.next_charge_date,
+            func.count(),
+            func.sum(func.coalesce(Subscription.next_amount, Subscription.amount)),
+        )
+        .where(
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            col(Subscription.cancel_at_period_end).is_(False),
+            col(Subscription.next_charge_date) >= today,
+            col(Subscription.next_charge_date) < today + timedelta(days=days),
+        )
+        .group_by(Subscription.next_charge_date)
+        .order_by(Subscription.next_charge_date)
     ).all()
     return [{"date": day, "count": count, "amount": int(total or 0)} for day, count, total in rows]
 
 
 def failed_charges(session: Session) -> list[tuple[SubscriptionCharge, Subscription, Customer]]:
     """The queue for people: failed or unknown charges of subscriptions not yet settled."""
-    return list(session.exec(
-        select(SubscriptionCharge, Subscription, Customer)
-        .join(Subscription, col(Subscription.id) == SubscriptionCharge.subscription_id)
-        .join(Customer, col(Customer.id) == Subscription.customer_id)
-        .where(col(SubscriptionCharge.status).in_([ChargeStatus.FAILED, ChargeStatus.UNKNOWN]))
-        .order_by(col(SubscriptionCharge.period).desc(), col(SubscriptionCharge.id))
-    ).all())  # type: ignore[arg-type]
+    return list(
+        session.exec(
+            select(SubscriptionCharge, Subscription, Customer)
+            .join(Subscription, col(Subscription.id) == SubscriptionCharge.subscription_id)
+            .join(Customer, col(Customer.id) == Subscription.customer_id)
+            .where(col(SubscriptionCharge.status).in_([ChargeStatus.FAILED, ChargeStatus.UNKNOWN]))
+            .order_by(col(SubscriptionCharge.period).desc(), col(SubscriptionCharge.id))
+        ).all()
+    )  # type: ignore[arg-type]
 
 
 def history(session: Session, subscription_id: int) -> dict[str, list[Any]]:
     """Everything billing did for one subscription: events, charges and the messages sent."""
-    events = session.exec(select(SubscriptionEvent).where(SubscriptionEvent.subscription_id == subscription_id)
-                          .order_by(col(SubscriptionEvent.at), col(SubscriptionEvent.id))).all()
-    charges = session.exec(select(SubscriptionCharge).where(SubscriptionCharge.subscription_id == subscription_id)
-                           .order_by(col(SubscriptionCharge.period))).all()
+    events = session.exec(
+        select(SubscriptionEvent)
+        .where(SubscriptionEvent.subscription_id == subscription_id)
+        .order_by(col(SubscriptionEvent.at), col(SubscriptionEvent.id))
+    ).all()
+    charges = session.exec(
+        select(SubscriptionCharge)
+        .where(SubscriptionCharge.subscription_id == subscription_id)
+        .order_by(col(SubscriptionCharge.period))
+    ).all()
     subscription = _get_subscription(session, subscription_id)
-    prefixes = [f"{p}:{subscription_id}:" for p in ("billing_notice", "billing_receipt", "billing_failed",
-                                                    "billing_dunning_end")]
-    messages = session.exec(select(Message).where(Message.customer_id == subscription.customer_id,
-                                                  or_(*[col(Message.idempotency_key).startswith(p) for p in prefixes]))
-                            .order_by(col(Message.created_at), col(Message.id))).all()
+    prefixes = [
+        f"{p}:{subscription_id}:"
+        for p in ("billing_notice", "billing_receipt", "billing_failed", "billing_dunning_end")
+    ]
+    messages = session.exec(
+        select(Message)
+        .where(
+            Message.customer_id == subscription.customer_id,
+            or_(*[col(Message.idempotency_key).startswith(p) for p in prefixes]),
+        )
+        .order_by(col(Message.created_at), col(Message.id))
+    ).all()
     return {"events": list(events), "charges": list(charges), "messages": list(messages)}

@@ -102,7 +102,9 @@ def period_key(charge_date: date) -> str:
     return charge_date.isoformat()
 
 
-def retry_dates(charge_date: date, retry_days: tuple[int, ...] | list[int] = DEFAULT_RETRY_DAYS) -> list[date]:
+def retry_dates(
+    charge_date: date, retry_days: tuple[int, ...] | list[int] = DEFAULT_RETRY_DAYS
+) -> list[date]:
     """Dunning: the days a failed charge is tried again, as offsets from its due date."""
     offsets = sorted(set(int(d) for d in retry_days))
     if any(d <= 0 for d in offsets):

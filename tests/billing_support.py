@@ -42,8 +42,17 @@ class FakeGateway:
     def inject(self, kind: str, times: int = 1) -> None:
         self.faults.extend([kind] * times)
 
-    def charge(self, *, instrument_ref: str, partner_order_id: str, partner_user_id: str, item_name: str,
-               total_amount: int, tax_free_amount: int, idempotency_key: str) -> ApprovalResult:
+    def charge(
+        self,
+        *,
+        instrument_ref: str,
+        partner_order_id: str,
+        partner_user_id: str,
+        item_name: str,
+        total_amount: int,
+        tax_free_amount: int,
+        idempotency_key: str,
+    ) -> ApprovalResult:
         if self.delay:
             threading.Event().wait(self.delay)  # lets two worker threads interleave
         with self._lock:
@@ -59,9 +68,16 @@ class FakeGateway:
                 raise PermanentPaymentError("유효하지 않은 정기결제 키(SID)입니다", code="-796")
             if idempotency_key in self.by_key:
                 return self.by_key[idempotency_key]
-            result = ApprovalResult(tid=f"T{len(self.by_key) + 1:019d}", aid=None, sid=instrument_ref, method="CARD",
-                                    total_amount=total_amount, tax_free_amount=tax_free_amount, vat_amount=0,
-                                    approved_at=clock.now())
+            result = ApprovalResult(
+                tid=f"T{len(self.by_key) + 1:019d}",
+                aid=None,
+                sid=instrument_ref,
+                method="CARD",
+                total_amount=total_amount,
+                tax_free_amount=tax_free_amount,
+                vat_amount=0,
+                approved_at=clock.now(),
+            )
             self.by_key[idempotency_key] = result
             self.charged.setdefault(partner_order_id, []).append(result)
             if kind == "timeout":
@@ -75,9 +91,14 @@ class FakeGateway:
             if not found:
                 return None
             first = found[0]
-            return LookupResult(tid=first.tid, status="SUCCESS_PAYMENT", total_amount=first.total_amount,
-                                canceled_amount=0, cancel_available_amount=first.total_amount,
-                                approved_at=first.approved_at)
+            return LookupResult(
+                tid=first.tid,
+                status="SUCCESS_PAYMENT",
+                total_amount=first.total_amount,
+                canceled_amount=0,
+                cancel_available_amount=first.total_amount,
+                approved_at=first.approved_at,
+            )
 
     @property
     def charge_calls(self) -> int:
@@ -92,20 +113,40 @@ def kst(text: str) -> datetime:
 
 
 def make_subscription(
-    engine: Engine, actor: Actor, *, start: date, anchor_day: int | None = None, amount: int = 39000,
-    plan_name: str = "월회비", instrument_ref: str | None = "SID0000000000000001", interval_unit: str = "month",
-    interval_count: int = 1, customer_name: str = "김회원",
+    engine: Engine,
+    actor: Actor,
+    *,
+    start: date,
+    anchor_day: int | None = None,
+    amount: int = 39000,
+    plan_name: str = "월회비",
+    instrument_ref: str | None = "SID0000000000000001",
+    interval_unit: str = "month",
+    interval_count: int = 1,
+    customer_name: str = "김회원",
 ) -> int:
     with Session(engine) as session:
         customer = Customer(name=customer_name, phone="01012345678")
         session.add(customer)
         session.flush()
-        plan = billing.create_plan(session, actor, name=plan_name, amount=amount, interval_unit=interval_unit,
-                                   interval_count=interval_count)
+        plan = billing.create_plan(
+            session,
+            actor,
+            name=plan_name,
+            amount=amount,
+            interval_unit=interval_unit,
+            interval_count=interval_count,
+        )
         subscription = billing.create_subscription(
-            session, actor, customer_id=customer.id or 0, plan_id=plan.id or 0, start=start,
-            anchor_day=anchor_day, instrument_gateway="kakaopay" if instrument_ref else None,
-            instrument_ref=instrument_ref)
+            session,
+            actor,
+            customer_id=customer.id or 0,
+            plan_id=plan.id or 0,
+            start=start,
+            anchor_day=anchor_day,
+            instrument_gateway="kakaopay" if instrument_ref else None,
+            instrument_ref=instrument_ref,
+        )
         session.commit()
         return subscription.id or 0
 

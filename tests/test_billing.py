@@ -28,14 +28,24 @@ from tests.billing_support import FakeGateway, get_subscription, kst, make_subsc
 
 def _messages(engine: Engine, prefix: str) -> list[Message]:
     with Session(engine) as session:
-        return list(session.exec(select(Message).where(col(Message.idempotency_key).startswith(prefix))
-                                 .order_by(col(Message.id))).all())
+        return list(
+            session.exec(
+                select(Message)
+                .where(col(Message.idempotency_key).startswith(prefix))
+                .order_by(col(Message.id))
+            ).all()
+        )
 
 
 def _charges(engine: Engine, subscription_id: int) -> list[SubscriptionCharge]:
     with Session(engine) as session:
-        return list(session.exec(select(SubscriptionCharge).where(
-            SubscriptionCharge.subscription_id == subscription_id).order_by(col(SubscriptionCharge.period))).all())
+        return list(
+            session.exec(
+                select(SubscriptionCharge)
+                .where(SubscriptionCharge.subscription_id == subscription_id)
+                .order_by(col(SubscriptionCharge.period))
+            ).all()
+        )
 
 
 def _count(engine: Engine, model: type) -> int:
@@ -61,8 +71,9 @@ def test_notice_the_day_before_with_the_seed_text_once(engine: Engine, actors: d
     assert billing.run_notices(engine, kst("2026-11-30T10:05")) == {"notices_queued": 0, "notices_already": 1}
     [notice] = _messages(engine, "billing_notice:")
     assert notice.idempotency_key == f"billing_notice:{sub_id}:2026-12-01"
-    assert notice.text == ("내일(12월 1일) 월회비 39,000원이 결제될 예정입니다. "
-                           "변경이 필요하시면 미리 연락 부탁드립니다.")
+    assert notice.text == (
+        "내일(12월 1일) 월회비 39,000원이 결제될 예정입니다. 변경이 필요하시면 미리 연락 부탁드립니다."
+    )
     assert notice.variables["금액"] == "39,000원"
 
 
@@ -83,7 +94,9 @@ def test_charge_success_records_payment_order_receipt_and_moves_the_date(
 ) -> None:
     sub_id = make_subscription(engine, actors["owner"], start=date(2027, 1, 31))
     gateway = FakeGateway()
-    assert billing.run_charges(engine, kst("2027-01-31T08:59"), gateway=gateway)["opened"] == 0  # before 09:00
+    assert (
+        billing.run_charges(engine, kst("2027-01-31T08:59"), gateway=gateway)["opened"] == 0
+    )  # before 09:00
     counts = billing.run_charges(engine, kst("2027-01-31T09:00"), gateway=gateway)
     assert counts["opened"] == 1 and counts["succeeded"] == 1
     again = billing.run_charges(engine, kst("2027-01-31T09:01"), gateway=gateway)  # a retried tick
@@ -96,13 +109,17 @@ def test_charge_success_records_payment_order_receipt_and_moves_the_date(
         order = session.exec(select(Order)).one()
         assert payment.idempotency_key == charge.idempotency_key and payment.amount == 39000
         assert order.source == "subscription" and order.subscription_id == sub_id and order.status == "paid"
-        assert session.exec(select(AuditLog).where(AuditLog.action == "subscription.charge_succeeded")).first()
+        assert session.exec(
+            select(AuditLog).where(AuditLog.action == "subscription.charge_succeeded")
+        ).first()
     assert get_subscription(engine, sub_id).next_charge_date == date(2027, 2, 28)
     [receipt] = _messages(engine, "billing_receipt:")
     assert "월회비 39,000원 결제가 완료되었습니다" in receipt.text and "2월 28일" in receipt.text
 
 
-def test_timeout_that_succeeded_is_looked_up_and_recorded_once(engine: Engine, actors: dict[str, Actor]) -> None:
+def test_timeout_that_succeeded_is_looked_up_and_recorded_once(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
     sub_id = make_subscription(engine, actors["owner"], start=date(2027, 3, 1))
     gateway = FakeGateway()
     gateway.inject("timeout")
@@ -124,8 +141,11 @@ def test_lost_request_is_looked_up_then_charged_once(engine: Engine, actors: dic
     gateway.inject("lost")
     billing.run_charges(engine, kst("2027-03-01T09:00"), gateway=gateway)
     billing.run_charges(engine, kst("2027-03-01T09:10"), gateway=gateway)
-    assert gateway.calls == [("charge", f"S{sub_id}-20270301"), ("find_by_order", f"S{sub_id}-20270301"),
-                             ("charge", f"S{sub_id}-20270301")]
+    assert gateway.calls == [
+        ("charge", f"S{sub_id}-20270301"),
+        ("find_by_order", f"S{sub_id}-20270301"),
+        ("charge", f"S{sub_id}-20270301"),
+    ]
     assert _charges(engine, sub_id)[0].status == ChargeStatus.SUCCEEDED
 
 
@@ -151,7 +171,9 @@ def test_worker_killed_after_gateway_success_is_recorded_once_next_tick(
     assert _count(engine, Payment) == 1
 
 
-def test_failure_goes_past_due_with_link_and_retries_on_schedule(engine: Engine, actors: dict[str, Actor]) -> None:
+def test_failure_goes_past_due_with_link_and_retries_on_schedule(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
     sub_id = make_subscription(engine, actors["owner"], start=date(2027, 3, 1))
     gateway = FakeGateway()
     gateway.inject("busy", times=2)
@@ -160,11 +182,17 @@ def test_failure_goes_past_due_with_link_and_retries_on_schedule(engine: Engine,
     [failed] = _messages(engine, "billing_failed:")
     with Session(engine) as session:
         link = session.exec(select(PaymentLink)).one()
-    assert link.code in failed.text and link.amount == 39000 and "3월 2일에 다시 결제를 시도합니다" in failed.text
+    assert (
+        link.code in failed.text
+        and link.amount == 39000
+        and "3월 2일에 다시 결제를 시도합니다" in failed.text
+    )
     assert _charges(engine, sub_id)[0].payment_link_id == link.id
     assert billing.run_charges(engine, kst("2027-03-01T23:00"), gateway=gateway)["failed"] == 0  # not yet
     assert billing.run_charges(engine, kst("2027-03-02T09:00"), gateway=gateway)["failed"] == 1  # +1 day
-    assert billing.run_charges(engine, kst("2027-03-03T08:00"), gateway=gateway)["failed"] == 0  # waits for +3
+    assert (
+        billing.run_charges(engine, kst("2027-03-03T08:00"), gateway=gateway)["failed"] == 0
+    )  # waits for +3
     assert billing.run_charges(engine, kst("2027-03-04T09:00"), gateway=gateway)["succeeded"] == 1
     sub = get_subscription(engine, sub_id)
     assert sub.status == SubscriptionStatus.ACTIVE and sub.next_charge_date == date(2027, 4, 1)
@@ -191,7 +219,9 @@ def test_retries_spent_then_owner_choice(
     assert billing.run_notices(engine, kst("2027-03-31T10:00"))["notices_queued"] == 0
 
 
-def test_hard_decline_is_not_retried_blindly_but_a_person_may(engine: Engine, actors: dict[str, Actor]) -> None:
+def test_hard_decline_is_not_retried_blindly_but_a_person_may(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
     sub_id = make_subscription(engine, actors["owner"], start=date(2027, 3, 1))
     gateway = FakeGateway()
     gateway.inject("decline")
@@ -203,7 +233,9 @@ def test_hard_decline_is_not_retried_blindly_but_a_person_may(engine: Engine, ac
     assert charge.hard_decline and charge.failure_message == "카드가 거절되었습니다"
     with pytest.raises(PermissionDenied):
         billing.retry_charge(engine, actors["staff"], charge.id or 0, gateway=gateway)
-    outcome = billing.retry_charge(engine, actors["cs"], charge.id or 0, gateway=gateway, now=kst("2027-03-06T11:00"))
+    outcome = billing.retry_charge(
+        engine, actors["cs"], charge.id or 0, gateway=gateway, now=kst("2027-03-06T11:00")
+    )
     assert outcome == "succeeded"
     assert get_subscription(engine, sub_id).status == SubscriptionStatus.ACTIVE
     with pytest.raises(Conflict):
@@ -225,7 +257,9 @@ def test_hard_decline_ends_in_cancel_at_schedule_end(engine: Engine, actors: dic
 
 def test_bad_input_is_visible_with_its_reason(engine: Engine, actors: dict[str, Actor]) -> None:
     no_instrument = make_subscription(engine, actors["owner"], start=date(2027, 3, 1), instrument_ref=None)
-    inactive = make_subscription(engine, actors["owner"], start=date(2027, 3, 1), instrument_ref="SID_INACTIVE")
+    inactive = make_subscription(
+        engine, actors["owner"], start=date(2027, 3, 1), instrument_ref="SID_INACTIVE"
+    )
     zero = make_subscription(engine, actors["owner"], start=date(2027, 3, 1))
     with Session(engine) as session:  # legacy data: the services refuse 0, the job must not charge it
         row = session.get(Subscription, zero)
@@ -243,10 +277,14 @@ def test_bad_input_is_visible_with_its_reason(engine: Engine, actors: dict[str, 
     assert queue[zero].failure_code == "ZERO_AMOUNT"
     assert all(c.hard_decline for c in queue.values())
     assert {m.idempotency_key for m in _messages(engine, "billing_failed:")} == {
-        f"billing_failed:{no_instrument}:2027-03-01", f"billing_failed:{inactive}:2027-03-01"}
+        f"billing_failed:{no_instrument}:2027-03-01",
+        f"billing_failed:{inactive}:2027-03-01",
+    }
 
 
-def test_pause_resume_cancel_and_change_are_audited_and_told(engine: Engine, actors: dict[str, Actor]) -> None:
+def test_pause_resume_cancel_and_change_are_audited_and_told(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
     sub_id = make_subscription(engine, actors["owner"], start=date(2027, 1, 31))
     cs = actors["cs"]
     with clock.frozen(kst("2027-02-10T12:00")), Session(engine) as session:
@@ -277,15 +315,33 @@ def test_pause_resume_cancel_and_change_are_audited_and_told(engine: Engine, act
     assert get_subscription(engine, sub_id).status == SubscriptionStatus.CANCELED
     assert gateway.charge_calls == 1
     with Session(engine) as session:
-        kinds = [e.kind for e in session.exec(select(SubscriptionEvent).where(
-            SubscriptionEvent.subscription_id == sub_id).order_by(col(SubscriptionEvent.id))).all()]
+        kinds = [
+            e.kind
+            for e in session.exec(
+                select(SubscriptionEvent)
+                .where(SubscriptionEvent.subscription_id == sub_id)
+                .order_by(col(SubscriptionEvent.id))
+            ).all()
+        ]
         actions = set(session.exec(select(AuditLog.action)).all())
         hist = billing.history(session, sub_id)
-    assert kinds == ["created", "paused", "resumed", "amount_changed", "charge_succeeded", "cancel_scheduled",
-                     "canceled"]
+    assert kinds == [
+        "created",
+        "paused",
+        "resumed",
+        "amount_changed",
+        "charge_succeeded",
+        "cancel_scheduled",
+        "canceled",
+    ]
     assert {"subscription.paused", "subscription.amount_changed", "subscription.cancel_scheduled"} <= actions
     told = {m.template_key for m in _messages(engine, "subscription_")}
-    assert told == {"subscription_paused", "subscription_resumed", "subscription_changed", "subscription_canceled"}
+    assert told == {
+        "subscription_paused",
+        "subscription_resumed",
+        "subscription_changed",
+        "subscription_canceled",
+    }
     assert len(hist["charges"]) == 1 and len(hist["messages"]) == 2  # one notice, one receipt
 
 

@@ -29,9 +29,7 @@ def _tick(engine: Engine, now: datetime, gateway: object) -> None:
         billing.run_charges(engine, now, gateway=gateway)  # type: ignore[arg-type]
 
 
-def test_a_year_anchored_on_the_31st_every_notice_and_charge_exactly_once(
-    sqlite_engine: Engine
-) -> None:
+def test_a_year_anchored_on_the_31st_every_notice_and_charge_exactly_once(sqlite_engine: Engine) -> None:
     engine = sqlite_engine
     sub_id = make_subscription(engine, OWNER, start=date(2027, 1, 31))
     gateway = FakeGateway()
@@ -46,15 +44,23 @@ def test_a_year_anchored_on_the_31st_every_notice_and_charge_exactly_once(
             _tick(engine, kst(f"{day}T{hour}"), gateway)
         day += timedelta(days=1)
     with Session(engine) as session:
-        notices = session.exec(select(Message).where(col(Message.idempotency_key).startswith("billing_notice:"))
-                               .order_by(col(Message.id))).all()
+        notices = session.exec(
+            select(Message)
+            .where(col(Message.idempotency_key).startswith("billing_notice:"))
+            .order_by(col(Message.id))
+        ).all()
         charges = session.exec(select(SubscriptionCharge).order_by(col(SubscriptionCharge.period))).all()
         payments = session.exec(select(Payment)).all()
-        receipts = session.exec(select(func.count()).where(
-            col(Message.idempotency_key).startswith("billing_receipt:"))).one()
+        receipts = session.exec(
+            select(func.count()).where(col(Message.idempotency_key).startswith("billing_receipt:"))
+        ).one()
     assert [n.idempotency_key for n in notices] == [f"billing_notice:{sub_id}:{d}" for d in expected]
-    assert [n.send_after.astimezone(clock.KST).date() for n in notices] == [d - timedelta(days=1) for d in expected]
-    assert all(n.text.startswith("내일(") and "월회비 39,000원이 결제될 예정입니다." in n.text for n in notices)
+    assert [n.send_after.astimezone(clock.KST).date() for n in notices] == [
+        d - timedelta(days=1) for d in expected
+    ]
+    assert all(
+        n.text.startswith("내일(") and "월회비 39,000원이 결제될 예정입니다." in n.text for n in notices
+    )
     assert [c.period for c in charges] == expected
     assert all(c.status == "succeeded" for c in charges)
     assert len(payments) == 12 and receipts == 12
@@ -69,8 +75,9 @@ def test_worker_once_runs_billing_with_the_sandbox_router(sqlite_engine: Engine)
     with Session(engine) as session:
         session.add(SandboxInstrument(sid="S0000000000000000001", partner_user_id="u1", status="ACTIVE"))
         session.commit()
-    sub_id = make_subscription(engine, OWNER, start=date(2027, 2, 28), anchor_day=31,
-                               instrument_ref="S0000000000000000001")
+    sub_id = make_subscription(
+        engine, OWNER, start=date(2027, 2, 28), anchor_day=31, instrument_ref="S0000000000000000001"
+    )
     with Session(engine) as session:
         sub = get_subscription(engine, sub_id)
         sub.instrument_gateway = "sandbox"
@@ -96,8 +103,15 @@ def _many_subscriptions(engine: Engine, actor: Actor, count: int, day: date) -> 
         session.add_all(customers)
         session.flush()
         for customer in customers:
-            billing.create_subscription(session, actor, customer_id=customer.id or 0, plan_id=plan.id or 0,
-                                        start=day, instrument_gateway="fake", instrument_ref="SID")
+            billing.create_subscription(
+                session,
+                actor,
+                customer_id=customer.id or 0,
+                plan_id=plan.id or 0,
+                start=day,
+                instrument_gateway="fake",
+                instrument_ref="SID",
+            )
         session.commit()
 
 
@@ -135,9 +149,7 @@ def test_two_workers_on_postgres_never_charge_twice(pg_engine: Engine) -> None:
     assert workers_seen == {1}
 
 
-def test_router_timeout_after_effect_is_recorded_once_with_the_sandbox(
-    sqlite_engine: Engine
-) -> None:
+def test_router_timeout_after_effect_is_recorded_once_with_the_sandbox(sqlite_engine: Engine) -> None:
     engine = sqlite_engine
     with Session(engine) as session:
         session.add(SandboxInstrument(sid="S0000000000000000002", partner_user_id="u2", status="ACTIVE"))
