@@ -19,6 +19,8 @@ class JobSpec:
 
 JOBS: list[JobSpec] = [
     # Added by each capability, in the order --once runs them.
+    JobSpec("billing_notices", "core.billing:billing_notices", 300),
+    JobSpec("billing_charges", "core.billing:billing_charges", 60),
     JobSpec("payment_link_reminders", "core.payment_jobs:payment_link_reminders", 300),
     JobSpec("payment_link_expiry", "core.payment_jobs:payment_link_expiry", 300),
     JobSpec("payment_reconciliation", "core.payment_jobs:reconcile_payments", 120),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:00:44.210092
+Create Date: 2026-11-23 15:00:53.201147
 """
 
 from collections.abc import Sequence
@@ -308,6 +308,7 @@ def upgrade() -> None:
         sa.Column("plan_id", sa.Integer(), nullable=False),
         sa.Column("amount", sa.Integer(), nullable=False),
         sa.Column("next_amount", sa.Integer(), nullable=True),
+        sa.Column("next_plan_id", sa.Integer(), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("anchor_day", sa.Integer(), nullable=False),
         sa.Column("next_charge_date", sa.Date(), nullable=True),
@@ -323,6 +324,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["customer_id"],
             ["customer.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["next_plan_id"],
+            ["subscription_plan.id"],
         ),
         sa.ForeignKeyConstraint(
             ["plan_id"],
@@ -621,6 +626,8 @@ def upgrade() -> None:
         sa.Column("order_id", sa.Integer(), nullable=True),
         sa.Column("failure_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("failure_message", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("hard_decline", sa.Boolean(), nullable=False),
+        sa.Column("payment_link_id", sa.Integer(), nullable=True),
         sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -630,6 +637,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["payment_id"],
             ["payment.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["payment_link_id"],
+            ["payment_link.id"],
         ),
         sa.ForeignKeyConstraint(
             ["subscription_id"],
