@@ -19,4 +19,5 @@ class JobSpec:
 
 JOBS: list[JobSpec] = [
     # Added by each capability, in the order --once runs them.
+    JobSpec("analytics_rollup", "core.analytics:analytics_rollup_job", 600),
 ]
