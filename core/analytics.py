@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, insert, text
+from sqlalchemy import Engine, bindparam, delete, event, insert, text
 from sqlmodel import Session
 
 from core import clock
@@ -36,6 +36,7 @@ from core.models import (
     AnalyticsDirtyDay,
     AnalyticsState,
     CohortRetention,
+    CohortValue,
     CustomerMonth,
     CustomerSales,
     DailyProductSales,
@@ -289,6 +290,10 @@ class Coverage:
 
 
 def coverage(session: Session) -> Coverage:
+    return _memo(session, ("coverage",), lambda: _read_coverage(session))
+
+
+def _read_coverage(session: Session) -> Coverage:
     state = session.get(AnalyticsState, 1)
     if state is None:
         return Coverage(None, frozenset())
@@ -412,6 +417,7 @@ def rebuild_rollups(engine: Engine, until: date | None = None) -> dict[str, int]
     until = until or clock.today_kst()
     with session_scope(engine) as session:
         for model in (
+            CohortValue,
             DailySales,
             DailyProductSales,
             CustomerSales,
@@ -474,8 +480,10 @@ def _write_customers(
         for start in range(0, len(existing), _CHUNK):
             chunk = sorted(existing)[start : start + _CHUNK]
             session.execute(delete(CustomerSales).where(CustomerSales.customer_id.in_(chunk)))  # type: ignore[attr-defined]
+    before = {cid: list(row) for cid, row in existing.items()}
     merged = existing
     _merge_customers(merged, customers)
+    _update_cohort_values(session, before, merged, replace=replace)
     rows = [
         {
             "customer_id": cid,
@@ -527,6 +535,36 @@ def _write_customers(
         session,
         CohortRetention,
         [{"cohort_month": c, "month_offset": o, "customers": n} for (c, o), n in cells.items()],
+    )
+
+
+def _update_cohort_values(
+    session: Session, before: dict[int, list[Any]], after: dict[int, list[Any]], *, replace: bool
+) -> None:
+    """Keep cohort_value in step with customer_sales: take out the old rows, add the new ones."""
+    values: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
+    if not replace:
+        for month, customers, repeat, net in session.execute(
+            text("SELECT cohort_month, customers, repeat_customers, net FROM cohort_value")
+        ):
+            values[_as_date(month)] = [int(customers), int(repeat), int(net)]
+    for rows, sign in ((before, -1), (after, 1)):
+        for orders, gross, refunds, first, _last in rows.values():
+            if first is None:
+                continue
+            row = values[month_start(kst_day(first))]
+            row[0] += sign
+            row[1] += sign if orders >= 2 else 0
+            row[2] += sign * (gross - refunds)
+    session.execute(delete(CohortValue))
+    _insert_many(
+        session,
+        CohortValue,
+        [
+            {"cohort_month": m, "customers": v[0], "repeat_customers": v[1], "net": v[2]}
+            for m, v in values.items()
+            if v[0]
+        ],
     )
 
 
@@ -586,6 +624,27 @@ def analytics_rollup_job(engine: Engine, now: datetime) -> dict[str, int]:
         return refresh_rollups(engine, now)
     except RuntimeError:
         return {"rebuilt": 0, "days": 0, "skipped": 1}
+
+
+def data_version(session: Session) -> tuple[Any, ...]:
+    """A cheap fingerprint of everything the figures read (index lookups and small tables).
+
+    The page caches its figures under it: a new sale, refund, payment link, subscription change
+    or rollup refresh changes the fingerprint, so a cached figure is never stale.
+    """
+    row = session.execute(
+        text(
+            "SELECT (SELECT MAX(paid_at) FROM orders), (SELECT MAX(id) FROM orders), "
+            "(SELECT MAX(id) FROM refund), (SELECT MAX(completed_at) FROM refund), "
+            "(SELECT MAX(id) FROM payment_link), (SELECT MAX(paid_at) FROM payment_link), "
+            "(SELECT MAX(opened_at) FROM payment_link), "
+            "(SELECT MAX(id) FROM subscription), (SELECT MAX(canceled_at) FROM subscription), "
+            "(SELECT MAX(updated_at) FROM subscription_charge), "
+            "(SELECT MAX(refreshed_at) FROM analytics_state), (SELECT COUNT(*) FROM analytics_dirty_day), "
+            "(SELECT MAX(id) FROM product), (SELECT MAX(deleted_at) FROM product)"
+        )
+    ).one()
+    return (clock.today_kst(), *(str(v) for v in row))
 
 
 # ---------------------------------------------------------------- revenue
@@ -688,9 +747,24 @@ def _daily_values(
     return result
 
 
+def _memo(session: Session, key: tuple[Any, ...], compute: Any) -> Any:
+    """Remember a read for the rest of the transaction: one page run asks for the same tail many times."""
+    if not session.info.get("analytics_memo_listening"):
+        event.listen(session, "after_transaction_end", _forget_memo)
+        session.info["analytics_memo_listening"] = True
+    memo = session.info.setdefault("analytics_memo", {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def _forget_memo(session: Session, _transaction: Any) -> None:
+    session.info.pop("analytics_memo", None)
+
+
 def _live_facts(session: Session, first: date, last: date) -> Facts:
     start, end = clock.kst_day_range(first, last)
-    return collect_facts(session, start, end)
+    return _memo(session, ("facts", start, end), lambda: collect_facts(session, start, end))
 
 
 def revenue_totals(
@@ -941,6 +1015,12 @@ def link_funnel(session: Session, first: date, last: date, product_id: int | Non
 
 
 def _tail_customers(session: Session) -> tuple[Facts, dict[int, list[Any]], dict[int, list[Any]], bool]:
+    return _memo(session, ("tail", clock.today_kst()), lambda: _read_tail_customers(session))
+
+
+def _read_tail_customers(
+    session: Session,
+) -> tuple[Facts, dict[int, list[Any]], dict[int, list[Any]], bool]:
     """Customers touched after the rollups end.
 
     Returns (tail facts, before, after, has_rollup): `before` holds their rollup rows, `after`
@@ -958,7 +1038,7 @@ def _tail_customers(session: Session) -> tuple[Facts, dict[int, list[Any]], dict
     elif cov.covered_until > today:
         facts = Facts()
     else:
-        facts = collect_facts(session, clock.kst_midnight(cov.covered_until), end)
+        facts = _live_facts(session, cov.covered_until, today)
     before: dict[int, list[Any]] = {}
     if cov.covered_until is not None and facts.customers:
         ids = sorted(facts.customers)
@@ -998,9 +1078,7 @@ def customer_value(session: Session) -> CustomerValue:
     customers = repeat = net = 0
     if has_rollup:
         row = session.execute(
-            text(
-                "SELECT COUNT(*), SUM(CASE WHEN orders >= 2 THEN 1 ELSE 0 END), SUM(net) FROM customer_sales"
-            )
+            text("SELECT SUM(customers), SUM(repeat_customers), SUM(net) FROM cohort_value")
         ).one()
         customers, repeat, net = int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
     for cid, (orders, gross, refunds, first, _last) in after.items():
@@ -1040,7 +1118,7 @@ def cohorts(session: Session, since: date | None = None) -> list[CohortRow]:
     cells: dict[tuple[date, int], int] = defaultdict(int)
     if has_rollup:
         for month, count, total in session.execute(
-            text("SELECT first_month, COUNT(*), SUM(net) FROM customer_sales GROUP BY first_month")
+            text("SELECT cohort_month, customers, net FROM cohort_value")
         ):
             size[_as_date(month)] += int(count)
             net[_as_date(month)] += int(total or 0)

@@ -4,6 +4,7 @@ from core.models.analytics import (
     AnalyticsDirtyDay,
     AnalyticsState,
     CohortRetention,
+    CohortValue,
     CustomerMonth,
     CustomerSales,
     DailyProductSales,
@@ -48,7 +49,7 @@ from core.models.subscriptions import (
 from core.models.system import JobRun, Setting, WorkerHeartbeat
 
 __all__ = [
-    "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CustomerMonth", "CustomerSales",
+    "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerSales",
     "DailyProductSales", "DailySales", "ProductRepurchase",
     "AuditLog", "Campaign", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
     "CustomerCreate", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",

@@ -14,9 +14,10 @@ from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from core.models.base import utc_field
-from core.models.orders import Refund
+from core.models.orders import Order, Refund
 
-# Refunds count on the KST day their money went back (completed_at); the live tail filters on it.
+# The live tail reads the sales paid and the refunds completed since the rollups end.
+ORDER_PAID_INDEX = Index("ix_orders_paid_at", Order.paid_at)
 REFUND_COMPLETED_INDEX = Index("ix_refund_completed_at", Refund.completed_at)
 
 
@@ -82,6 +83,17 @@ class CohortRetention(SQLModel, table=True):
     cohort_month: date = Field(primary_key=True)
     month_offset: int = Field(primary_key=True)
     customers: int = 0
+
+
+class CohortValue(SQLModel, table=True):
+    """Per first-purchase month: customers, how many bought twice or more, their lifetime net."""
+
+    __tablename__ = "cohort_value"
+
+    cohort_month: date = Field(primary_key=True)
+    customers: int = 0
+    repeat_customers: int = 0
+    net: int = 0
 
 
 class ProductRepurchase(SQLModel, table=True):

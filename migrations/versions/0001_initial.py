@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:19:52.321117
+Create Date: 2026-11-23 14:28:22.724379
 """
 
 from collections.abc import Sequence
@@ -66,6 +66,14 @@ def upgrade() -> None:
         sa.Column("month_offset", sa.Integer(), nullable=False),
         sa.Column("customers", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("cohort_month", "month_offset"),
+    )
+    op.create_table(
+        "cohort_value",
+        sa.Column("cohort_month", sa.Date(), nullable=False),
+        sa.Column("customers", sa.Integer(), nullable=False),
+        sa.Column("repeat_customers", sa.Integer(), nullable=False),
+        sa.Column("net", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("cohort_month"),
     )
     op.create_table(
         "customer",
@@ -446,6 +454,7 @@ def upgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index("ix_orders_customer_ordered", ["customer_id", "ordered_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_orders_ordered_at"), ["ordered_at"], unique=False)
+        batch_op.create_index("ix_orders_paid_at", ["paid_at"], unique=False)
         batch_op.create_index("ix_orders_status_ordered", ["status", "ordered_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_orders_subscription_id"), ["subscription_id"], unique=False)
 
@@ -774,6 +783,7 @@ def downgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_orders_subscription_id"))
         batch_op.drop_index("ix_orders_status_ordered")
+        batch_op.drop_index("ix_orders_paid_at")
         batch_op.drop_index(batch_op.f("ix_orders_ordered_at"))
         batch_op.drop_index("ix_orders_customer_ordered")
 
@@ -839,6 +849,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_created_at"))
 
     op.drop_table("customer")
+    op.drop_table("cohort_value")
     op.drop_table("cohort_retention")
     op.drop_table("closed_day")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
