@@ -1204,7 +1204,11 @@ def vip_customers(session: Session, limit: int = 10) -> list[VipCustomer]:
 
 
 def product_repurchase_intervals(session: Session) -> dict[int, tuple[float, int]]:
-    """product -> (median days between repurchases, number of intervals) from the rollup."""
+    """product -> (median days between repurchases, number of intervals); live before any rollup."""
+    if coverage(session).covered_until is None:
+        return {
+            pid: (float(statistics.median(g)), len(g)) for pid, g in _repurchase_gaps(session).items() if g
+        }
     return {
         pid: (float(median), int(n))
         for pid, median, n in session.execute(
