@@ -19,6 +19,7 @@ million orders because they touch a few thousand rollup rows, not the orders.
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -626,25 +627,27 @@ def analytics_rollup_job(engine: Engine, now: datetime) -> dict[str, int]:
         return {"rebuilt": 0, "days": 0, "skipped": 1}
 
 
-def data_version(session: Session) -> tuple[Any, ...]:
-    """A cheap fingerprint of everything the figures read (index lookups and small tables).
+VERSION_SECONDS = 60
 
-    The page caches its figures under it: a new sale, refund, payment link, subscription change
-    or rollup refresh changes the fingerprint, so a cached figure is never stale.
+
+def data_version(session: Session) -> tuple[Any, ...]:
+    """A cheap fingerprint of the data behind the figures (primary-key and indexed maxima only).
+
+    The page caches its figures under it. A new or backdated sale, a refund, a new payment link,
+    subscription or charge, and a rollup refresh change it at once; changes that touch no indexed
+    column (a link opened, a subscription canceled, a charge failing on retry) show within
+    VERSION_SECONDS, the time bucket that is part of the fingerprint.
     """
     row = session.execute(
         text(
             "SELECT (SELECT MAX(paid_at) FROM orders), (SELECT MAX(id) FROM orders), "
             "(SELECT MAX(id) FROM refund), (SELECT MAX(completed_at) FROM refund), "
-            "(SELECT MAX(id) FROM payment_link), (SELECT MAX(paid_at) FROM payment_link), "
-            "(SELECT MAX(opened_at) FROM payment_link), "
-            "(SELECT MAX(id) FROM subscription), (SELECT MAX(canceled_at) FROM subscription), "
-            "(SELECT MAX(updated_at) FROM subscription_charge), "
-            "(SELECT MAX(refreshed_at) FROM analytics_state), (SELECT COUNT(*) FROM analytics_dirty_day), "
-            "(SELECT MAX(id) FROM product), (SELECT MAX(deleted_at) FROM product)"
+            "(SELECT MAX(id) FROM payment_link), (SELECT MAX(id) FROM subscription), "
+            "(SELECT MAX(id) FROM subscription_charge), (SELECT MAX(id) FROM product), "
+            "(SELECT MAX(refreshed_at) FROM analytics_state), (SELECT COUNT(*) FROM analytics_dirty_day)"
         )
     ).one()
-    return (clock.today_kst(), *(str(v) for v in row))
+    return (clock.today_kst(), int(clock.now().timestamp()) // VERSION_SECONDS, *(str(v) for v in row))
 
 
 # ---------------------------------------------------------------- revenue
@@ -1284,8 +1287,20 @@ def subscription_months(session: Session, first: date, last: date) -> list[Subsc
         row[0] += int(count)
         row[1] += int(count) if status == "failed" else 0
 
-    def active_at(instant: datetime) -> list[int]:
-        return [m for s, c, m in subscriptions if s < instant and (c is None or c >= instant)]
+    starts = sorted(s for s, _c, _m in subscriptions)
+    cancels = sorted(c for _s, c, _m in subscriptions if c is not None)
+
+    def counted_before(sorted_instants: list[datetime], instant: datetime) -> int:
+        return bisect.bisect_left(sorted_instants, instant)
+
+    def active_at(instant: datetime) -> tuple[int, int]:
+        """(active count, MRR) at an instant: started before it and not canceled by then."""
+        count = mrr = 0
+        for started, canceled, monthly in subscriptions:
+            if started < instant and (canceled is None or canceled >= instant):
+                count += 1
+                mrr += monthly
+        return count, mrr
 
     now = clock.now()
     result = []
@@ -1293,17 +1308,17 @@ def subscription_months(session: Session, first: date, last: date) -> list[Subsc
     while month <= last:
         start, end = clock.kst_midnight(month), clock.kst_midnight(add_months(month, 1))
         at = min(end, now) if start <= now else end
-        active = active_at(at)
+        active, mrr = active_at(at)
         result.append(
             SubscriptionMonth(
                 month=month,
-                mrr=sum(active),
-                active=len(active),
-                new=sum(1 for s, _c, _m in subscriptions if start <= s < end),
-                churned=sum(1 for _s, c, _m in subscriptions if c is not None and start <= c < end),
+                mrr=mrr,
+                active=active,
+                new=counted_before(starts, end) - counted_before(starts, start),
+                churned=counted_before(cancels, end) - counted_before(cancels, start),
                 charges=charges[month][0],
                 failed_charges=charges[month][1],
-                active_at_start=len(active_at(start)),
+                active_at_start=counted_before(starts, start) - counted_before(cancels, start),
             )
         )
         month = add_months(month, 1)
