@@ -9,7 +9,9 @@ the cache, so a warm rerun only sends bytes.
 
 from __future__ import annotations
 
+import copy
 import csv
+import functools
 import io
 from datetime import date, timedelta
 from typing import Any
@@ -27,6 +29,7 @@ from core.money import format_krw
 GRAIN_LABELS = {"day": "일별", "week": "주별", "month": "월별"}
 METHOD_CHOICES = [None, "CARD", "MONEY", analytics.OTHER_METHOD]
 MAX_DAILY_POINTS = 400
+DATA_NAME = "sal_data"
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -46,16 +49,12 @@ def arrow_bytes(rows: list[dict[str, Any]]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def arrowize(spec: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Replace a chart spec's inline datasets by Arrow bytes (Streamlit passes bytes through)."""
-    if spec is None:
-        return None
-    data = spec.get("data")
-    if isinstance(data, dict) and "values" in data:
-        spec.setdefault("datasets", {})["sal_data"] = data["values"]
-        spec["data"] = {"name": "sal_data"}
-    if "datasets" in spec:
-        spec["datasets"] = {name: arrow_bytes(rows) for name, rows in spec["datasets"].items()}
+def filled(template: dict[str, Any], rows: list[dict[str, Any]], height: int | None = None) -> dict[str, Any]:
+    """A chart template (built once per process with Altair) with this run's rows as Arrow bytes."""
+    spec = copy.deepcopy(template)
+    spec["datasets"] = {DATA_NAME: arrow_bytes(rows)}
+    if height is not None:
+        spec["height"] = height
     return spec
 
 
@@ -74,9 +73,10 @@ def csv_bytes(rows: list[dict[str, Any]]) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-def _revenue_chart(rows: list[dict[str, Any]], grain: str) -> dict[str, Any]:
-    """Net revenue and refunds (detail) over orders (overview) sharing one date brush."""
-    data = alt.Data(values=rows)
+@functools.lru_cache(maxsize=8)
+def _revenue_chart(grain: str) -> dict[str, Any]:
+    """Net revenue (detail) over orders (overview) sharing one date brush."""
+    data = alt.Data(name=DATA_NAME)
     brush = alt.selection_interval(encodings=["x"], name="sal_brush")
     unit = {"day": "yearmonthdate", "week": "yearmonthdate", "month": "yearmonth"}[grain]
     x = alt.X(f"{unit}(기간):T", title="기간")
@@ -108,10 +108,9 @@ def _revenue_chart(rows: list[dict[str, Any]], grain: str) -> dict[str, Any]:
     return alt.vconcat(detail, overview).to_dict(validate=False)
 
 
-def _bar_chart(
-    rows: list[dict[str, Any]], x: str, y: str, tooltip: list[str], *, horizontal: bool = True
-) -> dict:
-    data = alt.Data(values=rows)
+@functools.lru_cache(maxsize=16)
+def _bar_chart(x: str, y: str, tooltip: tuple[str, ...], *, horizontal: bool = True) -> dict[str, Any]:
+    data = alt.Data(name=DATA_NAME)
     if horizontal:
         encoding = {
             "y": alt.Y(f"{y}:N", sort="-x", title=None),
@@ -123,14 +122,15 @@ def _bar_chart(
         alt.Chart(data)
         .mark_bar()
         .encode(**encoding, tooltip=[alt.Tooltip(f"{t}:N") for t in tooltip])
-        .properties(height=max(120, 26 * len(rows)), width="container")
+        .properties(height=120, width="container")
         .to_dict(validate=False)
     )
 
 
-def _method_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+@functools.lru_cache(maxsize=1)
+def _method_chart() -> dict[str, Any]:
     return (
-        alt.Chart(alt.Data(values=rows))
+        alt.Chart(alt.Data(name=DATA_NAME))
         .mark_arc(innerRadius=50)
         .encode(
             theta=alt.Theta("총매출:Q"),
@@ -147,9 +147,10 @@ def _method_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
-def _cohort_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+@functools.lru_cache(maxsize=1)
+def _cohort_chart() -> dict[str, Any]:
     return (
-        alt.Chart(alt.Data(values=rows))
+        alt.Chart(alt.Data(name=DATA_NAME))
         .mark_rect()
         .encode(
             x=alt.X("개월 후:O", title="첫 구매 후 개월"),
@@ -167,14 +168,15 @@ def _cohort_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 alt.Tooltip("고객 수:Q"),
             ],
         )
-        .properties(height=max(120, 22 * len({r["코호트"] for r in rows})), width="container")
+        .properties(height=120, width="container")
         .to_dict(validate=False)
     )
 
 
-def _subscription_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+@functools.lru_cache(maxsize=1)
+def _subscription_chart() -> dict[str, Any]:
     """MRR bars over churn / failed-charge rates, one month brush for both."""
-    data = alt.Data(values=rows)
+    data = alt.Data(name=DATA_NAME)
     brush = alt.selection_interval(encodings=["x"], name="sal_sub_brush")
     tooltip = [
         alt.Tooltip("월:N"),
@@ -343,25 +345,41 @@ def _figures(
         "funnel_prev": funnel_prev,
         "value": value,
         "mrr": (mrr_now.mrr if mrr_now else 0, mrr_prev.mrr if mrr_prev else None),
-        "revenue": _pack(revenue_rows, _revenue_chart(revenue_rows, grain) if revenue_rows else None),
+        "revenue": _pack(revenue_rows, filled(_revenue_chart(grain), revenue_rows) if revenue_rows else None),
         "products": _pack(
             product_rows,
-            _bar_chart(product_rows, "순매출", "상품", ["상품", "순매출표시", "판매 수량", "주문 수"]),
+            filled(
+                _bar_chart("순매출", "상품", ("상품", "순매출표시", "판매 수량", "주문 수")),
+                product_rows,
+                height=max(120, 26 * len(product_rows)),
+            ),
         ),
         "units": _pack(
-            unit_rows, _bar_chart(unit_rows, "판매 수량", "상품", ["상품", "판매 수량", "순매출표시"])
+            unit_rows,
+            filled(
+                _bar_chart("판매 수량", "상품", ("상품", "판매 수량", "순매출표시")),
+                unit_rows,
+                height=max(120, 26 * len(unit_rows)),
+            ),
         ),
-        "methods": _pack(method_rows, _method_chart(method_rows)),
+        "methods": _pack(method_rows, filled(_method_chart(), method_rows)),
         "funnel_rows": _pack(
             funnel_rows,
-            _bar_chart(funnel_rows, "링크 수", "단계", ["단계", "링크 수", "발송 대비"], horizontal=False)
+            filled(
+                _bar_chart("링크 수", "단계", ("단계", "링크 수", "발송 대비"), horizontal=False), funnel_rows
+            )
             if funnel.sent
             else None,
         ),
-        "cohorts": _pack(cohort_table, _cohort_chart(cohort_cells) if cohort_cells else None),
+        "cohorts": _pack(
+            cohort_table,
+            filled(_cohort_chart(), cohort_cells, height=max(120, 22 * len(cohort_rows)))
+            if cohort_cells
+            else None,
+        ),
         "subscriptions": _pack(
             sub_rows,
-            _subscription_chart(sub_rows)
+            filled(_subscription_chart(), sub_rows)
             if any(r["MRR"] or r["신규"] or r["해지"] for r in sub_rows)
             else None,
         ),
@@ -372,7 +390,7 @@ def _figures(
 
 def _pack(rows: list[dict[str, Any]], spec: dict[str, Any] | None) -> dict[str, Any]:
     """What the page needs of one chart: its spec with Arrow data, and the CSV behind it."""
-    return {"count": len(rows), "spec": arrowize(spec) if rows else None, "csv": download_bytes(rows)}
+    return {"count": len(rows), "spec": spec if rows else None, "csv": download_bytes(rows)}
 
 
 def _pack_table(rows: list[dict[str, Any]], shown: list[dict[str, Any]]) -> dict[str, Any]:
