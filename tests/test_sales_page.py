@@ -9,11 +9,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core import analytics, clock
+from core.auth import Actor
+from core.models import Role
 from core.money import format_krw
 from tests.analytics_data import NOW, ShopWriter, build_shop, kst
 from tests.ui_helpers import open_app, texts
 
 PAGE = "pages/sales.py"
+OWNER = Actor(id=None, name="사장님", role=Role.OWNER)  # the page reads only the session's actor
 
 
 @pytest.fixture(autouse=True)
@@ -34,16 +37,16 @@ def set_range(at, first: date, last: date):  # type: ignore[no-untyped-def]
     return at
 
 
-def test_owner_sees_kpis_charts_and_downloads(sqlite_engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
+def test_owner_sees_kpis_charts_and_downloads(engine: Engine) -> None:
     with clock.frozen(NOW):
-        with Session(sqlite_engine, expire_on_commit=False) as session:
+        with Session(engine, expire_on_commit=False) as session:
             build_shop(session)
-        analytics.rebuild_rollups(sqlite_engine, date(2026, 3, 10))  # lagging: 10..15 March read live
-        at = open_app(sqlite_engine, actors["owner"], PAGE)
+        analytics.rebuild_rollups(engine, date(2026, 3, 10))  # lagging: 10..15 March read live
+        at = open_app(engine, OWNER, PAGE)
         assert not at.exception, at.exception
         set_range(at, date(2026, 2, 1), date(2026, 2, 28))
         assert not at.exception, at.exception
-        with Session(sqlite_engine) as session:
+        with Session(engine) as session:
             summary = analytics.revenue_summary(session, date(2026, 2, 1), date(2026, 2, 28))
             value = analytics.customer_value(session)
             funnel = analytics.link_funnel(session, date(2026, 2, 1), date(2026, 2, 28))
@@ -72,7 +75,7 @@ def test_owner_sees_kpis_charts_and_downloads(sqlite_engine: Engine, actors) -> 
         # Filters: a product and a method change the figures without errors.
         at.selectbox(key="sal_method").set_value("MONEY").run()
         assert not at.exception
-        with Session(sqlite_engine) as session:
+        with Session(engine) as session:
             money = analytics.revenue_totals(session, date(2026, 2, 1), date(2026, 2, 28), method="MONEY")
         assert metric(at, "순매출").value == format_krw(money.net)
         at.selectbox(key="sal_method").set_value(None).run()
@@ -82,9 +85,9 @@ def test_owner_sees_kpis_charts_and_downloads(sqlite_engine: Engine, actors) -> 
         assert not at.exception
 
 
-def test_empty_shop_range_without_orders_and_ten_years(sqlite_engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
+def test_empty_shop_range_without_orders_and_ten_years(sqlite_engine: Engine) -> None:
     with clock.frozen(NOW):
-        at = open_app(sqlite_engine, actors["owner"], PAGE)
+        at = open_app(sqlite_engine, OWNER, PAGE)
         assert not at.exception, at.exception
         assert metric(at, "순매출").value == "0원"
         assert metric(at, "객단가 (AOV)").value == "-"
@@ -96,19 +99,19 @@ def test_empty_shop_range_without_orders_and_ten_years(sqlite_engine: Engine, ac
         assert "기간이 길어 월별로 보여 드립니다." in texts(at)
 
 
-def test_end_before_start_gets_a_clear_message(sqlite_engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
+def test_end_before_start_gets_a_clear_message(sqlite_engine: Engine) -> None:
     with clock.frozen(NOW):
-        at = open_app(sqlite_engine, actors["owner"], PAGE)
+        at = open_app(sqlite_engine, OWNER, PAGE)
         set_range(at, date(2026, 3, 10), date(2026, 3, 1))
         assert not at.exception
         assert [e.value for e in at.error] == ["종료일이 시작일보다 빠릅니다. 기간을 다시 선택해 주세요."]
 
 
-def test_refunds_larger_than_sales_show_negative_net(sqlite_engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
+def test_refunds_larger_than_sales_show_negative_net(sqlite_engine: Engine) -> None:
     with clock.frozen(NOW):
         with Session(sqlite_engine, expire_on_commit=False) as session:
             shop = build_shop(session)
-        at = open_app(sqlite_engine, actors["owner"], PAGE)
+        at = open_app(sqlite_engine, OWNER, PAGE)
         set_range(at, date(2026, 3, 3), date(2026, 3, 3))
         assert not at.exception
         with Session(sqlite_engine) as session:

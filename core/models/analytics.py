@@ -15,10 +15,15 @@ from sqlmodel import Field, SQLModel
 
 from core.models.base import utc_field
 from core.models.orders import Order, Refund
+from core.models.subscriptions import SubscriptionCharge
 
 # The live tail reads the sales paid and the refunds completed since the rollups end.
 ORDER_PAID_INDEX = Index("ix_orders_paid_at", Order.paid_at)
 REFUND_COMPLETED_INDEX = Index("ix_refund_completed_at", Refund.completed_at)
+# The failed-charge rate groups charges by the month of their period.
+CHARGE_PERIOD_INDEX = Index(
+    "ix_subscription_charge_period_status", SubscriptionCharge.period, SubscriptionCharge.status
+)
 
 
 class DailySales(SQLModel, table=True):

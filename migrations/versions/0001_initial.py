@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:28:22.724379
+Create Date: 2026-11-23 14:50:33.645171
 """
 
 from collections.abc import Sequence
@@ -677,6 +677,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("subscription_id", "period", name="uq_subscription_charge_period"),
     )
     with op.batch_alter_table("subscription_charge", schema=None) as batch_op:
+        batch_op.create_index("ix_subscription_charge_period_status", ["period", "status"], unique=False)
         batch_op.create_index(
             "ix_subscription_charge_status_retry", ["status", "next_retry_at"], unique=False
         )
@@ -744,6 +745,7 @@ def downgrade() -> None:
     op.drop_table("inquiry_event")
     with op.batch_alter_table("subscription_charge", schema=None) as batch_op:
         batch_op.drop_index("ix_subscription_charge_status_retry")
+        batch_op.drop_index("ix_subscription_charge_period_status")
 
     op.drop_table("subscription_charge")
     with op.batch_alter_table("refund", schema=None) as batch_op:
