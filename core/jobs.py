@@ -19,6 +19,7 @@ class JobSpec:
 
 JOBS: list[JobSpec] = [
     # Added by each capability, in the order --once runs them.
+    JobSpec("analytics_rollup", "core.analytics:analytics_rollup_job", 600),
     JobSpec("billing_notices", "core.billing:billing_notices", 300),
     JobSpec("billing_charges", "core.billing:billing_charges", 60),
     JobSpec("payment_link_reminders", "core.payment_jobs:payment_link_reminders", 300),
