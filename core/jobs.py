@@ -19,4 +19,5 @@ class JobSpec:
 
 JOBS: list[JobSpec] = [
     # Added by each capability, in the order --once runs them.
+    JobSpec("campaign_scheduler", "core.campaigns:campaign_scheduler", 60),
 ]
