@@ -20,6 +20,7 @@ Every include rule must hold; any exclude rule removes a customer.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections import defaultdict
@@ -40,10 +41,10 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import Session
 
@@ -427,6 +428,7 @@ def count_segment(
     """Live count: members, how many may get an ad, how many are excluded and why, and a sample."""
     now = now or clock.now()
     condition = segment_condition(session, rules, now)
+    _roomy_aggregates(session)
     reason = exclusion_reason(session, now).label("reason")
     rows = session.execute(
         select(reason, func.count()).select_from(Customer.__table__).where(condition).group_by(reason)
@@ -454,6 +456,12 @@ def count_segment(
     elif reachable == 0:
         message = f"조건에 맞는 고객 {total:,}명 중 광고를 받을 수 있는 고객이 없습니다."
     return SegmentCount(total, reachable, excluded, sample, message)
+
+
+def _roomy_aggregates(session: Session) -> None:
+    """PostgreSQL: let this transaction's GROUP BYs over a million orders hash in memory, not spill."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
 def _mask_phone(phone: str | None) -> str:
@@ -743,49 +751,65 @@ def preview(
     now = now or clock.now()
     campaign = _get(session, campaign_id)
     members = _members(session, campaign, now, limit=limit)
-    needed = {v for variant in campaign.variants for v in variables_in(variant["body"])}
-    extra = _variable_values(session, [m[0] for m in members], needed)
+    renderer = _Renderer(campaign, now)
+    extra = _variable_values(session, [m[0] for m in members], renderer.needed)
     lines = []
     for variant in campaign.variants:
-        for customer_id, name, public_id, night_ok in members:
-            text, reason, send_after = _message_for(
-                campaign, variant, customer_id, name, public_id, night_ok, extra, now
-            )
-            lines.append(PreviewLine(customer_id, name, variant["key"], text, reason, send_after))
+        for member in members:
+            text, reason, send_after = renderer.message(variant["key"], member, extra)
+            lines.append(PreviewLine(member[0], member[1], variant["key"], text, reason, send_after))
     return lines
 
 
-def _members(session: Session, campaign: Campaign, now: datetime, *, limit: int | None = None) -> list[tuple]:
+Member = tuple[int, str, str, bool, str | None]  # id, name, public_id, night consent, phone
+
+
+def _members(
+    session: Session, campaign: Campaign, now: datetime, *, limit: int | None = None
+) -> list[Member]:
     condition = segment_condition(session, campaign.segment_rules, now)
+    _roomy_aggregates(session)
     query = (
-        select(C.id, C.name, C.public_id, C.night_ad_consent_at.is_not(None))
+        select(C.id, C.name, C.public_id, C.night_ad_consent_at.is_not(None), C.phone)
         .where(condition, exclusion_reason(session, now, campaign_id=campaign.id).is_(None))
         .order_by(C.id)
     )
     if limit:
         query = query.limit(limit)
-    return [tuple(row) for row in session.execute(query).all()]
+    return [tuple(row) for row in session.execute(query).all()]  # type: ignore[misc]
 
 
-def _message_for(
-    campaign: Campaign,
-    variant: dict[str, str],
-    customer_id: int,
-    name: str,
-    public_id: str,
-    night_ok: bool,
-    extra: dict[int, dict[str, str | None]],
-    now: datetime,
-) -> tuple[str | None, str | None, datetime]:
-    values: dict[str, str | None] = {"이름": name, **extra.get(customer_id, {})}
-    if "링크" in variables_in(variant["body"]):
-        values["링크"] = tracked_link(campaign.id, public_id, variant["key"])
-    body, missing = render(variant["body"], values)
-    send_after = now if night_ok else next_ad_window(now)
-    if body is None:
-        reason = "값 없는 변수: " + ", ".join("#{" + m + "}" for m in missing)
-        return None, reason, send_after
-    return ad_text(body), None, send_after
+class _Renderer:
+    """Everything per campaign computed once, so rendering 100,000 messages is string work only."""
+
+    def __init__(self, campaign: Campaign, now: datetime) -> None:
+        frame = ad_text("\x00")
+        self.prefix, self.suffix = frame.split("\x00")
+        self.bodies = {v["key"]: v["body"] for v in campaign.variants}
+        self.variables = {key: variables_in(body) for key, body in self.bodies.items()}
+        self.needed = {name for names in self.variables.values() for name in names}
+        self.link_base = tracked_link(campaign.id, "", None).split("&u=")[0] + "&u="
+        self.now = now
+        self.held_until = next_ad_window(now)
+
+    def message(
+        self, variant: str, member: Member, extra: dict[int, dict[str, str | None]]
+    ) -> tuple[str | None, str | None, datetime]:
+        customer_id, name, public_id, night_ok = member[0], member[1], member[2], member[3]
+        names = self.variables[variant]
+        values: dict[str, str | None] = {"이름": name, **extra.get(customer_id, {})}
+        if "링크" in names:
+            values["링크"] = f"{self.link_base}{public_id}&v={variant}"
+        send_after = self.now if night_ok else self.held_until
+        missing = [n for n in names if not values.get(n)]
+        if missing:
+            return None, "값 없는 변수: " + ", ".join("#{" + m + "}" for m in missing), send_after
+        body = self.bodies[variant]
+        for n in names:
+            body = body.replace("#{" + n + "}", str(values[n]))
+        if body.startswith("(광고)"):
+            return body, None, send_after
+        return self.prefix + body + self.suffix, None, send_after
 
 
 Progress = Callable[[int, int], None]
@@ -817,10 +841,34 @@ def assign_groups(
 
 
 def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], conflict: list[str]) -> None:
+    """Bulk insert that skips rows whose unique key exists (the idempotency guarantee).
+
+    PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING
+    (an executemany would be one round trip per row). SQLite: executemany in-process is fast.
+    """
     if not rows:
         return
-    dialect = pg_dialect if session.get_bind().dialect.name == "postgresql" else sqlite_dialect
-    session.execute(dialect.insert(table).on_conflict_do_nothing(index_elements=conflict), rows)
+    if session.get_bind().dialect.name != "postgresql":
+        insert = sqlite_dialect.insert(table).on_conflict_do_nothing(index_elements=conflict)
+        session.execute(insert, rows)
+        return
+    columns = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    json_columns = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
+    driver = session.connection().connection.driver_connection
+    temp = f"tmp_bulk_{table.name}"
+    with driver.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+        cursor.execute(f"CREATE TEMP TABLE {temp} AS SELECT {names} FROM {table.name} WITH NO DATA")
+        with cursor.copy(f"COPY {temp} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([json.dumps(row[c]) if c in json_columns else row[c] for c in columns])
+        conflict_names = ", ".join(f'"{c}"' for c in conflict)
+        cursor.execute(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {temp} "
+            f"ON CONFLICT ({conflict_names}) DO NOTHING"
+        )
+        cursor.execute(f"DROP TABLE {temp}")
 
 
 def _queue(
@@ -835,17 +883,17 @@ def _queue(
     Same rows as core.messaging.outbox.enqueue (kind advertising, key campaign:{c}:{customer}),
     inserted in chunks with ON CONFLICT DO NOTHING so 100,000 recipients take seconds, not minutes.
     """
-    variants = {v["key"]: v for v in campaign.variants}
-    needed = {v for variant in campaign.variants for v in variables_in(variant["body"])}
+    renderer = _Renderer(campaign, now)
     counts = {"recipients": 0, "queued": 0, "skipped": 0, "held": 0, "holdout": 0}
     total = len(assignments)
     if progress:
         progress(0, total)
     for start in range(0, total, CHUNK):
         chunk = assignments[start : start + CHUNK]
-        extra = _variable_values(session, [m[0][0] for m in chunk], needed)
+        extra = _variable_values(session, [m[0][0] for m in chunk], renderer.needed)
         recipients, messages = [], []
-        for (customer_id, name, public_id, night_ok), group, variant_key in chunk:
+        for member, group, variant_key in chunk:
+            customer_id = member[0]
             recipient = {
                 "campaign_id": campaign.id,
                 "customer_id": customer_id,
@@ -858,9 +906,7 @@ def _queue(
             if group == RecipientGroup.HOLDOUT:
                 counts["holdout"] += 1
                 continue
-            text, reason, send_after = _message_for(
-                campaign, variants[variant_key], customer_id, name, public_id, night_ok, extra, now
-            )
+            text, reason, send_after = renderer.message(variant_key, member, extra)
             if text is None:
                 recipient["skipped_reason"] = reason
                 counts["skipped"] += 1
@@ -869,7 +915,7 @@ def _queue(
             messages.append(
                 {
                     "customer_id": customer_id,
-                    "to_phone": None,
+                    "to_phone": member[4],
                     "kind": MessageKind.ADVERTISING.value,
                     "template_key": "campaign",
                     "text": text,
@@ -891,12 +937,6 @@ def _queue(
         counts["queued"] += len(messages)
         if progress:
             progress(min(start + CHUNK, total), total)
-    # to_phone is filled from the customer in one statement (as enqueue does row by row).
-    session.execute(
-        update(Message.__table__)
-        .where(M.campaign_id == campaign.id, M.to_phone.is_(None))
-        .values(to_phone=select(C.phone).where(C.id == M.customer_id).scalar_subquery())
-    )
     return counts
 
 
