@@ -1,0 +1,14 @@
+"""정기결제: the main list (deepened by its own capability)."""
+
+import streamlit as st
+
+import ui
+from core import overview
+from core.db import session_scope
+from ui.tables import show_rows
+
+actor = ui.current_actor()
+st.title("정기결제")
+with session_scope(ui.engine()) as session:
+    rows = overview.subscriptions(session)
+show_rows(rows, key="sub_list")
