@@ -26,7 +26,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
@@ -46,6 +46,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from core import audit, clock, settings_store
@@ -53,6 +54,8 @@ from core.auth import SYSTEM_ACTOR, Actor, require_role
 from core.config import get_settings
 from core.db import session_scope
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.messaging import compliance
+from core.messaging.sender import messaging_settings
 from core.models import (
     Campaign,
     CampaignClick,
@@ -85,8 +88,8 @@ PAID_STATUSES = (OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value)
 MAX_VARIANTS = 5
 MAX_BODY_CHARS = 1000
 DEFAULT_PRICE_PER_MESSAGE = 15  # KRW per FriendTalk message; owner setting campaign_price_per_message
-DEFAULT_PRESSURE = {"max_messages": 2, "days": 7}  # owner setting ad_pressure_limit
 CHUNK = 5000
+NIGHT_HOLD_REASON = "야간 광고 금지 (21:00~08:00): 08:00까지 보류"
 
 # ---------------------------------------------------------------------------------------------
 # Segment rules
@@ -225,11 +228,12 @@ def _rule_condition(session: Session, rule: dict[str, Any], now: datetime) -> Co
     if kind == "dormant":
         days = _int(rule, "days", minimum=1)
         cutoff = now - timedelta(days=days)
-        recent = select(ORD.customer_id).where(_paid(), ORD.ordered_at >= cutoff)
         if rule.get("include_never"):
+            recent = select(ORD.customer_id).where(_paid(), ORD.ordered_at >= cutoff)
             return C.id.not_in(recent)
-        ever = select(ORD.customer_id).where(_paid(), ORD.ordered_at < cutoff)
-        return and_(C.id.in_(ever), C.id.not_in(recent))
+        # One pass: the last paid order of each buyer is older than the cutoff.
+        quiet = select(ORD.customer_id).where(_paid()).group_by(ORD.customer_id)
+        return C.id.in_(quiet.having(func.max(ORD.ordered_at) < cutoff))
     if kind == "subscription":
         statuses = [str(s) for s in rule.get("statuses") or []]
         if not statuses:
@@ -257,13 +261,26 @@ def _rule_condition(session: Session, rule: dict[str, Any], now: datetime) -> Co
         having = [func.count() >= low] + ([func.count() <= high] if high is not None else [])
         return C.id.in_(base.having(*having))
     if kind == "first_purchase":
-        period = _period(rule, now)
-        if period == (None, None):
+        start, end = _period(rule, now)
+        if start is None and end is None:
             raise ValidationFailed("첫 구매 조건: 기간을 정하세요")
-        sub = select(ORD.customer_id).where(_paid()).group_by(ORD.customer_id)
-        first = func.min(ORD.ordered_at)
-        sub = sub.having(*_in_period(first, period))
-        return C.id.in_(sub)
+        if start is None:
+            sub = select(ORD.customer_id).where(_paid(), ORD.ordered_at < end)
+            return C.id.in_(sub)
+        # Bought in the period and never before it: candidates from the period (an index range),
+        # then one index probe per candidate on (customer_id, ordered_at) for an earlier order.
+        earlier = aliased(Order.__table__)
+        in_period = select(ORD.customer_id).where(_paid(), *_in_period(ORD.ordered_at, (start, end)))
+        before = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.customer_id == C.id,
+                earlier.c.status.in_(PAID_STATUSES),
+                earlier.c.ordered_at < start,
+            )
+            .exists()
+        )
+        return and_(C.id.in_(in_period), ~before)
     raise ValidationFailed(f"알 수 없는 조건입니다: {kind!r}")
 
 
@@ -348,31 +365,44 @@ def segment_condition(session: Session, rules: dict[str, Any], now: datetime) ->
 # ---------------------------------------------------------------------------------------------
 
 
-def pressure_limit(session: Session) -> dict[str, int]:
-    value = settings_store.get(session, "ad_pressure_limit") or {}
-    return {**DEFAULT_PRESSURE, **value}
+def daily_ad_limit(session: Session) -> int:
+    """The sender's pressure limit (ads per customer per 24 hours), so counts match what it sends."""
+    return int(messaging_settings(session)["daily_ad_limit"])
 
 
 def exclusion_reason(
     session: Session, now: datetime, *, campaign_id: int | None = None
 ) -> ColumnElement[str | None]:
-    """The first reason a customer may not get an ad now, NULL when they may (SQL CASE)."""
-    limit = pressure_limit(session)
+    """The first reason a customer may not get an ad now, NULL when they may (SQL CASE).
+
+    The same rules as core.messaging.compliance.check, as SQL over all members at once: opt-out
+    (unless consented again after it), consent, a KakaoTalk channel friend with a phone, and the
+    sender's pressure limit. The night ban is not an exclusion: those messages are held to 08:00.
+    """
     recent_ads = (
         select(M.customer_id)
         .where(
             M.kind == MessageKind.ADVERTISING.value,
-            M.created_at >= now - timedelta(days=int(limit["days"])),
-            M.status.not_in([MessageStatus.SKIPPED.value, MessageStatus.FAILED.value]),
+            M.status.in_([MessageStatus.SENT.value, MessageStatus.DELIVERED.value]),
+            M.sent_at > now - timedelta(hours=24),
+            # Bounds the scan by the created_at index: an ad sent in the last day was queued
+            # within the week (held ads wait hours, retries an hour at most).
+            M.created_at > now - timedelta(days=7),
             M.customer_id.is_not(None),
         )
         .group_by(M.customer_id)
-        .having(func.count() >= int(limit["max_messages"]))
+        .having(func.count() >= daily_ad_limit(session))
     )
     if campaign_id is not None:
         recent_ads = recent_ads.where(or_(M.campaign_id.is_(None), M.campaign_id != campaign_id))
     return case(
-        (C.ad_opt_out_at.is_not(None), literal("opted_out")),
+        (
+            and_(
+                C.ad_opt_out_at.is_not(None),
+                or_(C.ad_consent_at.is_(None), C.ad_opt_out_at >= C.ad_consent_at),
+            ),
+            literal("opted_out"),
+        ),
         (C.ad_consent_at.is_(None), literal("no_consent")),
         (or_(C.is_channel_friend.is_(False), C.phone.is_(None)), literal("not_friend")),
         (C.id.in_(recent_ads), literal("pressure")),
@@ -381,27 +411,24 @@ def exclusion_reason(
 
 
 def is_night_kst(at: datetime) -> bool:
-    hour = clock.to_kst(at).hour
-    return hour >= 21 or hour < 8
+    return compliance.in_night_ban(at)
 
 
 def next_ad_window(at: datetime) -> datetime:
     """08:00 KST after a night instant (ads are held, not dropped); `at` itself by day."""
-    if not is_night_kst(at):
-        return at
-    local = clock.to_kst(at)
-    day = local.date() if local.hour < 8 else local.date() + timedelta(days=1)
-    return datetime.combine(day, time(8), tzinfo=clock.KST).astimezone(clock.UTC)
+    return compliance.next_day_start(at) if compliance.in_night_ban(at) else at
 
 
-def ad_text(body: str, shop_name: str | None = None, opt_out_number: str | None = None) -> str:
-    """The advertising frame the law asks for: "(광고)" + shop name first, free opt-out last."""
+def shop() -> compliance.Shop:
     settings = get_settings()
-    shop = shop_name or settings.shop_name
-    number = opt_out_number or settings.opt_out_number
-    if body.startswith("(광고)"):
-        return body
-    return f"(광고) {shop}\n{body}\n\n무료수신거부 {number}"
+    return compliance.Shop(
+        name=settings.shop_name, opt_out_number=settings.opt_out_number, phone=settings.shop_phone
+    )
+
+
+def ad_text(body: str, shop_info: compliance.Shop | None = None) -> str:
+    """The advertising frame the law asks for ("(광고)" + shop first, contact, free opt-out last)."""
+    return compliance.advertising_text(body, shop_info or shop())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -708,6 +735,7 @@ class SendPlan:
     holdout: int
     rest: int
     messages_now: int
+    price: int
     cost: int
     held_until: datetime | None
     message: str | None
@@ -728,6 +756,7 @@ def plan(session: Session, campaign_id: int, *, now: datetime | None = None) -> 
         holdout=holdout,
         rest=rest,
         messages_now=messages_now,
+        price=price_per_message(session),
         cost=messages_now * price_per_message(session),
         held_until=next_ad_window(now) if is_night_kst(now) else None,
         message=counted.message,
@@ -921,8 +950,8 @@ def _queue(
                     "text": text,
                     "variables": {},
                     "idempotency_key": f"campaign:{campaign.id}:{customer_id}",
-                    "status": MessageStatus.QUEUED.value,
-                    "reason": None,
+                    "status": MessageStatus.HELD.value if send_after > now else MessageStatus.QUEUED.value,
+                    "reason": NIGHT_HOLD_REASON if send_after > now else None,
                     "attempts": 0,
                     "send_after": send_after,
                     "campaign_id": campaign.id,
@@ -1300,6 +1329,21 @@ def choose_winner(variants: Sequence[VariantResult], rule: str) -> tuple[str, st
     if all(metrics[rule](r) == metrics[rule](best) for r in ordered):
         return best.variant, f"자동 선택: 차이가 없어 {best.variant}안 ({WINNER_RULES[rule]})"
     return best.variant, f"자동 선택: {WINNER_RULES[rule]}"
+
+
+def open_campaigns(session: Session) -> list[Campaign]:
+    """Campaigns a person can still act on: send, schedule, pick a winner, cancel."""
+    table = Campaign.__table__.c
+    statuses = [CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.TESTING]
+    return list(session.scalars(select(Campaign).where(table.status.in_(statuses)).order_by(table.id.desc())))
+
+
+def saved_segments(session: Session) -> list[Segment]:
+    return list(session.scalars(select(Segment).order_by(Segment.__table__.c.id.desc())))
+
+
+def products(session: Session) -> list[Product]:
+    return list(session.scalars(select(Product).where(P.deleted_at.is_(None)).order_by(P.name)))
 
 
 @dataclass

@@ -30,7 +30,9 @@ SCREENS: list[Screen] = [
 ]
 
 # Pages a customer opens from a link, without a staff login (sandbox payment, tracked links).
-PUBLIC_SCREENS: list[Screen] = []
+PUBLIC_SCREENS: list[Screen] = [
+    Screen("pages/go.py", "링크", ":material/link:", "go", frozenset()),  # campaign tracked links
+]
 
 
 def screens_for(role: Role) -> list[Screen]:

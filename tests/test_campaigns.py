@@ -21,6 +21,7 @@ from core.models import (
     Customer,
     Message,
     MessageKind,
+    MessageStatus,
     Order,
     OrderItem,
     OrderStatus,
@@ -242,14 +243,15 @@ def test_no_members_gives_a_message(engine: Engine, shop: dict[str, int]) -> Non
 
 def test_pressure_limit_excludes_customers_who_had_enough_ads(engine: Engine, shop: dict[str, int]) -> None:
     with session_scope(engine) as s:
-        for i in range(2):
+        for i in range(1):  # the sender's default: one ad per customer per 24 hours
             s.add(
                 Message(
                     customer_id=shop["vip"],
                     kind=MessageKind.ADVERTISING,
                     template_key="x",
                     idempotency_key=f"old:{i}",
-                    created_at=NOW - timedelta(days=1),
+                    status=MessageStatus.SENT,
+                    sent_at=NOW - timedelta(hours=3),
                 )
             )
     with Session(engine) as s:
@@ -270,8 +272,11 @@ def test_render(body, values, expected) -> None:
 
 
 def test_ad_text_has_prefix_shop_and_opt_out() -> None:
-    text = campaigns.ad_text("할인합니다", "테스트샵", "080-111-2222")
+    from core.messaging.compliance import Shop
+
+    text = campaigns.ad_text("할인합니다", Shop("테스트샵", "080-111-2222", "02-1"))
     assert text.startswith("(광고) 테스트샵\n") and text.endswith("무료수신거부 080-111-2222")
+    assert campaigns.ad_text(text, Shop("테스트샵", "080-111-2222", "02-1")) == text
 
 
 @pytest.mark.parametrize(
@@ -478,8 +483,9 @@ def test_at_23h_held_to_8_unless_night_consent(engine: Engine, actors: dict[str,
         counts = campaigns.start(s, actors["staff"], cid, now=NIGHT)
     assert (counts["queued"], counts["held"]) == (10, 8)
     with Session(engine) as s:
-        after = sorted(m.send_after for m in s.execute(select(Message)).scalars())
-    assert after[:2] == [NIGHT, NIGHT] and set(after[2:]) == {datetime(2026, 11, 23, 23, 0, tzinfo=UTC)}
+        rows = sorted((m.send_after, m.status) for m in s.execute(select(Message)).scalars())
+    assert rows[:2] == [(NIGHT, MessageStatus.QUEUED)] * 2
+    assert set(rows[2:]) == {(datetime(2026, 11, 23, 23, 0, tzinfo=UTC), MessageStatus.HELD)}
 
 
 def test_missing_variable_skips_those_people_only(

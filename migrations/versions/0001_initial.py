@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:18:33.855315
+Create Date: 2026-11-23 14:45:16.996009
 """
 
 from collections.abc import Sequence
@@ -359,6 +359,8 @@ def upgrade() -> None:
         sa.Column("provider", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("provider_message_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("provider_group_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("claim_token", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("claim_expires_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("campaign_id", sa.Integer(), nullable=True),
         sa.Column("campaign_variant", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
         sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
@@ -377,6 +379,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_message_campaign_id"), ["campaign_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_message_claim_token"), ["claim_token"], unique=False)
         batch_op.create_index(batch_op.f("ix_message_created_at"), ["created_at"], unique=False)
         batch_op.create_index("ix_message_customer_created", ["customer_id", "created_at"], unique=False)
         batch_op.create_index("ix_message_status_send_after", ["status", "send_after"], unique=False)
@@ -753,6 +756,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_message_status_send_after")
         batch_op.drop_index("ix_message_customer_created")
         batch_op.drop_index(batch_op.f("ix_message_created_at"))
+        batch_op.drop_index(batch_op.f("ix_message_claim_token"))
         batch_op.drop_index(batch_op.f("ix_message_campaign_id"))
 
     op.drop_table("message")
