@@ -31,5 +31,7 @@ JOBS: list[JobSpec] = [
     JobSpec("order_confirmations", "core.automations:order_confirmations", 1),
     JobSpec("review_requests", "core.automations:review_requests", 300),
     JobSpec("repurchase_reminders", "core.automations:repurchase_reminders", 600),
+    # Campaigns (issue 8): start scheduled ones and auto winners before the sender runs.
+    JobSpec("campaign_scheduler", "core.campaigns:campaign_scheduler", 60),
     JobSpec("message_sender", "core.messaging.sender:message_sender", 1),
 ]

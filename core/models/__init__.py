@@ -11,6 +11,7 @@ from core.models.analytics import (
     DailySales,
     ProductRepurchase,
 )
+from core.models.campaign_recipient import CampaignClick, CampaignRecipient, RecipientGroup
 from core.models.campaigns import Campaign, CampaignStatus, Segment
 from core.models.customers import Customer, CustomerCreate, CustomerUpdate, Product, ProductCreate
 from core.models.inquiries import (
@@ -52,7 +53,7 @@ from core.models.system import JobRun, Setting, WorkerHeartbeat
 __all__ = [
     "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerSales",
     "DailyProductSales", "DailySales", "ProductRepurchase",
-    "AuditLog", "Campaign", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
+    "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
     "CustomerCreate", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
     "InquiryType", "IntervalUnit", "JobRun", "Message", "MessageKind", "MessageStatus", "Order",
     "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:01:03.074696
+Create Date: 2026-11-23 15:01:18.089444
 """
 
 from collections.abc import Sequence
@@ -365,6 +365,8 @@ def upgrade() -> None:
         sa.Column("test_share", sa.Float(), nullable=False),
         sa.Column("holdout_share", sa.Float(), nullable=False),
         sa.Column("winner_variant", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
+        sa.Column("options", sa.JSON(), nullable=False),
+        sa.Column("test_sent_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("scheduled_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("started_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
@@ -421,6 +423,50 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_subscription_customer_id"), ["customer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_subscription_plan_id"), ["plan_id"], unique=False)
         batch_op.create_index("ix_subscription_status_next", ["status", "next_charge_date"], unique=False)
+
+    op.create_table(
+        "campaign_click",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("variant", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
+        sa.Column("clicked_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaign.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("campaign_click", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_campaign_click_campaign_id"), ["campaign_id"], unique=False)
+        batch_op.create_index("ix_campaign_click_customer_at", ["customer_id", "clicked_at"], unique=False)
+
+    op.create_table(
+        "campaign_recipient",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("group", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("variant", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
+        sa.Column("skipped_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaign.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("campaign_id", "customer_id", name="uq_campaign_recipient"),
+    )
+    with op.batch_alter_table("campaign_recipient", schema=None) as batch_op:
+        batch_op.create_index("ix_campaign_recipient_customer", ["customer_id"], unique=False)
 
     op.create_table(
         "message",
@@ -859,6 +905,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_message_campaign_id"))
 
     op.drop_table("message")
+    with op.batch_alter_table("campaign_recipient", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_recipient_customer")
+
+    op.drop_table("campaign_recipient")
+    with op.batch_alter_table("campaign_click", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_click_customer_at")
+        batch_op.drop_index(batch_op.f("ix_campaign_click_campaign_id"))
+
+    op.drop_table("campaign_click")
     with op.batch_alter_table("subscription", schema=None) as batch_op:
         batch_op.drop_index("ix_subscription_status_next")
         batch_op.drop_index(batch_op.f("ix_subscription_plan_id"))
