@@ -64,7 +64,9 @@ CHUNK = 20_000
 # Big loads drop these tables' secondary indexes and rebuild them at the end (same transaction).
 BULK_TABLES = ("customer", "orders", "order_item", "payment", "refund", "payment_link", "review")
 BULK_INDEX_THRESHOLD = 50_000
-BACKGROUND_WRITER = True  # store chunks from a second thread while the next chunk is built
+# Store chunks from a second thread while the next chunk is built. Off by default: on this 2-core
+# machine under load it cost ~15% more CPU and was slower (bench/seed.py --background-writer to compare).
+BACKGROUND_WRITER = False
 # Only indexes led by these columns are dropped: rows arrive in time order, so indexes on ids, times and
 # few-valued columns grow at their right edge (cheap), while these take a random B-tree insert per row.
 SCATTERED_COLUMNS = frozenset({"customer_id", "name", "phone"})
@@ -983,6 +985,7 @@ class _Generator:
         self.paid_links = 0
         sample_p = min(1.0, 4000 / max(n, 1))
         order_first = self._take("orders", n)
+        self.last_order_id = order_first + n - 1
         for chunk_start in range(0, n, CHUNK):
             buf = _Buffers.empty()
             for offset, t in enumerate(times[chunk_start : chunk_start + CHUNK]):
@@ -1062,8 +1065,8 @@ class _Generator:
         roll = random_()
         if roll < 0.015:
             status = _CANCELED
-        elif age < 2 * 86400 and roll < 0.2:
-            status = _PENDING
+        elif (age < 2 * 86400 and roll < 0.2) or oid == self.last_order_id:
+            status = _PENDING  # not paid yet (the newest order always, so even a tiny demo has one)
         else:
             status = _PAID
         source = "chat"
