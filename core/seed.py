@@ -3,7 +3,9 @@
 Why it looks like this: the benchmark asks for 1,000,000 orders in under a minute on SQLite, so rows
 are built as plain tuples with precomputed ids and written in chunks with the driver's executemany
 (SQLite) or COPY (PostgreSQL), all inside ONE transaction: a failure or a refusal leaves nothing
-half-written. The same seed and the same `now` always give the same rows.
+half-written. For big loads the indexes that take a random insert per row (customer_id, name, phone)
+are dropped and rebuilt at the end, in the same transaction. The same seed and the same `now` always
+give the same rows (dates are relative to `now`: the last 6 months in KST).
 
 Invariants the generator keeps (tests/test_seed.py checks them):
 - order.total_amount == sum(order_item.amount); order.tax_free_amount == sum of tax-free items;
@@ -335,7 +337,7 @@ def seed_demo(
         raise ValidationFailed("now 는 시간대가 있는 시각이어야 합니다 (timezone-aware)")
     instant = clock.as_utc(now or clock.now()).replace(microsecond=0)
     with _seeding_connection(engine) as connection, connection.begin():
-        existing = _existing_counts(connection)
+        existing = existing_counts(connection)
         if any(existing.values()):
             if not reset:
                 raise SeedRefused(
@@ -392,7 +394,8 @@ def _seeding_connection(engine: Engine) -> Iterator[Connection]:
                         raw.execute(f"PRAGMA {pragma}")
 
 
-def _existing_counts(connection: Connection) -> dict[str, int]:
+def existing_counts(connection: Connection) -> dict[str, int]:
+    """Rows in the tables that tell whether shop data is already there (seeding refuses if any)."""
     counts = {}
     for model in (Customer, Order, Product, Subscription):
         table = model.__table__  # type: ignore[attr-defined]
@@ -1674,4 +1677,4 @@ def describe(counts: dict[str, int]) -> str:
     return "\n".join(f"  {name.ljust(width)}  {value:>12,}" for name, value in counts.items())
 
 
-__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "SeedRefused", "describe", "seed_demo"]
+__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "SeedRefused", "describe", "existing_counts", "seed_demo"]

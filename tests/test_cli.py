@@ -117,6 +117,7 @@ def test_user_add_reads_the_password_from_stdin_and_never_prints_it(
         (["user", "add", "--username", "x", "--role", "cs"], "", "--password-stdin"),
         (["user", "add", "--username", " ", "--role", "cs", "--password-stdin"], "password-1\n", "아이디"),
         (["import", "orders", "/no/such/file.csv"], "", "no such file"),
+        (["seed", "--demo", "--now", "yesterday-ish"], "", "ISO-8601"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
