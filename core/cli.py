@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="데이터가 이미 있으면 건너뛰고 성공으로 끝내기 (skip quietly when data exists; for first start)",
     )
+    seed.add_argument(
+        "--now",
+        default=None,
+        metavar="ISO",
+        help="기준 시각 (reference instant, e.g. 2026-11-23T10:00+09:00; default: now) — 같은 시드+시각 = 같은 데이터",
+    )
     seed.add_argument("--quiet", action="store_true", help="진행 상황을 출력하지 않음 (no progress lines)")
 
     user = commands.add_parser("user", help="직원 계정 (staff users)")
@@ -195,10 +201,8 @@ def _cmd_seed(engine: Engine, args: argparse.Namespace, _stdin: TextIO) -> int:
         "seed": seeding.DEFAULT_SEED if args.seed is None else args.seed,
     }
     if args.if_empty:
-        from core.seed import _existing_counts  # the same test seed_demo uses to refuse
-
-        with engine.connect() as connection:
-            if any(_existing_counts(connection).values()):
+        with engine.connect() as connection:  # the same test seed_demo uses to refuse
+            if any(seeding.existing_counts(connection).values()):
                 print("데이터가 이미 있어 데모 데이터를 건너뜁니다 (already has data; skipped)")
                 return EXIT_OK
 
@@ -206,6 +210,11 @@ def _cmd_seed(engine: Engine, args: argparse.Namespace, _stdin: TextIO) -> int:
         if not args.quiet:
             print(f"  … {message}", file=sys.stderr)
 
+    if args.now:
+        try:
+            options["now"] = clock.parse_instant(args.now)
+        except ValueError:
+            raise CliError(f"--now 시각을 읽을 수 없습니다 (not an ISO-8601 instant): {args.now!r}") from None
     started = clock.now()
     counts = seeding.seed_demo(engine, reset=args.reset, progress=progress, **options)
     seconds = (clock.now() - started).total_seconds()

@@ -57,7 +57,9 @@ def test_init_creates_the_database(db_url: str, tmp_path: Path, capsys: pytest.C
     assert run(["init"]) == 0  # idempotent upgrade
 
 
-def test_seed_demo_then_refuse_then_if_empty_then_reset(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_demo_then_refuse_then_if_empty_then_reset(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(SMALL_SEED) == 0
     out = capsys.readouterr().out
     assert "demo data created" in out and f"owner / {seed.DEMO_PASSWORD}" in out
@@ -81,8 +83,13 @@ def test_user_add_reads_the_password_from_stdin_and_never_prints_it(
     db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     password = "correct-horse-42"
-    assert run(["user", "add", "--username", "jimin", "--role", "cs", "--name", "박지민", "--password-stdin"],
-               stdin=password + "\n") == 0
+    assert (
+        run(
+            ["user", "add", "--username", "jimin", "--role", "cs", "--name", "박지민", "--password-stdin"],
+            stdin=password + "\n",
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert "jimin" in out and password not in out + err
     engine = make_engine(db_url)
@@ -101,11 +108,16 @@ def test_user_add_reads_the_password_from_stdin_and_never_prints_it(
 @pytest.mark.parametrize(
     ("argv", "stdin", "expected"),
     [
-        (["user", "add", "--username", "x", "--role", "boss", "--password-stdin"], "password-1\n", "unknown role"),
+        (
+            ["user", "add", "--username", "x", "--role", "boss", "--password-stdin"],
+            "password-1\n",
+            "unknown role",
+        ),
         (["user", "add", "--username", "x", "--role", "cs", "--password-stdin"], "short\n", "8"),
         (["user", "add", "--username", "x", "--role", "cs"], "", "--password-stdin"),
         (["user", "add", "--username", " ", "--role", "cs", "--password-stdin"], "password-1\n", "아이디"),
         (["import", "orders", "/no/such/file.csv"], "", "no such file"),
+        (["seed", "--demo", "--now", "yesterday-ish"], "", "ISO-8601"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -115,7 +127,9 @@ def test_bad_input_is_one_line_and_exit_2(
     assert expected in _one_error_line(capsys.readouterr().err)
 
 
-def test_duplicate_user_is_refused_and_the_first_is_kept(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_duplicate_user_is_refused_and_the_first_is_kept(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = ["user", "add", "--username", "kim", "--role", "owner", "--password-stdin"]
     assert run(base, "first-password\n") == 0
     assert run(base, "second-password\n") == 2
@@ -151,7 +165,9 @@ def test_unwritable_database_keeps_what_is_stored(
     before = _count(db_url, Customer)
     real_access = os.access
     # Tests run as root, which ignores file modes: simulate a read-only file the way the store checks it.
-    monkeypatch.setattr("core.db.os.access", lambda p, mode: False if Path(p) == database else real_access(p, mode))
+    monkeypatch.setattr(
+        "core.db.os.access", lambda p, mode: False if Path(p) == database else real_access(p, mode)
+    )
     capsys.readouterr()
     assert run(["seed", "--demo", "--reset", "--quiet"]) == 2
     assert "not writable" in _one_error_line(capsys.readouterr().err)
@@ -205,20 +221,62 @@ def test_seed_and_users_on_postgres(pg_engine: Engine, capsys: pytest.CaptureFix
     url = pg_engine.url.render_as_string(hide_password=False)
     assert run(["--database-url", url, *SMALL_SEED]) == 0
     assert run(["--database-url", url, *SMALL_SEED]) == 2
-    assert run(["--database-url", url, "user", "add", "--username", "pg-owner", "--role", "owner",
-                "--password-stdin"], "pg-password-1\n") == 0
+    assert (
+        run(
+            [
+                "--database-url",
+                url,
+                "user",
+                "add",
+                "--username",
+                "pg-owner",
+                "--role",
+                "owner",
+                "--password-stdin",
+            ],
+            "pg-password-1\n",
+        )
+        == 0
+    )
     with Session(pg_engine) as session:
         assert session.execute(select(func.count()).select_from(Customer)).scalar_one() == 60
         assert authenticate(session, "pg-owner", "pg-password-1").role.value == "owner"
 
 
 def test_runs_as_a_module(tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'module.db'}", "PYTHONPATH": str(PROJECT_ROOT)}
-    done = subprocess.run([sys.executable, "-m", "core.cli", "user", "add", "--username", "a", "--role", "x",
-                           "--password-stdin"], input="password-1\n", capture_output=True, text=True, env=env,
-                          cwd=PROJECT_ROOT, timeout=60)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'module.db'}",
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "user",
+            "add",
+            "--username",
+            "a",
+            "--role",
+            "x",
+            "--password-stdin",
+        ],
+        input="password-1\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().startswith("오류 (error):") and len(done.stderr.strip().splitlines()) == 1
-    help_text = subprocess.run([sys.executable, "-m", "core.cli", "--help"], capture_output=True, text=True,
-                               env=env, cwd=PROJECT_ROOT, timeout=60)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "core.cli", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=60,
+    )
     assert help_text.returncode == 0 and "seed" in help_text.stdout and "데이터베이스" in help_text.stdout

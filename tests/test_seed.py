@@ -42,7 +42,7 @@ from core.models import (
 )
 
 NOW = clock.parse_instant("2026-11-23T10:00:00+09:00")
-SMALL = {"customers": 150, "orders": 2000, "seed": 11, "now": NOW}
+SMALL = {"customers": 80, "orders": 800, "seed": 11, "now": NOW}
 NOT_COMPARED = {"staff_user", "audit_log", "alembic_version"}  # argon2 salts and wall-clock stamps
 
 
@@ -97,8 +97,8 @@ def test_counts_match_the_rows(engine: Engine) -> None:
         def count(model: type[SQLModel]) -> int:
             return session.execute(select(func.count()).select_from(model)).scalar_one()
 
-        assert counts["customers"] == count(Customer) == 150
-        assert counts["orders"] == count(Order) >= 2000
+        assert counts["customers"] == count(Customer) == 80
+        assert counts["orders"] == count(Order) >= 800
         assert counts["order_items"] == count(OrderItem)
         assert counts["payments"] == count(Payment)
         assert counts["refunds"] == count(Refund)
@@ -116,8 +116,12 @@ def test_every_status_is_present(seeded: Engine) -> None:
         return {row.status for row in _rows(seeded, model)}
 
     assert statuses(Order) == set(OrderStatus)
-    assert statuses(Payment) >= {PaymentStatus.APPROVED, PaymentStatus.PARTIALLY_REFUNDED,
-                                 PaymentStatus.REFUNDED, PaymentStatus.FAILED}
+    assert statuses(Payment) >= {
+        PaymentStatus.APPROVED,
+        PaymentStatus.PARTIALLY_REFUNDED,
+        PaymentStatus.REFUNDED,
+        PaymentStatus.FAILED,
+    }
     assert statuses(PaymentLink) == set(PaymentLinkStatus)
     assert statuses(Subscription) == set(SubscriptionStatus)
     assert statuses(SubscriptionCharge) == {ChargeStatus.SUCCEEDED, ChargeStatus.FAILED}
@@ -144,7 +148,7 @@ def test_money_and_refunds_are_consistent(seeded: Engine) -> None:
     refunds_by_payment: Counter[int] = Counter()
     for refund in _rows(seeded, Refund):
         assert refund.status == RefundStatus.SUCCEEDED
-        assert 0 < refund.amount and 0 <= refund.tax_free_amount <= refund.amount
+        assert refund.amount > 0 and 0 <= refund.tax_free_amount <= refund.amount
         refunds_by_payment[refund.payment_id] += refund.amount
     expected_order_status = {
         PaymentStatus.APPROVED: OrderStatus.PAID,
@@ -168,7 +172,9 @@ def test_money_and_refunds_are_consistent(seeded: Engine) -> None:
         assert order.status == expected_order_status[PaymentStatus(payment.status)]
         full = payment.refunded_amount == payment.amount
         assert (payment.status == PaymentStatus.REFUNDED) == full
-        assert (payment.status == PaymentStatus.PARTIALLY_REFUNDED) == (0 < payment.refunded_amount < payment.amount)
+        assert (payment.status == PaymentStatus.PARTIALLY_REFUNDED) == (
+            0 < payment.refunded_amount < payment.amount
+        )
     # The only orders with two approved payments are the double charges customers asked about.
     doubled = {order_id for order_id, n in approved_per_order.items() if n > 1}
     complained = {i.order_id for i in _rows(seeded, Inquiry) if i.type == InquiryType.DOUBLE_CHARGE}
@@ -181,14 +187,28 @@ def test_money_and_refunds_are_consistent(seeded: Engine) -> None:
 def test_values_are_ints_aware_and_not_in_the_future(seeded: Engine) -> None:
     now = clock.as_utc(NOW)
     with Session(seeded) as session:
-        for model in (Customer, Order, Payment, Refund, PaymentLink, Subscription, SubscriptionCharge,
-                      Inquiry, InquiryEvent, Review):
+        for model in (
+            Customer,
+            Order,
+            Payment,
+            Refund,
+            PaymentLink,
+            Subscription,
+            SubscriptionCharge,
+            Inquiry,
+            InquiryEvent,
+            Review,
+        ):
             for row in session.exec(select(model)).scalars():  # type: ignore[call-overload]
                 for name, value in row.model_dump().items():
                     if isinstance(value, datetime):
                         assert value.tzinfo is not None and value.utcoffset() == timedelta(0), (model, name)
-                        future_ok = name in {"expires_at", "next_retry_at", "first_response_due_at",
-                                             "resolution_due_at"}
+                        future_ok = name in {
+                            "expires_at",
+                            "next_retry_at",
+                            "first_response_due_at",
+                            "resolution_due_at",
+                        }
                         assert future_ok or value <= now, (model, name, value)
                     if name in {"amount", "total_amount", "tax_free_amount", "refunded_amount", "price"}:
                         assert type(value) is int, (model, name)
@@ -323,3 +343,30 @@ def test_bad_arguments_are_refused(sqlite_engine: Engine) -> None:
         seed.seed_demo(sqlite_engine, customers=10, orders=10, now=datetime(2026, 11, 1))
     with sqlite_engine.connect() as connection:
         assert connection.execute(text("SELECT COUNT(*) FROM customer")).scalar_one() == 0
+
+
+def test_a_writer_thread_error_surfaces_and_writes_nothing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = seed._Writer._write
+
+    def failing(self: Any, table: str, columns: Any, rows: Any) -> None:
+        if table == "review":
+            raise RuntimeError("writer broke (simulated)")
+        real_write(self, table, columns, rows)
+
+    monkeypatch.setattr(seed._Writer, "_write", failing)
+    monkeypatch.setattr(seed, "BACKGROUND_WRITER", True)
+    with pytest.raises(RuntimeError, match="writer broke"):
+        seed.seed_demo(engine, **SMALL)
+    assert _rows(engine, Customer) == [] and _rows(engine, Order) == []
+
+
+def test_background_writer_gives_the_same_data(
+    seeded: Engine, sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seed, "BACKGROUND_WRITER", True)
+    other = _sqlite_copy(sqlite_template, tmp_path, "background.db")
+    seed.seed_demo(other, **SMALL)
+    assert _dump(other) == _dump(seeded)
+    other.dispose()
