@@ -95,11 +95,11 @@ def test_product_link_for_a_guest_asks_name_and_phone(engine, actors):
         ({"item_name": "", "amount": 1000}, "상품명"),
     ],
 )
-def test_bad_link_input_is_refused(engine, actors, kwargs, message):
-    _, router = sandbox_router(engine)
-    with Session(engine) as session, pytest.raises(ValidationFailed, match=message):
-        create_payment_link(session, actors["cs"], router=router, **kwargs)
-    with Session(engine) as session:
+def test_bad_link_input_is_refused(sqlite_engine, sqlite_actors, kwargs, message):
+    _, router = sandbox_router(sqlite_engine)
+    with Session(sqlite_engine) as session, pytest.raises(ValidationFailed, match=message):
+        create_payment_link(session, sqlite_actors["cs"], router=router, **kwargs)
+    with Session(sqlite_engine) as session:
         assert session.exec(select(PaymentLink)).first() is None
 
 

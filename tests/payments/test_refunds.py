@@ -100,13 +100,13 @@ def test_same_key_refunds_once(engine, actors):
 
 
 @pytest.mark.parametrize("amount", [0, -1, 1.5, "1000", True, 10**12])
-def test_bad_amounts_are_refused(engine, actors, amount):
-    sandbox, router = sandbox_router(engine)
-    payment = paid_order(engine, sandbox)
-    with Session(engine) as session, pytest.raises(ValidationFailed):
+def test_bad_amounts_are_refused(sqlite_engine, sqlite_actors, amount):
+    sandbox, router = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox)
+    with Session(sqlite_engine) as session, pytest.raises(ValidationFailed):
         refund_payment(
             session,
-            actors["cs"],
+            sqlite_actors["cs"],
             payment_id=payment.id,
             amount=amount,
             reason="x",
@@ -115,13 +115,13 @@ def test_bad_amounts_are_refused(engine, actors, amount):
         )
 
 
-def test_staff_role_may_not_refund(engine, actors):
-    sandbox, router = sandbox_router(engine)
-    payment = paid_order(engine, sandbox)
-    with Session(engine) as session, pytest.raises(PermissionDenied):
+def test_staff_role_may_not_refund(sqlite_engine, sqlite_actors):
+    sandbox, router = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox)
+    with Session(sqlite_engine) as session, pytest.raises(PermissionDenied):
         refund_payment(
             session,
-            actors["staff"],
+            sqlite_actors["staff"],
             payment_id=payment.id,
             amount=1_000,
             reason="x",
