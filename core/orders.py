@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from core import audit, clock
@@ -92,7 +93,8 @@ def refund_payment(
     """Refund all or part of a payment through its gateway; idempotent per key.
 
     Commits the session (twice: before and after the gateway call). Raises ValidationFailed when the
-    gateway refuses (nothing refunded) and returns a REQUESTED refund when the answer was lost.
+    gateway refuses (nothing refunded) and returns a REQUESTED refund when the answer was lost or
+    the same key is in flight; the reconciliation job settles it (lookup first, then the same key).
     """
     require_role(actor, *REFUND_ROLES)
     amount = check_amount(amount, "환불 금액")
@@ -109,12 +111,14 @@ def refund_payment(
     if existing is not None:
         if existing.payment_id != payment_id or existing.amount != amount:
             raise ValidationFailed("같은 요청 키로 다른 환불을 요청했습니다")
-        if existing.status != RefundStatus.REQUESTED:
-            return existing
-        refund = existing
+        return existing  # done, failed, or in flight (a REQUESTED one is settled by reconciliation)
     else:
-        refund = _reserve_refund(session, actor, payment_id, amount, reason, key)
-        session.commit()
+        try:
+            refund = _reserve_refund(session, actor, payment_id, amount, reason, key)
+            session.commit()
+        except IntegrityError:  # the same key was reserved by a concurrent click: use that refund
+            session.rollback()
+            return session.exec(select(Refund).where(Refund.idempotency_key == key)).one()
     return _send_refund(session, actor, refund, _router_for(session, router))
 
 
@@ -168,7 +172,9 @@ def _reserve_refund(
     return refund
 
 
-def _send_refund(session: Session, actor: Actor, refund: Refund, router: PaymentRouter) -> Refund:
+def _send_refund(
+    session: Session, actor: Actor, refund: Refund, router: PaymentRouter, *, look_first: bool = False
+) -> Refund:
     payment = session.get(Payment, refund.payment_id)
     assert payment is not None and payment.gateway_tid
     canceled_before = int(
@@ -180,6 +186,13 @@ def _send_refund(session: Session, actor: Actor, refund: Refund, router: Payment
     )
     session.commit()  # no transaction (and so no lock) is held across the gateway call
     log: list[dict[str, Any]] = []
+    if look_first:  # a re-send: KakaoPay has no idempotency key, so ask whether the cancel already took
+        try:
+            found = router.lookup(payment.gateway, log, tid=payment.gateway_tid)
+        except PaymentError:
+            return refund  # still cannot tell: try again on the next tick
+        if found.canceled_amount >= canceled_before + refund.amount:
+            return _record_refund_success(session, actor, refund, log, {"confirmed_by": "lookup"})
     try:
         answer = router.cancel(
             payment.gateway,
@@ -303,7 +316,7 @@ def settle_pending_refund(
         raise NotFound(f"없는 환불입니다 (#{refund_id})")
     if refund.status != RefundStatus.REQUESTED:
         return refund
-    return _send_refund(session, actor or SYSTEM_ACTOR, refund, _router_for(session, router))
+    return _send_refund(session, actor or SYSTEM_ACTOR, refund, _router_for(session, router), look_first=True)
 
 
 # -- search and detail ------------------------------------------------------------------------------

@@ -167,6 +167,7 @@ def test_lost_answer_leaves_refund_requested_then_settles_once(engine, actors):
         assert refund.status == "requested"
         settled = settle_pending_refund(session, refund.id, router=router)
         assert settled.status == "succeeded"
+        assert sandbox.calls.count("cancel") == 1  # confirmed by lookup, never sent twice
         assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 4_000
         assert session.get(Payment, payment.id).refunded_amount == 4_000
 
@@ -203,3 +204,35 @@ def test_two_staff_at_once_never_refund_more_than_paid(engine, actors):
     with Session(engine) as session:
         assert session.get(Payment, payment.id).refunded_amount == 7_000
         assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 7_000
+
+
+def test_same_key_clicked_twice_at_once_refunds_once(engine, actors):
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox, amount=10_000)
+    barrier = threading.Barrier(2)
+    ids: list[int] = []
+
+    def click() -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            barrier.wait()
+            ids.append(
+                refund_payment(
+                    session,
+                    actors["cs"],
+                    payment_id=payment.id,
+                    amount=3_000,
+                    reason="더블클릭",
+                    idempotency_key="same-click",
+                    router=router,
+                ).id
+            )
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == 2 and ids[0] == ids[1]
+    with Session(engine) as session:
+        assert session.get(Payment, payment.id).refunded_amount == 3_000
+        assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 3_000
