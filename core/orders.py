@@ -34,6 +34,7 @@ from core.models import (
     Role,
 )
 from core.money import format_krw
+from core.payment_templates import ensure_template
 from core.payments.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
 from core.payments.router import PaymentRouter
 
@@ -275,21 +276,12 @@ def _record_refund_success(
         session.add(order)
     customer = session.get(Customer, payment.customer_id)
     order_number = order.order_number if order else "-"
+    ensure_template(session, "refund_completed")
     outbox.enqueue(
-        session,
-        customer_id=payment.customer_id,
-        template_key="refund_completed",
-        variables={
-            "customer_name": customer.name if customer else "",
-            "order_number": order_number,
-            "amount": refund.amount,
-            "payment_method": payment.method or "",
-        },
+        session, customer_id=payment.customer_id, template_key="refund_completed",
+        variables={"고객명": customer.name if customer else "고객", "주문번호": order_number,
+                   "환불금액": format_krw(refund.amount)},
         idempotency_key=f"refund:{refund.id}",
-        text=(
-            f"{customer.name if customer else '고객'}님, 주문 {order_number}의 {format_krw(refund.amount)} "
-            f"환불이 완료되었습니다. 카드사/은행 사정에 따라 실제 반영까지 영업일 기준 3~5일 걸릴 수 있습니다."
-        ),
     )
     audit.record(
         session,
