@@ -236,3 +236,25 @@ def test_same_key_clicked_twice_at_once_refunds_once(engine, actors):
     with Session(engine) as session:
         assert session.get(Payment, payment.id).refunded_amount == 3_000
         assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 3_000
+
+
+def test_refund_message_renders_from_its_template(sqlite_engine, sqlite_actors):
+    from core.messaging import templates
+    from core.models import Template
+
+    sandbox, router = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox, amount=8_000, number="M-1")
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        refund = refund_payment(
+            session,
+            sqlite_actors["cs"],
+            payment_id=payment.id,
+            amount=8_000,
+            reason="취소",
+            idempotency_key="m1",
+            router=router,
+        )
+        message = session.exec(select(Message).where(Message.idempotency_key == f"refund:{refund.id}")).one()
+        template = session.exec(select(Template).where(Template.key == message.template_key)).one()
+        text = templates.preflight(template, message.variables)
+        assert "김민지님, 주문 M-1의 8,000원 환불이 완료되었습니다" in text
