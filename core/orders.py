@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from core import audit, clock
@@ -33,6 +34,7 @@ from core.models import (
     Role,
 )
 from core.money import format_krw
+from core.payment_templates import ensure_template
 from core.payments.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
 from core.payments.router import PaymentRouter
 
@@ -92,7 +94,8 @@ def refund_payment(
     """Refund all or part of a payment through its gateway; idempotent per key.
 
     Commits the session (twice: before and after the gateway call). Raises ValidationFailed when the
-    gateway refuses (nothing refunded) and returns a REQUESTED refund when the answer was lost.
+    gateway refuses (nothing refunded) and returns a REQUESTED refund when the answer was lost or
+    the same key is in flight; the reconciliation job settles it (lookup first, then the same key).
     """
     require_role(actor, *REFUND_ROLES)
     amount = check_amount(amount, "환불 금액")
@@ -109,12 +112,14 @@ def refund_payment(
     if existing is not None:
         if existing.payment_id != payment_id or existing.amount != amount:
             raise ValidationFailed("같은 요청 키로 다른 환불을 요청했습니다")
-        if existing.status != RefundStatus.REQUESTED:
-            return existing
-        refund = existing
+        return existing  # done, failed, or in flight (a REQUESTED one is settled by reconciliation)
     else:
-        refund = _reserve_refund(session, actor, payment_id, amount, reason, key)
-        session.commit()
+        try:
+            refund = _reserve_refund(session, actor, payment_id, amount, reason, key)
+            session.commit()
+        except IntegrityError:  # the same key was reserved by a concurrent click: use that refund
+            session.rollback()
+            return session.exec(select(Refund).where(Refund.idempotency_key == key)).one()
     return _send_refund(session, actor, refund, _router_for(session, router))
 
 
@@ -168,7 +173,9 @@ def _reserve_refund(
     return refund
 
 
-def _send_refund(session: Session, actor: Actor, refund: Refund, router: PaymentRouter) -> Refund:
+def _send_refund(
+    session: Session, actor: Actor, refund: Refund, router: PaymentRouter, *, look_first: bool = False
+) -> Refund:
     payment = session.get(Payment, refund.payment_id)
     assert payment is not None and payment.gateway_tid
     canceled_before = int(
@@ -180,6 +187,13 @@ def _send_refund(session: Session, actor: Actor, refund: Refund, router: Payment
     )
     session.commit()  # no transaction (and so no lock) is held across the gateway call
     log: list[dict[str, Any]] = []
+    if look_first:  # a re-send: KakaoPay has no idempotency key, so ask whether the cancel already took
+        try:
+            found = router.lookup(payment.gateway, log, tid=payment.gateway_tid)
+        except PaymentError:
+            return refund  # still cannot tell: try again on the next tick
+        if found.canceled_amount >= canceled_before + refund.amount:
+            return _record_refund_success(session, actor, refund, log, {"confirmed_by": "lookup"})
     try:
         answer = router.cancel(
             payment.gateway,
@@ -262,21 +276,12 @@ def _record_refund_success(
         session.add(order)
     customer = session.get(Customer, payment.customer_id)
     order_number = order.order_number if order else "-"
+    ensure_template(session, "refund_completed")
     outbox.enqueue(
-        session,
-        customer_id=payment.customer_id,
-        template_key="refund_completed",
-        variables={
-            "customer_name": customer.name if customer else "",
-            "order_number": order_number,
-            "amount": refund.amount,
-            "payment_method": payment.method or "",
-        },
+        session, customer_id=payment.customer_id, template_key="refund_completed",
+        variables={"고객명": customer.name if customer else "고객", "주문번호": order_number,
+                   "환불금액": format_krw(refund.amount)},
         idempotency_key=f"refund:{refund.id}",
-        text=(
-            f"{customer.name if customer else '고객'}님, 주문 {order_number}의 {format_krw(refund.amount)} "
-            f"환불이 완료되었습니다. 카드사/은행 사정에 따라 실제 반영까지 영업일 기준 3~5일 걸릴 수 있습니다."
-        ),
     )
     audit.record(
         session,
@@ -303,7 +308,7 @@ def settle_pending_refund(
         raise NotFound(f"없는 환불입니다 (#{refund_id})")
     if refund.status != RefundStatus.REQUESTED:
         return refund
-    return _send_refund(session, actor or SYSTEM_ACTOR, refund, _router_for(session, router))
+    return _send_refund(session, actor or SYSTEM_ACTOR, refund, _router_for(session, router), look_first=True)
 
 
 # -- search and detail ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
-from core import audit
+from core import audit, clock
 from core.auth import SYSTEM_ACTOR
 from core.db import session_scope
 from core.messaging import outbox
@@ -22,6 +22,7 @@ from core.models import Customer, PaymentLink, PaymentLinkStatus, PaymentStatus,
 from core.models.orders import Payment
 from core.money import format_krw
 from core.payment_links import OPEN_STATUSES, complete_link_payment, link_settings, link_url
+from core.payment_templates import ensure_template
 from core.payments.base import PaymentError
 from core.payments.router import NOT_PAID_STATUSES, PAID_STATUSES, PaymentRouter
 
@@ -67,22 +68,20 @@ def payment_link_reminders(engine: Engine, now: datetime) -> dict[str, int]:
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue
             customer = session.get(Customer, link.customer_id)
+            ensure_template(session, "payment_link_reminder")
             outbox.enqueue(
                 session,
                 customer_id=link.customer_id,
                 template_key="payment_link_reminder",
                 variables={
-                    "customer_name": customer.name if customer else "",
-                    "item_name": link.item_name,
-                    "amount": link.amount,
-                    "url": link_url(link),
+                    "고객명": customer.name if customer else "고객",
+                    "상품명": link.item_name,
+                    "결제금액": format_krw(link.amount),
+                    "결제링크": link_url(link),
+                    "만료일시": clock.format_kst(link.expires_at),
                 },
                 idempotency_key=f"payment_link_reminder:{link.id}",
                 send_after=now,
-                text=(
-                    f"{customer.name if customer else '고객'}님, 보내드린 {link.item_name} "
-                    f"{format_krw(link.amount)} 결제 링크가 아직 결제 전입니다.\n{link_url(link)}"
-                ),
             )
             reminded += 1
     return {"reminded": reminded}

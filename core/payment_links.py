@@ -20,7 +20,6 @@ from core import audit, clock
 from core.auth import Actor, require_role
 from core.config import get_settings
 from core.errors import NotFound, ValidationFailed
-from core.messaging import outbox
 from core.models import (
     Customer,
     Order,
@@ -408,23 +407,10 @@ def complete_link_payment(
     link.paid_at = now
     link.order_id = order.id
     session.add_all([payment, link])
-    customer = session.get(Customer, payment.customer_id)
-    outbox.enqueue(
-        session,
-        customer_id=payment.customer_id,
-        template_key="order_confirmation",
-        variables={
-            "customer_name": customer.name if customer else "",
-            "order_number": order.order_number,
-            "amount": order.total_amount,
-            "item_name": link.item_name,
-        },
-        idempotency_key=f"order_confirmation:{order.id}",
-        text=(
-            f"{customer.name if customer else '고객'}님, 주문해 주셔서 감사합니다. 주문번호 {order.order_number}, "
-            f"{link.item_name} {format_krw(order.total_amount)} 결제가 완료되었습니다."
-        ),
-    )
+    session.flush()
+    from core.automations import enqueue_order_confirmation  # the post-purchase flow owns its content
+
+    enqueue_order_confirmation(session, order)
     from core.auth import SYSTEM_ACTOR
 
     audit.record(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:01:18.089444
+Create Date: 2026-11-23 15:19:41.704822
 """
 
 from collections.abc import Sequence

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
-from core.auth import Actor, create_user
-from core.models import Order, PaymentLink, Refund, Role
+from core.models import Order, PaymentLink, Refund
 from core.order_import import import_orders
 from core.payment_links import create_payment_link
 from tests.payments.helpers import paid_order, sandbox_router
 from tests.ui_helpers import ROOT, open_app, point_app_at, texts
-
-
-@pytest.fixture
-def sqlite_actors(sqlite_engine: Engine) -> dict[str, Actor]:
-    """Staff users in the SQLite store the page runs on (the shared `actors` follows `engine`)."""
-    result: dict[str, Actor] = {}
-    with Session(sqlite_engine) as s:
-        for role in Role:
-            user = create_user(
-                s,
-                None,
-                username=f"{role.value}1",
-                display_name=f"{role.value} 담당",
-                role=role.value,
-                password="password-123",
-            )
-            result[role.value] = Actor(id=user.id, name=user.display_name, role=role)
-        s.commit()
-    return result
-
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "orders_sample.csv"
 

@@ -95,11 +95,11 @@ def test_product_link_for_a_guest_asks_name_and_phone(engine, actors):
         ({"item_name": "", "amount": 1000}, "상품명"),
     ],
 )
-def test_bad_link_input_is_refused(engine, actors, kwargs, message):
-    _, router = sandbox_router(engine)
-    with Session(engine) as session, pytest.raises(ValidationFailed, match=message):
-        create_payment_link(session, actors["cs"], router=router, **kwargs)
-    with Session(engine) as session:
+def test_bad_link_input_is_refused(sqlite_engine, sqlite_actors, kwargs, message):
+    _, router = sandbox_router(sqlite_engine)
+    with Session(sqlite_engine) as session, pytest.raises(ValidationFailed, match=message):
+        create_payment_link(session, sqlite_actors["cs"], router=router, **kwargs)
+    with Session(sqlite_engine) as session:
         assert session.exec(select(PaymentLink)).first() is None
 
 
@@ -165,3 +165,27 @@ def test_lost_approval_is_reconciled_by_lookup(engine, actors, monkeypatch):
         assert payment.status == "approved" and payment.order_id is not None
         assert any(entry["decision"] == "unknown" for entry in payment.routing_log)
     assert sandbox.calls.count("approve") == 1
+
+
+def test_reminder_renders_from_its_template(sqlite_engine, sqlite_actors):
+    from core.messaging import templates
+    from core.models import Template
+
+    _, router = sandbox_router(sqlite_engine)
+    customer_id = _customer(sqlite_engine)
+    start = clock.now()
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        create_payment_link(
+            session,
+            sqlite_actors["cs"],
+            item_name="세럼",
+            amount=21_000,
+            customer_id=customer_id,
+            router=router,
+        )
+    payment_link_reminders(sqlite_engine, start + timedelta(hours=25))
+    with Session(sqlite_engine) as session:
+        message = session.exec(select(Message)).one()
+        template = session.exec(select(Template).where(Template.key == "payment_link_reminder")).one()
+        text = templates.preflight(template, message.variables)
+        assert "박서준님, 보내드린 세럼 21,000원 결제 링크" in text and "/pay?link=" in text

@@ -100,13 +100,13 @@ def test_same_key_refunds_once(engine, actors):
 
 
 @pytest.mark.parametrize("amount", [0, -1, 1.5, "1000", True, 10**12])
-def test_bad_amounts_are_refused(engine, actors, amount):
-    sandbox, router = sandbox_router(engine)
-    payment = paid_order(engine, sandbox)
-    with Session(engine) as session, pytest.raises(ValidationFailed):
+def test_bad_amounts_are_refused(sqlite_engine, sqlite_actors, amount):
+    sandbox, router = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox)
+    with Session(sqlite_engine) as session, pytest.raises(ValidationFailed):
         refund_payment(
             session,
-            actors["cs"],
+            sqlite_actors["cs"],
             payment_id=payment.id,
             amount=amount,
             reason="x",
@@ -115,13 +115,13 @@ def test_bad_amounts_are_refused(engine, actors, amount):
         )
 
 
-def test_staff_role_may_not_refund(engine, actors):
-    sandbox, router = sandbox_router(engine)
-    payment = paid_order(engine, sandbox)
-    with Session(engine) as session, pytest.raises(PermissionDenied):
+def test_staff_role_may_not_refund(sqlite_engine, sqlite_actors):
+    sandbox, router = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox)
+    with Session(sqlite_engine) as session, pytest.raises(PermissionDenied):
         refund_payment(
             session,
-            actors["staff"],
+            sqlite_actors["staff"],
             payment_id=payment.id,
             amount=1_000,
             reason="x",
@@ -167,6 +167,7 @@ def test_lost_answer_leaves_refund_requested_then_settles_once(engine, actors):
         assert refund.status == "requested"
         settled = settle_pending_refund(session, refund.id, router=router)
         assert settled.status == "succeeded"
+        assert sandbox.calls.count("cancel") == 1  # confirmed by lookup, never sent twice
         assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 4_000
         assert session.get(Payment, payment.id).refunded_amount == 4_000
 
@@ -203,3 +204,57 @@ def test_two_staff_at_once_never_refund_more_than_paid(engine, actors):
     with Session(engine) as session:
         assert session.get(Payment, payment.id).refunded_amount == 7_000
         assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 7_000
+
+
+def test_same_key_clicked_twice_at_once_refunds_once(engine, actors):
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox, amount=10_000)
+    barrier = threading.Barrier(2)
+    ids: list[int] = []
+
+    def click() -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            barrier.wait()
+            ids.append(
+                refund_payment(
+                    session,
+                    actors["cs"],
+                    payment_id=payment.id,
+                    amount=3_000,
+                    reason="더블클릭",
+                    idempotency_key="same-click",
+                    router=router,
+                ).id
+            )
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == 2 and ids[0] == ids[1]
+    with Session(engine) as session:
+        assert session.get(Payment, payment.id).refunded_amount == 3_000
+        assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 3_000
+
+
+def test_refund_message_renders_from_its_template(sqlite_engine, sqlite_actors):
+    from core.messaging import templates
+    from core.models import Template
+
+    sandbox, router = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox, amount=8_000, number="M-1")
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        refund = refund_payment(
+            session,
+            sqlite_actors["cs"],
+            payment_id=payment.id,
+            amount=8_000,
+            reason="취소",
+            idempotency_key="m1",
+            router=router,
+        )
+        message = session.exec(select(Message).where(Message.idempotency_key == f"refund:{refund.id}")).one()
+        template = session.exec(select(Template).where(Template.key == message.template_key)).one()
+        text = templates.preflight(template, message.variables)
+        assert "김민지님, 주문 M-1의 8,000원 환불이 완료되었습니다" in text
