@@ -165,8 +165,11 @@ def order_confirmation_variables(session: Session, order: Order, shop: dict[str,
     }
 
 
-def enqueue_order_confirmation(session: Session, order: Order) -> Message:
-    """Queue the confirmation of a paid order (payments may call this in the payment transaction)."""
+def enqueue_order_confirmation(session: Session, order: Order, send_after: datetime | None = None) -> Message:
+    """Queue the confirmation of a paid order (payments may call this in the payment transaction).
+
+    A job passes its `now`: the sender running as of the same instant then sends it in the same tick
+    (the wall clock would be a hair later than the tick's now and wait a whole tick)."""
     shop = automation_settings(session)["shop"]
     return enqueue(
         session,
@@ -175,6 +178,7 @@ def enqueue_order_confirmation(session: Session, order: Order) -> Message:
         variables=order_confirmation_variables(session, order, shop),
         idempotency_key=f"order_confirmation:{order.id}",
         kind=MessageKind.INFORMATIONAL,
+        send_after=send_after,
     )
 
 
@@ -202,7 +206,7 @@ def order_confirmations(engine: Engine, now: datetime) -> dict[str, int]:
             .all()
         )
         for order in orders:
-            enqueue_order_confirmation(session, order)
+            enqueue_order_confirmation(session, order, send_after=now)
     return {"queued": len(orders)}
 
 
@@ -244,7 +248,7 @@ def review_requests(engine: Engine, now: datetime) -> dict[str, int]:
             .all()
         )
         for order in orders:
-            _enqueue_review(session, order, "review_request", shop)
+            _enqueue_review(session, order, "review_request", shop, now)
         counts["requested"] = len(orders)
         if rule["reminder_enabled"]:
             sent_before = now - timedelta(days=int(rule["reminder_days"]))
@@ -269,12 +273,12 @@ def review_requests(engine: Engine, now: datetime) -> dict[str, int]:
                 .all()
             )
             for order in orders:
-                _enqueue_review(session, order, "review_reminder", shop)
+                _enqueue_review(session, order, "review_reminder", shop, now)
             counts["reminded"] = len(orders)
     return counts
 
 
-def _enqueue_review(session: Session, order: Order, key: str, shop: dict[str, Any]) -> Message:
+def _enqueue_review(session: Session, order: Order, key: str, shop: dict[str, Any], now: datetime) -> Message:
     customer = session.get(Customer, order.customer_id)
     return enqueue(
         session,
@@ -287,6 +291,7 @@ def _enqueue_review(session: Session, order: Order, key: str, shop: dict[str, An
             "리뷰링크": _link(shop["review_url"], order_number=order.order_number, order_id=order.id),
         },
         idempotency_key=f"{key}:{order.id}",
+        send_after=now,
     )
 
 
@@ -344,6 +349,7 @@ def repurchase_reminders(engine: Engine, now: datetime) -> dict[str, int]:
                     CATEGORY_HINT: product.category,
                 },
                 idempotency_key=key,
+                send_after=now,
             )
             counts["queued"] += 1
     return counts

@@ -206,3 +206,16 @@ def test_default_templates_pass_the_preflight(store: Engine) -> None:
             assert "#{" not in text
         s.add(Setting(key="x", value=1))
         s.commit()
+
+
+def test_confirmation_is_sent_in_the_same_tick_it_is_queued(store: Engine) -> None:
+    """The job queues as of its `now`, so the sender running as of the same now takes it at once
+    (the wall clock is always a hair later than the tick's now)."""
+    from core import clock
+
+    cid = customer(store)
+    oid = _order(store, cid, "CD-T", NOON - timedelta(seconds=1))
+    with clock.frozen(NOON + timedelta(seconds=1)):
+        automations.order_confirmations(store, NOON)
+        sender.run(store, NOON, provider=OutboxProvider())
+    assert _messages(store)[f"order_confirmation:{oid}"].status == "delivered"
