@@ -28,12 +28,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core import clock
 from core.config import get_settings
 from core.db import is_postgres
 from core.messaging import compliance, templates
+from core.messaging.default_templates import DEFAULT_TEMPLATES, ensure_default_templates
 from core.messaging.phone import InvalidPhone, digits_only, normalize_mobile
 from core.messaging.providers import (
     Outcome,
@@ -235,8 +237,11 @@ class _Context:
         self.provider = provider
         customer_ids = {r["customer_id"] for r in rows if r["customer_id"] is not None}
         with Session(engine) as session:
-            self.settings = messaging_settings(session)
             self.templates = {t.key: t for t in session.execute(select(Template)).scalars()}
+        if any(spec["key"] not in self.templates for spec in DEFAULT_TEMPLATES):
+            self.templates = _with_default_templates(engine)
+        with Session(engine) as session:
+            self.settings = messaging_settings(session)
             self.customers = (
                 {
                     c.id: c
@@ -295,6 +300,18 @@ class _Context:
         self.shop = compliance.Shop(
             name=app.shop_name, opt_out_number=app.opt_out_number, phone=app.shop_phone
         )
+
+
+def _with_default_templates(engine: Engine) -> dict[str, Template]:
+    """Create the missing default templates (a fresh clone has none), then read them all."""
+    try:
+        with Session(engine) as session:
+            ensure_default_templates(session)
+            session.commit()
+    except IntegrityError:
+        pass  # another worker created them at the same moment
+    with Session(engine) as session:
+        return {t.key: t for t in session.execute(select(Template)).scalars()}
 
 
 def _render(row: dict[str, Any], ctx: _Context) -> tuple[str, Template | None]:

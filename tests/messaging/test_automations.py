@@ -33,7 +33,7 @@ NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 KST
 @pytest.fixture
 def store(engine: Engine) -> Engine:
     with Session(engine) as s:
-        assert automations.ensure_default_templates(s) == 4
+        assert automations.ensure_default_templates(s) == 5
         assert automations.ensure_default_templates(s) == 0  # never twice, never overwrites
         s.commit()
     return engine
@@ -219,3 +219,16 @@ def test_confirmation_is_sent_in_the_same_tick_it_is_queued(store: Engine) -> No
         automations.order_confirmations(store, NOON)
         sender.run(store, NOON, provider=OutboxProvider())
     assert _messages(store)[f"order_confirmation:{oid}"].status == "delivered"
+
+
+def test_a_fresh_store_gets_the_default_templates_from_the_sender(sqlite_engine: Engine) -> None:
+    """Nobody seeded templates: the first order confirmation still goes out (outbox)."""
+    cid = customer(sqlite_engine)
+    oid = _order(sqlite_engine, cid, "CD-F", NOON - timedelta(minutes=1))
+    automations.order_confirmations(sqlite_engine, NOON)
+    sender.run(sqlite_engine, NOON, provider=OutboxProvider())
+    assert _messages(sqlite_engine)[f"order_confirmation:{oid}"].status == "delivered"
+    with Session(sqlite_engine) as s:
+        assert {"order_confirmation", "review_request", "review_reminder", "receipt", "repurchase"} <= {
+            t.key for t in s.exec(select(Template))
+        }
