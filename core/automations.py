@@ -17,6 +17,7 @@ from sqlmodel import Session
 from core import clock, settings_store
 from core.config import get_settings
 from core.db import session_scope
+from core.messaging.default_templates import DEFAULT_TEMPLATES, ensure_default_templates  # noqa: F401
 from core.messaging.outbox import enqueue
 from core.messaging.sender import CATEGORY_HINT
 from core.models import (
@@ -35,7 +36,6 @@ from core.models import (
     Subscription,
     SubscriptionPlan,
     SubscriptionStatus,
-    Template,
 )
 from core.money import format_krw
 
@@ -52,75 +52,6 @@ AUTOMATION_DEFAULTS: dict[str, Any] = {
 }
 
 PAID_STATUSES = (OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value)
-
-DEFAULT_TEMPLATES: list[dict[str, Any]] = [
-    {
-        "key": "order_confirmation",
-        "name": "주문 확인",
-        "kind": MessageKind.INFORMATIONAL,
-        "body": (
-            "#{고객명}님, 주문해 주셔서 감사합니다!\n"
-            "주문번호: #{주문번호}\n"
-            "#{상품목록}\n"
-            "결제금액: #{결제금액}\n"
-            "배송: #{배송방법} (#{배송예정일} 출고 예정)\n"
-            "배송조회: #{배송조회}\n"
-            "교환·반품: #{반품정책}\n"
-            "반품주소: #{반품주소}"
-        ),
-    },
-    {
-        "key": "review_request",
-        "name": "리뷰 요청",
-        "kind": MessageKind.INFORMATIONAL,
-        "body": (
-            "#{고객명}님, 주문하신 상품(#{주문번호})은 잘 받으셨나요?\n"
-            "사용해 보신 솔직한 후기를 남겨 주시면 다른 고객님께 큰 도움이 됩니다.\n"
-            "후기 작성: #{리뷰링크}"
-        ),
-    },
-    {
-        "key": "review_reminder",
-        "name": "리뷰 요청 (리마인드)",
-        "kind": MessageKind.INFORMATIONAL,
-        "body": (
-            "#{고객명}님, 주문(#{주문번호}) 상품 후기를 아직 남기지 않으셨다면\n"
-            "짧게라도 의견을 들려주세요.\n"
-            "후기 작성: #{리뷰링크}"
-        ),
-    },
-    {
-        "key": "repurchase",
-        "name": "재구매 알림",
-        "kind": MessageKind.ADVERTISING,
-        "body": (
-            "#{고객명}님, #{상품명}을(를) 구매하신 지 #{경과일}일이 지났어요.\n"
-            "다 떨어지기 전에 다시 준비해 보세요.\n"
-            "바로 주문: #{상품링크}"
-        ),
-    },
-]
-
-
-def ensure_default_templates(session: Session) -> int:
-    """Add the default templates that are missing (existing ones are never overwritten)."""
-    existing = set(session.execute(select(Template.key)).scalars())
-    added = 0
-    for spec in DEFAULT_TEMPLATES:
-        if spec["key"] in existing:
-            continue
-        session.add(
-            Template(
-                key=spec["key"],
-                name=spec["name"],
-                kind=spec["kind"].value,
-                body=spec["body"],
-                approved_body=spec["body"] if spec["kind"] == MessageKind.INFORMATIONAL else None,
-            )
-        )
-        added += 1
-    session.flush()
-    return added
 
 
 def automation_settings(session: Session) -> dict[str, Any]:
@@ -165,8 +96,11 @@ def order_confirmation_variables(session: Session, order: Order, shop: dict[str,
     }
 
 
-def enqueue_order_confirmation(session: Session, order: Order) -> Message:
-    """Queue the confirmation of a paid order (payments may call this in the payment transaction)."""
+def enqueue_order_confirmation(session: Session, order: Order, send_after: datetime | None = None) -> Message:
+    """Queue the confirmation of a paid order (payments may call this in the payment transaction).
+
+    A job passes its `now`: the sender running as of the same instant then sends it in the same tick
+    (the wall clock would be a hair later than the tick's now and wait a whole tick)."""
     shop = automation_settings(session)["shop"]
     return enqueue(
         session,
@@ -175,6 +109,7 @@ def enqueue_order_confirmation(session: Session, order: Order) -> Message:
         variables=order_confirmation_variables(session, order, shop),
         idempotency_key=f"order_confirmation:{order.id}",
         kind=MessageKind.INFORMATIONAL,
+        send_after=send_after,
     )
 
 
@@ -202,7 +137,7 @@ def order_confirmations(engine: Engine, now: datetime) -> dict[str, int]:
             .all()
         )
         for order in orders:
-            enqueue_order_confirmation(session, order)
+            enqueue_order_confirmation(session, order, send_after=now)
     return {"queued": len(orders)}
 
 
@@ -244,7 +179,7 @@ def review_requests(engine: Engine, now: datetime) -> dict[str, int]:
             .all()
         )
         for order in orders:
-            _enqueue_review(session, order, "review_request", shop)
+            _enqueue_review(session, order, "review_request", shop, now)
         counts["requested"] = len(orders)
         if rule["reminder_enabled"]:
             sent_before = now - timedelta(days=int(rule["reminder_days"]))
@@ -269,12 +204,12 @@ def review_requests(engine: Engine, now: datetime) -> dict[str, int]:
                 .all()
             )
             for order in orders:
-                _enqueue_review(session, order, "review_reminder", shop)
+                _enqueue_review(session, order, "review_reminder", shop, now)
             counts["reminded"] = len(orders)
     return counts
 
 
-def _enqueue_review(session: Session, order: Order, key: str, shop: dict[str, Any]) -> Message:
+def _enqueue_review(session: Session, order: Order, key: str, shop: dict[str, Any], now: datetime) -> Message:
     customer = session.get(Customer, order.customer_id)
     return enqueue(
         session,
@@ -287,6 +222,7 @@ def _enqueue_review(session: Session, order: Order, key: str, shop: dict[str, An
             "리뷰링크": _link(shop["review_url"], order_number=order.order_number, order_id=order.id),
         },
         idempotency_key=f"{key}:{order.id}",
+        send_after=now,
     )
 
 
@@ -344,6 +280,7 @@ def repurchase_reminders(engine: Engine, now: datetime) -> dict[str, int]:
                     CATEGORY_HINT: product.category,
                 },
                 idempotency_key=key,
+                send_after=now,
             )
             counts["queued"] += 1
     return counts
@@ -417,6 +354,9 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
         "상품명": "데일리 샴푸",
         "경과일": 30,
         "상품링크": _link(shop["product_url"], product_id=1),
+        "amount": 39000,
+        "tid": "T1234567890123456789",
+        "payment_id": 1,
     }
     if order is not None:
         values.update(order_confirmation_variables(session, order, shop))

@@ -28,12 +28,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core import clock
 from core.config import get_settings
 from core.db import is_postgres
 from core.messaging import compliance, templates
+from core.messaging.default_templates import DEFAULT_TEMPLATES, ensure_default_templates
 from core.messaging.phone import InvalidPhone, digits_only, normalize_mobile
 from core.messaging.providers import (
     Outcome,
@@ -235,8 +237,11 @@ class _Context:
         self.provider = provider
         customer_ids = {r["customer_id"] for r in rows if r["customer_id"] is not None}
         with Session(engine) as session:
-            self.settings = messaging_settings(session)
             self.templates = {t.key: t for t in session.execute(select(Template)).scalars()}
+        if any(spec["key"] not in self.templates for spec in DEFAULT_TEMPLATES):
+            self.templates = _with_default_templates(engine)
+        with Session(engine) as session:
+            self.settings = messaging_settings(session)
             self.customers = (
                 {
                     c.id: c
@@ -297,17 +302,46 @@ class _Context:
         )
 
 
+def _with_default_templates(engine: Engine) -> dict[str, Template]:
+    """Create the missing default templates (a fresh clone has none), then read them all."""
+    try:
+        with Session(engine) as session:
+            ensure_default_templates(session)
+            session.commit()
+    except IntegrityError:
+        pass  # another worker created them at the same moment
+    with Session(engine) as session:
+        return {t.key: t for t in session.execute(select(Template)).scalars()}
+
+
 def _render(row: dict[str, Any], ctx: _Context) -> tuple[str, Template | None]:
+    """The text to send. A template, when there is one, is the authority (pre-flight included).
+
+    Flows that render their own text (refund notices, inquiry replies, billing notices...) may queue
+    it under a key with no template row yet: the embedded outbox records that text as is, while an
+    AlimTalk provider refuses it with a clear reason (Kakao only delivers approved templates)."""
     template = ctx.templates.get(row["template_key"])
     if row["kind"] == MessageKind.ADVERTISING and row["text"]:
         return row["text"], template  # campaigns and held ads carry their text already
+    alimtalk = ctx.provider.name == "solapi"
+    if template is None and row["text"]:
+        if alimtalk:
+            raise templates.TemplateError(
+                f"알림톡 템플릿이 없습니다: {row['template_key']} (설정 > 메시지 템플릿에서 등록·승인 필요)"
+            )
+        return row["text"], None
     variables = {k: v for k, v in (row["variables"] or {}).items() if not k.startswith(templates.META_PREFIX)}
-    text = templates.preflight(
-        template,
-        variables,
-        require_alimtalk_id=ctx.provider.name == "solapi",
-        max_variable_length=int(ctx.settings["max_variable_length"]),
-    )
+    try:
+        text = templates.preflight(
+            template,
+            variables,
+            require_alimtalk_id=alimtalk,
+            max_variable_length=int(ctx.settings["max_variable_length"]),
+        )
+    except templates.TemplateError:
+        if row["text"] and not alimtalk:
+            return row["text"], template  # the caller's own text; nothing leaves the machine
+        raise
     return text, template
 
 

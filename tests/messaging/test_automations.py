@@ -33,7 +33,7 @@ NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 KST
 @pytest.fixture
 def store(engine: Engine) -> Engine:
     with Session(engine) as s:
-        assert automations.ensure_default_templates(s) == 4
+        assert automations.ensure_default_templates(s) == 5
         assert automations.ensure_default_templates(s) == 0  # never twice, never overwrites
         s.commit()
     return engine
@@ -206,3 +206,29 @@ def test_default_templates_pass_the_preflight(store: Engine) -> None:
             assert "#{" not in text
         s.add(Setting(key="x", value=1))
         s.commit()
+
+
+def test_confirmation_is_sent_in_the_same_tick_it_is_queued(store: Engine) -> None:
+    """The job queues as of its `now`, so the sender running as of the same now takes it at once
+    (the wall clock is always a hair later than the tick's now)."""
+    from core import clock
+
+    cid = customer(store)
+    oid = _order(store, cid, "CD-T", NOON - timedelta(seconds=1))
+    with clock.frozen(NOON + timedelta(seconds=1)):
+        automations.order_confirmations(store, NOON)
+        sender.run(store, NOON, provider=OutboxProvider())
+    assert _messages(store)[f"order_confirmation:{oid}"].status == "delivered"
+
+
+def test_a_fresh_store_gets_the_default_templates_from_the_sender(sqlite_engine: Engine) -> None:
+    """Nobody seeded templates: the first order confirmation still goes out (outbox)."""
+    cid = customer(sqlite_engine)
+    oid = _order(sqlite_engine, cid, "CD-F", NOON - timedelta(minutes=1))
+    automations.order_confirmations(sqlite_engine, NOON)
+    sender.run(sqlite_engine, NOON, provider=OutboxProvider())
+    assert _messages(sqlite_engine)[f"order_confirmation:{oid}"].status == "delivered"
+    with Session(sqlite_engine) as s:
+        assert {"order_confirmation", "review_request", "review_reminder", "receipt", "repurchase"} <= {
+            t.key for t in s.exec(select(Template))
+        }

@@ -58,9 +58,10 @@ def test_sigkill_mid_batch_then_restart_sends_every_message_exactly_once(sqlite_
         s.commit()
     with FakeSolapi(delay=0.15) as fake:
         first = _worker(sqlite_engine, fake, NOON)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # a loaded box may take long to start Python
         while fake.requests < 4 and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert fake.requests >= 4, "the worker never reached its 4th batch"
         time.sleep(0.05)  # inside the 4th request: the server took it, the worker has no answer yet
         first.send_signal(signal.SIGKILL)
         first.wait(10)

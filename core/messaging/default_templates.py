@@ -1,0 +1,87 @@
+"""The templates a fresh clone starts with. Created once (never overwritten: the owner edits them on
+설정); the sender creates any that are missing, so a clone works before anyone runs a seed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from core.models import MessageKind, Template
+
+DEFAULT_TEMPLATES: list[dict[str, Any]] = [
+    {
+        "key": "order_confirmation",
+        "name": "주문 확인",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": (
+            "#{고객명}님, 주문해 주셔서 감사합니다!\n"
+            "주문번호: #{주문번호}\n"
+            "#{상품목록}\n"
+            "결제금액: #{결제금액}\n"
+            "배송: #{배송방법} (#{배송예정일} 출고 예정)\n"
+            "배송조회: #{배송조회}\n"
+            "교환·반품: #{반품정책}\n"
+            "반품주소: #{반품주소}"
+        ),
+    },
+    {
+        "key": "review_request",
+        "name": "리뷰 요청",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": (
+            "#{고객명}님, 주문하신 상품(#{주문번호})은 잘 받으셨나요?\n"
+            "사용해 보신 솔직한 후기를 남겨 주시면 다른 고객님께 큰 도움이 됩니다.\n"
+            "후기 작성: #{리뷰링크}"
+        ),
+    },
+    {
+        "key": "review_reminder",
+        "name": "리뷰 요청 (리마인드)",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": (
+            "#{고객명}님, 주문(#{주문번호}) 상품 후기를 아직 남기지 않으셨다면\n"
+            "짧게라도 의견을 들려주세요.\n"
+            "후기 작성: #{리뷰링크}"
+        ),
+    },
+    {
+        # Matches the variables core/inquiries.py queues a receipt with.
+        "key": "receipt",
+        "name": "전자 영수증",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "요청하신 전자 영수증입니다.\n결제금액: #{amount}원\n거래번호: #{tid}",
+    },
+    {
+        "key": "repurchase",
+        "name": "재구매 알림",
+        "kind": MessageKind.ADVERTISING,
+        "body": (
+            "#{고객명}님, #{상품명}을(를) 구매하신 지 #{경과일}일이 지났어요.\n"
+            "다 떨어지기 전에 다시 준비해 보세요.\n"
+            "바로 주문: #{상품링크}"
+        ),
+    },
+]
+
+
+def ensure_default_templates(session: Session) -> int:
+    """Add the default templates that are missing (existing ones are never overwritten)."""
+    existing = set(session.execute(select(Template.key)).scalars())
+    added = 0
+    for spec in DEFAULT_TEMPLATES:
+        if spec["key"] in existing:
+            continue
+        session.add(
+            Template(
+                key=spec["key"],
+                name=spec["name"],
+                kind=spec["kind"].value,
+                body=spec["body"],
+                approved_body=spec["body"] if spec["kind"] == MessageKind.INFORMATIONAL else None,
+            )
+        )
+        added += 1
+    session.flush()
+    return added
