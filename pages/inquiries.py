@@ -230,6 +230,23 @@ with tab_queue:
                     key="inq_payments",
                 )
 
+                live_ids = [p.id for p in info.payments if p.gateway_tid]
+                if live_ids:
+                    live_id = st.selectbox(
+                        "게이트웨이 조회할 결제", live_ids, format_func=lambda i: f"#{i}", key="inq_live_pay"
+                    )
+                    if st.button("게이트웨이 실시간 상태 조회", key="inq_live"):
+                        try:
+                            with session_scope(engine) as session:
+                                live = inquiries.live_payment_status(session, live_id)
+                            st.info(
+                                f"#{live_id}: {live['status']} · 결제 {format_krw(live['total'])} · "
+                                f"취소 {format_krw(live['canceled'])} · "
+                                f"취소 가능 {format_krw(live['cancel_available'])}"
+                            )
+                        except ChannelDeskError as exc:
+                            st.error(str(exc))
+
             st.markdown("**처리**")
             iid = inquiry.id
             is_open = inquiry.status != "resolved"
