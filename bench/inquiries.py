@@ -29,7 +29,7 @@ from sqlmodel import Session, select  # noqa: E402
 from core import clock, inquiries, inquiry_jobs, sla_config  # noqa: E402
 from core.auth import Actor, create_user  # noqa: E402
 from core.db import make_engine, upgrade  # noqa: E402
-from core.models import Inquiry, InquiryEvent, Role, StaffNotification  # noqa: E402
+from core.models import Inquiry, Role  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 2, 30, tzinfo=UTC)  # Monday 11:30 KST
 CUSTOMERS = 20_000
@@ -48,9 +48,15 @@ def build(path: Path, orders: int) -> tuple[Engine, Actor]:
     upgrade(engine)
     rng = random.Random(3)
     with Session(engine) as session:
-        cs = create_user(session, None, username="cs1", display_name="CS 담당", role="cs", password="password-123")
-        others = [create_user(session, None, username=f"cs{i}", display_name=f"CS {i}", role="cs",
-                              password="password-123").id for i in range(2, 5)]
+        cs = create_user(
+            session, None, username="cs1", display_name="CS 담당", role="cs", password="password-123"
+        )
+        others = [
+            create_user(
+                session, None, username=f"cs{i}", display_name=f"CS {i}", role="cs", password="password-123"
+            ).id
+            for i in range(2, 5)
+        ]
         session.commit()
         actor = Actor(cs.id, cs.display_name, Role.CS)
     staff_ids = [actor.id, *others, None]
@@ -59,7 +65,10 @@ def build(path: Path, orders: int) -> tuple[Engine, Actor]:
     cursor.execute("BEGIN")
     cursor.executemany(
         "INSERT INTO customer (id, name, phone, is_channel_friend, public_id, created_at) VALUES (?,?,?,?,?,?)",
-        [(i, f"고객{i}", f"010{i:08d}", 1, f"c{i:019d}", _iso(NOW - timedelta(days=400))) for i in range(1, CUSTOMERS + 1)],
+        [
+            (i, f"고객{i}", f"010{i:08d}", 1, f"c{i:019d}", _iso(NOW - timedelta(days=400)))
+            for i in range(1, CUSTOMERS + 1)
+        ],
     )
     for start in range(1, orders + 1, CHUNK):
         ids = range(start, min(orders, start + CHUNK - 1) + 1)
@@ -69,36 +78,73 @@ def build(path: Path, orders: int) -> tuple[Engine, Actor]:
             customer = rng.randrange(1, CUSTOMERS + 1)
             amount = rng.choice([9900, 19000, 39000, 59000])
             order_rows.append((i, f"O{i:09d}", customer, amount, 0, "chat", "paid", at, at, 0))
-            payment_rows.append((i, i, customer, "sandbox", f"T{i:019d}", "CARD", amount, 0, 0, "approved", f"p{i}",
-                                 at, "[]", at))
+            payment_rows.append(
+                (
+                    i,
+                    i,
+                    customer,
+                    "sandbox",
+                    f"T{i:019d}",
+                    "CARD",
+                    amount,
+                    0,
+                    0,
+                    "approved",
+                    f"p{i}",
+                    at,
+                    "[]",
+                    at,
+                )
+            )
         cursor.executemany(
             "INSERT INTO orders (id, order_number, customer_id, total_amount, tax_free_amount, source, status, "
-            "ordered_at, paid_at, refunded_amount) VALUES (?,?,?,?,?,?,?,?,?,?)", order_rows)
+            "ordered_at, paid_at, refunded_amount) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            order_rows,
+        )
         cursor.executemany(
             "INSERT INTO payment (id, order_id, customer_id, gateway, gateway_tid, method, amount, tax_free_amount, "
             "refunded_amount, status, idempotency_key, approved_at, routing_log, created_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", payment_rows)
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            payment_rows,
+        )
     inquiry_rows, event_rows = [], []
     event_id = 0
     for i in range(1, INQUIRIES + 1):
         is_open = i > INQUIRIES - OPEN
-        created = NOW - (timedelta(minutes=rng.randrange(1, 600)) if is_open
-                         else timedelta(minutes=rng.randrange(600, 180 * 1440)))
+        created = NOW - (
+            timedelta(minutes=rng.randrange(1, 600))
+            if is_open
+            else timedelta(minutes=rng.randrange(600, 180 * 1440))
+        )
         kind = rng.choice(TYPES)
         first = None if is_open and rng.random() < 0.7 else created + timedelta(minutes=rng.randrange(1, 90))
         resolved = None if is_open else (first or created) + timedelta(minutes=rng.randrange(1, 600))
-        inquiry_rows.append((i, rng.randrange(1, CUSTOMERS + 1), kind, f"문의 {i}", "open" if is_open else "resolved",
-                             rng.choice(staff_ids), "staff", _iso(created), first and _iso(first),
-                             resolved and _iso(resolved)))
+        inquiry_rows.append(
+            (
+                i,
+                rng.randrange(1, CUSTOMERS + 1),
+                kind,
+                f"문의 {i}",
+                "open" if is_open else "resolved",
+                rng.choice(staff_ids),
+                "staff",
+                _iso(created),
+                first and _iso(first),
+                resolved and _iso(resolved),
+            )
+        )
         for at, ev_kind in ((created, "created"), (first, "reply"), (resolved, "resolve")):
             if at is not None:
                 event_id += 1
                 event_rows.append((event_id, i, _iso(at), ev_kind, "결제가 안 돼요", "{}"))
     cursor.executemany(
         "INSERT INTO inquiry (id, customer_id, type, subject, status, assignee_id, source, created_at, "
-        "first_response_at, resolved_at) VALUES (?,?,?,?,?,?,?,?,?,?)", inquiry_rows)
-    cursor.executemany("INSERT INTO inquiry_event (id, inquiry_id, at, kind, body, detail) VALUES (?,?,?,?,?,?)",
-                       event_rows)
+        "first_response_at, resolved_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        inquiry_rows,
+    )
+    cursor.executemany(
+        "INSERT INTO inquiry_event (id, inquiry_id, at, kind, body, detail) VALUES (?,?,?,?,?,?)", event_rows
+    )
     raw.commit()
     raw.close()
     with clock.frozen(NOW), Session(engine) as session:
@@ -145,7 +191,9 @@ def bench_watch(engine: Engine, runs: int) -> tuple[list[float], list[float], in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--orders", type=int, nargs="*", default=[1_000_000, 100_000])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
@@ -157,23 +205,27 @@ def main() -> None:
             with Session(engine) as session:
                 open_count = len(session.exec(select(Inquiry.id).where(Inquiry.status == "open")).all())
                 events = session.exec(text("SELECT count(*) FROM inquiry_event")).one()[0]  # type: ignore[call-overload]
-            print(f"store: {orders:,} orders, {INQUIRIES:,} inquiries ({open_count:,} open), {events:,} events "
-                  f"(built in {time.perf_counter() - began:.1f} s)")
+            print(
+                f"store: {orders:,} orders, {INQUIRIES:,} inquiries ({open_count:,} open), {events:,} events "
+                f"(built in {time.perf_counter() - began:.1f} s)"
+            )
             page = bench_page(engine, actor, args.runs)
             medians[orders] = statistics.median(page)
-            print(f"  문의 page AppTest run as cs: median {medians[orders]:.1f} ms, "
-                  f"min {min(page):.1f}, max {max(page):.1f} ({args.runs} runs)")
+            print(
+                f"  문의 page AppTest run as cs: median {medians[orders]:.1f} ms, "
+                f"min {min(page):.1f}, max {max(page):.1f} ({args.runs} runs)"
+            )
             worst, steady, written = bench_watch(engine, max(3, args.runs // 3))
-            print(f"  sla_watch tick, all {open_count:,} open due at once: median {statistics.median(worst):.1f} ms "
-                  f"({written:,} notifications)")
+            print(
+                f"  sla_watch tick, all {open_count:,} open due at once: median {statistics.median(worst):.1f} ms "
+                f"({written:,} notifications)"
+            )
             print(f"  sla_watch tick, nothing due (steady state): median {statistics.median(steady):.1f} ms")
             with Session(engine) as session:
                 config_began = time.perf_counter()
                 sla_config.load(session)
                 print(f"  sla_config.load: {(time.perf_counter() - config_began) * 1000:.1f} ms")
-                del session
             engine.dispose()
-            _ = (InquiryEvent, StaffNotification)
     if len(medians) >= 2:
         big, small = max(medians), min(medians)
         print(f"page median ratio {small:,} orders / {big:,} orders: {medians[small] / medians[big]:.2f}x")
