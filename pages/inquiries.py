@@ -76,7 +76,7 @@ with tab_queue:
     with session_scope(engine) as session:
         staff = inquiries.assignable_staff(session)
     staff_names = {u.id: u.display_name for u in staff}
-    f1, f2, f3, f4 = st.columns([3, 3, 2, 1])
+    f1, f2, f3, f4, f5 = st.columns([3, 3, 2, 1, 1])
     chosen_types = f1.multiselect(
         "유형", TYPE_OPTIONS, format_func=lambda t: INQUIRY_TYPE_LABELS[t], key="inq_f_type"
     )
@@ -90,6 +90,7 @@ with tab_queue:
         key="inq_f_assignee",
     )
     mine = f4.toggle("내 문의", key="inq_f_mine")
+    shown = f5.selectbox("표시", [50, 100, 200, 500], index=1, key="inq_f_limit")
     assignee_id = actor.id if mine else (assignee_choice if isinstance(assignee_choice, int) else None)
     with session_scope(engine) as session:
         rows, total = inquiries.queue(
@@ -99,6 +100,7 @@ with tab_queue:
             states=chosen_states,
             assignee_id=assignee_id,
             unassigned=(assignee_choice == "none" and not mine),
+            limit=shown,
         )
 
     @st.fragment(run_every=1)
