@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.auth import Actor  # noqa: E402
 from core.db import is_postgres, make_engine, upgrade  # noqa: E402
-from core.models import Customer, Order, OrderItem, Payment, Role  # noqa: E402
+from core.models import Customer, Order, Payment, Role  # noqa: E402
 from core.order_import import import_orders  # noqa: E402
 from core.orders import search_orders  # noqa: E402
 from core.payment_links import create_payment_link  # noqa: E402

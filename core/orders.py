@@ -339,9 +339,9 @@ def search_orders(
     limit = max(1, min(int(limit), 500))
 
     def build_filters(indexed: bool) -> list[Any]:
-        """With indexed=False the status/date filters are written so no index serves them: for the text
-        customer branch, where the customer index must drive the query (else the planner may walk
-        the status/date index over a million rows probing for a handful of customers)."""
+        """indexed=False writes status/date filters so no index serves them: in the order-number and
+        customer branches their own index must drive the query (else the planner may walk the
+        status/date index over a million rows probing for a handful of matches)."""
         status_column = Order.status if indexed else func.coalesce(Order.status, Order.status)
         date_column = Order.ordered_at if indexed else func.coalesce(Order.ordered_at, Order.ordered_at)
         result: list[Any] = []

@@ -49,6 +49,7 @@ SCREENS: list[Screen] = [
 # Pages a customer opens from a link, without a staff login (sandbox payment, tracked links).
 PUBLIC_SCREENS: list[Screen] = [
     Screen("pages/pay.py", "결제", ":material/payments:", "pay", _ALL),
+    Screen("pages/go.py", "링크", ":material/link:", "go", frozenset()),  # campaign tracked links
 ]
 
 
