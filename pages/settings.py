@@ -8,11 +8,12 @@ from core.auth import change_role, create_user
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models.staff import ROLE_LABELS
+from ui import settings_sla
 
 actor = ui.current_actor()
 st.title("설정")
 
-tab_worker, tab_users = st.tabs(["워커 상태", "사용자"])
+tab_worker, tab_users, tab_sla = st.tabs(["워커 상태", "사용자", "SLA·영업시간"])
 
 with tab_worker:
 
@@ -80,3 +81,6 @@ with tab_users:
                 st.success("역할을 변경했습니다. 다음 로그인부터 적용됩니다.")
             except ChannelDeskError as exc:
                 st.error(str(exc))
+
+with tab_sla:
+    settings_sla.render(actor, ui.engine())
