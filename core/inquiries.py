@@ -546,9 +546,20 @@ def queue(
             state_conditions.append(col(Inquiry.sla_due_at).is_(None))
         conditions.append(or_(*state_conditions))
     total = session.exec(select(func.count()).select_from(Inquiry).where(*conditions)).one()
-    columns = (Inquiry.id, Inquiry.type, Inquiry.subject, Inquiry.status, Inquiry.customer_id, Customer.name,
-               Inquiry.assignee_id, StaffUser.display_name, Inquiry.created_at, Inquiry.first_response_at,
-               Inquiry.sla_due_at, Inquiry.sla_at_risk_at)
+    columns = (
+        Inquiry.id,
+        Inquiry.type,
+        Inquiry.subject,
+        Inquiry.status,
+        Inquiry.customer_id,
+        Customer.name,
+        Inquiry.assignee_id,
+        StaffUser.display_name,
+        Inquiry.created_at,
+        Inquiry.first_response_at,
+        Inquiry.sla_due_at,
+        Inquiry.sla_at_risk_at,
+    )
 
     def _page(status: str, remaining: int) -> list[Any]:
         # One status at a time so ix_inquiry_status_due delivers rows already in deadline order.
@@ -567,10 +578,18 @@ def queue(
         found += _page(InquiryStatus.WAITING_CUSTOMER.value, limit - len(found))
     rows = [
         QueueRow(
-            id=r[0], type=r[1], subject=r[2], status=r[3], customer_id=r[4], customer_name=r[5], assignee_id=r[6],
-            assignee_name=r[7], created_at=clock.as_utc(r[8]),
+            id=r[0],
+            type=r[1],
+            subject=r[2],
+            status=r[3],
+            customer_id=r[4],
+            customer_name=r[5],
+            assignee_id=r[6],
+            assignee_name=r[7],
+            created_at=clock.as_utc(r[8]),
             target="first_response" if r[9] is None else "resolution",
-            due_at=clock.as_utc(r[10]) if r[10] else None, at_risk_at=clock.as_utc(r[11]) if r[11] else None,
+            due_at=clock.as_utc(r[10]) if r[10] else None,
+            at_risk_at=clock.as_utc(r[11]) if r[11] else None,
         )
         for r in found
     ]
@@ -864,3 +883,38 @@ def find_customers(session: Session, query: str, limit: int = 20) -> list[Custom
             conditions.append(col(Customer.phone).contains(digits))
         statement = statement.where(or_(*conditions))
     return list(session.exec(statement.order_by(col(Customer.id).desc()).limit(limit)).all())
+
+
+GATEWAY_STATUS_LABELS = {
+    "SUCCESS_PAYMENT": "결제 완료",
+    "PART_CANCEL_PAYMENT": "부분 취소",
+    "CANCEL_PAYMENT": "전액 취소",
+    "READY": "결제 준비",
+    "FAIL_PAYMENT": "결제 실패",
+    "QUIT_PAYMENT": "결제 중단",
+}
+
+
+def live_payment_status(session: Session, payment_id: int, router: Any = None) -> dict[str, Any]:
+    """Ask the payment's gateway for its current state (on a staff click, never on every rerun)."""
+    from core.payments.base import PaymentError
+
+    payment = session.get(Payment, payment_id)
+    if payment is None or not payment.gateway_tid:
+        raise ValidationFailed("게이트웨이에서 조회할 수 없는 결제입니다")
+    if router is None:
+        from core.payments.registry import get_router
+
+        router = get_router(engine=session.get_bind())  # type: ignore[arg-type]
+    gateway, tid = payment.gateway, payment.gateway_tid
+    session.commit()  # hold no transaction (SQLite: no write lock) across the outside call
+    try:
+        result = router.lookup(gateway, [], tid=tid)
+    except PaymentError as exc:
+        raise ValidationFailed(f"결제 대행사 조회에 실패했습니다: {exc}") from exc
+    return {
+        "status": GATEWAY_STATUS_LABELS.get(result.status, result.status),
+        "total": result.total_amount,
+        "canceled": result.canceled_amount,
+        "cancel_available": result.cancel_available_amount,
+    }

@@ -76,7 +76,7 @@ with tab_queue:
     with session_scope(engine) as session:
         staff = inquiries.assignable_staff(session)
     staff_names = {u.id: u.display_name for u in staff}
-    f1, f2, f3, f4 = st.columns([3, 3, 2, 1])
+    f1, f2, f3, f4, f5 = st.columns([3, 3, 2, 1, 1])
     chosen_types = f1.multiselect(
         "유형", TYPE_OPTIONS, format_func=lambda t: INQUIRY_TYPE_LABELS[t], key="inq_f_type"
     )
@@ -90,6 +90,7 @@ with tab_queue:
         key="inq_f_assignee",
     )
     mine = f4.toggle("내 문의", key="inq_f_mine")
+    shown = f5.selectbox("표시", [50, 100, 200, 500], index=1, key="inq_f_limit")
     assignee_id = actor.id if mine else (assignee_choice if isinstance(assignee_choice, int) else None)
     with session_scope(engine) as session:
         rows, total = inquiries.queue(
@@ -99,6 +100,7 @@ with tab_queue:
             states=chosen_states,
             assignee_id=assignee_id,
             unassigned=(assignee_choice == "none" and not mine),
+            limit=shown,
         )
 
     @st.fragment(run_every=1)
@@ -229,6 +231,23 @@ with tab_queue:
                     width="stretch",
                     key="inq_payments",
                 )
+
+                live_ids = [p.id for p in info.payments if p.gateway_tid]
+                if live_ids:
+                    live_id = st.selectbox(
+                        "게이트웨이 조회할 결제", live_ids, format_func=lambda i: f"#{i}", key="inq_live_pay"
+                    )
+                    if st.button("게이트웨이 실시간 상태 조회", key="inq_live"):
+                        try:
+                            with session_scope(engine) as session:
+                                live = inquiries.live_payment_status(session, live_id)
+                            st.info(
+                                f"#{live_id}: {live['status']} · 결제 {format_krw(live['total'])} · "
+                                f"취소 {format_krw(live['canceled'])} · "
+                                f"취소 가능 {format_krw(live['cancel_available'])}"
+                            )
+                        except ChannelDeskError as exc:
+                            st.error(str(exc))
 
             st.markdown("**처리**")
             iid = inquiry.id

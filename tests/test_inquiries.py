@@ -341,3 +341,15 @@ def test_report_and_csv(session: Session, actors: dict[str, Actor]) -> None:
     rows = list(csv.reader(io.StringIO(inquiries.report_csv(data))))
     assert rows[0][0] == "구분" and ["전체", "전체", "2", "1", "50.0", "50.0", "10.0"] in rows
     assert rows[-1][0] == str(late.id) and rows[-1][-1] == "30.0"
+
+
+def test_live_payment_status_from_gateway(engine, actors: dict[str, Actor]) -> None:  # type: ignore[no-untyped-def]
+    from tests.payments.helpers import paid_order, sandbox_router
+
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox, amount=30_000)
+    with Session(engine) as session:
+        live = inquiries.live_payment_status(session, payment.id, router=router)
+        assert live == {"status": "결제 완료", "total": 30_000, "canceled": 0, "cancel_available": 30_000}
+        with pytest.raises(ValidationFailed):
+            inquiries.live_payment_status(session, 9999, router=router)
