@@ -10,10 +10,11 @@ Definitions (one rule each, the same in the rollups, the live tail and the tests
   item amounts (floor, the remainder on the last item), so product figures add up to order figures.
 - AOV = gross / orders; LTV = lifetime net revenue / customers who paid at least once.
 
-Speed: figures for the KST days before `analytics_state.covered_until` come from rollup tables
-(core/models/analytics.py) that the worker job `analytics_rollup` keeps; days from covered_until on
-(today, or more while the worker lags) and days marked dirty by `record_sale` / `record_refund` are
-computed live from the raw tables with the same code that builds the rollups. Reads are cheap at a
+Speed: everything before the watermark `analytics_state.covered_until_at` comes from rollup
+tables (core/models/analytics.py) that the worker job `analytics_rollup` keeps (every 10 minutes,
+up to now minus 5 minutes, today included); everything after it (minutes, or more while the
+worker lags) and the days marked dirty by `record_sale` / `record_refund` are computed live from
+the raw tables with the same code that builds the rollups. Reads are cheap at a
 million orders because they touch a few thousand rollup rows, not the orders.
 """
 
@@ -270,23 +271,38 @@ def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts
 # ---------------------------------------------------------------- rollup state and write-path hooks
 
 
+ROLLUP_GRACE = timedelta(minutes=5)  # a sale committed a little late still lands before the watermark
+_TINY = timedelta(microseconds=1)
+
+
 @dataclass(frozen=True)
 class Coverage:
-    """Which days the rollups answer: days < covered_until, except the dirty ones."""
+    """What the rollups answer: every sale and refund before `until`, except on the dirty days.
 
-    covered_until: date | None
+    The day holding `until` is partly rolled up (from its midnight to `until`); the rest of it and
+    everything after is read live, and so is every dirty day.
+    """
+
+    until: datetime | None
     dirty: frozenset[date]
 
-    def split(self, first: date, last: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
-        """([rollup first, rollup last] or None, live day ranges) for the KST days first..last."""
-        live: list[tuple[date, date]] = []
-        if self.covered_until is None or self.covered_until <= first:
-            return None, [(first, last)]
-        rollup_last = min(last, self.covered_until - timedelta(days=1))
-        for day in sorted(d for d in self.dirty if first <= d <= rollup_last):
-            live.append((day, day))
-        if last >= self.covered_until:
-            live.append((self.covered_until, last))
+    def split(
+        self, first: date, last: date
+    ) -> tuple[tuple[date, date] | None, list[tuple[datetime, datetime, date, date]]]:
+        """([rollup first day, last day] or None, live windows (start, end, first day, last day))."""
+        range_start, range_end = clock.kst_day_range(first, last)
+        if self.until is None or self.until <= range_start:
+            return None, [(range_start, range_end, first, last)]
+        rollup_last = min(last, kst_day(self.until - _TINY))
+        live = [
+            (clock.kst_midnight(d), clock.kst_midnight(d + timedelta(days=1)), d, d)
+            for d in sorted(d for d in self.dirty if first <= d <= rollup_last)
+        ]
+        tail_start = self.until
+        if kst_day(tail_start) in self.dirty:
+            tail_start = clock.kst_midnight(kst_day(tail_start) + timedelta(days=1))
+        if tail_start < range_end:
+            live.append((tail_start, range_end, kst_day(tail_start), last))
         return (first, rollup_last), live
 
 
@@ -294,12 +310,18 @@ def coverage(session: Session) -> Coverage:
     return _memo(session, ("coverage",), lambda: _read_coverage(session))
 
 
+def _state_until(state: AnalyticsState) -> datetime:
+    if state.covered_until_at is not None:
+        return clock.as_utc(state.covered_until_at)
+    return clock.kst_midnight(state.covered_until)
+
+
 def _read_coverage(session: Session) -> Coverage:
     state = session.get(AnalyticsState, 1)
     if state is None:
         return Coverage(None, frozenset())
     dirty = frozenset(row[0] for row in session.execute(text("SELECT day FROM analytics_dirty_day")))
-    return Coverage(state.covered_until, frozenset(_as_date(d) for d in dirty))
+    return Coverage(_state_until(state), frozenset(_as_date(d) for d in dirty))
 
 
 def _as_date(value: Any) -> date:
@@ -310,9 +332,9 @@ def _mark_dirty(session: Session, instant: datetime | None) -> bool:
     if instant is None:
         return False
     state = session.get(AnalyticsState, 1)
-    day = kst_day(instant)
-    if state is None or day >= state.covered_until:
+    if state is None or clock.as_utc(instant) >= _state_until(state):
         return False  # the live tail reads it anyway
+    day = kst_day(instant)
     if session.get(AnalyticsDirtyDay, day) is None:
         session.add(AnalyticsDirtyDay(day=day))
         session.flush()
@@ -322,8 +344,8 @@ def _mark_dirty(session: Session, instant: datetime | None) -> bool:
 def record_sale(session: Session, order: Order) -> bool:
     """Call in the transaction that marks an order paid (or imports one): keeps the rollups honest.
 
-    A sale on a day the rollups already hold (a backdated import) marks that day dirty, so the
-    page reads it live until the worker rebuilds; a sale today needs nothing. Returns True when a
+    A sale before the rollups' watermark (a backdated import) marks its day dirty, so the page
+    reads that day live until the worker rebuilds; a sale now needs nothing (the live tail). Returns True when a
     day was marked.
     """
     return _mark_dirty(session, order.paid_at)
@@ -349,7 +371,10 @@ def _insert_many(session: Session, model: Any, rows: list[dict[str, Any]]) -> No
         session.execute(insert(model), rows[start : start + 5000])
 
 
-def _write_day_facts(session: Session, facts: Facts) -> None:
+def _write_day_facts(session: Session, facts: Facts, *, add: bool = False) -> None:
+    """Insert the facts' day rows; with add=True, add them to the rows already there (partial day)."""
+    if add:
+        _absorb_existing_days(session, facts)
     _insert_many(
         session,
         DailySales,
@@ -375,6 +400,36 @@ def _write_day_facts(session: Session, facts: Facts) -> None:
             for (d, p, m), v in facts.product.items()
         ],
     )
+
+
+def _absorb_existing_days(session: Session, facts: Facts) -> None:
+    """Fold the stored rows of the facts' days into the facts, then delete them (to be rewritten)."""
+    days = sorted({d for d, _ in facts.daily} | {d for d, _, _ in facts.product})
+    if not days:
+        return
+    params = {"days": days}
+    for day, method, orders, gross, refunds, count in session.execute(
+        text(
+            "SELECT day, method, orders, gross, refunds, refund_count FROM daily_sales WHERE day IN :days"
+        ).bindparams(bindparam("days", expanding=True)),
+        params,
+    ):
+        row = facts.daily[(_as_date(day), method)]
+        for i, value in enumerate((orders, gross, refunds, count)):
+            row[i] += int(value)
+    for day, pid, method, name, orders, units, gross, refunds in session.execute(
+        text(
+            "SELECT day, product_id, method, product_name, orders, units, gross, refunds "
+            "FROM daily_product_sales WHERE day IN :days"
+        ).bindparams(bindparam("days", expanding=True)),
+        params,
+    ):
+        row = facts.product[(_as_date(day), pid, method)]
+        for i, value in enumerate((orders, units, gross, refunds)):
+            row[i] += int(value)
+        facts.product_names.setdefault(pid, name)
+    session.execute(delete(DailySales).where(DailySales.day.in_(days)))  # type: ignore[attr-defined]
+    session.execute(delete(DailyProductSales).where(DailyProductSales.day.in_(days)))  # type: ignore[attr-defined]
 
 
 def _repurchase_gaps(session: Session, product_id: int | None = None) -> dict[int, list[int]]:
@@ -413,9 +468,15 @@ def repurchase_interval_days(session: Session, product_id: int) -> int | None:
     return int(statistics.median(gaps) * 2 + 1) // 2
 
 
-def rebuild_rollups(engine: Engine, until: date | None = None) -> dict[str, int]:
-    """Recompute every rollup from the raw tables for the KST days before `until` (default today)."""
-    until = until or clock.today_kst()
+def rebuild_rollups(engine: Engine, until: date | datetime | None = None) -> dict[str, int]:
+    """Recompute every rollup from the raw tables up to `until`.
+
+    `until` is a KST day (its midnight), an instant, or by default now minus ROLLUP_GRACE.
+    """
+    if until is None:
+        until = clock.now() - ROLLUP_GRACE
+    elif not isinstance(until, datetime):
+        until = clock.kst_midnight(until)
     with session_scope(engine) as session:
         for model in (
             CohortValue,
@@ -432,16 +493,15 @@ def rebuild_rollups(engine: Engine, until: date | None = None) -> dict[str, int]
         customers: dict[int, list[Any]] = {}
         months: set[tuple[int, date]] = set()
         day_rows = 0
-        if first is not None and first < until:
-            chunk_start = first
-            while chunk_start < until:
-                chunk_end = min(add_months(chunk_start, 1), until)
-                facts = collect_facts(session, clock.kst_midnight(chunk_start), clock.kst_midnight(chunk_end))
-                _write_day_facts(session, facts)
-                day_rows += len(facts.daily)
-                _merge_customers(customers, facts.customers)
-                months |= facts.customer_months
-                chunk_start = chunk_end
+        chunk_start = clock.kst_midnight(month_start(first)) if first is not None else until
+        while chunk_start < until:
+            chunk_end = min(clock.kst_midnight(add_months(kst_day(chunk_start), 1)), until)
+            facts = collect_facts(session, chunk_start, chunk_end)
+            _write_day_facts(session, facts)
+            day_rows += len(facts.daily)
+            _merge_customers(customers, facts.customers)
+            months |= facts.customer_months
+            chunk_start = chunk_end
         _write_customers(session, customers, months, replace=True)
         _write_repurchase(session)
         _set_state(session, until)
@@ -582,15 +642,20 @@ def _write_repurchase(session: Session) -> None:
     )
 
 
-def _set_state(session: Session, until: date, expected: date | None = None) -> bool:
+def _set_state(session: Session, until: datetime, expected: datetime | None = None) -> bool:
     state = session.get(AnalyticsState, 1)
     if state is None:
-        session.add(AnalyticsState(id=1, covered_until=until, refreshed_at=clock.now()))
+        session.add(
+            AnalyticsState(
+                id=1, covered_until=kst_day(until), covered_until_at=until, refreshed_at=clock.now()
+            )
+        )
         session.flush()
         return True
-    if expected is not None and state.covered_until != expected:
+    if expected is not None and _state_until(state) != expected:
         return False
-    state.covered_until = until
+    state.covered_until = kst_day(until)
+    state.covered_until_at = until
     state.refreshed_at = clock.now()
     session.add(state)
     session.flush()
@@ -598,25 +663,33 @@ def _set_state(session: Session, until: date, expected: date | None = None) -> b
 
 
 def refresh_rollups(engine: Engine, now: datetime) -> dict[str, int]:
-    """Worker job: roll up the finished KST days since the last run; rebuild when a day went dirty."""
-    today = clock.today_kst(now)
+    """Worker job: add the sales and refunds since the last run to the rollups (up to now minus
+    ROLLUP_GRACE, so today is rolled up too and the page's live tail stays a few minutes long);
+    rebuild everything when a day went dirty."""
+    target = now - ROLLUP_GRACE
     with session_scope(engine) as session:
         cov = coverage(session)
-    if cov.covered_until is None or cov.dirty or cov.covered_until > today:
-        counts = rebuild_rollups(engine, today)
+    if cov.until is None or cov.dirty or cov.until > target:
+        counts = rebuild_rollups(engine, target)
         return {"rebuilt": 1, **counts}
-    if cov.covered_until == today:
-        return {"rebuilt": 0, "days": 0}
+    if cov.until == target:
+        return {"rebuilt": 0, "orders": 0, "days": 0}
     with session_scope(engine) as session:
         if is_postgres(engine):
             session.execute(text("SELECT id FROM analytics_state WHERE id = 1 FOR UPDATE"))
-        facts = collect_facts(session, clock.kst_midnight(cov.covered_until), clock.kst_midnight(today))
-        _write_day_facts(session, facts)
+        facts = collect_facts(session, cov.until, target)
+        new_orders = sum(v[0] for v in facts.daily.values())
+        _write_day_facts(session, facts, add=True)
         _write_customers(session, facts.customers, facts.customer_months, replace=False)
-        _write_repurchase(session)
-        if not _set_state(session, today, expected=cov.covered_until):
+        if kst_day(target) != kst_day(cov.until):
+            _write_repurchase(session)
+        if not _set_state(session, target, expected=cov.until):
             raise RuntimeError("analytics rollup advanced by another worker")
-    return {"rebuilt": 0, "days": (today - cov.covered_until).days}
+    return {
+        "rebuilt": 0,
+        "orders": new_orders,
+        "days": (kst_day(target) - kst_day(cov.until)).days,
+    }
 
 
 def analytics_rollup_job(engine: Engine, now: datetime) -> dict[str, int]:
@@ -731,8 +804,8 @@ def _daily_values(
             statement, {"first": rollup[0], "last": rollup[1], **params}
         ):
             result[_as_date(day)] = [int(orders), int(gross), int(refunds)]
-    for live_first, live_last in live:
-        facts = _live_facts(session, live_first, live_last)
+    for start, end, live_first, live_last in live:
+        facts = _live_facts(session, start, end)
         if product_id is not None:
             for (day, pid, m), (orders, _units, gross, refunds) in facts.product.items():
                 if pid == product_id and (method is None or m == method) and live_first <= day <= live_last:
@@ -765,8 +838,8 @@ def _forget_memo(session: Session, _transaction: Any) -> None:
     session.info.pop("analytics_memo", None)
 
 
-def _live_facts(session: Session, first: date, last: date) -> Facts:
-    start, end = clock.kst_day_range(first, last)
+def _live_facts(session: Session, start: datetime, end: datetime) -> Facts:
+    """Facts of [start, end) from the raw tables, once per transaction."""
     return _memo(session, ("facts", start, end), lambda: collect_facts(session, start, end))
 
 
@@ -859,8 +932,8 @@ def _product_values(
         ):
             values[pid] = [int(orders), int(units), int(gross), int(refunds)]
             names[pid] = name
-    for live_first, live_last in live:
-        facts = _live_facts(session, live_first, live_last)
+    for start, end, live_first, live_last in live:
+        facts = _live_facts(session, start, end)
         for (day, pid, m), row in facts.product.items():
             if (method is None or m == method) and live_first <= day <= live_last:
                 target = values[pid]
@@ -942,8 +1015,8 @@ def method_mix(session: Session, first: date, last: date, product_id: int | None
             params["dirty"] = dirty
         for m, orders, gross in session.execute(statement, {"first": rollup[0], "last": rollup[1], **params}):
             values[m] = [int(orders), int(gross)]
-    for live_first, live_last in live:
-        facts = _live_facts(session, live_first, live_last)
+    for start, end, live_first, live_last in live:
+        facts = _live_facts(session, start, end)
         if product_id is None:
             for (day, m), row in facts.daily.items():
                 if live_first <= day <= live_last:
@@ -1036,14 +1109,14 @@ def _read_tail_customers(
     if cov.dirty:
         # A backdated write changed a rolled-up customer: read everything live until the rebuild.
         cov = Coverage(None, frozenset())
-    if cov.covered_until is None:
+    if cov.until is None:
         facts = collect_facts(session, datetime(1970, 1, 1, tzinfo=UTC), end)
-    elif cov.covered_until > today:
+    elif cov.until >= end:
         facts = Facts()
     else:
-        facts = _live_facts(session, cov.covered_until, today)
+        facts = _live_facts(session, cov.until, end)
     before: dict[int, list[Any]] = {}
-    if cov.covered_until is not None and facts.customers:
+    if cov.until is not None and facts.customers:
         ids = sorted(facts.customers)
         statement = text(
             "SELECT customer_id, orders, gross, refunds, first_paid_at, last_paid_at FROM customer_sales "
@@ -1056,7 +1129,7 @@ def _read_tail_customers(
                 before[cid] = [orders, gross, refunds, _as_utc(first), _as_utc(last)]
     after = {cid: list(row) for cid, row in before.items()}
     _merge_customers(after, facts.customers)
-    return facts, before, after, cov.covered_until is not None
+    return facts, before, after, cov.until is not None
 
 
 @dataclass(frozen=True)
@@ -1208,7 +1281,7 @@ def vip_customers(session: Session, limit: int = 10) -> list[VipCustomer]:
 
 def product_repurchase_intervals(session: Session) -> dict[int, tuple[float, int]]:
     """product -> (median days between repurchases, number of intervals); live before any rollup."""
-    if coverage(session).covered_until is None:
+    if coverage(session).until is None:
         return {
             pid: (float(statistics.median(g)), len(g)) for pid, g in _repurchase_gaps(session).items() if g
         }

@@ -387,25 +387,54 @@ def test_rollup_table_repurchase_matches_the_function(engine: Engine) -> None:
                     assert abs(table[pid][0] - days) <= 0.5
 
 
-def test_job_is_registered_idempotent_and_advances_daily(engine: Engine) -> None:
+def test_job_is_registered_idempotent_and_rolls_up_today_incrementally(engine: Engine) -> None:
     assert any(j.target == "core.analytics:analytics_rollup_job" for j in JOBS)
     with clock.frozen(NOW):
         shop = prepare(engine, "live")
-    first = analytics.analytics_rollup_job(engine, NOW)
-    assert first["rebuilt"] == 1
-    assert analytics.analytics_rollup_job(engine, NOW) == {"rebuilt": 0, "days": 0}
+    assert analytics.analytics_rollup_job(engine, NOW)["rebuilt"] == 1
+    assert analytics.analytics_rollup_job(engine, NOW) == {"rebuilt": 0, "orders": 0, "days": 0}
+    # New sales and a refund after the watermark: the next run adds them to today's partial rows.
+    later = NOW + timedelta(hours=1)
+    with clock.frozen(later), Session(engine, expire_on_commit=False) as session:
+        writer = ShopWriter(session, first_key=20_000)
+        p = shop.product_ids
+        writer.sale(
+            shop, shop.customer_ids[3], kst(2026, 3, 15, 12, 30), [(p[0], 1, 30_000), (p[3], 1, 15_000)]
+        )
+        new = writer.sale(
+            shop, shop.customer_ids[0], kst(2026, 3, 15, 12, 40), [(p[1], 2, 40_000)], method="MONEY"
+        )
+        writer.refund(new, 10_000, kst(2026, 3, 15, 12, 50))
+        session.commit()
+    assert analytics.analytics_rollup_job(engine, later) == {"rebuilt": 0, "orders": 2, "days": 0}
     tomorrow = NOW + timedelta(days=1)
-    assert analytics.analytics_rollup_job(engine, tomorrow) == {"rebuilt": 0, "days": 1}
+    assert analytics.analytics_rollup_job(engine, tomorrow) == {"rebuilt": 0, "orders": 0, "days": 1}
     with clock.frozen(tomorrow), Session(engine) as session:
+        assert analytics.coverage(session).until == tomorrow - analytics.ROLLUP_GRACE
+        check_revenue_range(session, shop, FIRST, date(2026, 3, 16))
+        check_products_and_methods(session, shop)
+        check_customers_as_of(session, shop, date(2026, 3, 16))
+        check_repurchase(session, shop)
+
+
+def check_revenue_range(session: Session, shop: Shop, first: date, last: date) -> None:
+    for filters in ({}, {"product_id": shop.product_ids[0]}, {"method": "MONEY"}):
         got = [
             (pt.period, pt.orders, pt.gross, pt.refunds)
-            for pt in analytics.revenue_series(session, FIRST, date(2026, 3, 16), "day")
+            for pt in analytics.revenue_series(session, first, last, "day", **filters)
         ]
-        assert got == expected_series(shop, FIRST, date(2026, 3, 16), "day")
-        value = analytics.customer_value(session)
-        assert value.customers == len(expected_customers(shop))
-        rows = analytics.cohorts(session)
-        assert sum(r.customers for r in rows) == value.customers
+        assert got == expected_series(shop, first, last, "day", **filters), filters
+
+
+def check_customers_as_of(session: Session, shop: Shop, today: date) -> None:
+    exp = expected_customers(shop)
+    value = analytics.customer_value(session)
+    assert (value.customers, value.net) == (len(exp), sum(c["net"] for c in exp.values()))
+    assert value.repeat_customers == sum(1 for c in exp.values() if c["orders"] >= 2)
+    rows = analytics.cohorts(session)
+    assert sum(r.customers for r in rows) == len(exp)
+    assert sum(r.net for r in rows) == value.net
+    del today
 
 
 def test_record_sale_marks_only_rolled_up_days(engine: Engine) -> None:

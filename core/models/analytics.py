@@ -1,9 +1,9 @@
 """Sales rollups for the 매출 page: kept by the worker (core.analytics.refresh_rollups), read by the page.
 
-The rollups hold every KST day before `analytics_state.covered_until`, exactly; the page reads them
-for those days and queries the raw tables live for the days after (today) and for any day marked
-dirty by a late write (`record_sale` / `record_refund` on a day already rolled up). So the figures
-are right even while the worker lags.
+The rollups hold every sale and refund before `analytics_state.covered_until_at`, exactly; the page
+reads them for that and queries the raw tables live for what came after and for any day marked
+dirty by a late write (`record_sale` / `record_refund` before the watermark). So the figures are
+right even while the worker lags.
 """
 
 from __future__ import annotations
@@ -112,12 +112,13 @@ class ProductRepurchase(SQLModel, table=True):
 
 
 class AnalyticsState(SQLModel, table=True):
-    """One row (id 1): the rollups hold exactly the KST days before covered_until."""
+    """One row (id 1): the rollups hold exactly the sales and refunds before covered_until_at."""
 
     __tablename__ = "analytics_state"
 
     id: int = Field(default=1, primary_key=True)
-    covered_until: date
+    covered_until: date  # the KST day of covered_until_at (for people reading the table)
+    covered_until_at: datetime | None = utc_field()
     refreshed_at: datetime = utc_field(default_now=True)
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:50:33.645171
+Create Date: 2026-11-23 14:58:48.119088
 """
 
 from collections.abc import Sequence
@@ -32,6 +32,7 @@ def upgrade() -> None:
         "analytics_state",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("covered_until", sa.Date(), nullable=False),
+        sa.Column("covered_until_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("refreshed_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
