@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         settings = get_settings()
-        lock = acquire_sqlite_lock(settings.database_url)
         engine = make_engine(settings.database_url)
+        lock = acquire_sqlite_lock(settings.database_url)
         upgrade(engine)
     except (ConfigError, DatabaseError, WorkerAlreadyRunning) as exc:
         print(str(exc), file=sys.stderr)

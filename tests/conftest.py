@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from core import clock
@@ -16,7 +17,15 @@ from core.auth import Actor, create_user
 from core.db import make_engine, upgrade
 from core.models import Role
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BASE_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+# Each xdist worker gets its own database (test_gw0, test_gw1, ...), created on first use.
+POSTGRES_URL = (
+    make_url(BASE_POSTGRES_URL).set(database=f"{make_url(BASE_POSTGRES_URL).database}_{_XDIST_WORKER}")
+    .render_as_string(hide_password=False)
+    if _XDIST_WORKER
+    else BASE_POSTGRES_URL
+)
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +46,20 @@ def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
+def _ensure_database(url: str) -> None:
+    name = make_url(url).database
+    admin = make_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
 def _postgres_reason() -> str | None:
     try:
+        if _XDIST_WORKER:
+            _ensure_database(POSTGRES_URL)
         engine = make_engine(POSTGRES_URL)
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -79,9 +100,8 @@ def session(engine: Engine) -> Iterator[Session]:
         yield s
 
 
-@pytest.fixture
-def actors(engine: Engine) -> dict[str, Actor]:
-    """One staff user per role, created through the real service (argon2 hashing included)."""
+def make_actors(engine: Engine) -> dict[str, Actor]:
+    """One staff user per role (owner1, cs1, staff1; password "password-123"), via the real service."""
     result: dict[str, Actor] = {}
     with Session(engine) as s:
         for role in Role:
@@ -90,6 +110,16 @@ def actors(engine: Engine) -> dict[str, Actor]:
             result[role.value] = Actor(id=user.id, name=user.display_name, role=role)
         s.commit()
     return result
+
+
+@pytest.fixture
+def actors(engine: Engine) -> dict[str, Actor]:
+    return make_actors(engine)
+
+
+@pytest.fixture
+def sqlite_actors(sqlite_engine: Engine) -> dict[str, Actor]:
+    return make_actors(sqlite_engine)
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,7 @@ def test_visitor_sees_only_the_login_page(sqlite_engine: Engine) -> None:
     assert len(at.text_input) == 2
 
 
-def test_login_with_wrong_password_shows_one_clear_message(sqlite_engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
+def test_login_with_wrong_password_shows_one_clear_message(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
     at = open_app(sqlite_engine)
     at.text_input(key="login_username").input("owner1")
     at.text_input(key="login_password").input("wrong-password")
@@ -38,7 +38,7 @@ def test_login_with_wrong_password_shows_one_clear_message(sqlite_engine: Engine
     assert "actor" not in at.session_state
 
 
-def test_login_then_menu(sqlite_engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
+def test_login_then_menu(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
     at = open_app(sqlite_engine)
     at.text_input(key="login_username").input("cs1")
     at.text_input(key="login_password").input("password-123")
@@ -52,8 +52,8 @@ def test_login_then_menu(sqlite_engine: Engine, actors) -> None:  # type: ignore
     [(role, screen) for role in Role for screen in SCREENS if role in screen.roles],
     ids=lambda value: value.value if isinstance(value, Role) else getattr(value, "url_path", str(value)),
 )
-def test_every_screen_opens_for_each_role_that_may(sqlite_engine: Engine, actors, role: Role, screen) -> None:  # type: ignore[no-untyped-def]
-    actor: Actor = actors[role.value]
+def test_every_screen_opens_for_each_role_that_may(sqlite_engine: Engine, sqlite_actors, role: Role, screen) -> None:  # type: ignore[no-untyped-def]
+    actor: Actor = sqlite_actors[role.value]
     at = open_app(sqlite_engine, actor, screen.path)
     assert not at.exception, at.exception
     assert screen.title in [t.value for t in at.title]
@@ -61,7 +61,32 @@ def test_every_screen_opens_for_each_role_that_may(sqlite_engine: Engine, actors
 
 @pytest.mark.parametrize(("role", "screen"), [(Role.CS, "pages/sales.py"), (Role.STAFF, "pages/settings.py"),
                                               (Role.CS, "pages/campaigns.py"), (Role.STAFF, "pages/inquiries.py")])
-def test_a_role_cannot_open_another_roles_screen(sqlite_engine: Engine, actors, role: Role, screen: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_role_cannot_open_another_roles_screen(sqlite_engine: Engine, sqlite_actors, role: Role, screen: str) -> None:  # type: ignore[no-untyped-def]
     """The screen is not registered in that role's navigation at all, so there is nothing to open."""
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        open_app(sqlite_engine, actors[role.value], screen)
+        open_app(sqlite_engine, sqlite_actors[role.value], screen)
+
+
+def test_owner_adds_a_user_on_settings_and_it_is_audited(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    from sqlmodel import Session, select
+
+    from core.models import AuditLog, StaffUser
+
+    at = open_app(sqlite_engine, sqlite_actors["owner"], "pages/settings.py")
+
+    def submit(password: str) -> None:
+        at.text_input(key="set_new_username").input("park")
+        at.text_input(key="set_new_name").input("박상담")
+        at.selectbox(key="set_new_role").select(Role.CS)
+        at.text_input(key="set_new_password").input(password)
+        next(b for b in at.button if b.label == "추가").click().run()
+
+    submit("short")
+    assert "8자 이상" in "".join(e.value for e in at.error)
+    submit("long-enough-1")
+    assert not at.exception
+    with Session(sqlite_engine) as session:
+        user = session.exec(select(StaffUser).where(StaffUser.username == "park")).one()
+        assert user.role == "cs"
+        audit = session.exec(select(AuditLog).where(AuditLog.action == "user.create")).all()
+        assert any(a.detail.get("username") == "park" and a.actor_id == sqlite_actors["owner"].id for a in audit)

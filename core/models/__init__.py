@@ -11,6 +11,7 @@ from core.models.analytics import (
     DailySales,
     ProductRepurchase,
 )
+from core.models.campaign_recipient import CampaignClick, CampaignRecipient, RecipientGroup
 from core.models.campaigns import Campaign, CampaignStatus, Segment
 from core.models.customers import Customer, CustomerCreate, CustomerUpdate, Product, ProductCreate
 from core.models.inquiries import (
@@ -36,6 +37,7 @@ from core.models.orders import (
     RefundStatus,
     Review,
 )
+from core.models.sandbox import SandboxInstrument, SandboxPayment
 from core.models.staff import AuditLog, Role, StaffUser, StaffUserCreate
 from core.models.subscriptions import (
     ChargeStatus,
@@ -51,11 +53,12 @@ from core.models.system import JobRun, Setting, WorkerHeartbeat
 __all__ = [
     "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerSales",
     "DailyProductSales", "DailySales", "ProductRepurchase",
-    "AuditLog", "Campaign", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
+    "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
     "CustomerCreate", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
     "InquiryType", "IntervalUnit", "JobRun", "Message", "MessageKind", "MessageStatus", "Order",
     "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",
-    "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "Segment", "Setting",
+    "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "SandboxInstrument",
+    "SandboxPayment", "Segment", "Setting",
     "SlaPolicy", "StaffNotification", "StaffUser", "StaffUserCreate", "Subscription",
     "SubscriptionCharge", "SubscriptionEvent", "SubscriptionPlan", "SubscriptionStatus", "Template",
     "WorkerHeartbeat",

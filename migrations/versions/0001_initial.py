@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:58:48.119088
+Create Date: 2026-11-23 15:03:40.671500
 """
 
 from collections.abc import Sequence
@@ -184,6 +184,45 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("product_id"),
     )
     op.create_table(
+        "sandbox_instrument",
+        sa.Column("sid", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("partner_user_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("inactivated_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("sid"),
+    )
+    op.create_table(
+        "sandbox_payment",
+        sa.Column("tid", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("cid", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("partner_order_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("partner_user_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("item_name", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("total_amount", sa.Integer(), nullable=False),
+        sa.Column("tax_free_amount", sa.Integer(), nullable=False),
+        sa.Column("vat_amount", sa.Integer(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+        sa.Column("method", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("pg_token", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("aid", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("sid", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("charge_key", sqlmodel.sql.sqltypes.AutoString(length=160), nullable=True),
+        sa.Column("canceled_amount", sa.Integer(), nullable=False),
+        sa.Column("canceled_tax_free_amount", sa.Integer(), nullable=False),
+        sa.Column("actions", sa.JSON(), nullable=False),
+        sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("approved_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("tid"),
+        sa.UniqueConstraint("charge_key"),
+    )
+    with op.batch_alter_table("sandbox_payment", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sandbox_payment_partner_order_id"), ["partner_order_id"], unique=False
+        )
+
+    op.create_table(
         "sla_policy",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("inquiry_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
@@ -327,6 +366,8 @@ def upgrade() -> None:
         sa.Column("test_share", sa.Float(), nullable=False),
         sa.Column("holdout_share", sa.Float(), nullable=False),
         sa.Column("winner_variant", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
+        sa.Column("options", sa.JSON(), nullable=False),
+        sa.Column("test_sent_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("scheduled_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("started_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
@@ -352,6 +393,7 @@ def upgrade() -> None:
         sa.Column("plan_id", sa.Integer(), nullable=False),
         sa.Column("amount", sa.Integer(), nullable=False),
         sa.Column("next_amount", sa.Integer(), nullable=True),
+        sa.Column("next_plan_id", sa.Integer(), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("anchor_day", sa.Integer(), nullable=False),
         sa.Column("next_charge_date", sa.Date(), nullable=True),
@@ -369,6 +411,10 @@ def upgrade() -> None:
             ["customer.id"],
         ),
         sa.ForeignKeyConstraint(
+            ["next_plan_id"],
+            ["subscription_plan.id"],
+        ),
+        sa.ForeignKeyConstraint(
             ["plan_id"],
             ["subscription_plan.id"],
         ),
@@ -378,6 +424,50 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_subscription_customer_id"), ["customer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_subscription_plan_id"), ["plan_id"], unique=False)
         batch_op.create_index("ix_subscription_status_next", ["status", "next_charge_date"], unique=False)
+
+    op.create_table(
+        "campaign_click",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("variant", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
+        sa.Column("clicked_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaign.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("campaign_click", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_campaign_click_campaign_id"), ["campaign_id"], unique=False)
+        batch_op.create_index("ix_campaign_click_customer_at", ["customer_id", "clicked_at"], unique=False)
+
+    op.create_table(
+        "campaign_recipient",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("group", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("variant", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
+        sa.Column("skipped_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaign.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("campaign_id", "customer_id", name="uq_campaign_recipient"),
+    )
+    with op.batch_alter_table("campaign_recipient", schema=None) as batch_op:
+        batch_op.create_index("ix_campaign_recipient_customer", ["customer_id"], unique=False)
 
     op.create_table(
         "message",
@@ -396,6 +486,8 @@ def upgrade() -> None:
         sa.Column("provider", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("provider_message_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("provider_group_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("claim_token", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("claim_expires_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("campaign_id", sa.Integer(), nullable=True),
         sa.Column("campaign_variant", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
         sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
@@ -414,6 +506,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_message_campaign_id"), ["campaign_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_message_claim_token"), ["claim_token"], unique=False)
         batch_op.create_index(batch_op.f("ix_message_created_at"), ["created_at"], unique=False)
         batch_op.create_index("ix_message_customer_created", ["customer_id", "created_at"], unique=False)
         batch_op.create_index("ix_message_status_send_after", ["status", "send_after"], unique=False)
@@ -584,6 +677,9 @@ def upgrade() -> None:
         sa.Column("resolved_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("first_response_due_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("resolution_due_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("sla_due_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("sla_at_risk_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("sla_next_alert_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("at_risk_notified_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("breach_notified_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -608,7 +704,9 @@ def upgrade() -> None:
     with op.batch_alter_table("inquiry", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_inquiry_assignee_id"), ["assignee_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_inquiry_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index("ix_inquiry_status_alert", ["status", "sla_next_alert_at"], unique=False)
         batch_op.create_index("ix_inquiry_status_created", ["status", "created_at"], unique=False)
+        batch_op.create_index("ix_inquiry_status_due", ["status", "sla_due_at"], unique=False)
 
     op.create_table(
         "refund",
@@ -659,6 +757,8 @@ def upgrade() -> None:
         sa.Column("order_id", sa.Integer(), nullable=True),
         sa.Column("failure_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("failure_message", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("hard_decline", sa.Boolean(), nullable=False),
+        sa.Column("payment_link_id", sa.Integer(), nullable=True),
         sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -668,6 +768,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["payment_id"],
             ["payment.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["payment_link_id"],
+            ["payment_link.id"],
         ),
         sa.ForeignKeyConstraint(
             ["subscription_id"],
@@ -757,7 +861,9 @@ def downgrade() -> None:
 
     op.drop_table("refund")
     with op.batch_alter_table("inquiry", schema=None) as batch_op:
+        batch_op.drop_index("ix_inquiry_status_due")
         batch_op.drop_index("ix_inquiry_status_created")
+        batch_op.drop_index("ix_inquiry_status_alert")
         batch_op.drop_index(batch_op.f("ix_inquiry_customer_id"))
         batch_op.drop_index(batch_op.f("ix_inquiry_assignee_id"))
 
@@ -796,9 +902,19 @@ def downgrade() -> None:
         batch_op.drop_index("ix_message_status_send_after")
         batch_op.drop_index("ix_message_customer_created")
         batch_op.drop_index(batch_op.f("ix_message_created_at"))
+        batch_op.drop_index(batch_op.f("ix_message_claim_token"))
         batch_op.drop_index(batch_op.f("ix_message_campaign_id"))
 
     op.drop_table("message")
+    with op.batch_alter_table("campaign_recipient", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_recipient_customer")
+
+    op.drop_table("campaign_recipient")
+    with op.batch_alter_table("campaign_click", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_click_customer_at")
+        batch_op.drop_index(batch_op.f("ix_campaign_click_campaign_id"))
+
+    op.drop_table("campaign_click")
     with op.batch_alter_table("subscription", schema=None) as batch_op:
         batch_op.drop_index("ix_subscription_status_next")
         batch_op.drop_index(batch_op.f("ix_subscription_plan_id"))
@@ -825,6 +941,11 @@ def downgrade() -> None:
 
     op.drop_table("staff_user")
     op.drop_table("sla_policy")
+    with op.batch_alter_table("sandbox_payment", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sandbox_payment_partner_order_id"))
+
+    op.drop_table("sandbox_payment")
+    op.drop_table("sandbox_instrument")
     op.drop_table("product_repurchase")
     with op.batch_alter_table("product", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_product_category"))
