@@ -329,16 +329,25 @@ def _as_date(value: Any) -> date:
 
 
 def _mark_dirty(session: Session, instant: datetime | None) -> bool:
-    if instant is None:
-        return False
+    return record_sales_at(session, [instant]) > 0
+
+
+def record_sales_at(session: Session, instants: Iterable[datetime | None]) -> int:
+    """Bulk writers (order import) call this with the paid_at / refund instants they wrote.
+
+    Instants before the rollups' watermark mark their KST day dirty (read live until the worker
+    rebuilds); later ones need nothing. Returns how many of the instants were backdated.
+    """
     state = session.get(AnalyticsState, 1)
-    if state is None or clock.as_utc(instant) >= _state_until(state):
-        return False  # the live tail reads it anyway
-    day = kst_day(instant)
-    if session.get(AnalyticsDirtyDay, day) is None:
-        session.add(AnalyticsDirtyDay(day=day))
-        session.flush()
-    return True
+    if state is None:
+        return 0
+    until = _state_until(state)
+    backdated = [clock.as_utc(i) for i in instants if i is not None and clock.as_utc(i) < until]
+    for day in sorted({kst_day(i) for i in backdated}):
+        if session.get(AnalyticsDirtyDay, day) is None:
+            session.add(AnalyticsDirtyDay(day=day))
+    session.flush()
+    return len(backdated)
 
 
 def record_sale(session: Session, order: Order) -> bool:

@@ -504,3 +504,29 @@ def test_rounded_div(n: int, d: int, q: int | None) -> None:
 )
 def test_previous_range(first: date, last: date, prev: tuple[date, date]) -> None:
     assert analytics.previous_range(first, last) == prev
+
+
+def test_backdated_import_marks_days_dirty_and_shows_at_once(engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
+    from core.order_import import import_orders
+
+    with clock.frozen(NOW):
+        prepare(engine, "current")
+        with Session(engine) as session:
+            before = analytics.revenue_totals(session, date(2026, 2, 10), date(2026, 2, 10))
+        text_csv = (
+            "order_number,ordered_at,customer_name,customer_phone,product_name,quantity,unit_price\n"
+            "IMP-1,2026-02-10 23:30,김민지,010-1234-5678,수분크림,2,15000\n"
+        )
+        with Session(engine) as session:
+            assert import_orders(session, actors["owner"], text_csv.encode()).created == 1
+            session.commit()
+        with Session(engine) as session:
+            assert analytics.coverage(session).dirty == frozenset({date(2026, 2, 10)})
+            after = analytics.revenue_totals(session, date(2026, 2, 10), date(2026, 2, 10))
+            assert (after.orders, after.gross) == (before.orders + 1, before.gross + 30_000)
+            value = analytics.customer_value(session)
+        assert analytics.analytics_rollup_job(engine, NOW)["rebuilt"] == 1
+        with Session(engine) as session:
+            assert analytics.coverage(session).dirty == frozenset()
+            assert analytics.revenue_totals(session, date(2026, 2, 10), date(2026, 2, 10)) == after
+            assert analytics.customer_value(session) == value
