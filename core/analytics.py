@@ -21,6 +21,7 @@ million orders because they touch a few thousand rollup rows, not the orders.
 from __future__ import annotations
 
 import bisect
+import itertools
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -920,6 +921,14 @@ class ProductSales:
 def _product_values(
     session: Session, first: date, last: date, method: str | None = None
 ) -> tuple[dict[int, list[int]], dict[int, str]]:
+    return _memo(
+        session, ("products", first, last, method), lambda: _read_product_values(session, first, last, method)
+    )
+
+
+def _read_product_values(
+    session: Session, first: date, last: date, method: str | None = None
+) -> tuple[dict[int, list[int]], dict[int, str]]:
     check_range(first, last)
     values: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     names: dict[int, str] = {}
@@ -1369,20 +1378,22 @@ def subscription_months(session: Session, first: date, last: date) -> list[Subsc
         row[0] += int(count)
         row[1] += int(count) if status == "failed" else 0
 
-    starts = sorted(s for s, _c, _m in subscriptions)
-    cancels = sorted(c for _s, c, _m in subscriptions if c is not None)
+    # Sweep: active at t = started before t minus canceled before t (a cancel never precedes its start).
+    starts = sorted((s, m) for s, _c, m in subscriptions)
+    cancels = sorted((max(c, s), m) for s, c, m in subscriptions if c is not None)
+    start_times = [t for t, _ in starts]
+    cancel_times = [t for t, _ in cancels]
+    raw_cancels = sorted(c for _s, c, _m in subscriptions if c is not None)
+    start_mrr = list(itertools.accumulate((m for _, m in starts), initial=0))
+    cancel_mrr = list(itertools.accumulate((m for _, m in cancels), initial=0))
 
     def counted_before(sorted_instants: list[datetime], instant: datetime) -> int:
         return bisect.bisect_left(sorted_instants, instant)
 
     def active_at(instant: datetime) -> tuple[int, int]:
         """(active count, MRR) at an instant: started before it and not canceled by then."""
-        count = mrr = 0
-        for started, canceled, monthly in subscriptions:
-            if started < instant and (canceled is None or canceled >= instant):
-                count += 1
-                mrr += monthly
-        return count, mrr
+        i, j = counted_before(start_times, instant), counted_before(cancel_times, instant)
+        return i - j, start_mrr[i] - cancel_mrr[j]
 
     now = clock.now()
     result = []
@@ -1396,11 +1407,11 @@ def subscription_months(session: Session, first: date, last: date) -> list[Subsc
                 month=month,
                 mrr=mrr,
                 active=active,
-                new=counted_before(starts, end) - counted_before(starts, start),
-                churned=counted_before(cancels, end) - counted_before(cancels, start),
+                new=counted_before(start_times, end) - counted_before(start_times, start),
+                churned=counted_before(raw_cancels, end) - counted_before(raw_cancels, start),
                 charges=charges[month][0],
                 failed_charges=charges[month][1],
-                active_at_start=counted_before(starts, start) - counted_before(cancels, start),
+                active_at_start=active_at(start)[0],
             )
         )
         month = add_months(month, 1)

@@ -14,12 +14,21 @@ from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from core.models.base import utc_field
-from core.models.orders import Order, Refund
+from core.models.orders import Order, PaymentLink, Refund
 from core.models.subscriptions import SubscriptionCharge
 
 # The live tail reads the sales paid and the refunds completed since the rollups end.
 ORDER_PAID_INDEX = Index("ix_orders_paid_at", Order.paid_at)
 REFUND_COMPLETED_INDEX = Index("ix_refund_completed_at", Refund.completed_at)
+# The link funnel counts a range of links by stage from the index alone (no table lookups).
+PAYMENT_LINK_FUNNEL_INDEX = Index(
+    "ix_payment_link_funnel",
+    PaymentLink.created_at,
+    PaymentLink.status,
+    PaymentLink.product_id,
+    PaymentLink.opened_at,
+    PaymentLink.paid_at,
+)
 # The failed-charge rate groups charges by the month of their period.
 CHARGE_PERIOD_INDEX = Index(
     "ix_subscription_charge_period_status", SubscriptionCharge.period, SubscriptionCharge.status

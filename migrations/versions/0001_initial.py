@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:03:40.671500
+Create Date: 2026-11-23 15:05:55.543665
 """
 
 from collections.abc import Sequence
@@ -312,6 +312,11 @@ def upgrade() -> None:
     with op.batch_alter_table("payment_link", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_payment_link_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_payment_link_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(
+            "ix_payment_link_funnel",
+            ["created_at", "status", "product_id", "opened_at", "paid_at"],
+            unique=False,
+        )
         batch_op.create_index(batch_op.f("ix_payment_link_status"), ["status"], unique=False)
 
     op.create_table(
@@ -930,6 +935,7 @@ def downgrade() -> None:
     op.drop_table("segment")
     with op.batch_alter_table("payment_link", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payment_link_status"))
+        batch_op.drop_index("ix_payment_link_funnel")
         batch_op.drop_index(batch_op.f("ix_payment_link_customer_id"))
         batch_op.drop_index(batch_op.f("ix_payment_link_created_at"))
 
