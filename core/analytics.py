@@ -175,7 +175,7 @@ def _bind_instant(engine_or_session: Any, instant: datetime) -> Any:
     """Bind an instant the way UtcDateTime stores it (naive UTC text on SQLite)."""
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     if bind.dialect.name == "sqlite":
-        return instant.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return instant
 
 
@@ -1353,19 +1353,49 @@ def subscription_months(session: Session, first: date, last: date) -> list[Subsc
     the month's periods that ended failed / those that ended succeeded or failed.
     """
     check_range(first, last)
-    subscriptions = [
-        (
-            _as_utc(started),
-            _as_utc(canceled) if canceled is not None else None,
-            monthly_amount(int(amount), unit or "month", int(count or 1)),
+    months: list[date] = []
+    month = month_start(first)
+    while month <= last:
+        months.append(month)
+        month = add_months(month, 1)
+    now = clock.now()
+    # Instants where the figures are taken: each month's start, and its end (or now, this month).
+    points: list[datetime] = []
+    for month in months:
+        start, end = clock.kst_midnight(month), clock.kst_midnight(add_months(month, 1))
+        points += [start, min(end, now) if start <= now else end, end]
+    # Each subscription's monthly amount is computed in SQL; instants are compared in their stored
+    # form (text on SQLite, timestamptz on PostgreSQL), so no row is parsed in Python.
+    monthly = (
+        "CASE WHEN p.interval_unit = 'week' THEN (2 * s.amount * 52 + 12 * COALESCE(p.interval_count, 1)) "
+        "/ (24 * COALESCE(p.interval_count, 1)) "
+        "WHEN p.interval_unit = 'day' THEN (2 * s.amount * 365 + 12 * COALESCE(p.interval_count, 1)) "
+        "/ (24 * COALESCE(p.interval_count, 1)) "
+        "ELSE (2 * s.amount + COALESCE(p.interval_count, 1)) / (2 * COALESCE(p.interval_count, 1)) END"
+    )
+    rows = session.execute(
+        text(
+            f"SELECT s.started_at, s.canceled_at, {monthly} FROM subscription s "
+            "LEFT JOIN subscription_plan p ON p.id = s.plan_id"
         )
-        for started, canceled, amount, unit, count in session.execute(
-            text(
-                "SELECT s.started_at, s.canceled_at, s.amount, p.interval_unit, p.interval_count "
-                "FROM subscription s LEFT JOIN subscription_plan p ON p.id = s.plan_id"
-            )
-        )
-    ]
+    ).all()
+    # Sweep: active at t = started before t minus canceled before t (a cancel never precedes its start).
+    starts = sorted((started, int(m)) for started, _c, m in rows)
+    cancels = sorted((max(c, started), int(m)) for started, c, m in rows if c is not None)
+    start_times = [t for t, _ in starts]
+    cancel_times = [t for t, _ in cancels]
+    start_mrr = list(itertools.accumulate((m for _, m in starts), initial=0))
+    cancel_mrr = list(itertools.accumulate((m for _, m in cancels), initial=0))
+    raw_cancels = sorted(c for _s, c, _m in rows if c is not None)
+
+    def figures_at(instant: datetime) -> tuple[int, int, int, int]:
+        """(active, MRR, started before, canceled before) at an instant."""
+        bound = _bind_instant(session, instant)
+        i = bisect.bisect_left(start_times, bound)
+        j = bisect.bisect_left(cancel_times, bound)
+        return i - j, start_mrr[i] - cancel_mrr[j], i, bisect.bisect_left(raw_cancels, bound)
+
+    at = [figures_at(instant) for instant in points]
     charges: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     for period, status, count in session.execute(
         text(
@@ -1378,41 +1408,19 @@ def subscription_months(session: Session, first: date, last: date) -> list[Subsc
         row[0] += int(count)
         row[1] += int(count) if status == "failed" else 0
 
-    # Sweep: active at t = started before t minus canceled before t (a cancel never precedes its start).
-    starts = sorted((s, m) for s, _c, m in subscriptions)
-    cancels = sorted((max(c, s), m) for s, c, m in subscriptions if c is not None)
-    start_times = [t for t, _ in starts]
-    cancel_times = [t for t, _ in cancels]
-    raw_cancels = sorted(c for _s, c, _m in subscriptions if c is not None)
-    start_mrr = list(itertools.accumulate((m for _, m in starts), initial=0))
-    cancel_mrr = list(itertools.accumulate((m for _, m in cancels), initial=0))
-
-    def counted_before(sorted_instants: list[datetime], instant: datetime) -> int:
-        return bisect.bisect_left(sorted_instants, instant)
-
-    def active_at(instant: datetime) -> tuple[int, int]:
-        """(active count, MRR) at an instant: started before it and not canceled by then."""
-        i, j = counted_before(start_times, instant), counted_before(cancel_times, instant)
-        return i - j, start_mrr[i] - cancel_mrr[j]
-
-    now = clock.now()
     result = []
-    month = month_start(first)
-    while month <= last:
-        start, end = clock.kst_midnight(month), clock.kst_midnight(add_months(month, 1))
-        at = min(end, now) if start <= now else end
-        active, mrr = active_at(at)
+    for k, month in enumerate(months):
+        start, taken, end = at[3 * k], at[3 * k + 1], at[3 * k + 2]
         result.append(
             SubscriptionMonth(
                 month=month,
-                mrr=mrr,
-                active=active,
-                new=counted_before(start_times, end) - counted_before(start_times, start),
-                churned=counted_before(raw_cancels, end) - counted_before(raw_cancels, start),
+                mrr=taken[1],
+                active=taken[0],
+                new=end[2] - start[2],
+                churned=end[3] - start[3],
                 charges=charges[month][0],
                 failed_charges=charges[month][1],
-                active_at_start=active_at(start)[0],
+                active_at_start=start[0],
             )
         )
-        month = add_months(month, 1)
     return result
