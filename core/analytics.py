@@ -41,12 +41,14 @@ from core.models import (
     CohortRetention,
     CohortValue,
     CustomerMonth,
+    CustomerProductLast,
     CustomerSales,
     DailyProductSales,
     DailySales,
     Order,
     ProductRepurchase,
     Refund,
+    RepurchaseGap,
 )
 
 SOLD_STATUSES = ("paid", "partially_refunded", "refunded")
@@ -442,28 +444,158 @@ def _absorb_existing_days(session: Session, facts: Facts) -> None:
     session.execute(delete(DailyProductSales).where(DailyProductSales.day.in_(days)))  # type: ignore[attr-defined]
 
 
-def _repurchase_gaps(session: Session, product_id: int | None = None) -> dict[int, list[int]]:
-    """product -> day gaps between consecutive purchase days of it by the same customer."""
+def _repurchase_scan(
+    session: Session,
+    product_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    last: dict[tuple[int, int], date] | None = None,
+) -> tuple[dict[int, list[int]], dict[tuple[int, int], date]]:
+    """Day gaps between consecutive purchase days of a product by the same customer.
+
+    Reads the sales paid in [start, end) (all by default) of one product (all by default),
+    continuing from `last` ((customer, product) -> last purchase day before start). Returns
+    (product -> new gaps, (customer, product) -> last purchase day). Same-day purchases count once.
+    """
     where = "AND i.product_id = :product_id" if product_id is not None else "AND i.product_id IS NOT NULL"
+    params: dict[str, Any] = {"statuses": list(SOLD_STATUSES), "product_id": product_id}
+    if start is not None:
+        where += " AND o.paid_at >= :start"
+        params["start"] = _bind_instant(session, start)
+    if end is not None:
+        where += " AND o.paid_at < :end"
+        params["end"] = _bind_instant(session, end)
     rows = session.execute(
         text(
             "SELECT i.product_id, o.customer_id, o.paid_at FROM order_item i JOIN orders o ON o.id = i.order_id "
             f"WHERE o.paid_at IS NOT NULL AND o.status IN :statuses {where} "
             "ORDER BY i.product_id, o.customer_id, o.paid_at"
         ).bindparams(bindparam("statuses", expanding=True)),
-        {"statuses": list(SOLD_STATUSES), "product_id": product_id},
+        params,
     )
     gaps: dict[int, list[int]] = defaultdict(list)
-    previous: tuple[int, int, date] | None = None
+    latest: dict[tuple[int, int], date] = dict(last or {})
     for pid, customer_id, paid_at in rows:
         day = kst_day(_as_utc(paid_at))
-        if previous is not None and previous[0] == pid and previous[1] == customer_id:
-            if day != previous[2]:
-                gaps[pid].append((day - previous[2]).days)
-            else:
+        previous = latest.get((customer_id, pid))
+        if previous is not None:
+            if day <= previous:
                 continue
-        previous = (pid, customer_id, day)
-    return gaps
+            gaps[pid].append((day - previous).days)
+        latest[(customer_id, pid)] = day
+    return gaps, latest
+
+
+def _repurchase_gaps(session: Session, product_id: int | None = None) -> dict[int, list[int]]:
+    """product -> every day gap between consecutive purchases of it by the same customer (live)."""
+    return _repurchase_scan(session, product_id)[0]
+
+
+def _median_of_counts(counts: dict[int, int]) -> float:
+    """The median of a multiset given as value -> count (same as statistics.median of the list)."""
+    total = sum(counts.values())
+    wanted = {(total - 1) // 2, total // 2}
+    found: list[int] = []
+    seen = 0
+    for value in sorted(counts):
+        count = counts[value]
+        for index in sorted(wanted):
+            if seen <= index < seen + count:
+                found.append(value)
+        seen += count
+    return sum(found) / len(found)
+
+
+def _write_repurchase_rows(session: Session, gaps: dict[int, list[int]], *, replace: bool) -> None:
+    """Add gaps to the repurchase histogram and refresh the per-product medians they touch."""
+    if replace:
+        session.execute(delete(RepurchaseGap))
+        session.execute(delete(ProductRepurchase))
+    products = sorted(pid for pid, values in gaps.items() if values)
+    if not products:
+        return
+    histogram: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    if not replace:
+        statement = text(
+            "SELECT product_id, gap_days, intervals FROM repurchase_gap WHERE product_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        for pid, gap, count in session.execute(statement, {"ids": products}):
+            histogram[pid][int(gap)] += int(count)
+        session.execute(delete(RepurchaseGap).where(RepurchaseGap.product_id.in_(products)))  # type: ignore[attr-defined]
+        session.execute(delete(ProductRepurchase).where(ProductRepurchase.product_id.in_(products)))  # type: ignore[attr-defined]
+    for pid in products:
+        for gap in gaps[pid]:
+            histogram[pid][gap] += 1
+    _insert_many(
+        session,
+        RepurchaseGap,
+        [{"product_id": p, "gap_days": g, "intervals": n} for p in products for g, n in histogram[p].items()],
+    )
+    _insert_many(
+        session,
+        ProductRepurchase,
+        [
+            {
+                "product_id": p,
+                "median_days": _median_of_counts(histogram[p]),
+                "intervals": sum(histogram[p].values()),
+            }
+            for p in products
+        ],
+    )
+
+
+def _write_last_purchases(session: Session, latest: dict[tuple[int, int], date], *, replace: bool) -> None:
+    if replace:
+        session.execute(delete(CustomerProductLast))
+    else:
+        customers = sorted({c for c, _ in latest})
+        for i in range(0, len(customers), _CHUNK):
+            session.execute(
+                delete(CustomerProductLast).where(
+                    CustomerProductLast.customer_id.in_(customers[i : i + _CHUNK])  # type: ignore[attr-defined]
+                )
+            )
+    _insert_many(
+        session,
+        CustomerProductLast,
+        [{"customer_id": c, "product_id": p, "last_day": d} for (c, p), d in latest.items()],
+    )
+
+
+def _refresh_repurchase(session: Session, start: datetime, end: datetime) -> None:
+    """Continue the repurchase histogram with the sales paid in [start, end)."""
+    gaps, latest = _repurchase_after(session, start, end)
+    _write_repurchase_rows(session, gaps, replace=False)
+    _write_last_purchases(session, latest, replace=False)
+
+
+def _repurchase_after(
+    session: Session, start: datetime, end: datetime
+) -> tuple[dict[int, list[int]], dict[tuple[int, int], date]]:
+    """The gaps the sales paid in [start, end) add, continuing from the stored last purchases."""
+    window = session.execute(
+        text(
+            "SELECT DISTINCT o.customer_id FROM orders o WHERE o.paid_at >= :start AND o.paid_at < :end "
+            "AND o.status IN :statuses"
+        ).bindparams(bindparam("statuses", expanding=True)),
+        {
+            "start": _bind_instant(session, start),
+            "end": _bind_instant(session, end),
+            "statuses": list(SOLD_STATUSES),
+        },
+    ).all()
+    customers = sorted(c for (c,) in window)
+    if not customers:
+        return {}, {}
+    last: dict[tuple[int, int], date] = {}
+    statement = text(
+        "SELECT customer_id, product_id, last_day FROM customer_product_last WHERE customer_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    for i in range(0, len(customers), _CHUNK):
+        for c, p, d in session.execute(statement, {"ids": customers[i : i + _CHUNK]}):
+            last[(c, p)] = _as_date(d)
+    return _repurchase_scan(session, start=start, end=end, last=last)
 
 
 def repurchase_interval_days(session: Session, product_id: int) -> int | None:
@@ -496,6 +628,8 @@ def rebuild_rollups(engine: Engine, until: date | datetime | None = None) -> dic
             CustomerMonth,
             CohortRetention,
             ProductRepurchase,
+            RepurchaseGap,
+            CustomerProductLast,
             AnalyticsDirtyDay,
         ):
             session.execute(delete(model))
@@ -513,7 +647,9 @@ def rebuild_rollups(engine: Engine, until: date | datetime | None = None) -> dic
             months |= facts.customer_months
             chunk_start = chunk_end
         _write_customers(session, customers, months, replace=True)
-        _write_repurchase(session)
+        gaps, latest = _repurchase_scan(session, end=until)
+        _write_repurchase_rows(session, gaps, replace=True)
+        _write_last_purchases(session, latest, replace=True)
         _set_state(session, until)
     return {"days": day_rows, "customers": len(customers)}
 
@@ -639,19 +775,6 @@ def _update_cohort_values(
     )
 
 
-def _write_repurchase(session: Session) -> None:
-    session.execute(delete(ProductRepurchase))
-    _insert_many(
-        session,
-        ProductRepurchase,
-        [
-            {"product_id": pid, "median_days": float(statistics.median(gaps)), "intervals": len(gaps)}
-            for pid, gaps in _repurchase_gaps(session).items()
-            if gaps
-        ],
-    )
-
-
 def _set_state(session: Session, until: datetime, expected: datetime | None = None) -> bool:
     state = session.get(AnalyticsState, 1)
     if state is None:
@@ -691,8 +814,7 @@ def refresh_rollups(engine: Engine, now: datetime) -> dict[str, int]:
         new_orders = sum(v[0] for v in facts.daily.values())
         _write_day_facts(session, facts, add=True)
         _write_customers(session, facts.customers, facts.customer_months, replace=False)
-        if kst_day(target) != kst_day(cov.until):
-            _write_repurchase(session)
+        _refresh_repurchase(session, cov.until, target)
         if not _set_state(session, target, expected=cov.until):
             raise RuntimeError("analytics rollup advanced by another worker")
     return {
@@ -1298,17 +1420,36 @@ def vip_customers(session: Session, limit: int = 10) -> list[VipCustomer]:
 
 
 def product_repurchase_intervals(session: Session) -> dict[int, tuple[float, int]]:
-    """product -> (median days between repurchases, number of intervals); live before any rollup."""
-    if coverage(session).until is None:
+    """product -> (median days between repurchases, number of intervals), as of now.
+
+    From the rollup (a histogram of gaps) plus the gaps of the sales after its watermark; fully
+    live before the first rollup or while a day is dirty.
+    """
+    cov = coverage(session)
+    if cov.until is None or cov.dirty:
         return {
             pid: (float(statistics.median(g)), len(g)) for pid, g in _repurchase_gaps(session).items() if g
         }
-    return {
-        pid: (float(median), int(n))
+    result = {
+        int(pid): (float(median), int(n))
         for pid, median, n in session.execute(
             text("SELECT product_id, median_days, intervals FROM product_repurchase")
-        )
+        ).all()
     }
+    tail, _latest = _repurchase_after(session, cov.until, clock.now() + timedelta(days=1))
+    products = sorted(pid for pid, gaps in tail.items() if gaps)
+    if products:
+        histogram: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        statement = text(
+            "SELECT product_id, gap_days, intervals FROM repurchase_gap WHERE product_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        for pid, gap, count in session.execute(statement, {"ids": products}):
+            histogram[pid][int(gap)] += int(count)
+        for pid in products:
+            for gap in tail[pid]:
+                histogram[pid][gap] += 1
+            result[pid] = (_median_of_counts(histogram[pid]), sum(histogram[pid].values()))
+    return result
 
 
 # ---------------------------------------------------------------- subscriptions

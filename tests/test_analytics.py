@@ -370,6 +370,9 @@ def check_repurchase(session: Session, shop: Shop) -> None:
     for pid in shop.product_ids:
         want = half_up(int(statistics.median(gaps[pid]) * 2), 2) if gaps[pid] else None
         assert analytics.repurchase_interval_days(session, pid) == want, pid
+    assert analytics.product_repurchase_intervals(session) == {
+        pid: (float(statistics.median(g)), len(g)) for pid, g in gaps.items() if g
+    }
 
 
 # ---------------------------------------------------------------- rollup mechanics and bad input
@@ -530,3 +533,11 @@ def test_backdated_import_marks_days_dirty_and_shows_at_once(engine: Engine, act
             assert analytics.coverage(session).dirty == frozenset()
             assert analytics.revenue_totals(session, date(2026, 2, 10), date(2026, 2, 10)) == after
             assert analytics.customer_value(session) == value
+
+
+@pytest.mark.parametrize("values", [[5], [1, 9], [3, 1, 2], [7, 7, 7, 30], [1, 2, 3, 4, 100, 100]])
+def test_median_of_counts_equals_the_median(values: list[int]) -> None:
+    counts: dict[int, int] = defaultdict(int)
+    for v in values:
+        counts[v] += 1
+    assert analytics._median_of_counts(counts) == statistics.median(values)

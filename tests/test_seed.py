@@ -144,7 +144,7 @@ def test_money_and_refunds_are_consistent(seeded: Engine) -> None:
     refunds_by_payment: Counter[int] = Counter()
     for refund in _rows(seeded, Refund):
         assert refund.status == RefundStatus.SUCCEEDED
-        assert 0 < refund.amount and 0 <= refund.tax_free_amount <= refund.amount
+        assert refund.amount > 0 and 0 <= refund.tax_free_amount <= refund.amount
         refunds_by_payment[refund.payment_id] += refund.amount
     expected_order_status = {
         PaymentStatus.APPROVED: OrderStatus.PAID,

@@ -120,6 +120,26 @@ class ProductRepurchase(SQLModel, table=True):
     intervals: int
 
 
+class RepurchaseGap(SQLModel, table=True):
+    """How many times a product was bought again after `gap_days` days by the same customer."""
+
+    __tablename__ = "repurchase_gap"
+
+    product_id: int = Field(primary_key=True)
+    gap_days: int = Field(primary_key=True)
+    intervals: int = 0
+
+
+class CustomerProductLast(SQLModel, table=True):
+    """The KST day a customer last bought a product (where the next repurchase gap starts)."""
+
+    __tablename__ = "customer_product_last"
+
+    customer_id: int = Field(primary_key=True)
+    product_id: int = Field(primary_key=True)
+    last_day: date
+
+
 class AnalyticsState(SQLModel, table=True):
     """One row (id 1): the rollups hold exactly the sales and refunds before covered_until_at."""
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:05:55.543665
+Create Date: 2026-11-23 15:16:50.224557
 """
 
 from collections.abc import Sequence
@@ -102,6 +102,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("customer_id", "month"),
     )
     op.create_table(
+        "customer_product_last",
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column("last_day", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", "product_id"),
+    )
+    op.create_table(
         "customer_sales",
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("first_paid_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
@@ -182,6 +189,13 @@ def upgrade() -> None:
         sa.Column("median_days", sa.Float(), nullable=False),
         sa.Column("intervals", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("product_id"),
+    )
+    op.create_table(
+        "repurchase_gap",
+        sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column("gap_days", sa.Integer(), nullable=False),
+        sa.Column("intervals", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("product_id", "gap_days"),
     )
     op.create_table(
         "sandbox_instrument",
@@ -952,6 +966,7 @@ def downgrade() -> None:
 
     op.drop_table("sandbox_payment")
     op.drop_table("sandbox_instrument")
+    op.drop_table("repurchase_gap")
     op.drop_table("product_repurchase")
     with op.batch_alter_table("product", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_product_category"))
@@ -972,6 +987,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_sales_first_month"))
 
     op.drop_table("customer_sales")
+    op.drop_table("customer_product_last")
     op.drop_table("customer_month")
     with op.batch_alter_table("customer", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customer_phone"))
