@@ -15,9 +15,8 @@ with session_scope(ui.engine()) as session:
         session, campaign_id=params.get("c"), public_id=params.get("u"), variant=params.get("v")
     )
 if target:
+    # One click on to the owner's link (validated as http(s) when saved); no raw HTML on this page.
     st.link_button("바로 가기", target, type="primary")
-    # A meta refresh carries the person on; the URL is the owner's, validated as http(s) when saved.
-    st.markdown(f'<meta http-equiv="refresh" content="0; url={target}">', unsafe_allow_html=True)
     st.caption(target)
 else:
     st.info("이 링크는 더 이상 유효하지 않습니다.")

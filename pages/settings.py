@@ -8,11 +8,18 @@ from core.auth import change_role, create_user
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models.staff import ROLE_LABELS
+from ui import settings_messaging, settings_sla
 
 actor = ui.current_actor()
 st.title("설정")
 
-tab_worker, tab_users = st.tabs(["워커 상태", "사용자"])
+tab_sla, tab_messaging, tab_users, tab_worker = st.tabs(["SLA·영업시간", "템플릿·자동화", "사용자", "워커 상태"])
+
+with tab_sla:
+    settings_sla.render(actor, ui.engine())
+
+with tab_messaging:
+    settings_messaging.render(actor, ui.engine())
 
 with tab_worker:
 
