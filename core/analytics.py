@@ -10,16 +10,18 @@ Definitions (one rule each, the same in the rollups, the live tail and the tests
   item amounts (floor, the remainder on the last item), so product figures add up to order figures.
 - AOV = gross / orders; LTV = lifetime net revenue / customers who paid at least once.
 
-Speed: figures for the KST days before `analytics_state.covered_until` come from rollup tables
-(core/models/analytics.py) that the worker job `analytics_rollup` keeps; days from covered_until on
-(today, or more while the worker lags) and days marked dirty by `record_sale` / `record_refund` are
-computed live from the raw tables with the same code that builds the rollups. Reads are cheap at a
+Speed: everything before the watermark `analytics_state.covered_until_at` comes from rollup
+tables (core/models/analytics.py) that the worker job `analytics_rollup` keeps (every 10 minutes,
+up to now minus 5 minutes, today included); everything after it (minutes, or more while the
+worker lags) and the days marked dirty by `record_sale` / `record_refund` are computed live from
+the raw tables with the same code that builds the rollups. Reads are cheap at a
 million orders because they touch a few thousand rollup rows, not the orders.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -39,12 +41,14 @@ from core.models import (
     CohortRetention,
     CohortValue,
     CustomerMonth,
+    CustomerProductLast,
     CustomerSales,
     DailyProductSales,
     DailySales,
     Order,
     ProductRepurchase,
     Refund,
+    RepurchaseGap,
 )
 
 SOLD_STATUSES = ("paid", "partially_refunded", "refunded")
@@ -173,7 +177,7 @@ def _bind_instant(engine_or_session: Any, instant: datetime) -> Any:
     """Bind an instant the way UtcDateTime stores it (naive UTC text on SQLite)."""
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     if bind.dialect.name == "sqlite":
-        return instant.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return instant
 
 
@@ -270,23 +274,38 @@ def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts
 # ---------------------------------------------------------------- rollup state and write-path hooks
 
 
+ROLLUP_GRACE = timedelta(minutes=5)  # a sale committed a little late still lands before the watermark
+_TINY = timedelta(microseconds=1)
+
+
 @dataclass(frozen=True)
 class Coverage:
-    """Which days the rollups answer: days < covered_until, except the dirty ones."""
+    """What the rollups answer: every sale and refund before `until`, except on the dirty days.
 
-    covered_until: date | None
+    The day holding `until` is partly rolled up (from its midnight to `until`); the rest of it and
+    everything after is read live, and so is every dirty day.
+    """
+
+    until: datetime | None
     dirty: frozenset[date]
 
-    def split(self, first: date, last: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
-        """([rollup first, rollup last] or None, live day ranges) for the KST days first..last."""
-        live: list[tuple[date, date]] = []
-        if self.covered_until is None or self.covered_until <= first:
-            return None, [(first, last)]
-        rollup_last = min(last, self.covered_until - timedelta(days=1))
-        for day in sorted(d for d in self.dirty if first <= d <= rollup_last):
-            live.append((day, day))
-        if last >= self.covered_until:
-            live.append((self.covered_until, last))
+    def split(
+        self, first: date, last: date
+    ) -> tuple[tuple[date, date] | None, list[tuple[datetime, datetime, date, date]]]:
+        """([rollup first day, last day] or None, live windows (start, end, first day, last day))."""
+        range_start, range_end = clock.kst_day_range(first, last)
+        if self.until is None or self.until <= range_start:
+            return None, [(range_start, range_end, first, last)]
+        rollup_last = min(last, kst_day(self.until - _TINY))
+        live = [
+            (clock.kst_midnight(d), clock.kst_midnight(d + timedelta(days=1)), d, d)
+            for d in sorted(d for d in self.dirty if first <= d <= rollup_last)
+        ]
+        tail_start = self.until
+        if kst_day(tail_start) in self.dirty:
+            tail_start = clock.kst_midnight(kst_day(tail_start) + timedelta(days=1))
+        if tail_start < range_end:
+            live.append((tail_start, range_end, kst_day(tail_start), last))
         return (first, rollup_last), live
 
 
@@ -294,12 +313,18 @@ def coverage(session: Session) -> Coverage:
     return _memo(session, ("coverage",), lambda: _read_coverage(session))
 
 
+def _state_until(state: AnalyticsState) -> datetime:
+    if state.covered_until_at is not None:
+        return clock.as_utc(state.covered_until_at)
+    return clock.kst_midnight(state.covered_until)
+
+
 def _read_coverage(session: Session) -> Coverage:
     state = session.get(AnalyticsState, 1)
     if state is None:
         return Coverage(None, frozenset())
     dirty = frozenset(row[0] for row in session.execute(text("SELECT day FROM analytics_dirty_day")))
-    return Coverage(state.covered_until, frozenset(_as_date(d) for d in dirty))
+    return Coverage(_state_until(state), frozenset(_as_date(d) for d in dirty))
 
 
 def _as_date(value: Any) -> date:
@@ -307,23 +332,32 @@ def _as_date(value: Any) -> date:
 
 
 def _mark_dirty(session: Session, instant: datetime | None) -> bool:
-    if instant is None:
-        return False
+    return record_sales_at(session, [instant]) > 0
+
+
+def record_sales_at(session: Session, instants: Iterable[datetime | None]) -> int:
+    """Bulk writers (order import) call this with the paid_at / refund instants they wrote.
+
+    Instants before the rollups' watermark mark their KST day dirty (read live until the worker
+    rebuilds); later ones need nothing. Returns how many of the instants were backdated.
+    """
     state = session.get(AnalyticsState, 1)
-    day = kst_day(instant)
-    if state is None or day >= state.covered_until:
-        return False  # the live tail reads it anyway
-    if session.get(AnalyticsDirtyDay, day) is None:
-        session.add(AnalyticsDirtyDay(day=day))
-        session.flush()
-    return True
+    if state is None:
+        return 0
+    until = _state_until(state)
+    backdated = [clock.as_utc(i) for i in instants if i is not None and clock.as_utc(i) < until]
+    for day in sorted({kst_day(i) for i in backdated}):
+        if session.get(AnalyticsDirtyDay, day) is None:
+            session.add(AnalyticsDirtyDay(day=day))
+    session.flush()
+    return len(backdated)
 
 
 def record_sale(session: Session, order: Order) -> bool:
     """Call in the transaction that marks an order paid (or imports one): keeps the rollups honest.
 
-    A sale on a day the rollups already hold (a backdated import) marks that day dirty, so the
-    page reads it live until the worker rebuilds; a sale today needs nothing. Returns True when a
+    A sale before the rollups' watermark (a backdated import) marks its day dirty, so the page
+    reads that day live until the worker rebuilds; a sale now needs nothing (the live tail). Returns True when a
     day was marked.
     """
     return _mark_dirty(session, order.paid_at)
@@ -349,7 +383,10 @@ def _insert_many(session: Session, model: Any, rows: list[dict[str, Any]]) -> No
         session.execute(insert(model), rows[start : start + 5000])
 
 
-def _write_day_facts(session: Session, facts: Facts) -> None:
+def _write_day_facts(session: Session, facts: Facts, *, add: bool = False) -> None:
+    """Insert the facts' day rows; with add=True, add them to the rows already there (partial day)."""
+    if add:
+        _absorb_existing_days(session, facts)
     _insert_many(
         session,
         DailySales,
@@ -377,28 +414,188 @@ def _write_day_facts(session: Session, facts: Facts) -> None:
     )
 
 
-def _repurchase_gaps(session: Session, product_id: int | None = None) -> dict[int, list[int]]:
-    """product -> day gaps between consecutive purchase days of it by the same customer."""
+def _absorb_existing_days(session: Session, facts: Facts) -> None:
+    """Fold the stored rows of the facts' days into the facts, then delete them (to be rewritten)."""
+    days = sorted({d for d, _ in facts.daily} | {d for d, _, _ in facts.product})
+    if not days:
+        return
+    params = {"days": days}
+    for day, method, orders, gross, refunds, count in session.execute(
+        text(
+            "SELECT day, method, orders, gross, refunds, refund_count FROM daily_sales WHERE day IN :days"
+        ).bindparams(bindparam("days", expanding=True)),
+        params,
+    ):
+        row = facts.daily[(_as_date(day), method)]
+        for i, value in enumerate((orders, gross, refunds, count)):
+            row[i] += int(value)
+    for day, pid, method, name, orders, units, gross, refunds in session.execute(
+        text(
+            "SELECT day, product_id, method, product_name, orders, units, gross, refunds "
+            "FROM daily_product_sales WHERE day IN :days"
+        ).bindparams(bindparam("days", expanding=True)),
+        params,
+    ):
+        row = facts.product[(_as_date(day), pid, method)]
+        for i, value in enumerate((orders, units, gross, refunds)):
+            row[i] += int(value)
+        facts.product_names.setdefault(pid, name)
+    session.execute(delete(DailySales).where(DailySales.day.in_(days)))  # type: ignore[attr-defined]
+    session.execute(delete(DailyProductSales).where(DailyProductSales.day.in_(days)))  # type: ignore[attr-defined]
+
+
+def _repurchase_scan(
+    session: Session,
+    product_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    last: dict[tuple[int, int], date] | None = None,
+) -> tuple[dict[int, list[int]], dict[tuple[int, int], date]]:
+    """Day gaps between consecutive purchase days of a product by the same customer.
+
+    Reads the sales paid in [start, end) (all by default) of one product (all by default),
+    continuing from `last` ((customer, product) -> last purchase day before start). Returns
+    (product -> new gaps, (customer, product) -> last purchase day). Same-day purchases count once.
+    """
     where = "AND i.product_id = :product_id" if product_id is not None else "AND i.product_id IS NOT NULL"
+    params: dict[str, Any] = {"statuses": list(SOLD_STATUSES), "product_id": product_id}
+    if start is not None:
+        where += " AND o.paid_at >= :start"
+        params["start"] = _bind_instant(session, start)
+    if end is not None:
+        where += " AND o.paid_at < :end"
+        params["end"] = _bind_instant(session, end)
     rows = session.execute(
         text(
             "SELECT i.product_id, o.customer_id, o.paid_at FROM order_item i JOIN orders o ON o.id = i.order_id "
             f"WHERE o.paid_at IS NOT NULL AND o.status IN :statuses {where} "
             "ORDER BY i.product_id, o.customer_id, o.paid_at"
         ).bindparams(bindparam("statuses", expanding=True)),
-        {"statuses": list(SOLD_STATUSES), "product_id": product_id},
+        params,
     )
     gaps: dict[int, list[int]] = defaultdict(list)
-    previous: tuple[int, int, date] | None = None
+    latest: dict[tuple[int, int], date] = dict(last or {})
     for pid, customer_id, paid_at in rows:
         day = kst_day(_as_utc(paid_at))
-        if previous is not None and previous[0] == pid and previous[1] == customer_id:
-            if day != previous[2]:
-                gaps[pid].append((day - previous[2]).days)
-            else:
+        previous = latest.get((customer_id, pid))
+        if previous is not None:
+            if day <= previous:
                 continue
-        previous = (pid, customer_id, day)
-    return gaps
+            gaps[pid].append((day - previous).days)
+        latest[(customer_id, pid)] = day
+    return gaps, latest
+
+
+def _repurchase_gaps(session: Session, product_id: int | None = None) -> dict[int, list[int]]:
+    """product -> every day gap between consecutive purchases of it by the same customer (live)."""
+    return _repurchase_scan(session, product_id)[0]
+
+
+def _median_of_counts(counts: dict[int, int]) -> float:
+    """The median of a multiset given as value -> count (same as statistics.median of the list)."""
+    total = sum(counts.values())
+    wanted = {(total - 1) // 2, total // 2}
+    found: list[int] = []
+    seen = 0
+    for value in sorted(counts):
+        count = counts[value]
+        for index in sorted(wanted):
+            if seen <= index < seen + count:
+                found.append(value)
+        seen += count
+    return sum(found) / len(found)
+
+
+def _write_repurchase_rows(session: Session, gaps: dict[int, list[int]], *, replace: bool) -> None:
+    """Add gaps to the repurchase histogram and refresh the per-product medians they touch."""
+    if replace:
+        session.execute(delete(RepurchaseGap))
+        session.execute(delete(ProductRepurchase))
+    products = sorted(pid for pid, values in gaps.items() if values)
+    if not products:
+        return
+    histogram: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    if not replace:
+        statement = text(
+            "SELECT product_id, gap_days, intervals FROM repurchase_gap WHERE product_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        for pid, gap, count in session.execute(statement, {"ids": products}):
+            histogram[pid][int(gap)] += int(count)
+        session.execute(delete(RepurchaseGap).where(RepurchaseGap.product_id.in_(products)))  # type: ignore[attr-defined]
+        session.execute(delete(ProductRepurchase).where(ProductRepurchase.product_id.in_(products)))  # type: ignore[attr-defined]
+    for pid in products:
+        for gap in gaps[pid]:
+            histogram[pid][gap] += 1
+    _insert_many(
+        session,
+        RepurchaseGap,
+        [{"product_id": p, "gap_days": g, "intervals": n} for p in products for g, n in histogram[p].items()],
+    )
+    _insert_many(
+        session,
+        ProductRepurchase,
+        [
+            {
+                "product_id": p,
+                "median_days": _median_of_counts(histogram[p]),
+                "intervals": sum(histogram[p].values()),
+            }
+            for p in products
+        ],
+    )
+
+
+def _write_last_purchases(session: Session, latest: dict[tuple[int, int], date], *, replace: bool) -> None:
+    if replace:
+        session.execute(delete(CustomerProductLast))
+    else:
+        customers = sorted({c for c, _ in latest})
+        for i in range(0, len(customers), _CHUNK):
+            session.execute(
+                delete(CustomerProductLast).where(
+                    CustomerProductLast.customer_id.in_(customers[i : i + _CHUNK])  # type: ignore[attr-defined]
+                )
+            )
+    _insert_many(
+        session,
+        CustomerProductLast,
+        [{"customer_id": c, "product_id": p, "last_day": d} for (c, p), d in latest.items()],
+    )
+
+
+def _refresh_repurchase(session: Session, start: datetime, end: datetime) -> None:
+    """Continue the repurchase histogram with the sales paid in [start, end)."""
+    gaps, latest = _repurchase_after(session, start, end)
+    _write_repurchase_rows(session, gaps, replace=False)
+    _write_last_purchases(session, latest, replace=False)
+
+
+def _repurchase_after(
+    session: Session, start: datetime, end: datetime
+) -> tuple[dict[int, list[int]], dict[tuple[int, int], date]]:
+    """The gaps the sales paid in [start, end) add, continuing from the stored last purchases."""
+    window = session.execute(
+        text(
+            "SELECT DISTINCT o.customer_id FROM orders o WHERE o.paid_at >= :start AND o.paid_at < :end "
+            "AND o.status IN :statuses"
+        ).bindparams(bindparam("statuses", expanding=True)),
+        {
+            "start": _bind_instant(session, start),
+            "end": _bind_instant(session, end),
+            "statuses": list(SOLD_STATUSES),
+        },
+    ).all()
+    customers = sorted(c for (c,) in window)
+    if not customers:
+        return {}, {}
+    last: dict[tuple[int, int], date] = {}
+    statement = text(
+        "SELECT customer_id, product_id, last_day FROM customer_product_last WHERE customer_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    for i in range(0, len(customers), _CHUNK):
+        for c, p, d in session.execute(statement, {"ids": customers[i : i + _CHUNK]}):
+            last[(c, p)] = _as_date(d)
+    return _repurchase_scan(session, start=start, end=end, last=last)
 
 
 def repurchase_interval_days(session: Session, product_id: int) -> int | None:
@@ -413,9 +610,15 @@ def repurchase_interval_days(session: Session, product_id: int) -> int | None:
     return int(statistics.median(gaps) * 2 + 1) // 2
 
 
-def rebuild_rollups(engine: Engine, until: date | None = None) -> dict[str, int]:
-    """Recompute every rollup from the raw tables for the KST days before `until` (default today)."""
-    until = until or clock.today_kst()
+def rebuild_rollups(engine: Engine, until: date | datetime | None = None) -> dict[str, int]:
+    """Recompute every rollup from the raw tables up to `until`.
+
+    `until` is a KST day (its midnight), an instant, or by default now minus ROLLUP_GRACE.
+    """
+    if until is None:
+        until = clock.now() - ROLLUP_GRACE
+    elif not isinstance(until, datetime):
+        until = clock.kst_midnight(until)
     with session_scope(engine) as session:
         for model in (
             CohortValue,
@@ -425,6 +628,8 @@ def rebuild_rollups(engine: Engine, until: date | None = None) -> dict[str, int]
             CustomerMonth,
             CohortRetention,
             ProductRepurchase,
+            RepurchaseGap,
+            CustomerProductLast,
             AnalyticsDirtyDay,
         ):
             session.execute(delete(model))
@@ -432,18 +637,19 @@ def rebuild_rollups(engine: Engine, until: date | None = None) -> dict[str, int]
         customers: dict[int, list[Any]] = {}
         months: set[tuple[int, date]] = set()
         day_rows = 0
-        if first is not None and first < until:
-            chunk_start = first
-            while chunk_start < until:
-                chunk_end = min(add_months(chunk_start, 1), until)
-                facts = collect_facts(session, clock.kst_midnight(chunk_start), clock.kst_midnight(chunk_end))
-                _write_day_facts(session, facts)
-                day_rows += len(facts.daily)
-                _merge_customers(customers, facts.customers)
-                months |= facts.customer_months
-                chunk_start = chunk_end
+        chunk_start = clock.kst_midnight(month_start(first)) if first is not None else until
+        while chunk_start < until:
+            chunk_end = min(clock.kst_midnight(add_months(kst_day(chunk_start), 1)), until)
+            facts = collect_facts(session, chunk_start, chunk_end)
+            _write_day_facts(session, facts)
+            day_rows += len(facts.daily)
+            _merge_customers(customers, facts.customers)
+            months |= facts.customer_months
+            chunk_start = chunk_end
         _write_customers(session, customers, months, replace=True)
-        _write_repurchase(session)
+        gaps, latest = _repurchase_scan(session, end=until)
+        _write_repurchase_rows(session, gaps, replace=True)
+        _write_last_purchases(session, latest, replace=True)
         _set_state(session, until)
     return {"days": day_rows, "customers": len(customers)}
 
@@ -569,28 +775,20 @@ def _update_cohort_values(
     )
 
 
-def _write_repurchase(session: Session) -> None:
-    session.execute(delete(ProductRepurchase))
-    _insert_many(
-        session,
-        ProductRepurchase,
-        [
-            {"product_id": pid, "median_days": float(statistics.median(gaps)), "intervals": len(gaps)}
-            for pid, gaps in _repurchase_gaps(session).items()
-            if gaps
-        ],
-    )
-
-
-def _set_state(session: Session, until: date, expected: date | None = None) -> bool:
+def _set_state(session: Session, until: datetime, expected: datetime | None = None) -> bool:
     state = session.get(AnalyticsState, 1)
     if state is None:
-        session.add(AnalyticsState(id=1, covered_until=until, refreshed_at=clock.now()))
+        session.add(
+            AnalyticsState(
+                id=1, covered_until=kst_day(until), covered_until_at=until, refreshed_at=clock.now()
+            )
+        )
         session.flush()
         return True
-    if expected is not None and state.covered_until != expected:
+    if expected is not None and _state_until(state) != expected:
         return False
-    state.covered_until = until
+    state.covered_until = kst_day(until)
+    state.covered_until_at = until
     state.refreshed_at = clock.now()
     session.add(state)
     session.flush()
@@ -598,25 +796,32 @@ def _set_state(session: Session, until: date, expected: date | None = None) -> b
 
 
 def refresh_rollups(engine: Engine, now: datetime) -> dict[str, int]:
-    """Worker job: roll up the finished KST days since the last run; rebuild when a day went dirty."""
-    today = clock.today_kst(now)
+    """Worker job: add the sales and refunds since the last run to the rollups (up to now minus
+    ROLLUP_GRACE, so today is rolled up too and the page's live tail stays a few minutes long);
+    rebuild everything when a day went dirty."""
+    target = now - ROLLUP_GRACE
     with session_scope(engine) as session:
         cov = coverage(session)
-    if cov.covered_until is None or cov.dirty or cov.covered_until > today:
-        counts = rebuild_rollups(engine, today)
+    if cov.until is None or cov.dirty or cov.until > target:
+        counts = rebuild_rollups(engine, target)
         return {"rebuilt": 1, **counts}
-    if cov.covered_until == today:
-        return {"rebuilt": 0, "days": 0}
+    if cov.until == target:
+        return {"rebuilt": 0, "orders": 0, "days": 0}
     with session_scope(engine) as session:
         if is_postgres(engine):
             session.execute(text("SELECT id FROM analytics_state WHERE id = 1 FOR UPDATE"))
-        facts = collect_facts(session, clock.kst_midnight(cov.covered_until), clock.kst_midnight(today))
-        _write_day_facts(session, facts)
+        facts = collect_facts(session, cov.until, target)
+        new_orders = sum(v[0] for v in facts.daily.values())
+        _write_day_facts(session, facts, add=True)
         _write_customers(session, facts.customers, facts.customer_months, replace=False)
-        _write_repurchase(session)
-        if not _set_state(session, today, expected=cov.covered_until):
+        _refresh_repurchase(session, cov.until, target)
+        if not _set_state(session, target, expected=cov.until):
             raise RuntimeError("analytics rollup advanced by another worker")
-    return {"rebuilt": 0, "days": (today - cov.covered_until).days}
+    return {
+        "rebuilt": 0,
+        "orders": new_orders,
+        "days": (kst_day(target) - kst_day(cov.until)).days,
+    }
 
 
 def analytics_rollup_job(engine: Engine, now: datetime) -> dict[str, int]:
@@ -731,8 +936,8 @@ def _daily_values(
             statement, {"first": rollup[0], "last": rollup[1], **params}
         ):
             result[_as_date(day)] = [int(orders), int(gross), int(refunds)]
-    for live_first, live_last in live:
-        facts = _live_facts(session, live_first, live_last)
+    for start, end, live_first, live_last in live:
+        facts = _live_facts(session, start, end)
         if product_id is not None:
             for (day, pid, m), (orders, _units, gross, refunds) in facts.product.items():
                 if pid == product_id and (method is None or m == method) and live_first <= day <= live_last:
@@ -765,8 +970,8 @@ def _forget_memo(session: Session, _transaction: Any) -> None:
     session.info.pop("analytics_memo", None)
 
 
-def _live_facts(session: Session, first: date, last: date) -> Facts:
-    start, end = clock.kst_day_range(first, last)
+def _live_facts(session: Session, start: datetime, end: datetime) -> Facts:
+    """Facts of [start, end) from the raw tables, once per transaction."""
     return _memo(session, ("facts", start, end), lambda: collect_facts(session, start, end))
 
 
@@ -838,6 +1043,14 @@ class ProductSales:
 def _product_values(
     session: Session, first: date, last: date, method: str | None = None
 ) -> tuple[dict[int, list[int]], dict[int, str]]:
+    return _memo(
+        session, ("products", first, last, method), lambda: _read_product_values(session, first, last, method)
+    )
+
+
+def _read_product_values(
+    session: Session, first: date, last: date, method: str | None = None
+) -> tuple[dict[int, list[int]], dict[int, str]]:
     check_range(first, last)
     values: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     names: dict[int, str] = {}
@@ -859,8 +1072,8 @@ def _product_values(
         ):
             values[pid] = [int(orders), int(units), int(gross), int(refunds)]
             names[pid] = name
-    for live_first, live_last in live:
-        facts = _live_facts(session, live_first, live_last)
+    for start, end, live_first, live_last in live:
+        facts = _live_facts(session, start, end)
         for (day, pid, m), row in facts.product.items():
             if (method is None or m == method) and live_first <= day <= live_last:
                 target = values[pid]
@@ -942,8 +1155,8 @@ def method_mix(session: Session, first: date, last: date, product_id: int | None
             params["dirty"] = dirty
         for m, orders, gross in session.execute(statement, {"first": rollup[0], "last": rollup[1], **params}):
             values[m] = [int(orders), int(gross)]
-    for live_first, live_last in live:
-        facts = _live_facts(session, live_first, live_last)
+    for start, end, live_first, live_last in live:
+        facts = _live_facts(session, start, end)
         if product_id is None:
             for (day, m), row in facts.daily.items():
                 if live_first <= day <= live_last:
@@ -1036,14 +1249,14 @@ def _read_tail_customers(
     if cov.dirty:
         # A backdated write changed a rolled-up customer: read everything live until the rebuild.
         cov = Coverage(None, frozenset())
-    if cov.covered_until is None:
+    if cov.until is None:
         facts = collect_facts(session, datetime(1970, 1, 1, tzinfo=UTC), end)
-    elif cov.covered_until > today:
+    elif cov.until >= end:
         facts = Facts()
     else:
-        facts = _live_facts(session, cov.covered_until, today)
+        facts = _live_facts(session, cov.until, end)
     before: dict[int, list[Any]] = {}
-    if cov.covered_until is not None and facts.customers:
+    if cov.until is not None and facts.customers:
         ids = sorted(facts.customers)
         statement = text(
             "SELECT customer_id, orders, gross, refunds, first_paid_at, last_paid_at FROM customer_sales "
@@ -1056,7 +1269,7 @@ def _read_tail_customers(
                 before[cid] = [orders, gross, refunds, _as_utc(first), _as_utc(last)]
     after = {cid: list(row) for cid, row in before.items()}
     _merge_customers(after, facts.customers)
-    return facts, before, after, cov.covered_until is not None
+    return facts, before, after, cov.until is not None
 
 
 @dataclass(frozen=True)
@@ -1207,17 +1420,36 @@ def vip_customers(session: Session, limit: int = 10) -> list[VipCustomer]:
 
 
 def product_repurchase_intervals(session: Session) -> dict[int, tuple[float, int]]:
-    """product -> (median days between repurchases, number of intervals); live before any rollup."""
-    if coverage(session).covered_until is None:
+    """product -> (median days between repurchases, number of intervals), as of now.
+
+    From the rollup (a histogram of gaps) plus the gaps of the sales after its watermark; fully
+    live before the first rollup or while a day is dirty.
+    """
+    cov = coverage(session)
+    if cov.until is None or cov.dirty:
         return {
             pid: (float(statistics.median(g)), len(g)) for pid, g in _repurchase_gaps(session).items() if g
         }
-    return {
-        pid: (float(median), int(n))
+    result = {
+        int(pid): (float(median), int(n))
         for pid, median, n in session.execute(
             text("SELECT product_id, median_days, intervals FROM product_repurchase")
-        )
+        ).all()
     }
+    tail, _latest = _repurchase_after(session, cov.until, clock.now() + timedelta(days=1))
+    products = sorted(pid for pid, gaps in tail.items() if gaps)
+    if products:
+        histogram: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        statement = text(
+            "SELECT product_id, gap_days, intervals FROM repurchase_gap WHERE product_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        for pid, gap, count in session.execute(statement, {"ids": products}):
+            histogram[pid][int(gap)] += int(count)
+        for pid in products:
+            for gap in tail[pid]:
+                histogram[pid][gap] += 1
+            result[pid] = (_median_of_counts(histogram[pid]), sum(histogram[pid].values()))
+    return result
 
 
 # ---------------------------------------------------------------- subscriptions
@@ -1262,19 +1494,49 @@ def subscription_months(session: Session, first: date, last: date) -> list[Subsc
     the month's periods that ended failed / those that ended succeeded or failed.
     """
     check_range(first, last)
-    subscriptions = [
-        (
-            _as_utc(started),
-            _as_utc(canceled) if canceled is not None else None,
-            monthly_amount(int(amount), unit or "month", int(count or 1)),
+    months: list[date] = []
+    month = month_start(first)
+    while month <= last:
+        months.append(month)
+        month = add_months(month, 1)
+    now = clock.now()
+    # Instants where the figures are taken: each month's start, and its end (or now, this month).
+    points: list[datetime] = []
+    for month in months:
+        start, end = clock.kst_midnight(month), clock.kst_midnight(add_months(month, 1))
+        points += [start, min(end, now) if start <= now else end, end]
+    # Each subscription's monthly amount is computed in SQL; instants are compared in their stored
+    # form (text on SQLite, timestamptz on PostgreSQL), so no row is parsed in Python.
+    monthly = (
+        "CASE WHEN p.interval_unit = 'week' THEN (2 * s.amount * 52 + 12 * COALESCE(p.interval_count, 1)) "
+        "/ (24 * COALESCE(p.interval_count, 1)) "
+        "WHEN p.interval_unit = 'day' THEN (2 * s.amount * 365 + 12 * COALESCE(p.interval_count, 1)) "
+        "/ (24 * COALESCE(p.interval_count, 1)) "
+        "ELSE (2 * s.amount + COALESCE(p.interval_count, 1)) / (2 * COALESCE(p.interval_count, 1)) END"
+    )
+    rows = session.execute(
+        text(
+            f"SELECT s.started_at, s.canceled_at, {monthly} FROM subscription s "
+            "LEFT JOIN subscription_plan p ON p.id = s.plan_id"
         )
-        for started, canceled, amount, unit, count in session.execute(
-            text(
-                "SELECT s.started_at, s.canceled_at, s.amount, p.interval_unit, p.interval_count "
-                "FROM subscription s LEFT JOIN subscription_plan p ON p.id = s.plan_id"
-            )
-        )
-    ]
+    ).all()
+    # Sweep: active at t = started before t minus canceled before t (a cancel never precedes its start).
+    starts = sorted((started, int(m)) for started, _c, m in rows)
+    cancels = sorted((max(c, started), int(m)) for started, c, m in rows if c is not None)
+    start_times = [t for t, _ in starts]
+    cancel_times = [t for t, _ in cancels]
+    start_mrr = list(itertools.accumulate((m for _, m in starts), initial=0))
+    cancel_mrr = list(itertools.accumulate((m for _, m in cancels), initial=0))
+    raw_cancels = sorted(c for _s, c, _m in rows if c is not None)
+
+    def figures_at(instant: datetime) -> tuple[int, int, int, int]:
+        """(active, MRR, started before, canceled before) at an instant."""
+        bound = _bind_instant(session, instant)
+        i = bisect.bisect_left(start_times, bound)
+        j = bisect.bisect_left(cancel_times, bound)
+        return i - j, start_mrr[i] - cancel_mrr[j], i, bisect.bisect_left(raw_cancels, bound)
+
+    at = [figures_at(instant) for instant in points]
     charges: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     for period, status, count in session.execute(
         text(
@@ -1287,39 +1549,19 @@ def subscription_months(session: Session, first: date, last: date) -> list[Subsc
         row[0] += int(count)
         row[1] += int(count) if status == "failed" else 0
 
-    starts = sorted(s for s, _c, _m in subscriptions)
-    cancels = sorted(c for _s, c, _m in subscriptions if c is not None)
-
-    def counted_before(sorted_instants: list[datetime], instant: datetime) -> int:
-        return bisect.bisect_left(sorted_instants, instant)
-
-    def active_at(instant: datetime) -> tuple[int, int]:
-        """(active count, MRR) at an instant: started before it and not canceled by then."""
-        count = mrr = 0
-        for started, canceled, monthly in subscriptions:
-            if started < instant and (canceled is None or canceled >= instant):
-                count += 1
-                mrr += monthly
-        return count, mrr
-
-    now = clock.now()
     result = []
-    month = month_start(first)
-    while month <= last:
-        start, end = clock.kst_midnight(month), clock.kst_midnight(add_months(month, 1))
-        at = min(end, now) if start <= now else end
-        active, mrr = active_at(at)
+    for k, month in enumerate(months):
+        start, taken, end = at[3 * k], at[3 * k + 1], at[3 * k + 2]
         result.append(
             SubscriptionMonth(
                 month=month,
-                mrr=mrr,
-                active=active,
-                new=counted_before(starts, end) - counted_before(starts, start),
-                churned=counted_before(cancels, end) - counted_before(cancels, start),
+                mrr=taken[1],
+                active=taken[0],
+                new=end[2] - start[2],
+                churned=end[3] - start[3],
                 charges=charges[month][0],
                 failed_charges=charges[month][1],
-                active_at_start=counted_before(starts, start) - counted_before(cancels, start),
+                active_at_start=start[0],
             )
         )
-        month = add_months(month, 1)
     return result

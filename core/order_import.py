@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
-from core import audit, clock
+from core import analytics, audit, clock
 from core.auth import Actor, require_role
 from core.errors import ValidationFailed
 from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Role
@@ -284,6 +284,8 @@ def import_orders(
                 order_values[start : start + CHUNK * 5],  # type: ignore[arg-type]
             )
             order_ids.update({number: order_id for order_id, number in returned})
+        # Backdated sales: tell the sales rollups which days to re-read (core.analytics).
+        analytics.record_sales_at(session, [values["paid_at"] for values in order_values])
         session.execute(
             insert(OrderItem.__table__),
             [

@@ -370,6 +370,9 @@ def check_repurchase(session: Session, shop: Shop) -> None:
     for pid in shop.product_ids:
         want = half_up(int(statistics.median(gaps[pid]) * 2), 2) if gaps[pid] else None
         assert analytics.repurchase_interval_days(session, pid) == want, pid
+    assert analytics.product_repurchase_intervals(session) == {
+        pid: (float(statistics.median(g)), len(g)) for pid, g in gaps.items() if g
+    }
 
 
 # ---------------------------------------------------------------- rollup mechanics and bad input
@@ -387,25 +390,54 @@ def test_rollup_table_repurchase_matches_the_function(engine: Engine) -> None:
                     assert abs(table[pid][0] - days) <= 0.5
 
 
-def test_job_is_registered_idempotent_and_advances_daily(engine: Engine) -> None:
+def test_job_is_registered_idempotent_and_rolls_up_today_incrementally(engine: Engine) -> None:
     assert any(j.target == "core.analytics:analytics_rollup_job" for j in JOBS)
     with clock.frozen(NOW):
         shop = prepare(engine, "live")
-    first = analytics.analytics_rollup_job(engine, NOW)
-    assert first["rebuilt"] == 1
-    assert analytics.analytics_rollup_job(engine, NOW) == {"rebuilt": 0, "days": 0}
+    assert analytics.analytics_rollup_job(engine, NOW)["rebuilt"] == 1
+    assert analytics.analytics_rollup_job(engine, NOW) == {"rebuilt": 0, "orders": 0, "days": 0}
+    # New sales and a refund after the watermark: the next run adds them to today's partial rows.
+    later = NOW + timedelta(hours=1)
+    with clock.frozen(later), Session(engine, expire_on_commit=False) as session:
+        writer = ShopWriter(session, first_key=20_000)
+        p = shop.product_ids
+        writer.sale(
+            shop, shop.customer_ids[3], kst(2026, 3, 15, 12, 30), [(p[0], 1, 30_000), (p[3], 1, 15_000)]
+        )
+        new = writer.sale(
+            shop, shop.customer_ids[0], kst(2026, 3, 15, 12, 40), [(p[1], 2, 40_000)], method="MONEY"
+        )
+        writer.refund(new, 10_000, kst(2026, 3, 15, 12, 50))
+        session.commit()
+    assert analytics.analytics_rollup_job(engine, later) == {"rebuilt": 0, "orders": 2, "days": 0}
     tomorrow = NOW + timedelta(days=1)
-    assert analytics.analytics_rollup_job(engine, tomorrow) == {"rebuilt": 0, "days": 1}
+    assert analytics.analytics_rollup_job(engine, tomorrow) == {"rebuilt": 0, "orders": 0, "days": 1}
     with clock.frozen(tomorrow), Session(engine) as session:
+        assert analytics.coverage(session).until == tomorrow - analytics.ROLLUP_GRACE
+        check_revenue_range(session, shop, FIRST, date(2026, 3, 16))
+        check_products_and_methods(session, shop)
+        check_customers_as_of(session, shop, date(2026, 3, 16))
+        check_repurchase(session, shop)
+
+
+def check_revenue_range(session: Session, shop: Shop, first: date, last: date) -> None:
+    for filters in ({}, {"product_id": shop.product_ids[0]}, {"method": "MONEY"}):
         got = [
             (pt.period, pt.orders, pt.gross, pt.refunds)
-            for pt in analytics.revenue_series(session, FIRST, date(2026, 3, 16), "day")
+            for pt in analytics.revenue_series(session, first, last, "day", **filters)
         ]
-        assert got == expected_series(shop, FIRST, date(2026, 3, 16), "day")
-        value = analytics.customer_value(session)
-        assert value.customers == len(expected_customers(shop))
-        rows = analytics.cohorts(session)
-        assert sum(r.customers for r in rows) == value.customers
+        assert got == expected_series(shop, first, last, "day", **filters), filters
+
+
+def check_customers_as_of(session: Session, shop: Shop, today: date) -> None:
+    exp = expected_customers(shop)
+    value = analytics.customer_value(session)
+    assert (value.customers, value.net) == (len(exp), sum(c["net"] for c in exp.values()))
+    assert value.repeat_customers == sum(1 for c in exp.values() if c["orders"] >= 2)
+    rows = analytics.cohorts(session)
+    assert sum(r.customers for r in rows) == len(exp)
+    assert sum(r.net for r in rows) == value.net
+    del today
 
 
 def test_record_sale_marks_only_rolled_up_days(engine: Engine) -> None:
@@ -475,3 +507,37 @@ def test_rounded_div(n: int, d: int, q: int | None) -> None:
 )
 def test_previous_range(first: date, last: date, prev: tuple[date, date]) -> None:
     assert analytics.previous_range(first, last) == prev
+
+
+def test_backdated_import_marks_days_dirty_and_shows_at_once(engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
+    from core.order_import import import_orders
+
+    with clock.frozen(NOW):
+        prepare(engine, "current")
+        with Session(engine) as session:
+            before = analytics.revenue_totals(session, date(2026, 2, 10), date(2026, 2, 10))
+        text_csv = (
+            "order_number,ordered_at,customer_name,customer_phone,product_name,quantity,unit_price\n"
+            "IMP-1,2026-02-10 23:30,김민지,010-1234-5678,수분크림,2,15000\n"
+        )
+        with Session(engine) as session:
+            assert import_orders(session, actors["owner"], text_csv.encode()).created == 1
+            session.commit()
+        with Session(engine) as session:
+            assert analytics.coverage(session).dirty == frozenset({date(2026, 2, 10)})
+            after = analytics.revenue_totals(session, date(2026, 2, 10), date(2026, 2, 10))
+            assert (after.orders, after.gross) == (before.orders + 1, before.gross + 30_000)
+            value = analytics.customer_value(session)
+        assert analytics.analytics_rollup_job(engine, NOW)["rebuilt"] == 1
+        with Session(engine) as session:
+            assert analytics.coverage(session).dirty == frozenset()
+            assert analytics.revenue_totals(session, date(2026, 2, 10), date(2026, 2, 10)) == after
+            assert analytics.customer_value(session) == value
+
+
+@pytest.mark.parametrize("values", [[5], [1, 9], [3, 1, 2], [7, 7, 7, 30], [1, 2, 3, 4, 100, 100]])
+def test_median_of_counts_equals_the_median(values: list[int]) -> None:
+    counts: dict[int, int] = defaultdict(int)
+    for v in values:
+        counts[v] += 1
+    assert analytics._median_of_counts(counts) == statistics.median(values)

@@ -524,8 +524,8 @@ def render() -> None:
         f"재구매율 {pct(value.repeat_rate)} · 구매 고객 {value.customers:,}명 · "
         + (
             "집계 테이블 없이 실시간으로 계산했습니다."
-            if cov.covered_until is None
-            else f"{cov.covered_until.isoformat()} 이전은 집계, 이후는 실시간으로 계산했습니다."
+            if cov.until is None
+            else f"{clock.format_kst(cov.until)} 이전은 집계, 이후는 실시간으로 계산했습니다."
         )
     )
     if current.net < 0:

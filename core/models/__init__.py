@@ -6,10 +6,12 @@ from core.models.analytics import (
     CohortRetention,
     CohortValue,
     CustomerMonth,
+    CustomerProductLast,
     CustomerSales,
     DailyProductSales,
     DailySales,
     ProductRepurchase,
+    RepurchaseGap,
 )
 from core.models.campaign_recipient import CampaignClick, CampaignRecipient, RecipientGroup
 from core.models.campaigns import Campaign, CampaignStatus, Segment
@@ -51,8 +53,8 @@ from core.models.subscriptions import (
 from core.models.system import JobRun, Setting, WorkerHeartbeat
 
 __all__ = [
-    "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerSales",
-    "DailyProductSales", "DailySales", "ProductRepurchase",
+    "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerProductLast", "CustomerSales",
+    "DailyProductSales", "DailySales", "ProductRepurchase", "RepurchaseGap",
     "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
     "CustomerCreate", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
     "InquiryType", "IntervalUnit", "JobRun", "Message", "MessageKind", "MessageStatus", "Order",

@@ -1,9 +1,9 @@
 """Sales rollups for the 매출 page: kept by the worker (core.analytics.refresh_rollups), read by the page.
 
-The rollups hold every KST day before `analytics_state.covered_until`, exactly; the page reads them
-for those days and queries the raw tables live for the days after (today) and for any day marked
-dirty by a late write (`record_sale` / `record_refund` on a day already rolled up). So the figures
-are right even while the worker lags.
+The rollups hold every sale and refund before `analytics_state.covered_until_at`, exactly; the page
+reads them for that and queries the raw tables live for what came after and for any day marked
+dirty by a late write (`record_sale` / `record_refund` before the watermark). So the figures are
+right even while the worker lags.
 """
 
 from __future__ import annotations
@@ -14,12 +14,21 @@ from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from core.models.base import utc_field
-from core.models.orders import Order, Refund
+from core.models.orders import Order, PaymentLink, Refund
 from core.models.subscriptions import SubscriptionCharge
 
 # The live tail reads the sales paid and the refunds completed since the rollups end.
 ORDER_PAID_INDEX = Index("ix_orders_paid_at", Order.paid_at)
 REFUND_COMPLETED_INDEX = Index("ix_refund_completed_at", Refund.completed_at)
+# The link funnel counts a range of links by stage from the index alone (no table lookups).
+PAYMENT_LINK_FUNNEL_INDEX = Index(
+    "ix_payment_link_funnel",
+    PaymentLink.created_at,
+    PaymentLink.status,
+    PaymentLink.product_id,
+    PaymentLink.opened_at,
+    PaymentLink.paid_at,
+)
 # The failed-charge rate groups charges by the month of their period.
 CHARGE_PERIOD_INDEX = Index(
     "ix_subscription_charge_period_status", SubscriptionCharge.period, SubscriptionCharge.status
@@ -111,13 +120,34 @@ class ProductRepurchase(SQLModel, table=True):
     intervals: int
 
 
+class RepurchaseGap(SQLModel, table=True):
+    """How many times a product was bought again after `gap_days` days by the same customer."""
+
+    __tablename__ = "repurchase_gap"
+
+    product_id: int = Field(primary_key=True)
+    gap_days: int = Field(primary_key=True)
+    intervals: int = 0
+
+
+class CustomerProductLast(SQLModel, table=True):
+    """The KST day a customer last bought a product (where the next repurchase gap starts)."""
+
+    __tablename__ = "customer_product_last"
+
+    customer_id: int = Field(primary_key=True)
+    product_id: int = Field(primary_key=True)
+    last_day: date
+
+
 class AnalyticsState(SQLModel, table=True):
-    """One row (id 1): the rollups hold exactly the KST days before covered_until."""
+    """One row (id 1): the rollups hold exactly the sales and refunds before covered_until_at."""
 
     __tablename__ = "analytics_state"
 
     id: int = Field(default=1, primary_key=True)
-    covered_until: date
+    covered_until: date  # the KST day of covered_until_at (for people reading the table)
+    covered_until_at: datetime | None = utc_field()
     refreshed_at: datetime = utc_field(default_now=True)
 
 

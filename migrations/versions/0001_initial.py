@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:19:41.704822
+Create Date: 2026-11-23 15:16:50.224557
 """
 
 from collections.abc import Sequence
@@ -32,6 +32,7 @@ def upgrade() -> None:
         "analytics_state",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("covered_until", sa.Date(), nullable=False),
+        sa.Column("covered_until_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("refreshed_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -99,6 +100,13 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("month", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint("customer_id", "month"),
+    )
+    op.create_table(
+        "customer_product_last",
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column("last_day", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", "product_id"),
     )
     op.create_table(
         "customer_sales",
@@ -181,6 +189,13 @@ def upgrade() -> None:
         sa.Column("median_days", sa.Float(), nullable=False),
         sa.Column("intervals", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("product_id"),
+    )
+    op.create_table(
+        "repurchase_gap",
+        sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column("gap_days", sa.Integer(), nullable=False),
+        sa.Column("intervals", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("product_id", "gap_days"),
     )
     op.create_table(
         "sandbox_instrument",
@@ -311,6 +326,11 @@ def upgrade() -> None:
     with op.batch_alter_table("payment_link", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_payment_link_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_payment_link_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(
+            "ix_payment_link_funnel",
+            ["created_at", "status", "product_id", "opened_at", "paid_at"],
+            unique=False,
+        )
         batch_op.create_index(batch_op.f("ix_payment_link_status"), ["status"], unique=False)
 
     op.create_table(
@@ -929,6 +949,7 @@ def downgrade() -> None:
     op.drop_table("segment")
     with op.batch_alter_table("payment_link", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payment_link_status"))
+        batch_op.drop_index("ix_payment_link_funnel")
         batch_op.drop_index(batch_op.f("ix_payment_link_customer_id"))
         batch_op.drop_index(batch_op.f("ix_payment_link_created_at"))
 
@@ -945,6 +966,7 @@ def downgrade() -> None:
 
     op.drop_table("sandbox_payment")
     op.drop_table("sandbox_instrument")
+    op.drop_table("repurchase_gap")
     op.drop_table("product_repurchase")
     with op.batch_alter_table("product", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_product_category"))
@@ -965,6 +987,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_sales_first_month"))
 
     op.drop_table("customer_sales")
+    op.drop_table("customer_product_last")
     op.drop_table("customer_month")
     with op.batch_alter_table("customer", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customer_phone"))
