@@ -3,6 +3,8 @@
 The target comes from the campaign, never from the URL, so this page is not an open redirect.
 """
 
+import html
+
 import streamlit as st
 
 import ui
@@ -16,8 +18,12 @@ with session_scope(ui.engine()) as session:
     )
 if target:
     st.link_button("바로 가기", target, type="primary")
-    # A meta refresh carries the person on; the URL is the owner's, validated as http(s) when saved.
-    st.markdown(f'<meta http-equiv="refresh" content="0; url={target}">', unsafe_allow_html=True)
+    # A meta refresh carries the person on. The URL is staff's (http/https checked when the campaign
+    # was made), never the visitor's, and it is escaped before it goes into the attribute.
+    st.markdown(
+        f'<meta http-equiv="refresh" content="0; url={html.escape(target, quote=True)}">',
+        unsafe_allow_html=True,
+    )
     st.caption(target)
 else:
     st.info("이 링크는 더 이상 유효하지 않습니다.")
