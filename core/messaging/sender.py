@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, select, update
 from sqlmodel import Session
 
-from core import clock, settings_store
+from core import clock
 from core.config import get_settings
 from core.db import is_postgres
 from core.messaging import compliance, templates
@@ -55,6 +55,7 @@ from core.models import (
     OrderItem,
     OrderStatus,
     Product,
+    Setting,
     Template,
 )
 
@@ -75,7 +76,10 @@ DUE = (MessageStatus.QUEUED.value, MessageStatus.HELD.value)
 
 
 def messaging_settings(session: Session) -> dict[str, Any]:
-    return {**MESSAGING_DEFAULTS, **(settings_store.get(session, "messaging") or {})}
+    """The "messaging" owner setting over its defaults. Read directly (not via settings_store) so
+    the sender does not import core.auth, whose import-time argon2 hash costs 64 MB of peak RSS."""
+    row = session.get(Setting, "messaging")
+    return {**MESSAGING_DEFAULTS, **((row.value if row is not None else None) or {})}
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> timedelta:
@@ -629,9 +633,16 @@ def run(
     return dict(counts)
 
 
+_worker_provider: Provider | None = None
+
+
 def message_sender(engine: Engine, now: datetime) -> dict[str, int]:
-    """Worker job (core/jobs.py)."""
-    return run(engine, now)
+    """Worker job (core/jobs.py). One provider per process: its HTTP connection pool and rate limit
+    last across ticks instead of being rebuilt every second."""
+    global _worker_provider
+    if _worker_provider is None:
+        _worker_provider = make_provider()
+    return run(engine, now, provider=_worker_provider)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -645,14 +656,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--now", help="ISO-8601 instant (default: the clock)")
     parser.add_argument("--loop", type=float, default=0.0, help="keep ticking every N seconds")
+    parser.add_argument("--drain", action="store_true", help="tick until nothing is due")
     args = parser.parse_args(argv)
     engine = make_engine()
-    while True:
-        now = clock.parse_instant(args.now) if args.now else clock.now()
-        print(json.dumps(run(engine, now)), flush=True)
-        if not args.loop:
-            break
-        time.sleep(args.loop)
+    provider = make_provider()
+    try:
+        while True:
+            now = clock.parse_instant(args.now) if args.now else clock.now()
+            counts = run(engine, now, provider=provider)
+            print(json.dumps(counts), flush=True)
+            if args.drain and counts.get("claimed"):
+                continue
+            if not args.loop:
+                break
+            time.sleep(args.loop)
+    finally:
+        provider.close()
+        if args.drain:
+            import resource
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(json.dumps({"peak_rss_mb": round(peak, 1)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ provider code later.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from core.models import MessageKind, Template

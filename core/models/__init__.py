@@ -1,5 +1,16 @@
 """All tables; importing this package registers them on SQLModel.metadata (Alembic reads it)."""
 
+from core.models.analytics import (
+    AnalyticsDirtyDay,
+    AnalyticsState,
+    CohortRetention,
+    CohortValue,
+    CustomerMonth,
+    CustomerSales,
+    DailyProductSales,
+    DailySales,
+    ProductRepurchase,
+)
 from core.models.campaign_recipient import CampaignClick, CampaignRecipient, RecipientGroup
 from core.models.campaigns import Campaign, CampaignStatus, Segment
 from core.models.customers import Customer, CustomerCreate, CustomerUpdate, Product, ProductCreate
@@ -26,6 +37,7 @@ from core.models.orders import (
     RefundStatus,
     Review,
 )
+from core.models.sandbox import SandboxInstrument, SandboxPayment
 from core.models.staff import AuditLog, Role, StaffUser, StaffUserCreate
 from core.models.subscriptions import (
     ChargeStatus,
@@ -39,51 +51,15 @@ from core.models.subscriptions import (
 from core.models.system import JobRun, Setting, WorkerHeartbeat
 
 __all__ = [
-    "AuditLog",
-    "Campaign",
-    "CampaignClick",
-    "CampaignRecipient",
-    "CampaignStatus",
-    "RecipientGroup",
-    "ChargeStatus",
-    "ClosedDay",
-    "Customer",
-    "CustomerCreate",
-    "CustomerUpdate",
-    "Inquiry",
-    "InquiryCreate",
-    "InquiryEvent",
-    "InquiryStatus",
-    "InquiryType",
-    "IntervalUnit",
-    "JobRun",
-    "Message",
-    "MessageKind",
-    "MessageStatus",
-    "Order",
-    "OrderItem",
-    "OrderStatus",
-    "Payment",
-    "PaymentLink",
-    "PaymentLinkStatus",
-    "PaymentStatus",
-    "Product",
-    "ProductCreate",
-    "Refund",
-    "RefundStatus",
-    "Review",
-    "Role",
-    "Segment",
-    "Setting",
-    "SlaPolicy",
-    "StaffNotification",
-    "StaffUser",
-    "StaffUserCreate",
-    "Subscription",
-    "SubscriptionCharge",
-    "SubscriptionEvent",
-    "SubscriptionPlan",
-    "SubscriptionStatus",
-    "Template",
+    "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerSales",
+    "DailyProductSales", "DailySales", "ProductRepurchase",
+    "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
+    "CustomerCreate", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
+    "InquiryType", "IntervalUnit", "JobRun", "Message", "MessageKind", "MessageStatus", "Order",
+    "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",
+    "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "SandboxInstrument",
+    "SandboxPayment", "Segment", "Setting",
+    "SlaPolicy", "StaffNotification", "StaffUser", "StaffUserCreate", "Subscription",
+    "SubscriptionCharge", "SubscriptionEvent", "SubscriptionPlan", "SubscriptionStatus", "Template",
     "WorkerHeartbeat",
 ]

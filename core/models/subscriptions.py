@@ -55,6 +55,7 @@ class Subscription(SQLModel, table=True):
     plan_id: int = Field(foreign_key="subscription_plan.id", index=True)
     amount: int = Field(ge=0)  # the plan's amount unless changed for this customer
     next_amount: int | None = None  # takes effect from the next period
+    next_plan_id: int | None = Field(default=None, foreign_key="subscription_plan.id")  # from the next period
     status: str = Field(default=SubscriptionStatus.ACTIVE, max_length=16)
     anchor_day: int = Field(ge=1, le=31)
     next_charge_date: date | None = None
@@ -97,6 +98,8 @@ class SubscriptionCharge(SQLModel, table=True):
     order_id: int | None = Field(default=None, foreign_key="orders.id")
     failure_code: str | None = Field(default=None, max_length=64)
     failure_message: str | None = Field(default=None, max_length=500)
+    hard_decline: bool = False  # a permanent failure: never retried by the schedule, only by a person
+    payment_link_id: int | None = Field(default=None, foreign_key="payment_link.id")  # to pay by hand
     created_at: datetime = utc_field(default_now=True)
     updated_at: datetime = utc_field(default_now=True)
 

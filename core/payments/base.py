@@ -86,26 +86,52 @@ class PaymentGateway(Protocol):
     name: str
 
     def ready(
-        self, *, partner_order_id: str, partner_user_id: str, item_name: str, quantity: int,
-        total_amount: int, tax_free_amount: int, approval_url: str, cancel_url: str, fail_url: str,
+        self,
+        *,
+        partner_order_id: str,
+        partner_user_id: str,
+        item_name: str,
+        quantity: int,
+        total_amount: int,
+        tax_free_amount: int,
+        approval_url: str,
+        cancel_url: str,
+        fail_url: str,
         recurring: bool = False,
     ) -> ReadyResult: ...
 
     def approve(
-        self, *, tid: str, partner_order_id: str, partner_user_id: str, pg_token: str,
+        self,
+        *,
+        tid: str,
+        partner_order_id: str,
+        partner_user_id: str,
+        pg_token: str,
         recurring: bool = False,
     ) -> ApprovalResult: ...
 
     def lookup(self, *, tid: str, partner_order_id: str | None = None) -> LookupResult: ...
 
     def cancel(
-        self, *, tid: str, cancel_amount: int, cancel_tax_free_amount: int, idempotency_key: str,
+        self,
+        *,
+        tid: str,
+        cancel_amount: int,
+        cancel_tax_free_amount: int,
+        idempotency_key: str,
         reason: str = "",
     ) -> CancelResult: ...
 
     def charge(
-        self, *, instrument_ref: str, partner_order_id: str, partner_user_id: str, item_name: str,
-        total_amount: int, tax_free_amount: int, idempotency_key: str,
+        self,
+        *,
+        instrument_ref: str,
+        partner_order_id: str,
+        partner_user_id: str,
+        item_name: str,
+        total_amount: int,
+        tax_free_amount: int,
+        idempotency_key: str,
     ) -> ApprovalResult: ...
 
     def find_by_order(self, *, partner_order_id: str) -> LookupResult | None:

@@ -39,16 +39,42 @@ def store(engine: Engine) -> Engine:
     return engine
 
 
-def _order(engine: Engine, cid: int, number: str, paid_at: datetime, *, product_id: int | None = None,
-           status: str = "paid", delivered_at: datetime | None = None, tracking: str | None = None) -> int:
+def _order(
+    engine: Engine,
+    cid: int,
+    number: str,
+    paid_at: datetime,
+    *,
+    product_id: int | None = None,
+    status: str = "paid",
+    delivered_at: datetime | None = None,
+    tracking: str | None = None,
+) -> int:
     with Session(engine) as s:
-        order = Order(order_number=number, customer_id=cid, total_amount=30_000, status=status, paid_at=paid_at,
-                      ordered_at=paid_at, delivered_at=delivered_at, shipping_method="CJ대한통운",
-                      expected_ship_date=date(2026, 12, 2), tracking_url=tracking)
+        order = Order(
+            order_number=number,
+            customer_id=cid,
+            total_amount=30_000,
+            status=status,
+            paid_at=paid_at,
+            ordered_at=paid_at,
+            delivered_at=delivered_at,
+            shipping_method="CJ대한통운",
+            expected_ship_date=date(2026, 12, 2),
+            tracking_url=tracking,
+        )
         s.add(order)
         s.flush()
-        s.add(OrderItem(order_id=order.id, product_id=product_id, product_name="데일리 샴푸", quantity=2,
-                        unit_price=15_000, amount=30_000))
+        s.add(
+            OrderItem(
+                order_id=order.id,
+                product_id=product_id,
+                product_name="데일리 샴푸",
+                quantity=2,
+                unit_price=15_000,
+                amount=30_000,
+            )
+        )
         s.commit()
         return order.id
 
@@ -74,8 +100,17 @@ def test_order_confirmation_has_everything_and_is_queued_once(store: Engine) -> 
     assert automations.order_confirmations(store, NOON) == {"queued": 0}
     sender.run(store, NOON, provider=OutboxProvider())
     text = _messages(store)[f"order_confirmation:{oid}"].text
-    for expected in ("홍길동님, 주문해 주셔서 감사합니다", "CD-1", "데일리 샴푸 x 2: 30,000원", "결제금액: 30,000원",
-                     "CJ대한통운", "2026-12-02", "https://trace.example/1", "교환·반품", "반품주소"):
+    for expected in (
+        "홍길동님, 주문해 주셔서 감사합니다",
+        "CD-1",
+        "데일리 샴푸 x 2: 30,000원",
+        "결제금액: 30,000원",
+        "CJ대한통운",
+        "2026-12-02",
+        "https://trace.example/1",
+        "교환·반품",
+        "반품주소",
+    ):
         assert expected in text, expected
 
 
@@ -98,7 +133,9 @@ def test_review_request_then_one_reminder_only_to_non_reviewers(store: Engine) -
     early = _order(store, cid, "CD-E", NOON - timedelta(days=2), delivered_at=NOON - timedelta(days=1))
     refunded = _order(store, cid, "CD-F", NOON - timedelta(days=5), delivered_at=delivered)
     with Session(store) as s:
-        pay = Payment(order_id=refunded, customer_id=cid, gateway="sandbox", amount=30_000, idempotency_key="p")
+        pay = Payment(
+            order_id=refunded, customer_id=cid, gateway="sandbox", amount=30_000, idempotency_key="p"
+        )
         s.add(pay)
         s.flush()
         s.add(Refund(payment_id=pay.id, order_id=refunded, amount=30_000, reason="변심", idempotency_key="r"))

@@ -33,9 +33,15 @@ def store(sqlite_engine: Engine) -> Engine:
 
 
 def _client(fake: FakeSolapi, read_timeout: float = 2.0) -> SolapiClient:
-    return SolapiClient(base_url=fake.url, api_key="KEY", api_secret="SECRET", sender="0212345678",
-                        pf_id="KA01PF", rate_per_second=1000,
-                        timeout=httpx.Timeout(read_timeout, connect=1.0))
+    return SolapiClient(
+        base_url=fake.url,
+        api_key="KEY",
+        api_secret="SECRET",
+        sender="0212345678",
+        pf_id="KA01PF",
+        rate_per_second=1000,
+        timeout=httpx.Timeout(read_timeout, connect=1.0),
+    )
 
 
 def _statuses(engine: Engine) -> Counter[str]:
@@ -67,7 +73,9 @@ def test_http_200_with_some_failures_records_each_message(store: Engine, fake: F
     keys = _queue_many(store, 5)
     fake.fail_codes = {"m:1": "3019", "m:3": "3020"}
     _drain(store, fake, ticks=1)
-    assert message(store, "m:1").status == "failed" and "카카오톡 사용자가 아님" in message(store, "m:1").reason
+    assert (
+        message(store, "m:1").status == "failed" and "카카오톡 사용자가 아님" in message(store, "m:1").reason
+    )
     assert "차단" in message(store, "m:3").reason
     sent = message(store, "m:0")
     assert sent.status == "sent" and sent.provider_message_id.startswith("M4V")
@@ -107,8 +115,14 @@ def test_server_down_retries_with_backoff_then_fails_with_reason(store: Engine) 
     _queue_many(store, 2)
     with FakeSolapi() as gone:
         url = gone.url
-    client = SolapiClient(base_url=url, api_key="K", api_secret="S", sender="02", pf_id="P",
-                          timeout=httpx.Timeout(1.0, connect=0.5))
+    client = SolapiClient(
+        base_url=url,
+        api_key="K",
+        api_secret="S",
+        sender="02",
+        pf_id="P",
+        timeout=httpx.Timeout(1.0, connect=0.5),
+    )
     now = NOON
     for _ in range(8):
         sender.run(store, now, provider=client)
@@ -124,8 +138,14 @@ def test_expired_key_fails_the_batch_with_a_clear_reason(store: Engine) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(401, json={"errorCode": "InvalidAPIKey", "errorMessage": "API key expired"})
 
-    client = SolapiClient(base_url="https://x", api_key="K", api_secret="S", sender="02", pf_id="P",
-                          transport=httpx.MockTransport(handler))
+    client = SolapiClient(
+        base_url="https://x",
+        api_key="K",
+        api_secret="S",
+        sender="02",
+        pf_id="P",
+        transport=httpx.MockTransport(handler),
+    )
     sender.run(store, NOON, provider=client)
     row = message(store, "m:1")
     assert row.status == "failed" and "인증 실패" in row.reason and "expired" in row.reason

@@ -1,0 +1,1336 @@
+"""The billing engine: plans, subscriptions, D-1 notices, charges exactly once, dunning, pause and cancel.
+
+KakaoPay has no scheduler and no retry, so ChannelDesk is the billing engine (like Stripe Billing):
+
+- A charge is a `SubscriptionCharge` row per subscription and period; the unique constraint
+  `uq_subscription_charge_period` means there is never a second row, whatever workers run.
+- A worker claims a row before it calls the gateway by committing status `unknown` with a lease
+  (`next_retry_at`): from that moment the outcome *is* unknown until we record it. If the worker dies,
+  the row comes due again when the lease ends, and any row with an earlier attempt is looked up by our
+  order id (`find_by_order`) before the gateway is asked again, so a success is recorded once and a
+  card is never charged twice. The Payment's unique idempotency key (`charge:{subscription}:{period}`)
+  and the Order's unique number are the last line of defence.
+- Failure moves the subscription to past_due, tells the customer with a payment link, and retries on
+  the owner's schedule (default +1, +3, +7 days after the due date); a hard decline is not retried by
+  the schedule (a person may retry). When the schedule is spent the subscription is canceled or
+  paused, as the owner chose.
+
+Services take an `actor`, check the role, write `SubscriptionEvent` history and the audit log in the
+caller's transaction, and tell the customer through the outbox.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, String, and_, cast, func, literal, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from core import audit, clock, settings_store
+from core.auth import SYSTEM_ACTOR, Actor, require_role
+from core.billing_dates import (
+    DEFAULT_NOTICE_LEAD_DAYS,
+    DEFAULT_RETRY_DAYS,
+    Interval,
+    charge_date_on_or_after,
+    first_charge_date,
+    korean_date,
+    kst_instant,
+    next_charge_date,
+    period_key,
+    retry_dates,
+    when_words,
+)
+from core.db import is_postgres, session_scope
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.messaging.outbox import enqueue
+from core.models import (
+    ChargeStatus,
+    Customer,
+    IntervalUnit,
+    Message,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Payment,
+    PaymentLink,
+    PaymentLinkStatus,
+    PaymentStatus,
+    Role,
+    Setting,
+    Subscription,
+    SubscriptionCharge,
+    SubscriptionEvent,
+    SubscriptionPlan,
+    SubscriptionStatus,
+)
+from core.money import format_krw
+from core.payment_links import link_url
+from core.payments.base import (
+    ApprovalResult,
+    LookupResult,
+    PaymentError,
+    PaymentGateway,
+    PaymentOutcomeUnknown,
+    PermanentPaymentError,
+)
+from core.payments.router import PaymentRouter, note
+
+NOTICE_TEMPLATE = "billing_notice"
+RECEIPT_TEMPLATE = "billing_receipt"
+FAILED_TEMPLATE = "billing_failed"
+# Lookup statuses that mean the money was taken (a later cancel still means it was charged once).
+CHARGED_STATUSES = ("SUCCESS_PAYMENT", "PART_CANCEL_PAYMENT", "CANCEL_PAYMENT")
+FINAL_ACTIONS = ("cancel", "pause")
+MANAGERS = (Role.OWNER, Role.CS)
+
+GatewayFor = Callable[[Engine], "PaymentGateway | PaymentRouter"]
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillingSettings:
+    """Owner-editable billing rules (setting keys `billing_*`)."""
+
+    notice_lead_days: int = DEFAULT_NOTICE_LEAD_DAYS
+    retry_days: tuple[int, ...] = DEFAULT_RETRY_DAYS
+    final_action: str = "cancel"  # after the retry schedule: cancel or pause
+    charge_hour: int = 9  # KST hour from which the due date's charges run
+    notice_hour: int = 10  # KST hour from which notices may be sent
+    lease_minutes: int = 15  # a claimed charge comes due again after this (a killed worker)
+    unknown_recheck_minutes: int = 5  # after a timeout, look the payment up this much later
+
+
+SETTING_KEYS = {
+    "notice_lead_days": "billing_notice_lead_days",
+    "retry_days": "billing_retry_days",
+    "final_action": "billing_final_action",
+    "charge_hour": "billing_charge_hour",
+    "notice_hour": "billing_notice_hour",
+}
+
+
+def load_settings(session: Session) -> BillingSettings:
+    rows = session.exec(select(Setting).where(col(Setting.key).in_(list(SETTING_KEYS.values())))).all()
+    stored = {row.key: row.value for row in rows if row.value is not None}
+    values: dict[str, Any] = {}
+    for name, key in SETTING_KEYS.items():
+        if key in stored:
+            values[name] = tuple(stored[key]) if name == "retry_days" else stored[key]
+    return BillingSettings(**values)
+
+
+def update_settings(session: Session, actor: Actor, **changes: Any) -> BillingSettings:
+    """Change billing rules (owner only); each change is validated and audited."""
+    require_role(actor, Role.OWNER)
+    current = load_settings(session)
+    for name, value in changes.items():
+        if name not in SETTING_KEYS:
+            raise ValidationFailed(f"알 수 없는 결제 설정입니다: {name}")
+        if name == "notice_lead_days" and not (isinstance(value, int) and 0 <= value <= 14):
+            raise ValidationFailed("안내 발송은 결제 0~14일 전이어야 합니다")
+        if name == "retry_days":
+            try:
+                value = [d for d in sorted(set(int(v) for v in value))]
+                retry_dates(date.today(), value)
+            except (TypeError, ValueError):
+                raise ValidationFailed("재시도 일정은 양의 일수 목록이어야 합니다 (예: 1, 3, 7)") from None
+        if name == "final_action" and value not in FINAL_ACTIONS:
+            raise ValidationFailed("재시도 후 처리는 cancel(해지) 또는 pause(일시정지)여야 합니다")
+        if name in ("charge_hour", "notice_hour") and not (isinstance(value, int) and 0 <= value <= 23):
+            raise ValidationFailed("시각은 0~23시여야 합니다")
+        settings_store.put(session, actor, SETTING_KEYS[name], value)
+    del current
+    return load_settings(session)
+
+
+# -- plans and subscriptions ------------------------------------------------------------------
+
+
+def _check_amount(amount: int, tax_free_amount: int = 0) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise ValidationFailed("금액은 원 단위 정수여야 합니다")
+    if amount <= 0:
+        raise ValidationFailed("정기결제 금액은 0원보다 커야 합니다")
+    if tax_free_amount < 0 or tax_free_amount > amount:
+        raise ValidationFailed("면세 금액은 0원 이상, 결제 금액 이하여야 합니다")
+
+
+def create_plan(
+    session: Session,
+    actor: Actor,
+    *,
+    name: str,
+    amount: int,
+    interval_unit: str = IntervalUnit.MONTH,
+    interval_count: int = 1,
+    tax_free_amount: int = 0,
+    product_id: int | None = None,
+) -> SubscriptionPlan:
+    require_role(actor, Role.OWNER)
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise ValidationFailed("요금제 이름은 1~120자여야 합니다")
+    _check_amount(amount, tax_free_amount)
+    try:
+        Interval(str(interval_unit), interval_count)
+    except ValueError:
+        raise ValidationFailed("결제 주기는 month / week / day 와 1 이상의 횟수여야 합니다") from None
+    plan = SubscriptionPlan(
+        name=name,
+        amount=amount,
+        tax_free_amount=tax_free_amount,
+        interval_unit=str(interval_unit),
+        interval_count=interval_count,
+        product_id=product_id,
+    )
+    session.add(plan)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "plan.create",
+        "subscription_plan",
+        plan.id,
+        name=name,
+        amount=amount,
+        interval=f"{interval_count} {interval_unit}",
+    )
+    return plan
+
+
+def _interval(plan: SubscriptionPlan) -> Interval:
+    return Interval(plan.interval_unit, plan.interval_count)
+
+
+def create_subscription(
+    session: Session,
+    actor: Actor,
+    *,
+    customer_id: int,
+    plan_id: int,
+    start: date,
+    anchor_day: int | None = None,
+    instrument_gateway: str | None = None,
+    instrument_ref: str | None = None,
+    amount: int | None = None,
+) -> Subscription:
+    """Subscribe a customer; the first charge is the anchor day on or after `start`."""
+    require_role(actor, *MANAGERS)
+    if session.get(Customer, customer_id) is None:
+        raise NotFound("없는 고객입니다")
+    plan = session.get(SubscriptionPlan, plan_id)
+    if plan is None or not plan.is_active:
+        raise NotFound("없거나 중지된 요금제입니다")
+    anchor = anchor_day or start.day
+    if not 1 <= anchor <= 31:
+        raise ValidationFailed("결제일은 1~31일이어야 합니다")
+    amount = plan.amount if amount is None else amount
+    _check_amount(amount)
+    subscription = Subscription(
+        customer_id=customer_id,
+        plan_id=plan_id,
+        amount=amount,
+        anchor_day=anchor,
+        next_charge_date=first_charge_date(start, anchor, _interval(plan)),
+        instrument_gateway=instrument_gateway,
+        instrument_ref=instrument_ref,
+    )
+    session.add(subscription)
+    session.flush()
+    _history(
+        session,
+        subscription,
+        actor,
+        "created",
+        plan=plan.name,
+        amount=amount,
+        next_charge_date=subscription.next_charge_date,
+        has_instrument=bool(instrument_ref),
+    )
+    return subscription
+
+
+def _get_subscription(session: Session, subscription_id: int, *, lock: bool = False) -> Subscription:
+    statement = select(Subscription).where(Subscription.id == subscription_id)
+    if lock and is_postgres(session.get_bind()):
+        statement = statement.with_for_update()
+    subscription = session.exec(statement).first()
+    if subscription is None:
+        raise NotFound("없는 구독입니다")
+    return subscription
+
+
+def _history(
+    session: Session, subscription: Subscription, actor: Actor, kind: str, **detail: Any
+) -> SubscriptionEvent:
+    """One history row and one audit row, in the caller's transaction."""
+    event = SubscriptionEvent(
+        subscription_id=subscription.id,
+        kind=kind,
+        actor_id=actor.id,
+        detail={k: audit._jsonable(v) for k, v in detail.items()},
+        at=clock.now(),
+    )
+    session.add(event)
+    audit.record(session, actor, f"subscription.{kind}", "subscription", subscription.id, **detail)
+    return event
+
+
+def _tell(
+    session: Session, subscription: Subscription, key: str, text: str, template_key: str, **variables: Any
+) -> Message:
+    return enqueue(
+        session,
+        customer_id=subscription.customer_id,
+        template_key=template_key,
+        variables={k: audit._jsonable(v) for k, v in variables.items()},
+        idempotency_key=key,
+        text=text,
+    )
+
+
+def _plan_name(session: Session, subscription: Subscription) -> str:
+    plan = session.get(SubscriptionPlan, subscription.next_plan_id or subscription.plan_id)
+    return plan.name if plan else "정기결제"
+
+
+def pause(
+    session: Session, actor: Actor, subscription_id: int, *, resume_on: date | None = None, reason: str = ""
+) -> Subscription:
+    """Stop notices and charges until `resume_on` (or until a person resumes it)."""
+    require_role(actor, *MANAGERS)
+    subscription = _get_subscription(session, subscription_id, lock=True)
+    if subscription.status == SubscriptionStatus.CANCELED:
+        raise Conflict("해지된 구독은 일시정지할 수 없습니다")
+    today = clock.today_kst()
+    if resume_on is not None and resume_on <= today:
+        raise ValidationFailed("재개일은 오늘 이후여야 합니다")
+    subscription.status = SubscriptionStatus.PAUSED
+    subscription.paused_until = resume_on
+    session.add(subscription)
+    event = _history(session, subscription, actor, "paused", resume_on=resume_on, reason=reason)
+    session.flush()
+    until = f" {korean_date(resume_on)}에 다시 시작됩니다." if resume_on else ""
+    _tell(
+        session,
+        subscription,
+        f"subscription_paused:{subscription.id}:{event.id}",
+        f"{_plan_name(session, subscription)} 정기결제가 일시정지되었습니다.{until}",
+        "subscription_paused",
+        resume_on=resume_on,
+    )
+    return subscription
+
+
+def resume(session: Session, actor: Actor, subscription_id: int) -> Subscription:
+    """Resume a paused subscription: the next charge is the first anchored date from today."""
+    require_role(actor, *MANAGERS)
+    subscription = _get_subscription(session, subscription_id, lock=True)
+    if subscription.status != SubscriptionStatus.PAUSED:
+        raise Conflict("일시정지된 구독만 재개할 수 있습니다")
+    _resume(session, subscription, actor, clock.today_kst())
+    return subscription
+
+
+def _resume(session: Session, subscription: Subscription, actor: Actor, today: date) -> None:
+    plan = session.get(SubscriptionPlan, subscription.plan_id)
+    assert plan is not None
+    current = subscription.next_charge_date or first_charge_date(
+        today, subscription.anchor_day, _interval(plan)
+    )
+    subscription.next_charge_date = charge_date_on_or_after(
+        current, today, subscription.anchor_day, _interval(plan)
+    )
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.paused_until = None
+    session.add(subscription)
+    event = _history(session, subscription, actor, "resumed", next_charge_date=subscription.next_charge_date)
+    session.flush()
+    _tell(
+        session,
+        subscription,
+        f"subscription_resumed:{subscription.id}:{event.id}",
+        f"{_plan_name(session, subscription)} 정기결제가 다시 시작되었습니다. 다음 결제일은 "
+        f"{korean_date(subscription.next_charge_date)}입니다.",
+        "subscription_resumed",
+        next_charge_date=subscription.next_charge_date,
+    )
+
+
+def cancel(
+    session: Session, actor: Actor, subscription_id: int, *, at_period_end: bool = True, reason: str = ""
+) -> Subscription:
+    """Cancel now, or at the end of the paid period (no further charge either way)."""
+    require_role(actor, *MANAGERS)
+    subscription = _get_subscription(session, subscription_id, lock=True)
+    if subscription.status == SubscriptionStatus.CANCELED:
+        raise Conflict("이미 해지된 구독입니다")
+    if at_period_end and subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED):
+        subscription.cancel_at_period_end = True
+        event = _history(
+            session,
+            subscription,
+            actor,
+            "cancel_scheduled",
+            reason=reason,
+            ends_on=subscription.next_charge_date,
+        )
+        text = (
+            f"{_plan_name(session, subscription)} 정기결제 해지가 접수되었습니다. "
+            f"{korean_date(subscription.next_charge_date) if subscription.next_charge_date else '다음 결제일'}"
+            "부터 더 이상 결제되지 않습니다."
+        )
+    else:
+        _cancel_now(subscription)
+        event = _history(session, subscription, actor, "canceled", reason=reason)
+        text = f"{_plan_name(session, subscription)} 정기결제가 해지되었습니다. 더 이상 결제되지 않습니다."
+    session.add(subscription)
+    session.flush()
+    _tell(
+        session,
+        subscription,
+        f"subscription_canceled:{subscription.id}:{event.id}",
+        text,
+        "subscription_canceled",
+    )
+    return subscription
+
+
+def _cancel_now(subscription: Subscription) -> None:
+    subscription.status = SubscriptionStatus.CANCELED
+    subscription.canceled_at = clock.now()
+    subscription.next_charge_date = None
+    subscription.cancel_at_period_end = False
+
+
+def change_amount(session: Session, actor: Actor, subscription_id: int, amount: int) -> Subscription:
+    """A new amount from the next period (the notice and the next charge use it)."""
+    require_role(actor, *MANAGERS)
+    _check_amount(amount)
+    subscription = _get_subscription(session, subscription_id, lock=True)
+    if subscription.status == SubscriptionStatus.CANCELED:
+        raise Conflict("해지된 구독은 변경할 수 없습니다")
+    old = subscription.next_amount or subscription.amount
+    subscription.next_amount = amount
+    session.add(subscription)
+    event = _history(
+        session,
+        subscription,
+        actor,
+        "amount_changed",
+        old=old,
+        new=amount,
+        from_date=subscription.next_charge_date,
+    )
+    session.flush()
+    _tell(
+        session,
+        subscription,
+        f"subscription_changed:{subscription.id}:{event.id}",
+        f"{_plan_name(session, subscription)} 결제 금액이 다음 결제부터 {format_krw(amount)}으로 변경됩니다.",
+        "subscription_changed",
+        amount=amount,
+    )
+    return subscription
+
+
+def change_plan(session: Session, actor: Actor, subscription_id: int, plan_id: int) -> Subscription:
+    """Another plan (and its amount) from the next period."""
+    require_role(actor, *MANAGERS)
+    subscription = _get_subscription(session, subscription_id, lock=True)
+    if subscription.status == SubscriptionStatus.CANCELED:
+        raise Conflict("해지된 구독은 변경할 수 없습니다")
+    plan = session.get(SubscriptionPlan, plan_id)
+    if plan is None or not plan.is_active:
+        raise NotFound("없거나 중지된 요금제입니다")
+    _check_amount(plan.amount, plan.tax_free_amount)
+    subscription.next_plan_id = plan.id
+    subscription.next_amount = plan.amount
+    session.add(subscription)
+    event = _history(
+        session,
+        subscription,
+        actor,
+        "plan_changed",
+        plan=plan.name,
+        amount=plan.amount,
+        from_date=subscription.next_charge_date,
+    )
+    session.flush()
+    _tell(
+        session,
+        subscription,
+        f"subscription_changed:{subscription.id}:{event.id}",
+        f"다음 결제부터 {plan.name} {format_krw(plan.amount)}으로 변경됩니다.",
+        "subscription_changed",
+        plan=plan.name,
+        amount=plan.amount,
+    )
+    return subscription
+
+
+def set_instrument(
+    session: Session, actor: Actor, subscription_id: int, *, gateway: str, instrument_ref: str
+) -> Subscription:
+    """Store a new KakaoPay SID / Toss billing key (after the customer registered it again)."""
+    require_role(actor, *MANAGERS)
+    if not instrument_ref.strip():
+        raise ValidationFailed("결제수단(SID)을 입력하세요")
+    subscription = _get_subscription(session, subscription_id, lock=True)
+    subscription.instrument_gateway = gateway
+    subscription.instrument_ref = instrument_ref.strip()
+    session.add(subscription)
+    _history(session, subscription, actor, "instrument_changed", gateway=gateway)
+    return subscription
+
+
+# -- notices ----------------------------------------------------------------------------------
+
+
+def notice_text(plan_name: str, amount: int, charge_date: date, today: date) -> str:
+    """The seed's notice: '내일 월회비 39,000원이 결제될 예정입니다. ...' with the date added."""
+    return (
+        f"{when_words(charge_date, today)}({korean_date(charge_date)}) {plan_name} {format_krw(amount)}이 "
+        "결제될 예정입니다. 변경이 필요하시면 미리 연락 부탁드립니다."
+    )
+
+
+def notice_key(subscription_id: int, period: date) -> str:
+    return f"billing_notice:{subscription_id}:{period_key(period)}"
+
+
+def charge_key(subscription_id: int, period: date) -> str:
+    return f"charge:{subscription_id}:{period_key(period)}"
+
+
+def order_number(subscription_id: int, period: date) -> str:
+    """Our order id for the period (KakaoPay partner_order_id): the same on every attempt."""
+    return f"S{subscription_id}-{period:%Y%m%d}"
+
+
+def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dict[str, int]:
+    """Queue the D-N notice of every active subscription whose charge is within the lead time.
+
+    Late (the worker was down on D-1) is still sent until the due date; the outbox key
+    billing_notice:{subscription}:{period} makes every repeat a no-op.
+    """
+    counts = {"notices_queued": 0, "notices_already": 0}
+    today = clock.today_kst(now)
+    with session_scope(engine) as session:
+        config = load_settings(session)
+    send_after = max(now, kst_instant(today, config.notice_hour))
+    last_id = 0
+    while True:
+        with session_scope(engine) as session:
+            rows = session.exec(
+                select(Subscription, SubscriptionPlan, Customer)
+                .join(
+                    SubscriptionPlan,
+                    col(SubscriptionPlan.id)
+                    == func.coalesce(Subscription.next_plan_id, Subscription.plan_id),
+                )
+                .join(Customer, col(Customer.id) == Subscription.customer_id)
+                .where(
+                    Subscription.status == SubscriptionStatus.ACTIVE,
+                    col(Subscription.cancel_at_period_end).is_(False),
+                    col(Subscription.next_charge_date) > today,
+                    col(Subscription.next_charge_date) <= today + timedelta(days=config.notice_lead_days),
+                    col(Subscription.id) > last_id,
+                )
+                .order_by(col(Subscription.id))
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                break
+            last_id = rows[-1][0].id or last_id
+            keys = [notice_key(s.id or 0, s.next_charge_date) for s, _, _ in rows if s.next_charge_date]
+            existing = set(
+                session.exec(
+                    select(Message.idempotency_key).where(col(Message.idempotency_key).in_(keys))
+                ).all()
+            )
+            for subscription, plan, customer in rows:
+                assert subscription.next_charge_date is not None and subscription.id is not None
+                key = notice_key(subscription.id, subscription.next_charge_date)
+                if key in existing:
+                    counts["notices_already"] += 1
+                    continue
+                amount = subscription.next_amount or subscription.amount
+                enqueue(
+                    session,
+                    customer_id=customer.id,
+                    template_key=NOTICE_TEMPLATE,
+                    idempotency_key=key,
+                    text=notice_text(plan.name, amount, subscription.next_charge_date, today),
+                    variables={
+                        "고객명": customer.name,
+                        "상품명": plan.name,
+                        "금액": format_krw(amount),
+                        "결제일": korean_date(subscription.next_charge_date),
+                    },
+                    send_after=send_after,
+                )
+                counts["notices_queued"] += 1
+    return counts
+
+
+# -- charges ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Claim:
+    """A charge this worker owns until it records the outcome (or the lease ends)."""
+
+    charge_id: int
+    subscription_id: int
+    period: date
+    amount: int
+    tax_free_amount: int
+    key: str
+    attempt: int  # this attempt's number (1 = first call)
+    instrument_ref: str | None
+    partner_user_id: str
+    item_name: str
+    subscription_status: str
+    outcome: str = ""  # succeeded, failed, unknown, skipped
+    approval: dict[str, Any] = field(default_factory=dict)
+    failure_code: str | None = None
+    failure_message: str | None = None
+    hard: bool = False
+    via_lookup: bool = False
+    instruments: dict[str, str] = field(default_factory=dict)  # gateway name -> SID / billing key
+    gateway_used: str | None = None
+    routing_log: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _default_gateway(engine: Engine) -> PaymentRouter:
+    """The configured gateway router (sandbox by default, with failover to an enrolled backup)."""
+    from core.payments.registry import get_router
+
+    return get_router(engine=engine)
+
+
+def _charge(gateway: PaymentGateway | PaymentRouter, claim: _Claim, **kwargs: Any) -> ApprovalResult:
+    """Through the router (retries, failover to an enrolled backup instrument) or one plain gateway."""
+    if isinstance(gateway, PaymentRouter):
+        routed = gateway.charge(claim.routing_log, instruments=claim.instruments, **kwargs)
+        claim.gateway_used = routed.gateway
+        return routed.result
+    claim.gateway_used = gateway.name
+    return gateway.charge(instrument_ref=claim.instrument_ref or "", **kwargs)
+
+
+def _find_by_order(
+    gateway: PaymentGateway | PaymentRouter, claim: _Claim, partner_order_id: str
+) -> LookupResult | None:
+    """Look our order id up on every gateway the subscription has an instrument with."""
+    if not isinstance(gateway, PaymentRouter):
+        claim.gateway_used = gateway.name
+        return gateway.find_by_order(partner_order_id=partner_order_id)
+    for name in claim.instruments or {gateway.primary.name: ""}:
+        found = gateway.gateway(name).find_by_order(partner_order_id=partner_order_id)
+        note(
+            claim.routing_log,
+            name,
+            "find_by_order",
+            "found" if found else "not_found",
+            status=found.status if found else None,
+        )
+        if found is not None and found.status in CHARGED_STATUSES:
+            claim.gateway_used = name
+            return found
+    return None
+
+
+def billing_notices(engine: Engine, now: datetime) -> dict[str, int]:
+    """Worker job: D-1 notices (as of `now`: history and messages carry the worker's instant)."""
+    with clock.frozen(now):
+        return run_notices(engine, now)
+
+
+def billing_charges(engine: Engine, now: datetime) -> dict[str, int]:
+    """Worker job: resume / end subscriptions, open the due charges, charge, retry, end dunning."""
+    with clock.frozen(now):
+        return run_charges(engine, now)
+
+
+def run_charges(
+    engine: Engine,
+    now: datetime,
+    *,
+    gateway: PaymentGateway | PaymentRouter | None = None,
+    gateway_for: GatewayFor | None = None,
+    batch_size: int = 500,
+) -> dict[str, int]:
+    counts: dict[str, int] = {
+        "resumed": 0,
+        "ended": 0,
+        "opened": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "unknown": 0,
+        "recovered_by_lookup": 0,
+        "skipped": 0,
+        "dunning_ended": 0,
+    }
+    today = clock.today_kst(now)
+    with session_scope(engine) as session:
+        config = load_settings(session)
+        counts["resumed"] = _resume_due(session, today)
+        counts["ended"] = _end_canceled_at_period_end(session, today)
+    with session_scope(engine) as session:
+        counts["opened"] = _open_due_charges(session, now, today, config)
+    with session_scope(engine) as session:
+        counts["dunning_ended"] = _end_dunning(session, now, today, config)
+    resolved: PaymentGateway | PaymentRouter | None = gateway
+    while True:
+        with session_scope(engine) as session:
+            claims = _claim(session, now, config, batch_size)
+        if not claims:
+            break
+        if resolved is None:
+            resolved = (gateway_for or _default_gateway)(engine)
+        for claim in claims:
+            _attempt(resolved, claim)
+        _record_all(
+            engine, claims, now, config, SYSTEM_ACTOR, gateway_name=getattr(resolved, "name", "gateway")
+        )
+        for claim in claims:
+            counts[claim.outcome] = counts.get(claim.outcome, 0) + 1
+            if claim.via_lookup and claim.outcome == "succeeded":
+                counts["recovered_by_lookup"] += 1
+    return counts
+
+
+def _resume_due(session: Session, today: date) -> int:
+    due = session.exec(
+        select(Subscription).where(
+            Subscription.status == SubscriptionStatus.PAUSED,
+            col(Subscription.paused_until).is_not(None),
+            col(Subscription.paused_until) <= today,
+        )
+    ).all()
+    for subscription in due:
+        _resume(session, subscription, SYSTEM_ACTOR, today)
+    return len(due)
+
+
+def _end_canceled_at_period_end(session: Session, today: date) -> int:
+    due = session.exec(
+        select(Subscription).where(
+            col(Subscription.cancel_at_period_end).is_(True),
+            col(Subscription.status).in_([SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED]),
+            or_(col(Subscription.next_charge_date).is_(None), col(Subscription.next_charge_date) <= today),
+        )
+    ).all()
+    for subscription in due:
+        _cancel_now(subscription)
+        session.add(subscription)
+        _history(session, subscription, SYSTEM_ACTOR, "canceled", reason="기간 종료 해지")
+    return len(due)
+
+
+def _open_due_charges(session: Session, now: datetime, today: date, config: BillingSettings) -> int:
+    """One INSERT .. SELECT .. ON CONFLICT DO NOTHING: a charge row per due active subscription.
+
+    Charges of a day open at the owner's charge hour (KST); the unique (subscription, period)
+    makes a second worker's insert, or a retried tick's, a no-op.
+    """
+    last_day = today if now >= kst_instant(today, config.charge_hour) else today - timedelta(days=1)
+    key = (
+        literal("charge:")
+        + cast(Subscription.id, String)
+        + literal(":")
+        + cast(Subscription.next_charge_date, String)
+    )
+    source = select(  # type: ignore[call-overload]
+        Subscription.id,
+        Subscription.next_charge_date,
+        func.coalesce(Subscription.next_amount, Subscription.amount),
+        literal(ChargeStatus.PENDING.value),
+        literal(0),
+        key,
+        literal(False),
+        literal(now, type_=SubscriptionCharge.__table__.c.created_at.type),
+        literal(now, type_=SubscriptionCharge.__table__.c.updated_at.type),
+    ).where(
+        Subscription.status == SubscriptionStatus.ACTIVE,
+        col(Subscription.cancel_at_period_end).is_(False),
+        col(Subscription.next_charge_date) <= last_day,
+    )
+    table = SubscriptionCharge.__table__
+    dialect = postgresql if is_postgres(session.get_bind()) else sqlite
+    statement = (
+        dialect.insert(table)
+        .from_select(
+            [
+                "subscription_id",
+                "period",
+                "amount",
+                "status",
+                "attempt_count",
+                "idempotency_key",
+                "hard_decline",
+                "created_at",
+                "updated_at",
+            ],
+            source,
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+    )
+    return len(session.execute(statement).all())
+
+
+def _is_due(now: datetime):  # type: ignore[no-untyped-def]
+    return or_(
+        SubscriptionCharge.status == ChargeStatus.PENDING,
+        and_(SubscriptionCharge.status == ChargeStatus.UNKNOWN, col(SubscriptionCharge.next_retry_at) <= now),
+        and_(
+            SubscriptionCharge.status == ChargeStatus.FAILED,
+            col(SubscriptionCharge.hard_decline).is_(False),
+            col(SubscriptionCharge.next_retry_at) <= now,
+        ),
+    )
+
+
+def _next_retry(period: date, today: date, config: BillingSettings) -> date | None:
+    return next((d for d in retry_dates(period, config.retry_days) if d > today), None)
+
+
+def _schedule_spent(charge: SubscriptionCharge, config: BillingSettings) -> bool:
+    """The last failure was recorded on or after the schedule's last retry day."""
+    return clock.today_kst(charge.updated_at) >= retry_dates(charge.period, config.retry_days)[-1]
+
+
+def _end_dunning(session: Session, now: datetime, today: date, config: BillingSettings) -> int:
+    """Failed charges whose schedule is spent (or hard declines at the schedule's end): cancel or pause."""
+    rows = session.exec(
+        select(SubscriptionCharge, Subscription)
+        .join(Subscription, col(Subscription.id) == SubscriptionCharge.subscription_id)
+        .where(SubscriptionCharge.status == ChargeStatus.FAILED, col(SubscriptionCharge.next_retry_at) <= now)
+    ).all()
+    ended = 0
+    for charge, subscription in rows:
+        if not charge.hard_decline and not _schedule_spent(charge, config):
+            continue  # a retry is due: the claim below takes it
+        charge.next_retry_at = None
+        charge.updated_at = now
+        session.add(charge)
+        if subscription.status != SubscriptionStatus.PAST_DUE:
+            continue
+        if config.final_action == "pause":
+            subscription.status = SubscriptionStatus.PAUSED
+            subscription.paused_until = None
+            text = f"{_plan_name(session, subscription)} 결제가 완료되지 않아 정기결제가 일시정지되었습니다."
+        else:
+            _cancel_now(subscription)
+            text = f"{_plan_name(session, subscription)} 결제가 완료되지 않아 정기결제가 해지되었습니다."
+        session.add(subscription)
+        _history(
+            session,
+            subscription,
+            SYSTEM_ACTOR,
+            "dunning_ended",
+            final_action=config.final_action,
+            period=charge.period,
+            reason=charge.failure_message,
+        )
+        _tell(
+            session,
+            subscription,
+            f"billing_dunning_end:{subscription.id}:{period_key(charge.period)}",
+            text,
+            "billing_dunning_end",
+        )
+        ended += 1
+    return ended
+
+
+def _claim(
+    session: Session, now: datetime, config: BillingSettings, limit: int, charge_id: int | None = None
+) -> list[_Claim]:
+    """Take due charges: status unknown + a lease, committed before any gateway call."""
+    statement = (
+        select(SubscriptionCharge.id).where(_is_due(now)).order_by(col(SubscriptionCharge.id)).limit(limit)
+    )
+    if charge_id is not None:
+        statement = select(SubscriptionCharge.id).where(
+            SubscriptionCharge.id == charge_id,
+            col(SubscriptionCharge.status).in_([ChargeStatus.FAILED, ChargeStatus.UNKNOWN]),
+        )
+    if is_postgres(session.get_bind()):
+        statement = statement.with_for_update(skip_locked=True)
+    ids = list(session.exec(statement).all())
+    if not ids:
+        return []
+    rows = session.exec(
+        select(SubscriptionCharge, Subscription, Customer, SubscriptionPlan)
+        .join(Subscription, col(Subscription.id) == SubscriptionCharge.subscription_id)
+        .join(Customer, col(Customer.id) == Subscription.customer_id)
+        .join(
+            SubscriptionPlan,
+            col(SubscriptionPlan.id) == func.coalesce(Subscription.next_plan_id, Subscription.plan_id),
+        )
+        .where(col(SubscriptionCharge.id).in_(ids))
+        .order_by(col(SubscriptionCharge.id))
+    ).all()
+    claims = [
+        _Claim(
+            charge_id=charge.id,
+            subscription_id=subscription.id,
+            period=charge.period,
+            amount=charge.amount,
+            tax_free_amount=min(plan.tax_free_amount, charge.amount),
+            key=charge.idempotency_key,
+            attempt=charge.attempt_count + 1,
+            instrument_ref=subscription.instrument_ref,
+            partner_user_id=customer.public_id,
+            item_name=plan.name,
+            subscription_status=subscription.status,
+            instruments=_instruments(subscription),
+        )
+        for charge, subscription, customer, plan in rows
+    ]
+    session.execute(
+        update(SubscriptionCharge)
+        .where(col(SubscriptionCharge.id).in_(ids))
+        .values(
+            status=ChargeStatus.UNKNOWN,
+            attempt_count=SubscriptionCharge.attempt_count + 1,
+            next_retry_at=now + timedelta(minutes=config.lease_minutes),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return claims
+
+
+def _instruments(subscription: Subscription) -> dict[str, str]:
+    found: dict[str, str] = {}
+    if subscription.instrument_ref:
+        found[subscription.instrument_gateway or "sandbox"] = subscription.instrument_ref
+    if subscription.backup_instrument_ref and subscription.backup_instrument_gateway:
+        found.setdefault(subscription.backup_instrument_gateway, subscription.backup_instrument_ref)
+    return found
+
+
+def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
+    """Ask the gateway, once; an earlier attempt is always looked up first (never charge twice)."""
+    partner_order_id = order_number(claim.subscription_id, claim.period)
+    if claim.attempt > 1:
+        try:
+            found = _find_by_order(gateway, claim, partner_order_id)
+        except PaymentError as exc:
+            claim.outcome, claim.failure_code, claim.failure_message = (
+                "unknown",
+                "LOOKUP_FAILED",
+                str(exc)[:500],
+            )
+            return
+        if found is not None and found.status in CHARGED_STATUSES:
+            claim.outcome, claim.via_lookup = "succeeded", True
+            claim.approval = {
+                "tid": found.tid,
+                "total_amount": found.total_amount,
+                "approved_at": found.approved_at,
+                "method": None,
+            }
+            return
+    if claim.subscription_status in (SubscriptionStatus.CANCELED, SubscriptionStatus.PAUSED):
+        claim.outcome, claim.failure_code = "skipped", "NOT_ACTIVE"
+        claim.failure_message = "구독이 해지 또는 일시정지되어 결제하지 않았습니다"
+        return
+    if claim.amount <= 0:
+        claim.outcome, claim.hard, claim.failure_code = "failed", True, "ZERO_AMOUNT"
+        claim.failure_message = "결제 금액이 0원이라 청구하지 않았습니다 (요금을 확인하세요)"
+        return
+    if not claim.instrument_ref:
+        claim.outcome, claim.hard, claim.failure_code = "failed", True, "NO_INSTRUMENT"
+        claim.failure_message = "등록된 결제수단(SID)이 없습니다"
+        return
+    # A fresh gateway key after a definite failure; the same one after an unknown outcome.
+    gateway_key = claim.key if claim.attempt == 1 else f"{claim.key}:{claim.attempt}"
+    try:
+        result = _charge(
+            gateway,
+            claim,
+            partner_order_id=partner_order_id,
+            partner_user_id=claim.partner_user_id,
+            item_name=claim.item_name,
+            total_amount=claim.amount,
+            tax_free_amount=claim.tax_free_amount,
+            idempotency_key=gateway_key,
+        )
+    except PaymentOutcomeUnknown as exc:
+        claim.outcome, claim.failure_code, claim.failure_message = "unknown", "TIMEOUT", str(exc)[:500]
+    except PermanentPaymentError as exc:
+        claim.outcome, claim.hard = "failed", True
+        claim.failure_code, claim.failure_message = str(exc.code or "DECLINED")[:64], str(exc)[:500]
+    except PaymentError as exc:  # retriable: busy, locked, 5xx
+        claim.outcome, claim.failure_code, claim.failure_message = (
+            "failed",
+            str(exc.code or "RETRY")[:64],
+            str(exc)[:500],
+        )
+    else:
+        claim.outcome = "succeeded"
+        claim.approval = {
+            "tid": result.tid,
+            "total_amount": result.total_amount,
+            "approved_at": result.approved_at,
+            "method": result.method,
+        }
+
+
+def _record_all(
+    engine: Engine,
+    claims: list[_Claim],
+    now: datetime,
+    config: BillingSettings,
+    actor: Actor,
+    *,
+    gateway_name: str,
+) -> None:
+    """Record a batch in one transaction; on a conflict, row by row so one bad row spoils nothing."""
+    try:
+        with session_scope(engine) as session:
+            for claim in claims:
+                _record(session, claim, now, config, actor, gateway_name)
+    except IntegrityError:
+        for claim in claims:
+            try:
+                with session_scope(engine) as session:
+                    _record(session, claim, now, config, actor, gateway_name)
+            except IntegrityError:
+                claim.outcome = "skipped"  # recorded by someone else already: once is enough
+
+
+def _record(
+    session: Session, claim: _Claim, now: datetime, config: BillingSettings, actor: Actor, gateway_name: str
+) -> None:
+    charge = session.get(SubscriptionCharge, claim.charge_id)
+    subscription = session.get(Subscription, claim.subscription_id)
+    assert charge is not None and subscription is not None
+    if charge.status == ChargeStatus.SUCCEEDED:
+        claim.outcome = "skipped"
+        return
+    charge.updated_at = now
+    if claim.outcome == "succeeded":
+        _record_success(session, charge, subscription, claim, now, actor, gateway_name)
+    elif claim.outcome == "unknown":
+        charge.status = ChargeStatus.UNKNOWN
+        charge.failure_code, charge.failure_message = claim.failure_code, claim.failure_message
+        charge.next_retry_at = now + timedelta(minutes=config.unknown_recheck_minutes)
+        _history(
+            session, subscription, actor, "charge_unknown", period=charge.period, reason=claim.failure_message
+        )
+    elif claim.outcome == "skipped":
+        charge.status = ChargeStatus.FAILED
+        charge.failure_code, charge.failure_message = claim.failure_code, claim.failure_message
+        charge.hard_decline, charge.next_retry_at = True, None
+    else:
+        _record_failure(session, charge, subscription, claim, now, config, actor)
+    session.add(charge)
+
+
+def _record_success(
+    session: Session,
+    charge: SubscriptionCharge,
+    subscription: Subscription,
+    claim: _Claim,
+    now: datetime,
+    actor: Actor,
+    gateway_name: str,
+) -> None:
+    approved_at = claim.approval.get("approved_at") or now
+    if approved_at.tzinfo is None:
+        approved_at = approved_at.replace(tzinfo=clock.KST)
+    plan = session.get(SubscriptionPlan, subscription.next_plan_id or subscription.plan_id)
+    assert plan is not None
+    order = Order(
+        order_number=order_number(subscription.id or 0, charge.period),
+        customer_id=subscription.customer_id,
+        total_amount=charge.amount,
+        tax_free_amount=claim.tax_free_amount,
+        source="subscription",
+        status=OrderStatus.PAID,
+        ordered_at=now,
+        paid_at=approved_at,
+        subscription_id=subscription.id,
+    )
+    session.add(order)
+    session.flush()
+    session.add(
+        OrderItem(
+            order_id=order.id,
+            product_id=plan.product_id,
+            product_name=plan.name,
+            quantity=1,
+            unit_price=charge.amount,
+            amount=charge.amount,
+        )
+    )
+    payment = Payment(
+        order_id=order.id,
+        customer_id=subscription.customer_id,
+        gateway=claim.gateway_used or subscription.instrument_gateway or gateway_name,
+        gateway_tid=claim.approval.get("tid"),
+        routing_log=claim.routing_log,
+        method=claim.approval.get("method"),
+        amount=charge.amount,
+        tax_free_amount=claim.tax_free_amount,
+        status=PaymentStatus.APPROVED,
+        idempotency_key=charge.idempotency_key,
+        approved_at=approved_at,
+    )
+    session.add(payment)
+    session.flush()
+    charge.status, charge.payment_id, charge.order_id, charge.next_retry_at = (
+        ChargeStatus.SUCCEEDED,
+        payment.id,
+        order.id,
+        None,
+    )
+    if subscription.next_charge_date == charge.period and subscription.status in (
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.PAST_DUE,
+    ):
+        subscription.plan_id = plan.id or subscription.plan_id
+        subscription.amount = charge.amount
+        subscription.next_plan_id = subscription.next_amount = None
+        subscription.next_charge_date = next_charge_date(
+            charge.period, subscription.anchor_day, _interval(plan)
+        )
+        subscription.status = SubscriptionStatus.ACTIVE
+    session.add(subscription)
+    _history(
+        session,
+        subscription,
+        actor,
+        "charge_succeeded",
+        period=charge.period,
+        amount=charge.amount,
+        tid=claim.approval.get("tid"),
+        attempt=claim.attempt,
+        via_lookup=claim.via_lookup,
+    )
+    next_words = (
+        f" 다음 결제일은 {korean_date(subscription.next_charge_date)}입니다."
+        if subscription.next_charge_date and subscription.status == SubscriptionStatus.ACTIVE
+        else ""
+    )
+    _tell(
+        session,
+        subscription,
+        f"billing_receipt:{subscription.id}:{period_key(charge.period)}",
+        f"{plan.name} {format_krw(charge.amount)} 결제가 완료되었습니다 (주문번호 {order.order_number}).{next_words}",
+        RECEIPT_TEMPLATE,
+        상품명=plan.name,
+        금액=format_krw(charge.amount),
+        주문번호=order.order_number,
+    )
+
+
+def _record_failure(
+    session: Session,
+    charge: SubscriptionCharge,
+    subscription: Subscription,
+    claim: _Claim,
+    now: datetime,
+    config: BillingSettings,
+    actor: Actor,
+) -> None:
+    today = clock.today_kst(now)
+    retry_on = None if claim.hard else _next_retry(charge.period, today, config)
+    charge.status = ChargeStatus.FAILED
+    charge.failure_code, charge.failure_message, charge.hard_decline = (
+        claim.failure_code,
+        claim.failure_message,
+        claim.hard,
+    )
+    if retry_on is not None:
+        charge.next_retry_at = kst_instant(retry_on, config.charge_hour)
+    else:  # hard decline or schedule spent: the dunning ends at the schedule's last day
+        end = retry_dates(charge.period, config.retry_days)[-1]
+        # Not `now`: this tick's claim loop must not take it again; the next tick ends the dunning.
+        charge.next_retry_at = max(now + timedelta(seconds=1), kst_instant(end, config.charge_hour))
+    if subscription.status == SubscriptionStatus.ACTIVE:
+        subscription.status = SubscriptionStatus.PAST_DUE
+        session.add(subscription)
+    _history(
+        session,
+        subscription,
+        actor,
+        "charge_failed",
+        period=charge.period,
+        code=claim.failure_code,
+        reason=claim.failure_message,
+        hard=claim.hard,
+        next_retry_on=retry_on,
+        attempt=claim.attempt,
+    )
+    if charge.payment_link_id is None and charge.amount > 0:
+        plan_name = claim.item_name
+        link = PaymentLink(
+            code=secrets.token_urlsafe(12),
+            customer_id=subscription.customer_id,
+            item_name=plan_name,
+            amount=charge.amount,
+            tax_free_amount=claim.tax_free_amount,
+            memo=f"정기결제 {period_key(charge.period)} 미결제 ({charge.idempotency_key})",
+            status=PaymentLinkStatus.CREATED,
+            created_at=now,
+            expires_at=kst_instant(retry_dates(charge.period, config.retry_days)[-1] + timedelta(days=1)),
+        )
+        session.add(link)
+        session.flush()
+        charge.payment_link_id = link.id
+        url = link_url(link)
+        retry_words = f" {korean_date(retry_on)}에 다시 결제를 시도합니다." if retry_on else ""
+        _tell(
+            session,
+            subscription,
+            f"billing_failed:{subscription.id}:{period_key(charge.period)}",
+            f"{plan_name} {format_krw(charge.amount)} 결제가 완료되지 않았습니다 ({claim.failure_message}).{retry_words} "
+            f"아래 링크에서 직접 결제하실 수 있습니다: {url}",
+            FAILED_TEMPLATE,
+            상품명=plan_name,
+            금액=format_krw(charge.amount),
+            링크=url,
+        )
+
+
+def retry_charge(
+    engine: Engine,
+    actor: Actor,
+    charge_id: int,
+    *,
+    gateway: PaymentGateway | PaymentRouter | None = None,
+    now: datetime | None = None,
+) -> str:
+    """A person retries a failed charge now (also a hard decline, after checking with the customer).
+
+    Same path as the worker: claim, look up first, charge at most once. Returns the outcome.
+    """
+    require_role(actor, *MANAGERS)
+    now = now or clock.now()
+    with session_scope(engine) as session:
+        config = load_settings(session)
+        charge = session.get(SubscriptionCharge, charge_id)
+        if charge is None:
+            raise NotFound("없는 결제 건입니다")
+        if charge.status == ChargeStatus.SUCCEEDED:
+            raise Conflict("이미 결제된 건입니다")
+        if (
+            charge.status == ChargeStatus.UNKNOWN
+            and charge.next_retry_at
+            and charge.next_retry_at > now
+            and charge.attempt_count
+            and charge.failure_code is None
+        ):
+            raise Conflict("다른 작업자가 결제 중입니다. 잠시 후 다시 시도하세요")
+        subscription = session.get(Subscription, charge.subscription_id)
+        if subscription is not None and subscription.status == SubscriptionStatus.CANCELED:
+            raise Conflict("해지된 구독은 재시도할 수 없습니다")
+        claims = _claim(session, now, config, 1, charge_id=charge_id)
+        if not claims:
+            raise Conflict("재시도할 수 없는 상태입니다")
+        audit.record(session, actor, "subscription.charge_retry", "subscription_charge", charge_id)
+    claim = claims[0]
+    resolved = gateway or _default_gateway(engine)
+    _attempt(resolved, claim)
+    _record_all(engine, claims, now, config, actor, gateway_name=getattr(resolved, "name", "gateway"))
+    return claim.outcome
+
+
+# -- reads for the page -----------------------------------------------------------------------
+
+
+def list_subscriptions(
+    session: Session, status: str | None = None
+) -> list[tuple[Subscription, Customer, str]]:
+    statement = (
+        select(Subscription, Customer, SubscriptionPlan.name)
+        .join(Customer, col(Customer.id) == Subscription.customer_id)
+        .join(SubscriptionPlan, col(SubscriptionPlan.id) == Subscription.plan_id)
+        .order_by(col(Subscription.next_charge_date), col(Subscription.id))
+    )
+    if status:
+        statement = statement.where(Subscription.status == status)
+    return list(session.exec(statement).all())  # type: ignore[arg-type]
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    rows = session.exec(select(Subscription.status, func.count()).group_by(Subscription.status)).all()
+    return {status: count for status, count in rows}
+
+
+def upcoming_charges(session: Session, today: date, days: int = 7) -> list[dict[str, Any]]:
+    """Charges due in the next `days` days (today included), per day with totals."""
+    rows = session.exec(
+        select(
+            Subscription.next_charge_date,
+            func.count(),
+            func.sum(func.coalesce(Subscription.next_amount, Subscription.amount)),
+        )
+        .where(
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            col(Subscription.cancel_at_period_end).is_(False),
+            col(Subscription.next_charge_date) >= today,
+            col(Subscription.next_charge_date) < today + timedelta(days=days),
+        )
+        .group_by(Subscription.next_charge_date)
+        .order_by(Subscription.next_charge_date)
+    ).all()
+    return [{"date": day, "count": count, "amount": int(total or 0)} for day, count, total in rows]
+
+
+def failed_charges(session: Session) -> list[tuple[SubscriptionCharge, Subscription, Customer]]:
+    """The queue for people: failed or unknown charges of subscriptions not yet settled."""
+    return list(
+        session.exec(
+            select(SubscriptionCharge, Subscription, Customer)
+            .join(Subscription, col(Subscription.id) == SubscriptionCharge.subscription_id)
+            .join(Customer, col(Customer.id) == Subscription.customer_id)
+            .where(col(SubscriptionCharge.status).in_([ChargeStatus.FAILED, ChargeStatus.UNKNOWN]))
+            .order_by(col(SubscriptionCharge.period).desc(), col(SubscriptionCharge.id))
+        ).all()
+    )  # type: ignore[arg-type]
+
+
+def history(session: Session, subscription_id: int) -> dict[str, list[Any]]:
+    """Everything billing did for one subscription: events, charges and the messages sent."""
+    events = session.exec(
+        select(SubscriptionEvent)
+        .where(SubscriptionEvent.subscription_id == subscription_id)
+        .order_by(col(SubscriptionEvent.at), col(SubscriptionEvent.id))
+    ).all()
+    charges = session.exec(
+        select(SubscriptionCharge)
+        .where(SubscriptionCharge.subscription_id == subscription_id)
+        .order_by(col(SubscriptionCharge.period))
+    ).all()
+    subscription = _get_subscription(session, subscription_id)
+    prefixes = [
+        f"{p}:{subscription_id}:"
+        for p in ("billing_notice", "billing_receipt", "billing_failed", "billing_dunning_end")
+    ]
+    messages = session.exec(
+        select(Message)
+        .where(
+            Message.customer_id == subscription.customer_id,
+            or_(*[col(Message.idempotency_key).startswith(p) for p in prefixes]),
+        )
+        .order_by(col(Message.created_at), col(Message.id))
+    ).all()
+    return {"events": list(events), "charges": list(charges), "messages": list(messages)}

@@ -1,0 +1,131 @@
+"""Pure billing date math, in Korean dates (KST has no DST, so a date is a date).
+
+Every charge date is computed from the anchor (day of month, or the first charge date for weekly /
+every-N-days plans), never from the previous charge date, so there is no drift: a subscription
+anchored on the 31st charges on Feb 28/29, Apr 30, ... and is back on the 31st in months that have one.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from core import clock
+
+MONTH = "month"
+WEEK = "week"
+DAY = "day"
+UNITS = (MONTH, WEEK, DAY)
+DEFAULT_NOTICE_LEAD_DAYS = 1
+DEFAULT_RETRY_DAYS = (1, 3, 7)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """How often a plan charges: every `count` months, weeks or days."""
+
+    unit: str = MONTH
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ValueError(f"unknown interval unit {self.unit!r}; use one of {UNITS}")
+        if self.count < 1:
+            raise ValueError("interval count must be at least 1")
+
+    @property
+    def days(self) -> int | None:
+        """Fixed length in days (weekly / daily plans); None for months."""
+        return None if self.unit == MONTH else self.count * (7 if self.unit == WEEK else 1)
+
+
+def last_day_of_month(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
+
+
+def anchored_day(year: int, month: int, anchor_day: int) -> date:
+    """The anchor day in that month, or the month's last day when the month is shorter."""
+    if not 1 <= anchor_day <= 31:
+        raise ValueError("anchor day must be 1..31")
+    return date(year, month, min(anchor_day, last_day_of_month(year, month)))
+
+
+def add_months(day: date, months: int, anchor_day: int) -> date:
+    index = day.year * 12 + (day.month - 1) + months
+    return anchored_day(index // 12, index % 12 + 1, anchor_day)
+
+
+def first_charge_date(start: date, anchor_day: int, interval: Interval = Interval()) -> date:
+    """The first charge on or after `start`: the anchor day of this month or the next (monthly plans);
+    `start` itself for weekly / every-N-days plans."""
+    if interval.unit != MONTH:
+        return start
+    candidate = anchored_day(start.year, start.month, anchor_day)
+    return candidate if candidate >= start else add_months(start, 1, anchor_day)
+
+
+def next_charge_date(current: date, anchor_day: int, interval: Interval = Interval()) -> date:
+    """The charge date after `current` (itself a charge date): anchored, so it never drifts."""
+    if interval.unit == MONTH:
+        return add_months(current, interval.count, anchor_day)
+    return current + timedelta(days=interval.days or 0)
+
+
+def charge_date_on_or_after(
+    current: date, day: date, anchor_day: int, interval: Interval = Interval()
+) -> date:
+    """Walk the schedule from the charge date `current` to the first charge date on or after `day`
+    (resuming after a pause skips the periods that were paused)."""
+    while current < day:
+        current = next_charge_date(current, anchor_day, interval)
+    return current
+
+
+def schedule(first: date, anchor_day: int, interval: Interval, count: int) -> list[date]:
+    """`count` consecutive charge dates starting at `first` (for tests and the page's preview)."""
+    dates = [first]
+    while len(dates) < count:
+        dates.append(next_charge_date(dates[-1], anchor_day, interval))
+    return dates
+
+
+def notice_date(charge_date: date, lead_days: int = DEFAULT_NOTICE_LEAD_DAYS) -> date:
+    """The day the customer is told about the charge (D-1 by default)."""
+    if lead_days < 0:
+        raise ValueError("notice lead time cannot be negative")
+    return charge_date - timedelta(days=lead_days)
+
+
+def period_key(charge_date: date) -> str:
+    """The period a charge belongs to, named by its scheduled charge date (used in idempotency keys)."""
+    return charge_date.isoformat()
+
+
+def retry_dates(
+    charge_date: date, retry_days: tuple[int, ...] | list[int] = DEFAULT_RETRY_DAYS
+) -> list[date]:
+    """Dunning: the days a failed charge is tried again, as offsets from its due date."""
+    offsets = sorted(set(int(d) for d in retry_days))
+    if any(d <= 0 for d in offsets):
+        raise ValueError("retry offsets must be positive days")
+    return [charge_date + timedelta(days=d) for d in offsets]
+
+
+def kst_instant(day: date, hour: int = 0, minute: int = 0) -> datetime:
+    """The UTC instant of `day` at hh:mm in Korea."""
+    return datetime.combine(day, time(hour, minute), tzinfo=clock.KST).astimezone(clock.UTC)
+
+
+def when_words(charge_date: date, today: date) -> str:
+    """'내일' for tomorrow, '오늘' for today, otherwise 'N일 후'."""
+    days = (charge_date - today).days
+    if days == 0:
+        return "오늘"
+    if days == 1:
+        return "내일"
+    return f"{days}일 후"
+
+
+def korean_date(day: date) -> str:
+    return f"{day.month}월 {day.day}일"

@@ -1,0 +1,469 @@
+"""Orders, payments, refunds and payment links: the services that move money.
+
+A refund holds no database lock across the gateway call: phase 1 locks the payment row, reserves
+the amount with a conditional UPDATE (so two staff at once can never refund more than was paid) and
+writes a REQUESTED refund; then the gateway cancel runs (idempotent per refund key); phase 2 records
+the answer, updates the order and payment, tells the customer and writes the audit row. A refund
+whose answer was lost stays REQUESTED and is settled by the reconciliation job, never sent blind.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, update
+from sqlmodel import Session, select
+
+from core import audit, clock
+from core.auth import Actor, require_role
+from core.db import is_postgres
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.messaging import outbox
+from core.models import (
+    Customer,
+    Message,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    Role,
+)
+from core.money import format_krw
+from core.payments.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
+from core.payments.router import PaymentRouter
+
+MAX_AMOUNT = 100_000_000  # 1억원: anything above is a typo, not an order
+REFUND_ROLES = (Role.OWNER, Role.CS)
+REFUNDABLE_PAYMENT_STATUSES = (PaymentStatus.APPROVED, PaymentStatus.PARTIALLY_REFUNDED)
+
+
+def check_amount(value: Any, label: str = "금액", *, allow_zero: bool = False) -> int:
+    """An amount in whole KRW: no floats, no fractions, no negatives, nothing absurd."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ValidationFailed(f"{label}은(는) 원 단위 정수여야 합니다: {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValidationFailed(f"{label}은(는) {'0 이상' if allow_zero else '0보다 커야'} 합니다: {value:,}")
+    if value > MAX_AMOUNT:
+        raise ValidationFailed(
+            f"{label}이(가) 너무 큽니다: {format_krw(value)} (최대 {format_krw(MAX_AMOUNT)})"
+        )
+    return value
+
+
+def _router_for(session: Session, router: PaymentRouter | None) -> PaymentRouter:
+    if router is not None:
+        return router
+    from core.payments.registry import get_router
+
+    return get_router(engine=session.get_bind())  # type: ignore[arg-type]
+
+
+def _lock_payment(session: Session, payment_id: int) -> Payment:
+    statement = select(Payment).where(Payment.id == payment_id)
+    if is_postgres(session.get_bind()):  # type: ignore[arg-type]
+        statement = statement.with_for_update()  # SQLite: BEGIN IMMEDIATE already serializes writers
+    payment = session.exec(statement.execution_options(populate_existing=True)).first()
+    if payment is None:
+        raise NotFound(f"없는 결제입니다 (#{payment_id})")
+    return payment
+
+
+def refundable_amount(payment: Payment) -> int:
+    return payment.amount - payment.refunded_amount
+
+
+def refund_payment(
+    session: Session,
+    actor: Actor,
+    *,
+    payment_id: int,
+    amount: int,
+    reason: str,
+    idempotency_key: str,
+    router: PaymentRouter | None = None,
+) -> Refund:
+    """Refund all or part of a payment through its gateway; idempotent per key.
+
+    Commits the session (twice: before and after the gateway call). Raises ValidationFailed when the
+    gateway refuses (nothing refunded) and returns a REQUESTED refund when the answer was lost.
+    """
+    require_role(actor, *REFUND_ROLES)
+    amount = check_amount(amount, "환불 금액")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("환불 사유를 입력하세요")
+    if len(reason) > 500:
+        raise ValidationFailed("환불 사유는 500자 이내로 입력하세요")
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 120:
+        raise ValidationFailed("환불 요청 키가 올바르지 않습니다 (1~120자)")
+
+    existing = session.exec(select(Refund).where(Refund.idempotency_key == key)).first()
+    if existing is not None:
+        if existing.payment_id != payment_id or existing.amount != amount:
+            raise ValidationFailed("같은 요청 키로 다른 환불을 요청했습니다")
+        if existing.status != RefundStatus.REQUESTED:
+            return existing
+        refund = existing
+    else:
+        refund = _reserve_refund(session, actor, payment_id, amount, reason, key)
+        session.commit()
+    return _send_refund(session, actor, refund, _router_for(session, router))
+
+
+def _reserve_refund(
+    session: Session, actor: Actor, payment_id: int, amount: int, reason: str, key: str
+) -> Refund:
+    payment = _lock_payment(session, payment_id)
+    if payment.status not in REFUNDABLE_PAYMENT_STATUSES or not payment.gateway_tid:
+        raise ValidationFailed(f"환불할 수 없는 결제 상태입니다 ({payment.status})")
+    result = session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.refunded_amount + amount <= Payment.amount)  # type: ignore[arg-type]
+        .values(refunded_amount=Payment.refunded_amount + amount)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(
+            f"환불 가능 금액({format_krw(refundable_amount(payment))})보다 많이 환불할 수 없습니다"
+        )
+    refunded_tax_free = session.exec(
+        select(func.coalesce(func.sum(Refund.tax_free_amount), 0)).where(
+            Refund.payment_id == payment_id, Refund.status != RefundStatus.FAILED
+        )
+    ).one()
+    remaining_tax_free = payment.tax_free_amount - int(refunded_tax_free)
+    if payment.refunded_amount + amount == payment.amount:  # the last refund takes what is left
+        tax_free = remaining_tax_free
+    else:
+        tax_free = min(remaining_tax_free, amount * payment.tax_free_amount // payment.amount)
+    refund = Refund(
+        payment_id=payment_id,
+        order_id=payment.order_id,
+        amount=amount,
+        tax_free_amount=tax_free,
+        reason=reason,
+        status=RefundStatus.REQUESTED,
+        idempotency_key=key,
+        requested_by=actor.id,
+    )
+    session.add(refund)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "refund.request",
+        "refund",
+        refund.id,
+        payment_id=payment_id,
+        amount=amount,
+        reason=reason,
+    )
+    return refund
+
+
+def _send_refund(session: Session, actor: Actor, refund: Refund, router: PaymentRouter) -> Refund:
+    payment = session.get(Payment, refund.payment_id)
+    assert payment is not None and payment.gateway_tid
+    canceled_before = int(
+        session.exec(
+            select(func.coalesce(func.sum(Refund.amount), 0)).where(
+                Refund.payment_id == payment.id, Refund.status == RefundStatus.SUCCEEDED
+            )
+        ).one()
+    )
+    session.commit()  # no transaction (and so no lock) is held across the gateway call
+    log: list[dict[str, Any]] = []
+    try:
+        answer = router.cancel(
+            payment.gateway,
+            log,
+            tid=payment.gateway_tid,
+            cancel_amount=refund.amount,
+            cancel_tax_free_amount=refund.tax_free_amount,
+            idempotency_key=f"refund:{refund.idempotency_key}",
+            reason=refund.reason,
+            canceled_before=canceled_before,
+        )
+    except PermanentPaymentError as exc:
+        _record_refund_failure(session, actor, refund, log, exc)
+        raise ValidationFailed(f"결제 대행사가 환불을 거절했습니다: {exc}") from exc
+    except (PaymentOutcomeUnknown, PaymentError) as exc:
+        payment = _lock_payment(session, refund.payment_id)
+        payment.routing_log = [*payment.routing_log, *log]
+        session.add(payment)
+        audit.record(session, actor, "refund.pending", "refund", refund.id, error=str(exc))
+        session.commit()
+        return refund
+    return _record_refund_success(session, actor, refund, log, answer.raw)
+
+
+def _record_refund_failure(
+    session: Session, actor: Actor, refund: Refund, log: list[dict[str, Any]], exc: Exception
+) -> None:
+    payment = _lock_payment(session, refund.payment_id)
+    session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id)  # type: ignore[arg-type]
+        .values(refunded_amount=Payment.refunded_amount - refund.amount)
+    )
+    session.refresh(payment)
+    payment.routing_log = [*payment.routing_log, *log]
+    refund.status = RefundStatus.FAILED
+    refund.completed_at = clock.now()
+    refund.gateway_response = {"error": str(exc), "code": getattr(exc, "code", None)}
+    session.add_all([payment, refund])
+    audit.record(session, actor, "refund.failed", "refund", refund.id, error=str(exc))
+    session.commit()
+
+
+def _record_refund_success(
+    session: Session, actor: Actor, refund: Refund, log: list[dict[str, Any]], raw: dict[str, Any]
+) -> Refund:
+    payment = _lock_payment(session, refund.payment_id)
+    session.refresh(refund)
+    if refund.status == RefundStatus.SUCCEEDED:  # settled meanwhile (reconciliation); nothing twice
+        return refund
+    now = clock.now()
+    refund.status = RefundStatus.SUCCEEDED
+    refund.completed_at = now
+    refund.gateway_response = {k: v for k, v in (raw or {}).items() if isinstance(v, (str, int, float))}
+    payment.routing_log = [*payment.routing_log, *log]
+    succeeded = (
+        int(
+            session.exec(
+                select(func.coalesce(func.sum(Refund.amount), 0)).where(
+                    Refund.payment_id == payment.id,
+                    Refund.status == RefundStatus.SUCCEEDED,
+                    Refund.id != refund.id,
+                )
+            ).one()
+        )
+        + refund.amount
+    )
+    payment.status = (
+        PaymentStatus.REFUNDED if succeeded >= payment.amount else PaymentStatus.PARTIALLY_REFUNDED
+    )
+    session.add_all([payment, refund])
+    order = session.get(Order, payment.order_id) if payment.order_id else None
+    if order is not None:
+        order.refunded_amount += refund.amount
+        order.status = (
+            OrderStatus.REFUNDED
+            if order.refunded_amount >= order.total_amount
+            else (OrderStatus.PARTIALLY_REFUNDED)
+        )
+        session.add(order)
+    customer = session.get(Customer, payment.customer_id)
+    order_number = order.order_number if order else "-"
+    outbox.enqueue(
+        session,
+        customer_id=payment.customer_id,
+        template_key="refund_completed",
+        variables={
+            "customer_name": customer.name if customer else "",
+            "order_number": order_number,
+            "amount": refund.amount,
+            "payment_method": payment.method or "",
+        },
+        idempotency_key=f"refund:{refund.id}",
+        text=(
+            f"{customer.name if customer else '고객'}님, 주문 {order_number}의 {format_krw(refund.amount)} "
+            f"환불이 완료되었습니다. 카드사/은행 사정에 따라 실제 반영까지 영업일 기준 3~5일 걸릴 수 있습니다."
+        ),
+    )
+    audit.record(
+        session,
+        actor,
+        "refund.succeeded",
+        "refund",
+        refund.id,
+        payment_id=payment.id,
+        amount=refund.amount,
+        order_id=payment.order_id,
+    )
+    session.commit()
+    return refund
+
+
+def settle_pending_refund(
+    session: Session, refund_id: int, router: PaymentRouter | None = None, actor: Actor | None = None
+) -> Refund:
+    """Re-send a REQUESTED refund with the same key (the worker's reconciliation does this)."""
+    from core.auth import SYSTEM_ACTOR
+
+    refund = session.get(Refund, refund_id)
+    if refund is None:
+        raise NotFound(f"없는 환불입니다 (#{refund_id})")
+    if refund.status != RefundStatus.REQUESTED:
+        return refund
+    return _send_refund(session, actor or SYSTEM_ACTOR, refund, _router_for(session, router))
+
+
+# -- search and detail ------------------------------------------------------------------------------
+
+SEARCH_LIMIT = 50
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def _prefix(column: Any, text: str) -> Any:
+    """`column LIKE 'text%'` written as a range, so the column's index is used on SQLite and PostgreSQL."""
+    return and_(column >= text, column < text + "\U0010ffff")
+
+
+def search_orders(
+    session: Session,
+    *,
+    query: str = "",
+    status: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    product_id: int | None = None,
+    payment_method: str | None = None,
+    limit: int = SEARCH_LIMIT,
+) -> list[dict[str, Any]]:
+    """Newest first: by order number (prefix), customer name (prefix) or phone (7+ digits), with filters.
+
+    Each branch is its own indexed query (order_number; customer name/phone -> their orders by
+    customer and date), merged here, so it stays fast on a million orders.
+    """
+    limit = max(1, min(int(limit), 500))
+
+    def build_filters(indexed: bool) -> list[Any]:
+        """indexed=False writes status/date filters so no index serves them: in the order-number and
+        customer branches their own index must drive the query (else the planner may walk the
+        status/date index over a million rows probing for a handful of matches)."""
+        status_column = Order.status if indexed else func.coalesce(Order.status, Order.status)
+        date_column = Order.ordered_at if indexed else func.coalesce(Order.ordered_at, Order.ordered_at)
+        result: list[Any] = []
+        if status:
+            result.append(status_column == status)
+        if date_from or date_to:
+            start, end = clock.kst_day_range(date_from or date(2000, 1, 1), date_to or date(2100, 1, 1))
+            result += [date_column >= start, date_column < end]
+        if product_id is not None:
+            result.append(exists().where(OrderItem.order_id == Order.id, OrderItem.product_id == product_id))
+        if payment_method:
+            result.append(exists().where(Payment.order_id == Order.id, Payment.method == payment_method))
+        return result
+
+    def run(*conditions: Any, indexed: bool = True) -> list[Any]:
+        statement = (
+            select(
+                Order.id,
+                Order.order_number,
+                Order.status,
+                Order.total_amount,
+                Order.refunded_amount,
+                Order.ordered_at,
+                Order.source,
+                Customer.name,
+                Customer.phone,
+            )
+            .join(Customer, Customer.id == Order.customer_id)  # type: ignore[arg-type]
+            .where(*conditions, *build_filters(indexed))
+            .order_by(Order.ordered_at.desc())  # type: ignore[attr-defined]
+            .limit(limit)
+        )
+        return list(session.exec(statement).all())
+
+    text = (query or "").strip()
+    if not text:
+        rows = run()
+    else:
+        rows = run(_prefix(Order.order_number, text), indexed=False)
+        digits = _digits(text)
+        customer_match = _prefix(Customer.name, text)
+        if len(digits) >= 7 and len(digits) >= len(text.replace("-", "").replace(" ", "")):
+            customer_match = or_(
+                _prefix(Customer.phone, digits), _prefix(Customer.phone, _hyphenated(digits))
+            )
+        customer_ids = list(session.exec(select(Customer.id).where(customer_match).limit(200)).all())
+        if customer_ids:
+            rows += run(Order.customer_id.in_(customer_ids), indexed=False)  # type: ignore[attr-defined]
+        unique = {row.id: row for row in rows}
+        rows = sorted(unique.values(), key=lambda row: row.ordered_at, reverse=True)
+    return [
+        {
+            "id": r.id,
+            "order_number": r.order_number,
+            "customer_name": r.name,
+            "phone": r.phone,
+            "total_amount": r.total_amount,
+            "refunded_amount": r.refunded_amount,
+            "status": r.status,
+            "ordered_at": r.ordered_at,
+            "source": r.source,
+        }
+        for r in rows[:limit]
+    ]
+
+
+def _hyphenated(digits: str) -> str:
+    if len(digits) == 11:
+        return f"{digits[:3]}-{digits[3:7]}-{digits[7:]}"
+    if len(digits) >= 7:
+        return f"{digits[:3]}-{digits[3:7]}" + (f"-{digits[7:]}" if len(digits) > 7 else "")
+    return digits
+
+
+def order_detail(session: Session, order_id: int) -> dict[str, Any]:
+    """Everything the order screen shows: items, payments (with routing), refunds, messages, a timeline."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"없는 주문입니다 (#{order_id})")
+    customer = session.get(Customer, order.customer_id)
+    items = list(session.exec(select(OrderItem).where(OrderItem.order_id == order_id)).all())
+    payments = list(session.exec(select(Payment).where(Payment.order_id == order_id)).all())
+    refunds = list(
+        session.exec(
+            select(Refund).where(Refund.order_id == order_id).order_by(Refund.created_at)  # type: ignore[arg-type]
+        ).all()
+    )
+    messages = list(
+        session.exec(
+            select(Message)
+            .where(Message.customer_id == order.customer_id, Message.created_at >= order.ordered_at)
+            .order_by(Message.created_at)
+            .limit(100)  # type: ignore[arg-type]
+        ).all()
+    )
+    timeline: list[dict[str, Any]] = [{"at": order.ordered_at, "event": "주문 접수"}]
+    for payment in payments:
+        if payment.approved_at:
+            timeline.append(
+                {
+                    "at": payment.approved_at,
+                    "event": f"결제 완료 {format_krw(payment.amount)} ({payment.method or payment.gateway})",
+                }
+            )
+    for refund in refunds:
+        timeline.append(
+            {"at": refund.created_at, "event": f"환불 요청 {format_krw(refund.amount)}: {refund.reason}"}
+        )
+        if refund.completed_at:
+            label = "환불 완료" if refund.status == RefundStatus.SUCCEEDED else "환불 실패"
+            timeline.append({"at": refund.completed_at, "event": f"{label} {format_krw(refund.amount)}"})
+    for message in messages:
+        timeline.append(
+            {"at": message.created_at, "event": f"메시지 {message.template_key} ({message.status})"}
+        )
+    timeline.sort(key=lambda entry: entry["at"])
+    return {
+        "order": order,
+        "customer": customer,
+        "items": items,
+        "payments": payments,
+        "refunds": refunds,
+        "messages": messages,
+        "timeline": timeline,
+    }

@@ -1,0 +1,296 @@
+"""KakaoPay online payment API client (open-api.kakaopay.com, SECRET_KEY auth, JSON bodies).
+
+No webhook and no idempotency header: we dedupe on our own partner_order_id and reconcile by tid.
+`partner_user_id` is always the customer's opaque public_id, never a name, phone or email.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from core import clock
+from core.config import ConfigError, Settings
+from core.money import vat_of
+from core.payments.base import (
+    ApprovalResult,
+    CancelResult,
+    LookupResult,
+    PaymentError,
+    PaymentOutcomeUnknown,
+    PermanentPaymentError,
+    ReadyResult,
+    RetriablePaymentError,
+)
+from core.payments.http import DEFAULT_TIMEOUT, require, send
+
+# method_result_code values meaning "busy / locked, try again shortly" (others are permanent).
+RETRIABLE_METHOD_CODES = frozenset({"USER_LOCKED", "SYSTEM_BUSY", "TEMPORARY_ERROR", "IN_PROGRESS"})
+
+
+def parse_kst(value: Any) -> datetime | None:
+    """KakaoPay timestamps carry no offset and are KST."""
+    if not value:
+        return None
+    try:
+        return clock.parse_instant(str(value))
+    except ValueError:
+        return None
+
+
+def classify_error(response: httpx.Response, body: dict[str, Any] | None) -> PaymentError:
+    body = body or {}
+    extras = body.get("extras") or {}
+    method_code = extras.get("method_result_code") if isinstance(extras, dict) else None
+    message = (
+        (extras.get("method_result_message") if isinstance(extras, dict) else None)
+        or body.get("error_message")
+        or f"HTTP {response.status_code}"
+    )
+    code = str(method_code or body.get("error_code") or response.status_code)
+    text = f"kakaopay: {message} ({code})"
+    if method_code in RETRIABLE_METHOD_CODES:
+        return RetriablePaymentError(text, code=code, raw=body)
+    return PermanentPaymentError(text, code=code, raw=body)
+
+
+class KakaoPayGateway:
+    name = "kakaopay"
+
+    def __init__(
+        self,
+        *,
+        secret_key: str,
+        base_url: str = "https://open-api.kakaopay.com",
+        cid: str = "TC0ONETIME",
+        subscription_cid: str = "TCSUBSCRIP",
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not secret_key:
+            raise ConfigError("KAKAOPAY_SECRET_KEY가 설정되지 않았습니다 (KakaoPay를 쓰려면 필요합니다)")
+        self.cid = cid
+        self.subscription_cid = subscription_cid
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            headers={"Authorization": f"SECRET_KEY {secret_key}", "Content-Type": "application/json"},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KakaoPayGateway:
+        return cls(
+            secret_key=settings.kakaopay_secret_key or "",
+            base_url=settings.kakaopay_base_url,
+            cid=settings.kakaopay_cid,
+            subscription_cid=settings.kakaopay_subscription_cid,
+        )
+
+    def _post(self, path: str, payload: dict[str, Any], *, mutating: bool) -> dict[str, Any]:
+        return send(
+            self.client,
+            self.name,
+            "POST",
+            f"/online/v1/payment/{path}",
+            mutating=mutating,
+            classify_error=classify_error,
+            json=payload,
+        )
+
+    def ready(
+        self,
+        *,
+        partner_order_id: str,
+        partner_user_id: str,
+        item_name: str,
+        quantity: int,
+        total_amount: int,
+        tax_free_amount: int,
+        approval_url: str,
+        cancel_url: str,
+        fail_url: str,
+        recurring: bool = False,
+    ) -> ReadyResult:
+        body = self._post(
+            "ready",
+            {
+                "cid": self.subscription_cid if recurring else self.cid,
+                "partner_order_id": partner_order_id,
+                "partner_user_id": partner_user_id,
+                "item_name": item_name,
+                "quantity": quantity,
+                "total_amount": total_amount,
+                "tax_free_amount": tax_free_amount,
+                "vat_amount": vat_of(total_amount, tax_free_amount),
+                "approval_url": approval_url,
+                "cancel_url": cancel_url,
+                "fail_url": fail_url,
+            },
+            mutating=False,
+        )  # ready moves no money: a lost answer just means a new ready
+        require(body, self.name, "ready", "tid", "next_redirect_pc_url", mutating=False)
+        return ReadyResult(
+            tid=body["tid"],
+            redirect_pc_url=body.get("next_redirect_pc_url"),
+            redirect_mobile_url=body.get("next_redirect_mobile_url"),
+            redirect_app_url=body.get("next_redirect_app_url"),
+            created_at=parse_kst(body.get("created_at")),
+            raw=body,
+        )
+
+    def approve(
+        self,
+        *,
+        tid: str,
+        partner_order_id: str,
+        partner_user_id: str,
+        pg_token: str,
+        recurring: bool = False,
+    ) -> ApprovalResult:
+        body = self._post(
+            "approve",
+            {
+                "cid": self.subscription_cid if recurring else self.cid,
+                "tid": tid,
+                "partner_order_id": partner_order_id,
+                "partner_user_id": partner_user_id,
+                "pg_token": pg_token,
+            },
+            mutating=True,
+        )
+        return self._approval(body, "approve")
+
+    def _approval(self, body: dict[str, Any], operation: str) -> ApprovalResult:
+        require(body, self.name, operation, "tid", "aid", "amount", mutating=True)
+        amount = body["amount"]
+        if not isinstance(amount, dict) or amount.get("total") is None:
+            raise PaymentOutcomeUnknown(
+                f"kakaopay {operation}: amount.total이 없습니다", code="MISSING_FIELDS", raw=body
+            )
+        return ApprovalResult(
+            tid=body["tid"],
+            aid=body.get("aid"),
+            sid=body.get("sid"),
+            method=body.get("payment_method_type"),
+            total_amount=int(amount["total"]),
+            tax_free_amount=int(amount.get("tax_free") or 0),
+            vat_amount=int(amount.get("vat") or 0),
+            approved_at=parse_kst(body.get("approved_at")),
+            raw=body,
+        )
+
+    def lookup(self, *, tid: str, partner_order_id: str | None = None) -> LookupResult:
+        body = self._post("order", {"cid": self.cid, "tid": tid}, mutating=False)
+        require(body, self.name, "order", "status", "amount", mutating=False)
+        amount = body["amount"] if isinstance(body["amount"], dict) else {}
+        approved = [
+            a for a in body.get("payment_action_details") or [] if a.get("payment_action_type") == "PAYMENT"
+        ]
+        return LookupResult(
+            tid=body.get("tid") or tid,
+            status=body["status"],
+            total_amount=int(amount.get("total") or 0),
+            canceled_amount=int((body.get("canceled_amount") or {}).get("total") or 0)
+            if isinstance(body.get("canceled_amount"), dict)
+            else int(body.get("canceled_amount") or 0),
+            cancel_available_amount=int((body.get("cancel_available_amount") or {}).get("total") or 0)
+            if isinstance(body.get("cancel_available_amount"), dict)
+            else int(body.get("cancel_available_amount") or 0),
+            approved_at=parse_kst(approved[0].get("approved_at")) if approved else None,
+            raw=body,
+        )
+
+    def find_by_order(self, *, partner_order_id: str) -> LookupResult | None:
+        """KakaoPay looks payments up by tid only: without one the outcome cannot be read here."""
+        raise PaymentOutcomeUnknown(
+            "kakaopay: tid 없이 주문번호로는 결제를 조회할 수 없습니다; 관리자 확인이 필요합니다",
+            code="NO_TID",
+        )
+
+    def cancel(
+        self,
+        *,
+        tid: str,
+        cancel_amount: int,
+        cancel_tax_free_amount: int,
+        idempotency_key: str,
+        reason: str = "",
+    ) -> CancelResult:
+        body = self._post(
+            "cancel",
+            {
+                "cid": self.cid,
+                "tid": tid,
+                "cancel_amount": cancel_amount,
+                "cancel_tax_free_amount": cancel_tax_free_amount,
+                "cancel_vat_amount": vat_of(cancel_amount, cancel_tax_free_amount),
+            },
+            mutating=True,
+        )
+        require(
+            body,
+            self.name,
+            "cancel",
+            "status",
+            "approved_cancel_amount",
+            "cancel_available_amount",
+            mutating=True,
+        )
+
+        def total(value: Any) -> int:
+            return int(value.get("total") or 0) if isinstance(value, dict) else int(value or 0)
+
+        return CancelResult(
+            tid=body.get("tid") or tid,
+            status=body["status"],
+            approved_cancel_amount=total(body["approved_cancel_amount"]),
+            canceled_amount=total(body.get("canceled_amount")),
+            cancel_available_amount=total(body["cancel_available_amount"]),
+            canceled_at=parse_kst(body.get("canceled_at")),
+            raw=body,
+        )
+
+    def charge(
+        self,
+        *,
+        instrument_ref: str,
+        partner_order_id: str,
+        partner_user_id: str,
+        item_name: str,
+        total_amount: int,
+        tax_free_amount: int,
+        idempotency_key: str,
+    ) -> ApprovalResult:
+        body = self._post(
+            "subscription",
+            {
+                "cid": self.subscription_cid,
+                "sid": instrument_ref,
+                "partner_order_id": partner_order_id,
+                "partner_user_id": partner_user_id,
+                "item_name": item_name,
+                "quantity": 1,
+                "total_amount": total_amount,
+                "tax_free_amount": tax_free_amount,
+                "vat_amount": vat_of(total_amount, tax_free_amount),
+            },
+            mutating=True,
+        )
+        return self._approval(body, "subscription")
+
+    def deactivate(self, *, instrument_ref: str) -> None:
+        body = send(
+            self.client,
+            self.name,
+            "POST",
+            "/online/v1/payment/manage/subscription/inactive",
+            mutating=True,
+            classify_error=classify_error,
+            json={"cid": self.subscription_cid, "sid": instrument_ref},
+        )
+        require(body, self.name, "inactive", "status", mutating=True)
+        if body["status"] != "INACTIVE":
+            raise PermanentPaymentError(f"kakaopay: SID 비활성화 실패 (status {body['status']})", raw=body)

@@ -1,0 +1,269 @@
+"""Failover router: the primary gateway first, retries on retriable errors, lookups on unknowns.
+
+Rules (CONTRACTS.md): a retriable failure (busy/locked, 5xx, connection refused) is retried with
+backoff, a bounded number of times. A timeout means the outcome is unknown: the payment is looked up
+before anything else, and if the lookup cannot say, we stop (the payment stays UNKNOWN for the
+reconciliation job) rather than risk charging twice. The backup gateway is used only when the
+primary failed hard (still unavailable after the retries) and only with an instrument the customer
+enrolled there ahead of time; a declined card is the customer's answer, not the gateway's failure, so
+it never fails over. Every decision is appended to `log` (stored on Payment.routing_log).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from core import clock
+from core.payments.base import (
+    ApprovalResult,
+    CancelResult,
+    LookupResult,
+    PaymentError,
+    PaymentGateway,
+    PaymentOutcomeUnknown,
+    PermanentPaymentError,
+    RetriablePaymentError,
+)
+
+T = TypeVar("T")
+PAID_STATUSES = ("SUCCESS_PAYMENT", "PART_CANCEL_PAYMENT", "CANCEL_PAYMENT")
+NOT_PAID_STATUSES = ("FAIL_PAYMENT", "FAIL_AUTH_PASSWORD", "QUIT_PAYMENT")
+
+
+class PrimaryUnavailable(RetriablePaymentError):
+    """The primary gateway kept failing with retriable errors and there is no backup to use."""
+
+
+@dataclass(frozen=True)
+class RoutedCharge:
+    gateway: str
+    result: ApprovalResult
+
+
+def note(log: list[dict[str, Any]], gateway: str, operation: str, decision: str, **detail: Any) -> None:
+    entry = {"at": clock.now().isoformat(), "gateway": gateway, "op": operation, "decision": decision}
+    entry.update({k: v for k, v in detail.items() if v is not None})
+    log.append(entry)
+
+
+class PaymentRouter:
+    def __init__(
+        self,
+        primary: PaymentGateway,
+        backup: PaymentGateway | None = None,
+        *,
+        max_attempts: int = 3,
+        backoff_seconds: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.primary = primary
+        self.backup = backup
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.sleep = sleep
+
+    def gateway(self, name: str) -> PaymentGateway:
+        for gateway in (self.primary, self.backup):
+            if gateway is not None and gateway.name == name:
+                return gateway
+        from core.payments.registry import get_gateway
+
+        return get_gateway(name)
+
+    def _with_retries(
+        self, gateway: PaymentGateway, operation: str, call: Callable[[], T], log: list[dict[str, Any]]
+    ) -> T:
+        """Retry only what is safe to retry (nothing happened); re-raise everything else."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                result = call()
+            except RetriablePaymentError as exc:
+                note(
+                    log, gateway.name, operation, "retriable", attempt=attempt, code=exc.code, error=str(exc)
+                )
+                if attempt == self.max_attempts:
+                    raise
+                self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                continue
+            except PaymentOutcomeUnknown as exc:
+                note(log, gateway.name, operation, "unknown", attempt=attempt, error=str(exc))
+                raise
+            except PermanentPaymentError as exc:
+                note(
+                    log, gateway.name, operation, "permanent", attempt=attempt, code=exc.code, error=str(exc)
+                )
+                raise
+            note(log, gateway.name, operation, "ok", attempt=attempt)
+            return result
+        raise AssertionError("unreachable")
+
+    # -- plain calls on one gateway (ready/approve/lookup/cancel stay on the payment's gateway) --
+    def call(self, gateway_name: str, operation: str, log: list[dict[str, Any]], **kwargs: Any) -> Any:
+        gateway = self.gateway(gateway_name)
+        return self._with_retries(gateway, operation, lambda: getattr(gateway, operation)(**kwargs), log)
+
+    def lookup(self, gateway_name: str, log: list[dict[str, Any]], *, tid: str) -> LookupResult:
+        return self.call(gateway_name, "lookup", log, tid=tid)
+
+    def cancel(
+        self,
+        gateway_name: str,
+        log: list[dict[str, Any]],
+        *,
+        tid: str,
+        cancel_amount: int,
+        cancel_tax_free_amount: int,
+        idempotency_key: str,
+        reason: str = "",
+        canceled_before: int | None = None,
+    ) -> CancelResult:
+        """Cancel with retries; after an unknown outcome look up whether the cancel took.
+
+        `canceled_before` is the gateway's canceled total before this cancel (from our own books);
+        when the lookup shows it grew by our amount the cancel went through and is not sent again.
+        """
+        gateway = self.gateway(gateway_name)
+        kwargs = dict(
+            tid=tid,
+            cancel_amount=cancel_amount,
+            cancel_tax_free_amount=cancel_tax_free_amount,
+            idempotency_key=idempotency_key,
+            reason=reason,
+        )
+        try:
+            return self._with_retries(gateway, "cancel", lambda: gateway.cancel(**kwargs), log)
+        except PaymentOutcomeUnknown:
+            if canceled_before is None:
+                raise
+            found = self._lookup_after_unknown(gateway, log, lambda: gateway.lookup(tid=tid))
+            if found is not None and found.canceled_amount >= canceled_before + cancel_amount:
+                note(
+                    log, gateway.name, "cancel", "confirmed_by_lookup", canceled_amount=found.canceled_amount
+                )
+                return CancelResult(
+                    tid=tid,
+                    status=found.status,
+                    approved_cancel_amount=cancel_amount,
+                    canceled_amount=found.canceled_amount,
+                    cancel_available_amount=found.cancel_available_amount,
+                    canceled_at=None,
+                    raw=found.raw,
+                )
+            if found is not None and found.canceled_amount == canceled_before:
+                note(log, gateway.name, "cancel", "not_applied_retrying_once")
+                return self._with_retries(gateway, "cancel", lambda: gateway.cancel(**kwargs), log)
+            raise
+
+    def _lookup_after_unknown(
+        self, gateway: PaymentGateway, log: list[dict[str, Any]], lookup: Callable[[], LookupResult | None]
+    ) -> LookupResult | None:
+        try:
+            found = self._with_retries(gateway, "lookup", lookup, log)
+        except PaymentError as exc:
+            note(log, gateway.name, "lookup", "still_unknown", error=str(exc))
+            raise PaymentOutcomeUnknown(f"{gateway.name}: 결과 확인 불가, 나중에 다시 확인합니다") from exc
+        return found
+
+    # -- recurring charge with failover ----------------------------------------------------------
+    def charge(
+        self,
+        log: list[dict[str, Any]],
+        *,
+        instruments: dict[str, str],
+        partner_order_id: str,
+        partner_user_id: str,
+        item_name: str,
+        total_amount: int,
+        tax_free_amount: int,
+        idempotency_key: str,
+    ) -> RoutedCharge:
+        """Charge the primary's instrument; fail over only on a hard failure and an enrolled backup."""
+        order = [self.primary] + ([self.backup] if self.backup is not None else [])
+        last_error: PaymentError | None = None
+        for index, gateway in enumerate(order):
+            ref = instruments.get(gateway.name)
+            if ref is None:
+                note(log, gateway.name, "charge", "no_instrument_enrolled")
+                continue
+            if index > 0:
+                note(log, gateway.name, "charge", "failover", reason=str(last_error))
+            try:
+                result = self._charge_on(
+                    gateway,
+                    log,
+                    ref,
+                    partner_order_id,
+                    partner_user_id,
+                    item_name,
+                    total_amount,
+                    tax_free_amount,
+                    f"{idempotency_key}:{gateway.name}",
+                )
+                return RoutedCharge(gateway=gateway.name, result=result)
+            except RetriablePaymentError as exc:  # still failing after the retries: a hard failure
+                last_error = exc
+                continue
+        if last_error is not None:
+            raise PrimaryUnavailable(
+                f"결제 대행사 응답 없음: {last_error}", code=last_error.code
+            ) from last_error
+        raise PermanentPaymentError(
+            "등록된 결제 수단이 없습니다 (no enrolled instrument)", code="NO_INSTRUMENT"
+        )
+
+    def _charge_on(
+        self,
+        gateway: PaymentGateway,
+        log: list[dict[str, Any]],
+        ref: str,
+        partner_order_id: str,
+        partner_user_id: str,
+        item_name: str,
+        total_amount: int,
+        tax_free_amount: int,
+        key: str,
+    ) -> ApprovalResult:
+        def attempt() -> ApprovalResult:
+            return gateway.charge(
+                instrument_ref=ref,
+                partner_order_id=partner_order_id,
+                partner_user_id=partner_user_id,
+                item_name=item_name,
+                total_amount=total_amount,
+                tax_free_amount=tax_free_amount,
+                idempotency_key=key,
+            )
+
+        for _ in range(self.max_attempts):
+            try:
+                return self._with_retries(gateway, "charge", attempt, log)
+            except PaymentOutcomeUnknown:
+                found = self._lookup_after_unknown(
+                    gateway, log, lambda: gateway.find_by_order(partner_order_id=partner_order_id)
+                )
+                if found is not None and found.status in PAID_STATUSES:
+                    note(log, gateway.name, "charge", "paid_per_lookup", tid=found.tid)
+                    return _approval_from_lookup(found)
+                if found is not None and found.status not in NOT_PAID_STATUSES:
+                    note(log, gateway.name, "charge", "in_progress_per_lookup", status=found.status)
+                    raise PaymentOutcomeUnknown(f"{gateway.name}: 결제 진행 중 ({found.status})") from None
+                note(log, gateway.name, "charge", "not_charged_per_lookup_retrying")
+        raise PaymentOutcomeUnknown(f"{gateway.name}: 결과를 확인할 수 없습니다")
+
+
+def _approval_from_lookup(found: LookupResult) -> ApprovalResult:
+    raw = found.raw or {}
+    return ApprovalResult(
+        tid=found.tid,
+        aid=raw.get("aid"),
+        sid=raw.get("sid"),
+        method=raw.get("payment_method_type"),
+        total_amount=found.total_amount,
+        tax_free_amount=int(raw.get("tax_free_amount") or 0),
+        vat_amount=int(raw.get("vat_amount") or 0),
+        approved_at=found.approved_at,
+        raw=raw,
+    )

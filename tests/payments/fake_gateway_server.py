@@ -1,0 +1,102 @@
+"""A real HTTP server on 127.0.0.1 that plays KakaoPay or Toss and misbehaves on cue.
+
+Each path gets a queue of behaviours: "ok", "busy" (KakaoPay USER_LOCKED), "500", "slow" (answers
+after the client's read timeout, having done the work), "drop" (closes the connection without an
+answer, having done the work), "html". The server counts what it actually did.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Answer = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class FakeGateway:
+    def __init__(self, answers: dict[str, Answer], slow_seconds: float = 0.6) -> None:
+        self.answers = answers
+        self.script: dict[str, deque[str]] = defaultdict(deque)
+        self.done: list[str] = []  # paths whose work was actually done (money moved)
+        self.seen: list[str] = []
+        self.slow_seconds = slow_seconds
+
+    def plan(self, path: str, *behaviours: str) -> None:
+        self.script[path].extend(behaviours)
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                path = self.path
+                fake.seen.append(path)
+                queue = fake.script.get(path)
+                behaviour = queue.popleft() if queue else "ok"
+                if behaviour == "busy":
+                    return self._send(
+                        400,
+                        {
+                            "error_code": -780,
+                            "error_message": "approval failure!",
+                            "extras": {
+                                "method_result_code": "USER_LOCKED",
+                                "method_result_message": "잠시 후 다시",
+                            },
+                        },
+                    )
+                if behaviour == "500":
+                    return self._send(500, {"error_code": -9, "error_message": "internal"})
+                if behaviour == "html":
+                    return self._send(502, None, raw=b"<html>bad gateway</html>")
+                answer = fake.answers[path](path, body)
+                fake.done.append(path)
+                if behaviour == "slow":
+                    time.sleep(fake.slow_seconds)
+                if behaviour == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return None
+                return self._send(200, answer)
+
+            do_POST = _serve
+            do_GET = _serve
+
+            def _send(self, status: int, payload: Any, raw: bytes | None = None) -> None:
+                data = raw if raw is not None else json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/html" if raw is not None else "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        return Handler
+
+
+@contextmanager
+def serve(fake: FakeGateway) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,76 @@
+"""Shared helpers for the payments tests: a paid order through the sandbox, without the UI."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from core import clock
+from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus
+from core.payments.router import PaymentRouter
+from core.payments.sandbox import SandboxGateway
+
+
+def sandbox_router(engine: Engine) -> tuple[SandboxGateway, PaymentRouter]:
+    sandbox = SandboxGateway(engine)
+    return sandbox, PaymentRouter(sandbox, sleep=lambda _s: None)
+
+
+def paid_order(
+    engine: Engine,
+    sandbox: SandboxGateway,
+    *,
+    amount: int = 30_000,
+    tax_free: int = 0,
+    number: str = "T-0001",
+    name: str = "김민지",
+    phone: str = "01012345678",
+) -> Payment:
+    """A customer, an order and an approved sandbox payment, as a paid link leaves them."""
+    with Session(engine, expire_on_commit=False) as session:
+        customer = Customer(name=name, phone=phone)
+        session.add(customer)
+        session.commit()  # the sandbox writes on its own connection: hold no write lock meanwhile
+        ready = sandbox.ready(
+            partner_order_id=number,
+            partner_user_id=customer.public_id,
+            item_name="상품",
+            quantity=1,
+            total_amount=amount,
+            tax_free_amount=tax_free,
+            approval_url="a",
+            cancel_url="c",
+            fail_url="f",
+        )
+        token = sandbox.select_method(ready.tid, "CARD")
+        approved = sandbox.approve(
+            tid=ready.tid, partner_order_id=number, partner_user_id=customer.public_id, pg_token=token
+        )
+        order = Order(
+            order_number=number,
+            customer_id=customer.id,
+            total_amount=amount,
+            tax_free_amount=tax_free,
+            status=OrderStatus.PAID,
+            paid_at=clock.now(),
+        )
+        session.add(order)
+        session.flush()
+        session.add(
+            OrderItem(order_id=order.id, product_name="상품", quantity=1, unit_price=amount, amount=amount)
+        )
+        payment = Payment(
+            order_id=order.id,
+            customer_id=customer.id,
+            gateway="sandbox",
+            gateway_tid=approved.tid,
+            method="CARD",
+            amount=amount,
+            tax_free_amount=tax_free,
+            status=PaymentStatus.APPROVED,
+            idempotency_key=f"pay:{number}",
+            approved_at=approved.approved_at,
+        )
+        session.add(payment)
+        session.commit()
+        return payment

@@ -1,0 +1,205 @@
+"""Refunds: full, partial, idempotent, never more than refundable (two staff at once), told, audited."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlmodel import Session, select
+
+from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.models import AuditLog, Message, Order, Payment, Refund, SandboxPayment
+from core.orders import refund_payment, settle_pending_refund
+from tests.payments.helpers import paid_order, sandbox_router
+
+
+def test_full_and_partial_refunds_update_totals_and_tell_the_customer(engine, actors):
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox, amount=30_000, tax_free=3_000)
+    with Session(engine, expire_on_commit=False) as session:
+        first = refund_payment(
+            session,
+            actors["cs"],
+            payment_id=payment.id,
+            amount=10_000,
+            reason="부분 환불",
+            idempotency_key="r1",
+            router=router,
+        )
+        assert first.status == "succeeded"
+        assert first.tax_free_amount == 1_000
+        assert session.get(Payment, payment.id).status == "partially_refunded"
+        assert session.get(Order, payment.order_id).status == "partially_refunded"
+        second = refund_payment(
+            session,
+            actors["owner"],
+            payment_id=payment.id,
+            amount=20_000,
+            reason="나머지",
+            idempotency_key="r2",
+            router=router,
+        )
+        assert second.tax_free_amount == 2_000
+        paid = session.get(Payment, payment.id)
+        assert (paid.status, paid.refunded_amount) == ("refunded", 30_000)
+        order = session.get(Order, payment.order_id)
+        assert (order.status, order.refunded_amount) == ("refunded", 30_000)
+        keys = set(session.exec(select(Message.idempotency_key)).all())
+        assert {f"refund:{first.id}", f"refund:{second.id}"} <= keys
+        actions = set(session.exec(select(AuditLog.action)).all())
+        assert {"refund.request", "refund.succeeded"} <= actions
+        gateway_row = session.get(SandboxPayment, payment.gateway_tid)
+        assert (gateway_row.status, gateway_row.canceled_amount) == ("CANCEL_PAYMENT", 30_000)
+        with pytest.raises((Conflict, ValidationFailed)):
+            refund_payment(
+                session,
+                actors["cs"],
+                payment_id=payment.id,
+                amount=1,
+                reason="x",
+                idempotency_key="r3",
+                router=router,
+            )
+
+
+def test_same_key_refunds_once(engine, actors):
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox)
+    with Session(engine, expire_on_commit=False) as session:
+        a = refund_payment(
+            session,
+            actors["cs"],
+            payment_id=payment.id,
+            amount=5_000,
+            reason="중복 클릭",
+            idempotency_key="same",
+            router=router,
+        )
+        b = refund_payment(
+            session,
+            actors["cs"],
+            payment_id=payment.id,
+            amount=5_000,
+            reason="중복 클릭",
+            idempotency_key="same",
+            router=router,
+        )
+        assert a.id == b.id
+        assert sandbox.calls.count("cancel") == 1
+        assert session.get(Payment, payment.id).refunded_amount == 5_000
+        with pytest.raises(ValidationFailed):
+            refund_payment(
+                session,
+                actors["cs"],
+                payment_id=payment.id,
+                amount=6_000,
+                reason="x",
+                idempotency_key="same",
+                router=router,
+            )
+
+
+@pytest.mark.parametrize("amount", [0, -1, 1.5, "1000", True, 10**12])
+def test_bad_amounts_are_refused(engine, actors, amount):
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox)
+    with Session(engine) as session, pytest.raises(ValidationFailed):
+        refund_payment(
+            session,
+            actors["cs"],
+            payment_id=payment.id,
+            amount=amount,
+            reason="x",
+            idempotency_key="k",
+            router=router,
+        )
+
+
+def test_staff_role_may_not_refund(engine, actors):
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox)
+    with Session(engine) as session, pytest.raises(PermissionDenied):
+        refund_payment(
+            session,
+            actors["staff"],
+            payment_id=payment.id,
+            amount=1_000,
+            reason="x",
+            idempotency_key="k",
+            router=router,
+        )
+
+
+def test_declined_cancel_releases_the_reservation(engine, actors):
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox)
+    sandbox.inject("cancel", "decline")
+    with Session(engine, expire_on_commit=False) as session:
+        with pytest.raises(ValidationFailed, match="거절"):
+            refund_payment(
+                session,
+                actors["cs"],
+                payment_id=payment.id,
+                amount=1_000,
+                reason="x",
+                idempotency_key="k",
+                router=router,
+            )
+        assert session.get(Payment, payment.id).refunded_amount == 0
+        assert session.exec(select(Refund)).one().status == "failed"
+
+
+def test_lost_answer_leaves_refund_requested_then_settles_once(engine, actors):
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox)
+    sandbox.inject("cancel", "timeout")  # the cancel happens, the answer is lost
+    sandbox.inject("lookup", "busy", times=3)  # and the lookup cannot tell yet
+    with Session(engine, expire_on_commit=False) as session:
+        refund = refund_payment(
+            session,
+            actors["cs"],
+            payment_id=payment.id,
+            amount=4_000,
+            reason="x",
+            idempotency_key="k",
+            router=router,
+        )
+        assert refund.status == "requested"
+        settled = settle_pending_refund(session, refund.id, router=router)
+        assert settled.status == "succeeded"
+        assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 4_000
+        assert session.get(Payment, payment.id).refunded_amount == 4_000
+
+
+def test_two_staff_at_once_never_refund_more_than_paid(engine, actors):
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox, amount=10_000)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def refund(who: str) -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            barrier.wait()
+            try:
+                refund_payment(
+                    session,
+                    actors[who],
+                    payment_id=payment.id,
+                    amount=7_000,
+                    reason="동시",
+                    idempotency_key=f"k-{who}",
+                    router=router,
+                )
+                outcomes.append("ok")
+            except (Conflict, ValidationFailed):
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=refund, args=(who,)) for who in ("cs", "owner")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["ok", "refused"]
+    with Session(engine) as session:
+        assert session.get(Payment, payment.id).refunded_amount == 7_000
+        assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 7_000
