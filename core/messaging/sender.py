@@ -298,16 +298,33 @@ class _Context:
 
 
 def _render(row: dict[str, Any], ctx: _Context) -> tuple[str, Template | None]:
+    """The text to send. A template, when there is one, is the authority (pre-flight included).
+
+    Flows that render their own text (refund notices, inquiry replies, billing notices...) may queue
+    it under a key with no template row yet: the embedded outbox records that text as is, while an
+    AlimTalk provider refuses it with a clear reason (Kakao only delivers approved templates)."""
     template = ctx.templates.get(row["template_key"])
     if row["kind"] == MessageKind.ADVERTISING and row["text"]:
         return row["text"], template  # campaigns and held ads carry their text already
+    alimtalk = ctx.provider.name == "solapi"
+    if template is None and row["text"]:
+        if alimtalk:
+            raise templates.TemplateError(
+                f"알림톡 템플릿이 없습니다: {row['template_key']} (설정 > 메시지 템플릿에서 등록·승인 필요)"
+            )
+        return row["text"], None
     variables = {k: v for k, v in (row["variables"] or {}).items() if not k.startswith(templates.META_PREFIX)}
-    text = templates.preflight(
-        template,
-        variables,
-        require_alimtalk_id=ctx.provider.name == "solapi",
-        max_variable_length=int(ctx.settings["max_variable_length"]),
-    )
+    try:
+        text = templates.preflight(
+            template,
+            variables,
+            require_alimtalk_id=alimtalk,
+            max_variable_length=int(ctx.settings["max_variable_length"]),
+        )
+    except templates.TemplateError:
+        if row["text"] and not alimtalk:
+            return row["text"], template  # the caller's own text; nothing leaves the machine
+        raise
     return text, template
 
 

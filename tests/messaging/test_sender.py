@@ -356,3 +356,36 @@ def test_two_workers_on_postgres_never_send_the_same_message(pg_engine: Engine) 
     with Session(pg_engine) as s:
         statuses = Counter(s.exec(select(Message.status)))
     assert statuses == Counter({"sent": 200})
+
+
+def test_caller_text_without_a_template_goes_through_outbox_but_not_alimtalk(store: Engine) -> None:
+    """Refund notices, inquiry replies and billing notices queue their own text under their own key."""
+    cid = customer(store)
+    queue(
+        store,
+        cid,
+        "refund:1",
+        template="refund_completed",
+        variables={"amount": 1000},
+        text="환불이 완료되었습니다",
+    )
+    queue(
+        store,
+        cid,
+        "order_confirmation:77",
+        template="order_confirmation",
+        variables={"customer_name": "홍길동"},
+        text="주문해 주셔서 감사합니다",
+    )
+    sender.run(store, NOON, provider=OutboxProvider())
+    assert (message(store, "refund:1").status, message(store, "refund:1").text) == (
+        "delivered",
+        "환불이 완료되었습니다",
+    )
+    assert message(store, "order_confirmation:77").text == "주문해 주셔서 감사합니다"
+    queue(store, cid, "refund:2", template="refund_completed", variables={}, text="환불 완료")
+    provider = ScriptedProvider()
+    sender.run(store, NOON, provider=provider)
+    refused = message(store, "refund:2")
+    assert refused.status == "failed" and "알림톡 템플릿이 없습니다: refund_completed" in refused.reason
+    assert not provider.sent
