@@ -149,6 +149,26 @@ SEGMENTS = {
 }
 
 
+def calibrate(engine: Engine) -> float:
+    """The floor on this machine: one plain GROUP BY over every paid order, no ChannelDesk code."""
+    timings = []
+    with engine.connect() as c:
+        for _ in range(3):
+            started = time.perf_counter()
+            c.execute(
+                text(
+                    "SELECT customer_id, max(ordered_at) FROM orders WHERE status IN ('paid',"
+                    " 'partially_refunded') GROUP BY customer_id"
+                )
+            ).all()
+            timings.append((time.perf_counter() - started) * 1000)
+    floor = statistics.median(timings)
+    print(
+        f"  machine floor: plain GROUP BY over all paid orders {floor:.0f} ms (os load {os.getloadavg()[0]:.1f})"
+    )
+    return floor
+
+
 def bench_counts(engine: Engine) -> dict[str, float]:
     figures = {}
     with Session(engine) as session:
@@ -227,6 +247,7 @@ def main() -> None:
         )
     with engine.begin() as c:
         c.execute(text("ANALYZE"))
+    calibrate(engine)
     figures = bench_counts(engine)
     worst = max(figures.values())
     print(f"segment count: worst median {worst:.1f} ms (target < 500 ms) {'OK' if worst < 500 else 'SLOW'}")

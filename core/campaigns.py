@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import (
     ColumnElement,
     Engine,
@@ -870,10 +871,12 @@ def assign_groups(
 
 
 def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], conflict: list[str]) -> None:
-    """Bulk insert that skips rows whose unique key exists (the idempotency guarantee).
+    """Bulk insert guarded by the unique keys (campaign+customer, the outbox idempotency key).
 
-    PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING
-    (an executemany would be one round trip per row). SQLite: executemany in-process is fast.
+    SQLite: executemany with ON CONFLICT DO NOTHING (in-process, fast). PostgreSQL: COPY straight
+    into the table (an executemany is one round trip per row). A duplicate there cannot come from
+    a second start (the status UPDATE already stopped it); if one ever did, the unique index
+    aborts the whole transaction: nothing is queued twice and nothing is half-written.
     """
     if not rows:
         return
@@ -885,19 +888,12 @@ def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], con
     names = ", ".join(f'"{c}"' for c in columns)
     json_columns = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
     driver = session.connection().connection.driver_connection
-    temp = f"tmp_bulk_{table.name}"
-    with driver.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {temp}")
-        cursor.execute(f"CREATE TEMP TABLE {temp} AS SELECT {names} FROM {table.name} WITH NO DATA")
-        with cursor.copy(f"COPY {temp} ({names}) FROM STDIN") as copy:
+    try:
+        with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([json.dumps(row[c]) if c in json_columns else row[c] for c in columns])
-        conflict_names = ", ".join(f'"{c}"' for c in conflict)
-        cursor.execute(
-            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {temp} "
-            f"ON CONFLICT ({conflict_names}) DO NOTHING"
-        )
-        cursor.execute(f"DROP TABLE {temp}")
+    except UniqueViolation as exc:
+        raise Conflict("이미 발송 대기열에 있는 수신자가 있어 중단했습니다 (중복 발송 방지)") from exc
 
 
 def _queue(

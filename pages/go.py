@@ -3,6 +3,7 @@
 The target comes from the campaign, never from the URL, so this page is not an open redirect.
 """
 
+
 import streamlit as st
 
 import ui
