@@ -1,14 +1,458 @@
-"""문의: the main list (deepened by its own capability)."""
+"""문의: the CS queue sorted by time left, live countdowns, detail with one-click actions, report."""
+
+from __future__ import annotations
+
+from datetime import timedelta
 
 import streamlit as st
 
 import ui
-from core import overview
+from core import clock, inquiries, sla
 from core.db import session_scope
-from ui.tables import show_rows
+from core.errors import ChannelDeskError
+from core.models.inquiries import INQUIRY_STATUS_LABELS, INQUIRY_TYPE_LABELS
+from core.models.orders import ORDER_STATUS_LABELS, PAYMENT_STATUS_LABELS
+from core.money import format_krw
 
 actor = ui.current_actor()
+engine = ui.engine()
 st.title("문의")
-with session_scope(ui.engine()) as session:
-    rows = overview.open_inquiries(session)
-show_rows(rows, key="inq_list")
+
+STATE_BADGES = {
+    "breached": "🔴 초과",
+    "at_risk": "🟠 임박",
+    "on_track": "🟢 여유",
+    "paused": "⏸️ 고객 대기",
+}
+TYPE_OPTIONS = list(INQUIRY_TYPE_LABELS)
+EVENT_LABELS = {
+    "created": "고객 문의",
+    "customer_message": "고객 메시지",
+    "reply": "답변",
+    "note": "내부 메모",
+    "wait_customer": "고객 응답 대기",
+    "resolve": "해결",
+    "reopen": "다시 열기",
+    "assign": "배정",
+    "receipt": "영수증 발송",
+    "refund": "환불",
+    "type_change": "유형 변경",
+}
+
+
+def _run(action, success: str) -> None:  # type: ignore[no-untyped-def]
+    """Call one core service in its own transaction; show the person a clear result."""
+    try:
+        with session_scope(engine) as session:
+            action(session)
+    except ChannelDeskError as exc:
+        st.session_state["inq_flash"] = ("error", str(exc))
+    else:
+        st.session_state["inq_flash"] = ("success", success)
+    st.rerun()
+
+
+flash = st.session_state.pop("inq_flash", None)
+if flash:
+    (st.error if flash[0] == "error" else st.success)(flash[1])
+
+with session_scope(engine) as session:
+    notices = inquiries.notifications_for(session, actor, limit=20)
+if notices:
+    with st.expander(f"🔔 알림 {len(notices)}건", expanded=False):
+        for notice in notices:
+            cols = st.columns([6, 1])
+            cols[0].text(f"{clock.format_kst(notice.created_at)}  {notice.text}")
+            if cols[1].button("읽음", key=f"inq_notice_{notice.id}"):
+                _run(
+                    lambda s, n=notice.id: inquiries.mark_notification_read(s, actor, n),
+                    "알림을 읽음으로 표시했습니다",
+                )
+
+tab_queue, tab_new, tab_report = st.tabs(["문의 큐", "새 문의", "리포트"])
+
+# --------------------------------------------------------------------------- queue
+with tab_queue:
+    with session_scope(engine) as session:
+        staff = inquiries.assignable_staff(session)
+    staff_names = {u.id: u.display_name for u in staff}
+    f1, f2, f3, f4 = st.columns([3, 3, 2, 1])
+    chosen_types = f1.multiselect(
+        "유형", TYPE_OPTIONS, format_func=lambda t: INQUIRY_TYPE_LABELS[t], key="inq_f_type"
+    )
+    chosen_states = f2.multiselect(
+        "상태", list(STATE_BADGES), format_func=lambda s: STATE_BADGES[s], key="inq_f_state"
+    )
+    assignee_choice = f3.selectbox(
+        "담당자",
+        ["all", "none", *staff_names],
+        format_func=lambda v: {"all": "전체", "none": "미배정"}.get(v, staff_names.get(v, v)),
+        key="inq_f_assignee",
+    )
+    mine = f4.toggle("내 문의", key="inq_f_mine")
+    assignee_id = actor.id if mine else (assignee_choice if isinstance(assignee_choice, int) else None)
+    with session_scope(engine) as session:
+        rows, total = inquiries.queue(
+            session,
+            clock.now(),
+            types=chosen_types,
+            states=chosen_states,
+            assignee_id=assignee_id,
+            unassigned=(assignee_choice == "none" and not mine),
+        )
+
+    @st.fragment(run_every=1)
+    def _live_queue() -> None:
+        """Recomputes state and countdown from the cached deadlines each second: no database query."""
+        now = clock.now()
+        table = []
+        for row in rows:
+            state = row.state(now)
+            left = row.seconds_left(now)
+            if left is None:
+                countdown = "일시정지"
+            elif left < 0:
+                countdown = f"-{sla.format_duration(timedelta(seconds=-left))} 초과"
+            else:
+                countdown = sla.format_duration(timedelta(seconds=left))
+            table.append(
+                {
+                    "번호": row.id,
+                    "상태": STATE_BADGES[state.value],
+                    "남은 시간": countdown,
+                    "목표": "첫 응답" if row.target == "first_response" else "해결",
+                    "유형": INQUIRY_TYPE_LABELS.get(row.type, row.type),
+                    "고객": row.customer_name,
+                    "제목": row.subject,
+                    "담당": row.assignee_name or "미배정",
+                    "기한": clock.format_kst(row.due_at, with_seconds=True),
+                }
+            )
+        if table:
+            st.dataframe(table, hide_index=True, width="stretch", key="inq_queue_table")
+        else:
+            st.info("조건에 맞는 열린 문의가 없습니다.")
+        st.caption(
+            f"열린 문의 {total:,}건 중 {len(rows):,}건 표시 · {clock.format_kst(now, with_seconds=True)} 기준"
+        )
+
+    _live_queue()
+
+    st.divider()
+    ids = [row.id for row in rows]
+    picked = st.selectbox(
+        "문의 선택",
+        ids,
+        index=0 if ids else None,
+        key="inq_pick",
+        format_func=lambda i: next(
+            f"#{r.id} · {INQUIRY_TYPE_LABELS.get(r.type, r.type)} · {r.customer_name}"
+            for r in rows
+            if r.id == i
+        ),
+    )
+    manual = st.number_input(
+        "번호로 열기 (해결된 문의 포함)", min_value=0, step=1, value=0, key="inq_open_id"
+    )
+    inquiry_id = int(manual) if manual else picked
+
+    if inquiry_id:
+        try:
+            with session_scope(engine) as session:
+                info = inquiries.detail(session, inquiry_id)
+        except ChannelDeskError as exc:
+            st.error(str(exc))
+            info = None
+        if info is not None:
+            inquiry = info.inquiry
+            st.subheader(f"#{inquiry.id} {INQUIRY_TYPE_LABELS.get(inquiry.type, inquiry.type)}")
+            st.text(inquiry.subject)
+            nearest = info.sla.nearest
+            m1, m2, m3, m4 = st.columns(4)
+            m1.metric("처리 상태", INQUIRY_STATUS_LABELS.get(inquiry.status, inquiry.status))
+            m2.metric("SLA", sla.SLA_STATE_LABELS[nearest.state])
+            m3.metric("첫 응답 기한", clock.format_kst(info.sla.first_response.due_at))
+            m4.metric("해결 기한", clock.format_kst(info.sla.resolution.due_at))
+            st.caption(
+                f"고객 {info.customer.name} · 담당 {info.staff_names.get(inquiry.assignee_id, '미배정')} · "
+                f"접수 {clock.format_kst(inquiry.created_at)} · 벽시계 기한(24시간 기준) "
+                f"{clock.format_kst(nearest.wall_clock_due_at)}"
+            )
+
+            left, right = st.columns([3, 2])
+            with left:
+                st.markdown("**대화 기록**")
+                for event in info.events:
+                    who = "user" if event.kind in ("created", "customer_message") else "assistant"
+                    with st.chat_message(who):
+                        author = (
+                            info.staff_names.get(event.author_id, "워커")
+                            if event.author_id
+                            else ("고객" if who == "user" else "워커")
+                        )
+                        st.caption(
+                            f"{EVENT_LABELS.get(event.kind, event.kind)} · {author} · "
+                            f"{clock.format_kst(event.at, with_seconds=True)}"
+                        )
+                        if event.body:
+                            st.text(event.body)  # customer text: plain text, never markdown or HTML
+            with right:
+                st.markdown("**최근 주문**")
+                st.dataframe(
+                    [
+                        {
+                            "주문번호": o.order_number,
+                            "금액": format_krw(o.total_amount),
+                            "상태": ORDER_STATUS_LABELS.get(o.status, o.status),
+                            "주문 시각": clock.format_kst(o.ordered_at),
+                        }
+                        for o in info.orders
+                    ],
+                    hide_index=True,
+                    width="stretch",
+                    key="inq_orders",
+                )
+                st.markdown("**최근 결제**")
+                st.dataframe(
+                    [
+                        {
+                            "결제": p.id,
+                            "금액": format_krw(p.amount),
+                            "환불": format_krw(p.refunded_amount),
+                            "상태": PAYMENT_STATUS_LABELS.get(p.status, p.status),
+                            "게이트웨이": p.gateway,
+                            "승인": clock.format_kst(p.approved_at),
+                        }
+                        for p in info.payments
+                    ],
+                    hide_index=True,
+                    width="stretch",
+                    key="inq_payments",
+                )
+
+            st.markdown("**처리**")
+            iid = inquiry.id
+            is_open = inquiry.status != "resolved"
+            b1, b2, b3, b4 = st.columns(4)
+            if b1.button("담당하기", key="inq_claim", disabled=inquiry.assignee_id == actor.id):
+                _run(lambda s: inquiries.claim(s, actor, iid), "담당자로 지정되었습니다")
+            if b2.button("고객 응답 대기", key="inq_wait", disabled=inquiry.status != "open"):
+                _run(
+                    lambda s: inquiries.wait_on_customer(s, actor, iid),
+                    "고객 응답 대기로 바꿨습니다 (SLA 일시정지)",
+                )
+            if is_open and b3.button("해결", key="inq_resolve", type="primary"):
+                _run(lambda s: inquiries.resolve(s, actor, iid), "해결 처리했습니다")
+            if not is_open and b3.button("다시 열기", key="inq_reopen"):
+                _run(lambda s: inquiries.reopen(s, actor, iid), "다시 열었습니다")
+            new_type = b4.selectbox(
+                "유형",
+                TYPE_OPTIONS,
+                index=TYPE_OPTIONS.index(inquiry.type) if inquiry.type in TYPE_OPTIONS else 0,
+                format_func=lambda t: INQUIRY_TYPE_LABELS[t],
+                key=f"inq_type_edit_{iid}",
+            )
+            if new_type != inquiry.type:
+                _run(lambda s: inquiries.change_type(s, actor, iid, new_type), "유형을 바꿨습니다")
+
+            a1, a2 = st.columns(2)
+            with a1:
+                assignee = st.selectbox(
+                    "배정",
+                    list(staff_names),
+                    format_func=lambda v: staff_names[v],
+                    key="inq_assign_to",
+                    index=None,
+                    placeholder="담당자 선택",
+                )
+                if st.button("배정", key="inq_assign", disabled=assignee is None):
+                    _run(lambda s: inquiries.assign(s, actor, iid, assignee), "배정했습니다")
+            with a2:
+                approved = [p for p in info.payments if p.approved_at is not None]
+                receipt_payment = st.selectbox(
+                    "영수증 보낼 결제",
+                    [p.id for p in approved],
+                    key="inq_receipt_pay",
+                    format_func=lambda i: f"#{i}",
+                    index=0 if approved else None,
+                )
+                if st.button(
+                    "전자 영수증 보내기", key="inq_receipt", disabled=receipt_payment is None or not is_open
+                ):
+                    _run(
+                        lambda s: inquiries.send_receipt(s, actor, iid, receipt_payment),
+                        "영수증 발송을 예약했습니다",
+                    )
+
+            with st.form("inq_reply_form", clear_on_submit=True):
+                reply_text = st.text_area("고객에게 답변", key="inq_reply_text", max_chars=inquiries.MAX_TEXT)
+                if st.form_submit_button("답변 보내기", disabled=not is_open):
+                    _run(
+                        lambda s: inquiries.reply(s, actor, iid, reply_text),
+                        "답변을 기록하고 발송 대기열에 넣었습니다",
+                    )
+            c1, c2 = st.columns(2)
+            with c1, st.form("inq_customer_form", clear_on_submit=True):
+                customer_text = st.text_area(
+                    "고객 메시지 기록 (카카오톡에서 옮겨 적기)",
+                    key="inq_customer_text",
+                    max_chars=inquiries.MAX_TEXT,
+                )
+                if st.form_submit_button("고객 메시지 추가"):
+                    _run(
+                        lambda s: inquiries.customer_message(s, actor, iid, customer_text),
+                        "고객 메시지를 기록했습니다",
+                    )
+            with c2, st.form("inq_note_form", clear_on_submit=True):
+                note_text = st.text_area(
+                    "내부 메모 (고객에게 보이지 않음)", key="inq_note_text", max_chars=inquiries.MAX_TEXT
+                )
+                if st.form_submit_button("메모 남기기"):
+                    _run(lambda s: inquiries.add_note(s, actor, iid, note_text), "메모를 남겼습니다")
+
+            refundable = [
+                p for p in info.payments if p.approved_at is not None and p.amount > p.refunded_amount
+            ]
+            with st.expander("환불 (전액·부분)"):
+                if not refundable:
+                    st.info("환불할 수 있는 결제가 없습니다.")
+                else:
+                    pay_id = st.selectbox(
+                        "결제",
+                        [p.id for p in refundable],
+                        key="inq_refund_pay",
+                        format_func=lambda i: next(
+                            f"#{p.id} · {format_krw(p.amount)} (환불 가능 "
+                            f"{format_krw(p.amount - p.refunded_amount)})"
+                            for p in refundable
+                            if p.id == i
+                        ),
+                    )
+                    payment = next(p for p in refundable if p.id == pay_id)
+                    limit = payment.amount - payment.refunded_amount
+                    amount = st.number_input(
+                        "환불 금액 (원)",
+                        min_value=1,
+                        max_value=limit,
+                        value=limit,
+                        step=1000,
+                        key="inq_refund_amount",
+                    )
+                    reason = st.text_input("환불 사유", key="inq_refund_reason", max_chars=500)
+                    confirm = st.checkbox(
+                        f"{format_krw(int(amount))} 환불을 확인합니다", key="inq_refund_confirm"
+                    )
+                    if st.button("환불하기", key="inq_refund", disabled=not confirm, type="primary"):
+                        _run(
+                            lambda s: inquiries.refund(
+                                s, actor, iid, payment_id=pay_id, amount=int(amount), reason=reason
+                            ),
+                            f"{format_krw(int(amount))} 환불을 요청했습니다",
+                        )
+
+# --------------------------------------------------------------------------- new inquiry
+with tab_new:
+    search = st.text_input("고객 검색 (이름 또는 전화번호)", key="inq_new_search")
+    with session_scope(engine) as session:
+        found = inquiries.find_customers(session, search)
+    customer_labels = {c.id: f"{c.name} · {c.phone or '-'}" for c in found}
+    customer_id = st.selectbox(
+        "고객",
+        list(customer_labels),
+        format_func=lambda i: customer_labels[i],
+        key="inq_new_customer",
+        index=0 if customer_labels else None,
+    )
+    body = st.text_area(
+        "고객 문의 내용 (카카오톡에서 옮겨 적기)", key="inq_new_body", max_chars=inquiries.MAX_TEXT
+    )
+    suggested = inquiries.suggest_type(body).value
+    st.caption(f"추천 유형: {INQUIRY_TYPE_LABELS[suggested]} (내용의 낱말로 추천, 바꿀 수 있습니다)")
+    chosen = st.selectbox(
+        "유형",
+        TYPE_OPTIONS,
+        index=TYPE_OPTIONS.index(suggested),
+        format_func=lambda t: INQUIRY_TYPE_LABELS[t],
+        key=f"inq_new_type_{suggested}",
+    )
+    if st.button("문의 등록", key="inq_new_submit", type="primary", disabled=customer_id is None):
+        _run(
+            lambda s: inquiries.create_inquiry(
+                s, actor, customer_id=customer_id, body=body, inquiry_type=chosen
+            ),
+            "문의를 등록했습니다",
+        )
+
+# --------------------------------------------------------------------------- report
+with tab_report:
+    today = clock.today_kst()
+    r1, r2 = st.columns(2)
+    first_day = r1.date_input("시작일", today - timedelta(days=27), key="inq_rep_from")
+    last_day = r2.date_input("종료일", today, key="inq_rep_to")
+    start, end = clock.kst_day_range(first_day, last_day)
+    # The report reads every inquiry of the period: computed on request, not on every queue rerun.
+    if not st.toggle("리포트 계산", key="inq_rep_on"):
+        st.caption("기간을 고른 뒤 '리포트 계산'을 켜세요.")
+        st.stop()
+    with session_scope(engine) as session:
+        data = inquiries.report(session, start, end)
+
+    def _bucket_rows(buckets: dict, label: str, names: dict | None = None) -> list[dict]:  # type: ignore[type-arg]
+        return [
+            {
+                label: (names or {}).get(key, key),
+                "문의 수": b.total,
+                "목표 내": b.within,
+                "목표 내 비율": "-" if b.share_within is None else f"{b.share_within * 100:.1f}%",
+                "첫 응답 중앙값": "-"
+                if b.median_first_response is None
+                else sla.format_duration(timedelta(seconds=b.median_first_response)),
+                "해결 중앙값": "-"
+                if b.median_resolution is None
+                else sla.format_duration(timedelta(seconds=b.median_resolution)),
+            }
+            for key, b in sorted(buckets.items())
+        ]
+
+    overall = data.overall
+    st.metric(
+        "목표 내 처리 비율",
+        "-" if overall.share_within is None else f"{overall.share_within * 100:.1f}%",
+        help=f"{overall.within:,} / {overall.total:,}건",
+    )
+    st.markdown("**유형별**")
+    st.dataframe(
+        _bucket_rows(data.by_type, "유형", INQUIRY_TYPE_LABELS),
+        hide_index=True,
+        width="stretch",
+        key="inq_rep_type",
+    )
+    st.markdown("**담당자별**")
+    st.dataframe(_bucket_rows(data.by_staff, "담당자"), hide_index=True, width="stretch", key="inq_rep_staff")
+    st.markdown("**주별**")
+    st.dataframe(_bucket_rows(data.by_week, "주"), hide_index=True, width="stretch", key="inq_rep_week")
+    st.markdown(f"**미준수 {len(data.misses):,}건**")
+    st.dataframe(
+        [
+            {
+                "문의": m.inquiry_id,
+                "유형": INQUIRY_TYPE_LABELS.get(m.type, m.type),
+                "담당자": m.assignee,
+                "목표": "첫 응답" if m.target == "first_response" else "해결",
+                "기한": clock.format_kst(m.due_at),
+                "처리": clock.format_kst(m.done_at) if m.done_at else "미처리",
+                "지연": sla.format_duration(timedelta(seconds=m.late_seconds)),
+            }
+            for m in data.misses[:500]
+        ],
+        hide_index=True,
+        width="stretch",
+        key="inq_rep_misses",
+    )
+    st.download_button(
+        "CSV 내려받기",
+        ("\ufeff" + inquiries.report_csv(data)).encode("utf-8"),
+        file_name=f"inquiry_sla_{first_day}_{last_day}.csv",
+        mime="text/csv",
+        key="inq_rep_csv",
+    )

@@ -1,14 +1,298 @@
-"""주문: the main list (deepened by its own capability)."""
+"""주문: search orders, read one (items, payments, refunds, messages, timeline), refund with a
+confirmation, payment links and their funnel, CSV import."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
 
 import streamlit as st
+from sqlmodel import select
 
 import ui
-from core import overview
+from core import clock, payment_links
 from core.db import session_scope
+from core.errors import ChannelDeskError
+from core.models import Customer, Product
+from core.models.orders import (
+    ORDER_STATUS_LABELS,
+    PAYMENT_LINK_STATUS_LABELS,
+    PAYMENT_STATUS_LABELS,
+    OrderStatus,
+    PaymentLinkStatus,
+    RefundStatus,
+)
+from core.money import format_krw
+from core.order_import import COLUMNS, ImportRejected, import_orders
+from core.orders import REFUND_ROLES, order_detail, refund_payment, refundable_amount, search_orders
 from ui.tables import show_rows
 
 actor = ui.current_actor()
+engine = ui.engine()
 st.title("주문")
-with session_scope(ui.engine()) as session:
-    rows = overview.recent_orders(session)
-show_rows(rows, key="ord_list")
+
+METHOD_LABELS = {"CARD": "카드", "MONEY": "카카오머니"}
+tab_search, tab_links, tab_import = st.tabs(["주문 조회", "결제 링크", "CSV 가져오기"])
+
+with tab_search:
+    cols = st.columns([3, 1, 1, 1, 1])
+    query = cols[0].text_input("주문번호 / 고객명 / 연락처", key="ord_query")
+    status_choice = cols[1].selectbox(
+        "상태",
+        ["전체", *[s.value for s in OrderStatus]],
+        key="ord_status",
+        format_func=lambda v: "전체" if v == "전체" else ORDER_STATUS_LABELS[v],
+    )
+    method_choice = cols[2].selectbox(
+        "결제수단", ["전체", "CARD", "MONEY"], key="ord_method", format_func=lambda v: METHOD_LABELS.get(v, v)
+    )
+    date_from = cols[3].date_input("시작일", value=None, key="ord_from")
+    date_to = cols[4].date_input("종료일", value=None, key="ord_to")
+    with session_scope(engine) as session:
+        rows = search_orders(
+            session,
+            query=query,
+            status=None if status_choice == "전체" else status_choice,
+            payment_method=None if method_choice == "전체" else method_choice,
+            date_from=date_from if isinstance(date_from, date) else None,
+            date_to=date_to if isinstance(date_to, date) else None,
+        )
+    show_rows(
+        [
+            {
+                "주문번호": r["order_number"],
+                "고객": r["customer_name"],
+                "연락처": r["phone"] or "",
+                "금액": r["total_amount"],
+                "환불": r["refunded_amount"],
+                "상태": ORDER_STATUS_LABELS.get(r["status"], r["status"]),
+                "주문일시": r["ordered_at"],
+            }
+            for r in rows
+        ],
+        empty="조건에 맞는 주문이 없습니다.",
+        key="ord_results",
+    )
+    if rows:
+        chosen = st.selectbox(
+            "주문 상세",
+            [r["id"] for r in rows],
+            key="ord_pick",
+            format_func=lambda oid: next(
+                f"{r['order_number']} · {r['customer_name']}" for r in rows if r["id"] == oid
+            ),
+        )
+        with session_scope(engine) as session:
+            detail = order_detail(session, chosen)
+        order, customer = detail["order"], detail["customer"]
+        st.subheader(f"주문 {order.order_number}")
+        st.caption(
+            f"{customer.name if customer else '-'} · {ORDER_STATUS_LABELS.get(order.status, order.status)} · "
+            f"{format_krw(order.total_amount)} · 주문 {clock.format_kst(order.ordered_at)}"
+        )
+        show_rows(
+            [{"상품": i.product_name, "수량": i.quantity, "금액": i.amount} for i in detail["items"]],
+            key="ord_items",
+        )
+        st.markdown("**결제**")
+        show_rows(
+            [
+                {
+                    "결제": f"#{p.id}",
+                    "대행사": p.gateway,
+                    "수단": METHOD_LABELS.get(p.method or "", p.method or ""),
+                    "금액": p.amount,
+                    "환불": p.refunded_amount,
+                    "상태": PAYMENT_STATUS_LABELS.get(p.status, p.status),
+                    "승인": p.approved_at,
+                }
+                for p in detail["payments"]
+            ],
+            empty="결제 기록이 없습니다.",
+            key="ord_payments",
+        )
+        for payment in detail["payments"]:
+            if payment.routing_log:
+                with st.expander(f"결제 #{payment.id} 처리 기록 (라우팅)"):
+                    st.dataframe(payment.routing_log, hide_index=True, key=f"ord_routing_{payment.id}")
+        st.markdown("**환불**")
+        show_rows(
+            [
+                {
+                    "금액": r.amount,
+                    "사유": r.reason,
+                    "상태": {"requested": "확인 중", "succeeded": "완료", "failed": "실패"}.get(
+                        r.status, r.status
+                    ),
+                    "요청": r.created_at,
+                }
+                for r in detail["refunds"]
+            ],
+            empty="환불 기록이 없습니다.",
+            key="ord_refunds",
+        )
+        st.markdown("**타임라인**")
+        show_rows([{"시각": e["at"], "내용": e["event"]} for e in detail["timeline"]], key="ord_timeline")
+
+        refundable = [
+            p
+            for p in detail["payments"]
+            if p.gateway_tid and refundable_amount(p) > 0 and p.status in ("approved", "partially_refunded")
+        ]
+        if actor.role in REFUND_ROLES and refundable:
+            st.markdown("**환불하기**")
+            payment = st.selectbox(
+                "환불할 결제",
+                refundable,
+                key="ord_refund_payment",
+                format_func=lambda p: (
+                    f"#{p.id} {p.gateway} {METHOD_LABELS.get(p.method or '', '')} "
+                    f"(환불 가능 {format_krw(refundable_amount(p))})"
+                ),
+            )
+            amount = st.number_input(
+                "환불 금액(원)",
+                min_value=1,
+                max_value=refundable_amount(payment),
+                value=refundable_amount(payment),
+                step=1000,
+                key="ord_refund_amount",
+            )
+            reason = st.text_input("환불 사유", key="ord_refund_reason")
+            if st.button("환불 내용 확인", key="ord_refund_review"):
+                st.session_state["ord_refund_pending"] = {
+                    "payment_id": payment.id,
+                    "amount": int(amount),
+                    "reason": reason,
+                    "key": uuid.uuid4().hex,
+                }
+            pending = st.session_state.get("ord_refund_pending")
+            if pending and pending["payment_id"] == payment.id:
+                method = METHOD_LABELS.get(payment.method or "", payment.method or "결제")
+                st.warning(
+                    f"{format_krw(pending['amount'])}을(를) 결제 #{payment.id} ({payment.gateway} {method}, "
+                    f"{clock.format_kst(payment.approved_at)} 승인)로 환불합니다. 되돌릴 수 없습니다."
+                )
+                left, right = st.columns(2)
+                if left.button("환불 실행", type="primary", key="ord_refund_confirm"):
+                    try:
+                        with session_scope(engine) as session:
+                            refund = refund_payment(
+                                session,
+                                actor,
+                                payment_id=pending["payment_id"],
+                                amount=pending["amount"],
+                                reason=pending["reason"],
+                                idempotency_key=pending["key"],
+                            )
+                        st.session_state.pop("ord_refund_pending", None)
+                        if refund.status == RefundStatus.SUCCEEDED:
+                            st.success(
+                                f"{format_krw(refund.amount)} 환불 완료. 고객에게 안내 메시지를 보냈습니다."
+                            )
+                        else:
+                            st.info("대행사 응답을 확인 중입니다. 잠시 후 자동으로 확정됩니다.")
+                    except ChannelDeskError as exc:
+                        st.error(str(exc))
+                if right.button("취소", key="ord_refund_cancel"):
+                    st.session_state.pop("ord_refund_pending", None)
+                    st.rerun()
+
+with tab_links:
+    with session_scope(engine) as session:
+        counts = payment_links.funnel(session, since=clock.now() - timedelta(days=30))
+        links = payment_links.recent_links(session, limit=50)
+        products = list(session.exec(select(Product).where(Product.is_active)).all())
+    sent = sum(counts.values())
+    st.caption("최근 30일 결제 링크")
+    metric_cols = st.columns(5)
+    metric_cols[0].metric("발송", sent)
+    metric_cols[1].metric("열람", sent - counts["created"])
+    metric_cols[2].metric("수단 선택", counts["method_selected"] + counts["paid"])
+    metric_cols[3].metric("결제 완료", counts["paid"])
+    metric_cols[4].metric("전환율", f"{(counts['paid'] / sent * 100) if sent else 0:.0f}%")
+    with st.form("ord_link_form"):
+        st.markdown("**새 결제 링크**")
+        product_id = st.selectbox(
+            "상품 (직접 입력은 비워두기)",
+            [None, *[p.id for p in products]],
+            key="ord_link_product",
+            format_func=lambda pid: (
+                "직접 입력(맞춤 견적)"
+                if pid is None
+                else next(f"{p.name} · {format_krw(p.price)}" for p in products if p.id == pid)
+            ),
+        )
+        item_name = st.text_input("상품명 (맞춤 견적)", key="ord_link_item")
+        link_amount = st.number_input("금액(원)", min_value=0, value=0, step=1000, key="ord_link_amount")
+        tax_free = st.number_input("면세 금액(원)", min_value=0, value=0, step=1000, key="ord_link_tax_free")
+        memo = st.text_input("안내 메모", key="ord_link_memo")
+        phone = st.text_input("고객 연락처 (선택)", key="ord_link_phone")
+        create = st.form_submit_button("링크 만들기", type="primary")
+    if create:
+        try:
+            with session_scope(engine) as session:
+                customer_id = None
+                digits = "".join(ch for ch in phone if ch.isdigit())
+                if digits:
+                    customer = session.exec(
+                        select(Customer).where(Customer.phone.in_([digits, phone.strip()]))
+                    ).first()
+                    if customer is None:
+                        raise ChannelDeskError(f"연락처 {phone}의 고객을 찾을 수 없습니다")
+                    customer_id = customer.id
+                link = payment_links.create_payment_link(
+                    session,
+                    actor,
+                    product_id=product_id,
+                    item_name=item_name or None,
+                    amount=int(link_amount) if link_amount else None,
+                    tax_free_amount=int(tax_free),
+                    memo=memo,
+                    customer_id=customer_id,
+                )
+                text = payment_links.chat_text(link)
+            st.success("결제 링크를 만들었습니다. 아래 문구를 복사해 채팅에 붙여넣으세요.")
+            st.code(text, language=None)
+        except ChannelDeskError as exc:
+            st.error(str(exc))
+    show_rows(
+        [
+            {
+                "상품": link.item_name,
+                "금액": link.amount,
+                "상태": PAYMENT_LINK_STATUS_LABELS.get(PaymentLinkStatus(link.status), link.status),
+                "만든 시각": link.created_at,
+                "만료": link.expires_at,
+                "링크": payment_links.link_url(link),
+            }
+            for link in links
+        ],
+        empty="아직 만든 결제 링크가 없습니다.",
+        key="ord_links",
+    )
+
+with tab_import:
+    st.markdown("CSV 열: " + ", ".join(f"`{names[0]}`({names[1]})" for names in COLUMNS.values()))
+    st.caption("UTF-8 또는 CP949(엑셀) CSV. 모든 행이 올바를 때만 저장되며, 이미 있는 주문번호는 건너뜁니다.")
+    upload = st.file_uploader("주문 CSV", type=["csv"], key="ord_import_file")
+    if upload is not None and st.button("가져오기", type="primary", key="ord_import_run"):
+        try:
+            with session_scope(engine) as session:
+                result = import_orders(session, actor, upload.getvalue(), source_name=upload.name)
+            st.success(
+                f"{result.created}건 가져옴 · 이미 있는 주문 {result.skipped_existing}건 건너뜀 · "
+                f"새 고객 {result.customers_created}명"
+            )
+        except ImportRejected as exc:
+            st.error(f"{len(exc.errors)}건의 오류가 있어 아무것도 저장하지 않았습니다.")
+            st.dataframe(
+                [{"행": e.row, "오류": e.message} for e in exc.errors],
+                hide_index=True,
+                key="ord_import_errors",
+            )
+        except ChannelDeskError as exc:
+            st.error(str(exc))
+
+if actor.role not in REFUND_ROLES:
+    st.caption(f"환불은 {', '.join(r.value for r in REFUND_ROLES)} 역할만 할 수 있습니다.")

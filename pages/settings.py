@@ -4,7 +4,9 @@ import streamlit as st
 
 import ui
 from core import clock, overview
+from core.auth import change_role, create_user
 from core.db import session_scope
+from core.errors import ChannelDeskError
 from core.models.staff import ROLE_LABELS
 
 actor = ui.current_actor()
@@ -48,4 +50,33 @@ with tab_users:
         hide_index=True,
         width="stretch",
     )
-    st.caption("사용자 추가: `python -m core.cli user add --username 아이디 --role owner|cs|staff`")
+    role_options = list(ROLE_LABELS)
+    with st.form("set_user_add", clear_on_submit=True):
+        st.subheader("사용자 추가")
+        c1, c2, c3, c4 = st.columns(4)
+        username = c1.text_input("아이디", key="set_new_username")
+        display_name = c2.text_input("이름", key="set_new_name")
+        role = c3.selectbox("역할", role_options, format_func=lambda r: ROLE_LABELS[r], key="set_new_role")
+        password = c4.text_input("초기 비밀번호 (8자 이상)", type="password", key="set_new_password")
+        if st.form_submit_button("추가"):
+            try:
+                with session_scope(ui.engine()) as session:
+                    create_user(session, actor, username=username, display_name=display_name, role=role,
+                                password=password)
+                st.success(f"{username} 사용자를 추가했습니다.")
+            except ChannelDeskError as exc:
+                st.error(str(exc))
+    with st.form("set_user_role"):
+        st.subheader("역할 변경")
+        c1, c2 = st.columns(2)
+        user_id = c1.selectbox("사용자", [u.id for u in users],
+                               format_func=lambda i: next(u.username for u in users if u.id == i),
+                               key="set_role_user")
+        new_role = c2.selectbox("새 역할", role_options, format_func=lambda r: ROLE_LABELS[r], key="set_role_new")
+        if st.form_submit_button("변경") and user_id is not None:
+            try:
+                with session_scope(ui.engine()) as session:
+                    change_role(session, actor, user_id, new_role)
+                st.success("역할을 변경했습니다. 다음 로그인부터 적용됩니다.")
+            except ChannelDeskError as exc:
+                st.error(str(exc))

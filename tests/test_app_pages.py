@@ -65,3 +65,28 @@ def test_a_role_cannot_open_another_roles_screen(sqlite_engine: Engine, sqlite_a
     """The screen is not registered in that role's navigation at all, so there is nothing to open."""
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         open_app(sqlite_engine, sqlite_actors[role.value], screen)
+
+
+def test_owner_adds_a_user_on_settings_and_it_is_audited(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    from sqlmodel import Session, select
+
+    from core.models import AuditLog, StaffUser
+
+    at = open_app(sqlite_engine, sqlite_actors["owner"], "pages/settings.py")
+
+    def submit(password: str) -> None:
+        at.text_input(key="set_new_username").input("park")
+        at.text_input(key="set_new_name").input("박상담")
+        at.selectbox(key="set_new_role").select(Role.CS)
+        at.text_input(key="set_new_password").input(password)
+        next(b for b in at.button if b.label == "추가").click().run()
+
+    submit("short")
+    assert "8자 이상" in "".join(e.value for e in at.error)
+    submit("long-enough-1")
+    assert not at.exception
+    with Session(sqlite_engine) as session:
+        user = session.exec(select(StaffUser).where(StaffUser.username == "park")).one()
+        assert user.role == "cs"
+        audit = session.exec(select(AuditLog).where(AuditLog.action == "user.create")).all()
+        assert any(a.detail.get("username") == "park" and a.actor_id == sqlite_actors["owner"].id for a in audit)

@@ -1,5 +1,17 @@
 """All tables; importing this package registers them on SQLModel.metadata (Alembic reads it)."""
 
+from core.models.analytics import (
+    AnalyticsDirtyDay,
+    AnalyticsState,
+    CohortRetention,
+    CohortValue,
+    CustomerMonth,
+    CustomerSales,
+    DailyProductSales,
+    DailySales,
+    ProductRepurchase,
+)
+from core.models.campaign_recipient import CampaignClick, CampaignRecipient, RecipientGroup
 from core.models.campaigns import Campaign, CampaignStatus, Segment
 from core.models.customers import Customer, CustomerCreate, CustomerUpdate, Product, ProductCreate
 from core.models.inquiries import (
@@ -39,7 +51,9 @@ from core.models.subscriptions import (
 from core.models.system import JobRun, Setting, WorkerHeartbeat
 
 __all__ = [
-    "AuditLog", "Campaign", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
+    "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerSales",
+    "DailyProductSales", "DailySales", "ProductRepurchase",
+    "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
     "CustomerCreate", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
     "InquiryType", "IntervalUnit", "JobRun", "Message", "MessageKind", "MessageStatus", "Order",
     "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",

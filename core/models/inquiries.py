@@ -61,7 +61,11 @@ class InquiryUpdate(SQLModel):
 
 class Inquiry(InquiryBase, table=True):
     __tablename__ = "inquiry"
-    __table_args__ = (Index("ix_inquiry_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_inquiry_status_created", "status", "created_at"),
+        Index("ix_inquiry_status_due", "status", "sla_due_at"),
+        Index("ix_inquiry_status_alert", "status", "sla_next_alert_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(default=InquiryStatus.OPEN, max_length=20)
@@ -74,6 +78,12 @@ class Inquiry(InquiryBase, table=True):
     # Deadlines cached from the SLA engine at each event, so lists need no recomputation.
     first_response_due_at: datetime | None = utc_field()
     resolution_due_at: datetime | None = utc_field()
+    # The nearest active target (first response until answered, then resolution): its deadline
+    # (queue order; None while waiting on the customer), its at-risk instant, and the next instant
+    # the SLA watch must look at this inquiry.
+    sla_due_at: datetime | None = utc_field()
+    sla_at_risk_at: datetime | None = utc_field()
+    sla_next_alert_at: datetime | None = utc_field()
     at_risk_notified_at: datetime | None = utc_field()
     breach_notified_at: datetime | None = utc_field()
 

@@ -62,6 +62,9 @@ class Message(SQLModel, table=True):
     provider: str | None = Field(default=None, max_length=16)
     provider_message_id: str | None = Field(default=None, max_length=64)
     provider_group_id: str | None = Field(default=None, max_length=64)
+    # A sender owns a 'sending' row while its claim has not expired; an expired claim is recovered.
+    claim_token: str | None = Field(default=None, max_length=40, index=True)
+    claim_expires_at: datetime | None = utc_field()
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
     campaign_variant: str | None = Field(default=None, max_length=8)
     created_at: datetime = utc_field(default_now=True, index=True)

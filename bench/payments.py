@@ -1,0 +1,257 @@
+"""Payments benchmarks: payment-link creation (sandbox), order search over 1M orders, CSV import of 100k rows.
+
+    .venv/bin/python bench/payments.py                       # SQLite in a temp folder
+    .venv/bin/python bench/payments.py --orders 200000       # smaller search corpus
+    .venv/bin/python bench/payments.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_x
+
+Goals (issue 4): link creation < 50 ms median; search < 100 ms median; 100k-row import < 30 s.
+The PostgreSQL URL's schema is DROPPED and recreated: point it at a scratch database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, insert, text
+from sqlmodel import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.auth import Actor  # noqa: E402
+from core.db import is_postgres, make_engine, upgrade  # noqa: E402
+from core.models import Customer, Order, Payment, Role  # noqa: E402
+from core.order_import import import_orders  # noqa: E402
+from core.orders import search_orders  # noqa: E402
+from core.payment_links import create_payment_link  # noqa: E402
+from core.payments.router import PaymentRouter  # noqa: E402
+from core.payments.sandbox import SandboxGateway  # noqa: E402
+
+OWNER = Actor(id=None, name="bench", role=Role.OWNER)
+SURNAMES = "김이박최정강조윤장임한오서신권황안송류전홍"
+GIVEN = ["민지", "서준", "하은", "도윤", "수아", "지우", "예준", "서연", "시우", "지민", "하준", "채원"]
+PRODUCTS = ["수분크림 50ml", "비타민C 세럼", "클렌징 폼", "선크림 SPF50", "핸드크림 세트", "월간 샘플 박스"]
+
+
+def fresh_engine(url: str | None, folder: Path, name: str) -> Engine:
+    if url is None:
+        engine = make_engine(f"sqlite:///{folder / name}.db")
+    else:
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+    return engine
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def bench_links(engine: Engine, count: int = 200) -> float:
+    router = PaymentRouter(SandboxGateway(engine))
+    samples = []
+    with Session(engine, expire_on_commit=False) as session:
+        for i in range(count):
+            start = time.perf_counter()
+            create_payment_link(session, OWNER, item_name=f"맞춤 견적 {i}", amount=10_000 + i, router=router)
+            samples.append(time.perf_counter() - start)
+    return median_ms(samples)
+
+
+def fill_orders(engine: Engine, total: int, customers: int) -> list[tuple[str, str, str]]:
+    """Bulk-insert `total` orders (one payment each; items skipped for speed); returns sample search keys."""
+    rng = random.Random(7)
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    names = [f"{rng.choice(SURNAMES)}{rng.choice(GIVEN)}{i % 97}" for i in range(customers)]
+    phones = [f"010{rng.randrange(10**8):08d}" for _ in range(customers)]
+    with engine.begin() as connection:
+        chunk = 20_000
+        for start in range(0, customers, chunk):
+            connection.execute(
+                insert(Customer.__table__),
+                [
+                    {
+                        "name": names[i],
+                        "phone": phones[i],
+                        "is_channel_friend": True,
+                        "public_id": f"c{i:019d}",
+                        "created_at": now,
+                        "ad_consent_at": None,
+                        "night_ad_consent_at": None,
+                        "ad_opt_out_at": None,
+                    }
+                    for i in range(start, min(customers, start + chunk))
+                ],
+            )
+        order_id = 0
+        for start in range(0, total, chunk):
+            orders, items, payments = [], [], []
+            for _ in range(start, min(total, start + chunk)):
+                order_id += 1
+                customer = rng.randrange(customers) + 1
+                at = now - timedelta(minutes=rng.randrange(60 * 24 * 730))
+                amount = rng.randrange(5, 100) * 1000
+                status = rng.choices(["paid", "refunded", "partially_refunded", "canceled"], [90, 4, 2, 4])[0]
+                orders.append(
+                    {
+                        "id": order_id,
+                        "order_number": f"{at:%Y%m%d}-{order_id:07d}",
+                        "customer_id": customer,
+                        "total_amount": amount,
+                        "tax_free_amount": 0,
+                        "source": "chat",
+                        "status": status,
+                        "ordered_at": at,
+                        "paid_at": at,
+                        "refunded_amount": 0,
+                        "shipping_method": None,
+                        "expected_ship_date": None,
+                        "tracking_url": None,
+                        "delivered_at": None,
+                        "payment_link_id": None,
+                        "subscription_id": None,
+                    }
+                )
+                items.append(
+                    {
+                        "order_id": order_id,
+                        "product_id": None,
+                        "product_name": rng.choice(PRODUCTS),
+                        "quantity": 1,
+                        "unit_price": amount,
+                        "amount": amount,
+                    }
+                )
+                payments.append(
+                    {
+                        "order_id": order_id,
+                        "customer_id": customer,
+                        "gateway": "kakaopay",
+                        "gateway_tid": None,
+                        "method": rng.choice(["CARD", "MONEY"]),
+                        "amount": amount,
+                        "tax_free_amount": 0,
+                        "refunded_amount": 0,
+                        "status": "approved",
+                        "idempotency_key": f"b{order_id}",
+                        "approved_at": at,
+                        "failure_code": None,
+                        "failure_message": None,
+                        "routing_log": [],
+                        "created_at": at,
+                    }
+                )
+            connection.execute(insert(Order.__table__), orders)
+            connection.execute(insert(Payment.__table__), payments)
+        if is_postgres(engine):
+            connection.execute(text("SELECT setval('orders_id_seq', (SELECT max(id) FROM orders))"))
+            connection.execute(text("ANALYZE"))
+        else:
+            connection.execute(text("ANALYZE"))
+    picks = [rng.randrange(customers) for _ in range(20)]
+    return [(names[i], phones[i], f"{(now - timedelta(days=rng.randrange(700))):%Y%m%d}") for i in picks]
+
+
+def bench_search(engine: Engine, keys: list[tuple[str, str, str]]) -> dict[str, float]:
+    cases = {
+        "no filter (newest 50)": lambda s, k: search_orders(s),
+        "order number prefix": lambda s, k: search_orders(s, query=k[2]),
+        "customer name": lambda s, k: search_orders(s, query=k[0]),
+        "phone": lambda s, k: search_orders(s, query=k[1]),
+        "status=refunded": lambda s, k: search_orders(s, status="refunded"),
+        "date range (1 month)": lambda s, k: search_orders(
+            s, date_from=date(2026, 3, 1), date_to=date(2026, 3, 31)
+        ),
+        "method=MONEY": lambda s, k: search_orders(s, payment_method="MONEY"),
+        "name + status + date": lambda s, k: search_orders(
+            s, query=k[0], status="paid", date_from=date(2025, 1, 1)
+        ),
+    }
+    results = {}
+    with Session(engine) as session:
+        for label, case in cases.items():
+            samples = []
+            for key in keys:
+                start = time.perf_counter()
+                rows = case(session, key)
+                samples.append(time.perf_counter() - start)
+                assert isinstance(rows, list)
+            results[label] = median_ms(samples)
+    return results
+
+
+def sample_csv(rows: int) -> bytes:
+    rng = random.Random(11)
+    lines = [
+        "order_number,ordered_at,customer_name,customer_phone,product_name,quantity,unit_price,payment_method"
+    ]
+    for i in range(rows):
+        lines.append(
+            f"IMP-{i:07d},2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d} 10:{i % 60:02d},"
+            f"{rng.choice(SURNAMES)}{rng.choice(GIVEN)},010-{rng.randrange(10000):04d}-{i % 10000:04d},"
+            f"{rng.choice(PRODUCTS)},{rng.randrange(1, 4)},{rng.randrange(5, 100) * 1000},"
+            f"{rng.choice(['CARD', 'MONEY'])}"
+        )
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def bench_import(engine: Engine, rows: int) -> tuple[float, float]:
+    data = sample_csv(rows)
+    with Session(engine) as session:
+        start = time.perf_counter()
+        result = import_orders(session, OWNER, data)
+        session.commit()
+        first = time.perf_counter() - start
+        assert result.created == rows, result
+        start = time.perf_counter()
+        again = import_orders(session, OWNER, data)
+        session.commit()
+        second = time.perf_counter() - start
+        assert again.created == 0 and again.skipped_existing == rows
+    return first, second
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--database-url", default=None, help="scratch PostgreSQL database (schema is dropped)"
+    )
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench_payments_"))
+    backend = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"backend: {backend}")
+
+    engine = fresh_engine(args.database_url, folder, "links")
+    print(f"payment link creation (sandbox), median: {bench_links(engine):.1f} ms  (goal < 50 ms)")
+
+    engine = fresh_engine(args.database_url, folder, "search")
+    start = time.perf_counter()
+    keys = fill_orders(engine, args.orders, args.customers)
+    print(
+        f"filled {args.orders:,} orders / {args.customers:,} customers in {time.perf_counter() - start:.0f} s"
+    )
+    for label, value in bench_search(engine, keys).items():
+        print(f"order search over {args.orders:,} orders, {label}: median {value:.1f} ms  (goal < 100 ms)")
+
+    engine = fresh_engine(args.database_url, folder, "import")
+    first, second = bench_import(engine, args.import_rows)
+    print(
+        f"CSV import of {args.import_rows:,} rows: {first:.1f} s (goal < 30 s); re-import (all skipped): {second:.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1325 @@
+"""Owner sales analytics: revenue, the Power Trio (conversion, AOV, LTV), cohorts, products, MRR.
+
+Definitions (one rule each, the same in the rollups, the live tail and the tests):
+- A sale is an order with `paid_at` set and status paid / partially_refunded / refunded; it counts
+  on the KST day of `paid_at`, for its `total_amount` (gross), with the method of its first approved
+  payment ("OTHER" when none).
+- A refund is a succeeded refund row; it counts on the KST day its money went back
+  (`completed_at`, else `created_at`), so a day can have more refunds than sales (net < 0).
+- Per product, an order's total and each refund are split over its items in proportion to the
+  item amounts (floor, the remainder on the last item), so product figures add up to order figures.
+- AOV = gross / orders; LTV = lifetime net revenue / customers who paid at least once.
+
+Speed: figures for the KST days before `analytics_state.covered_until` come from rollup tables
+(core/models/analytics.py) that the worker job `analytics_rollup` keeps; days from covered_until on
+(today, or more while the worker lags) and days marked dirty by `record_sale` / `record_refund` are
+computed live from the raw tables with the same code that builds the rollups. Reads are cheap at a
+million orders because they touch a few thousand rollup rows, not the orders.
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, delete, event, insert, text
+from sqlmodel import Session
+
+from core import clock
+from core.db import is_postgres, session_scope
+from core.errors import ValidationFailed
+from core.models import (
+    AnalyticsDirtyDay,
+    AnalyticsState,
+    CohortRetention,
+    CohortValue,
+    CustomerMonth,
+    CustomerSales,
+    DailyProductSales,
+    DailySales,
+    Order,
+    ProductRepurchase,
+    Refund,
+)
+
+SOLD_STATUSES = ("paid", "partially_refunded", "refunded")
+OTHER_METHOD = "OTHER"
+DELETED_PRODUCT_ID = 0
+DELETED_PRODUCT_NAME = "(삭제된 상품)"
+METHOD_LABELS = {"CARD": "카드", "MONEY": "카카오페이머니", OTHER_METHOD: "기타"}
+GRAINS = ("day", "week", "month")
+MAX_RANGE_DAYS = 366 * 20
+_KST_OFFSET = timedelta(hours=9)
+_CHUNK = 500
+
+
+# ---------------------------------------------------------------- small pure helpers
+
+
+def kst_day(instant: datetime) -> date:
+    """KST calendar day of an instant (Korea has no DST: a fixed +9h is exact and fast)."""
+    if instant.tzinfo is not None:
+        instant = instant.astimezone(UTC).replace(tzinfo=None)
+    return (instant + _KST_OFFSET).date()
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def months_between(first: date, later: date) -> int:
+    return (later.year - first.year) * 12 + later.month - first.month
+
+
+def add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def period_start(day: date, grain: str) -> date:
+    """The first day of the day / week (Monday) / month bucket holding `day`."""
+    if grain == "day":
+        return day
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    raise ValidationFailed(f"알 수 없는 단위입니다: {grain} (day, week, month)")
+
+
+def ratio(numerator: int | float, denominator: int | float) -> float | None:
+    """numerator / denominator, or None when there is nothing to divide by."""
+    return None if not denominator else numerator / denominator
+
+
+def rounded_div(numerator: int, denominator: int) -> int | None:
+    """Integer KRW division rounded half up (away from zero); None when dividing by zero."""
+    if not denominator:
+        return None
+    sign = -1 if (numerator < 0) != (denominator < 0) else 1
+    n, d = abs(numerator), abs(denominator)
+    return sign * ((2 * n + d) // (2 * d))
+
+
+def change(current: int | float | None, previous: int | float | None) -> float | None:
+    """Relative change against the previous period; None when there was nothing before."""
+    if current is None or previous is None or previous == 0:
+        return None
+    return (current - previous) / abs(previous)
+
+
+def check_range(first: date, last: date) -> None:
+    if last < first:
+        raise ValidationFailed("종료일이 시작일보다 빠릅니다. 기간을 다시 선택해 주세요.")
+    if (last - first).days > MAX_RANGE_DAYS:
+        raise ValidationFailed("기간은 20년 이내로 선택해 주세요.")
+
+
+def previous_range(first: date, last: date) -> tuple[date, date]:
+    """The equal-length period right before [first, last]."""
+    length = (last - first).days + 1
+    return first - timedelta(days=length), first - timedelta(days=1)
+
+
+def split_amount(total: int, weights: Sequence[int]) -> list[int]:
+    """Split `total` in proportion to `weights`: floor each share, the remainder on the last one."""
+    if not weights:
+        return []
+    weight_sum = sum(weights)
+    shares = [0] * len(weights) if weight_sum <= 0 else [total * w // weight_sum for w in weights]
+    shares[-1] += total - sum(shares)
+    return shares
+
+
+# ---------------------------------------------------------------- facts from raw tables
+
+
+@dataclass
+class Facts:
+    """Sales facts of a time window, built from the raw tables (the rollups hold the same)."""
+
+    # (day, method) -> [orders, gross, refunds, refund_count]
+    daily: dict[tuple[date, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0])
+    )
+    # (day, product_id, method) -> [orders, units, gross, refunds]
+    product: dict[tuple[date, int, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0])
+    )
+    product_names: dict[int, str] = field(default_factory=dict)
+    # customer -> [orders, gross, refunds, first_paid_at, last_paid_at]
+    customers: dict[int, list[Any]] = field(default_factory=dict)
+    customer_months: set[tuple[int, date]] = field(default_factory=set)
+
+    def customer(self, customer_id: int) -> list[Any]:
+        row = self.customers.get(customer_id)
+        if row is None:
+            row = self.customers[customer_id] = [0, 0, 0, None, None]
+        return row
+
+
+def _as_utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _bind_instant(engine_or_session: Any, instant: datetime) -> Any:
+    """Bind an instant the way UtcDateTime stores it (naive UTC text on SQLite)."""
+    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
+    if bind.dialect.name == "sqlite":
+        return instant.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    return instant
+
+
+def _items_of(session: Session, order_ids: Iterable[int]) -> dict[int, list[tuple[int, str, int, int]]]:
+    """order -> [(product_id, product_name, quantity, amount)] in item id order."""
+    result: dict[int, list[tuple[int, str, int, int]]] = defaultdict(list)
+    ids = sorted(set(order_ids))
+    statement = text(
+        "SELECT order_id, product_id, product_name, quantity, amount FROM order_item "
+        "WHERE order_id IN :ids ORDER BY order_id, id"
+    ).bindparams(bindparam("ids", expanding=True))
+    for start in range(0, len(ids), _CHUNK):
+        for order_id, product_id, name, quantity, amount in session.execute(
+            statement, {"ids": ids[start : start + _CHUNK]}
+        ):
+            result[order_id].append((product_id or DELETED_PRODUCT_ID, name, quantity, amount))
+    return result
+
+
+def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts | None = None) -> Facts:
+    """Add the sales paid and the refunds completed in [start, end) (UTC instants) to `facts`."""
+    facts = facts or Facts()
+    s, e = _bind_instant(session, start), _bind_instant(session, end)
+    statuses = {"statuses": list(SOLD_STATUSES)}
+    orders = session.execute(
+        text(
+            "SELECT o.id, o.customer_id, o.total_amount, o.paid_at, "
+            "(SELECT p.method FROM payment p WHERE p.order_id = o.id AND p.approved_at IS NOT NULL "
+            " ORDER BY p.id LIMIT 1) "
+            "FROM orders o WHERE o.paid_at >= :s AND o.paid_at < :e AND o.status IN :statuses"
+        ).bindparams(bindparam("statuses", expanding=True)),
+        {"s": s, "e": e, **statuses},
+    ).all()
+    refunds = session.execute(
+        text(
+            "SELECT r.amount, COALESCE(r.completed_at, r.created_at), o.id, o.customer_id, o.total_amount, "
+            "(SELECT p2.method FROM payment p2 WHERE p2.order_id = o.id AND p2.approved_at IS NOT NULL "
+            " ORDER BY p2.id LIMIT 1), p.method "
+            "FROM refund r JOIN payment p ON p.id = r.payment_id "
+            "JOIN orders o ON o.id = COALESCE(r.order_id, p.order_id) "
+            "WHERE r.status = 'succeeded' AND ((r.completed_at >= :s AND r.completed_at < :e) "
+            "OR (r.completed_at IS NULL AND r.created_at >= :s AND r.created_at < :e))"
+        ),
+        {"s": s, "e": e},
+    ).all()
+    items = _items_of(session, [row[0] for row in orders] + [row[2] for row in refunds])
+
+    for order_id, customer_id, total, paid_at, method in orders:
+        paid_at = _as_utc(paid_at)
+        day = kst_day(paid_at)
+        method = method or OTHER_METHOD
+        daily = facts.daily[(day, method)]
+        daily[0] += 1
+        daily[1] += total
+        order_items = items.get(order_id, [])
+        seen: set[int] = set()
+        for (product_id, name, quantity, _), share in zip(
+            order_items, split_amount(total, [item[3] for item in order_items]), strict=True
+        ):
+            facts.product_names[product_id] = (
+                DELETED_PRODUCT_NAME if product_id == DELETED_PRODUCT_ID else name
+            )
+            row = facts.product[(day, product_id, method)]
+            if product_id not in seen:
+                row[0] += 1
+                seen.add(product_id)
+            row[1] += quantity
+            row[2] += share
+        customer = facts.customer(customer_id)
+        customer[0] += 1
+        customer[1] += total
+        customer[3] = paid_at if customer[3] is None else min(customer[3], paid_at)
+        customer[4] = paid_at if customer[4] is None else max(customer[4], paid_at)
+        facts.customer_months.add((customer_id, month_start(day)))
+
+    for amount, refunded_at, order_id, customer_id, _total, order_method, payment_method in refunds:
+        day = kst_day(_as_utc(refunded_at))
+        method = order_method or payment_method or OTHER_METHOD
+        daily = facts.daily[(day, method)]
+        daily[2] += amount
+        daily[3] += 1
+        order_items = items.get(order_id, [])
+        for (product_id, name, _, _), share in zip(
+            order_items, split_amount(amount, [item[3] for item in order_items]), strict=True
+        ):
+            facts.product_names.setdefault(
+                product_id, DELETED_PRODUCT_NAME if product_id == DELETED_PRODUCT_ID else name
+            )
+            facts.product[(day, product_id, method)][3] += share
+        facts.customer(customer_id)[2] += amount
+    return facts
+
+
+# ---------------------------------------------------------------- rollup state and write-path hooks
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which days the rollups answer: days < covered_until, except the dirty ones."""
+
+    covered_until: date | None
+    dirty: frozenset[date]
+
+    def split(self, first: date, last: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+        """([rollup first, rollup last] or None, live day ranges) for the KST days first..last."""
+        live: list[tuple[date, date]] = []
+        if self.covered_until is None or self.covered_until <= first:
+            return None, [(first, last)]
+        rollup_last = min(last, self.covered_until - timedelta(days=1))
+        for day in sorted(d for d in self.dirty if first <= d <= rollup_last):
+            live.append((day, day))
+        if last >= self.covered_until:
+            live.append((self.covered_until, last))
+        return (first, rollup_last), live
+
+
+def coverage(session: Session) -> Coverage:
+    return _memo(session, ("coverage",), lambda: _read_coverage(session))
+
+
+def _read_coverage(session: Session) -> Coverage:
+    state = session.get(AnalyticsState, 1)
+    if state is None:
+        return Coverage(None, frozenset())
+    dirty = frozenset(row[0] for row in session.execute(text("SELECT day FROM analytics_dirty_day")))
+    return Coverage(state.covered_until, frozenset(_as_date(d) for d in dirty))
+
+
+def _as_date(value: Any) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _mark_dirty(session: Session, instant: datetime | None) -> bool:
+    if instant is None:
+        return False
+    state = session.get(AnalyticsState, 1)
+    day = kst_day(instant)
+    if state is None or day >= state.covered_until:
+        return False  # the live tail reads it anyway
+    if session.get(AnalyticsDirtyDay, day) is None:
+        session.add(AnalyticsDirtyDay(day=day))
+        session.flush()
+    return True
+
+
+def record_sale(session: Session, order: Order) -> bool:
+    """Call in the transaction that marks an order paid (or imports one): keeps the rollups honest.
+
+    A sale on a day the rollups already hold (a backdated import) marks that day dirty, so the
+    page reads it live until the worker rebuilds; a sale today needs nothing. Returns True when a
+    day was marked.
+    """
+    return _mark_dirty(session, order.paid_at)
+
+
+def record_refund(session: Session, refund: Refund) -> bool:
+    """Call in the transaction that completes a refund (same reasoning as record_sale)."""
+    return _mark_dirty(session, refund.completed_at or refund.created_at)
+
+
+# ---------------------------------------------------------------- rollup build (worker)
+
+
+def _first_sale_day(session: Session) -> date | None:
+    row = session.execute(text("SELECT MIN(paid_at) FROM orders WHERE paid_at IS NOT NULL")).scalar()
+    refund_row = session.execute(text("SELECT MIN(COALESCE(completed_at, created_at)) FROM refund")).scalar()
+    candidates = [kst_day(_as_utc(v)) for v in (row, refund_row) if v is not None]
+    return min(candidates) if candidates else None
+
+
+def _insert_many(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(model), rows[start : start + 5000])
+
+
+def _write_day_facts(session: Session, facts: Facts) -> None:
+    _insert_many(
+        session,
+        DailySales,
+        [
+            {"day": d, "method": m, "orders": v[0], "gross": v[1], "refunds": v[2], "refund_count": v[3]}
+            for (d, m), v in facts.daily.items()
+        ],
+    )
+    _insert_many(
+        session,
+        DailyProductSales,
+        [
+            {
+                "day": d,
+                "product_id": p,
+                "method": m,
+                "product_name": facts.product_names.get(p, "")[:120],
+                "orders": v[0],
+                "units": v[1],
+                "gross": v[2],
+                "refunds": v[3],
+            }
+            for (d, p, m), v in facts.product.items()
+        ],
+    )
+
+
+def _repurchase_gaps(session: Session, product_id: int | None = None) -> dict[int, list[int]]:
+    """product -> day gaps between consecutive purchase days of it by the same customer."""
+    where = "AND i.product_id = :product_id" if product_id is not None else "AND i.product_id IS NOT NULL"
+    rows = session.execute(
+        text(
+            "SELECT i.product_id, o.customer_id, o.paid_at FROM order_item i JOIN orders o ON o.id = i.order_id "
+            f"WHERE o.paid_at IS NOT NULL AND o.status IN :statuses {where} "
+            "ORDER BY i.product_id, o.customer_id, o.paid_at"
+        ).bindparams(bindparam("statuses", expanding=True)),
+        {"statuses": list(SOLD_STATUSES), "product_id": product_id},
+    )
+    gaps: dict[int, list[int]] = defaultdict(list)
+    previous: tuple[int, int, date] | None = None
+    for pid, customer_id, paid_at in rows:
+        day = kst_day(_as_utc(paid_at))
+        if previous is not None and previous[0] == pid and previous[1] == customer_id:
+            if day != previous[2]:
+                gaps[pid].append((day - previous[2]).days)
+            else:
+                continue
+        previous = (pid, customer_id, day)
+    return gaps
+
+
+def repurchase_interval_days(session: Session, product_id: int) -> int | None:
+    """Median days between purchases of this product by the same customer (None: nobody rebought).
+
+    The repurchase reminder uses it as its default cycle when a product has no replenishment_days.
+    Purchases on the same KST day count once; the median is rounded half up to whole days.
+    """
+    gaps = _repurchase_gaps(session, product_id).get(product_id)
+    if not gaps:
+        return None
+    return int(statistics.median(gaps) * 2 + 1) // 2
+
+
+def rebuild_rollups(engine: Engine, until: date | None = None) -> dict[str, int]:
+    """Recompute every rollup from the raw tables for the KST days before `until` (default today)."""
+    until = until or clock.today_kst()
+    with session_scope(engine) as session:
+        for model in (
+            CohortValue,
+            DailySales,
+            DailyProductSales,
+            CustomerSales,
+            CustomerMonth,
+            CohortRetention,
+            ProductRepurchase,
+            AnalyticsDirtyDay,
+        ):
+            session.execute(delete(model))
+        first = _first_sale_day(session)
+        customers: dict[int, list[Any]] = {}
+        months: set[tuple[int, date]] = set()
+        day_rows = 0
+        if first is not None and first < until:
+            chunk_start = first
+            while chunk_start < until:
+                chunk_end = min(add_months(chunk_start, 1), until)
+                facts = collect_facts(session, clock.kst_midnight(chunk_start), clock.kst_midnight(chunk_end))
+                _write_day_facts(session, facts)
+                day_rows += len(facts.daily)
+                _merge_customers(customers, facts.customers)
+                months |= facts.customer_months
+                chunk_start = chunk_end
+        _write_customers(session, customers, months, replace=True)
+        _write_repurchase(session)
+        _set_state(session, until)
+    return {"days": day_rows, "customers": len(customers)}
+
+
+def _merge_customers(into: dict[int, list[Any]], rows: dict[int, list[Any]]) -> None:
+    for customer_id, (orders, gross, refunds, first, last) in rows.items():
+        row = into.get(customer_id)
+        if row is None:
+            into[customer_id] = [orders, gross, refunds, first, last]
+            continue
+        row[0] += orders
+        row[1] += gross
+        row[2] += refunds
+        if first is not None:
+            row[3] = first if row[3] is None else min(row[3], first)
+            row[4] = last if row[4] is None else max(row[4], last)
+
+
+def _write_customers(
+    session: Session, customers: dict[int, list[Any]], months: set[tuple[int, date]], *, replace: bool
+) -> None:
+    """Write customer totals (only customers who ever paid) and add the cohort activity."""
+    existing: dict[int, list[Any]] = {}
+    if not replace and customers:
+        ids = sorted(customers)
+        statement = text(
+            "SELECT customer_id, orders, gross, refunds, first_paid_at, last_paid_at FROM customer_sales "
+            "WHERE customer_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        for start in range(0, len(ids), _CHUNK):
+            for cid, orders, gross, refunds, first, last in session.execute(
+                statement, {"ids": ids[start : start + _CHUNK]}
+            ):
+                existing[cid] = [orders, gross, refunds, _as_utc(first), _as_utc(last)]
+        for start in range(0, len(existing), _CHUNK):
+            chunk = sorted(existing)[start : start + _CHUNK]
+            session.execute(delete(CustomerSales).where(CustomerSales.customer_id.in_(chunk)))  # type: ignore[attr-defined]
+    before = {cid: list(row) for cid, row in existing.items()}
+    merged = existing
+    _merge_customers(merged, customers)
+    _update_cohort_values(session, before, merged, replace=replace)
+    rows = [
+        {
+            "customer_id": cid,
+            "orders": v[0],
+            "gross": v[1],
+            "refunds": v[2],
+            "net": v[1] - v[2],
+            "first_paid_at": v[3],
+            "last_paid_at": v[4],
+            "first_month": month_start(kst_day(v[3])),
+        }
+        for cid, v in merged.items()
+        if v[3] is not None
+    ]
+    _insert_many(session, CustomerSales, rows)
+    first_month = {row["customer_id"]: row["first_month"] for row in rows}
+    if not replace and months:
+        # Only pairs not yet counted (the window may repeat a month already recorded).
+        ids = sorted({cid for cid, _ in months})
+        statement = text(
+            "SELECT customer_id, month FROM customer_month WHERE customer_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        known: set[tuple[int, date]] = set()
+        for start in range(0, len(ids), _CHUNK):
+            known |= {
+                (c, _as_date(m)) for c, m in session.execute(statement, {"ids": ids[start : start + _CHUNK]})
+            }
+        months = months - known
+        missing = {cid for cid, _ in months} - set(first_month)
+        if missing:
+            statement = text(
+                "SELECT customer_id, first_month FROM customer_sales WHERE customer_id IN :ids"
+            ).bindparams(bindparam("ids", expanding=True))
+            first_month.update(
+                {c: _as_date(m) for c, m in session.execute(statement, {"ids": sorted(missing)})}
+            )
+    _insert_many(session, CustomerMonth, [{"customer_id": c, "month": m} for c, m in months])
+    cells: dict[tuple[date, int], int] = defaultdict(int)
+    for cid, month in months:
+        cohort = first_month[cid]
+        cells[(cohort, months_between(cohort, month))] += 1
+    if not replace and cells:
+        for row in session.execute(
+            text("SELECT cohort_month, month_offset, customers FROM cohort_retention")
+        ):
+            cells[(_as_date(row[0]), row[1])] += row[2]
+        session.execute(delete(CohortRetention))
+    _insert_many(
+        session,
+        CohortRetention,
+        [{"cohort_month": c, "month_offset": o, "customers": n} for (c, o), n in cells.items()],
+    )
+
+
+def _update_cohort_values(
+    session: Session, before: dict[int, list[Any]], after: dict[int, list[Any]], *, replace: bool
+) -> None:
+    """Keep cohort_value in step with customer_sales: take out the old rows, add the new ones."""
+    values: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
+    if not replace:
+        for month, customers, repeat, net in session.execute(
+            text("SELECT cohort_month, customers, repeat_customers, net FROM cohort_value")
+        ):
+            values[_as_date(month)] = [int(customers), int(repeat), int(net)]
+    for rows, sign in ((before, -1), (after, 1)):
+        for orders, gross, refunds, first, _last in rows.values():
+            if first is None:
+                continue
+            row = values[month_start(kst_day(first))]
+            row[0] += sign
+            row[1] += sign if orders >= 2 else 0
+            row[2] += sign * (gross - refunds)
+    session.execute(delete(CohortValue))
+    _insert_many(
+        session,
+        CohortValue,
+        [
+            {"cohort_month": m, "customers": v[0], "repeat_customers": v[1], "net": v[2]}
+            for m, v in values.items()
+            if v[0]
+        ],
+    )
+
+
+def _write_repurchase(session: Session) -> None:
+    session.execute(delete(ProductRepurchase))
+    _insert_many(
+        session,
+        ProductRepurchase,
+        [
+            {"product_id": pid, "median_days": float(statistics.median(gaps)), "intervals": len(gaps)}
+            for pid, gaps in _repurchase_gaps(session).items()
+            if gaps
+        ],
+    )
+
+
+def _set_state(session: Session, until: date, expected: date | None = None) -> bool:
+    state = session.get(AnalyticsState, 1)
+    if state is None:
+        session.add(AnalyticsState(id=1, covered_until=until, refreshed_at=clock.now()))
+        session.flush()
+        return True
+    if expected is not None and state.covered_until != expected:
+        return False
+    state.covered_until = until
+    state.refreshed_at = clock.now()
+    session.add(state)
+    session.flush()
+    return True
+
+
+def refresh_rollups(engine: Engine, now: datetime) -> dict[str, int]:
+    """Worker job: roll up the finished KST days since the last run; rebuild when a day went dirty."""
+    today = clock.today_kst(now)
+    with session_scope(engine) as session:
+        cov = coverage(session)
+    if cov.covered_until is None or cov.dirty or cov.covered_until > today:
+        counts = rebuild_rollups(engine, today)
+        return {"rebuilt": 1, **counts}
+    if cov.covered_until == today:
+        return {"rebuilt": 0, "days": 0}
+    with session_scope(engine) as session:
+        if is_postgres(engine):
+            session.execute(text("SELECT id FROM analytics_state WHERE id = 1 FOR UPDATE"))
+        facts = collect_facts(session, clock.kst_midnight(cov.covered_until), clock.kst_midnight(today))
+        _write_day_facts(session, facts)
+        _write_customers(session, facts.customers, facts.customer_months, replace=False)
+        _write_repurchase(session)
+        if not _set_state(session, today, expected=cov.covered_until):
+            raise RuntimeError("analytics rollup advanced by another worker")
+    return {"rebuilt": 0, "days": (today - cov.covered_until).days}
+
+
+def analytics_rollup_job(engine: Engine, now: datetime) -> dict[str, int]:
+    """The JobSpec target: idempotent (a second run the same day finds nothing to do)."""
+    try:
+        return refresh_rollups(engine, now)
+    except RuntimeError:
+        return {"rebuilt": 0, "days": 0, "skipped": 1}
+
+
+VERSION_SECONDS = 60
+
+
+def data_version(session: Session) -> tuple[Any, ...]:
+    """A cheap fingerprint of the data behind the figures (primary-key and indexed maxima only).
+
+    The page caches its figures under it. A new or backdated sale, a refund, a new payment link,
+    subscription or charge, and a rollup refresh change it at once; changes that touch no indexed
+    column (a link opened, a subscription canceled, a charge failing on retry) show within
+    VERSION_SECONDS, the time bucket that is part of the fingerprint.
+    """
+    row = session.execute(
+        text(
+            "SELECT (SELECT MAX(paid_at) FROM orders), (SELECT MAX(id) FROM orders), "
+            "(SELECT MAX(id) FROM refund), (SELECT MAX(completed_at) FROM refund), "
+            "(SELECT MAX(id) FROM payment_link), (SELECT MAX(id) FROM subscription), "
+            "(SELECT MAX(id) FROM subscription_charge), (SELECT MAX(id) FROM product), "
+            "(SELECT MAX(refreshed_at) FROM analytics_state), (SELECT COUNT(*) FROM analytics_dirty_day)"
+        )
+    ).one()
+    return (clock.today_kst(), int(clock.now().timestamp()) // VERSION_SECONDS, *(str(v) for v in row))
+
+
+# ---------------------------------------------------------------- revenue
+
+
+@dataclass(frozen=True)
+class Totals:
+    gross: int = 0
+    refunds: int = 0
+    orders: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.refunds
+
+    @property
+    def aov(self) -> int | None:
+        """Average order value (gross / orders); None when there were no orders."""
+        return rounded_div(self.gross, self.orders)
+
+
+@dataclass(frozen=True)
+class RevenuePoint:
+    period: date
+    gross: int
+    refunds: int
+    orders: int
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.refunds
+
+    @property
+    def aov(self) -> int | None:
+        return rounded_div(self.gross, self.orders)
+
+
+@dataclass(frozen=True)
+class RevenueSummary:
+    current: Totals
+    previous: Totals
+    previous_first: date
+    previous_last: date
+
+    def delta(self, name: str) -> float | None:
+        return change(getattr(self.current, name), getattr(self.previous, name))
+
+
+def _filters_sql(product_id: int | None, method: str | None) -> tuple[str, dict[str, Any]]:
+    clauses, params = [], {}
+    if product_id is not None:
+        clauses.append("product_id = :product_id")
+        params["product_id"] = product_id
+    if method is not None:
+        clauses.append("method = :method")
+        params["method"] = method
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+def _daily_values(
+    session: Session, first: date, last: date, product_id: int | None = None, method: str | None = None
+) -> dict[date, list[int]]:
+    """day -> [orders, gross, refunds] for the KST days first..last (rollup + live tail)."""
+    check_range(first, last)
+    result: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
+    cov = coverage(session)
+    rollup, live = cov.split(first, last)
+    if rollup is not None:
+        where, params = _filters_sql(product_id, method)
+        table = "daily_product_sales" if product_id is not None else "daily_sales"
+        dirty = sorted(d for d in cov.dirty if rollup[0] <= d <= rollup[1])
+        skip = " AND day NOT IN :dirty" if dirty else ""
+        statement = text(
+            f"SELECT day, SUM(orders), SUM(gross), SUM(refunds) FROM {table} "
+            f"WHERE day >= :first AND day <= :last{where}{skip} GROUP BY day"
+        )
+        if dirty:
+            statement = statement.bindparams(bindparam("dirty", expanding=True))
+            params["dirty"] = dirty
+        for day, orders, gross, refunds in session.execute(
+            statement, {"first": rollup[0], "last": rollup[1], **params}
+        ):
+            result[_as_date(day)] = [int(orders), int(gross), int(refunds)]
+    for live_first, live_last in live:
+        facts = _live_facts(session, live_first, live_last)
+        if product_id is not None:
+            for (day, pid, m), (orders, _units, gross, refunds) in facts.product.items():
+                if pid == product_id and (method is None or m == method) and live_first <= day <= live_last:
+                    row = result[day]
+                    row[0] += orders
+                    row[1] += gross
+                    row[2] += refunds
+        else:
+            for (day, m), (orders, gross, refunds, _count) in facts.daily.items():
+                if (method is None or m == method) and live_first <= day <= live_last:
+                    row = result[day]
+                    row[0] += orders
+                    row[1] += gross
+                    row[2] += refunds
+    return result
+
+
+def _memo(session: Session, key: tuple[Any, ...], compute: Any) -> Any:
+    """Remember a read for the rest of the transaction: one page run asks for the same tail many times."""
+    if not session.info.get("analytics_memo_listening"):
+        event.listen(session, "after_transaction_end", _forget_memo)
+        session.info["analytics_memo_listening"] = True
+    memo = session.info.setdefault("analytics_memo", {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def _forget_memo(session: Session, _transaction: Any) -> None:
+    session.info.pop("analytics_memo", None)
+
+
+def _live_facts(session: Session, first: date, last: date) -> Facts:
+    start, end = clock.kst_day_range(first, last)
+    return _memo(session, ("facts", start, end), lambda: collect_facts(session, start, end))
+
+
+def revenue_totals(
+    session: Session, first: date, last: date, product_id: int | None = None, method: str | None = None
+) -> Totals:
+    values = _daily_values(session, first, last, product_id, method).values()
+    return Totals(
+        orders=sum(v[0] for v in values), gross=sum(v[1] for v in values), refunds=sum(v[2] for v in values)
+    )
+
+
+def revenue_summary(
+    session: Session, first: date, last: date, product_id: int | None = None, method: str | None = None
+) -> RevenueSummary:
+    """Totals for [first, last] and for the equal period right before it (for the deltas)."""
+    check_range(first, last)
+    prev_first, prev_last = previous_range(first, last)
+    return RevenueSummary(
+        current=revenue_totals(session, first, last, product_id, method),
+        previous=revenue_totals(session, prev_first, prev_last, product_id, method),
+        previous_first=prev_first,
+        previous_last=prev_last,
+    )
+
+
+def revenue_series(
+    session: Session,
+    first: date,
+    last: date,
+    grain: str = "day",
+    product_id: int | None = None,
+    method: str | None = None,
+) -> list[RevenuePoint]:
+    """One point per day / week / month bucket from first to last, empty buckets included."""
+    if grain not in GRAINS:
+        raise ValidationFailed(f"알 수 없는 단위입니다: {grain} (day, week, month)")
+    daily = _daily_values(session, first, last, product_id, method)
+    buckets: dict[date, list[int]] = {}
+    day = first
+    while day <= last:
+        buckets.setdefault(period_start(day, grain), [0, 0, 0])
+        day += timedelta(days=1)
+    for day, (orders, gross, refunds) in daily.items():
+        row = buckets[period_start(day, grain)]
+        row[0] += orders
+        row[1] += gross
+        row[2] += refunds
+    return [RevenuePoint(period=p, orders=v[0], gross=v[1], refunds=v[2]) for p, v in sorted(buckets.items())]
+
+
+# ---------------------------------------------------------------- products and methods
+
+
+@dataclass(frozen=True)
+class ProductSales:
+    product_id: int
+    name: str
+    orders: int
+    units: int
+    gross: int
+    refunds: int
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.refunds
+
+
+def _product_values(
+    session: Session, first: date, last: date, method: str | None = None
+) -> tuple[dict[int, list[int]], dict[int, str]]:
+    check_range(first, last)
+    values: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    names: dict[int, str] = {}
+    cov = coverage(session)
+    rollup, live = cov.split(first, last)
+    if rollup is not None:
+        where, params = _filters_sql(None, method)
+        dirty = sorted(d for d in cov.dirty if rollup[0] <= d <= rollup[1])
+        skip = " AND day NOT IN :dirty" if dirty else ""
+        statement = text(
+            "SELECT product_id, MAX(product_name), SUM(orders), SUM(units), SUM(gross), SUM(refunds) "
+            f"FROM daily_product_sales WHERE day >= :first AND day <= :last{where}{skip} GROUP BY product_id"
+        )
+        if dirty:
+            statement = statement.bindparams(bindparam("dirty", expanding=True))
+            params["dirty"] = dirty
+        for pid, name, orders, units, gross, refunds in session.execute(
+            statement, {"first": rollup[0], "last": rollup[1], **params}
+        ):
+            values[pid] = [int(orders), int(units), int(gross), int(refunds)]
+            names[pid] = name
+    for live_first, live_last in live:
+        facts = _live_facts(session, live_first, live_last)
+        for (day, pid, m), row in facts.product.items():
+            if (method is None or m == method) and live_first <= day <= live_last:
+                target = values[pid]
+                for i in range(4):
+                    target[i] += row[i]
+                names.setdefault(pid, facts.product_names.get(pid, ""))
+    return values, names
+
+
+def top_products(
+    session: Session,
+    first: date,
+    last: date,
+    *,
+    by: str = "gross",
+    limit: int = 10,
+    method: str | None = None,
+) -> list[ProductSales]:
+    """Best sellers in the range by revenue ("gross" or "net") or by "units"; deleted products included."""
+    if by not in ("gross", "net", "units"):
+        raise ValidationFailed(f"알 수 없는 기준입니다: {by}")
+    values, names = _product_values(session, first, last, method)
+    current = _current_product_names(session, list(values))
+    rows = [
+        ProductSales(
+            product_id=pid,
+            name=current.get(pid) or names.get(pid) or DELETED_PRODUCT_NAME,
+            orders=v[0],
+            units=v[1],
+            gross=v[2],
+            refunds=v[3],
+        )
+        for pid, v in values.items()
+        if v[0] or v[3]
+    ]
+    rows.sort(key=lambda r: (-getattr(r, by), r.product_id))
+    return rows[:limit]
+
+
+def _current_product_names(session: Session, product_ids: list[int]) -> dict[int, str]:
+    """Today's product names (a renamed product shows under its new name); deleted ones keep old names."""
+    ids = [p for p in product_ids if p != DELETED_PRODUCT_ID]
+    if not ids:
+        return {}
+    statement = text("SELECT id, name, deleted_at FROM product WHERE id IN :ids").bindparams(
+        bindparam("ids", expanding=True)
+    )
+    return {
+        pid: name for pid, name, deleted_at in session.execute(statement, {"ids": ids}) if deleted_at is None
+    }
+
+
+@dataclass(frozen=True)
+class MethodShare:
+    method: str
+    label: str
+    orders: int
+    gross: int
+    share: float | None  # of gross in the range
+
+
+def method_mix(session: Session, first: date, last: date, product_id: int | None = None) -> list[MethodShare]:
+    """Payment method mix of the range (gross and orders per method, share of gross)."""
+    check_range(first, last)
+    values: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    cov = coverage(session)
+    rollup, live = cov.split(first, last)
+    if rollup is not None:
+        where, params = _filters_sql(product_id, None)
+        table = "daily_product_sales" if product_id is not None else "daily_sales"
+        dirty = sorted(d for d in cov.dirty if rollup[0] <= d <= rollup[1])
+        skip = " AND day NOT IN :dirty" if dirty else ""
+        statement = text(
+            f"SELECT method, SUM(orders), SUM(gross) FROM {table} "
+            f"WHERE day >= :first AND day <= :last{where}{skip} GROUP BY method"
+        )
+        if dirty:
+            statement = statement.bindparams(bindparam("dirty", expanding=True))
+            params["dirty"] = dirty
+        for m, orders, gross in session.execute(statement, {"first": rollup[0], "last": rollup[1], **params}):
+            values[m] = [int(orders), int(gross)]
+    for live_first, live_last in live:
+        facts = _live_facts(session, live_first, live_last)
+        if product_id is None:
+            for (day, m), row in facts.daily.items():
+                if live_first <= day <= live_last:
+                    values[m][0] += row[0]
+                    values[m][1] += row[1]
+        else:
+            for (day, pid, m), row in facts.product.items():
+                if pid == product_id and live_first <= day <= live_last:
+                    values[m][0] += row[0]
+                    values[m][1] += row[2]
+    total = sum(v[1] for v in values.values())
+    rows = [
+        MethodShare(
+            method=m, label=METHOD_LABELS.get(m, m), orders=v[0], gross=v[1], share=ratio(v[1], total)
+        )
+        for m, v in values.items()
+        if v[0]
+    ]
+    return sorted(rows, key=lambda r: (-r.gross, r.method))
+
+
+# ---------------------------------------------------------------- conversion (payment links)
+
+FUNNEL_STAGES = ("sent", "opened", "method_selected", "paid")
+FUNNEL_LABELS = {"sent": "발송", "opened": "열람", "method_selected": "수단 선택", "paid": "결제 완료"}
+
+
+@dataclass(frozen=True)
+class Funnel:
+    sent: int = 0
+    opened: int = 0
+    method_selected: int = 0
+    paid: int = 0
+
+    @property
+    def conversion(self) -> float | None:
+        """Payment links paid / sent."""
+        return ratio(self.paid, self.sent)
+
+    def stages(self) -> list[tuple[str, str, int, float | None]]:
+        """(stage, label, links that reached it, share of sent)."""
+        return [
+            (s, FUNNEL_LABELS[s], getattr(self, s), ratio(getattr(self, s), self.sent)) for s in FUNNEL_STAGES
+        ]
+
+
+def link_funnel(session: Session, first: date, last: date, product_id: int | None = None) -> Funnel:
+    """Payment links sent in the range (KST days of created_at) and how far each got.
+
+    A link reached "opened" if it has opened_at or a later state; "method_selected" if it is in
+    method_selected, paid or failed; "paid" if it has paid_at or status paid.
+    """
+    check_range(first, last)
+    start, end = clock.kst_day_range(first, last)
+    product_sql = " AND product_id = :product_id" if product_id is not None else ""
+    row = session.execute(
+        text(
+            "SELECT COUNT(*), "
+            "SUM(CASE WHEN opened_at IS NOT NULL OR paid_at IS NOT NULL "
+            "    OR status IN ('opened', 'method_selected', 'paid', 'failed') THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN paid_at IS NOT NULL OR status IN ('method_selected', 'paid', 'failed') "
+            "    THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN paid_at IS NOT NULL OR status = 'paid' THEN 1 ELSE 0 END) "
+            f"FROM payment_link WHERE created_at >= :s AND created_at < :e{product_sql}"
+        ),
+        {"s": _bind_instant(session, start), "e": _bind_instant(session, end), "product_id": product_id},
+    ).one()
+    return Funnel(*(int(v or 0) for v in row))
+
+
+# ---------------------------------------------------------------- customers: LTV, repeat, cohorts, VIP
+
+
+def _tail_customers(session: Session) -> tuple[Facts, dict[int, list[Any]], dict[int, list[Any]], bool]:
+    return _memo(session, ("tail", clock.today_kst()), lambda: _read_tail_customers(session))
+
+
+def _read_tail_customers(
+    session: Session,
+) -> tuple[Facts, dict[int, list[Any]], dict[int, list[Any]], bool]:
+    """Customers touched after the rollups end.
+
+    Returns (tail facts, before, after, has_rollup): `before` holds their rollup rows, `after`
+    their lifetime rows with the tail added; a row is [orders, gross, refunds, first_paid_at,
+    last_paid_at].
+    """
+    cov = coverage(session)
+    today = clock.today_kst()
+    end = clock.kst_midnight(today + timedelta(days=1))
+    if cov.dirty:
+        # A backdated write changed a rolled-up customer: read everything live until the rebuild.
+        cov = Coverage(None, frozenset())
+    if cov.covered_until is None:
+        facts = collect_facts(session, datetime(1970, 1, 1, tzinfo=UTC), end)
+    elif cov.covered_until > today:
+        facts = Facts()
+    else:
+        facts = _live_facts(session, cov.covered_until, today)
+    before: dict[int, list[Any]] = {}
+    if cov.covered_until is not None and facts.customers:
+        ids = sorted(facts.customers)
+        statement = text(
+            "SELECT customer_id, orders, gross, refunds, first_paid_at, last_paid_at FROM customer_sales "
+            "WHERE customer_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        for i in range(0, len(ids), _CHUNK):
+            for cid, orders, gross, refunds, first, last in session.execute(
+                statement, {"ids": ids[i : i + _CHUNK]}
+            ):
+                before[cid] = [orders, gross, refunds, _as_utc(first), _as_utc(last)]
+    after = {cid: list(row) for cid, row in before.items()}
+    _merge_customers(after, facts.customers)
+    return facts, before, after, cov.covered_until is not None
+
+
+@dataclass(frozen=True)
+class CustomerValue:
+    customers: int  # who paid at least once
+    repeat_customers: int  # who paid for two orders or more
+    net: int  # lifetime net revenue of them all
+
+    @property
+    def ltv(self) -> int | None:
+        """Lifetime net revenue per paying customer."""
+        return rounded_div(self.net, self.customers)
+
+    @property
+    def repeat_rate(self) -> float | None:
+        return ratio(self.repeat_customers, self.customers)
+
+
+def customer_value(session: Session) -> CustomerValue:
+    """Lifetime value (net revenue per paying customer) and the repeat-purchase rate, as of now."""
+    _facts, before, after, has_rollup = _tail_customers(session)
+    customers = repeat = net = 0
+    if has_rollup:
+        row = session.execute(
+            text("SELECT SUM(customers), SUM(repeat_customers), SUM(net) FROM cohort_value")
+        ).one()
+        customers, repeat, net = int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+    for cid, (orders, gross, refunds, first, _last) in after.items():
+        old = before.get(cid)
+        if old is not None:
+            customers -= 1
+            repeat -= 1 if old[0] >= 2 else 0
+            net -= old[1] - old[2]
+        if first is not None:
+            customers += 1
+            repeat += 1 if orders >= 2 else 0
+            net += gross - refunds
+    return CustomerValue(customers=customers, repeat_customers=repeat, net=net)
+
+
+@dataclass(frozen=True)
+class CohortRow:
+    cohort: date
+    customers: int
+    net: int
+    retention: list[float | None]  # share of the cohort buying in month 0, 1, 2, ... (up to now)
+
+    @property
+    def ltv(self) -> int | None:
+        return rounded_div(self.net, self.customers)
+
+
+def cohorts(session: Session, since: date | None = None) -> list[CohortRow]:
+    """Monthly first-purchase cohorts (from `since`): size, net per customer, retention by month.
+
+    retention[k] is the share of the cohort's customers who paid for an order in the k-th month
+    after their first (k = 0 is always 100%).
+    """
+    facts, before, after, has_rollup = _tail_customers(session)
+    size: dict[date, int] = defaultdict(int)
+    net: dict[date, int] = defaultdict(int)
+    cells: dict[tuple[date, int], int] = defaultdict(int)
+    if has_rollup:
+        for month, count, total in session.execute(
+            text("SELECT cohort_month, customers, net FROM cohort_value")
+        ):
+            size[_as_date(month)] += int(count)
+            net[_as_date(month)] += int(total or 0)
+        for month, offset, count in session.execute(
+            text("SELECT cohort_month, month_offset, customers FROM cohort_retention")
+        ):
+            cells[(_as_date(month), int(offset))] += int(count)
+    cohort_of: dict[int, date] = {}
+    for cid, row in after.items():
+        old = before.get(cid)
+        if old is not None:
+            old_cohort = month_start(kst_day(old[3]))
+            size[old_cohort] -= 1
+            net[old_cohort] -= old[1] - old[2]
+        if row[3] is not None:
+            cohort = cohort_of[cid] = month_start(kst_day(row[3]))
+            size[cohort] += 1
+            net[cohort] += row[1] - row[2]
+    pairs = set(facts.customer_months)
+    if has_rollup and pairs:
+        ids = sorted({cid for cid, _ in pairs})
+        statement = text(
+            "SELECT customer_id, month FROM customer_month WHERE customer_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        for i in range(0, len(ids), _CHUNK):
+            pairs -= {(c, _as_date(m)) for c, m in session.execute(statement, {"ids": ids[i : i + _CHUNK]})}
+    for cid, month in pairs:
+        cohort = cohort_of[cid]
+        cells[(cohort, months_between(cohort, month))] += 1
+    this_month = month_start(clock.today_kst())
+    rows = []
+    for cohort in sorted(c for c, n in size.items() if n > 0 and (since is None or c >= since)):
+        span = max(0, months_between(cohort, this_month))
+        rows.append(
+            CohortRow(
+                cohort=cohort,
+                customers=size[cohort],
+                net=net[cohort],
+                retention=[ratio(cells.get((cohort, k), 0), size[cohort]) for k in range(span + 1)],
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class VipCustomer:
+    customer_id: int
+    name: str
+    orders: int
+    net: int
+    last_paid_at: datetime
+
+
+def vip_customers(session: Session, limit: int = 10) -> list[VipCustomer]:
+    """The top spenders by lifetime net revenue, with their last purchase."""
+    if limit <= 0:
+        return []
+    _facts, _before, after, has_rollup = _tail_customers(session)
+    rows: dict[int, tuple[int, int, datetime]] = {}
+    if has_rollup:
+        for cid, orders, net, last in session.execute(
+            text(
+                "SELECT customer_id, orders, net, last_paid_at FROM customer_sales "
+                "ORDER BY net DESC, customer_id LIMIT :n"
+            ),
+            {"n": limit + len(after)},
+        ):
+            rows[cid] = (int(orders), int(net), _as_utc(last))
+    for cid, (orders, gross, refunds, first, last) in after.items():
+        if first is not None:
+            rows[cid] = (orders, gross - refunds, last)
+    top = sorted(rows.items(), key=lambda item: (-item[1][1], item[0]))[:limit]
+    names: dict[int, str] = {}
+    if top:
+        statement = text("SELECT id, name FROM customer WHERE id IN :ids").bindparams(
+            bindparam("ids", expanding=True)
+        )
+        names = dict(session.execute(statement, {"ids": [cid for cid, _ in top]}).all())
+    return [
+        VipCustomer(customer_id=cid, name=names.get(cid, "-"), orders=o, net=n, last_paid_at=last)
+        for cid, (o, n, last) in top
+    ]
+
+
+def product_repurchase_intervals(session: Session) -> dict[int, tuple[float, int]]:
+    """product -> (median days between repurchases, number of intervals); live before any rollup."""
+    if coverage(session).covered_until is None:
+        return {
+            pid: (float(statistics.median(g)), len(g)) for pid, g in _repurchase_gaps(session).items() if g
+        }
+    return {
+        pid: (float(median), int(n))
+        for pid, median, n in session.execute(
+            text("SELECT product_id, median_days, intervals FROM product_repurchase")
+        )
+    }
+
+
+# ---------------------------------------------------------------- subscriptions
+
+
+@dataclass(frozen=True)
+class SubscriptionMonth:
+    month: date
+    mrr: int
+    active: int
+    new: int
+    churned: int
+    charges: int
+    failed_charges: int
+    active_at_start: int
+
+    @property
+    def churn_rate(self) -> float | None:
+        return ratio(self.churned, self.active_at_start)
+
+    @property
+    def failed_charge_rate(self) -> float | None:
+        return ratio(self.failed_charges, self.charges)
+
+
+def monthly_amount(amount: int, interval_unit: str, interval_count: int) -> int:
+    """A subscription's amount per month (MRR contribution), rounded half up."""
+    count = max(1, interval_count)
+    if interval_unit == "week":
+        return rounded_div(amount * 52, 12 * count) or 0
+    if interval_unit == "day":
+        return rounded_div(amount * 365, 12 * count) or 0
+    return rounded_div(amount, count) or 0
+
+
+def subscription_months(session: Session, first: date, last: date) -> list[SubscriptionMonth]:
+    """MRR, active, new, churned, churn and failed-charge rates for each KST month in the range.
+
+    History comes from started_at / canceled_at (a subscription counts as active from its start
+    until it is canceled); MRR and "active" are taken at the month's end, or now for this month.
+    Churn rate = canceled in the month / active at its start. Failed-charge rate = charges of
+    the month's periods that ended failed / those that ended succeeded or failed.
+    """
+    check_range(first, last)
+    subscriptions = [
+        (
+            _as_utc(started),
+            _as_utc(canceled) if canceled is not None else None,
+            monthly_amount(int(amount), unit or "month", int(count or 1)),
+        )
+        for started, canceled, amount, unit, count in session.execute(
+            text(
+                "SELECT s.started_at, s.canceled_at, s.amount, p.interval_unit, p.interval_count "
+                "FROM subscription s LEFT JOIN subscription_plan p ON p.id = s.plan_id"
+            )
+        )
+    ]
+    charges: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for period, status, count in session.execute(
+        text(
+            "SELECT period, status, COUNT(*) FROM subscription_charge WHERE period >= :a AND period < :b "
+            "AND status IN ('succeeded', 'failed') GROUP BY period, status"
+        ),
+        {"a": month_start(first), "b": add_months(month_start(last), 1)},
+    ):
+        row = charges[month_start(_as_date(period))]
+        row[0] += int(count)
+        row[1] += int(count) if status == "failed" else 0
+
+    starts = sorted(s for s, _c, _m in subscriptions)
+    cancels = sorted(c for _s, c, _m in subscriptions if c is not None)
+
+    def counted_before(sorted_instants: list[datetime], instant: datetime) -> int:
+        return bisect.bisect_left(sorted_instants, instant)
+
+    def active_at(instant: datetime) -> tuple[int, int]:
+        """(active count, MRR) at an instant: started before it and not canceled by then."""
+        count = mrr = 0
+        for started, canceled, monthly in subscriptions:
+            if started < instant and (canceled is None or canceled >= instant):
+                count += 1
+                mrr += monthly
+        return count, mrr
+
+    now = clock.now()
+    result = []
+    month = month_start(first)
+    while month <= last:
+        start, end = clock.kst_midnight(month), clock.kst_midnight(add_months(month, 1))
+        at = min(end, now) if start <= now else end
+        active, mrr = active_at(at)
+        result.append(
+            SubscriptionMonth(
+                month=month,
+                mrr=mrr,
+                active=active,
+                new=counted_before(starts, end) - counted_before(starts, start),
+                churned=counted_before(cancels, end) - counted_before(cancels, start),
+                charges=charges[month][0],
+                failed_charges=charges[month][1],
+                active_at_start=counted_before(starts, start) - counted_before(cancels, start),
+            )
+        )
+        month = add_months(month, 1)
+    return result

@@ -1,0 +1,424 @@
+"""Post-purchase automations (worker jobs): order confirmation, review request and reminder,
+repurchase reminder. Each only queues messages through `outbox.enqueue` with a fixed idempotency
+key, so a retried tick or a second worker never queues twice; the sender then gates and sends.
+
+Each is switched on/off and timed in settings_store key "automations" (owner, on 설정).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, String, and_, cast, exists, func, literal, or_, select
+from sqlmodel import Session
+
+from core import clock, settings_store
+from core.config import get_settings
+from core.db import session_scope
+from core.messaging.outbox import enqueue
+from core.messaging.sender import CATEGORY_HINT
+from core.models import (
+    Customer,
+    Inquiry,
+    InquiryStatus,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Product,
+    Refund,
+    Review,
+    Subscription,
+    SubscriptionPlan,
+    SubscriptionStatus,
+    Template,
+)
+from core.money import format_krw
+
+AUTOMATION_DEFAULTS: dict[str, Any] = {
+    "order_confirmation": {"enabled": True, "lookback_hours": 48},
+    "review_request": {"enabled": True, "days_after": 3, "reminder_enabled": True, "reminder_days": 4},
+    "repurchase": {"enabled": True, "days_before": 0, "lookback_days": 7},
+    "shop": {
+        "return_policy": "상품 수령 후 7일 이내 교환·반품이 가능합니다 (단순 변심 시 왕복 배송비 고객 부담).",
+        "return_address": "서울특별시 중구 세종대로 110, 채널데스크 반품센터",
+        "review_url": "{base}/review?order={order_number}",
+        "product_url": "{base}/product/{product_id}",
+    },
+}
+
+PAID_STATUSES = (OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value)
+
+DEFAULT_TEMPLATES: list[dict[str, Any]] = [
+    {
+        "key": "order_confirmation",
+        "name": "주문 확인",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": (
+            "#{고객명}님, 주문해 주셔서 감사합니다!\n"
+            "주문번호: #{주문번호}\n"
+            "#{상품목록}\n"
+            "결제금액: #{결제금액}\n"
+            "배송: #{배송방법} (#{배송예정일} 출고 예정)\n"
+            "배송조회: #{배송조회}\n"
+            "교환·반품: #{반품정책}\n"
+            "반품주소: #{반품주소}"
+        ),
+    },
+    {
+        "key": "review_request",
+        "name": "리뷰 요청",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": (
+            "#{고객명}님, 주문하신 상품(#{주문번호})은 잘 받으셨나요?\n"
+            "사용해 보신 솔직한 후기를 남겨 주시면 다른 고객님께 큰 도움이 됩니다.\n"
+            "후기 작성: #{리뷰링크}"
+        ),
+    },
+    {
+        "key": "review_reminder",
+        "name": "리뷰 요청 (리마인드)",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": (
+            "#{고객명}님, 주문(#{주문번호}) 상품 후기를 아직 남기지 않으셨다면\n"
+            "짧게라도 의견을 들려주세요.\n"
+            "후기 작성: #{리뷰링크}"
+        ),
+    },
+    {
+        "key": "repurchase",
+        "name": "재구매 알림",
+        "kind": MessageKind.ADVERTISING,
+        "body": (
+            "#{고객명}님, #{상품명}을(를) 구매하신 지 #{경과일}일이 지났어요.\n"
+            "다 떨어지기 전에 다시 준비해 보세요.\n"
+            "바로 주문: #{상품링크}"
+        ),
+    },
+]
+
+
+def ensure_default_templates(session: Session) -> int:
+    """Add the default templates that are missing (existing ones are never overwritten)."""
+    existing = set(session.execute(select(Template.key)).scalars())
+    added = 0
+    for spec in DEFAULT_TEMPLATES:
+        if spec["key"] in existing:
+            continue
+        session.add(
+            Template(
+                key=spec["key"],
+                name=spec["name"],
+                kind=spec["kind"].value,
+                body=spec["body"],
+                approved_body=spec["body"] if spec["kind"] == MessageKind.INFORMATIONAL else None,
+            )
+        )
+        added += 1
+    session.flush()
+    return added
+
+
+def automation_settings(session: Session) -> dict[str, Any]:
+    stored = settings_store.get(session, "automations") or {}
+    merged = copy.deepcopy(AUTOMATION_DEFAULTS)
+    for key, value in stored.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _key(prefix: str, column: Any) -> Any:
+    """SQL for "prefix" || id, the same on SQLite and PostgreSQL."""
+    return literal(prefix, String).concat(cast(column, String))
+
+
+def _link(pattern: str, **values: Any) -> str:
+    return pattern.format(base=get_settings().public_base_url.rstrip("/"), **values)
+
+
+# -- order confirmation --------------------------------------------------------------------------
+def order_confirmation_variables(session: Session, order: Order, shop: dict[str, Any]) -> dict[str, Any]:
+    customer = session.get(Customer, order.customer_id)
+    items = session.execute(
+        select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
+    ).scalars()
+    lines = [f"- {i.product_name} x {i.quantity}: {format_krw(i.amount)}" for i in items]
+    return {
+        "고객명": customer.name if customer else "고객",
+        "주문번호": order.order_number,
+        "상품목록": "\n".join(lines) or "-",
+        "결제금액": format_krw(order.total_amount),
+        "배송방법": order.shipping_method or "택배",
+        "배송예정일": order.expected_ship_date.strftime("%Y-%m-%d")
+        if order.expected_ship_date
+        else "추후 안내",
+        "배송조회": order.tracking_url or "출고 후 안내해 드립니다",
+        "반품정책": shop["return_policy"],
+        "반품주소": shop["return_address"],
+    }
+
+
+def enqueue_order_confirmation(session: Session, order: Order) -> Message:
+    """Queue the confirmation of a paid order (payments may call this in the payment transaction)."""
+    shop = automation_settings(session)["shop"]
+    return enqueue(
+        session,
+        customer_id=order.customer_id,
+        template_key="order_confirmation",
+        variables=order_confirmation_variables(session, order, shop),
+        idempotency_key=f"order_confirmation:{order.id}",
+        kind=MessageKind.INFORMATIONAL,
+    )
+
+
+def order_confirmations(engine: Engine, now: datetime) -> dict[str, int]:
+    """Worker job: every order paid recently without a confirmation gets one."""
+    with session_scope(engine) as session:
+        config = automation_settings(session)
+        if not config["order_confirmation"]["enabled"]:
+            return {"disabled": 1}
+        since = now - timedelta(hours=int(config["order_confirmation"]["lookback_hours"]))
+        keyed = Message.idempotency_key == _key("order_confirmation:", Order.id)
+        orders = (
+            session.execute(
+                select(Order)
+                .where(
+                    Order.paid_at >= since,
+                    Order.paid_at <= now,
+                    Order.status.in_(PAID_STATUSES),
+                    ~exists().where(keyed),
+                )
+                .order_by(Order.paid_at)
+                .limit(5000)
+            )
+            .scalars()
+            .all()
+        )
+        for order in orders:
+            enqueue_order_confirmation(session, order)
+    return {"queued": len(orders)}
+
+
+# -- review request and reminder -----------------------------------------------------------------
+def _no_review_no_refund():
+    return and_(
+        ~exists().where(Review.order_id == Order.id),
+        ~exists().where(Refund.order_id == Order.id),
+        Order.status == OrderStatus.PAID.value,
+    )
+
+
+def review_requests(engine: Engine, now: datetime) -> dict[str, int]:
+    """Worker job: N days after delivery (or payment when there is no delivery date), ask once;
+    one reminder after M more days, only if there is still no review and no refund."""
+    counts = {"requested": 0, "reminded": 0}
+    with session_scope(engine) as session:
+        config = automation_settings(session)
+        rule = config["review_request"]
+        if not rule["enabled"]:
+            return {"disabled": 1}
+        shop = config["shop"]
+        base = func.coalesce(Order.delivered_at, Order.paid_at)
+        due_before = now - timedelta(days=int(rule["days_after"]))
+        window_start = due_before - timedelta(days=30)  # do not wake ancient orders on first run
+        requested = Message.idempotency_key == _key("review_request:", Order.id)
+        orders = (
+            session.execute(
+                select(Order)
+                .where(
+                    base <= due_before,
+                    base >= window_start,
+                    _no_review_no_refund(),
+                    ~exists().where(requested),
+                )
+                .limit(5000)
+            )
+            .scalars()
+            .all()
+        )
+        for order in orders:
+            _enqueue_review(session, order, "review_request", shop)
+        counts["requested"] = len(orders)
+        if rule["reminder_enabled"]:
+            sent_before = now - timedelta(days=int(rule["reminder_days"]))
+            first = Message.__table__.alias("first")
+            reminded = Message.idempotency_key == _key("review_reminder:", Order.id)
+            orders = (
+                session.execute(
+                    select(Order)
+                    .where(
+                        exists().where(
+                            first.c.idempotency_key == _key("review_request:", Order.id),
+                            first.c.status.in_((MessageStatus.SENT.value, MessageStatus.DELIVERED.value)),
+                            first.c.sent_at <= sent_before,
+                            first.c.sent_at >= sent_before - timedelta(days=30),
+                        ),
+                        _no_review_no_refund(),
+                        ~exists().where(reminded),
+                    )
+                    .limit(5000)
+                )
+                .scalars()
+                .all()
+            )
+            for order in orders:
+                _enqueue_review(session, order, "review_reminder", shop)
+            counts["reminded"] = len(orders)
+    return counts
+
+
+def _enqueue_review(session: Session, order: Order, key: str, shop: dict[str, Any]) -> Message:
+    customer = session.get(Customer, order.customer_id)
+    return enqueue(
+        session,
+        customer_id=order.customer_id,
+        template_key=key,
+        kind=MessageKind.INFORMATIONAL,
+        variables={
+            "고객명": customer.name if customer else "고객",
+            "주문번호": order.order_number,
+            "리뷰링크": _link(shop["review_url"], order_number=order.order_number, order_id=order.id),
+        },
+        idempotency_key=f"{key}:{order.id}",
+    )
+
+
+# -- repurchase reminder -------------------------------------------------------------------------
+def repurchase_reminders(engine: Engine, now: datetime) -> dict[str, int]:
+    """Worker job: at each product's replenishment cycle after the customer's last purchase of it.
+
+    Skipped when bought again (the cycle restarts from the newer purchase), subscribed to it, an
+    open inquiry, or a refund on that last order. Advertising: the sender's gate decides the rest.
+    """
+    counts = {"queued": 0, "skipped": 0}
+    with session_scope(engine) as session:
+        config = automation_settings(session)
+        rule = config["repurchase"]
+        if not rule["enabled"]:
+            return {"disabled": 1}
+        shop = config["shop"]
+        today = clock.today_kst(now)
+        last = (
+            select(Order.customer_id, OrderItem.product_id, func.max(Order.paid_at).label("last_paid"))
+            .join(OrderItem, OrderItem.order_id == Order.id)
+            .where(Order.status.in_(PAID_STATUSES), OrderItem.product_id.is_not(None), Order.paid_at <= now)
+            .group_by(Order.customer_id, OrderItem.product_id)
+            .subquery()
+        )
+        rows = session.execute(
+            select(last.c.customer_id, last.c.last_paid, Product)
+            .join(Product, Product.id == last.c.product_id)
+            .where(Product.replenishment_days.is_not(None), Product.is_active)
+        ).all()
+        for customer_id, last_paid, product in rows:
+            last_paid = clock.as_utc(last_paid)
+            due = clock.today_kst(last_paid) + timedelta(
+                days=product.replenishment_days - int(rule["days_before"])
+            )
+            if not (due <= today <= due + timedelta(days=int(rule["lookback_days"]))):
+                continue
+            key = f"repurchase:{customer_id}:{product.id}:{due.isoformat()}"
+            if session.execute(select(Message.id).where(Message.idempotency_key == key)).first():
+                continue
+            if _repurchase_blocked(session, customer_id, product, last_paid):
+                counts["skipped"] += 1
+                continue
+            customer = session.get(Customer, customer_id)
+            enqueue(
+                session,
+                customer_id=customer_id,
+                template_key="repurchase",
+                kind=MessageKind.ADVERTISING,
+                variables={
+                    "고객명": customer.name if customer else "고객",
+                    "상품명": product.name,
+                    "경과일": (today - clock.today_kst(last_paid)).days,
+                    "상품링크": _link(shop["product_url"], product_id=product.id),
+                    CATEGORY_HINT: product.category,
+                },
+                idempotency_key=key,
+            )
+            counts["queued"] += 1
+    return counts
+
+
+def _repurchase_blocked(session: Session, customer_id: int, product: Product, last_paid: datetime) -> bool:
+    subscribed = session.execute(
+        select(Subscription.id)
+        .join(SubscriptionPlan, SubscriptionPlan.id == Subscription.plan_id)
+        .where(
+            Subscription.customer_id == customer_id,
+            SubscriptionPlan.product_id == product.id,
+            Subscription.status.in_(
+                (
+                    SubscriptionStatus.ACTIVE.value,
+                    SubscriptionStatus.PAUSED.value,
+                    SubscriptionStatus.PAST_DUE.value,
+                )
+            ),
+        )
+    ).first()
+    if subscribed:
+        return True
+    open_inquiry = session.execute(
+        select(Inquiry.id).where(
+            Inquiry.customer_id == customer_id, Inquiry.status != InquiryStatus.RESOLVED.value
+        )
+    ).first()
+    if open_inquiry:
+        return True
+    refunded = session.execute(
+        select(Order.id)
+        .join(OrderItem, OrderItem.order_id == Order.id)
+        .where(
+            Order.customer_id == customer_id,
+            OrderItem.product_id == product.id,
+            or_(
+                exists().where(Refund.order_id == Order.id),
+                Order.status.in_((OrderStatus.REFUNDED.value, OrderStatus.PARTIALLY_REFUNDED.value)),
+            ),
+            Order.paid_at >= last_paid,
+        )
+    ).first()
+    return refunded is not None
+
+
+def sample_variables(session: Session, template_key: str, customer: Customer | None) -> dict[str, Any]:
+    """Variables for a template preview: the customer's latest order when there is one."""
+    shop = automation_settings(session)["shop"]
+    name = customer.name if customer else "홍길동"
+    order = None
+    if customer is not None:
+        order = (
+            session.execute(
+                select(Order).where(Order.customer_id == customer.id).order_by(Order.ordered_at.desc())
+            )
+            .scalars()
+            .first()
+        )
+    values: dict[str, Any] = {
+        "고객명": name,
+        "주문번호": "CD-20261201-0001",
+        "상품목록": "- 데일리 샴푸 x 2: 30,000원",
+        "결제금액": "30,000원",
+        "배송방법": "택배",
+        "배송예정일": "2026-12-02",
+        "배송조회": "출고 후 안내해 드립니다",
+        "반품정책": shop["return_policy"],
+        "반품주소": shop["return_address"],
+        "리뷰링크": _link(shop["review_url"], order_number="CD-20261201-0001", order_id=0),
+        "상품명": "데일리 샴푸",
+        "경과일": 30,
+        "상품링크": _link(shop["product_url"], product_id=1),
+    }
+    if order is not None:
+        values.update(order_confirmation_variables(session, order, shop))
+        values["리뷰링크"] = _link(shop["review_url"], order_number=order.order_number, order_id=order.id)
+    return values

@@ -1,0 +1,313 @@
+"""`python -m core.cli`: the operator's commands (운영자 명령).
+
+    python -m core.cli init                                   데이터베이스 생성/업그레이드
+    python -m core.cli seed --demo [--customers N --orders N --seed S --reset | --if-empty]
+    python -m core.cli user add --username U --role owner|cs|staff [--name N] [--password-stdin]
+    python -m core.cli user list
+    python -m core.cli import orders FILE.csv
+
+Every failure an operator can cause (unknown role, malformed DATABASE_URL, unwritable database file,
+an already seeded database, ...) prints ONE line starting with "오류 (error):" and exits with code 2;
+nothing stored is changed by a failed command (each command is one transaction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import inspect
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from core import clock
+from core.auth import Actor, create_user
+from core.config import ConfigError, load_settings
+from core.db import DatabaseError, make_engine, session_scope, upgrade
+from core.errors import ChannelDeskError
+from core.models import Role, StaffUser
+from core.models.staff import ROLE_LABELS
+
+EXIT_OK = 0
+EXIT_UNAVAILABLE = 1
+EXIT_BAD_INPUT = 2
+
+CLI_ACTOR = Actor(id=None, name="cli", role=Role.OWNER)
+
+
+class CliError(Exception):
+    """An operator mistake: shown as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.cli",
+        description="ChannelDesk 운영자 명령 (operator commands). DATABASE_URL 로 데이터베이스를 고릅니다.",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="DATABASE_URL 대신 쓸 주소 (overrides DATABASE_URL), 예: sqlite:///data/channeldesk.db",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    commands.add_parser("init", help="데이터베이스 생성/업그레이드 (create or upgrade the database)")
+
+    seed = commands.add_parser("seed", help="데모 데이터 만들기 (fill the database with demo data)")
+    seed.add_argument("--demo", action="store_true", required=True, help="데모 데이터 (demo shop data)")
+    seed.add_argument(
+        "--customers", type=_positive_int, default=None, help="고객 수 (customers, default 2000)"
+    )
+    seed.add_argument(
+        "--orders", type=_non_negative_int, default=None, help="주문 수 (orders, default 10000)"
+    )
+    seed.add_argument(
+        "--seed", type=int, default=None, help="난수 시드: 같은 시드는 같은 데이터 (default 2026)"
+    )
+    mode = seed.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--reset",
+        action="store_true",
+        help="기존 고객/주문 데이터를 지우고 다시 만들기; 직원 계정·설정·감사 로그는 유지 "
+        "(delete shop data first; staff, settings, audit log stay)",
+    )
+    mode.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="데이터가 이미 있으면 건너뛰고 성공으로 끝내기 (skip quietly when data exists; for first start)",
+    )
+    seed.add_argument("--quiet", action="store_true", help="진행 상황을 출력하지 않음 (no progress lines)")
+
+    user = commands.add_parser("user", help="직원 계정 (staff users)")
+    user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    add = user_commands.add_parser("add", help="직원 추가 (add a staff user)")
+    add.add_argument("--username", required=True, help="로그인 아이디 (login name)")
+    add.add_argument("--role", required=True, help="역할 (role): owner | cs | staff")
+    add.add_argument("--name", default=None, help="표시 이름 (display name; default: the username)")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="비밀번호를 표준 입력 첫 줄에서 읽기 (read the password from stdin; otherwise prompt)",
+    )
+    user_commands.add_parser("list", help="직원 목록 (list staff users)")
+
+    importer = commands.add_parser("import", help="외부 데이터 가져오기 (import data)")
+    import_commands = importer.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+    orders = import_commands.add_parser("orders", help="주문 CSV 가져오기 (import orders from a CSV file)")
+    orders.add_argument("file", type=Path, metavar="FILE.csv")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"1 이상이어야 합니다 (must be >= 1): {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"0 이상이어야 합니다 (must be >= 0): {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"정수가 아닙니다 (not an integer): {text!r}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad flags: argparse prints usage and exits 2
+    try:
+        return _dispatch(args, stdin or sys.stdin)
+    except (CliError, ConfigError, DatabaseError, ChannelDeskError) as exc:
+        return _fail(str(exc))
+    except OperationalError as exc:
+        return _fail(f"데이터베이스 오류 (database error): {_first_line(exc.orig or exc)}")
+    except SQLAlchemyError as exc:
+        return _fail(f"데이터베이스 오류 (database error): {_first_line(exc)}")
+    except KeyboardInterrupt:
+        print("중단했습니다 (interrupted); 바뀐 것은 없습니다 (nothing was changed)", file=sys.stderr)
+        return 130
+
+
+def _fail(message: str) -> int:
+    print(f"오류 (error): {_first_line(message)}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _first_line(value: object) -> str:
+    text = str(value).strip()
+    return text.splitlines()[0] if text else value.__class__.__name__
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    environ = dict(os.environ)
+    if args.database_url:
+        environ["DATABASE_URL"] = args.database_url
+    settings = load_settings(environ)
+    return make_engine(settings.database_url)
+
+
+def _dispatch(args: argparse.Namespace, stdin: TextIO) -> int:
+    # Check the cheap things before asking for a password or touching the database.
+    if args.command == "user" and args.user_command == "add" and args.role.strip().lower() not in set(Role):
+        raise CliError(f"알 수 없는 역할입니다: {args.role!r} (owner, cs, staff 중 하나; unknown role)")
+    if args.command == "import" and not args.file.is_file():
+        raise CliError(f"파일이 없습니다 (no such file): {args.file}")
+    engine = _engine(args)
+    try:
+        upgrade(engine)  # every command works on a fresh clone: create/upgrade first
+        handler: Callable[[Engine, argparse.Namespace, TextIO], int] = {
+            "init": _cmd_init,
+            "seed": _cmd_seed,
+            "user": _cmd_user,
+            "import": _cmd_import,
+        }[args.command]
+        return handler(engine, args, stdin)
+    finally:
+        engine.dispose()
+
+
+def _cmd_init(engine: Engine, _args: argparse.Namespace, _stdin: TextIO) -> int:
+    print(f"데이터베이스 준비 완료 (database ready): {engine.url.render_as_string(hide_password=True)}")
+    return EXIT_OK
+
+
+def _cmd_seed(engine: Engine, args: argparse.Namespace, _stdin: TextIO) -> int:
+    from core import seed as seeding
+
+    options: dict[str, Any] = {
+        "customers": args.customers or seeding.DEFAULT_CUSTOMERS,
+        "orders": seeding.DEFAULT_ORDERS if args.orders is None else args.orders,
+        "seed": seeding.DEFAULT_SEED if args.seed is None else args.seed,
+    }
+    if args.if_empty:
+        from core.seed import _existing_counts  # the same test seed_demo uses to refuse
+
+        with engine.connect() as connection:
+            if any(_existing_counts(connection).values()):
+                print("데이터가 이미 있어 데모 데이터를 건너뜁니다 (already has data; skipped)")
+                return EXIT_OK
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"  … {message}", file=sys.stderr)
+
+    started = clock.now()
+    counts = seeding.seed_demo(engine, reset=args.reset, progress=progress, **options)
+    seconds = (clock.now() - started).total_seconds()
+    print(f"데모 데이터를 만들었습니다 (demo data created) in {seconds:.1f} s, seed {options['seed']}:")
+    print(seeding.describe(counts))
+    print(
+        "데모 로그인 (demo logins): "
+        + ", ".join(f"{name} / {seeding.DEMO_PASSWORD}" for name, _label, _role in seeding.DEMO_USERS)
+        + (
+            " (이미 있던 계정은 그대로 / existing accounts unchanged)"
+            if counts["staff_users_created"] < 3
+            else ""
+        )
+    )
+    return EXIT_OK
+
+
+def _cmd_user(engine: Engine, args: argparse.Namespace, stdin: TextIO) -> int:
+    if args.user_command == "list":
+        with session_scope(engine) as session:
+            users = session.execute(select(StaffUser).order_by(StaffUser.id)).scalars().all()
+            if not users:
+                print("직원 계정이 없습니다 (no staff users). python -m core.cli user add ... 로 추가하세요.")
+                return EXIT_OK
+            print(f"{'아이디':<16} {'역할':<12} {'이름':<20} {'상태':<6} 마지막 로그인")
+            for user in users:
+                role = Role(user.role)
+                print(
+                    f"{user.username:<16} {role.value + ' ' + ROLE_LABELS[role]:<12} {user.display_name:<20} "
+                    f"{'사용' if user.is_active else '정지':<6} {clock.format_kst(user.last_login_at)}"
+                )
+        return EXIT_OK
+
+    password = _read_password(args.password_stdin, stdin)
+    with session_scope(engine) as session:
+        user = create_user(
+            session,
+            None,
+            username=args.username,
+            display_name=args.name or args.username.strip(),
+            role=args.role,
+            password=password,
+        )
+        summary = f"{user.username} ({user.role}, {user.display_name})"
+    print(f"직원 계정을 만들었습니다 (user created): {summary}")
+    return EXIT_OK
+
+
+def _read_password(from_stdin: bool, stdin: TextIO) -> str:
+    """The password never appears in argv, output or logs: stdin or a no-echo prompt."""
+    if from_stdin:
+        line = stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        password = password[:-1] if password.endswith("\r") else password
+    else:
+        if not sys.stdin.isatty():
+            raise CliError("비밀번호를 입력받을 터미널이 없습니다: --password-stdin 을 쓰세요 (no terminal)")
+        password = getpass.getpass("비밀번호 (password, 8자 이상): ")
+        if getpass.getpass("비밀번호 확인 (repeat): ") != password:
+            raise CliError("두 비밀번호가 다릅니다 (passwords do not match)")
+    if len(password) < 8:
+        raise CliError("비밀번호는 8자 이상이어야 합니다 (password must be at least 8 characters)")
+    return password
+
+
+def _cmd_import(engine: Engine, args: argparse.Namespace, _stdin: TextIO) -> int:
+    importer = _find_importer()
+    if importer is None:
+        print(
+            "주문 CSV 가져오기는 아직 준비되지 않았습니다 (import orders is not available yet: "
+            "core.orders.import_orders_csv is missing)",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
+    result = _call_importer(importer, engine, args.file)
+    print(f"주문을 가져왔습니다 (orders imported): {result}")
+    return EXIT_OK
+
+
+def _find_importer() -> Callable[..., Any] | None:
+    try:
+        from core import orders as orders_module  # written by the payments engineer
+    except ImportError:
+        return None
+    return getattr(orders_module, "import_orders_csv", None)
+
+
+def _call_importer(importer: Callable[..., Any], engine: Engine, path: Path) -> Any:
+    """Pass what the importer asks for by name (engine or session, path or file, actor)."""
+    parameters = inspect.signature(importer).parameters
+    available: dict[str, Any] = {"engine": engine, "actor": CLI_ACTOR}
+    for name in ("path", "file", "csv_path", "filename"):
+        available[name] = path
+    if "session" in parameters:
+        with session_scope(engine) as session:
+            return importer(**_pick(parameters, {**available, "session": session}))
+    return importer(**_pick(parameters, available))
+
+
+def _pick(parameters: Any, available: dict[str, Any]) -> dict[str, Any]:
+    return {name: available[name] for name in parameters if name in available}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

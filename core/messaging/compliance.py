@@ -1,0 +1,114 @@
+"""The compliance gate every customer message passes (정보통신망법 제50조), as one pure function.
+
+Informational messages pass untouched. Advertising needs prior ad consent (or a purchase of the same
+kind of goods in the last 6 months), stops at once on opt-out, is held (not dropped) during the
+night ban without night consent, respects a per-customer pressure limit, and gets the required text:
+"(광고)" + shop name first, the contact number, and the free opt-out line last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+
+from core import clock
+from core.models import MessageKind
+
+NIGHT_START = time(21, 0)
+NIGHT_END = time(8, 0)
+PURCHASE_EXCEPTION_DAYS = 183  # "6 months": the longest half-year, so no valid purchase is refused
+AD_PREFIX = "(광고)"
+
+
+class Action(StrEnum):
+    SEND = "send"
+    HOLD = "hold"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What the gate needs to know about the customer (facts, not rows: the gate stays pure)."""
+
+    ad_consent_at: datetime | None = None
+    night_ad_consent_at: datetime | None = None
+    ad_opt_out_at: datetime | None = None
+    last_same_kind_purchase_at: datetime | None = None
+    ads_in_window: int = 0  # advertising messages sent in the pressure window before this one
+
+
+@dataclass(frozen=True)
+class Shop:
+    name: str
+    opt_out_number: str
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    text: str
+    reason: str | None = None
+    hold_until: datetime | None = None
+
+
+def has_opted_out(recipient: Recipient) -> bool:
+    """An opt-out counts unless the customer consented again after it."""
+    if recipient.ad_opt_out_at is None:
+        return False
+    return recipient.ad_consent_at is None or recipient.ad_opt_out_at >= recipient.ad_consent_at
+
+
+def next_day_start(at: datetime) -> datetime:
+    """The next 08:00 KST at or after `at` (the end of the night ban)."""
+    local = clock.to_kst(at)
+    candidate = datetime.combine(local.date(), NIGHT_END, tzinfo=clock.KST)
+    if candidate <= local:
+        candidate += timedelta(days=1)
+    return candidate.astimezone(clock.UTC)
+
+
+def in_night_ban(at: datetime) -> bool:
+    local = clock.to_kst(at).time()
+    return local >= NIGHT_START or local < NIGHT_END
+
+
+def advertising_text(text: str, shop: Shop) -> str:
+    """Add "(광고) shop" first and the free opt-out line last, unless they are already there."""
+    body = text.strip()
+    if not body.startswith(AD_PREFIX):
+        body = f"{AD_PREFIX} {shop.name}\n{body}"
+    opt_out = f"무료수신거부 {shop.opt_out_number}"
+    if not body.endswith(opt_out):
+        contact = f"\n문의 {shop.phone}" if shop.phone and shop.phone not in body else ""
+        body = f"{body}{contact}\n{opt_out}"
+    return body
+
+
+def check(
+    *, kind: str, text: str, recipient: Recipient, shop: Shop, now: datetime, daily_ad_limit: int = 1
+) -> Decision:
+    """Decide send / hold / skip for one message as of `now`, with the text to send."""
+    if kind == MessageKind.INFORMATIONAL:
+        return Decision(Action.SEND, text)
+    if kind != MessageKind.ADVERTISING:
+        return Decision(Action.SKIP, text, reason=f"알 수 없는 메시지 종류: {kind}")
+    if has_opted_out(recipient):
+        return Decision(Action.SKIP, text, reason="광고 수신거부 고객")
+    recent_purchase = (
+        recipient.last_same_kind_purchase_at is not None
+        and now - recipient.last_same_kind_purchase_at <= timedelta(days=PURCHASE_EXCEPTION_DAYS)
+    )
+    if recipient.ad_consent_at is None and not recent_purchase:
+        return Decision(Action.SKIP, text, reason="광고 수신 동의 없음 (6개월 내 동종 구매도 없음)")
+    if in_night_ban(now) and recipient.night_ad_consent_at is None:
+        return Decision(
+            Action.HOLD,
+            text,
+            reason="야간 광고 금지 (21:00~08:00): 08:00까지 보류",
+            hold_until=next_day_start(now),
+        )
+    if recipient.ads_in_window >= daily_ad_limit:
+        return Decision(Action.SKIP, text, reason=f"광고 빈도 제한 초과 (하루 {daily_ad_limit}건)")
+    return Decision(Action.SEND, advertising_text(text, shop))

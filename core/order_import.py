@@ -1,0 +1,389 @@
+"""Import orders from a CSV file (a spreadsheet export): validate every row, then write all or nothing.
+
+Columns (a header row; English or Korean names, any order):
+
+| column | 한국어 | required | example |
+|---|---|---|---|
+| order_number | 주문번호 | yes | 20261101-0001 (unique; a number already imported is skipped) |
+| ordered_at | 주문일시 | yes | 2026-11-01 14:30 (KST when no offset), 2026-11-01, 2026/11/01 14:30 |
+| customer_name | 고객명 | yes | 김민지 |
+| customer_phone | 연락처 | no | 010-1234-5678 (customers are matched by phone) |
+| product_name | 상품명 | yes | 수분크림 50ml |
+| quantity | 수량 | yes | 1..10000 |
+| unit_price | 단가 | yes | 32000 or 32,000 (whole won) |
+| tax_free_amount | 면세금액 | no | 0 |
+| payment_method | 결제수단 | no | CARD / MONEY (카드, 카카오머니) |
+| status | 상태 | no | paid (default), refunded, canceled (결제 완료, 환불 완료, 취소) |
+
+Encodings: UTF-8 with or without BOM, and CP949 (what Korean Excel saves). One row is one order
+with one item. Nothing is written unless the whole file is valid; errors name the row number (the
+header is row 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlmodel import Session
+
+from core import audit, clock
+from core.auth import Actor, require_role
+from core.errors import ValidationFailed
+from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Role
+from core.models.customers import _opaque_id
+from core.orders import MAX_AMOUNT
+
+COLUMNS = {
+    "order_number": ("order_number", "주문번호"),
+    "ordered_at": ("ordered_at", "주문일시", "주문일"),
+    "customer_name": ("customer_name", "고객명", "이름"),
+    "customer_phone": ("customer_phone", "연락처", "전화번호", "휴대폰"),
+    "product_name": ("product_name", "상품명"),
+    "quantity": ("quantity", "수량"),
+    "unit_price": ("unit_price", "단가", "가격"),
+    "tax_free_amount": ("tax_free_amount", "면세금액"),
+    "payment_method": ("payment_method", "결제수단"),
+    "status": ("status", "상태"),
+}
+REQUIRED = ("order_number", "ordered_at", "customer_name", "product_name", "quantity", "unit_price")
+METHODS = {"": None, "CARD": "CARD", "카드": "CARD", "MONEY": "MONEY", "카카오머니": "MONEY", "머니": "MONEY"}
+STATUSES = {
+    "": OrderStatus.PAID,
+    "paid": OrderStatus.PAID,
+    "결제 완료": OrderStatus.PAID,
+    "결제완료": OrderStatus.PAID,
+    "refunded": OrderStatus.REFUNDED,
+    "환불 완료": OrderStatus.REFUNDED,
+    "환불완료": OrderStatus.REFUNDED,
+    "canceled": OrderStatus.CANCELED,
+    "취소": OrderStatus.CANCELED,
+}
+DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%Y.%m.%d %H:%M",
+    "%Y.%m.%d",
+)
+MAX_ERRORS_SHOWN = 200
+CHUNK = 900
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.row}행: {self.message}"
+
+
+class ImportRejected(ValidationFailed):
+    """The file has errors; nothing was written. `errors` lists them by row number."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        shown = "\n".join(str(e) for e in errors[:10])
+        more = f"\n… 외 {len(errors) - 10}건" if len(errors) > 10 else ""
+        super().__init__(
+            f"가져오기 실패: {len(errors)}건의 오류, 아무것도 저장하지 않았습니다\n{shown}{more}"
+        )
+        self.errors = errors
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    skipped_existing: int = 0
+    customers_created: int = 0
+    skipped_numbers: list[str] = field(default_factory=list)
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (with or without BOM) first, then CP949; anything else is a clear error."""
+    for encoding in ("utf-8-sig", "cp949"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ImportRejected(
+        [RowError(1, "파일 인코딩을 읽을 수 없습니다. UTF-8 또는 CP949(엑셀 CSV)로 저장하세요")]
+    )
+
+
+def _int(text: str, label: str, *, low: int, high: int) -> int:
+    cleaned = text.replace(",", "").replace("원", "").strip()
+    if not re.fullmatch(r"-?\d+", cleaned):
+        raise ValueError(f"{label}은(는) 정수여야 합니다: {text!r}")
+    value = int(cleaned)
+    if not low <= value <= high:
+        raise ValueError(f"{label}은(는) {low:,}~{high:,} 사이여야 합니다: {value:,}")
+    return value
+
+
+def _instant(text: str) -> datetime:
+    text = text.strip()
+    try:  # fast path: 2026-11-01, 2026-11-01 14:30[:00], ISO-8601 with or without offset
+        return clock.parse_instant(text)
+    except ValueError:
+        pass
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=clock.KST).astimezone(clock.UTC)
+        except ValueError:
+            continue
+    raise ValueError(f"주문일시 형식이 올바르지 않습니다: {text!r} (예: 2026-11-01 14:30)")
+
+
+def _phone(text: str) -> str | None:
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not text.strip():
+        return None
+    if not 9 <= len(digits) <= 11:
+        raise ValueError(f"연락처가 올바르지 않습니다: {text!r}")
+    return digits
+
+
+def parse(data: bytes) -> list[dict[str, Any]]:
+    """Validate the whole file; return clean rows or raise ImportRejected with every row's errors."""
+    text = decode(data)
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise ImportRejected([RowError(1, "빈 파일입니다 (머리글 행이 필요합니다)")])
+    index: dict[str, int] = {}
+    names = [h.strip().lower() for h in header]
+    for key, aliases in COLUMNS.items():
+        for alias in aliases:
+            if alias.lower() in names:
+                index[key] = names.index(alias.lower())
+                break
+    missing = [COLUMNS[key][0] + f"({COLUMNS[key][1]})" for key in REQUIRED if key not in index]
+    if missing:
+        raise ImportRejected([RowError(1, f"필수 열이 없습니다: {', '.join(missing)}")])
+    errors: list[RowError] = []
+    rows: list[dict[str, Any]] = []
+    first_row_of: dict[str, int] = {}
+    for row_number, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+
+        def cell(key: str, cells: list[str] = cells) -> str:
+            position = index.get(key)
+            return cells[position].strip() if position is not None and position < len(cells) else ""
+
+        problems: list[str] = []
+        values: dict[str, Any] = {"row": row_number}
+        number = cell("order_number")
+        if not number or len(number) > 40:
+            problems.append("주문번호는 1~40자여야 합니다")
+        elif number in first_row_of:
+            problems.append(f"주문번호 {number}이(가) {first_row_of[number]}행과 중복됩니다")
+        else:
+            first_row_of[number] = row_number
+        values["order_number"] = number
+        name = cell("customer_name")
+        if not name or len(name) > 64:
+            problems.append("고객명은 1~64자여야 합니다")
+        values["customer_name"] = name
+        product = cell("product_name")
+        if not product or len(product) > 120:
+            problems.append("상품명은 1~120자여야 합니다")
+        values["product_name"] = product
+        for key, check in (("ordered_at", _instant), ("customer_phone", _phone)):
+            try:
+                values[key] = check(cell(key))
+            except ValueError as exc:
+                problems.append(str(exc))
+        try:
+            quantity = _int(cell("quantity"), "수량", low=1, high=10_000)
+            unit_price = _int(cell("unit_price"), "단가", low=0, high=MAX_AMOUNT)
+            total = quantity * unit_price
+            if total > MAX_AMOUNT:
+                raise ValueError(f"주문 금액이 너무 큽니다: {total:,}원")
+            tax_free = _int(cell("tax_free_amount") or "0", "면세금액", low=0, high=MAX_AMOUNT)
+            if tax_free > total:
+                raise ValueError(f"면세금액({tax_free:,})이 주문 금액({total:,})보다 큽니다")
+            values.update(quantity=quantity, unit_price=unit_price, total=total, tax_free=tax_free)
+        except ValueError as exc:
+            problems.append(str(exc))
+        method = cell("payment_method")
+        if method.upper() in METHODS or method in METHODS:
+            values["method"] = METHODS.get(method.upper(), METHODS.get(method))
+        else:
+            problems.append(f"결제수단은 CARD 또는 MONEY여야 합니다: {method!r}")
+        status = cell("status")
+        if status.lower() in STATUSES or status in STATUSES:
+            values["status"] = STATUSES.get(status.lower(), STATUSES.get(status))
+        else:
+            problems.append(f"상태는 paid, refunded, canceled 중 하나여야 합니다: {status!r}")
+        errors += [RowError(row_number, problem) for problem in problems]
+        if not problems:
+            rows.append(values)
+        if len(errors) >= MAX_ERRORS_SHOWN:
+            break
+    if errors:
+        raise ImportRejected(errors)
+    if not rows:
+        raise ImportRejected([RowError(2, "가져올 주문이 없습니다")])
+    return rows
+
+
+def import_orders(
+    session: Session, actor: Actor, data: bytes, *, source_name: str = "upload.csv"
+) -> ImportResult:
+    """All rows or none; order numbers already in the store are skipped, so re-importing adds nothing."""
+    require_role(actor, Role.OWNER, Role.CS, Role.STAFF)
+    rows = parse(data)
+    result = ImportResult()
+    numbers = [row["order_number"] for row in rows]
+    existing: set[str] = set()
+    for start in range(0, len(numbers), CHUNK):
+        chunk = numbers[start : start + CHUNK]
+        existing.update(
+            session.execute(select(Order.order_number).where(Order.order_number.in_(chunk))).scalars()
+        )  # type: ignore[attr-defined]
+    result.skipped_numbers = [n for n in numbers if n in existing]
+    result.skipped_existing = len(result.skipped_numbers)
+    rows = [row for row in rows if row["order_number"] not in existing]
+    if rows:
+        customer_ids = _customers(session, rows, result)
+        now = clock.now()
+        order_values = [
+            {
+                "order_number": row["order_number"],
+                "customer_id": customer_ids[_customer_key(row)],
+                "total_amount": row["total"],
+                "tax_free_amount": row["tax_free"],
+                "source": "import",
+                "status": row["status"],
+                "ordered_at": row["ordered_at"],
+                "paid_at": row["ordered_at"] if row["status"] != OrderStatus.CANCELED else None,
+                "refunded_amount": row["total"] if row["status"] == OrderStatus.REFUNDED else 0,
+                "shipping_method": None,
+                "expected_ship_date": None,
+                "tracking_url": None,
+                "delivered_at": None,
+                "payment_link_id": None,
+                "subscription_id": None,
+            }
+            for row in rows
+        ]
+        order_ids: dict[str, int] = {}
+        for start in range(0, len(order_values), CHUNK * 5):
+            returned = session.execute(
+                insert(Order.__table__).returning(Order.__table__.c.id, Order.__table__.c.order_number),
+                order_values[start : start + CHUNK * 5],  # type: ignore[arg-type]
+            )
+            order_ids.update({number: order_id for order_id, number in returned})
+        session.execute(
+            insert(OrderItem.__table__),
+            [
+                {
+                    "order_id": order_ids[row["order_number"]],
+                    "product_id": None,
+                    "product_name": row["product_name"],
+                    "quantity": row["quantity"],
+                    "unit_price": row["unit_price"],
+                    "amount": row["total"],
+                }
+                for row in rows
+            ],
+        )
+        payment_rows = [
+            {
+                "order_id": order_ids[row["order_number"]],
+                "customer_id": customer_ids[_customer_key(row)],
+                "gateway": "import",
+                "gateway_tid": None,
+                "method": row["method"],
+                "amount": row["total"],
+                "tax_free_amount": row["tax_free"],
+                "refunded_amount": row["total"] if row["status"] == OrderStatus.REFUNDED else 0,
+                "status": PaymentStatus.REFUNDED
+                if row["status"] == OrderStatus.REFUNDED
+                else PaymentStatus.APPROVED,
+                "idempotency_key": f"import:{row['order_number']}",
+                "approved_at": row["ordered_at"],
+                "failure_code": None,
+                "failure_message": None,
+                "routing_log": [],
+                "created_at": now,
+            }
+            for row in rows
+            if row["status"] != OrderStatus.CANCELED
+        ]
+        if payment_rows:
+            session.execute(insert(Payment.__table__), payment_rows)
+        result.created = len(rows)
+    audit.record(
+        session,
+        actor,
+        "orders.import",
+        "orders",
+        None,
+        file=source_name,
+        created=result.created,
+        skipped_existing=result.skipped_existing,
+        customers_created=result.customers_created,
+    )
+    return result
+
+
+def _customer_key(row: dict[str, Any]) -> str:
+    return row["customer_phone"] or f"name:{row['customer_name']}"
+
+
+def _customers(session: Session, rows: list[dict[str, Any]], result: ImportResult) -> dict[str, int]:
+    """Match customers by phone (else by exact name among customers without a phone); create the rest."""
+    ids: dict[str, int] = {}
+    phones = sorted({row["customer_phone"] for row in rows if row["customer_phone"]})
+    for start in range(0, len(phones), CHUNK):
+        for customer_id, phone in session.execute(
+            select(Customer.id, Customer.phone).where(Customer.phone.in_(phones[start : start + CHUNK]))  # type: ignore[union-attr]
+        ):
+            ids.setdefault(phone, customer_id)
+    names = sorted({row["customer_name"] for row in rows if not row["customer_phone"]})
+    for start in range(0, len(names), CHUNK):
+        for customer_id, name in session.execute(
+            select(Customer.id, Customer.name).where(
+                Customer.name.in_(names[start : start + CHUNK]),  # type: ignore[attr-defined]
+                Customer.phone.is_(None),
+            )  # type: ignore[union-attr]
+        ):
+            ids.setdefault(f"name:{name}", customer_id)
+    now = clock.now()
+    new: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = _customer_key(row)
+        if key not in ids and key not in new:
+            new[key] = {
+                "name": row["customer_name"],
+                "phone": row["customer_phone"],
+                "is_channel_friend": True,
+                "public_id": _opaque_id(),
+                "created_at": now,
+                "ad_consent_at": None,
+                "night_ad_consent_at": None,
+                "ad_opt_out_at": None,
+            }
+    if new:
+        keys = list(new)
+        for start in range(0, len(keys), CHUNK * 5):
+            batch = keys[start : start + CHUNK * 5]
+            returned = session.execute(
+                insert(Customer.__table__).returning(Customer.__table__.c.id, Customer.__table__.c.public_id), [new[k] for k in batch]
+            )
+            by_public = {public_id: customer_id for customer_id, public_id in returned}
+            for key in batch:
+                ids[key] = by_public[new[key]["public_id"]]
+        result.customers_created = len(new)
+    return ids

@@ -1,0 +1,179 @@
+"""Where the SLA engine's inputs live: policies (sla_policy), business hours (settings), closed days.
+
+Reading is for everyone (services, worker, pages); changing is owner-only, audited, and re-times the
+open inquiries so cached deadlines never disagree with the policy on screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlmodel import Session, select
+
+from core import audit, settings_store, sla
+from core.auth import Actor, require_role
+from core.errors import ValidationFailed
+from core.models import ClosedDay, InquiryType, Role, SlaPolicy
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    policies: dict[str, sla.Policy]
+    business_calendar: sla.Calendar
+
+    def policy(self, inquiry_type: str) -> sla.Policy:
+        return self.policies.get(inquiry_type) or self.policies.get("other") or sla.DEFAULT_POLICIES["other"]
+
+    def calendar_for(self, inquiry_type: str) -> sla.Calendar:
+        return sla.calendar_for(self.policy(inquiry_type), self.business_calendar)
+
+
+def load(session: Session) -> SlaConfig:
+    policies = dict(sla.DEFAULT_POLICIES)
+    for row in session.exec(select(SlaPolicy)).all():
+        policies[row.inquiry_type] = sla.policy_minutes(
+            row.inquiry_type,
+            row.first_response_minutes,
+            row.resolution_minutes,
+            row.calendar,
+            row.at_risk_share,
+        )
+    closed = [row.day for row in session.exec(select(ClosedDay)).all()]
+    calendar = sla.business(
+        settings_store.get(session, "business_hours"),
+        observe_public_holidays=bool(settings_store.get(session, "observe_public_holidays")),
+        closed_days=closed,
+    )
+    return SlaConfig(policies, calendar)
+
+
+def save_policy(
+    session: Session,
+    actor: Actor,
+    *,
+    inquiry_type: str,
+    first_response_minutes: int,
+    resolution_minutes: int,
+    calendar: str = "business",
+    at_risk_share: float = sla.DEFAULT_AT_RISK_SHARE,
+) -> SlaPolicy:
+    """Create or change one type's targets (owner only); open inquiries are re-timed."""
+    require_role(actor, Role.OWNER)
+    if inquiry_type not in {t.value for t in InquiryType}:
+        raise ValidationFailed(f"알 수 없는 문의 유형입니다: {inquiry_type!r}")
+    sla.validate_policy(
+        timedelta(minutes=first_response_minutes),
+        timedelta(minutes=resolution_minutes),
+        calendar,
+        at_risk_share,
+    )
+    row = session.exec(select(SlaPolicy).where(SlaPolicy.inquiry_type == inquiry_type)).first()
+    old: dict[str, Any] | None = None
+    if row is None:
+        row = SlaPolicy(
+            inquiry_type=inquiry_type,
+            first_response_minutes=first_response_minutes,
+            resolution_minutes=resolution_minutes,
+        )
+    else:
+        old = {
+            "first": row.first_response_minutes,
+            "resolution": row.resolution_minutes,
+            "calendar": row.calendar,
+            "share": row.at_risk_share,
+        }
+    row.first_response_minutes = first_response_minutes
+    row.resolution_minutes = resolution_minutes
+    row.calendar = calendar
+    row.at_risk_share = at_risk_share
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "sla.policy_change",
+        "sla_policy",
+        inquiry_type,
+        old=old,
+        new={
+            "first": first_response_minutes,
+            "resolution": resolution_minutes,
+            "calendar": calendar,
+            "share": at_risk_share,
+        },
+    )
+    _retime_open(session)
+    return row
+
+
+def save_business_hours(
+    session: Session, actor: Actor, business_hours: dict[str, list[list[str]]], observe_public_holidays: bool
+) -> None:
+    """Validate (windows, at least one open hour) before storing; open inquiries are re-timed."""
+    require_role(actor, Role.OWNER)
+    sla.business(business_hours, observe_public_holidays=observe_public_holidays)  # raises on bad input
+    settings_store.put(session, actor, "business_hours", business_hours)
+    settings_store.put(session, actor, "observe_public_holidays", observe_public_holidays)
+    _retime_open(session)
+
+
+def add_closed_day(session: Session, actor: Actor, day: date, reason: str = "") -> ClosedDay:
+    require_role(actor, Role.OWNER)
+    if session.exec(select(ClosedDay).where(ClosedDay.day == day)).first():
+        raise ValidationFailed(f"이미 휴무일입니다: {day.isoformat()}")
+    row = ClosedDay(day=day, reason=reason.strip()[:200])
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, actor, "sla.closed_day_add", "closed_day", row.id, day=day.isoformat(), reason=reason
+    )
+    _retime_open(session)
+    return row
+
+
+def remove_closed_day(session: Session, actor: Actor, day: date) -> None:
+    require_role(actor, Role.OWNER)
+    row = session.exec(select(ClosedDay).where(ClosedDay.day == day)).first()
+    if row is None:
+        raise ValidationFailed(f"휴무일이 아닙니다: {day.isoformat()}")
+    session.delete(row)
+    session.flush()
+    audit.record(session, actor, "sla.closed_day_remove", "closed_day", row.id, day=day.isoformat())
+    _retime_open(session)
+
+
+def list_closed_days(session: Session) -> list[ClosedDay]:
+    return list(session.exec(select(ClosedDay).order_by(ClosedDay.day)).all())
+
+
+def _retime_open(session: Session) -> None:
+    from core.inquiries import recompute_open  # late import: inquiries imports this module
+
+    recompute_open(session)
+
+
+WEEKDAY_LABELS = ["월", "화", "수", "목", "금", "토", "일"]
+
+
+def format_hours_text(windows: list[list[str]]) -> str:
+    """[["09:00","12:00"],["13:00","18:00"]] -> "09:00-12:00, 13:00-18:00" (empty: 휴무)."""
+    return ", ".join(f"{start}-{end}" for start, end in windows or [])
+
+
+def parse_hours_text(text: str) -> list[list[str]]:
+    """ "09:00-12:00, 13:00-18:00" -> [["09:00","12:00"],["13:00","18:00"]]; blank or 휴무 -> []."""
+    text = (text or "").strip()
+    if not text or text in ("휴무", "-"):
+        return []
+    windows = []
+    for part in text.replace("~", "-").split(","):
+        pieces = [p.strip() for p in part.split("-")]
+        if len(pieces) != 2 or not all(pieces):
+            raise ValidationFailed(
+                f"영업시간 형식이 잘못되었습니다: {part.strip()!r} (예: 09:00-12:00, 13:00-18:00)"
+            )
+        windows.append(pieces)
+    sla.parse_windows(windows)  # validates
+    return windows

@@ -1,0 +1,23 @@
+"""Tracked campaign link (public, no login): record the click, then send the person on.
+
+The target comes from the campaign, never from the URL, so this page is not an open redirect.
+"""
+
+import streamlit as st
+
+import ui
+from core import campaigns
+from core.db import session_scope
+
+params = st.query_params
+with session_scope(ui.engine()) as session:
+    target = campaigns.record_click(
+        session, campaign_id=params.get("c"), public_id=params.get("u"), variant=params.get("v")
+    )
+if target:
+    st.link_button("바로 가기", target, type="primary")
+    # A meta refresh carries the person on; the URL is the owner's, validated as http(s) when saved.
+    st.markdown(f'<meta http-equiv="refresh" content="0; url={target}">', unsafe_allow_html=True)
+    st.caption(target)
+else:
+    st.info("이 링크는 더 이상 유효하지 않습니다.")

@@ -1,0 +1,113 @@
+"""메시지 page and the 설정 > 메시지 section through Streamlit's AppTest."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from streamlit.testing.v1 import AppTest
+
+from core import clock, settings_store
+from core.messaging import sender
+from core.messaging.providers import OutboxProvider
+from core.models import AuditLog, Customer, Message, Template
+from tests.messaging.helpers import customer, queue, setup_templates
+from tests.ui_helpers import open_app, point_app_at, texts
+
+
+@pytest.fixture
+def store(sqlite_engine: Engine) -> Engine:
+    setup_templates(sqlite_engine)
+    good = customer(sqlite_engine, "김철수", "010-2222-3333")
+    missing = customer(sqlite_engine, "이영희", None)
+    queue(sqlite_engine, good, "hello:ok")
+    queue(sqlite_engine, missing, "hello:nophone", variables={"고객명": "이영희"})
+    sender.run(sqlite_engine, clock.now(), provider=OutboxProvider())
+    return sqlite_engine
+
+
+def test_messages_page_lists_statuses_reasons_and_counts(store: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    at = open_app(store, sqlite_actors["cs"], "pages/messages.py")
+    assert not at.exception
+    table = at.dataframe[1].value
+    assert set(table["상태"]) == {"전달", "실패"}
+    assert "전화번호가 없습니다" in " ".join(table["사유"])
+    daily = at.dataframe[0].value
+    assert daily["합계"].sum() == 2
+    at.text_input(key="msg_customer").input("이영희").run()
+    assert list(at.dataframe[1].value["고객"]) == ["이영희"]
+    at.text_input(key="msg_customer").input("2222").run()
+    assert list(at.dataframe[1].value["고객"]) == ["김철수"]
+
+
+def test_resend_from_the_page_queues_a_new_key_and_audits(store: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    with Session(store) as s:
+        c = s.exec(select(Customer).where(Customer.name == "이영희")).one()
+        c.phone = "010-4444-5555"
+        s.add(c)
+        s.commit()
+    at = open_app(store, sqlite_actors["staff"], "pages/messages.py")
+    at.button(key="msg_resend").click().run()
+    assert not at.exception
+    assert "대기열에 넣었습니다" in texts(at)
+    with Session(store) as s:
+        again = s.exec(select(Message).where(Message.idempotency_key == "hello:nophone:resend:1")).one()
+        assert again.status == "queued"
+        assert s.exec(select(AuditLog).where(AuditLog.action == "message.resend")).first() is not None
+
+
+def _settings_app(engine: Engine, actor) -> AppTest:  # type: ignore[no-untyped-def]
+    point_app_at(engine)
+    at = AppTest.from_file(str(Path(__file__).parent / "settings_script.py"), default_timeout=30)
+    at.session_state["actor"] = actor
+    return at.run()
+
+
+def test_template_edit_needs_reapproval_and_preview_shows_a_real_customer(
+    store: Engine, sqlite_actors
+) -> None:  # type: ignore[no-untyped-def]
+    at = _settings_app(store, sqlite_actors["owner"])
+    assert not at.exception
+    at.selectbox(key="setmsg_tpl").select("hello").run()
+    with Session(store) as s:
+        kim = s.exec(select(Customer).where(Customer.name == "김철수")).one()
+    at.selectbox(key="setmsg_preview_customer").select(kim.id).run()
+    assert "김철수님 안녕하세요" in [t.value for t in at.text]
+    at.text_area(key="setmsg_body_hello").input("#{고객명}님 반가워요 #{쿠폰}").run()
+    assert any("#{쿠폰}" in e.value for e in at.error)  # the preview says why it would be refused
+    at.text_area(key="setmsg_body_hello").input("#{고객명}님 반가워요").run()
+    at.button(key="setmsg_save").click().run()
+    assert not at.exception
+    with Session(store) as s:
+        t = s.exec(select(Template).where(Template.key == "hello")).one()
+        assert t.body == "#{고객명}님 반가워요" and t.approved_body == "#{고객명}님 안녕하세요"
+    assert any("승인된 내용과 다릅니다" in w.value for w in at.warning)
+    at.checkbox(key="setmsg_approved_hello").check().run()
+    at.button(key="setmsg_save").click().run()
+    with Session(store) as s:
+        t = s.exec(select(Template).where(Template.key == "hello")).one()
+        assert t.approved_body == t.body
+
+
+def test_automation_toggles_and_timing_are_saved(store: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    at = _settings_app(store, sqlite_actors["owner"])
+    at.toggle(key="setmsg_order_on").set_value(False)
+    at.number_input(key="setmsg_review_days").set_value(5)
+    at.number_input(key="setmsg_ad_limit").set_value(2)
+    at.button[-1].click().run()
+    assert not at.exception and "저장했습니다" in texts(at)
+    with Session(store) as s:
+        automations = settings_store.get(s, "automations")
+        assert automations["order_confirmation"]["enabled"] is False
+        assert automations["review_request"]["days_after"] == 5
+        assert settings_store.get(s, "messaging")["daily_ad_limit"] == 2
+
+
+def test_staff_cannot_edit_templates(store: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    at = _settings_app(store, sqlite_actors["staff"])
+    at.button(key="setmsg_save").click().run()
+    assert any("권한" in e.value for e in at.error)
+    assert clock.now() - timedelta(seconds=1) < clock.now()

@@ -1,0 +1,116 @@
+"""AppTest: the 주문 page (search, detail, refund with confirmation, links, import) and the public pay page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from streamlit.testing.v1 import AppTest
+
+from core.auth import Actor, create_user
+from core.models import Order, PaymentLink, Refund, Role
+from core.order_import import import_orders
+from core.payment_links import create_payment_link
+from tests.payments.helpers import paid_order, sandbox_router
+from tests.ui_helpers import ROOT, open_app, point_app_at, texts
+
+
+@pytest.fixture
+def sqlite_actors(sqlite_engine: Engine) -> dict[str, Actor]:
+    """Staff users in the SQLite store the page runs on (the shared `actors` follows `engine`)."""
+    result: dict[str, Actor] = {}
+    with Session(sqlite_engine) as s:
+        for role in Role:
+            user = create_user(
+                s,
+                None,
+                username=f"{role.value}1",
+                display_name=f"{role.value} 담당",
+                role=role.value,
+                password="password-123",
+            )
+            result[role.value] = Actor(id=user.id, name=user.display_name, role=role)
+        s.commit()
+    return result
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "orders_sample.csv"
+
+
+def test_search_detail_and_refund_with_confirmation(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    sandbox, _ = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox, amount=12_000, number="W-0001")
+    at = open_app(sqlite_engine, sqlite_actors["cs"], "pages/orders.py")
+    assert not at.exception, at.exception
+    at.text_input(key="ord_query").input("W-0001").run()
+    assert "주문 W-0001" in texts(at)
+    at.number_input(key="ord_refund_amount").set_value(2_000)
+    at.text_input(key="ord_refund_reason").input("일부 불량").run()
+    at.button(key="ord_refund_review").click().run()
+    assert any("2,000원을(를) 결제 #" in w.value and "sandbox" in w.value for w in at.warning)
+    at.button(key="ord_refund_confirm").click().run()
+    assert not at.exception, at.exception
+    assert any("2,000원 환불 완료" in s.value for s in at.success)
+    with Session(sqlite_engine) as session:
+        refund = session.exec(select(Refund)).one()
+        assert (refund.payment_id, refund.amount, refund.status) == (payment.id, 2_000, "succeeded")
+
+
+def test_staff_sees_no_refund_form(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    sandbox, _ = sandbox_router(sqlite_engine)
+    paid_order(sqlite_engine, sandbox, number="W-0002")
+    at = open_app(sqlite_engine, sqlite_actors["staff"], "pages/orders.py")
+    assert not at.exception
+    assert not [b for b in at.button if b.key == "ord_refund_review"]
+
+
+def test_create_link_shows_chat_text(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    at = open_app(sqlite_engine, sqlite_actors["staff"], "pages/orders.py")
+    at.text_input(key="ord_link_item").input("맞춤 견적")
+    at.number_input(key="ord_link_amount").set_value(15_000)
+    at.button[[b.label for b in at.button].index("링크 만들기")].click().run()
+    assert not at.exception, at.exception
+    assert at.code and "15,000원" in at.code[0].value and "/pay?link=" in at.code[0].value
+    at.number_input(key="ord_link_tax_free").set_value(20_000)
+    at.button[[b.label for b in at.button].index("링크 만들기")].click().run()
+    assert any("면세 금액" in e.value for e in at.error)
+
+
+def test_imported_orders_are_searchable(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    with Session(sqlite_engine) as session:
+        import_orders(session, sqlite_actors["owner"], SAMPLE.read_bytes())
+        session.commit()
+    at = open_app(sqlite_engine, sqlite_actors["owner"], "pages/orders.py")
+    at.text_input(key="ord_query").input("김민지").run()
+    assert not at.exception
+    assert "20261102-0002" in str(at.dataframe[0].value)
+
+
+def test_public_pay_page_pays_a_link_without_login(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    _, router = sandbox_router(sqlite_engine)
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        link = create_payment_link(
+            session, sqlite_actors["cs"], item_name="데모 상품", amount=9_900, router=router
+        )
+    point_app_at(sqlite_engine)
+    at = AppTest.from_file(str(ROOT / "pages" / "pay.py"), default_timeout=30)
+    at.query_params["link"] = link.code
+    at.run()
+    assert not at.exception, at.exception
+    assert "9,900원" in texts(at)
+    at.text_input(key="pay_name").input("데모 고객")
+    at.text_input(key="pay_phone").input("010-7777-8888")
+    at.button(key="pay_submit").click().run()
+    assert not at.exception, at.exception
+    assert any("결제가 완료되었습니다" in s.value for s in at.success)
+    with Session(sqlite_engine) as session:
+        assert session.get(PaymentLink, link.id).status == "paid"
+        assert session.exec(select(Order)).one().total_amount == 9_900
+
+
+def test_pay_page_without_link_is_a_clear_error(sqlite_engine: Engine) -> None:
+    at = open_app(sqlite_engine, None, "pages/pay.py")
+    assert not at.exception
+    assert "결제 링크가 올바르지 않습니다" in texts(at)

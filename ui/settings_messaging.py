@@ -1,0 +1,152 @@
+"""설정 > 메시지: templates (edit, approved AlimTalk id, live preview for a real customer) and the
+automation switches and timings. `render(actor, engine)` is called from pages/settings.py."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy import Engine, select
+
+from core import settings_store
+from core.auth import Actor
+from core.automations import automation_settings
+from core.db import session_scope
+from core.errors import ChannelDeskError
+from core.messaging import service
+from core.messaging.sender import messaging_settings
+from core.models import Customer, MessageKind, Template
+
+KIND_LABELS = {MessageKind.INFORMATIONAL.value: "정보성 (알림톡)", MessageKind.ADVERTISING.value: "광고"}
+
+
+def render(actor: Actor, engine: Engine) -> None:
+    tab_templates, tab_automations = st.tabs(["메시지 템플릿", "자동 발송"])
+    with tab_templates:
+        _templates(actor, engine)
+    with tab_automations:
+        _automations(actor, engine)
+
+
+def _templates(actor: Actor, engine: Engine) -> None:
+    with session_scope(engine) as session:
+        templates = list(session.execute(select(Template).order_by(Template.key)).scalars())
+        customers = list(
+            session.execute(
+                select(Customer.id, Customer.name, Customer.phone).order_by(Customer.id.desc()).limit(200)
+            )
+        )
+    if not templates:
+        st.info("템플릿이 없습니다. `python -m core.cli init`으로 기본 템플릿을 만드세요.")
+        return
+    flash = st.session_state.pop("setmsg_flash", None)
+    if flash:
+        st.success(flash)
+    by_key = {t.key: t for t in templates}
+    key = st.selectbox(
+        "템플릿", list(by_key), format_func=lambda k: f"{by_key[k].name} ({k})", key="setmsg_tpl"
+    )
+    template = by_key[key]
+    st.caption(f"구분: {KIND_LABELS.get(template.kind, template.kind)} · 변수는 #{{변수명}} 형식")
+    if template.kind == MessageKind.INFORMATIONAL:
+        if template.approved_body == template.body:
+            st.success("승인된 본문과 같습니다: 발송 가능")
+        else:
+            st.warning(
+                "본문이 승인된 내용과 다릅니다: 카카오 재승인 후 '승인 완료'를 표시할 때까지 발송하지 않습니다."
+            )
+    body = st.text_area(
+        "본문 (최대 1,000자, 변수 40개)", value=template.body, height=220, key=f"setmsg_body_{key}"
+    )
+    alimtalk_id = st.text_input(
+        "알림톡 템플릿 ID (카카오 승인)", value=template.alimtalk_template_id or "", key=f"setmsg_tplid_{key}"
+    )
+    approved = False
+    if template.kind == MessageKind.INFORMATIONAL:
+        approved = st.checkbox(
+            "카카오 승인 완료: 이 본문을 승인된 본문으로 표시", key=f"setmsg_approved_{key}"
+        )
+    if st.button("저장", key="setmsg_save"):
+        try:
+            with session_scope(engine) as session:
+                service.update_template(
+                    session, actor, key, body=body, alimtalk_template_id=alimtalk_id, mark_approved=approved
+                )
+        except ChannelDeskError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["setmsg_flash"] = "템플릿을 저장했습니다."
+            st.rerun()
+
+    st.subheader("미리보기")
+    options = [None, *[c.id for c in customers]]
+    names = {c.id: f"{c.name} ({c.phone or '번호 없음'})" for c in customers}
+    customer_id = st.selectbox(
+        "고객",
+        options,
+        format_func=lambda i: "예시 고객" if i is None else names[i],
+        key="setmsg_preview_customer",
+    )
+    with session_scope(engine) as session:
+        text, problem = service.preview(session, key, customer_id, body=body)
+    st.text(text)
+    if problem:
+        st.error(f"발송 전 검사 실패: {problem}")
+
+
+def _automations(actor: Actor, engine: Engine) -> None:
+    with session_scope(engine) as session:
+        config = automation_settings(session)
+        messaging = messaging_settings(session)
+    order, review, repurchase = config["order_confirmation"], config["review_request"], config["repurchase"]
+    with st.form("setmsg_auto"):
+        st.markdown("**주문 확인**: 결제 직후 주문 내용·배송·교환/반품 안내")
+        order_on = st.toggle("사용", value=bool(order["enabled"]), key="setmsg_order_on")
+        st.markdown("**리뷰 요청**: 배송 완료(없으면 결제) 후 N일, 리뷰 안 쓴 고객에게 한 번 더")
+        c1, c2, c3, c4 = st.columns(4)
+        review_on = c1.toggle("사용", value=bool(review["enabled"]), key="setmsg_review_on")
+        review_days = c2.number_input(
+            "요청: 며칠 후", 1, 60, int(review["days_after"]), key="setmsg_review_days"
+        )
+        reminder_on = c3.toggle(
+            "리마인드 사용", value=bool(review["reminder_enabled"]), key="setmsg_reminder_on"
+        )
+        reminder_days = c4.number_input(
+            "리마인드: 요청 며칠 후", 1, 60, int(review["reminder_days"]), key="setmsg_reminder_days"
+        )
+        st.markdown("**재구매 알림** (광고): 상품별 재구매 주기에 맞춰, 동의·야간·빈도 규칙 적용")
+        c1, c2, c3 = st.columns(3)
+        repurchase_on = c1.toggle("사용", value=bool(repurchase["enabled"]), key="setmsg_rep_on")
+        days_before = c2.number_input(
+            "주기보다 며칠 먼저", 0, 30, int(repurchase["days_before"]), key="setmsg_rep_before"
+        )
+        ad_limit = c3.number_input(
+            "고객당 하루 광고 최대 건수", 1, 10, int(messaging["daily_ad_limit"]), key="setmsg_ad_limit"
+        )
+        if st.form_submit_button("자동 발송 설정 저장"):
+            try:
+                with session_scope(engine) as session:
+                    stored = settings_store.get(session, "automations") or {}
+                    stored.update(
+                        {
+                            "order_confirmation": {**order, "enabled": order_on},
+                            "review_request": {
+                                **review,
+                                "enabled": review_on,
+                                "days_after": int(review_days),
+                                "reminder_enabled": reminder_on,
+                                "reminder_days": int(reminder_days),
+                            },
+                            "repurchase": {
+                                **repurchase,
+                                "enabled": repurchase_on,
+                                "days_before": int(days_before),
+                            },
+                        }
+                    )
+                    settings_store.put(session, actor, "automations", stored)
+                    current = settings_store.get(session, "messaging") or {}
+                    settings_store.put(
+                        session, actor, "messaging", {**current, "daily_ad_limit": int(ad_limit)}
+                    )
+                st.success("자동 발송 설정을 저장했습니다.")
+            except ChannelDeskError as exc:
+                st.error(str(exc))

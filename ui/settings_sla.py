@@ -1,0 +1,143 @@
+"""설정 → SLA: targets per inquiry type, business hours (with lunch breaks), closed days.
+
+Called by pages/settings.py as `settings_sla.render(actor, engine)`. Every change goes through
+core.sla_config (owner only, audited, open inquiries re-timed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import streamlit as st
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from core import clock, settings_store, sla, sla_config
+from core.auth import Actor
+from core.db import session_scope
+from core.errors import ChannelDeskError
+from core.models.inquiries import INQUIRY_TYPE_LABELS
+
+CALENDAR_LABELS = {"business": "영업시간 기준", "24/7": "24시간 (휴일 포함)"}
+
+
+def _apply(engine: Engine, action: Callable[[Session], object], success: str) -> None:
+    try:
+        with session_scope(engine) as session:
+            action(session)
+    except ChannelDeskError as exc:
+        st.session_state["sla_set_flash"] = ("error", str(exc))
+    else:
+        st.session_state["sla_set_flash"] = ("success", success)
+    st.rerun()
+
+
+def render(actor: Actor, engine: Engine) -> None:
+    flash = st.session_state.pop("sla_set_flash", None)
+    if flash:
+        (st.error if flash[0] == "error" else st.success)(flash[1])
+    with session_scope(engine) as session:
+        config = sla_config.load(session)
+        hours = settings_store.get(session, "business_hours")
+        observe = bool(settings_store.get(session, "observe_public_holidays"))
+        closed = [(row.day, row.reason) for row in sla_config.list_closed_days(session)]
+
+    st.subheader("문의 유형별 목표 시간")
+    with st.form("sla_set_policies"):
+        values = {}
+        for inquiry_type, label in INQUIRY_TYPE_LABELS.items():
+            policy = config.policy(inquiry_type)
+            c0, c1, c2, c3, c4 = st.columns([2, 2, 2, 2, 2])
+            c0.markdown(f"**{label}**")
+            values[inquiry_type] = (
+                c1.number_input(
+                    "첫 응답(분)",
+                    value=int(policy.first_response / timedelta(minutes=1)),
+                    step=5,
+                    key=f"sla_set_first_{inquiry_type}",
+                ),
+                c2.number_input(
+                    "해결(분)",
+                    value=int(policy.resolution / timedelta(minutes=1)),
+                    step=5,
+                    key=f"sla_set_res_{inquiry_type}",
+                ),
+                c3.selectbox(
+                    "달력",
+                    list(CALENDAR_LABELS),
+                    index=list(CALENDAR_LABELS).index(policy.calendar),
+                    format_func=CALENDAR_LABELS.get,
+                    key=f"sla_set_cal_{inquiry_type}",
+                ),
+                c4.number_input(
+                    "임박 비율",
+                    value=float(policy.at_risk_share),
+                    min_value=0.05,
+                    max_value=0.95,
+                    step=0.05,
+                    key=f"sla_set_share_{inquiry_type}",
+                ),
+            )
+        if st.form_submit_button("목표 저장", type="primary"):
+
+            def _save(session: Session) -> None:
+                for inquiry_type, (first, resolution, calendar, share) in values.items():
+                    sla_config.save_policy(
+                        session,
+                        actor,
+                        inquiry_type=inquiry_type,
+                        first_response_minutes=int(first),
+                        resolution_minutes=int(resolution),
+                        calendar=calendar,
+                        at_risk_share=float(share),
+                    )
+
+            _apply(engine, _save, "목표 시간을 저장했습니다 (열린 문의의 기한을 다시 계산했습니다)")
+
+    st.subheader("영업시간")
+    st.caption("요일마다 '09:00-12:00, 13:00-18:00'처럼 적습니다 (점심시간은 두 구간 사이). 비우면 휴무.")
+    with st.form("sla_set_hours"):
+        texts = {}
+        for iso, label in enumerate(sla_config.WEEKDAY_LABELS, start=1):
+            texts[str(iso)] = st.text_input(
+                f"{label}요일",
+                value=sla_config.format_hours_text(hours.get(str(iso), [])),
+                key=f"sla_set_hours_{iso}",
+            )
+        observe_new = st.checkbox(
+            "공휴일(설날·추석·대체공휴일 포함)은 쉽니다", value=observe, key="sla_set_holidays"
+        )
+        if st.form_submit_button("영업시간 저장"):
+
+            def _save_hours(session: Session) -> None:
+                parsed = {iso: sla_config.parse_hours_text(text) for iso, text in texts.items()}
+                sla_config.save_business_hours(session, actor, parsed, observe_new)
+
+            _apply(engine, _save_hours, "영업시간을 저장했습니다")
+
+    st.subheader("임시 휴무일")
+    with st.form("sla_set_closed", clear_on_submit=True):
+        c1, c2 = st.columns([1, 2])
+        day = c1.date_input("날짜", value=clock.today_kst(), key="sla_set_closed_day")
+        reason = c2.text_input("사유", key="sla_set_closed_reason", max_chars=200)
+        if st.form_submit_button("휴무일 추가"):
+            _apply(
+                engine,
+                lambda s: sla_config.add_closed_day(s, actor, day, reason),
+                f"{day} 휴무일을 추가했습니다",
+            )
+    for closed_day, closed_reason in closed:
+        c1, c2 = st.columns([4, 1])
+        c1.text(f"{closed_day.isoformat()}  {closed_reason}")
+        if c2.button("삭제", key=f"sla_set_closed_rm_{closed_day.isoformat()}"):
+            _apply(
+                engine,
+                lambda s, d=closed_day: sla_config.remove_closed_day(s, actor, d),
+                f"{closed_day} 휴무일을 삭제했습니다",
+            )
+    upcoming = sorted(d for d in sla.korean_holidays(clock.today_kst().year) if d >= clock.today_kst())[:5]
+    if upcoming:
+        st.caption(
+            "다가오는 공휴일: " + ", ".join(f"{d.isoformat()} {sla.holiday_name(d)}" for d in upcoming)
+        )
