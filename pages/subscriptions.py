@@ -1,14 +1,260 @@
-"""정기결제: the main list (deepened by its own capability)."""
+"""정기결제: subscriptions by status, the next 7 days of charges, failed charges to retry, history, actions.
+
+Thin: reads through core.billing, renders, and calls a core service when a person confirms an action.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
 
 import streamlit as st
 
 import ui
-from core import overview
+from core import billing, clock
 from core.db import session_scope
-from ui.tables import show_rows
+from core.errors import ChannelDeskError
+from core.models.subscriptions import SUBSCRIPTION_STATUS_LABELS, SubscriptionStatus
+from core.money import format_krw
+
+CHARGE_STATUS_LABELS = {"pending": "대기", "succeeded": "결제 완료", "failed": "실패", "unknown": "확인 중"}
+EVENT_LABELS = {
+    "created": "가입",
+    "paused": "일시정지",
+    "resumed": "재개",
+    "cancel_scheduled": "해지 예약",
+    "canceled": "해지",
+    "amount_changed": "금액 변경",
+    "plan_changed": "요금제 변경",
+    "instrument_changed": "결제수단 변경",
+    "charge_succeeded": "결제 성공",
+    "charge_failed": "결제 실패",
+    "charge_unknown": "결과 확인 중",
+    "dunning_ended": "재시도 종료",
+}
 
 actor = ui.current_actor()
+engine = ui.engine()
+today = clock.today_kst()
 st.title("정기결제")
-with session_scope(ui.engine()) as session:
-    rows = overview.subscriptions(session)
-show_rows(rows, key="sub_list")
+
+flash = st.session_state.pop("sub_flash", None)
+if flash:
+    (st.success if flash[0] == "ok" else st.error)(flash[1])
+
+
+def run_action(label: str, action) -> None:  # type: ignore[no-untyped-def]
+    """Call a core service in one transaction; show its Korean message on failure."""
+    try:
+        with session_scope(engine) as session:
+            action(session)
+        st.session_state["sub_flash"] = ("ok", f"{label} 완료")
+    except ChannelDeskError as exc:
+        st.session_state["sub_flash"] = ("error", f"{label} 실패: {exc}")
+    st.rerun()
+
+
+with session_scope(engine) as session:
+    counts = billing.status_counts(session)
+    upcoming = billing.upcoming_charges(session, today, 7)
+    failed = billing.failed_charges(session)
+
+columns = st.columns(4)
+for column, status in zip(columns, SubscriptionStatus, strict=False):
+    column.metric(SUBSCRIPTION_STATUS_LABELS[status], f"{counts.get(status.value, 0):,}건")
+
+st.subheader("다가오는 7일 결제")
+if upcoming:
+    st.dataframe(
+        [
+            {"결제일": f"{u['date']:%Y-%m-%d}", "건수": u["count"], "금액": format_krw(u["amount"])}
+            for u in upcoming
+        ],
+        hide_index=True,
+        width="stretch",
+        key="sub_upcoming",
+    )
+    st.caption(
+        f"합계 {sum(u['count'] for u in upcoming):,}건 · {format_krw(sum(u['amount'] for u in upcoming))}"
+    )
+else:
+    st.info(f"{today:%m월 %d일}부터 7일 동안 예정된 결제가 없습니다.")
+
+st.subheader("결제 실패 · 확인 필요")
+if failed:
+    st.dataframe(
+        [
+            {
+                "번호": charge.id,
+                "고객": customer.name,
+                "결제일": f"{charge.period:%Y-%m-%d}",
+                "금액": format_krw(charge.amount),
+                "상태": CHARGE_STATUS_LABELS.get(charge.status, charge.status),
+                "사유": charge.failure_message or "",
+                "코드": charge.failure_code or "",
+                "재시도": "수동만" if charge.hard_decline else clock.format_kst(charge.next_retry_at),
+                "시도": charge.attempt_count,
+                "구독 상태": SUBSCRIPTION_STATUS_LABELS.get(sub.status, sub.status),
+            }
+            for charge, sub, customer in failed
+        ],
+        hide_index=True,
+        width="stretch",
+        key="sub_failed",
+    )
+    retry_options = {
+        f"#{c.id} {cu.name} {c.period:%Y-%m-%d} {format_krw(c.amount)}": c.id for c, _, cu in failed
+    }
+    with st.form("sub_retry_form"):
+        chosen = st.selectbox("재시도할 결제", list(retry_options), key="sub_retry_pick")
+        sure = st.checkbox("고객과 확인했고, 지금 다시 결제합니다", key="sub_retry_confirm")
+        if st.form_submit_button("지금 재시도"):
+            if not sure:
+                st.warning("확인란을 먼저 선택하세요.")
+            else:
+                try:
+                    outcome = billing.retry_charge(engine, actor, retry_options[chosen])
+                    labels = {
+                        "succeeded": "결제되었습니다",
+                        "failed": "다시 실패했습니다",
+                        "unknown": "결과 확인 중입니다",
+                    }
+                    st.session_state["sub_flash"] = ("ok", f"재시도: {labels.get(outcome, outcome)}")
+                except ChannelDeskError as exc:
+                    st.session_state["sub_flash"] = ("error", f"재시도 실패: {exc}")
+                st.rerun()
+else:
+    st.success("실패한 결제가 없습니다.")
+
+st.subheader("구독")
+status_names = {"전체": None} | {label: status.value for status, label in SUBSCRIPTION_STATUS_LABELS.items()}
+status_pick = st.selectbox("상태", list(status_names), key="sub_status_filter")
+with session_scope(engine) as session:
+    subscriptions = billing.list_subscriptions(session, status_names[status_pick])
+if not subscriptions:
+    st.info("구독이 없습니다.")
+    st.stop()
+st.dataframe(
+    [
+        {
+            "번호": sub.id,
+            "고객": customer.name,
+            "상품": plan_name,
+            "금액": format_krw(sub.amount) + (f" → {format_krw(sub.next_amount)}" if sub.next_amount else ""),
+            "상태": SUBSCRIPTION_STATUS_LABELS.get(sub.status, sub.status),
+            "다음 결제일": f"{sub.next_charge_date:%Y-%m-%d}" if sub.next_charge_date else "-",
+            "비고": ("기간 종료 시 해지" if sub.cancel_at_period_end else "")
+            + (f"{sub.paused_until:%m/%d} 재개" if sub.paused_until else "")
+            + ("" if sub.instrument_ref else "결제수단 없음"),
+        }
+        for sub, customer, plan_name in subscriptions
+    ],
+    hide_index=True,
+    width="stretch",
+    key="sub_list",
+)
+
+labels = {f"#{sub.id} {customer.name} · {plan_name}": sub.id for sub, customer, plan_name in subscriptions}
+picked = labels[st.selectbox("구독 상세", list(labels), key="sub_pick")]
+with session_scope(engine) as session:
+    record = billing.history(session, picked)
+selected = next(sub for sub, _, _ in subscriptions if sub.id == picked)
+
+tab_history, tab_actions = st.tabs(["결제 기록", "변경"])
+with tab_history:
+    st.markdown("**결제**")
+    st.dataframe(
+        [
+            {
+                "결제일": f"{c.period:%Y-%m-%d}",
+                "금액": format_krw(c.amount),
+                "상태": CHARGE_STATUS_LABELS.get(c.status, c.status),
+                "시도": c.attempt_count,
+                "사유": c.failure_message or "",
+                "주문": c.order_id or "",
+            }
+            for c in record["charges"]
+        ],
+        hide_index=True,
+        width="stretch",
+        key="sub_hist_charges",
+    )
+    st.markdown("**안내 메시지**")
+    st.dataframe(
+        [
+            {"시각": clock.format_kst(m.created_at), "종류": m.template_key, "상태": m.status, "내용": m.text}
+            for m in record["messages"]
+        ],
+        hide_index=True,
+        width="stretch",
+        key="sub_hist_messages",
+    )
+    st.markdown("**이력**")
+    st.dataframe(
+        [
+            {
+                "시각": clock.format_kst(e.at),
+                "내용": EVENT_LABELS.get(e.kind, e.kind),
+                "상세": ", ".join(f"{k}={v}" for k, v in e.detail.items() if v not in (None, "")),
+            }
+            for e in record["events"]
+        ],
+        hide_index=True,
+        width="stretch",
+        key="sub_hist_events",
+    )
+
+with tab_actions:
+    if selected.status == SubscriptionStatus.CANCELED:
+        st.info("해지된 구독입니다.")
+    else:
+        with st.form("sub_pause_form"):
+            st.markdown("**일시정지 / 재개**")
+            resume_on = st.date_input(
+                "재개일 (비우면 직접 재개)",
+                value=None,
+                min_value=today + timedelta(days=1),
+                key="sub_pause_until",
+            )
+            sure = st.checkbox("고객에게 안내됩니다. 진행할까요?", key="sub_pause_confirm")
+            pause_clicked = st.form_submit_button("일시정지")
+            resume_clicked = st.form_submit_button("지금 재개")
+        if (pause_clicked or resume_clicked) and not sure:
+            st.warning("확인란을 먼저 선택하세요.")
+        elif pause_clicked:
+            run_action("일시정지", lambda s: billing.pause(s, actor, picked, resume_on=resume_on))
+        elif resume_clicked:
+            run_action("재개", lambda s: billing.resume(s, actor, picked))
+
+        with st.form("sub_amount_form"):
+            st.markdown("**금액 변경 (다음 결제부터)**")
+            amount = st.number_input(
+                "새 금액(원)",
+                min_value=0,
+                step=1000,
+                value=int(selected.next_amount or selected.amount),
+                key="sub_amount",
+            )
+            sure = st.checkbox("다음 결제부터 이 금액으로 결제됩니다", key="sub_amount_confirm")
+            if st.form_submit_button("금액 변경"):
+                if not sure:
+                    st.warning("확인란을 먼저 선택하세요.")
+                else:
+                    run_action("금액 변경", lambda s: billing.change_amount(s, actor, picked, int(amount)))
+
+        with st.form("sub_cancel_form"):
+            st.markdown("**해지**")
+            when = st.radio(
+                "해지 시점", ["이번 기간 종료 시", "지금 즉시"], key="sub_cancel_when", horizontal=True
+            )
+            reason = st.text_input("사유", key="sub_cancel_reason", max_chars=200)
+            sure = st.checkbox("해지하면 되돌릴 수 없습니다", key="sub_cancel_confirm")
+            if st.form_submit_button("해지"):
+                if not sure:
+                    st.warning("확인란을 먼저 선택하세요.")
+                else:
+                    run_action(
+                        "해지",
+                        lambda s: billing.cancel(
+                            s, actor, picked, at_period_end=when == "이번 기간 종료 시", reason=reason
+                        ),
+                    )

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from core.models.base import json_field, utc_field
@@ -98,7 +98,7 @@ class SubscriptionCharge(SQLModel, table=True):
     order_id: int | None = Field(default=None, foreign_key="orders.id")
     failure_code: str | None = Field(default=None, max_length=64)
     failure_message: str | None = Field(default=None, max_length=500)
-    hard_decline: bool = False  # a permanent failure: never retried by the schedule, only by a person
+    hard_decline: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})  # a permanent failure: never retried by the schedule, only by a person
     payment_link_id: int | None = Field(default=None, foreign_key="payment_link.id")  # to pay by hand
     created_at: datetime = utc_field(default_now=True)
     updated_at: datetime = utc_field(default_now=True)

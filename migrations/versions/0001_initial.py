@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:16:50.224557
+Create Date: 2026-11-23 15:45:33.183272
 """
 
 from collections.abc import Sequence
@@ -776,7 +776,7 @@ def upgrade() -> None:
         sa.Column("order_id", sa.Integer(), nullable=True),
         sa.Column("failure_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("failure_message", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-        sa.Column("hard_decline", sa.Boolean(), nullable=False),
+        sa.Column("hard_decline", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
         sa.Column("payment_link_id", sa.Integer(), nullable=True),
         sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
