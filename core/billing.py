@@ -49,14 +49,12 @@ from core.billing_dates import (
 )
 from core.db import is_postgres, session_scope
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.messaging.outbox import enqueue
+from core.messaging.outbox import enqueue, enqueue_many
 from core.models import (
     ChargeStatus,
     Customer,
     IntervalUnit,
     Message,
-    MessageKind,
-    MessageStatus,
     Order,
     OrderItem,
     OrderStatus,
@@ -519,38 +517,6 @@ def order_number(subscription_id: int, period: date) -> str:
     return f"S{subscription_id}-{period:%Y%m%d}"
 
 
-def _enqueue_informational_many(
-    session: Session, messages: list[dict[str, Any]], *, send_after: datetime, now: datetime
-) -> int:
-    """The outbox's `enqueue`, for a batch: one INSERT .. ON CONFLICT (idempotency_key) DO NOTHING.
-
-    Same row as `core.messaging.outbox.enqueue` writes (informational, queued, phone copied from the
-    customer), idempotent by the same unique key; it exists because one ORM enqueue per message cannot
-    queue 100,000 notices in 10 s. It belongs in core.messaging.outbox as `enqueue_many` (see report).
-    Returns how many were new.
-    """
-    if not messages:
-        return 0
-    rows = [
-        {
-            **m,
-            "kind": MessageKind.INFORMATIONAL.value,
-            "status": MessageStatus.QUEUED.value,
-            "attempts": 0,
-            "send_after": send_after,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for m in messages
-    ]
-    table = Message.__table__
-    dialect = postgresql if is_postgres(session.get_bind()) else sqlite
-    statement = (
-        dialect.insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
-    )
-    return len(session.execute(statement, rows).all())
-
-
 def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dict[str, int]:
     """Queue the D-N notice of every active subscription whose charge is within the lead time.
 
@@ -609,7 +575,7 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
                 }
             )
         with session_scope(engine) as session:
-            queued = _enqueue_informational_many(session, messages, send_after=send_after, now=now)
+            queued = enqueue_many(session, [{**m, "send_after": send_after} for m in messages], now=now)
         counts["notices_queued"] += queued
         counts["notices_already"] += len(messages) - queued
     return counts

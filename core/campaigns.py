@@ -56,6 +56,7 @@ from core.config import get_settings
 from core.db import session_scope
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.messaging import compliance
+from core.messaging.outbox import enqueue_many
 from core.messaging.sender import messaging_settings
 from core.models import (
     Campaign,
@@ -871,7 +872,7 @@ def assign_groups(
 
 
 def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], conflict: list[str]) -> None:
-    """Bulk insert guarded by the unique keys (campaign+customer, the outbox idempotency key).
+    """Bulk insert of recipients guarded by their unique key (campaign + customer).
 
     SQLite: executemany with ON CONFLICT DO NOTHING (in-process, fast). PostgreSQL: COPY straight
     into the table (an executemany is one round trip per row). A duplicate there cannot come from
@@ -957,9 +958,8 @@ def _queue(
                 }
             )
         _insert_ignore(session, CampaignRecipient.__table__, recipients, ["campaign_id", "customer_id"])
-        _insert_ignore(session, Message.__table__, messages, ["idempotency_key"])
+        counts["queued"] += enqueue_many(session, messages, now=now)
         counts["recipients"] += len(recipients)
-        counts["queued"] += len(messages)
         if progress:
             progress(min(start + CHUNK, total), total)
     return counts

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -55,3 +56,30 @@ def enqueue(
         # Another worker queued the same key between our check and insert.
         return session.exec(select(Message).where(Message.idempotency_key == idempotency_key)).one()
     return message
+
+
+def enqueue_many(session: Session, rows: list[dict[str, Any]], *, now: datetime | None = None) -> int:
+    """`enqueue` for a batch (billing notices, campaign recipients): one INSERT .. ON CONFLICT DO NOTHING.
+
+    Each row carries the Message columns the caller knows (customer_id, to_phone, template_key,
+    text, idempotency_key, kind, send_after, ...); the rest get enqueue's defaults. Idempotent on
+    the same unique key as `enqueue`, so a repeat queues nothing. Returns how many rows were new.
+    """
+    if not rows:
+        return 0
+    now = now or clock.now()
+    defaults = {
+        "kind": MessageKind.INFORMATIONAL.value,
+        "status": MessageStatus.QUEUED.value,
+        "variables": {},
+        "attempts": 0,
+        "send_after": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    table = Message.__table__  # type: ignore[attr-defined]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+    )
+    return len(session.execute(statement, [{**defaults, **row} for row in rows]).all())
