@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlmodel import Session, SQLModel
 
-from core import audit, clock
+from core import audit, clock, inquiries
 from core.auth import Actor, create_user
 from core.errors import Conflict, ValidationFailed
 from core.models import (
@@ -348,6 +348,8 @@ def seed_demo(
         counts = generator.run(customers, orders)
         with Session(bind=connection) as session:
             counts["staff_users_created"] = _ensure_demo_users(session)
+            # The seeded open inquiries get their SLA deadlines like any created through the service.
+            inquiries.recompute_open(session)
             audit.record(
                 session,
                 Actor(None, "cli", Role.OWNER),

@@ -138,6 +138,7 @@ def serve(engine: Engine) -> None:
             lambda s=spec: run_job(engine, worker_id, s, clock.now()),
             IntervalTrigger(seconds=spec.every_seconds),
             id=spec.id,
+            name=spec.id,
             next_run_time=datetime.now(clock.UTC),
         )
 
@@ -157,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Each run is recorded in job_run (shown on 설정); one log line per 1-second tick is noise.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if args.now and not args.once:
         parser.error("--now goes with --once")
     try:

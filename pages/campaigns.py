@@ -55,7 +55,9 @@ with tab_segment:
         )
         rule["days"] = st.number_input("최근 N일", 1, value=90, key="cmp_r_days")
     elif kind == "bought":
-        chosen = st.multiselect("상품", products, format_func=lambda p: p.name, key="cmp_r_products")
+        chosen = st.multiselect(
+            "상품", products, format_func=lambda p: p.name, key="cmp_r_products", placeholder="상품 선택"
+        )
         rule["product_ids"] = [p.id for p in chosen]
         rule["category"] = st.text_input("또는 카테고리", key="cmp_r_category")
         rule["days"] = st.number_input("최근 N일", 1, value=30, key="cmp_r_bdays")

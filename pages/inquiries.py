@@ -78,10 +78,10 @@ with tab_queue:
     staff_names = {u.id: u.display_name for u in staff}
     f1, f2, f3, f4, f5 = st.columns([3, 3, 2, 1, 1])
     chosen_types = f1.multiselect(
-        "유형", TYPE_OPTIONS, format_func=lambda t: INQUIRY_TYPE_LABELS[t], key="inq_f_type"
+        "유형", TYPE_OPTIONS, format_func=lambda t: INQUIRY_TYPE_LABELS[t], key="inq_f_type", placeholder="전체"
     )
     chosen_states = f2.multiselect(
-        "상태", list(STATE_BADGES), format_func=lambda s: STATE_BADGES[s], key="inq_f_state"
+        "상태", list(STATE_BADGES), format_func=lambda s: STATE_BADGES[s], key="inq_f_state", placeholder="전체"
     )
     assignee_choice = f3.selectbox(
         "담당자",

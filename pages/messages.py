@@ -44,7 +44,8 @@ _daily_counts()
 st.subheader("메시지 목록")
 c1, c2, c3, c4 = st.columns([2, 1, 2, 2])
 statuses = c1.multiselect(
-    "상태", [s.value for s in MessageStatus], format_func=lambda s: MESSAGE_STATUS_LABELS[s], key="msg_status"
+    "상태", [s.value for s in MessageStatus], format_func=lambda s: MESSAGE_STATUS_LABELS[s], key="msg_status",
+    placeholder="전체",
 )
 kind = c2.selectbox(
     "구분", ["", *KIND_LABELS], format_func=lambda k: KIND_LABELS.get(k, "전체"), key="msg_kind"

@@ -208,6 +208,9 @@ def test_values_are_ints_aware_and_not_in_the_future(seeded: Engine) -> None:
                             "next_retry_at",
                             "first_response_due_at",
                             "resolution_due_at",
+                            "sla_due_at",  # deadlines: the SLA engine sets them after seeding
+                            "sla_at_risk_at",
+                            "sla_next_alert_at",
                         }
                         assert future_ok or value <= now, (model, name, value)
                     if name in {"amount", "total_amount", "tax_free_amount", "refunded_amount", "price"}:
@@ -370,3 +373,13 @@ def test_background_writer_gives_the_same_data(
     seed.seed_demo(other, **SMALL)
     assert _dump(other) == _dump(seeded)
     other.dispose()
+
+
+def test_seeded_open_inquiries_have_sla_deadlines(seeded: Engine) -> None:
+    """The 문의 queue sorts by deadline: seeded inquiries are timed like ones made by the service."""
+    from core.models import Inquiry, InquiryStatus
+
+    with Session(seeded) as session:
+        open_ones = session.execute(select(Inquiry).where(Inquiry.status == InquiryStatus.OPEN)).scalars().all()
+        assert open_ones
+        assert all(i.sla_due_at is not None for i in open_ones)
