@@ -79,7 +79,8 @@ def _revenue_chart(grain: str) -> dict[str, Any]:
     data = alt.Data(name=DATA_NAME)
     brush = alt.selection_interval(encodings=["x"], name="sal_brush")
     unit = {"day": "yearmonthdate", "week": "yearmonthdate", "month": "yearmonth"}[grain]
-    x = alt.X(f"{unit}(기간):T", title="기간")
+    date_axis = alt.Axis(format="%Y년 %m월" if grain == "month" else "%m월 %d일")
+    x = alt.X(f"{unit}(기간):T", title="기간", axis=date_axis)
     tooltip = [
         alt.Tooltip("기간표시:N", title="기간"),
         alt.Tooltip("총매출표시:N", title="총매출"),
@@ -92,7 +93,7 @@ def _revenue_chart(grain: str) -> dict[str, Any]:
         alt.Chart(data)
         .mark_area(opacity=0.35, line=True, point=True)
         .encode(
-            x=alt.X(f"{unit}(기간):T", title=None, scale=alt.Scale(domain=brush)),
+            x=alt.X(f"{unit}(기간):T", title=None, scale=alt.Scale(domain=brush), axis=date_axis),
             y=alt.Y("순매출:Q", title="순매출 (원)", axis=alt.Axis(format=",d")),
             tooltip=tooltip,
         )
@@ -487,7 +488,8 @@ def render() -> None:
         f"{summary.previous_first.isoformat()} ~ {summary.previous_last.isoformat()}"
     )
 
-    kpis = st.columns(6)
+    # Two rows of three: amounts like 72,597,000원 fit without being cut off.
+    kpis = st.columns(3) + st.columns(3)
     kpis[0].metric(
         "순매출",
         format_krw(current.net),
