@@ -114,7 +114,7 @@ with tab_queue:
             if left is None:
                 countdown = "일시정지"
             elif left < 0:
-                countdown = f"-{sla.format_duration(timedelta(seconds=-left))} 초과"
+                countdown = f"{sla.format_duration(timedelta(seconds=-left))} 초과"
             else:
                 countdown = sla.format_duration(timedelta(seconds=left))
             table.append(

@@ -44,7 +44,7 @@ def test_queue_sorted_with_states_and_customer_text_as_plain_text(
     table = at.dataframe[0].value
     assert list(table["번호"]) == [seeded["late"], seeded["soon"]]
     assert list(table["상태"]) == ["🔴 초과", "🟠 임박"]
-    assert table["남은 시간"].iloc[0] == "-40분 0초 초과"
+    assert table["남은 시간"].iloc[0] == "40분 0초 초과"
     # The detail of the first row shows the timeline; customer HTML is plain text (st.text), never markdown.
     assert any(HTML in t.value for t in at.text) is False  # first row selected: no HTML there
     at.selectbox(key="inq_pick").select(seeded["soon"]).run()
