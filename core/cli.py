@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -25,7 +24,7 @@ from typing import Any, TextIO
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from core import clock
+from core import clock, order_import
 from core.auth import Actor, create_user
 from core.config import ConfigError, load_settings
 from core.db import DatabaseError, make_engine, session_scope, upgrade
@@ -34,7 +33,6 @@ from core.models import Role, StaffUser
 from core.models.staff import ROLE_LABELS
 
 EXIT_OK = 0
-EXIT_UNAVAILABLE = 1
 EXIT_BAD_INPUT = 2
 
 CLI_ACTOR = Actor(id=None, name="cli", role=Role.OWNER)
@@ -281,41 +279,15 @@ def _read_password(from_stdin: bool, stdin: TextIO) -> str:
 
 
 def _cmd_import(engine: Engine, args: argparse.Namespace, _stdin: TextIO) -> int:
-    importer = _find_importer()
-    if importer is None:
-        print(
-            "주문 CSV 가져오기는 아직 준비되지 않았습니다 (import orders is not available yet: "
-            "core.orders.import_orders_csv is missing)",
-            file=sys.stderr,
-        )
-        return EXIT_UNAVAILABLE
-    result = _call_importer(importer, engine, args.file)
-    print(f"주문을 가져왔습니다 (orders imported): {result}")
+    """All rows or none (row-numbered errors otherwise); order numbers already stored are skipped."""
+    data = args.file.read_bytes()
+    with session_scope(engine) as session:
+        result = order_import.import_orders(session, CLI_ACTOR, data, source_name=args.file.name)
+    print(
+        f"주문을 가져왔습니다 (orders imported): 새 주문 {result.created:,}건, "
+        f"이미 있던 주문 {result.skipped_existing:,}건 건너뜀, 새 고객 {result.customers_created:,}명"
+    )
     return EXIT_OK
-
-
-def _find_importer() -> Callable[..., Any] | None:
-    try:
-        from core import orders as orders_module  # written by the payments engineer
-    except ImportError:
-        return None
-    return getattr(orders_module, "import_orders_csv", None)
-
-
-def _call_importer(importer: Callable[..., Any], engine: Engine, path: Path) -> Any:
-    """Pass what the importer asks for by name (engine or session, path or file, actor)."""
-    parameters = inspect.signature(importer).parameters
-    available: dict[str, Any] = {"engine": engine, "actor": CLI_ACTOR}
-    for name in ("path", "file", "csv_path", "filename"):
-        available[name] = path
-    if "session" in parameters:
-        with session_scope(engine) as session:
-            return importer(**_pick(parameters, {**available, "session": session}))
-    return importer(**_pick(parameters, available))
-
-
-def _pick(parameters: Any, available: dict[str, Any]) -> dict[str, Any]:
-    return {name: available[name] for name in parameters if name in available}
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -182,39 +181,21 @@ def test_database_folder_that_cannot_exist(tmp_path: Path, capsys: pytest.Captur
     assert "cannot create" in _one_error_line(capsys.readouterr().err)
 
 
-def test_import_orders_hook(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_import_orders_all_or_nothing_and_no_duplicates(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    csv_file = tmp_path / "orders.csv"
-    csv_file.write_text("order_number,amount\nA-1,39000\n", encoding="utf-8")
-    monkeypatch.setattr(cli, "_find_importer", lambda: None)
-    assert run(["import", "orders", str(csv_file)]) == 1
-    assert "not available yet" in capsys.readouterr().err
+    sample = Path(__file__).resolve().parent.parent / "data" / "orders_sample.csv"
+    assert run(["--database-url", db_url, "import", "orders", str(sample)]) == 0
+    first = capsys.readouterr().out
+    assert "새 주문" in first and "새 주문 0건" not in first
+    assert run(["--database-url", db_url, "import", "orders", str(sample)]) == 0
+    assert "새 주문 0건" in capsys.readouterr().out  # re-importing the same file adds nothing
 
-    calls: list[dict[str, Any]] = []
-
-    def import_orders_csv(engine: Engine, path: Path, actor: Any) -> dict[str, int]:
-        calls.append({"engine": engine, "path": path, "actor": actor})
-        return {"imported": 1}
-
-    monkeypatch.setattr(cli, "_find_importer", lambda: import_orders_csv)
-    assert run(["import", "orders", str(csv_file)]) == 0
-    assert calls[0]["path"] == csv_file and calls[0]["actor"].role.value == "owner"
-    assert "imported" in capsys.readouterr().out
-
-
-def test_import_hook_finds_core_orders_when_it_exists(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = types.ModuleType("core.orders")
-
-    def import_orders_csv(session: Any, file: Path) -> int:
-        return 0
-
-    module.import_orders_csv = import_orders_csv  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "core.orders", module)
-    import core
-
-    monkeypatch.setattr(core, "orders", module, raising=False)
-    assert cli._find_importer() is import_orders_csv
+    bad = tmp_path / "bad.csv"
+    bad.write_text("order_number,amount\nA-1,-5\n", encoding="utf-8")
+    assert run(["--database-url", db_url, "import", "orders", str(bad)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert run(["--database-url", db_url, "import", "orders", str(tmp_path / "missing.csv")]) == 2
 
 
 def test_seed_and_users_on_postgres(pg_engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
