@@ -136,7 +136,14 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None) -> i
     args = parser.parse_args(argv)  # bad flags: argparse prints usage and exits 2
     try:
         return _dispatch(args, stdin or sys.stdin)
-    except (CliError, ConfigError, DatabaseError, ChannelDeskError) as exc:
+    except ChannelDeskError as exc:
+        # A service's message may list details below its first line (e.g. CSV rows): show them all.
+        first, *details = str(exc).strip().splitlines() or [exc.__class__.__name__]
+        code = _fail(first)
+        for line in details:
+            print(f"  {line}", file=sys.stderr)
+        return code
+    except (CliError, ConfigError, DatabaseError) as exc:
         return _fail(str(exc))
     except OperationalError as exc:
         return _fail(f"데이터베이스 오류 (database error): {_first_line(exc.orig or exc)}")

@@ -194,7 +194,9 @@ def test_import_orders_all_or_nothing_and_no_duplicates(
     bad = tmp_path / "bad.csv"
     bad.write_text("order_number,amount\nA-1,-5\n", encoding="utf-8")
     assert run(["--database-url", db_url, "import", "orders", str(bad)]) == 2
-    assert "Traceback" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("오류 (error): 가져오기 실패") and "행:" in err  # row-numbered details follow
+    assert "Traceback" not in err
     assert run(["--database-url", db_url, "import", "orders", str(tmp_path / "missing.csv")]) == 2
 
 
