@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -92,7 +93,7 @@ def authenticate(session: Session, username: str, password: str) -> Actor:
     user = session.exec(select(StaffUser).where(StaffUser.username == username.strip())).first()
     if user is None or not user.is_active:
         # Same message and the same work as a wrong password: no hint which usernames exist.
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(), password)
         raise LoginFailed("아이디 또는 비밀번호가 올바르지 않습니다")
     if user.locked_until and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
@@ -130,4 +131,7 @@ def change_role(session: Session, actor: Actor, user_id: int, role: str) -> Staf
     return user
 
 
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+@cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: argon2 needs ~64 MB, which every importing process paid."""
+    return _hasher.hash("not-a-real-password")
