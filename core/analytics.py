@@ -874,20 +874,11 @@ class Totals:
         return rounded_div(self.gross, self.orders)
 
 
-@dataclass(frozen=True)
-class RevenuePoint:
+@dataclass(frozen=True, kw_only=True)
+class RevenuePoint(Totals):
+    """The totals of one day, week or month of the revenue series."""
+
     period: date
-    gross: int
-    refunds: int
-    orders: int
-
-    @property
-    def net(self) -> int:
-        return self.gross - self.refunds
-
-    @property
-    def aov(self) -> int | None:
-        return rounded_div(self.gross, self.orders)
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,6 @@ from core.models import (
     Customer,
     IntervalUnit,
     Message,
-    Order,
-    OrderItem,
-    OrderStatus,
     Payment,
     PaymentLink,
     PaymentLinkStatus,
@@ -71,6 +68,7 @@ from core.models import (
     SubscriptionStatus,
 )
 from core.money import format_krw
+from core.orders import record_paid_order
 from core.payment_links import link_url
 from core.payments.base import (
     ApprovalResult,
@@ -1055,28 +1053,18 @@ def _record_success(
         approved_at = approved_at.replace(tzinfo=clock.KST)
     plan = session.get(SubscriptionPlan, subscription.next_plan_id or subscription.plan_id)
     assert plan is not None
-    order = Order(
+    order = record_paid_order(
+        session,
         order_number=order_number(subscription.id or 0, charge.period),
         customer_id=subscription.customer_id,
-        total_amount=charge.amount,
+        product_id=plan.product_id,
+        item_name=plan.name,
+        amount=charge.amount,
         tax_free_amount=claim.tax_free_amount,
         source="subscription",
-        status=OrderStatus.PAID,
         ordered_at=now,
         paid_at=approved_at,
         subscription_id=subscription.id,
-    )
-    session.add(order)
-    session.flush()
-    session.add(
-        OrderItem(
-            order_id=order.id,
-            product_id=plan.product_id,
-            product_name=plan.name,
-            quantity=1,
-            unit_price=charge.amount,
-            amount=charge.amount,
-        )
     )
     payment = Payment(
         order_id=order.id,

@@ -9,7 +9,7 @@ whose answer was lost stays REQUESTED and is settled by the reconciliation job, 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, update
@@ -41,6 +41,50 @@ from core.payments.router import PaymentRouter
 MAX_AMOUNT = 100_000_000  # 1억원: anything above is a typo, not an order
 REFUND_ROLES = (Role.OWNER, Role.CS)
 REFUNDABLE_PAYMENT_STATUSES = (PaymentStatus.APPROVED, PaymentStatus.PARTIALLY_REFUNDED)
+
+
+def record_paid_order(
+    session: Session,
+    *,
+    order_number: str,
+    customer_id: int,
+    product_id: int | None,
+    item_name: str,
+    amount: int,
+    tax_free_amount: int,
+    source: str,
+    ordered_at: datetime,
+    paid_at: datetime,
+    **links: int | None,
+) -> Order:
+    """A paid order of one item (a paid payment link, a subscription charge); the caller adds its payment.
+
+    `links` are the order's back-references, e.g. payment_link_id or subscription_id.
+    """
+    order = Order(
+        order_number=order_number,
+        customer_id=customer_id,
+        total_amount=amount,
+        tax_free_amount=tax_free_amount,
+        source=source,
+        status=OrderStatus.PAID,
+        ordered_at=ordered_at,
+        paid_at=paid_at,
+        **links,
+    )
+    session.add(order)
+    session.flush()
+    session.add(
+        OrderItem(
+            order_id=order.id,
+            product_id=product_id,
+            product_name=item_name,
+            quantity=1,
+            unit_price=amount,
+            amount=amount,
+        )
+    )
+    return order
 
 
 def check_amount(value: Any, label: str = "금액", *, allow_zero: bool = False) -> int:

@@ -23,8 +23,6 @@ from core.errors import NotFound, ValidationFailed
 from core.models import (
     Customer,
     Order,
-    OrderItem,
-    OrderStatus,
     PaymentLink,
     PaymentLinkStatus,
     PaymentStatus,
@@ -33,7 +31,7 @@ from core.models import (
 )
 from core.models.orders import Payment
 from core.money import format_krw
-from core.orders import check_amount
+from core.orders import check_amount, record_paid_order
 from core.payments.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
 from core.payments.router import PaymentRouter
 
@@ -376,28 +374,18 @@ def complete_link_payment(
         assert order is not None
         return order
     now = clock.now()
-    order = Order(
+    order = record_paid_order(
+        session,
         order_number=f"PL{clock.to_kst(now):%y%m%d}-{link.code}",
         customer_id=payment.customer_id,
-        total_amount=link.amount,
+        product_id=link.product_id,
+        item_name=link.item_name,
+        amount=link.amount,
         tax_free_amount=link.tax_free_amount,
         source="link",
-        status=OrderStatus.PAID,
         ordered_at=link.created_at,
         paid_at=approved_at or now,
         payment_link_id=link.id,
-    )
-    session.add(order)
-    session.flush()
-    session.add(
-        OrderItem(
-            order_id=order.id,
-            product_id=link.product_id,
-            product_name=link.item_name,
-            quantity=1,
-            unit_price=link.amount,
-            amount=link.amount,
-        )
     )
     payment.order_id = order.id
     payment.status = PaymentStatus.APPROVED
