@@ -21,13 +21,14 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -49,6 +50,7 @@ from core.messaging.providers import (
     make_provider,
 )
 from core.models import (
+    AdSendSlot,
     Customer,
     Message,
     MessageKind,
@@ -62,7 +64,7 @@ from core.models import (
 )
 
 MESSAGING_DEFAULTS: dict[str, Any] = {
-    "daily_ad_limit": 1,  # advertising messages per customer per 24 hours (informational exempt)
+    "daily_ad_limit": 1,  # advertising messages per customer per KST day (informational exempt)
     "batch_size": 1000,
     "max_attempts": 5,
     "backoff_base_seconds": 30,
@@ -74,7 +76,10 @@ MESSAGING_DEFAULTS: dict[str, Any] = {
 }
 CATEGORY_HINT = "__purchase_category"  # variable an ad carries to use the same-kind purchase exception
 M = Message.__table__
+S = AdSendSlot.__table__
 DUE = (MessageStatus.QUEUED.value, MessageStatus.HELD.value)
+# An ad in these states keeps its slot of the daily limit; any other state gives it back.
+KEEPS_AD_SLOT = (MessageStatus.SENDING.value, MessageStatus.SENT.value, MessageStatus.DELIVERED.value)
 
 
 def messaging_settings(session: Session) -> dict[str, Any]:
@@ -223,9 +228,21 @@ def _write(engine: Engine, token: str, rows: list[dict[str, Any]]) -> int:
                 token,
             )
         )
+    released = [
+        r["id"] for r in rows if r.get("kind") == MessageKind.ADVERTISING and r["status"] not in KEEPS_AD_SLOT
+    ]
     with engine.begin() as conn:
         conn.exec_driver_sql(sql, params)
+        if released:
+            _release_ad_slots(conn, released)
     return len(rows)
+
+
+def _release_ad_slots(conn: Any, message_ids: list[int]) -> None:
+    """Give back the daily-limit slots of ads that did not go out (requeued, held, failed, skipped).
+    Checked against the row as written: a row another worker owns again keeps its slot."""
+    not_out = select(M.c.id).where(M.c.id.in_(message_ids), M.c.status.not_in(KEEPS_AD_SLOT))
+    conn.execute(delete(S).where(S.c.message_id.in_(message_ids), S.c.message_id.in_(not_out)))
 
 
 # -- preparing: template pre-flight, phone, compliance gate ---------------------------------------
@@ -266,16 +283,12 @@ class _Context:
             self.ads_sent: Counter[int] = Counter()
             self.purchases: dict[tuple[int, str], datetime] = {}
             if ad_customers:
-                window_start = now - timedelta(hours=24)
+                # A first look at today's slots lets the gate hold what is surely over the limit;
+                # the slot insert in reserve_ad_slots is what decides when two workers race.
                 counted = session.execute(
-                    select(M.c.customer_id, func.count())
-                    .where(
-                        M.c.customer_id.in_(ad_customers),
-                        M.c.kind == MessageKind.ADVERTISING.value,
-                        M.c.status.in_((MessageStatus.SENT.value, MessageStatus.DELIVERED.value)),
-                        M.c.sent_at > window_start,
-                    )
-                    .group_by(M.c.customer_id)
+                    select(S.c.customer_id, func.count())
+                    .where(S.c.customer_id.in_(ad_customers), S.c.kst_day == clock.today_kst(now))
+                    .group_by(S.c.customer_id)
                 )
                 self.ads_sent.update({cid: n for cid, n in counted})
                 categories = {
@@ -365,7 +378,7 @@ def _prepare(row: dict[str, Any], ctx: _Context) -> _Row:
             night_ad_consent_at=customer.night_ad_consent_at,
             ad_opt_out_at=customer.ad_opt_out_at,
             last_same_kind_purchase_at=ctx.purchases.get((customer.id, category)) if category else None,
-            ads_in_window=ctx.ads_sent[customer.id],
+            ads_today=ctx.ads_sent[customer.id],
         )
     elif row["kind"] == MessageKind.ADVERTISING:
         return _Row(
@@ -397,6 +410,85 @@ def _prepare(row: dict[str, Any], ctx: _Context) -> _Row:
         variables=templates.wire_variables(template.body, row["variables"] or {}) if template else {},
     )
     return _Row(out, outgoing)
+
+
+def reserve_ad_slots(
+    engine: Engine, ready: list[_Row], ctx: _Context
+) -> tuple[list[_Row], list[dict[str, Any]]]:
+    """Take a slot of today's (KST) limit for every advertising row about to be sent.
+
+    Returns (rows to send, rows held to the customer's next allowed day). A slot is an ad_send_slot
+    row whose unique (customer, day, slot) two workers cannot both insert: on PostgreSQL the second
+    insert waits for the first transaction and then does nothing, so the loser sees the winner's
+    slot on its next read and takes the next free one or holds its message. Rows are inserted in
+    (customer, slot) order so two workers never wait on each other in a cycle."""
+    ads = {
+        r.values["id"]: r
+        for r in ready
+        if r.values["kind"] == MessageKind.ADVERTISING and r.values["customer_id"] is not None
+    }
+    if not ads:
+        return ready, []
+    day = clock.today_kst(ctx.now)
+    limit = int(ctx.settings["daily_ad_limit"])
+    insert = (postgresql if is_postgres(engine) else sqlite).insert
+    waiting = dict(ads)
+    over_limit: set[int] = set()
+    for _round in range(limit + 2):  # every lost race fills a slot, so a few rounds settle it
+        if not waiting:
+            break
+        with engine.begin() as conn:
+            conn.execute(delete(S).where(S.c.message_id.in_(list(waiting)), S.c.kst_day != day))  # stale
+            taken: defaultdict[int, set[int]] = defaultdict(set)
+            customers = {r.values["customer_id"] for r in waiting.values()}
+            for cid, slot, mid in conn.execute(
+                select(S.c.customer_id, S.c.slot, S.c.message_id).where(
+                    S.c.customer_id.in_(customers), S.c.kst_day == day
+                )
+            ):
+                taken[cid].add(slot)
+                waiting.pop(mid, None)  # this message holds a slot already (its earlier try)
+            wanted = []
+            for mid, r in sorted(waiting.items()):
+                cid = r.values["customer_id"]
+                free = next((n for n in range(1, limit + 1) if n not in taken[cid]), None)
+                if free is None:
+                    over_limit.add(mid)
+                    continue
+                taken[cid].add(free)
+                wanted.append(
+                    {
+                        "customer_id": cid,
+                        "kst_day": day,
+                        "slot": free,
+                        "message_id": mid,
+                        "created_at": ctx.now,
+                    }
+                )
+            for mid in over_limit:
+                waiting.pop(mid, None)
+            if wanted:
+                wanted.sort(key=lambda w: (w["customer_id"], w["slot"]))
+                stmt = insert(S).values(wanted).on_conflict_do_nothing().returning(S.c.message_id)
+                for mid in conn.execute(stmt).scalars():
+                    waiting.pop(mid, None)
+    over_limit |= set(waiting)  # still losing races after every round: hold rather than exceed
+    held = []
+    for mid in sorted(over_limit):
+        values = ads[mid].values
+        customer = ctx.customers.get(values["customer_id"])
+        until = compliance.next_ad_day_start(
+            ctx.now, night_consent=customer is not None and customer.night_ad_consent_at is not None
+        )
+        held.append(
+            dict(
+                values,
+                status=MessageStatus.HELD.value,
+                reason=compliance.pressure_reason(limit, until),
+                send_after=until,
+            )
+        )
+    return [r for r in ready if r.values["id"] not in over_limit], held
 
 
 @dataclass
@@ -553,10 +645,10 @@ def prepare_claim(
         return [], None, 0
     ctx = _Context(engine, rows, now, provider)
     prepared = [_prepare(r, ctx) for r in rows]
-    decided = [p.values for p in prepared if p.outgoing is None]
+    ready, over_limit = reserve_ad_slots(engine, [p for p in prepared if p.outgoing is not None], ctx)
+    decided = [p.values for p in prepared if p.outgoing is None] + over_limit
     _write(engine, token, decided)
     counts.update(r["status"] for r in decided)
-    ready = [p for p in prepared if p.outgoing is not None]
     chunk = max(1, min(provider.max_batch, int(ctx.settings["batch_size"])))
     return [ready[i : i + chunk] for i in range(0, len(ready), chunk)], ctx, len(rows)
 

@@ -173,19 +173,13 @@ def test_advertising_gate_in_the_pipeline(store: Engine) -> None:
     assert message(store, f"promo:{stranger}").status == "skipped"
     assert "수신거부" in message(store, f"promo:{opted_out}").reason
     second = message(store, "promo:second")
-    assert second.status == "skipped" and "빈도" in second.reason
+    next_morning = datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # 08:00 KST on 12-02
+    assert second.status == "held" and "빈도" in second.reason and second.send_after == next_morning
     assert message(store, "hello:info").status == "sent"
-    # The next day the limit allows one again.
-    queue(
-        store,
-        consented,
-        "promo:nextday",
-        template="promo",
-        kind=MessageKind.ADVERTISING,
-        send_after=NOON + timedelta(days=1),
-    )
-    sender.run(store, NOON + timedelta(days=1), provider=provider)
-    assert message(store, "promo:nextday").status == "sent"
+    # The next KST day the limit allows one again: the held ad goes, once.
+    sender.run(store, next_morning, provider=provider)
+    assert message(store, "promo:second").status == "sent"
+    assert provider.sent[f"promo:{consented}"] == 1 and provider.sent["promo:second"] == 1
 
 
 def test_night_advertising_is_held_until_eight_then_sent(store: Engine) -> None:
