@@ -74,6 +74,11 @@ MESSAGING_DEFAULTS: dict[str, Any] = {
     "tick_budget_seconds": 50,
     "send_concurrency": 4,  # chunks with the provider at once (the rate limit still applies)
 }
+# Whatever the settings say, one claim takes at most this many rows and at most
+# MAX_SEND_CONCURRENCY chunks are in flight, so a worker holds at most
+# (send_concurrency + 1) x MAX_CLAIM_ROWS rows at once and its memory stays flat on any backlog.
+MAX_CLAIM_ROWS = 2000
+MAX_SEND_CONCURRENCY = 16
 CATEGORY_HINT = "__purchase_category"  # variable an ad carries to use the same-kind purchase exception
 M = Message.__table__
 S = AdSendSlot.__table__
@@ -87,6 +92,15 @@ def messaging_settings(session: Session) -> dict[str, Any]:
     the sender does not import core.auth, whose import-time argon2 hash costs 64 MB of peak RSS."""
     row = session.get(Setting, "messaging")
     return {**MESSAGING_DEFAULTS, **((row.value if row is not None else None) or {})}
+
+
+def claim_size(settings: dict[str, Any]) -> int:
+    """Rows per claim: the configured batch_size, capped (see MAX_CLAIM_ROWS)."""
+    return max(1, min(int(settings["batch_size"]), MAX_CLAIM_ROWS))
+
+
+def send_concurrency(settings: dict[str, Any]) -> int:
+    return max(1, min(int(settings["send_concurrency"]), MAX_SEND_CONCURRENCY))
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> timedelta:
@@ -649,20 +663,30 @@ def prepare_claim(
     decided = [p.values for p in prepared if p.outgoing is None] + over_limit
     _write(engine, token, decided)
     counts.update(r["status"] for r in decided)
-    chunk = max(1, min(provider.max_batch, int(ctx.settings["batch_size"])))
+    chunk = max(1, min(provider.max_batch, claim_size(ctx.settings)))
     return [ready[i : i + chunk] for i in range(0, len(ready), chunk)], ctx, len(rows)
 
 
 def recover_expired(
-    engine: Engine, now: datetime, provider: Provider, counts: Counter[str], limit: int = 10_000
+    engine: Engine, now: datetime, provider: Provider, counts: Counter[str], deadline: float | None = None
 ) -> None:
-    """Resolve 'sending' rows whose lease ran out: ask the provider, never resend blindly."""
+    """Resolve 'sending' rows whose lease ran out, a capped batch at a time (a crash can leave
+    many), until none is left or the tick's time is up: ask the provider, never resend blindly."""
     with Session(engine) as session:
         settings = messaging_settings(session)
+    while _recover_batch(engine, now, provider, counts, settings):
+        if deadline is not None and time.monotonic() > deadline:
+            break
+
+
+def _recover_batch(
+    engine: Engine, now: datetime, provider: Provider, counts: Counter[str], settings: dict[str, Any]
+) -> int:
+    """One capped batch of expired claims; returns how many rows it took (0: none left)."""
     lease = timedelta(seconds=int(settings["claim_seconds"]))
-    token = claim_expired(engine, now, limit, lease)
+    token = claim_expired(engine, now, claim_size(settings), lease)
     if token is None:
-        return
+        return 0
     rows = _load(engine, token)
     with engine.connect() as conn:
         claimed_at = conn.execute(
@@ -684,7 +708,7 @@ def recover_expired(
         ]
         _write_keep_claim(engine, token, rows)
         counts["recovery_deferred"] += len(rows)
-        return
+        return len(rows)
     ctx_settings = _Clocked(now, settings)
     rng = random.Random()
     updated = []
@@ -708,6 +732,7 @@ def recover_expired(
             updated.append(_apply(r, result, ctx_settings, provider, rng))
             counts["recovered_found"] += 1
     _write(engine, token, updated)
+    return len(rows)
 
 
 def run(
@@ -720,24 +745,27 @@ def run(
 ) -> dict[str, int]:
     """Recover expired claims, then send due messages batch after batch until none or out of budget.
 
-    Sends overlap: up to `send_concurrency` chunks are with the provider while the next batch is
-    claimed and gated (the client's rate limit is shared by the threads)."""
+    Streams: one claim is at most MAX_CLAIM_ROWS rows and a chunk is handed to the senders only
+    when fewer than `send_concurrency` are with the provider, so the batch being gated waits and a
+    100,000-message backlog is worked through in constant memory. Sends overlap: chunks are with the provider while the next batch
+    is claimed and gated (the client's rate limit is shared by the threads)."""
     own_provider = provider is None
     provider = provider or make_provider()
     rng = rng or random.Random()
     counts: Counter[str] = Counter()
     started = time.monotonic()
     try:
-        recover_expired(engine, now, provider, counts)
         with Session(engine) as session:
             settings = messaging_settings(session)
+        deadline = started + float(settings["tick_budget_seconds"])
+        recover_expired(engine, now, provider, counts, deadline)
         lease = timedelta(seconds=int(settings["claim_seconds"]))
-        concurrency = max(1, int(settings["send_concurrency"]))
+        concurrency = send_concurrency(settings)
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="message-send") as pool:
             pending: set[Future[Counter[str]]] = set()
             batches = 0
             while max_batches is None or batches < max_batches:
-                token, rows = claim_due_rows(engine, now, int(settings["batch_size"]), lease)
+                token, rows = claim_due_rows(engine, now, claim_size(settings), lease)
                 if token is None:
                     break
                 chunks, ctx, claimed = prepare_claim(engine, token, now, provider, counts, rows)
@@ -749,7 +777,7 @@ def run(
                             counts.update(future.result())
                     pending.add(pool.submit(_send_chunk, engine, token, chunk, ctx, provider, rng))
                 batches += 1
-                if time.monotonic() - started > float(settings["tick_budget_seconds"]):
+                if time.monotonic() > deadline:
                     break
             for future in pending:
                 counts.update(future.result())
@@ -799,10 +827,23 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         provider.close()
         if args.drain:
-            import resource
+            print(json.dumps({"peak_rss_mb": round(peak_rss_mb(), 1)}), flush=True)
 
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(json.dumps({"peak_rss_mb": round(peak, 1)}), flush=True)
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. VmHWM, not ru_maxrss: after fork+exec Linux carries the
+    parent's peak into the child's ru_maxrss, so a worker started by a big process would report
+    that process's memory."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -83,7 +83,9 @@ class AdSendSlot(SQLModel, table=True):
     message goes back to the queue or ends failed/skipped, and kept once the ad was sent."""
 
     __tablename__ = "ad_send_slot"
-    __table_args__ = (UniqueConstraint("customer_id", "kst_day", "slot", name="uq_ad_send_slot_customer_day"),)
+    __table_args__ = (
+        UniqueConstraint("customer_id", "kst_day", "slot", name="uq_ad_send_slot_customer_day"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id")
