@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, or_, select, update
 from sqlmodel import Session
 
-from core.messaging.providers import Outcome, PermanentProviderError, Provider, ProviderError, make_provider
-from core.messaging.sender import messaging_settings
+from core.messaging.providers import Outcome, PermanentProviderError, Provider, ProviderError
+from core.messaging.sender import messaging_settings, worker_provider
 from core.models import Message, MessageStatus
 
 M = Message.__table__
@@ -163,12 +163,6 @@ def fetch(engine: Engine, now: datetime, provider: Provider) -> dict[str, int]:
     return dict(counts)
 
 
-_worker_provider: Provider | None = None
-
-
 def fetch_delivery_reports(engine: Engine, now: datetime) -> dict[str, int]:
-    """Worker job (core/jobs.py); one provider per process, like the sender's."""
-    global _worker_provider
-    if _worker_provider is None:
-        _worker_provider = make_provider()
-    return fetch(engine, now, _worker_provider)
+    """Worker job (core/jobs.py), with the sender's provider (one rate limit per process)."""
+    return fetch(engine, now, worker_provider())

@@ -790,13 +790,18 @@ def run(
 _worker_provider: Provider | None = None
 
 
-def message_sender(engine: Engine, now: datetime) -> dict[str, int]:
-    """Worker job (core/jobs.py). One provider per process: its HTTP connection pool and rate limit
-    last across ticks instead of being rebuilt every second."""
+def worker_provider() -> Provider:
+    """One provider per worker process: its HTTP connection pool and rate limit last across ticks
+    and are shared by the sender and the delivery-report job."""
     global _worker_provider
     if _worker_provider is None:
         _worker_provider = make_provider()
-    return run(engine, now, provider=_worker_provider)
+    return _worker_provider
+
+
+def message_sender(engine: Engine, now: datetime) -> dict[str, int]:
+    """Worker job (core/jobs.py)."""
+    return run(engine, now, provider=worker_provider())
 
 
 def main(argv: list[str] | None = None) -> None:
