@@ -1,12 +1,15 @@
 """Messaging benchmark (not part of the test suite). Prints its figures.
 
 1. Throughput: 100,000 queued messages delivered by one sender process (the real Solapi client) to a
-   local fake Solapi that takes 20 ms per request; messages/s and the worker's peak memory (RSS).
+   local fake Solapi that takes 20 ms per request; messages/s and the worker's memory: its own peak
+   (VmHWM) and its RSS sampled every 0.2 s while it works through the backlog (flat = streaming).
+   `--batch-size 100000` configures a batch bigger than the backlog to show the claim cap holds.
 2. Latency: with a worker running (order confirmations then the sender, every `--tick` seconds, as
    the worker runs its jobs), orders are marked paid one by one; the time from paid to the fake
    provider receiving the confirmation, p50/p99.
 
-    .venv/bin/python bench/messaging.py [--messages 100000] [--orders 200] [--database-url URL]
+    .venv/bin/python bench/messaging.py [--messages 100000] [--orders 200] [--batch-size 1000]
+                                        [--database-url URL]
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def _env(url: str, fake: FakeSolapi) -> dict[str, str]:
 
 
 CONCURRENCY = 4
+BATCH_SIZE = 1000
 
 
 def _fresh(url: str):
@@ -73,7 +77,7 @@ def _fresh(url: str):
                 alimtalk_template_id="KA01HELLO",
             )
         )
-        s.add(Setting(key="messaging", value={"batch_size": 1000, "send_concurrency": CONCURRENCY}))
+        s.add(Setting(key="messaging", value={"batch_size": BATCH_SIZE, "send_concurrency": CONCURRENCY}))
         s.commit()
     return engine
 
@@ -116,20 +120,28 @@ def throughput(url: str, count: int) -> None:
     del rows
     with FakeSolapi(delay=0.020) as fake:
         started = time.perf_counter()
-        worker = subprocess.run(
+        worker = subprocess.Popen(
             [sys.executable, "-m", "core.messaging.sender", "--drain"],
             cwd=ROOT,
             env=_env(url, fake),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
+        samples = []  # (seconds since start, worker RSS MB)
+        while worker.poll() is None:
+            rss = _rss_mb(worker.pid)
+            if rss:
+                samples.append((time.perf_counter() - started, rss))
+            time.sleep(0.2)
+        stdout, stderr = worker.communicate()
         elapsed = time.perf_counter() - started
     if worker.returncode:
-        raise SystemExit(worker.stderr[-3000:])
+        raise SystemExit(stderr[-3000:])
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = usage.ru_utime + usage.ru_stime
-    # The worker reports its own peak (ru_maxrss of the worker process itself).
-    peak_mb = json.loads(worker.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+    # The worker reports its own peak (VmHWM: ru_maxrss would include this process's peak).
+    peak_mb = json.loads(stdout.strip().splitlines()[-1])["peak_rss_mb"]
     with engine.connect() as conn:
         sent = conn.execute(text("SELECT count(*) FROM message WHERE status = 'sent'")).scalar_one()
     dupes = sum(1 for n in fake.received.values() if n > 1)
@@ -142,8 +154,27 @@ def throughput(url: str, count: int) -> None:
         f"             worker CPU {cpu:.2f} s = {sent / cpu:,.0f} msgs per CPU-second; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
-    print(f"             worker ticks: {worker.stdout.strip().replace(chr(10), ' | ')}")
+    working = [mb for at, mb in samples if at > 2.0] or [mb for _, mb in samples]
+    if working:
+        quarter = max(1, len(working) // 4)
+        print(
+            f"             worker RSS while sending ({len(working)} samples, batch_size {BATCH_SIZE}): "
+            f"first quarter max {max(working[:quarter]):.0f} MB, last quarter max "
+            f"{max(working[-quarter:]):.0f} MB, overall max {max(working):.0f} MB"
+        )
+    print(f"             worker ticks: {stdout.strip().replace(chr(10), ' | ')}")
     engine.dispose()
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 WORKER_LOOP = """
@@ -241,12 +272,16 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--tick", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=4, help="chunks with the provider at once")
+    parser.add_argument(
+        "--batch-size", type=int, default=1000, help="the batch_size setting (claims are capped)"
+    )
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temp folder")
     args = parser.parse_args()
-    global CONCURRENCY
+    global CONCURRENCY, BATCH_SIZE
     CONCURRENCY = args.concurrency
+    BATCH_SIZE = args.batch_size
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite:///{folder}/bench.db"
         if not args.skip_throughput:

@@ -34,4 +34,6 @@ JOBS: list[JobSpec] = [
     JobSpec("analytics_rollup", "core.analytics:analytics_rollup_job", 600),
     # ... and the sender, last, sends whatever is due.
     JobSpec("message_sender", "core.messaging.sender:message_sender", 1),
+    # Solapi's delivery reports turn 'sent' (accepted) into 'delivered' or 'failed' with the reason.
+    JobSpec("delivery_reports", "core.messaging.reports:fetch_delivery_reports", 60),
 ]

@@ -70,7 +70,10 @@ with session_scope(engine) as session:
 if not found:
     st.info("조건에 맞는 메시지가 없습니다.")
 else:
-    st.caption(f"{len(found):,}건 (최신순, 최대 500건)")
+    st.caption(
+        f"{len(found):,}건 (최신순, 최대 500건) · 발송 = 제공자가 접수함, 전달 = 수신 확인(전달 결과), "
+        "실패 사유에는 제공자의 결과 코드와 문자 대체 발송 여부가 나옵니다."
+    )
     st.dataframe(
         [
             {
@@ -85,6 +88,7 @@ else:
                 "시도": m.attempts,
                 "예정/보류 해제": clock.format_kst(m.send_after),
                 "발송": clock.format_kst(m.sent_at),
+                "결과 확인": clock.format_kst(m.report_checked_at),
                 "내용": m.text,
             }
             for m, name in found

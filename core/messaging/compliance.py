@@ -2,7 +2,8 @@
 
 Informational messages pass untouched. Advertising needs prior ad consent (or a purchase of the same
 kind of goods in the last 6 months), stops at once on opt-out, is held (not dropped) during the
-night ban without night consent, respects a per-customer pressure limit, and gets the required text:
+night ban without night consent, respects a per-customer pressure limit per KST day (an ad over the
+limit is held to the next day, not dropped), and gets the required text:
 "(광고)" + shop name first, the contact number, and the free opt-out line last.
 """
 
@@ -35,7 +36,7 @@ class Recipient:
     night_ad_consent_at: datetime | None = None
     ad_opt_out_at: datetime | None = None
     last_same_kind_purchase_at: datetime | None = None
-    ads_in_window: int = 0  # advertising messages sent in the pressure window before this one
+    ads_today: int = 0  # advertising messages already counted for this customer on this KST day
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,17 @@ def next_day_start(at: datetime) -> datetime:
     if candidate <= local:
         candidate += timedelta(days=1)
     return candidate.astimezone(clock.UTC)
+
+
+def next_ad_day_start(at: datetime, *, night_consent: bool) -> datetime:
+    """The first instant of the next KST day an ad may go: midnight with night consent, else 08:00."""
+    midnight = datetime.combine(clock.to_kst(at).date() + timedelta(days=1), time(0, 0), tzinfo=clock.KST)
+    start = midnight if night_consent else midnight.replace(hour=NIGHT_END.hour, minute=NIGHT_END.minute)
+    return start.astimezone(clock.UTC)
+
+
+def pressure_reason(daily_ad_limit: int, until: datetime) -> str:
+    return f"광고 빈도 제한 (고객당 하루 {daily_ad_limit}건): {clock.format_kst(until)}까지 보류"
 
 
 def in_night_ban(at: datetime) -> bool:
@@ -109,6 +121,7 @@ def check(
             reason="야간 광고 금지 (21:00~08:00): 08:00까지 보류",
             hold_until=next_day_start(now),
         )
-    if recipient.ads_in_window >= daily_ad_limit:
-        return Decision(Action.SKIP, text, reason=f"광고 빈도 제한 초과 (하루 {daily_ad_limit}건)")
+    if recipient.ads_today >= daily_ad_limit:
+        until = next_ad_day_start(now, night_consent=recipient.night_ad_consent_at is not None)
+        return Decision(Action.HOLD, text, reason=pressure_reason(daily_ad_limit, until), hold_until=until)
     return Decision(Action.SEND, advertising_text(text, shop))

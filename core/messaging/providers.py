@@ -68,6 +68,10 @@ class Provider(Protocol):
         """Results for the keys the provider has taken since `since`; missing key = never taken."""
         ...
 
+    def delivery_reports(self, group_id: str) -> dict[str, SendResult]:
+        """Final results (DELIVERED / FAILED, or ACCEPTED while in flight) of one send group by key."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -84,6 +88,9 @@ class OutboxProvider:
         # Nothing left the machine: a row whose worker died before recording the result was never
         # "sent" anywhere, so sending it again is its first and only delivery.
         return {}
+
+    def delivery_reports(self, group_id: str) -> dict[str, SendResult]:
+        return {}  # marked delivered when recorded: there is nothing to report later
 
     def close(self) -> None:
         return None

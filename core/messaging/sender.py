@@ -21,13 +21,14 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -49,6 +50,7 @@ from core.messaging.providers import (
     make_provider,
 )
 from core.models import (
+    AdSendSlot,
     Customer,
     Message,
     MessageKind,
@@ -62,7 +64,7 @@ from core.models import (
 )
 
 MESSAGING_DEFAULTS: dict[str, Any] = {
-    "daily_ad_limit": 1,  # advertising messages per customer per 24 hours (informational exempt)
+    "daily_ad_limit": 1,  # advertising messages per customer per KST day (informational exempt)
     "batch_size": 1000,
     "max_attempts": 5,
     "backoff_base_seconds": 30,
@@ -72,9 +74,17 @@ MESSAGING_DEFAULTS: dict[str, Any] = {
     "tick_budget_seconds": 50,
     "send_concurrency": 4,  # chunks with the provider at once (the rate limit still applies)
 }
+# Whatever the settings say, one claim takes at most this many rows and at most
+# MAX_SEND_CONCURRENCY chunks are in flight, so a worker holds at most
+# (send_concurrency + 1) x MAX_CLAIM_ROWS rows at once and its memory stays flat on any backlog.
+MAX_CLAIM_ROWS = 2000
+MAX_SEND_CONCURRENCY = 16
 CATEGORY_HINT = "__purchase_category"  # variable an ad carries to use the same-kind purchase exception
 M = Message.__table__
+S = AdSendSlot.__table__
 DUE = (MessageStatus.QUEUED.value, MessageStatus.HELD.value)
+# An ad in these states keeps its slot of the daily limit; any other state gives it back.
+KEEPS_AD_SLOT = (MessageStatus.SENDING.value, MessageStatus.SENT.value, MessageStatus.DELIVERED.value)
 
 
 def messaging_settings(session: Session) -> dict[str, Any]:
@@ -82,6 +92,15 @@ def messaging_settings(session: Session) -> dict[str, Any]:
     the sender does not import core.auth, whose import-time argon2 hash costs 64 MB of peak RSS."""
     row = session.get(Setting, "messaging")
     return {**MESSAGING_DEFAULTS, **((row.value if row is not None else None) or {})}
+
+
+def claim_size(settings: dict[str, Any]) -> int:
+    """Rows per claim: the configured batch_size, capped (see MAX_CLAIM_ROWS)."""
+    return max(1, min(int(settings["batch_size"]), MAX_CLAIM_ROWS))
+
+
+def send_concurrency(settings: dict[str, Any]) -> int:
+    return max(1, min(int(settings["send_concurrency"]), MAX_SEND_CONCURRENCY))
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> timedelta:
@@ -223,9 +242,21 @@ def _write(engine: Engine, token: str, rows: list[dict[str, Any]]) -> int:
                 token,
             )
         )
+    released = [
+        r["id"] for r in rows if r.get("kind") == MessageKind.ADVERTISING and r["status"] not in KEEPS_AD_SLOT
+    ]
     with engine.begin() as conn:
         conn.exec_driver_sql(sql, params)
+        if released:
+            _release_ad_slots(conn, released)
     return len(rows)
+
+
+def _release_ad_slots(conn: Any, message_ids: list[int]) -> None:
+    """Give back the daily-limit slots of ads that did not go out (requeued, held, failed, skipped).
+    Checked against the row as written: a row another worker owns again keeps its slot."""
+    not_out = select(M.c.id).where(M.c.id.in_(message_ids), M.c.status.not_in(KEEPS_AD_SLOT))
+    conn.execute(delete(S).where(S.c.message_id.in_(message_ids), S.c.message_id.in_(not_out)))
 
 
 # -- preparing: template pre-flight, phone, compliance gate ---------------------------------------
@@ -266,16 +297,12 @@ class _Context:
             self.ads_sent: Counter[int] = Counter()
             self.purchases: dict[tuple[int, str], datetime] = {}
             if ad_customers:
-                window_start = now - timedelta(hours=24)
+                # A first look at today's slots lets the gate hold what is surely over the limit;
+                # the slot insert in reserve_ad_slots is what decides when two workers race.
                 counted = session.execute(
-                    select(M.c.customer_id, func.count())
-                    .where(
-                        M.c.customer_id.in_(ad_customers),
-                        M.c.kind == MessageKind.ADVERTISING.value,
-                        M.c.status.in_((MessageStatus.SENT.value, MessageStatus.DELIVERED.value)),
-                        M.c.sent_at > window_start,
-                    )
-                    .group_by(M.c.customer_id)
+                    select(S.c.customer_id, func.count())
+                    .where(S.c.customer_id.in_(ad_customers), S.c.kst_day == clock.today_kst(now))
+                    .group_by(S.c.customer_id)
                 )
                 self.ads_sent.update({cid: n for cid, n in counted})
                 categories = {
@@ -365,7 +392,7 @@ def _prepare(row: dict[str, Any], ctx: _Context) -> _Row:
             night_ad_consent_at=customer.night_ad_consent_at,
             ad_opt_out_at=customer.ad_opt_out_at,
             last_same_kind_purchase_at=ctx.purchases.get((customer.id, category)) if category else None,
-            ads_in_window=ctx.ads_sent[customer.id],
+            ads_today=ctx.ads_sent[customer.id],
         )
     elif row["kind"] == MessageKind.ADVERTISING:
         return _Row(
@@ -397,6 +424,85 @@ def _prepare(row: dict[str, Any], ctx: _Context) -> _Row:
         variables=templates.wire_variables(template.body, row["variables"] or {}) if template else {},
     )
     return _Row(out, outgoing)
+
+
+def reserve_ad_slots(
+    engine: Engine, ready: list[_Row], ctx: _Context
+) -> tuple[list[_Row], list[dict[str, Any]]]:
+    """Take a slot of today's (KST) limit for every advertising row about to be sent.
+
+    Returns (rows to send, rows held to the customer's next allowed day). A slot is an ad_send_slot
+    row whose unique (customer, day, slot) two workers cannot both insert: on PostgreSQL the second
+    insert waits for the first transaction and then does nothing, so the loser sees the winner's
+    slot on its next read and takes the next free one or holds its message. Rows are inserted in
+    (customer, slot) order so two workers never wait on each other in a cycle."""
+    ads = {
+        r.values["id"]: r
+        for r in ready
+        if r.values["kind"] == MessageKind.ADVERTISING and r.values["customer_id"] is not None
+    }
+    if not ads:
+        return ready, []
+    day = clock.today_kst(ctx.now)
+    limit = int(ctx.settings["daily_ad_limit"])
+    insert = (postgresql if is_postgres(engine) else sqlite).insert
+    waiting = dict(ads)
+    over_limit: set[int] = set()
+    for _round in range(limit + 2):  # every lost race fills a slot, so a few rounds settle it
+        if not waiting:
+            break
+        with engine.begin() as conn:
+            conn.execute(delete(S).where(S.c.message_id.in_(list(waiting)), S.c.kst_day != day))  # stale
+            taken: defaultdict[int, set[int]] = defaultdict(set)
+            customers = {r.values["customer_id"] for r in waiting.values()}
+            for cid, slot, mid in conn.execute(
+                select(S.c.customer_id, S.c.slot, S.c.message_id).where(
+                    S.c.customer_id.in_(customers), S.c.kst_day == day
+                )
+            ):
+                taken[cid].add(slot)
+                waiting.pop(mid, None)  # this message holds a slot already (its earlier try)
+            wanted = []
+            for mid, r in sorted(waiting.items()):
+                cid = r.values["customer_id"]
+                free = next((n for n in range(1, limit + 1) if n not in taken[cid]), None)
+                if free is None:
+                    over_limit.add(mid)
+                    continue
+                taken[cid].add(free)
+                wanted.append(
+                    {
+                        "customer_id": cid,
+                        "kst_day": day,
+                        "slot": free,
+                        "message_id": mid,
+                        "created_at": ctx.now,
+                    }
+                )
+            for mid in over_limit:
+                waiting.pop(mid, None)
+            if wanted:
+                wanted.sort(key=lambda w: (w["customer_id"], w["slot"]))
+                stmt = insert(S).values(wanted).on_conflict_do_nothing().returning(S.c.message_id)
+                for mid in conn.execute(stmt).scalars():
+                    waiting.pop(mid, None)
+    over_limit |= set(waiting)  # still losing races after every round: hold rather than exceed
+    held = []
+    for mid in sorted(over_limit):
+        values = ads[mid].values
+        customer = ctx.customers.get(values["customer_id"])
+        until = compliance.next_ad_day_start(
+            ctx.now, night_consent=customer is not None and customer.night_ad_consent_at is not None
+        )
+        held.append(
+            dict(
+                values,
+                status=MessageStatus.HELD.value,
+                reason=compliance.pressure_reason(limit, until),
+                send_after=until,
+            )
+        )
+    return [r for r in ready if r.values["id"] not in over_limit], held
 
 
 @dataclass
@@ -553,24 +659,34 @@ def prepare_claim(
         return [], None, 0
     ctx = _Context(engine, rows, now, provider)
     prepared = [_prepare(r, ctx) for r in rows]
-    decided = [p.values for p in prepared if p.outgoing is None]
+    ready, over_limit = reserve_ad_slots(engine, [p for p in prepared if p.outgoing is not None], ctx)
+    decided = [p.values for p in prepared if p.outgoing is None] + over_limit
     _write(engine, token, decided)
     counts.update(r["status"] for r in decided)
-    ready = [p for p in prepared if p.outgoing is not None]
-    chunk = max(1, min(provider.max_batch, int(ctx.settings["batch_size"])))
+    chunk = max(1, min(provider.max_batch, claim_size(ctx.settings)))
     return [ready[i : i + chunk] for i in range(0, len(ready), chunk)], ctx, len(rows)
 
 
 def recover_expired(
-    engine: Engine, now: datetime, provider: Provider, counts: Counter[str], limit: int = 10_000
+    engine: Engine, now: datetime, provider: Provider, counts: Counter[str], deadline: float | None = None
 ) -> None:
-    """Resolve 'sending' rows whose lease ran out: ask the provider, never resend blindly."""
+    """Resolve 'sending' rows whose lease ran out, a capped batch at a time (a crash can leave
+    many), until none is left or the tick's time is up: ask the provider, never resend blindly."""
     with Session(engine) as session:
         settings = messaging_settings(session)
+    while _recover_batch(engine, now, provider, counts, settings):
+        if deadline is not None and time.monotonic() > deadline:
+            break
+
+
+def _recover_batch(
+    engine: Engine, now: datetime, provider: Provider, counts: Counter[str], settings: dict[str, Any]
+) -> int:
+    """One capped batch of expired claims; returns how many rows it took (0: none left)."""
     lease = timedelta(seconds=int(settings["claim_seconds"]))
-    token = claim_expired(engine, now, limit, lease)
+    token = claim_expired(engine, now, claim_size(settings), lease)
     if token is None:
-        return
+        return 0
     rows = _load(engine, token)
     with engine.connect() as conn:
         claimed_at = conn.execute(
@@ -592,7 +708,7 @@ def recover_expired(
         ]
         _write_keep_claim(engine, token, rows)
         counts["recovery_deferred"] += len(rows)
-        return
+        return len(rows)
     ctx_settings = _Clocked(now, settings)
     rng = random.Random()
     updated = []
@@ -616,6 +732,7 @@ def recover_expired(
             updated.append(_apply(r, result, ctx_settings, provider, rng))
             counts["recovered_found"] += 1
     _write(engine, token, updated)
+    return len(rows)
 
 
 def run(
@@ -628,24 +745,27 @@ def run(
 ) -> dict[str, int]:
     """Recover expired claims, then send due messages batch after batch until none or out of budget.
 
-    Sends overlap: up to `send_concurrency` chunks are with the provider while the next batch is
-    claimed and gated (the client's rate limit is shared by the threads)."""
+    Streams: one claim is at most MAX_CLAIM_ROWS rows and a chunk is handed to the senders only
+    when fewer than `send_concurrency` are with the provider, so the batch being gated waits and a
+    100,000-message backlog is worked through in constant memory. Sends overlap: chunks are with the provider while the next batch
+    is claimed and gated (the client's rate limit is shared by the threads)."""
     own_provider = provider is None
     provider = provider or make_provider()
     rng = rng or random.Random()
     counts: Counter[str] = Counter()
     started = time.monotonic()
     try:
-        recover_expired(engine, now, provider, counts)
         with Session(engine) as session:
             settings = messaging_settings(session)
+        deadline = started + float(settings["tick_budget_seconds"])
+        recover_expired(engine, now, provider, counts, deadline)
         lease = timedelta(seconds=int(settings["claim_seconds"]))
-        concurrency = max(1, int(settings["send_concurrency"]))
+        concurrency = send_concurrency(settings)
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="message-send") as pool:
             pending: set[Future[Counter[str]]] = set()
             batches = 0
             while max_batches is None or batches < max_batches:
-                token, rows = claim_due_rows(engine, now, int(settings["batch_size"]), lease)
+                token, rows = claim_due_rows(engine, now, claim_size(settings), lease)
                 if token is None:
                     break
                 chunks, ctx, claimed = prepare_claim(engine, token, now, provider, counts, rows)
@@ -657,7 +777,7 @@ def run(
                             counts.update(future.result())
                     pending.add(pool.submit(_send_chunk, engine, token, chunk, ctx, provider, rng))
                 batches += 1
-                if time.monotonic() - started > float(settings["tick_budget_seconds"]):
+                if time.monotonic() > deadline:
                     break
             for future in pending:
                 counts.update(future.result())
@@ -670,13 +790,18 @@ def run(
 _worker_provider: Provider | None = None
 
 
-def message_sender(engine: Engine, now: datetime) -> dict[str, int]:
-    """Worker job (core/jobs.py). One provider per process: its HTTP connection pool and rate limit
-    last across ticks instead of being rebuilt every second."""
+def worker_provider() -> Provider:
+    """One provider per worker process: its HTTP connection pool and rate limit last across ticks
+    and are shared by the sender and the delivery-report job."""
     global _worker_provider
     if _worker_provider is None:
         _worker_provider = make_provider()
-    return run(engine, now, provider=_worker_provider)
+    return _worker_provider
+
+
+def message_sender(engine: Engine, now: datetime) -> dict[str, int]:
+    """Worker job (core/jobs.py)."""
+    return run(engine, now, provider=worker_provider())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -707,10 +832,23 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         provider.close()
         if args.drain:
-            import resource
+            print(json.dumps({"peak_rss_mb": round(peak_rss_mb(), 1)}), flush=True)
 
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(json.dumps({"peak_rss_mb": round(peak, 1)}), flush=True)
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. VmHWM, not ru_maxrss: after fork+exec Linux carries the
+    parent's peak into the child's ru_maxrss, so a worker started by a big process would report
+    that process's memory."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -47,6 +47,10 @@ RESULT_REASONS = {
     "3025": "변수 길이 초과",
 }
 RETRY_CODES = {"3022"}  # the sender holds these until 08:00 rather than failing them
+DELIVERED_CODE = "4000"  # 수신 완료: the final report that the message reached the phone
+PENDING_CODES = {"2000", "3000"}  # accepted / with the carrier: no final report yet
+FALLBACK_TYPES = {"SMS", "LMS", "MMS"}
+REPORT_PAGE_SIZE = 500
 
 
 class RateLimiter:
@@ -213,6 +217,54 @@ class SolapiClient:
             if not start_key or len(found) == len(wanted):
                 break
         return found
+
+    def delivery_reports(self, group_id: str) -> dict[str, SendResult]:
+        """The final result of every message of one send group, by our key (GET /messages/v4/list
+        with criteria=groupId, paged by startKey). A message still in flight comes back ACCEPTED."""
+        reports: dict[str, SendResult] = {}
+        start_key: str | None = None
+        for _page in range(1000):
+            params: dict[str, Any] = {
+                "criteria": "groupId",
+                "cond": "eq",
+                "value": group_id,
+                "limit": REPORT_PAGE_SIZE,
+            }
+            if start_key:
+                params["startKey"] = start_key
+            data = self._request("GET", LIST_PATH, params=params)
+            for item in _items(data.get("messageList")):
+                report = report_from_item(item, group_id)
+                if report is not None:
+                    reports[report.key] = report
+            start_key = data.get("nextKey")
+            if not start_key:
+                break
+        return reports
+
+
+def report_from_item(item: dict[str, Any], group_id: str | None = None) -> SendResult | None:
+    """One message of a delivery report as a result: DELIVERED (4000), ACCEPTED (2000/3000: not
+    final yet) or FAILED with the code's reason. `replacement: true` (or an SMS/LMS type) means the
+    AlimTalk could not be delivered and Solapi sent the text as SMS/LMS instead (disableSms: false)."""
+    key = (item.get("customFields") or {}).get(KEY_FIELD)
+    if key is None:
+        return None  # not one of ours
+    code = str(item.get("statusCode") or "")
+    message_id = item.get("messageId") or item.get("_id")
+    group = item.get("groupId") or group_id
+    kind = str(item.get("type") or "").upper()
+    fallback = bool(item.get("replacement")) or kind in FALLBACK_TYPES
+    via = f"문자({kind})" if kind in FALLBACK_TYPES else "문자"
+    if code == DELIVERED_CODE:
+        reason = f"알림톡 대신 {via} 대체 발송으로 전달" if fallback else None
+        return SendResult(key, Outcome.DELIVERED, message_id, group, code, reason)
+    if not code or code in PENDING_CODES:
+        return SendResult(key, Outcome.ACCEPTED, message_id, group, code or None)
+    reason = reason_for(code, item.get("statusMessage") or item.get("reason"))
+    if fallback:
+        reason = f"알림톡 실패 후 {via} 대체 발송도 실패: {reason}"
+    return SendResult(key, Outcome.FAILED, message_id, group, code, reason)
 
 
 def _error_text(data: Any, response: httpx.Response) -> str:

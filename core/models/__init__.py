@@ -26,7 +26,7 @@ from core.models.inquiries import (
     SlaPolicy,
     StaffNotification,
 )
-from core.models.messaging import Message, MessageKind, MessageStatus, Template
+from core.models.messaging import AdSendSlot, Message, MessageKind, MessageStatus, Template
 from core.models.orders import (
     Order,
     OrderItem,
@@ -53,6 +53,7 @@ from core.models.subscriptions import (
 from core.models.system import JobRun, Setting, WorkerHeartbeat
 
 __all__ = [
+    "AdSendSlot",
     "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerProductLast", "CustomerSales",
     "DailyProductSales", "DailySales", "ProductRepurchase", "RepurchaseGap",
     "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",

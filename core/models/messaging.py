@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.models.base import json_field, utc_field
@@ -70,6 +70,29 @@ class Message(SQLModel, table=True):
     created_at: datetime = utc_field(default_now=True, index=True)
     sent_at: datetime | None = utc_field()
     updated_at: datetime = utc_field(default_now=True)
+    # When the provider's delivery report for a 'sent' row was last asked for (see core/messaging/reports.py).
+    report_checked_at: datetime | None = utc_field()
+
+
+class AdSendSlot(SQLModel, table=True):
+    """One advertising message counted against its customer's daily limit (KST day).
+
+    The sender inserts the slot in its own transaction before the ad goes out; the unique
+    (customer, day, slot) makes two workers that gate ads of the same customer at once serialize on
+    the database (on SQLite and PostgreSQL alike), so the limit holds. A slot is released when its
+    message goes back to the queue or ends failed/skipped, and kept once the ad was sent."""
+
+    __tablename__ = "ad_send_slot"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "kst_day", "slot", name="uq_ad_send_slot_customer_day"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    kst_day: date
+    slot: int  # 1 .. daily_ad_limit
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    created_at: datetime = utc_field(default_now=True)
 
 
 class TemplateBase(SQLModel):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:45:33.183272
+Create Date: 2026-11-23 16:41:52.912086
 """
 
 from collections.abc import Sequence
@@ -512,6 +512,7 @@ def upgrade() -> None:
         sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("updated_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("report_checked_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],
@@ -594,6 +595,26 @@ def upgrade() -> None:
             batch_op.f("ix_subscription_event_subscription_id"), ["subscription_id"], unique=False
         )
 
+    op.create_table(
+        "ad_send_slot",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("kst_day", sa.Date(), nullable=False),
+        sa.Column("slot", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["message.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("customer_id", "kst_day", "slot", name="uq_ad_send_slot_customer_day"),
+        sa.UniqueConstraint("message_id"),
+    )
     op.create_table(
         "order_item",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -904,6 +925,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_order_item_order_id"))
 
     op.drop_table("order_item")
+    op.drop_table("ad_send_slot")
     with op.batch_alter_table("subscription_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subscription_event_subscription_id"))
 

@@ -28,6 +28,11 @@ class FakeSolapi:
         self.received_at: dict[str, float] = {}  # key -> time.time() of first receipt
         self.accepted: dict[str, dict[str, Any]] = {}
         self.requests = 0
+        # Delivery reports (GET list by groupId): key -> fields laid over the accepted item,
+        # e.g. {"statusCode": "3019"} or {"statusCode": "4000", "type": "LMS", "replacement": True}.
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.default_report: dict[str, Any] = {"statusCode": "4000", "statusMessage": "수신 완료"}
+        self.report_queries: list[dict[str, str]] = []
         self.auth_headers: list[str] = []
         self.lock = threading.Lock()
         fake = self
@@ -111,6 +116,17 @@ class FakeSolapi:
                 limit = int(query.get("limit", ["500"])[0])
                 with fake.lock:
                     items = list(fake.accepted.values())
+                    if query.get("criteria") == ["groupId"]:
+                        fake.report_queries.append({k: v[0] for k, v in query.items()})
+                        group = query.get("value", [""])[0]
+                        items = [
+                            dict(
+                                i,
+                                **(fake.reports.get(i["customFields"].get(KEY_FIELD)) or fake.default_report),
+                            )
+                            for i in items
+                            if i["groupId"] == group
+                        ]
                 page = items[start : start + limit]
                 body = {
                     "messageList": {i["messageId"]: i for i in page},

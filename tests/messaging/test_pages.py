@@ -111,3 +111,45 @@ def test_staff_cannot_edit_templates(store: Engine, sqlite_actors) -> None:  # t
     at.button(key="setmsg_save").click().run()
     assert any("권한" in e.value for e in at.error)
     assert clock.now() - timedelta(seconds=1) < clock.now()
+
+
+def test_messages_page_shows_delivery_reports_with_the_providers_reason(
+    sqlite_engine: Engine, sqlite_actors
+) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from core.messaging import reports
+    from core.messaging.solapi import SolapiClient
+    from tests.messaging.fake_solapi import FakeSolapi
+
+    setup_templates(sqlite_engine)
+    cid = customer(sqlite_engine, "박민수", "010-7777-8888")
+    for key in ("r:ok", "r:lms", "r:blocked"):
+        queue(sqlite_engine, cid, key)
+    now = clock.now()
+    with FakeSolapi() as fake:
+        client = SolapiClient(
+            base_url=fake.url,
+            api_key="K",
+            api_secret="S",
+            sender="0212345678",
+            pf_id="PF",
+            rate_per_second=0,
+            timeout=httpx.Timeout(2.0, connect=1.0),
+        )
+        sender.run(sqlite_engine, now, provider=client)
+        fake.reports = {
+            "r:lms": {"statusCode": "4000", "type": "LMS", "replacement": True},
+            "r:blocked": {"statusCode": "3020", "statusMessage": "blocked"},
+        }
+        reports.fetch(sqlite_engine, now + timedelta(minutes=2), client)
+        client.close()
+    at = open_app(sqlite_engine, sqlite_actors["cs"], "pages/messages.py")
+    assert not at.exception
+    table = at.dataframe[1].value
+    rows = {r["사유"]: r["상태"] for _, r in table.iterrows()}
+    assert rows[""] == "전달"
+    assert rows["알림톡 대신 문자(LMS) 대체 발송으로 전달"] == "전달"
+    blocked = next(reason for reason in rows if "3020" in reason)
+    assert rows[blocked] == "실패" and "고객이 채널을 차단함" in blocked
+    assert all(v != "-" for v in table["결과 확인"])

@@ -178,12 +178,34 @@ def test_night_consent_allows_night_advertising_and_daytime_edges_pass() -> None
     assert _check(now=datetime(2026, 12, 1, 11, 59, tzinfo=UTC)).action == Action.SEND  # 20:59
 
 
-def test_pressure_limit_counts_advertising_only() -> None:
-    busy = Recipient(ad_consent_at=KST_NOON - timedelta(days=3), ads_in_window=1)
+def test_pressure_limit_counts_advertising_only_and_holds_to_the_next_day() -> None:
+    busy = Recipient(ad_consent_at=KST_NOON - timedelta(days=3), ads_today=1)
     decision = _check(recipient=busy)
-    assert decision.action == Action.SKIP and "빈도" in decision.reason
+    assert decision.action == Action.HOLD and "빈도" in decision.reason
+    assert decision.hold_until == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # 08:00 KST on 12-02
+    assert "2026-12-02 08:00" in decision.reason
     assert _check(recipient=busy, daily_ad_limit=2).action == Action.SEND
     assert _check("informational", busy).action == Action.SEND
+
+
+@pytest.mark.parametrize(
+    ("now", "night_consent", "expected"),
+    [
+        (KST_NOON, False, datetime(2026, 12, 1, 23, 0, tzinfo=UTC)),  # 12:00 -> 08:00 next day
+        (KST_NOON, True, datetime(2026, 12, 1, 15, 0, tzinfo=UTC)),  # 12:00 -> midnight
+        (datetime(2026, 12, 1, 14, 59, tzinfo=UTC), True, datetime(2026, 12, 1, 15, 0, tzinfo=UTC)),  # 23:59
+        (datetime(2026, 12, 1, 15, 0, tzinfo=UTC), False, datetime(2026, 12, 2, 23, 0, tzinfo=UTC)),  # 00:00
+        (
+            datetime(2026, 12, 31, 14, 0, tzinfo=UTC),
+            False,
+            datetime(2026, 12, 31, 23, 0, tzinfo=UTC),
+        ),  # year end
+    ],
+)
+def test_next_ad_day_start_is_the_next_kst_day(
+    now: datetime, night_consent: bool, expected: datetime
+) -> None:
+    assert compliance.next_ad_day_start(now, night_consent=night_consent) == expected
 
 
 def test_unknown_kind_is_skipped() -> None:

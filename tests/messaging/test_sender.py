@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -173,19 +174,13 @@ def test_advertising_gate_in_the_pipeline(store: Engine) -> None:
     assert message(store, f"promo:{stranger}").status == "skipped"
     assert "수신거부" in message(store, f"promo:{opted_out}").reason
     second = message(store, "promo:second")
-    assert second.status == "skipped" and "빈도" in second.reason
+    next_morning = datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # 08:00 KST on 12-02
+    assert second.status == "held" and "빈도" in second.reason and second.send_after == next_morning
     assert message(store, "hello:info").status == "sent"
-    # The next day the limit allows one again.
-    queue(
-        store,
-        consented,
-        "promo:nextday",
-        template="promo",
-        kind=MessageKind.ADVERTISING,
-        send_after=NOON + timedelta(days=1),
-    )
-    sender.run(store, NOON + timedelta(days=1), provider=provider)
-    assert message(store, "promo:nextday").status == "sent"
+    # The next KST day the limit allows one again: the held ad goes, once.
+    sender.run(store, next_morning, provider=provider)
+    assert message(store, "promo:second").status == "sent"
+    assert provider.sent[f"promo:{consented}"] == 1 and provider.sent["promo:second"] == 1
 
 
 def test_night_advertising_is_held_until_eight_then_sent(store: Engine) -> None:
@@ -389,3 +384,76 @@ def test_caller_text_without_a_template_goes_through_outbox_but_not_alimtalk(sto
     refused = message(store, "refund:2")
     assert refused.status == "failed" and "알림톡 템플릿이 없습니다: refund_completed" in refused.reason
     assert not provider.sent
+
+
+def test_a_tick_streams_the_backlog_in_capped_claims_whatever_batch_size_says(
+    store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory stays flat on a big backlog: a claim never exceeds MAX_CLAIM_ROWS (even when the
+    setting asks for more), recovery after a crash goes in capped batches too, and no more than
+    send_concurrency chunks are with the provider at once."""
+    from core.messaging.outbox import enqueue_many
+    from core.models import Setting
+
+    monkeypatch.setattr(sender, "MAX_CLAIM_ROWS", 20)
+    cid = customer(store)
+    with Session(store) as s:
+        s.merge(Setting(key="messaging", value={"batch_size": 100_000, "send_concurrency": 2}))
+        enqueue_many(
+            s,
+            [
+                {
+                    "customer_id": cid,
+                    "to_phone": "010-1234-5678",
+                    "template_key": "hello",
+                    "variables": {"고객명": "홍길동"},
+                    "idempotency_key": f"bulk:{i}",
+                    "send_after": NOON,
+                }
+                for i in range(150)
+            ],
+            now=NOON,
+        )
+        s.commit()
+    claims: list[int] = []
+    recovered: list[int] = []
+    real_claim, real_expired = sender.claim_due_rows, sender.claim_expired
+
+    def claim(engine, now, limit, lease):
+        token, rows = real_claim(engine, now, limit, lease)
+        claims.append(len(rows))
+        return token, rows
+
+    def expired(engine, now, limit, lease):
+        recovered.append(limit)
+        return real_expired(engine, now, limit, lease)
+
+    monkeypatch.setattr(sender, "claim_due_rows", claim)
+    monkeypatch.setattr(sender, "claim_expired", expired)
+
+    class InFlight(ScriptedProvider):
+        def __init__(self) -> None:
+            super().__init__()
+            self.now_in_flight = 0
+            self.max_in_flight = 0
+
+        def send_batch(self, messages):
+            with self.lock:
+                self.now_in_flight += len(messages)
+                self.max_in_flight = max(self.max_in_flight, self.now_in_flight)
+            time.sleep(0.005)
+            try:
+                return super().send_batch(messages)
+            finally:
+                with self.lock:
+                    self.now_in_flight -= len(messages)
+
+    # A crashed worker left 60 rows claimed; they come back in capped batches.
+    for _ in range(3):
+        assert real_claim(store, NOON, 20, timedelta(seconds=120))[0]
+    provider = InFlight()
+    counts = sender.run(store, NOON + timedelta(minutes=5), provider=provider)
+    assert counts["recovered_requeued"] == 60 and recovered[:3] == [20, 20, 20]
+    assert counts["sent"] == 150 and set(provider.sent.values()) == {1} and len(provider.sent) == 150
+    assert claims and max(claims) <= 20 and sum(claims) == 150
+    assert provider.max_in_flight <= 2 * 20
