@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from core import campaigns, clock
+from core import campaigns, clock, customer_summary
 from core.auth import Actor
 from core.db import session_scope
 from core.errors import Conflict, PermissionDenied, ValidationFailed
@@ -89,6 +89,7 @@ def _order(
                 amount=amount,
             )
         )
+    customer_summary.refresh(s, [customer_id])  # as every order write path does
 
 
 @pytest.fixture
