@@ -1,14 +1,17 @@
 """Campaigns: segments from payment data, a smart test on a sample, the winner to everyone, results.
 
 Segments are rules (Segment.rules / Campaign.segment_rules), never frozen lists: they are turned
-into one SQL expression over `customer` and evaluated when counting and when sending, so a count
-over 200,000 customers and 1,000,000 orders stays a single query.
+into one SQL expression over `customer` and evaluated when counting and when sending. Most rules
+read the per-customer summaries (core.models.customer_summary, kept exact in every order write),
+so a count over 200,000 customers and 1,000,000 orders is one indexed query; the raw-order form of
+every rule stays as the definition the summaries are tested against (`segment_condition(raw=True)`).
 
 A campaign is sent once: every start is a conditional UPDATE of its status (only one caller, worker
 or double click, wins), recipients and messages are inserted in the same transaction with
 `ON CONFLICT DO NOTHING` on `campaign_recipient(campaign_id, customer_id)` and on the outbox key
-`campaign:{campaign}:{customer}`. The messages then wait in the outbox; the sender (core/messaging)
-delivers them, so a provider outage delays them and loses none.
+`campaign:{campaign}:{customer}`, set-based (INSERT .. SELECT, compliance in the SELECT). The
+messages then wait in the outbox; the sender (core/messaging) delivers them, so a provider outage
+delays them and loses none.
 
 Rules format::
 
