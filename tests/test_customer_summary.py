@@ -9,6 +9,7 @@ raw orders (the definition). Both must select the same customers, on SQLite and 
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -227,3 +228,44 @@ def test_a_recorded_paid_order_updates_the_summary_in_its_transaction(sqlite_eng
         )
         per_product = s.get(CustomerProductSummary, (customer.id, product.id))
         assert per_product.last_paid_at == NOW - timedelta(days=3)
+
+
+def test_two_orders_of_one_customer_at_once_both_count(pg_engine: Engine) -> None:
+    """Two transactions record a paid order for the same customer concurrently: the row lock in
+    refresh makes the second recompute see the first's order, so the summary ends with both."""
+    with session_scope(pg_engine) as s:
+        customer = Customer(name="동시구매", phone="010-2222-3333")
+        s.add(customer)
+        s.flush()
+        customer_id = customer.id
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def buy(number: str) -> None:
+        try:
+            with session_scope(pg_engine) as s:
+                barrier.wait(timeout=30)
+                record_paid_order(
+                    s,
+                    order_number=number,
+                    customer_id=customer_id,
+                    product_id=None,
+                    item_name="원두",
+                    amount=10000,
+                    tax_free_amount=0,
+                    source="link",
+                    ordered_at=NOW,
+                    paid_at=NOW,
+                )
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=buy, args=(f"c-{i}",)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    with Session(pg_engine) as s:
+        summary = s.get(CustomerSummary, customer_id)
+        assert (summary.paid_orders, summary.paid_total) == (2, 20000)
