@@ -1,14 +1,17 @@
 """Campaigns: segments from payment data, a smart test on a sample, the winner to everyone, results.
 
 Segments are rules (Segment.rules / Campaign.segment_rules), never frozen lists: they are turned
-into one SQL expression over `customer` and evaluated when counting and when sending, so a count
-over 200,000 customers and 1,000,000 orders stays a single query.
+into one SQL expression over `customer` and evaluated when counting and when sending. Most rules
+read the per-customer summaries (core.models.customer_summary, kept exact in every order write),
+so a count over 200,000 customers and 1,000,000 orders is one indexed query; the raw-order form of
+every rule stays as the definition the summaries are tested against (`segment_condition(raw=True)`).
 
 A campaign is sent once: every start is a conditional UPDATE of its status (only one caller, worker
 or double click, wins), recipients and messages are inserted in the same transaction with
 `ON CONFLICT DO NOTHING` on `campaign_recipient(campaign_id, customer_id)` and on the outbox key
-`campaign:{campaign}:{customer}`. The messages then wait in the outbox; the sender (core/messaging)
-delivers them, so a provider outage delays them and loses none.
+`campaign:{campaign}:{customer}`, set-based (INSERT .. SELECT, compliance in the SELECT). The
+messages then wait in the outbox; the sender (core/messaging) delivers them, so a provider outage
+delays them and loses none.
 
 Rules format::
 
@@ -30,11 +33,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
-from psycopg.errors import UniqueViolation
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Engine,
+    String,
     and_,
+    bindparam,
     case,
     false,
     func,
@@ -46,6 +51,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
@@ -56,14 +62,17 @@ from core.config import get_settings
 from core.db import session_scope
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.messaging import compliance
-from core.messaging.outbox import enqueue_many
-from core.messaging.sender import messaging_settings
+from core.messaging.outbox import enqueue_select
+from core.messaging.sender import CATEGORY_HINT, messaging_settings
 from core.models import (
+    AdSendSlot,
     Campaign,
     CampaignClick,
     CampaignRecipient,
     CampaignStatus,
     Customer,
+    CustomerProductSummary,
+    CustomerSummary,
     Message,
     MessageKind,
     MessageStatus,
@@ -85,6 +94,9 @@ S = Subscription.__table__.c
 M = Message.__table__.c
 R = CampaignRecipient.__table__.c
 K = CampaignClick.__table__.c
+CS = CustomerSummary.__table__.c
+CPS = CustomerProductSummary.__table__.c
+SLOT = AdSendSlot.__table__.c
 
 PAID_STATUSES = (OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value)
 MAX_VARIANTS = 5
@@ -170,8 +182,8 @@ def _paid() -> ColumnElement[bool]:
     return ORD.status.in_(PAID_STATUSES)
 
 
-def _rule_condition(session: Session, rule: dict[str, Any], now: datetime) -> ColumnElement[bool]:
-    """One rule as a condition on customer.id (semi-joins the database plans as hash joins)."""
+def _raw_rule_condition(session: Session, rule: dict[str, Any], now: datetime) -> ColumnElement[bool]:
+    """One rule over the raw orders (the definition; the reference the summaries are tested against)."""
     kind = rule.get("type")
     if kind == "spent":
         minimum = _int(rule, "min_amount", minimum=1)
@@ -286,6 +298,72 @@ def _rule_condition(session: Session, rule: dict[str, Any], now: datetime) -> Co
     raise ValidationFailed(f"알 수 없는 조건입니다: {kind!r}")
 
 
+def _rule_condition(session: Session, rule: dict[str, Any], now: datetime) -> ColumnElement[bool]:
+    """One rule as a condition on customer.id, read from the per-customer summaries where they
+    answer it exactly (core.models.customer_summary, kept in the write transaction), so a count over
+    200,000 customers is an index range, not a GROUP BY over a million orders. Windowed sums and
+    counts with an end date, and subscriptions (a small table), still read the raw rows."""
+    kind = rule.get("type")
+    if kind == "bought":
+        start, end = _period(rule, now)
+        product_ids = [int(p) for p in rule.get("product_ids") or []]
+        category = (rule.get("category") or "").strip()
+        if end is None and (product_ids or category):
+            which = []
+            if product_ids:
+                which.append(CPS.product_id.in_(product_ids))
+            if category:
+                which.append(CPS.product_id.in_(select(P.id).where(P.category == category)))
+            since = [CPS.last_ordered_at >= start] if start is not None else []
+            return C.id.in_(select(CPS.customer_id).where(or_(*which), *since))
+    if kind == "repurchase_due":
+        within = _int(rule, "within_days", minimum=0, required=False)
+        within = 7 if within is None else within
+        overdue = _int(rule, "overdue_days", minimum=0, required=False)
+        overdue = 30 if overdue is None else overdue
+        query = select(P.id, P.replenishment_days).where(P.replenishment_days.is_not(None))
+        if rule.get("product_ids"):
+            query = query.where(P.id.in_([int(p) for p in rule["product_ids"]]))
+        products = session.execute(query).all()
+        if not products:
+            return false()
+        windows = [
+            and_(
+                CPS.product_id == product_id,
+                CPS.last_ordered_at >= now - timedelta(days=days + overdue),
+                CPS.last_ordered_at <= now - timedelta(days=days) + timedelta(days=within),
+            )
+            for product_id, days in products
+        ]
+        return C.id.in_(select(CPS.customer_id).where(or_(*windows)))
+    if kind == "dormant":
+        days = _int(rule, "days", minimum=1)
+        cutoff = now - timedelta(days=days)
+        if rule.get("include_never"):
+            return C.id.not_in(select(CS.customer_id).where(CS.last_ordered_at >= cutoff))
+        return C.id.in_(select(CS.customer_id).where(CS.last_ordered_at < cutoff))
+    if kind == "order_count" and _period(rule, now) == (None, None):
+        low = _int(rule, "min", minimum=0, required=False) or 0
+        high = _int(rule, "max", minimum=0, required=False)
+        if high is not None and low > high:
+            raise ValidationFailed(f"주문 횟수: 최소({low})가 최대({high})보다 큽니다")
+        if low == 0:
+            if high is None:
+                return true()
+            return C.id.not_in(select(CS.customer_id).where(CS.paid_orders > high))
+        bounds = [CS.paid_orders >= low] + ([CS.paid_orders <= high] if high is not None else [])
+        return C.id.in_(select(CS.customer_id).where(*bounds))
+    if kind == "first_purchase":
+        start, end = _period(rule, now)
+        if start is None and end is None:
+            raise ValidationFailed("첫 구매 조건: 기간을 정하세요")
+        return C.id.in_(select(CS.customer_id).where(*_in_period(CS.first_ordered_at, (start, end))))
+    if kind == "spent" and _period(rule, now) == (None, None):
+        minimum = _int(rule, "min_amount", minimum=1)
+        return C.id.in_(select(CS.customer_id).where(CS.paid_total >= minimum))
+    return _raw_rule_condition(session, rule, now)
+
+
 def _rules_lists(rules: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rules = rules or {}
     include = [dict(r) for r in rules.get("include") or []]
@@ -350,15 +428,20 @@ def contradictions(rules: dict[str, Any]) -> list[str]:
     return problems
 
 
-def segment_condition(session: Session, rules: dict[str, Any], now: datetime) -> ColumnElement[bool]:
-    """All include rules AND none of the exclude rules; raises on empty or contradictory rules."""
+def segment_condition(
+    session: Session, rules: dict[str, Any], now: datetime, *, raw: bool = False
+) -> ColumnElement[bool]:
+    """All include rules AND none of the exclude rules; raises on empty or contradictory rules.
+
+    `raw=True` evaluates every rule over the raw orders (the reference definition, for tests)."""
     problems = contradictions(rules)
     if problems:
         raise ValidationFailed("조건이 서로 맞지 않습니다: " + "; ".join(problems))
     include, exclude = _rules_lists(rules)
-    condition = and_(*[_rule_condition(session, r, now) for r in include])
+    rule_condition = _raw_rule_condition if raw else _rule_condition
+    condition = and_(*[rule_condition(session, r, now) for r in include])
     if exclude:
-        condition = and_(condition, not_(or_(*[_rule_condition(session, r, now) for r in exclude])))
+        condition = and_(condition, not_(or_(*[rule_condition(session, r, now) for r in exclude])))
     return condition
 
 
@@ -368,35 +451,52 @@ def segment_condition(session: Session, rules: dict[str, Any], now: datetime) ->
 
 
 def daily_ad_limit(session: Session) -> int:
-    """The sender's pressure limit (ads per customer per 24 hours), so counts match what it sends."""
+    """The sender's pressure limit (ads per customer per KST day), so counts match what it sends."""
     return int(messaging_settings(session)["daily_ad_limit"])
 
 
+def purchase_exception(now: datetime, advertised_category: str | None) -> ColumnElement[bool]:
+    """Customers a purchase stands in for ad consent for (정보통신망법 제50조①1, CONTRACTS.md): they
+    paid for goods of the advertised kind (the product category the campaign advertises) within
+    the last 6 months as the law counts them (compliance.earliest_excepting_purchase). Read from the
+    per-product summaries, by the same last paid_at the sender checks message by message."""
+    if not advertised_category:
+        return false()
+    return C.id.in_(
+        select(CPS.customer_id).where(
+            CPS.product_id.in_(select(P.id).where(P.category == advertised_category)),
+            CPS.last_paid_at >= compliance.earliest_excepting_purchase(now),
+            CPS.last_paid_at <= now,
+        )
+    )
+
+
 def exclusion_reason(
-    session: Session, now: datetime, *, campaign_id: int | None = None
+    session: Session,
+    now: datetime,
+    *,
+    campaign_id: int | None = None,
+    advertised_category: str | None = None,
 ) -> ColumnElement[str | None]:
     """The first reason a customer may not get an ad now, NULL when they may (SQL CASE).
 
     The same rules as core.messaging.compliance.check, as SQL over all members at once: opt-out
-    (unless consented again after it), consent, a KakaoTalk channel friend with a phone, and the
-    sender's pressure limit. The night ban is not an exclusion: those messages are held to 08:00.
+    (unless consented again after it), consent or the same-kind purchase exception, a KakaoTalk
+    channel friend with a phone, and the sender's pressure limit. The night ban is not an
+    exclusion: those messages are held to 08:00.
     """
+    # The sender's ledger of today's (KST) ad slots: a customer whose slots are all taken gets
+    # this campaign's ad held to tomorrow, so today's reach leaves them out.
     recent_ads = (
-        select(M.customer_id)
-        .where(
-            M.kind == MessageKind.ADVERTISING.value,
-            M.status.in_([MessageStatus.SENT.value, MessageStatus.DELIVERED.value]),
-            M.sent_at > now - timedelta(hours=24),
-            # Bounds the scan by the created_at index: an ad sent in the last day was queued
-            # within the week (held ads wait hours, retries an hour at most).
-            M.created_at > now - timedelta(days=7),
-            M.customer_id.is_not(None),
-        )
-        .group_by(M.customer_id)
+        select(SLOT.customer_id)
+        .where(SLOT.kst_day == clock.today_kst(now))
+        .group_by(SLOT.customer_id)
         .having(func.count() >= daily_ad_limit(session))
     )
     if campaign_id is not None:
-        recent_ads = recent_ads.where(or_(M.campaign_id.is_(None), M.campaign_id != campaign_id))
+        recent_ads = recent_ads.where(
+            SLOT.message_id.not_in(select(M.id).where(M.campaign_id == campaign_id))
+        )
     return case(
         (
             and_(
@@ -405,7 +505,10 @@ def exclusion_reason(
             ),
             literal("opted_out"),
         ),
-        (C.ad_consent_at.is_(None), literal("no_consent")),
+        (
+            and_(C.ad_consent_at.is_(None), not_(purchase_exception(now, advertised_category))),
+            literal("no_consent"),
+        ),
         (or_(C.is_channel_friend.is_(False), C.phone.is_(None)), literal("not_friend")),
         (C.id.in_(recent_ads), literal("pressure")),
         else_=None,
@@ -445,6 +548,7 @@ class SegmentCount:
     excluded: dict[str, int]
     sample: list[dict[str, Any]]
     message: str | None = None  # shown when nobody matches or nobody is reachable
+    by_purchase_exception: int = 0  # reachable without consent: a same-kind purchase in 6 months
 
     @property
     def excluded_labels(self) -> dict[str, int]:
@@ -452,21 +556,35 @@ class SegmentCount:
 
 
 def count_segment(
-    session: Session, rules: dict[str, Any], *, now: datetime | None = None, sample_size: int = 10
+    session: Session,
+    rules: dict[str, Any],
+    *,
+    now: datetime | None = None,
+    sample_size: int = 10,
+    advertised_category: str | None = None,
 ) -> SegmentCount:
-    """Live count: members, how many may get an ad, how many are excluded and why, and a sample."""
+    """Live count: members, how many may get an ad, how many are excluded and why, and a sample.
+
+    `advertised_category`: the kind of goods the ad is about; customers who bought that kind in the
+    last 6 months count as reachable without consent (the law's one exception)."""
     now = now or clock.now()
     condition = segment_condition(session, rules, now)
     _roomy_aggregates(session)
-    reason = exclusion_reason(session, now).label("reason")
+    why_not = exclusion_reason(session, now, advertised_category=advertised_category)
+    reason = why_not.label("reason")
+    without_consent = func.sum(case((C.ad_consent_at.is_(None), 1), else_=0))
     rows = session.execute(
-        select(reason, func.count()).select_from(Customer.__table__).where(condition).group_by(reason)
+        select(reason, func.count(), without_consent)
+        .select_from(Customer.__table__)
+        .where(condition)
+        .group_by(reason)
     ).all()
     excluded = {key: 0 for key in EXCLUSION_LABELS}
-    reachable = 0
-    for why, count in rows:
+    reachable = by_exception = 0
+    for why, count, no_consent in rows:
         if why is None:
             reachable += count
+            by_exception += int(no_consent or 0)
         else:
             excluded[why] = count
     total = reachable + sum(excluded.values())
@@ -474,7 +592,7 @@ def count_segment(
     if sample_size and reachable:
         sample_rows = session.execute(
             select(C.id, C.name, C.phone)
-            .where(condition, exclusion_reason(session, now).is_(None))
+            .where(condition, why_not.is_(None))
             .order_by(C.id.desc())
             .limit(sample_size)
         ).all()
@@ -484,7 +602,7 @@ def count_segment(
         message = "조건에 맞는 고객이 없습니다. 조건을 완화해 보세요."
     elif reachable == 0:
         message = f"조건에 맞는 고객 {total:,}명 중 광고를 받을 수 있는 고객이 없습니다."
-    return SegmentCount(total, reachable, excluded, sample, message)
+    return SegmentCount(total, reachable, excluded, sample, message, by_exception)
 
 
 def _roomy_aggregates(session: Session) -> None:
@@ -551,39 +669,24 @@ def tracked_link(campaign_id: int, public_id: str, variant: str | None) -> str:
 def _variable_values(
     session: Session, customer_ids: Sequence[int], needed: set[str]
 ) -> dict[int, dict[str, str | None]]:
-    """Per-customer values of the order-derived variables the bodies use (bulk, only if used)."""
+    """Per-customer values of the order-derived variables the bodies use, from customer_summary
+    (the same columns the set-based queue renders from)."""
+    from core.money import format_krw
+
     values: dict[int, dict[str, str | None]] = defaultdict(dict)
     if not customer_ids or not needed & {"최근구매상품", "구매횟수", "누적구매액"}:
         return values
-    from core.money import format_krw
-
     for start in range(0, len(customer_ids), CHUNK):
         ids = list(customer_ids[start : start + CHUNK])
-        if needed & {"구매횟수", "누적구매액"}:
-            rows = session.execute(
-                select(ORD.customer_id, func.count(), func.sum(ORD.total_amount - ORD.refunded_amount))
-                .where(_paid(), ORD.customer_id.in_(ids))
-                .group_by(ORD.customer_id)
-            ).all()
-            for customer_id, count, total in rows:
-                values[customer_id]["구매횟수"] = f"{count}"
-                values[customer_id]["누적구매액"] = format_krw(int(total or 0))
-        if "최근구매상품" in needed:
-            last = (
-                select(ORD.customer_id, func.max(ORD.ordered_at).label("at"))
-                .where(_paid(), ORD.customer_id.in_(ids))
-                .group_by(ORD.customer_id)
-                .subquery()
+        rows = session.execute(
+            select(CS.customer_id, CS.paid_orders, CS.paid_total, CS.last_product_name).where(
+                CS.customer_id.in_(ids)
             )
-            rows = session.execute(
-                select(ORD.customer_id, func.min(OI.product_name))
-                .join(last, and_(last.c.customer_id == ORD.customer_id, last.c.at == ORD.ordered_at))
-                .join(OrderItem.__table__, OI.order_id == ORD.id)
-                .where(_paid())
-                .group_by(ORD.customer_id)
-            ).all()
-            for customer_id, product_name in rows:
-                values[customer_id]["최근구매상품"] = product_name
+        ).all()
+        for customer_id, count, total, product_name in rows:
+            values[customer_id]["구매횟수"] = f"{count}"
+            values[customer_id]["누적구매액"] = format_krw(int(total or 0))
+            values[customer_id]["최근구매상품"] = product_name
     return values
 
 
@@ -604,6 +707,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "auto_winner": False,
     "attribution_days": 7,
     "link_url": None,
+    # The kind of goods advertised (a product category): buyers of it in the last 6 months may get
+    # the ad without consent (정보통신망법 제50조①1). None: consent only.
+    "advertised_category": None,
 }
 
 
@@ -671,6 +777,9 @@ def create_campaign(
         raise ValidationFailed(f"알 수 없는 승자 규칙입니다: {merged['winner_rule']!r}")
     if int(merged["attribution_days"]) < 1 or int(merged["test_window_hours"]) < 1:
         raise ValidationFailed("테스트 시간과 귀속 기간은 1 이상이어야 합니다")
+    merged["advertised_category"] = (merged.get("advertised_category") or "").strip() or None
+    if merged["advertised_category"] and merged["advertised_category"] not in product_categories(session):
+        raise ValidationFailed(f"없는 상품 분류입니다: {merged['advertised_category']!r}")
     variants = validate_variants(bodies, link_url=merged["link_url"])
     if len(variants) > 1 and not 0 < test_share <= 0.5:
         raise ValidationFailed("테스트 비율은 0%보다 크고 50% 이하여야 합니다")
@@ -722,9 +831,30 @@ def _transition(
     return result.rowcount == 1
 
 
+PRICE_SETTING = "campaign_price_per_message"
+MAX_PRICE_PER_MESSAGE = 1000  # KRW: above any Kakao/SMS rate, so a larger number is a typo
+
+
 def price_per_message(session: Session) -> int:
-    value = settings_store.get(session, "campaign_price_per_message")
+    """What the provider charges per message (KRW), for the cost shown before sending."""
+    value = settings_store.get(session, PRICE_SETTING)
     return DEFAULT_PRICE_PER_MESSAGE if value is None else int(value)
+
+
+def set_price_per_message(session: Session, actor: Actor, value: Any) -> int:
+    """The owner sets the price per message; validated, audited with the old value (settings_store)."""
+    require_role(actor, Role.OWNER)
+    text_value = str(value).replace(",", "").replace("원", "").strip() if value is not None else ""
+    try:
+        price = int(text_value)
+    except ValueError:
+        raise ValidationFailed(f"건당 비용은 원 단위 정수여야 합니다: {value!r}") from None
+    if not 0 <= price <= MAX_PRICE_PER_MESSAGE:
+        raise ValidationFailed(
+            f"건당 비용은 0원 이상 {MAX_PRICE_PER_MESSAGE:,}원 이하여야 합니다: {price:,}원"
+        )
+    settings_store.put(session, actor, PRICE_SETTING, price)
+    return price
 
 
 @dataclass
@@ -741,12 +871,19 @@ class SendPlan:
     cost: int
     held_until: datetime | None
     message: str | None
+    by_purchase_exception: int = 0  # reachable without consent through a recent same-kind purchase
 
 
 def plan(session: Session, campaign_id: int, *, now: datetime | None = None) -> SendPlan:
     now = now or clock.now()
     campaign = _get(session, campaign_id)
-    counted = count_segment(session, campaign.segment_rules, now=now, sample_size=0)
+    counted = count_segment(
+        session,
+        campaign.segment_rules,
+        now=now,
+        sample_size=0,
+        advertised_category=campaign.options.get("advertised_category"),
+    )
     holdout = int(counted.reachable * campaign.holdout_share)
     test = int(counted.reachable * campaign.test_share) if len(campaign.variants) > 1 else 0
     rest = counted.reachable - holdout - test
@@ -762,6 +899,7 @@ def plan(session: Session, campaign_id: int, *, now: datetime | None = None) -> 
         cost=messages_now * price_per_message(session),
         held_until=next_ad_window(now) if is_night_kst(now) else None,
         message=counted.message,
+        by_purchase_exception=counted.by_purchase_exception,
     )
 
 
@@ -802,7 +940,15 @@ def _members(
     _roomy_aggregates(session)
     query = (
         select(C.id, C.name, C.public_id, C.night_ad_consent_at.is_not(None), C.phone)
-        .where(condition, exclusion_reason(session, now, campaign_id=campaign.id).is_(None))
+        .where(
+            condition,
+            exclusion_reason(
+                session,
+                now,
+                campaign_id=campaign.id,
+                advertised_category=campaign.options.get("advertised_category"),
+            ).is_(None),
+        )
         .order_by(C.id)
     )
     if limit:
@@ -810,15 +956,29 @@ def _members(
     return [tuple(row) for row in session.execute(query).all()]  # type: ignore[misc]
 
 
+def ad_frame(body: str, shop_info: compliance.Shop | None = None) -> tuple[str, str]:
+    """What compliance.advertising_text puts before and after this body: "(광고) shop" unless the
+    body already starts with it, the contact and the free opt-out line unless it already ends so."""
+    shop_info = shop_info or shop()
+    body = body.strip()
+    prefix = "" if body.startswith(compliance.AD_PREFIX) else f"{compliance.AD_PREFIX} {shop_info.name}\n"
+    opt_out = f"무료수신거부 {shop_info.opt_out_number}"
+    if body.endswith(opt_out):
+        return prefix, ""
+    contact = f"\n문의 {shop_info.phone}" if shop_info.phone and shop_info.phone not in body else ""
+    return prefix, f"{contact}\n{opt_out}"
+
+
 class _Renderer:
-    """Everything per campaign computed once, so rendering 100,000 messages is string work only."""
+    """Everything per campaign computed once: the preview renders in Python, _queue in SQL, from
+    the same bodies, frames and values (tests compare the two)."""
 
     def __init__(self, campaign: Campaign, now: datetime) -> None:
-        frame = ad_text("\x00")
-        self.prefix, self.suffix = frame.split("\x00")
-        self.bodies = {v["key"]: v["body"] for v in campaign.variants}
+        self.bodies = {v["key"]: v["body"].strip() for v in campaign.variants}
+        self.frames = {key: ad_frame(body) for key, body in self.bodies.items()}
         self.variables = {key: variables_in(body) for key, body in self.bodies.items()}
         self.needed = {name for names in self.variables.values() for name in names}
+        self.uses_summary = bool(self.needed & {"최근구매상품", "구매횟수", "누적구매액"})
         self.link_base = tracked_link(campaign.id, "", None).split("&u=")[0] + "&u="
         self.now = now
         self.held_until = next_ad_window(now)
@@ -838,9 +998,8 @@ class _Renderer:
         body = self.bodies[variant]
         for n in names:
             body = body.replace("#{" + n + "}", str(values[n]))
-        if body.startswith("(광고)"):
-            return body, None, send_after
-        return self.prefix + body + self.suffix, None, send_after
+        prefix, suffix = self.frames[variant]
+        return prefix + body + suffix, None, send_after
 
 
 Progress = Callable[[int, int], None]
@@ -871,30 +1030,33 @@ def assign_groups(
     return assignments
 
 
-def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], conflict: list[str]) -> None:
-    """Bulk insert of recipients guarded by their unique key (campaign + customer).
+QUEUE_CHUNK = 20_000  # recipients per INSERT .. SELECT: a progress step, and a bounded id list
 
-    SQLite: executemany with ON CONFLICT DO NOTHING (in-process, fast). PostgreSQL: COPY straight
-    into the table (an executemany is one round trip per row). A duplicate there cannot come from
-    a second start (the status UPDATE already stopped it); if one ever did, the unique index
-    aborts the whole transaction: nothing is queued twice and nothing is half-written.
-    """
-    if not rows:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        insert = sqlite_dialect.insert(table).on_conflict_do_nothing(index_elements=conflict)
-        session.execute(insert, rows)
-        return
-    columns = list(rows[0])
-    names = ", ".join(f'"{c}"' for c in columns)
-    json_columns = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
-    driver = session.connection().connection.driver_connection
-    try:
-        with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([json.dumps(row[c]) if c in json_columns else row[c] for c in columns])
-    except UniqueViolation as exc:
-        raise Conflict("이미 발송 대기열에 있는 수신자가 있어 중단했습니다 (중복 발송 방지)") from exc
+
+def _among(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """`column IN ids` as one bound value (a PostgreSQL array, a SQLite JSON array), not one
+    placeholder per id: 20,000 ids stay a short statement that plans as index probes."""
+    if session.get_bind().dialect.name == "postgresql":
+        # IN (SELECT unnest(..)): a hashed semi-join; `= ANY(array)` as a filter is linear per row.
+        array = bindparam(None, list(ids), type_=postgresql.ARRAY(BigInteger))
+        return column.in_(select(func.unnest(array)))
+    values = func.json_each(json.dumps(list(ids))).table_valued("value")
+    return column.in_(select(values.c.value))
+
+
+def _sql_values(session: Session, renderer: _Renderer, variant: str) -> dict[str, ColumnElement[Any]]:
+    """Each #{variable} as SQL over customer (C) and customer_summary (CS); NULL when it has none."""
+    if session.get_bind().dialect.name == "postgresql":
+        krw = func.to_char(CS.paid_total, "FM999,999,999,999,990") + "원"
+    else:
+        krw = func.printf("%,d", CS.paid_total) + "원"
+    return {
+        "이름": func.nullif(C.name, ""),
+        "최근구매상품": func.nullif(CS.last_product_name, ""),
+        "구매횟수": func.cast(CS.paid_orders, String),
+        "누적구매액": case((CS.customer_id.is_(None), None), else_=krw),
+        "링크": literal(renderer.link_base) + C.public_id + literal(f"&v={variant}"),
+    }
 
 
 def _queue(
@@ -904,65 +1066,162 @@ def _queue(
     now: datetime,
     progress: Progress | None,
 ) -> dict[str, int]:
-    """Record recipients and queue their messages in bulk, in the caller's transaction.
+    """Record recipients and queue their messages set-based, in the caller's transaction.
 
-    Same rows as core.messaging.outbox.enqueue (kind advertising, key campaign:{c}:{customer}),
-    inserted in chunks with ON CONFLICT DO NOTHING so 100,000 recipients take seconds, not minutes.
+    Per chunk and variant: one INSERT .. SELECT of recipients (with the reason when a #{variable}
+    has no value for them: they are skipped), and one INSERT .. SELECT of messages
+    through the outbox (core.messaging.outbox.enqueue_select) with the compliance applied in the
+    set: "(광고)" + shop, contact and opt-out line around the body, held to 08:00 at night for those
+    without night consent, the purchase-exception category for the sender's own check. Both
+    inserts skip rows already there (unique campaign+customer, and idempotency key
+    campaign:{c}:{customer}), so nothing is queued twice whoever runs it again.
     """
     renderer = _Renderer(campaign, now)
     counts = {"recipients": 0, "queued": 0, "skipped": 0, "held": 0, "holdout": 0}
     total = len(assignments)
+    category = campaign.options.get("advertised_category")
+    variables = {CATEGORY_HINT: category} if category else {}
+    night = renderer.held_until > now
+    holds = and_(literal(night), C.night_ad_consent_at.is_(None))
     if progress:
         progress(0, total)
-    for start in range(0, total, CHUNK):
-        chunk = assignments[start : start + CHUNK]
-        extra = _variable_values(session, [m[0][0] for m in chunk], renderer.needed)
-        recipients, messages = [], []
-        for member, group, variant_key in chunk:
-            customer_id = member[0]
-            recipient = {
-                "campaign_id": campaign.id,
-                "customer_id": customer_id,
-                "group": group,
-                "variant": variant_key,
-                "skipped_reason": None,
-                "created_at": now,
-            }
-            recipients.append(recipient)
-            if group == RecipientGroup.HOLDOUT:
-                counts["holdout"] += 1
-                continue
-            text, reason, send_after = renderer.message(variant_key, member, extra)
-            if text is None:
-                recipient["skipped_reason"] = reason
-                counts["skipped"] += 1
-                continue
-            counts["held"] += send_after > now
-            messages.append(
-                {
-                    "customer_id": customer_id,
-                    "to_phone": member[4],
-                    "kind": MessageKind.ADVERTISING.value,
-                    "template_key": "campaign",
-                    "text": text,
-                    "variables": {},
-                    "idempotency_key": f"campaign:{campaign.id}:{customer_id}",
-                    "status": MessageStatus.HELD.value if send_after > now else MessageStatus.QUEUED.value,
-                    "reason": NIGHT_HOLD_REASON if send_after > now else None,
-                    "attempts": 0,
-                    "send_after": send_after,
-                    "campaign_id": campaign.id,
-                    "campaign_variant": variant_key,
-                    "created_at": now,
-                    "updated_at": now,
-                }
+    for start in range(0, total, QUEUE_CHUNK):
+        by_group: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+        for member, group, variant_key in assignments[start : start + QUEUE_CHUNK]:
+            by_group[(group, variant_key)].append(member[0])
+        for (group, variant_key), ids in by_group.items():
+            values = _sql_values(session, renderer, variant_key)
+            skipped = None
+            if group != RecipientGroup.HOLDOUT:
+                skipped = _missing_reason(values, renderer.variables[variant_key])
+            inserted = _insert_recipients(
+                session, campaign.id, group, variant_key, ids, now, skipped, renderer.uses_summary
             )
-        _insert_ignore(session, CampaignRecipient.__table__, recipients, ["campaign_id", "customer_id"])
-        counts["queued"] += enqueue_many(session, messages, now=now)
-        counts["recipients"] += len(recipients)
+            counts["recipients"] += inserted
+            if group == RecipientGroup.HOLDOUT:
+                counts["holdout"] += len(ids)
+                continue
+            # The messages come from the same customers and the same skip expression as the
+            # recipients just written (not a join to them: their fresh rows have no statistics yet).
+            members = [_among(session, C.id, ids)]
+            if skipped is not None:
+                members.append(skipped.is_(None))
+            body: ColumnElement[str] = literal(renderer.bodies[variant_key])
+            for name in renderer.variables[variant_key]:
+                body = func.replace(body, "#{" + name + "}", values[name])
+            prefix, suffix = renderer.frames[variant_key]
+            rows = (
+                select(
+                    C.id,
+                    C.phone,
+                    literal(MessageKind.ADVERTISING.value),
+                    literal("campaign"),
+                    literal(prefix) + body + literal(suffix),
+                    literal(variables, type_=M.variables.type),
+                    literal(f"campaign:{campaign.id}:") + func.cast(C.id, String),
+                    case(
+                        (holds, literal(MessageStatus.HELD.value)), else_=literal(MessageStatus.QUEUED.value)
+                    ),
+                    case((holds, literal(NIGHT_HOLD_REASON)), else_=None),
+                    literal(0),
+                    case(
+                        (holds, literal(renderer.held_until, type_=M.send_after.type)),
+                        else_=literal(now, type_=M.send_after.type),
+                    ),
+                    literal(campaign.id),
+                    literal(variant_key),
+                    literal(now, type_=M.created_at.type),
+                    literal(now, type_=M.updated_at.type),
+                )
+                .select_from(_customers(renderer.uses_summary))
+                .where(*members)
+            )
+            queued = enqueue_select(session, QUEUED_COLUMNS, rows)
+            counts["queued"] += queued
+            counts["skipped"] += inserted - queued  # new recipients without a new message
+            if night and queued:
+                counts["held"] += session.execute(
+                    select(func.count())
+                    .select_from(_customers(renderer.uses_summary))
+                    .where(*members, C.night_ad_consent_at.is_(None))
+                ).scalar_one()
         if progress:
-            progress(min(start + CHUNK, total), total)
+            progress(min(start + QUEUE_CHUNK, total), total)
     return counts
+
+
+def _customers(with_summary: bool) -> Any:
+    """customer, joined to its summary only when a #{variable} of the bodies needs it."""
+    if not with_summary:
+        return Customer.__table__
+    return Customer.__table__.outerjoin(CustomerSummary.__table__, CS.customer_id == C.id)
+
+
+QUEUED_COLUMNS = [
+    "customer_id",
+    "to_phone",
+    "kind",
+    "template_key",
+    "text",
+    "variables",
+    "idempotency_key",
+    "status",
+    "reason",
+    "attempts",
+    "send_after",
+    "campaign_id",
+    "campaign_variant",
+    "created_at",
+    "updated_at",
+]
+
+
+def _missing_reason(values: dict[str, ColumnElement[Any]], names: Sequence[str]) -> ColumnElement[Any] | None:
+    """SQL for the renderer's skip reason: "값 없는 변수: #{a}, #{b}" for the variables this
+    person has no value for, NULL when none is missing (built without concat_ws: SQLite has none)."""
+    listed: ColumnElement[Any] | None = None
+    for name in names:
+        if name == "링크":
+            continue  # built from the customer's public id: never missing
+        piece = literal("#{" + name + "}")
+        joined = piece if listed is None else func.coalesce(listed + ", ", "") + piece
+        listed = case((values[name].is_(None), joined), else_=listed)
+    return None if listed is None else literal("값 없는 변수: ") + listed
+
+
+def _insert_recipients(
+    session: Session,
+    campaign_id: int,
+    group: str,
+    variant: str | None,
+    ids: Sequence[int],
+    now: datetime,
+    skipped: ColumnElement[Any] | None,
+    with_summary: bool,
+) -> int:
+    """INSERT .. SELECT of one group's recipients, each with the reason it gets no message (or
+    NULL); ones already recorded are left as they are."""
+    table = CampaignRecipient.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite_dialect
+    rows = (
+        select(
+            literal(campaign_id),
+            C.id,
+            literal(group),
+            literal(variant, type_=String),
+            skipped if skipped is not None else literal(None, type_=String),
+            literal(now, type_=R.created_at.type),
+        )
+        .select_from(_customers(with_summary))
+        .where(_among(session, C.id, ids))
+    )
+    statement = (
+        dialect.insert(table)
+        .from_select(["campaign_id", "customer_id", "group", "variant", "skipped_reason", "created_at"], rows)
+        .on_conflict_do_nothing(index_elements=["campaign_id", "customer_id"])
+        .execution_options(preserve_rowcount=True)
+    )
+    return session.execute(statement).rowcount
 
 
 def schedule(session: Session, actor: Actor, campaign_id: int, at: datetime) -> Campaign:
@@ -1336,6 +1595,13 @@ def open_campaigns(session: Session) -> list[Campaign]:
 
 def saved_segments(session: Session) -> list[Segment]:
     return list(session.scalars(select(Segment).order_by(Segment.__table__.c.id.desc())))
+
+
+def product_categories(session: Session) -> list[str]:
+    """The categories of the products on sale: what a campaign can say it advertises."""
+    return list(
+        session.scalars(select(P.category).where(P.deleted_at.is_(None)).distinct().order_by(P.category))
+    )
 
 
 def products(session: Session) -> list[Product]:

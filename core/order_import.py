@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
-from core import analytics, audit, clock
+from core import analytics, audit, clock, customer_summary
 from core.auth import Actor, require_role
 from core.errors import ValidationFailed
 from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Role
@@ -300,6 +300,7 @@ def import_orders(
                 for row in rows
             ],
         )
+        customer_summary.refresh(session, customer_ids.values())
         payment_rows = [
             {
                 "order_id": order_ids[row["order_number"]],

@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from core import audit, clock
+from core import audit, clock, customer_summary
 from core.auth import Actor, require_role
 from core.db import is_postgres
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -84,6 +84,7 @@ def record_paid_order(
             amount=amount,
         )
     )
+    customer_summary.refresh(session, [customer_id])
     return order
 
 
@@ -318,6 +319,7 @@ def _record_refund_success(
             else (OrderStatus.PARTIALLY_REFUNDED)
         )
         session.add(order)
+        customer_summary.refresh(session, [order.customer_id])
     customer = session.get(Customer, payment.customer_id)
     order_number = order.order_number if order else "-"
     ensure_template(session, "refund_completed")

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlmodel import Session, SQLModel
 
-from core import audit, clock, inquiries
+from core import audit, clock, customer_summary, inquiries
 from core.auth import Actor, create_user
 from core.errors import Conflict, ValidationFailed
 from core.models import (
@@ -347,6 +347,7 @@ def seed_demo(
         generator = _Generator(connection, random.Random(seed), instant, progress or (lambda _m: None))
         counts = generator.run(customers, orders)
         with Session(bind=connection) as session:
+            customer_summary.rebuild(session)
             counts["staff_users_created"] = _ensure_demo_users(session)
             # The seeded open inquiries get their SLA deadlines like any created through the service.
             inquiries.recompute_open(session)

@@ -13,7 +13,7 @@ import ui
 from core import campaigns, clock
 from core.db import session_scope
 from core.errors import ChannelDeskError
-from core.models import CampaignStatus
+from core.models import CampaignStatus, Role
 from core.models.campaigns import CAMPAIGN_STATUS_LABELS
 from core.money import format_krw
 from ui.tables import show_rows
@@ -118,6 +118,10 @@ with tab_segment:
                 st.warning(counted.message)
             if counted.excluded_labels:
                 st.caption(" · ".join(f"{k} {v:,}명" for k, v in counted.excluded_labels.items()))
+            st.caption(
+                "광고 동의가 없어도 6개월 안에 같은 분류를 산 고객은 '메시지 작성'에서 광고 상품 분류를 고르면"
+                " 발송 가능으로 셉니다 (정보통신망법 제50조)."
+            )
             show_rows([{"고객": m["name"], "전화": m["phone"]} for m in counted.sample], key="cmp_sample")
         name = st.text_input("세그먼트 이름", key="cmp_seg_name")
         if st.button("세그먼트 저장", key="cmp_seg_save"):
@@ -152,6 +156,15 @@ with tab_compose:
         )
         auto = st.checkbox("테스트 시간이 지나면 규칙대로 나머지에게 자동 발송", key="cmp_auto")
         seed = st.number_input("표본 시드 (같은 시드 = 같은 표본)", 0, 10**6, 0, key="cmp_seed")
+    with session_scope(engine) as session:
+        categories = campaigns.product_categories(session)
+    advertised = st.selectbox(
+        "광고하는 상품 분류 (6개월 안에 같은 분류를 산 고객은 광고 동의 없이도 받을 수 있습니다)",
+        ["-"] + categories,
+        key="cmp_category",
+        help="정보통신망법 제50조: 거래한 것과 같은 종류의 상품 광고는 거래 후 6개월까지 사전 동의 없이 보낼 수 있습니다."
+        " 수신거부한 고객과 야간 제한은 그대로 적용됩니다.",
+    )
     holdout = st.slider("대조군 비율 (%) — 보내지 않고 효과 측정", 0, 50, 0, key="cmp_holdout") / 100
     attribution = st.number_input("매출 귀속 기간 (마지막 클릭 후 일)", 1, 60, 7, key="cmp_attr")
     if st.button("캠페인 만들기", key="cmp_create", type="primary"):
@@ -172,6 +185,7 @@ with tab_compose:
                         "auto_winner": auto,
                         "attribution_days": int(attribution),
                         "link_url": link or None,
+                        "advertised_category": None if advertised == "-" else advertised,
                     },
                 )
             state["cmp_selected"] = campaign.id
@@ -181,6 +195,28 @@ with tab_compose:
 
 # ---------------------------------------------------------------- 발송
 with tab_send:
+    with st.expander("건당 발송 비용 (발송 전 예상 비용에 쓰입니다)"):
+        with session_scope(engine) as session:
+            current_price = campaigns.price_per_message(session)
+        st.write(f"현재 건당 {format_krw(current_price)}")
+        if actor.role == Role.OWNER:
+            new_price = st.number_input(
+                "건당 비용 (원)",
+                min_value=0,
+                max_value=campaigns.MAX_PRICE_PER_MESSAGE,
+                value=current_price,
+                step=1,
+                key="cmp_price",
+            )
+            if st.button("비용 저장", key="cmp_price_save"):
+                try:
+                    with session_scope(engine) as session:
+                        saved = campaigns.set_price_per_message(session, actor, new_price)
+                    st.success(f"건당 비용을 {format_krw(saved)}으로 바꿨습니다.")
+                except ChannelDeskError as exc:
+                    st.error(str(exc))
+        else:
+            st.caption("건당 비용은 사장님(owner)만 바꿀 수 있습니다.")
     with session_scope(engine) as session:
         open_campaigns = campaigns.open_campaigns(session)
     if not open_campaigns:
@@ -228,6 +264,11 @@ with tab_send:
                     f" (건당 {format_krw(plan.price)})"
                     + (f" · 대조군 {plan.holdout:,}명" if plan.holdout else "")
                 )
+                if plan.by_purchase_exception:
+                    st.caption(
+                        f"발송 가능 {plan.reachable:,}명 중 {plan.by_purchase_exception:,}명은 광고 동의 없이"
+                        " 6개월 안의 같은 분류 구매로 포함되었습니다 (정보통신망법 제50조)."
+                    )
                 if plan.held_until:
                     st.info(
                         f"지금은 야간 광고 금지 시간입니다. 야간 수신 동의가 없는 고객에게는"

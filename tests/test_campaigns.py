@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from core import campaigns, clock
+from core import campaigns, clock, customer_summary
 from core.auth import Actor
 from core.db import session_scope
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.models import (
+    AdSendSlot,
     AuditLog,
     Campaign,
     CampaignRecipient,
@@ -89,6 +90,7 @@ def _order(
                 amount=amount,
             )
         )
+    customer_summary.refresh(s, [customer_id])  # as every order write path does
 
 
 @pytest.fixture
@@ -244,18 +246,37 @@ def test_no_members_gives_a_message(engine: Engine, shop: dict[str, int]) -> Non
 
 
 def test_pressure_limit_excludes_customers_who_had_enough_ads(engine: Engine, shop: dict[str, int]) -> None:
+    """The sender's ledger of today's ad slots decides it: the default is one ad per KST day."""
     with session_scope(engine) as s:
-        for i in range(1):  # the sender's default: one ad per customer per 24 hours
-            s.add(
-                Message(
-                    customer_id=shop["vip"],
-                    kind=MessageKind.ADVERTISING,
-                    template_key="x",
-                    idempotency_key=f"old:{i}",
-                    status=MessageStatus.SENT,
-                    sent_at=NOW - timedelta(hours=3),
-                )
+        sent = Message(
+            customer_id=shop["vip"],
+            kind=MessageKind.ADVERTISING,
+            template_key="x",
+            idempotency_key="old:0",
+            status=MessageStatus.SENT,
+            sent_at=NOW - timedelta(hours=3),
+        )
+        s.add(sent)
+        s.flush()
+        s.add(AdSendSlot(customer_id=shop["vip"], kst_day=clock.today_kst(NOW), slot=1, message_id=sent.id))
+        yesterday = Message(
+            customer_id=shop["coffee_due"],
+            kind=MessageKind.ADVERTISING,
+            template_key="x",
+            idempotency_key="old:1",
+            status=MessageStatus.SENT,
+            sent_at=NOW - timedelta(days=1),
+        )
+        s.add(yesterday)
+        s.flush()
+        s.add(
+            AdSendSlot(
+                customer_id=shop["coffee_due"],
+                kst_day=clock.today_kst(NOW - timedelta(days=1)),
+                slot=1,
+                message_id=yesterday.id,
             )
+        )
     with Session(engine) as s:
         counted = campaigns.count_segment(s, {"include": [{"type": "order_count", "min": 1}]}, now=NOW)
     assert counted.excluded["pressure"] == 1

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from core import clock
 from core.db import session_scope
-from core.models import CampaignClick, Customer, Message
+from core.models import AuditLog, CampaignClick, Customer, Message
 from tests.ui_helpers import open_app, point_app_at, texts
 
 
@@ -105,3 +105,19 @@ def test_go_page_records_a_click_and_offers_the_target(sqlite_engine: Engine, sq
     assert "https://shop.example/x" in texts(at)
     with Session(sqlite_engine) as s:
         assert s.execute(select(func.count()).select_from(CampaignClick)).scalar() == 1
+
+
+def test_owner_sets_the_price_per_message_and_the_cost_follows(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    _customers(sqlite_engine, 4)
+    at = open_app(sqlite_engine, sqlite_actors["owner"], "pages/campaigns.py")
+    assert "현재 건당 15원" in texts(at)
+    at.number_input(key="cmp_price").set_value(23).run()
+    at.button(key="cmp_price_save").click().run()
+    assert not at.exception, at.exception
+    assert any("23원" in s.value for s in at.success), [s.value for s in at.success]
+    with Session(sqlite_engine) as s:
+        assert s.execute(select(AuditLog.action).where(AuditLog.action == "setting.change")).scalars().all()
+    staff = open_app(sqlite_engine, sqlite_actors["staff"], "pages/campaigns.py")
+    shown = texts(staff)
+    assert "현재 건당 23원" in shown and "사장님(owner)만" in shown
+    assert not [w for w in staff.number_input if w.key == "cmp_price"]

@@ -9,8 +9,9 @@ limit is held to the next day, not dropped), and gets the required text:
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from core import clock
@@ -18,7 +19,7 @@ from core.models import MessageKind
 
 NIGHT_START = time(21, 0)
 NIGHT_END = time(8, 0)
-PURCHASE_EXCEPTION_DAYS = 183  # "6 months": the longest half-year, so no valid purchase is refused
+PURCHASE_EXCEPTION_MONTHS = 6  # 시행령 제61조: 6 months from the day the transaction ended
 AD_PREFIX = "(광고)"
 
 
@@ -81,6 +82,40 @@ def pressure_reason(daily_ad_limit: int, until: datetime) -> str:
     return f"광고 빈도 제한 (고객당 하루 {daily_ad_limit}건): {clock.format_kst(until)}까지 보류"
 
 
+def purchase_exception_last_day(purchase_day: date) -> date:
+    """The last KST day a purchase on `purchase_day` allows ads of the same kind without consent.
+
+    정보통신망법 제50조①1 and 시행령 제61조: 6 months from the day the transaction ended, counted
+    as 민법 제157조/제160조 count months: the period starts the next day and ends the day before the
+    corresponding day 6 months later (the month's last day when that month has no such day).
+    """
+    start = purchase_day + timedelta(days=1)
+    month_index = start.month - 1 + PURCHASE_EXCEPTION_MONTHS
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    last_of_month = calendar.monthrange(year, month)[1]
+    if start.day > last_of_month:
+        return date(year, month, last_of_month)
+    return date(year, month, start.day) - timedelta(days=1)
+
+
+def purchase_exception_applies(purchased_at: datetime | None, now: datetime) -> bool:
+    """True while a purchase still stands in for ad consent (through the whole last KST day)."""
+    if purchased_at is None or purchased_at > now:
+        return False
+    last_day = purchase_exception_last_day(clock.to_kst(purchased_at).date())
+    return clock.to_kst(now).date() <= last_day
+
+
+def earliest_excepting_purchase(now: datetime) -> datetime:
+    """The earliest instant a purchase must be at or after to still stand in for consent at `now`
+    (a KST midnight; the last days are monotonic in the purchase day, so one bound fits all)."""
+    today = clock.to_kst(now).date()
+    day = today - timedelta(days=200)
+    while purchase_exception_last_day(day) < today:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(0, 0), tzinfo=clock.KST).astimezone(clock.UTC)
+
+
 def in_night_ban(at: datetime) -> bool:
     local = clock.to_kst(at).time()
     return local >= NIGHT_START or local < NIGHT_END
@@ -108,10 +143,7 @@ def check(
         return Decision(Action.SKIP, text, reason=f"알 수 없는 메시지 종류: {kind}")
     if has_opted_out(recipient):
         return Decision(Action.SKIP, text, reason="광고 수신거부 고객")
-    recent_purchase = (
-        recipient.last_same_kind_purchase_at is not None
-        and now - recipient.last_same_kind_purchase_at <= timedelta(days=PURCHASE_EXCEPTION_DAYS)
-    )
+    recent_purchase = purchase_exception_applies(recipient.last_same_kind_purchase_at, now)
     if recipient.ad_consent_at is None and not recent_purchase:
         return Decision(Action.SKIP, text, reason="광고 수신 동의 없음 (6개월 내 동종 구매도 없음)")
     if in_night_ban(now) and recipient.night_ad_consent_at is None:

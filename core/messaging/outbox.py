@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -83,3 +84,21 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]], *, now: datetime 
         dialect.insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
     )
     return len(session.execute(statement, [{**defaults, **row} for row in rows]).all())
+
+
+def enqueue_select(session: Session, columns: list[str], rows: Select[Any]) -> int:
+    """`enqueue_many` for rows computed in the database (a campaign's 100,000 recipients): one
+    INSERT .. SELECT .. ON CONFLICT (idempotency_key) DO NOTHING, nothing through Python per row.
+
+    `rows` yields the Message `columns` in order (they must include idempotency_key and every
+    non-null column). Idempotent like `enqueue`; returns how many rows were new.
+    """
+    table = Message.__table__  # type: ignore[attr-defined]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .execution_options(preserve_rowcount=True)  # SQLAlchemy reports INSERT counts only when asked
+    )
+    return session.execute(statement).rowcount

@@ -15,6 +15,7 @@ from core.models.analytics import (
 )
 from core.models.campaign_recipient import CampaignClick, CampaignRecipient, RecipientGroup
 from core.models.campaigns import Campaign, CampaignStatus, Segment
+from core.models.customer_summary import CustomerProductSummary, CustomerSummary
 from core.models.customers import Customer, CustomerCreate, CustomerUpdate, Product, ProductCreate
 from core.models.inquiries import (
     ClosedDay,
@@ -57,7 +58,7 @@ __all__ = [
     "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerProductLast", "CustomerSales",
     "DailyProductSales", "DailySales", "ProductRepurchase", "RepurchaseGap",
     "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
-    "CustomerCreate", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
+    "CustomerCreate", "CustomerProductSummary", "CustomerSummary", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
     "InquiryType", "IntervalUnit", "JobRun", "Message", "MessageKind", "MessageStatus", "Order",
     "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",
     "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "SandboxInstrument",

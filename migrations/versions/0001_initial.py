@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 16:41:52.912086
+Create Date: 2026-11-23 17:47:13.590208
 """
 
 from collections.abc import Sequence
@@ -287,6 +287,49 @@ def upgrade() -> None:
         sa.Column("last_beat_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("worker_id"),
     )
+    op.create_table(
+        "customer_product_summary",
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column("last_ordered_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_paid_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"],
+            ["product.id"],
+        ),
+        sa.PrimaryKeyConstraint("customer_id", "product_id"),
+    )
+    with op.batch_alter_table("customer_product_summary", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_customer_product_summary_product_last", ["product_id", "last_ordered_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_customer_product_summary_product_paid", ["product_id", "last_paid_at"], unique=False
+        )
+
+    op.create_table(
+        "customer_summary",
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("paid_orders", sa.Integer(), nullable=False),
+        sa.Column("paid_total", sa.Integer(), nullable=False),
+        sa.Column("first_ordered_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_ordered_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_product_name", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("customer_id"),
+    )
+    with op.batch_alter_table("customer_summary", schema=None) as batch_op:
+        batch_op.create_index("ix_customer_summary_first_ordered", ["first_ordered_at"], unique=False)
+        batch_op.create_index("ix_customer_summary_last_ordered", ["last_ordered_at"], unique=False)
+        batch_op.create_index("ix_customer_summary_orders", ["paid_orders"], unique=False)
+
     op.create_table(
         "payment_link",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -976,6 +1019,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_payment_link_created_at"))
 
     op.drop_table("payment_link")
+    with op.batch_alter_table("customer_summary", schema=None) as batch_op:
+        batch_op.drop_index("ix_customer_summary_orders")
+        batch_op.drop_index("ix_customer_summary_last_ordered")
+        batch_op.drop_index("ix_customer_summary_first_ordered")
+
+    op.drop_table("customer_summary")
+    with op.batch_alter_table("customer_product_summary", schema=None) as batch_op:
+        batch_op.drop_index("ix_customer_product_summary_product_paid")
+        batch_op.drop_index("ix_customer_product_summary_product_last")
+
+    op.drop_table("customer_product_summary")
     op.drop_table("worker_heartbeat")
     op.drop_table("template")
     with op.batch_alter_table("staff_user", schema=None) as batch_op:

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from core.errors import Conflict, PermissionDenied, ValidationFailed
-from core.models import AuditLog, Message, Order, Payment, Refund, SandboxPayment
+from core.models import AuditLog, CustomerSummary, Message, Order, Payment, Refund, SandboxPayment
 from core.orders import refund_payment, settle_pending_refund
 from tests.payments.helpers import paid_order, sandbox_router
 
@@ -30,6 +30,8 @@ def test_full_and_partial_refunds_update_totals_and_tell_the_customer(engine, ac
         assert first.tax_free_amount == 1_000
         assert session.get(Payment, payment.id).status == "partially_refunded"
         assert session.get(Order, payment.order_id).status == "partially_refunded"
+        summary = session.get(CustomerSummary, payment.customer_id)  # kept in the refund's transaction
+        assert (summary.paid_orders, summary.paid_total) == (1, 20_000)
         second = refund_payment(
             session,
             actors["owner"],
@@ -44,6 +46,8 @@ def test_full_and_partial_refunds_update_totals_and_tell_the_customer(engine, ac
         assert (paid.status, paid.refunded_amount) == ("refunded", 30_000)
         order = session.get(Order, payment.order_id)
         assert (order.status, order.refunded_amount) == ("refunded", 30_000)
+        session.expire_all()
+        assert session.get(CustomerSummary, payment.customer_id) is None  # no paid order left
         keys = set(session.exec(select(Message.idempotency_key)).all())
         assert {f"refund:{first.id}", f"refund:{second.id}"} <= keys
         actions = set(session.exec(select(AuditLog.action)).all())
