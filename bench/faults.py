@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["flaky"].add_argument("--messages", type=int, default=2_000)
     sub.choices["flaky"].add_argument("--charges", type=int, default=200)
     sub.choices["flaky"].add_argument("--processes", type=int, default=4, help="worker processes per round")
-    sub.choices["flaky"].add_argument("--max-message-attempts", type=int, default=6)
+    sub.choices["flaky"].add_argument("--max-message-attempts", type=int, default=5)
     sub.choices["flaky"].add_argument("--max-charge-attempts", type=int, default=40)
     p = sub.add_parser("sqlite")
     p.set_defaults(func=sqlite)

@@ -133,8 +133,9 @@ class FaultySolapi(_Server):
     SEND = "/messages/v4/send-many/detail"
     LIST = "/messages/v4/list"
 
-    def __init__(self, faults: Faults | None = None, delay: float = 0.0) -> None:
+    def __init__(self, faults: Faults | None = None, delay: float = 0.0, lookup_faults: Faults | None = None) -> None:
         self.faults = faults or Faults()
+        self.lookup_faults = lookup_faults or self.faults
         self.delay = delay
         self.attempts: Counter[str] = Counter()
         self.taken: Counter[str] = Counter()
@@ -187,7 +188,7 @@ class FaultySolapi(_Server):
                 url = urlparse(self.path)
                 if url.path != fake.LIST:
                     return self._reply(404, {"errorCode": "NotFound"})
-                fault = fake.faults.draw()
+                fault = fake.lookup_faults.draw()
                 with fake.lock:
                     fake.requests["GET list"] += 1
                     fake.outcomes[fault] += 1
