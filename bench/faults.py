@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.faults workers [--workers 2 4] [--messages 10000] [--charges 1000]
     .venv/bin/python -m bench.faults kill [--kills 20]
-    .venv/bin/python -m bench.faults flaky [--messages 2000] [--charges 200]
+    .venv/bin/python -m bench.faults flaky [--messages 2000] [--charges 100]
     .venv/bin/python -m bench.faults sqlite [--minutes 5]
     .venv/bin/python -m bench.faults browsers [--sessions 20]
 
@@ -71,13 +71,17 @@ def kill(args: argparse.Namespace) -> bool:
     with fs.servers(delay=args.provider_delay) as (solapi, _):
         cpu = _cpu()
         run = fs.drive_with_kills(
-            engine, fs.worker_env(args.database_url, solapi), kills=args.kills, rng=random.Random(args.seed)
+            engine,
+            fs.worker_env(args.database_url, solapi),
+            kills=args.kills,
+            rng=random.Random(args.seed),
+            kill_window=tuple(args.kill_window),
         )
         cpu = _cpu() - cpu
         print(
             f"[kill] {run.kills} SIGKILLs at random moments (seed {args.seed}), {run.rounds} worker starts, "
-            f"{run.wall:.1f} s wall, {cpu:.1f} s CPU; caught in flight by the kills: "
-            f"{dict(run.in_flight_at_kill)}; {fs.load_average()}"
+            f"{run.wall:.1f} s wall, {cpu:.1f} s CPU; kills that caught work in flight: "
+            f"{dict(run.kills_mid_work)} (rows in flight, summed: {dict(run.in_flight_at_kill)}); {fs.load_average()}"
         )
         ledger = fs.ledger(engine, solapi)
     extra = [] if run.kills == args.kills else [f"only {run.kills} kills landed"]
@@ -145,9 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["kill"].add_argument("--kills", type=int, default=20)
     sub.choices["kill"].add_argument("--messages", type=int, default=10_000)
     sub.choices["kill"].add_argument("--charges", type=int, default=1_000)
+    sub.choices["kill"].add_argument(
+        "--kill-window", type=float, nargs=2, default=[1.0, 15.0], help="kill between A and B s after a start"
+    )
     sub.choices["kill"].add_argument("--provider-delay", type=float, default=0.05, help="seconds per send request")
     sub.choices["flaky"].add_argument("--messages", type=int, default=2_000)
-    sub.choices["flaky"].add_argument("--charges", type=int, default=200)
+    sub.choices["flaky"].add_argument("--charges", type=int, default=100)
     sub.choices["flaky"].add_argument("--processes", type=int, default=4, help="worker processes per round")
     sub.choices["flaky"].add_argument("--max-message-attempts", type=int, default=5)
     sub.choices["flaky"].add_argument("--max-charge-attempts", type=int, default=40)

@@ -560,7 +560,8 @@ def ledger(engine: Engine, solapi: FaultySolapi, toss: FaultyToss | None = None)
 class Run:
     rounds: int = 0
     kills: int = 0
-    in_flight_at_kill: Counter[str] = field(default_factory=Counter)  # rows caught mid-work by a kill
+    in_flight_at_kill: Counter[str] = field(default_factory=Counter)  # rows caught mid-work, summed over kills
+    kills_mid_work: Counter[str] = field(default_factory=Counter)  # kills that caught messages / charges in flight
     wall: float = 0.0
     until: datetime = START
     per_worker: list[tuple[int, int]] = field(default_factory=list)  # (messages claimed, charges done)
@@ -637,7 +638,9 @@ def drive_with_kills(
                 process.send_signal(signal.SIGKILL)
                 process.wait(30)
                 run.kills += 1
-                run.in_flight_at_kill.update(+in_flight(engine))
+                caught = +in_flight(engine)
+                run.in_flight_at_kill.update(caught)
+                run.kills_mid_work.update(caught.keys())
                 now += timedelta(minutes=16)
                 continue
         finish(process)
