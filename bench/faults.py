@@ -65,6 +65,35 @@ def workers(args: argparse.Namespace) -> bool:
     return ok
 
 
+def _kill_moments(rng: random.Random, kills: int, engine, solapi: fs.FaultySolapi, fallback: float) -> list:  # type: ignore[no-untyped-def]
+    """Per kill, a random point of the work counted at the providers since the worker started: the
+    first half after 1-60 cards charged (mid charge batch), the second half after 1-15 send
+    requests (mid sending), whatever the machine's load; after `fallback` seconds, kill anyway."""
+    from sqlalchemy import func, select
+
+    from core.models.sandbox import SandboxPayment
+
+    def charged() -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(SandboxPayment)).scalar_one()
+
+    def sends() -> int:
+        return solapi.requests["POST send"]
+
+    moments = []
+    for k in range(kills):
+        state: dict[str, float] = {}
+        progress, units = (charged, rng.randint(1, 60)) if k < kills // 2 else (sends, rng.randint(1, 15))
+
+        def moment(state: dict[str, float] = state, progress=progress, units: int = units) -> bool:  # type: ignore[no-untyped-def]
+            started = state.setdefault("t", time.monotonic())
+            base = state.setdefault("n", progress())
+            return time.monotonic() - started >= fallback or progress() - base >= units
+
+        moments.append(moment)
+    return moments
+
+
 def kill(args: argparse.Namespace) -> bool:
     engine = fs.fresh_store(args.database_url)
     fs.seed(engine, messages=args.messages, charges=args.charges, batch_size=50)
@@ -75,7 +104,7 @@ def kill(args: argparse.Namespace) -> bool:
             fs.worker_env(args.database_url, solapi),
             kills=args.kills,
             rng=random.Random(args.seed),
-            kill_window=tuple(args.kill_window),
+            kill_when=_kill_moments(random.Random(args.seed), args.kills, engine, solapi, args.fallback),
         )
         cpu = _cpu() - cpu
         print(
@@ -150,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["kill"].add_argument("--messages", type=int, default=10_000)
     sub.choices["kill"].add_argument("--charges", type=int, default=1_000)
     sub.choices["kill"].add_argument(
-        "--kill-window", type=float, nargs=2, default=[1.0, 15.0], help="kill between A and B s after a start"
+        "--fallback", type=float, default=120.0, help="kill after this many seconds if the work point never came"
     )
     sub.choices["kill"].add_argument("--provider-delay", type=float, default=0.05, help="seconds per send request")
     sub.choices["flaky"].add_argument("--messages", type=int, default=2_000)
