@@ -113,6 +113,8 @@ def _caption(page: Any) -> str:
 
 def _open_session(browser: Any, base_url: str, index: int) -> Any:
     context = browser.new_context(viewport={"width": 1300, "height": 900}, locale="ko-KR", timezone_id="Asia/Seoul")
+    context.set_default_timeout(180_000)  # a loaded 2-core box: twenty sessions start slowly
+    context.set_default_navigation_timeout(180_000)
     page = context.new_page()
     page.goto(base_url)
     page.get_by_text("ChannelDesk 로그인").wait_for(timeout=120_000)

@@ -647,7 +647,7 @@ def drive_with_kills(
         due = next_due(engine)
         if due is None:
             break  # all done (fewer kills than asked if the work ran out first: the caller checks)
-        now = max(now + timedelta(minutes=16), (due or now) + timedelta(seconds=1))
+        now = max(now + timedelta(minutes=16), due + timedelta(seconds=1))
     run.wall, run.until = time.perf_counter() - began, now
     return run
 
