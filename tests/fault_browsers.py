@@ -141,6 +141,7 @@ def run(sessions: int = 20, seconds: float = 60.0, clicks: int = 5) -> BrowserLo
     from playwright.sync_api import sync_playwright
 
     load = BrowserLoad(sessions=sessions)
+    asked = sessions
     folder = tempfile.mkdtemp(prefix="fault-browsers-")
     url = f"sqlite:///{folder}/store.db"
     inquiry_ids = prepare(f"{folder}/store.db", sessions)
@@ -153,8 +154,18 @@ def run(sessions: int = 20, seconds: float = 60.0, clicks: int = 5) -> BrowserLo
                 pages = []
                 for index in range(sessions):
                     started = time.perf_counter()
-                    pages.append(_open_session(browser, base_url, index))
+                    try:
+                        pages.append(_open_session(browser, base_url, index))
+                    except Exception as exc:  # noqa: BLE001 - a session that cannot open is the finding
+                        load.errors.append(f"session {index + 1} did not open: {type(exc).__name__}")
+                        break
                     load.open_seconds.append(time.perf_counter() - started)
+                    cpu_now = process_cpu_seconds(server.pid)
+                    print(f"  session {index + 1} open in {load.open_seconds[-1]:.1f} s; streamlit CPU so far "
+                          f"{cpu_now:.0f} s, RSS {process_rss_mb(server.pid):.0f} MB; {fs.load_average()}", flush=True)
+                load.sessions = len(pages)
+                if not pages:
+                    return load
                 before = [_caption(page) for page in pages]
                 window_started = time.perf_counter()
                 # The window: CPU and memory sampled between clicks in session 0.
@@ -178,6 +189,8 @@ def run(sessions: int = 20, seconds: float = 60.0, clicks: int = 5) -> BrowserLo
                 load.cpu_percent, load.peak_rss_mb = statistics.fmean(cpu_samples), peak
                 after = [_caption(page) for page in pages]
                 load.ticking = sum(1 for b, a in zip(before, after, strict=True) if a != b)
+                if load.sessions < asked:
+                    load.errors.append(f"only {load.sessions} of {asked} sessions opened")
                 for page in pages:
                     if page.get_by_test_id("stException").count():
                         load.errors.append(page.get_by_test_id("stException").first.inner_text()[:200])
@@ -200,9 +213,9 @@ def report(load: BrowserLoad, max_click_seconds: float = 2.0) -> bool:
         f"RSS peak {load.peak_rss_mb:.0f} MB (idle {load.idle_rss_mb:.0f} MB); {fs.load_average()}"
     )
     print(
-        f"  session open (login + 문의) median {statistics.median(load.open_seconds):.1f} s, "
-        f"max {max(load.open_seconds):.1f} s; click→effect in session 0: "
-        f"{', '.join(f'{c:.2f}' for c in load.click_seconds)} s (median {statistics.median(clicks):.2f} s); "
+        f"  session open (login + 문의) median {statistics.median(load.open_seconds or [0]):.1f} s, "
+        f"max {max(load.open_seconds, default=0):.1f} s; click→effect in session 0: "
+        f"{', '.join(f'{c:.2f}' for c in load.click_seconds)} s (median {statistics.median(clicks or [0]):.2f} s); "
         f"countdowns ticking in {load.ticking}/{load.sessions} sessions; page errors {load.errors or 0}"
     )
     ok = (
