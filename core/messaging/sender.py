@@ -714,7 +714,21 @@ def _recover_batch(
     updated = []
     for r in rows:
         result = found.get(r["idempotency_key"])
-        if result is None:
+        if result is None and r["attempts"] >= int(settings["max_attempts"]):
+            # Not taken, and out of attempts: without this bound a provider that keeps answering
+            # 5xx (an unknown outcome) would get every message resent forever.
+            updated.append(
+                dict(
+                    r,
+                    status=MessageStatus.FAILED.value,
+                    claim_token=None,
+                    claim_expires_at=None,
+                    updated_at=now,
+                    reason=f"재시도 {r['attempts']}회 후 실패: 제공자가 접수하지 않음 (응답 불확실 후 조회 확인)",
+                )
+            )
+            counts["recovered_failed"] += 1
+        elif result is None:
             # Never taken: it goes back to the queue and through the gate again.
             updated.append(
                 dict(
