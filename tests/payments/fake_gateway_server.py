@@ -19,6 +19,14 @@ from typing import Any
 Answer = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
+class GatewayRefusal(Exception):
+    """Raised by an answer to refuse the request with the gateway's error body (HTTP 400)."""
+
+    def __init__(self, body: dict[str, Any], status: int = 400) -> None:
+        super().__init__(str(body))
+        self.body, self.status = body, status
+
+
 class FakeGateway:
     def __init__(self, answers: dict[str, Answer], slow_seconds: float = 0.6) -> None:
         self.answers = answers
@@ -62,7 +70,10 @@ class FakeGateway:
                     return self._send(500, {"error_code": -9, "error_message": "internal"})
                 if behaviour == "html":
                     return self._send(502, None, raw=b"<html>bad gateway</html>")
-                answer = fake.answers[path](path, body)
+                try:
+                    answer = fake.answers[path](path, body)
+                except GatewayRefusal as refusal:
+                    return self._send(refusal.status, refusal.body)
                 fake.done.append(path)
                 if behaviour == "slow":
                     time.sleep(fake.slow_seconds)
