@@ -344,3 +344,26 @@ def test_a_bad_ready_answer_is_a_clear_error_and_the_link_stays_payable(
         payment = session.exec(select(Payment)).one()
         assert (payment.status, payment.gateway_tid) == ("ready", None)
         assert session.get(PaymentLink, link.id).status == "created"
+
+
+def test_the_worker_follows_kakaopays_page_into_the_funnel(engine, actors, monkeypatch):
+    """No return URL is called when the customer picks a method or just closes KakaoPay's window."""
+    state = KakaoPayState()
+    fake = FakeGateway(state.answers())
+    customer_id = _customer(engine)
+    monkeypatch.setattr("core.payment_jobs._router", lambda engine: router)
+    with serve(fake) as url:
+        router = _router(url)
+        with Session(engine, expire_on_commit=False) as session:
+            link = create_payment_link(
+                session, actors["cs"], item_name="A", amount=3_000, customer_id=customer_id, router=router
+            )
+            start = start_payment(session, link.code, router=router)
+        state.payments[start.tid]["status"] = "SELECT_METHOD"
+        assert reconcile_payments(engine, clock.now())["links_followed"] == 1
+        assert reconcile_payments(engine, clock.now())["links_followed"] == 0  # once per change
+        state.payments[start.tid]["status"] = "QUIT_PAYMENT"
+        assert reconcile_payments(engine, clock.now())["links_followed"] == 1
+    with Session(engine) as session:
+        assert session.get(PaymentLink, link.id).status == "quit"
+        assert _events(session, link.id)[-2:] == ["method_selected", "cancelled"]
