@@ -317,7 +317,13 @@ def start_payment(
         raise ValidationFailed(f"결제를 시작할 수 없습니다: {exc}") from exc
     note(log, gateway, "ready", "readied", tid=ready.tid, attempt=attempt)
     payment.routing_log = [*payment.routing_log, *log]
-    payment.gateway_tid = ready.tid
+    # The payment's tid moves to this attempt only while nothing is being approved: an approve in
+    # flight from another tab (UNKNOWN) keeps the tid the reconciliation must look up.
+    session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.status == PaymentStatus.READY)  # type: ignore[arg-type]
+        .values(gateway_tid=ready.tid)
+    )
     link.gateway_tid = ready.tid
     if link.status in (PaymentLinkStatus.CREATED, PaymentLinkStatus.QUIT, PaymentLinkStatus.FAILED):
         link.status = PaymentLinkStatus.OPENED
