@@ -322,9 +322,14 @@ def _record_refund_success(
     order_number = order.order_number if order else "-"
     ensure_template(session, "refund_completed")
     outbox.enqueue(
-        session, customer_id=payment.customer_id, template_key="refund_completed",
-        variables={"고객명": customer.name if customer else "고객", "주문번호": order_number,
-                   "환불금액": format_krw(refund.amount)},
+        session,
+        customer_id=payment.customer_id,
+        template_key="refund_completed",
+        variables={
+            "고객명": customer.name if customer else "고객",
+            "주문번호": order_number,
+            "환불금액": format_krw(refund.amount),
+        },
         idempotency_key=f"refund:{refund.id}",
     )
     audit.record(
@@ -420,7 +425,11 @@ def search_orders(
             )
             .join(Customer, Customer.id == Order.customer_id)  # type: ignore[arg-type]
             .where(*conditions, *build_filters(indexed))
-            .order_by(Order.ordered_at.desc())  # type: ignore[attr-defined]
+            # Likewise the order: sorted by ordered_at's index, PostgreSQL walked a million orders
+            # backwards looking for an old order number's 50 (3.8 s); the branch's own index first.
+            .order_by(
+                (Order.ordered_at if indexed else func.coalesce(Order.ordered_at, Order.ordered_at)).desc()
+            )  # type: ignore[attr-defined]
             .limit(limit)
         )
         return list(session.exec(statement).all())
