@@ -410,7 +410,7 @@ def search_orders(
             result.append(exists().where(Payment.order_id == Order.id, Payment.method == payment_method))
         return result
 
-    def run(*conditions: Any, indexed: bool = True) -> list[Any]:
+    def run(*conditions: Any, indexed: bool = True, index_order: bool = True) -> list[Any]:
         statement = (
             select(
                 Order.id,
@@ -425,10 +425,12 @@ def search_orders(
             )
             .join(Customer, Customer.id == Order.customer_id)  # type: ignore[arg-type]
             .where(*conditions, *build_filters(indexed))
-            # Likewise the order: sorted by ordered_at's index, PostgreSQL walked a million orders
-            # backwards looking for an old order number's 50 (3.8 s); the branch's own index first.
+            # index_order=False: sorted by ordered_at's index, PostgreSQL walked a million orders
+            # backwards looking for an old order number's 50 (3.8 s); the number's index goes first.
             .order_by(
-                (Order.ordered_at if indexed else func.coalesce(Order.ordered_at, Order.ordered_at)).desc()
+                (
+                    Order.ordered_at if index_order else func.coalesce(Order.ordered_at, Order.ordered_at)
+                ).desc()
             )  # type: ignore[attr-defined]
             .limit(limit)
         )
@@ -438,7 +440,7 @@ def search_orders(
     if not text:
         rows = run()
     else:
-        rows = run(_prefix(Order.order_number, text), indexed=False)
+        rows = run(_prefix(Order.order_number, text), indexed=False, index_order=False)
         digits = _digits(text)
         customer_match = _prefix(Customer.name, text)
         if len(digits) >= 7 and len(digits) >= len(text.replace("-", "").replace(" ", "")):
