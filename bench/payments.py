@@ -2,20 +2,26 @@
 
     .venv/bin/python bench/payments.py                       # SQLite in a temp folder
     .venv/bin/python bench/payments.py --orders 200000       # smaller search corpus
-    .venv/bin/python bench/payments.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_x
+    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench_payments \
+        .venv/bin/python bench/payments.py                   # SQLite, then PostgreSQL
+    .venv/bin/python bench/payments.py --only import         # just the CSV import, on each backend
 
 Goals (issue 4): link creation < 50 ms median; search < 100 ms median; 100k-row import < 30 s.
-The PostgreSQL URL's schema is DROPPED and recreated: point it at a scratch database.
+With BENCH_DATABASE_URL (or --database-url) every part runs on SQLite and on that PostgreSQL
+database, and both are reported. Its schema is DROPPED and recreated: point it at a scratch database.
+Each part prints wall and CPU time and the load average (the machine is shared).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +35,7 @@ from core.db import is_postgres, make_engine, upgrade  # noqa: E402
 from core.models import Customer, Order, Payment, Role  # noqa: E402
 from core.order_import import import_orders  # noqa: E402
 from core.orders import search_orders  # noqa: E402
-from core.payment_links import create_payment_link  # noqa: E402
+from core.payment_links import create_payment_link, start_payment  # noqa: E402
 from core.payments.router import PaymentRouter  # noqa: E402
 from core.payments.sandbox import SandboxGateway  # noqa: E402
 
@@ -55,15 +61,29 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def bench_links(engine: Engine, count: int = 200) -> float:
+def bench_links(engine: Engine, count: int = 200) -> tuple[float, float]:
+    """Median ms to create a link (staff) and to start paying it (customer: ready at the sandbox)."""
     router = PaymentRouter(SandboxGateway(engine))
-    samples = []
+    create, start = [], []
     with Session(engine, expire_on_commit=False) as session:
+        customer = Customer(name="벤치 고객", phone="01000000000")
+        session.add(customer)
+        session.commit()
         for i in range(count):
-            start = time.perf_counter()
-            create_payment_link(session, OWNER, item_name=f"맞춤 견적 {i}", amount=10_000 + i, router=router)
-            samples.append(time.perf_counter() - start)
-    return median_ms(samples)
+            began = time.perf_counter()
+            link = create_payment_link(
+                session,
+                OWNER,
+                item_name=f"맞춤 견적 {i}",
+                amount=10_000 + i,
+                customer_id=customer.id,
+                router=router,
+            )
+            create.append(time.perf_counter() - began)
+            began = time.perf_counter()
+            start_payment(session, link.code, router=router)
+            start.append(time.perf_counter() - began)
+    return median_ms(create), median_ms(start)
 
 
 def fill_orders(engine: Engine, total: int, customers: int) -> list[tuple[str, str, str]]:
@@ -203,20 +223,68 @@ def sample_csv(rows: int) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def bench_import(engine: Engine, rows: int) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Timing:
+    wall: float
+    cpu: float
+
+
+def bench_import(engine: Engine, rows: int) -> tuple[Timing, Timing]:
     data = sample_csv(rows)
+    timings = []
     with Session(engine) as session:
+        for expected_created in (rows, 0):
+            start, cpu = time.perf_counter(), time.process_time()
+            result = import_orders(session, OWNER, data)
+            session.commit()
+            timings.append(Timing(time.perf_counter() - start, time.process_time() - cpu))
+            assert result.created == expected_created, result
+            assert result.created + result.skipped_existing == rows, result
+    return timings[0], timings[1]
+
+
+def measured(label: str) -> str:
+    return f"[{label}; load {os.getloadavg()[0]:.1f}]"
+
+
+def run_backend(args: argparse.Namespace, url: str | None, folder: Path) -> None:
+    backend = "PostgreSQL" if url else "SQLite"
+    print(f"== backend: {backend}")
+    parts = set(args.only or ["links", "search", "import"])
+    if "links" in parts:
+        engine = fresh_engine(url, folder, "links")
+        cpu = time.process_time()
+        created, started = bench_links(engine)
+        print(
+            f"{backend}: payment link creation, median: {created:.1f} ms  (goal < 50 ms); "
+            f"customer starts paying (ready at the sandbox), median: {started:.1f} ms "
+            f"{measured(f'cpu {time.process_time() - cpu:.1f} s for 200 links')}"
+        )
+    if "search" in parts:
+        engine = fresh_engine(url, folder, "search")
         start = time.perf_counter()
-        result = import_orders(session, OWNER, data)
-        session.commit()
-        first = time.perf_counter() - start
-        assert result.created == rows, result
-        start = time.perf_counter()
-        again = import_orders(session, OWNER, data)
-        session.commit()
-        second = time.perf_counter() - start
-        assert again.created == 0 and again.skipped_existing == rows
-    return first, second
+        keys = fill_orders(engine, args.orders, args.customers)
+        print(
+            f"{backend}: filled {args.orders:,} orders / {args.customers:,} customers "
+            f"in {time.perf_counter() - start:.0f} s"
+        )
+        cpu = time.process_time()
+        results = bench_search(engine, keys)
+        load = measured(f"cpu {time.process_time() - cpu:.1f} s for all cases")
+        for label, value in results.items():
+            print(
+                f"{backend}: order search over {args.orders:,} orders, {label}: "
+                f"median {value:.1f} ms  (goal < 100 ms)"
+            )
+        print(f"{backend}: search {load}")
+    if "import" in parts:
+        engine = fresh_engine(url, folder, "import")
+        first, second = bench_import(engine, args.import_rows)
+        print(
+            f"{backend}: CSV import of {args.import_rows:,} rows: {first.wall:.1f} s wall, "
+            f"{first.cpu:.1f} s CPU (goal < 30 s) {measured('at the end')}; "
+            f"re-import (all skipped): {second.wall:.1f} s wall, {second.cpu:.1f} s CPU"
+        )
 
 
 def main() -> None:
@@ -227,30 +295,20 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument(
-        "--database-url", default=None, help="scratch PostgreSQL database (schema is dropped)"
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL"),
+        help="scratch PostgreSQL database, also run after SQLite (default $BENCH_DATABASE_URL; schema is dropped)",
     )
+    parser.add_argument("--only", action="append", choices=["links", "search", "import"])
+    parser.add_argument("--postgres-only", action="store_true", help="skip the SQLite run")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench_payments_"))
-    backend = "PostgreSQL" if args.database_url else "SQLite"
-    print(f"backend: {backend}")
-
-    engine = fresh_engine(args.database_url, folder, "links")
-    print(f"payment link creation (sandbox), median: {bench_links(engine):.1f} ms  (goal < 50 ms)")
-
-    engine = fresh_engine(args.database_url, folder, "search")
-    start = time.perf_counter()
-    keys = fill_orders(engine, args.orders, args.customers)
-    print(
-        f"filled {args.orders:,} orders / {args.customers:,} customers in {time.perf_counter() - start:.0f} s"
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores, shared machine)")
+    backends = ([] if args.postgres_only and args.database_url else [None]) + (
+        [args.database_url] if args.database_url else []
     )
-    for label, value in bench_search(engine, keys).items():
-        print(f"order search over {args.orders:,} orders, {label}: median {value:.1f} ms  (goal < 100 ms)")
-
-    engine = fresh_engine(args.database_url, folder, "import")
-    first, second = bench_import(engine, args.import_rows)
-    print(
-        f"CSV import of {args.import_rows:,} rows: {first:.1f} s (goal < 30 s); re-import (all skipped): {second:.1f} s"
-    )
+    for url in backends:
+        run_backend(args, url, folder)
 
 
 if __name__ == "__main__":

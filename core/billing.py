@@ -78,7 +78,7 @@ from core.payments.base import (
     PaymentOutcomeUnknown,
     PermanentPaymentError,
 )
-from core.payments.router import PaymentRouter, note
+from core.payments.router import PaymentRouter, find_charge, note
 
 NOTICE_TEMPLATE = "billing_notice"
 RECEIPT_TEMPLATE = "billing_receipt"
@@ -606,6 +606,8 @@ class _Claim:
     instruments: dict[str, str] = field(default_factory=dict)  # gateway name -> SID / billing key
     gateway_used: str | None = None
     routing_log: list[dict[str, Any]] = field(default_factory=list)
+    opened_at: datetime | None = None  # the charge row's creation: no earlier attempt was approved before it
+    last_attempt_at: datetime | None = None  # when the previous attempt was claimed or recorded
 
 
 def _default_gateway(engine: Engine) -> PaymentRouter:
@@ -628,12 +630,25 @@ def _charge(gateway: PaymentGateway | PaymentRouter, claim: _Claim, **kwargs: An
 def _find_by_order(
     gateway: PaymentGateway | PaymentRouter, claim: _Claim, partner_order_id: str
 ) -> LookupResult | None:
-    """Look our order id up on every gateway the subscription has an instrument with."""
+    """Look our order id up on every gateway the subscription has an instrument with.
+
+    Hook into core.payments.router.find_charge: KakaoPay cannot look an order id up, so it also
+    gets the instrument and the attempt's times (it judges by the SID's last approval, or says
+    NEEDS_REVIEW, which stays UNKNOWN with that message on the subscriptions page).
+    """
+    times = {"not_before": claim.opened_at, "last_attempt_at": claim.last_attempt_at}
     if not isinstance(gateway, PaymentRouter):
         claim.gateway_used = gateway.name
-        return gateway.find_by_order(partner_order_id=partner_order_id)
+        return find_charge(
+            gateway, partner_order_id=partner_order_id, instrument_ref=claim.instrument_ref, **times
+        )
     for name in claim.instruments or {gateway.primary.name: ""}:
-        found = gateway.gateway(name).find_by_order(partner_order_id=partner_order_id)
+        found = find_charge(
+            gateway.gateway(name),
+            partner_order_id=partner_order_id,
+            instrument_ref=claim.instruments.get(name),
+            **times,
+        )
         note(
             claim.routing_log,
             name,
@@ -889,6 +904,8 @@ def _claim(
             tax_free_amount=min(plan.tax_free_amount, charge.amount),
             key=charge.idempotency_key,
             attempt=charge.attempt_count + 1,
+            opened_at=charge.created_at,
+            last_attempt_at=charge.updated_at,
             instrument_ref=subscription.instrument_ref,
             partner_user_id=customer.public_id,
             item_name=plan.name,

@@ -324,9 +324,14 @@ def _record_refund_success(
     order_number = order.order_number if order else "-"
     ensure_template(session, "refund_completed")
     outbox.enqueue(
-        session, customer_id=payment.customer_id, template_key="refund_completed",
-        variables={"고객명": customer.name if customer else "고객", "주문번호": order_number,
-                   "환불금액": format_krw(refund.amount)},
+        session,
+        customer_id=payment.customer_id,
+        template_key="refund_completed",
+        variables={
+            "고객명": customer.name if customer else "고객",
+            "주문번호": order_number,
+            "환불금액": format_krw(refund.amount),
+        },
         idempotency_key=f"refund:{refund.id}",
     )
     audit.record(
@@ -407,7 +412,7 @@ def search_orders(
             result.append(exists().where(Payment.order_id == Order.id, Payment.method == payment_method))
         return result
 
-    def run(*conditions: Any, indexed: bool = True) -> list[Any]:
+    def run(*conditions: Any, indexed: bool = True, index_order: bool = True) -> list[Any]:
         statement = (
             select(
                 Order.id,
@@ -422,7 +427,13 @@ def search_orders(
             )
             .join(Customer, Customer.id == Order.customer_id)  # type: ignore[arg-type]
             .where(*conditions, *build_filters(indexed))
-            .order_by(Order.ordered_at.desc())  # type: ignore[attr-defined]
+            # index_order=False: sorted by ordered_at's index, PostgreSQL walked a million orders
+            # backwards looking for an old order number's 50 (3.8 s); the number's index goes first.
+            .order_by(
+                (
+                    Order.ordered_at if index_order else func.coalesce(Order.ordered_at, Order.ordered_at)
+                ).desc()
+            )  # type: ignore[attr-defined]
             .limit(limit)
         )
         return list(session.exec(statement).all())
@@ -431,7 +442,7 @@ def search_orders(
     if not text:
         rows = run()
     else:
-        rows = run(_prefix(Order.order_number, text), indexed=False)
+        rows = run(_prefix(Order.order_number, text), indexed=False, index_order=False)
         digits = _digits(text)
         customer_match = _prefix(Customer.name, text)
         if len(digits) >= 7 and len(digits) >= len(text.replace("-", "").replace(" ", "")):

@@ -21,7 +21,13 @@ from core.messaging import outbox
 from core.models import Customer, PaymentLink, PaymentLinkStatus, PaymentStatus, Refund, RefundStatus
 from core.models.orders import Payment
 from core.money import format_krw
-from core.payment_links import OPEN_STATUSES, complete_link_payment, link_settings, link_url
+from core.payment_links import (
+    GATEWAY_FUNNEL,
+    OPEN_STATUSES,
+    complete_link_payment,
+    link_settings,
+    link_url,
+)
 from core.payment_templates import ensure_template
 from core.payments.base import PaymentError
 from core.payments.router import NOT_PAID_STATUSES, PAID_STATUSES, PaymentRouter
@@ -32,6 +38,13 @@ REMINDABLE = (
     PaymentLinkStatus.METHOD_SELECTED,
     PaymentLinkStatus.QUIT,
 )
+# A readied KakaoPay link whose customer is on KakaoPay's page: its status is read back by tid.
+FOLLOWED_LINK_STATUSES = (PaymentLinkStatus.OPENED, PaymentLinkStatus.METHOD_SELECTED)
+FOLLOWED_EVENTS = {
+    PaymentLinkStatus.METHOD_SELECTED: "method_selected",
+    PaymentLinkStatus.QUIT: "cancelled",
+    PaymentLinkStatus.FAILED: "failed",
+}
 PENDING_REFUND_GRACE = timedelta(minutes=1)
 BATCH = 200
 
@@ -151,7 +164,61 @@ def reconcile_payments(engine: Engine, now: datetime) -> dict[str, int]:
                 session.commit()
                 counts["still_unknown"] += 1
     counts["refunds_settled"] = _settle_refunds(engine, now, router)
+    counts["links_followed"] = _follow_hosted_links(engine, router)
     return counts
+
+
+def _follow_hosted_links(engine: Engine, router: PaymentRouter) -> int:
+    """KakaoPay's own page is where a customer picks a method, or gives up and closes the window
+    (no return to cancel_url): read that back by tid so the funnel shows it for real links too."""
+    moved = 0
+    with Session(engine, expire_on_commit=False) as session:
+        links = session.exec(
+            select(PaymentLink)
+            .where(
+                PaymentLink.gateway != "sandbox",
+                PaymentLink.gateway_tid.is_not(None),  # type: ignore[union-attr]
+                PaymentLink.status.in_(FOLLOWED_LINK_STATUSES),  # type: ignore[attr-defined]
+            )
+            .order_by(PaymentLink.id.desc())  # type: ignore[union-attr]
+            .limit(BATCH)
+        ).all()
+        session.commit()
+    for link in links:
+        try:
+            found = router.lookup(link.gateway or "", [], tid=link.gateway_tid or "")
+        except PaymentError:
+            continue
+        status = GATEWAY_FUNNEL.get(found.status)
+        if status not in (
+            PaymentLinkStatus.METHOD_SELECTED,
+            PaymentLinkStatus.QUIT,
+            PaymentLinkStatus.FAILED,
+        ):
+            continue
+        with Session(engine) as session:
+            changed = session.execute(
+                update(PaymentLink)
+                .where(
+                    PaymentLink.id == link.id,  # type: ignore[arg-type]
+                    PaymentLink.gateway_tid == link.gateway_tid,
+                    PaymentLink.status.in_(FOLLOWED_LINK_STATUSES),  # type: ignore[attr-defined]
+                    PaymentLink.status != status,
+                )
+                .values(status=status)
+            )
+            if changed.rowcount == 1:  # type: ignore[attr-defined]
+                audit.record(
+                    session,
+                    SYSTEM_ACTOR,
+                    f"payment_link.{FOLLOWED_EVENTS[status]}",
+                    "payment_link",
+                    link.id,
+                    tid=link.gateway_tid,
+                )
+                moved += 1
+            session.commit()
+    return moved
 
 
 def _settle_refunds(engine: Engine, now: datetime, router: PaymentRouter) -> int:

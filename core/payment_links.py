@@ -1,8 +1,15 @@
 """Payment links: a ready-made (per product) or custom quote a staff member sends in the chat.
 
-Creating a link readies a payment at the primary gateway and gives a copy-ready Korean chat text.
-The link's status follows the gateway's funnel (created -> opened -> method selected -> paid, or
-quit / failed / expired). Paying it creates the order and the payment, once. Like refunds, no
+Creating a link stores it and gives a copy-ready Korean chat text; no gateway call (a KakaoPay tid
+lives ~15 minutes, a link days). The customer's flow, KakaoPay's documented one:
+
+    open the link (opened) -> start_payment: ready, a fresh tid (ready) -> redirect to KakaoPay
+    -> approval_url?pg_token=... -> pay_link: approve once (approved) -> order, payment, message
+    -> or cancel_url / fail_url -> return_from_gateway (cancelled / failed)
+
+The sandbox plays KakaoPay's page in our own pages/pay.py (select_method gives the pg_token). Each
+step is a funnel event in the audit log and moves the link's status (created -> opened -> method
+selected -> paid, or quit / failed / expired). Paying creates the order and the payment, once. Like refunds, no
 database transaction is held across a gateway call (the sandbox writes on its own connection, and a
 real gateway may be slow), so these services commit the session around the call.
 """
@@ -10,10 +17,11 @@ real gateway may be slow), so these services commit the session around the call.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from core import audit, clock
@@ -33,7 +41,7 @@ from core.models.orders import Payment
 from core.money import format_krw
 from core.orders import check_amount, record_paid_order
 from core.payments.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
-from core.payments.router import PaymentRouter
+from core.payments.router import PaymentRouter, note
 
 LINK_SETTINGS_KEY = "payment_links"
 LINK_DEFAULTS = {"reminder_after_hours": 24, "expire_after_hours": 72}
@@ -109,7 +117,11 @@ def create_payment_link(
     inquiry_id: int | None = None,
     router: PaymentRouter | None = None,
 ) -> PaymentLink:
-    """A ready-made link (product_id) or a custom quote (item_name + amount); commits the session."""
+    """A ready-made link (product_id) or a custom quote (item_name + amount); commits the session.
+
+    No gateway call here: KakaoPay's tid lives about 15 minutes and a link lives for days, so the
+    payment is readied when the customer starts paying (start_payment).
+    """
     require_role(actor, Role.OWNER, Role.CS, Role.STAFF)
     product = None
     if product_id is not None:
@@ -138,9 +150,7 @@ def create_payment_link(
         if customer is None:
             raise ValidationFailed(f"없는 고객입니다 (#{customer_id})")
     settings = link_settings(session)
-    session.commit()  # hold no transaction across the gateway call
-
-    router = _router(session, router)
+    gateway = _router(session, router).primary.name  # an unknown gateway in configuration fails here
     code = secrets.token_urlsafe(9).replace("-", "x").replace("_", "y")
     link = PaymentLink(
         code=code,
@@ -151,29 +161,10 @@ def create_payment_link(
         amount=amount,
         tax_free_amount=tax_free_amount,
         memo=memo,
-        gateway=router.primary.name,
+        gateway=gateway,
         created_by=actor.id,
         expires_at=clock.now() + timedelta(hours=settings["expire_after_hours"]),
     )
-    base = get_settings().public_base_url.rstrip("/")
-    try:
-        ready = router.call(
-            router.primary.name,
-            "ready",
-            [],
-            partner_order_id=partner_order_id(link),
-            partner_user_id=customer.public_id if customer else f"guest-{code}",
-            item_name=item_name,
-            quantity=1,
-            total_amount=amount,
-            tax_free_amount=tax_free_amount,
-            approval_url=f"{base}/pay?link={code}&result=ok",
-            cancel_url=f"{base}/pay?link={code}&result=cancel",
-            fail_url=f"{base}/pay?link={code}&result=fail",
-        )
-    except PaymentError as exc:
-        raise ValidationFailed(f"결제 링크를 만들 수 없습니다: {exc}") from exc
-    link.gateway_tid = ready.tid
     session.add(link)
     session.flush()
     audit.record(
@@ -205,6 +196,17 @@ def _expire_if_due(session: Session, link: PaymentLink, now: datetime) -> bool:
     return False
 
 
+def _event(session: Session, link: PaymentLink, event: str, **detail: Any) -> None:
+    """One funnel event (opened, ready, approved, failed, cancelled) in the audit log, any gateway."""
+    from core.auth import SYSTEM_ACTOR
+
+    audit.record(session, SYSTEM_ACTOR, f"payment_link.{event}", "payment_link", link.id, **detail)
+
+
+def _link_payment(session: Session, link: PaymentLink) -> Payment | None:
+    return session.exec(select(Payment).where(Payment.idempotency_key == f"link:{link.code}")).first()
+
+
 def _sandbox(session: Session, link: PaymentLink, router: PaymentRouter | None) -> Any:
     gateway = _router(session, router).gateway(link.gateway or "sandbox")
     if not hasattr(gateway, "select_method"):
@@ -212,33 +214,155 @@ def _sandbox(session: Session, link: PaymentLink, router: PaymentRouter | None) 
     return gateway
 
 
+def is_hosted(session: Session, link: PaymentLink, router: PaymentRouter | None = None) -> bool:
+    """True when the gateway hosts its own payment page (KakaoPay): our page redirects there."""
+    return not hasattr(_router(session, router).gateway(link.gateway or "sandbox"), "select_method")
+
+
 def open_link(session: Session, code: str, router: PaymentRouter | None = None) -> PaymentLink:
-    """The customer opened the link (public page: no staff actor)."""
+    """The customer opened the link (public page: no staff actor). No gateway call yet."""
     link = get_link(session, code)
     if _expire_if_due(session, link, clock.now()):
         session.commit()
         return link
-    if link.status in (PaymentLinkStatus.CREATED, PaymentLinkStatus.QUIT):
-        session.commit()
-        _sandbox(session, link, router).open(link.gateway_tid)
+    if link.status in (PaymentLinkStatus.CREATED, PaymentLinkStatus.QUIT, PaymentLinkStatus.FAILED):
         link.status = PaymentLinkStatus.OPENED
         link.opened_at = link.opened_at or clock.now()
         session.add(link)
+        _event(session, link, "opened")
     session.commit()
     return link
 
 
-def select_method(session: Session, code: str, method: str, router: PaymentRouter | None = None) -> str:
-    """The customer chose CARD or MONEY on the sandbox page; returns the pg_token for approve."""
-    link = get_link(session, code)
+@dataclass(frozen=True)
+class PaymentStart:
+    """A readied payment: where to send the customer (KakaoPay's page) and which attempt it is."""
+
+    tid: str
+    attempt: str
+    redirect_pc_url: str | None
+    redirect_mobile_url: str | None
+    redirect_app_url: str | None
+
+
+def _payable(session: Session, link: PaymentLink) -> None:
     if _expire_if_due(session, link, clock.now()):
         session.commit()
         raise ValidationFailed("만료된 결제 링크입니다")
+    if link.status == PaymentLinkStatus.PAID:
+        raise ValidationFailed("이미 결제된 링크입니다")
     if link.status not in OPEN_STATUSES:
-        raise ValidationFailed("이미 결제되었거나 만료된 링크입니다")
+        raise ValidationFailed("결제할 수 없는 링크입니다")
+
+
+def start_payment(
+    session: Session,
+    code: str,
+    *,
+    customer_name: str | None = None,
+    customer_phone: str | None = None,
+    router: PaymentRouter | None = None,
+) -> PaymentStart:
+    """The customer starts paying: ready now (a fresh tid each attempt), then go to the gateway's page.
+
+    The approval, cancel and fail URLs carry the link code and a random attempt id, so the return
+    from an older tab approves the tid that attempt readied, and nothing else.
+    """
+    link = get_link(session, code)
+    _payable(session, link)
+    payment = _link_payment(session, link)
+    if payment is not None and payment.status in (PaymentStatus.UNKNOWN, PaymentStatus.APPROVED):
+        raise ValidationFailed("결제 결과를 확인 중입니다. 잠시 후 다시 확인해 주세요")
+    customer = _find_or_create_customer(session, link, customer_name, customer_phone)
+    if payment is None:
+        payment = Payment(
+            customer_id=customer.id,
+            gateway=link.gateway or "sandbox",
+            amount=link.amount,
+            tax_free_amount=link.tax_free_amount,
+            status=PaymentStatus.READY,
+            idempotency_key=f"link:{link.code}",
+        )
+    payment.customer_id = customer.id
+    session.add(payment)
+    request = dict(
+        partner_order_id=partner_order_id(link),
+        partner_user_id=customer.public_id,
+        item_name=link.item_name,
+        quantity=1,
+        total_amount=link.amount,
+        tax_free_amount=link.tax_free_amount,
+    )
+    gateway = payment.gateway
+    attempt = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
+    back = f"{get_settings().public_base_url.rstrip('/')}/pay?link={link.code}&attempt={attempt}"
+    router = _router(session, router)
+    session.commit()  # no transaction is held across the gateway call (read nothing until it answers)
+
+    log: list[dict[str, Any]] = []
+    try:
+        ready = router.call(
+            gateway,
+            "ready",
+            log,
+            **request,
+            approval_url=f"{back}&result=ok",
+            cancel_url=f"{back}&result=cancel",
+            fail_url=f"{back}&result=fail",
+        )
+    except PaymentError as exc:
+        payment.routing_log = [*payment.routing_log, *log]
+        session.add(payment)
+        session.commit()
+        raise ValidationFailed(f"결제를 시작할 수 없습니다: {exc}") from exc
+    note(log, gateway, "ready", "readied", tid=ready.tid, attempt=attempt)
+    payment.routing_log = [*payment.routing_log, *log]
+    # The payment's tid moves to this attempt only while nothing is being approved: an approve in
+    # flight from another tab (UNKNOWN) keeps the tid the reconciliation must look up.
+    session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.status == PaymentStatus.READY)  # type: ignore[arg-type]
+        .values(gateway_tid=ready.tid)
+    )
+    link.gateway_tid = ready.tid
+    if link.status in (PaymentLinkStatus.CREATED, PaymentLinkStatus.QUIT, PaymentLinkStatus.FAILED):
+        link.status = PaymentLinkStatus.OPENED
+    link.opened_at = link.opened_at or clock.now()
+    session.add_all([payment, link])
+    _event(session, link, "ready", tid=ready.tid, attempt=attempt)
+    session.commit()
+    return PaymentStart(
+        tid=ready.tid,
+        attempt=attempt,
+        redirect_pc_url=ready.redirect_pc_url,
+        redirect_mobile_url=ready.redirect_mobile_url,
+        redirect_app_url=ready.redirect_app_url,
+    )
+
+
+def _attempt_tid(payment: Payment, attempt: str | None) -> str | None:
+    """The tid an attempt readied (from the payment's routing log); the latest one without an attempt."""
+    if not attempt:
+        return payment.gateway_tid
+    for entry in reversed(payment.routing_log):
+        if entry.get("op") == "ready" and entry.get("attempt") == attempt:
+            return entry.get("tid")
+    return None
+
+
+def select_method(
+    session: Session, code: str, method: str, router: PaymentRouter | None = None, *, tid: str | None = None
+) -> str:
+    """The customer chose CARD or MONEY on the sandbox page; returns the pg_token for approve."""
+    link = get_link(session, code)
+    _payable(session, link)
+    tid = tid or link.gateway_tid
+    if not tid:
+        raise ValidationFailed("결제를 먼저 시작해 주세요")
+    sandbox = _sandbox(session, link, router)
     session.commit()
     try:
-        token = _sandbox(session, link, router).select_method(link.gateway_tid, method)
+        token = sandbox.select_method(tid, method)
     except PermanentPaymentError as exc:
         raise ValidationFailed(str(exc)) from exc
     link.status = PaymentLinkStatus.METHOD_SELECTED
@@ -248,19 +372,62 @@ def select_method(session: Session, code: str, method: str, router: PaymentRoute
     return token
 
 
-def quit_link(session: Session, code: str, router: PaymentRouter | None = None) -> PaymentLink:
+def return_from_gateway(
+    session: Session,
+    code: str,
+    result: str,
+    *,
+    attempt: str | None = None,
+    router: PaymentRouter | None = None,
+) -> PaymentLink:
+    """The customer came back on cancel_url (quit) or fail_url (failed): the funnel records it.
+
+    Nothing moves money here, and a paid link stays paid whatever URL is opened afterwards.
+    """
     link = get_link(session, code)
-    if link.status in (
-        PaymentLinkStatus.OPENED,
-        PaymentLinkStatus.METHOD_SELECTED,
-        PaymentLinkStatus.CREATED,
-    ):
-        session.commit()
-        _sandbox(session, link, router).quit(link.gateway_tid)
-        link.status = PaymentLinkStatus.QUIT
-        session.add(link)
+    event = {"cancel": "cancelled", "fail": "failed"}.get(result)
+    if event is None:
+        raise ValidationFailed("알 수 없는 결제 결과입니다")
+    if link.status in (PaymentLinkStatus.PAID, PaymentLinkStatus.EXPIRED):
+        return link
+    payment = _link_payment(session, link)
+    tid = _attempt_tid(payment, attempt) if payment is not None else None
+    if tid is not None and link.gateway != "sandbox":
+        tid_status = _gateway_status(session, link.gateway or "sandbox", tid, router)
+        if tid_status in ("SUCCESS_PAYMENT", "PART_CANCEL_PAYMENT", "CANCEL_PAYMENT"):
+            return link  # paid after all: the approval return (or the reconciliation) records it
+    link.status = PaymentLinkStatus.QUIT if result == "cancel" else PaymentLinkStatus.FAILED
+    session.add(link)
+    if payment is not None and payment.status == PaymentStatus.READY:
+        payment.failure_code = "USER_CANCEL" if result == "cancel" else "FAIL_PAYMENT"
+        payment.failure_message = (
+            "고객이 결제를 취소했습니다" if result == "cancel" else "결제에 실패했습니다"
+        )
+        session.add(payment)
+    _event(session, link, event, tid=tid, attempt=attempt)
     session.commit()
     return link
+
+
+def _gateway_status(session: Session, gateway: str, tid: str, router: PaymentRouter | None) -> str | None:
+    """The gateway's own word on a tid, or None when it cannot be asked right now."""
+    router = _router(session, router)
+    session.commit()
+    try:
+        return router.lookup(gateway, [], tid=tid).status
+    except PaymentError:
+        return None
+
+
+def quit_link(session: Session, code: str, router: PaymentRouter | None = None) -> PaymentLink:
+    """The customer quit on the sandbox page (KakaoPay's page would send them to cancel_url)."""
+    link = get_link(session, code)
+    tid = link.gateway_tid
+    if tid and link.status in (PaymentLinkStatus.OPENED, PaymentLinkStatus.METHOD_SELECTED):
+        sandbox = _sandbox(session, link, router)
+        session.commit()
+        sandbox.quit(tid)
+    return return_from_gateway(session, code, "cancel", router=router)
 
 
 def _find_or_create_customer(
@@ -288,80 +455,80 @@ def pay_link(
     code: str,
     *,
     pg_token: str,
-    customer_name: str | None = None,
-    customer_phone: str | None = None,
+    attempt: str | None = None,
     router: PaymentRouter | None = None,
 ) -> Order:
-    """Approve the link's payment with the pg_token the gateway gave the customer; creates the order once.
+    """Approve with the pg_token from the approval return URL; creates the order exactly once.
 
-    A pg_token issued for another payment is refused by the gateway. A lost answer leaves the
-    payment UNKNOWN for the reconciliation job; it is never approved blindly twice.
+    The payment is claimed first (READY -> UNKNOWN in one conditional UPDATE), so a double click, a
+    reload of the return URL or two tabs send one approve; the others get the order or "checking".
+    A pg_token issued for another payment is refused by the gateway. A lost answer leaves the payment
+    UNKNOWN for the reconciliation job (lookup by tid); it is never approved blindly twice.
     """
     link = get_link(session, code)
     if link.status == PaymentLinkStatus.PAID and link.order_id is not None:
         order = session.get(Order, link.order_id)
         assert order is not None
         return order
-    if _expire_if_due(session, link, clock.now()):
-        session.commit()
-        raise ValidationFailed("만료된 결제 링크입니다")
-    if link.status not in OPEN_STATUSES:
-        raise ValidationFailed("결제할 수 없는 링크입니다")
-    payment = session.exec(select(Payment).where(Payment.idempotency_key == f"link:{link.code}")).first()
+    _payable(session, link)
+    pg_token = (pg_token or "").strip()
+    if not pg_token or len(pg_token) > 100:
+        raise ValidationFailed("결제 인증 토큰(pg_token)이 없습니다")
+    payment = _link_payment(session, link)
     if payment is None:
-        customer = _find_or_create_customer(session, link, customer_name, customer_phone)
-        payment = Payment(
-            customer_id=customer.id,
-            gateway=link.gateway or "sandbox",
-            gateway_tid=link.gateway_tid,
-            amount=link.amount,
-            tax_free_amount=link.tax_free_amount,
-            status=PaymentStatus.READY,
-            idempotency_key=f"link:{link.code}",
-        )
-        session.add(payment)
-    elif payment.status == PaymentStatus.UNKNOWN:
+        raise ValidationFailed("결제를 먼저 시작해 주세요")
+    tid = _attempt_tid(payment, attempt)
+    if tid is None:
+        raise ValidationFailed("이 링크의 결제 요청이 아닙니다 (attempt)")
+    claimed = session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.status == PaymentStatus.READY)  # type: ignore[arg-type]
+        .values(status=PaymentStatus.UNKNOWN, gateway_tid=tid)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.commit()
+        session.refresh(link)
+        if link.order_id is not None:
+            order = session.get(Order, link.order_id)
+            assert order is not None
+            return order
         raise ValidationFailed("결제 결과를 확인 중입니다. 잠시 후 다시 확인해 주세요")
-    partner_user_id = link_partner_user_id(session, link)
+    link.gateway_tid = tid
+    session.add(link)
+    customer = session.get(Customer, payment.customer_id)
+    assert customer is not None
+    request = dict(
+        tid=tid,
+        partner_order_id=partner_order_id(link),
+        partner_user_id=customer.public_id,
+        pg_token=pg_token,
+    )
+    gateway = payment.gateway
     router = _router(session, router)
-    session.commit()  # no transaction is held across the gateway call
+    session.commit()  # the claim is visible before the gateway is asked; nothing read until it answers
 
     log: list[dict[str, Any]] = []
     try:
-        approval = router.call(
-            payment.gateway,
-            "approve",
-            log,
-            tid=link.gateway_tid,
-            partner_order_id=partner_order_id(link),
-            partner_user_id=partner_user_id,
-            pg_token=pg_token,
-        )
+        approval = router.call(gateway, "approve", log, **request)
     except PaymentOutcomeUnknown as exc:
-        payment.status = PaymentStatus.UNKNOWN
-        payment.routing_log = [*payment.routing_log, *log]
-        session.add(payment)
-        session.commit()
-        raise ValidationFailed("결제 결과를 확인 중입니다. 잠시 후 다시 확인해 주세요") from exc
-    except PaymentError as exc:
         payment.routing_log = [*payment.routing_log, *log]
         payment.failure_code, payment.failure_message = exc.code, str(exc)[:500]
         session.add(payment)
+        session.commit()
+        raise ValidationFailed("결제 결과를 확인 중입니다. 잠시 후 다시 확인해 주세요") from exc
+    except PaymentError as exc:  # refused (wrong pg_token, declined): nothing was paid, try again
+        payment.status = PaymentStatus.READY
+        payment.routing_log = [*payment.routing_log, *log]
+        payment.failure_code, payment.failure_message = exc.code, str(exc)[:500]
+        link.status = PaymentLinkStatus.FAILED
+        session.add_all([payment, link])
+        _event(session, link, "failed", tid=tid, code=exc.code)
         session.commit()
         raise ValidationFailed(f"결제가 승인되지 않았습니다: {exc}") from exc
     payment.routing_log = [*payment.routing_log, *log]
     return complete_link_payment(
         session, link, payment, method=approval.method, approved_at=approval.approved_at
     )
-
-
-def link_partner_user_id(session: Session, link: PaymentLink) -> str:
-    """The opaque partner_user_id a link's payment was readied with (a guest link has no customer yet)."""
-    if link.customer_id is None:
-        return f"guest-{link.code}"
-    customer = session.get(Customer, link.customer_id)
-    assert customer is not None
-    return customer.public_id
 
 
 def complete_link_payment(
@@ -404,7 +571,7 @@ def complete_link_payment(
     audit.record(
         session,
         SYSTEM_ACTOR,
-        "payment_link.paid",
+        "payment_link.approved",
         "payment_link",
         link.id,
         order_id=order.id,

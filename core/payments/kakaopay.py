@@ -2,11 +2,22 @@
 
 No webhook and no idempotency header: we dedupe on our own partner_order_id and reconcile by tid.
 `partner_user_id` is always the customer's opaque public_id, never a name, phone or email.
+
+KakaoPay cannot be asked "what happened to partner_order_id X": its order lookup takes a tid. So
+after an unknown outcome (find_charge):
+- a tid this client saw for the order (a ready, or an answer it could not trust but which carried
+  a tid) is looked up with `/online/v1/payment/order` under the CID it was made with;
+- a recurring charge whose answer was lost entirely is judged by the SID status
+  (`/manage/subscription/status`, `last_approved_at`): no approval on the SID since the charge was
+  opened, read after the earlier attempt has settled, means it was not charged (safe to charge);
+- an approval since then whose tid we never saw is left for a person, explicitly (code
+  NEEDS_REVIEW, with the partner_order_id to find in KakaoPay's merchant admin); never charged again.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,6 +36,10 @@ from core.payments.base import (
     RetriablePaymentError,
 )
 from core.payments.http import DEFAULT_TIMEOUT, require, send
+
+# An earlier attempt's request has surely finished at KakaoPay this long after we gave up on it.
+SETTLE_GRACE = timedelta(minutes=2)
+NEEDS_REVIEW = "NEEDS_REVIEW"
 
 # method_result_code values meaning "busy / locked, try again shortly" (others are permanent).
 RETRIABLE_METHOD_CODES = frozenset({"USER_LOCKED", "SYSTEM_BUSY", "TEMPORARY_ERROR", "IN_PROGRESS"})
@@ -56,6 +71,23 @@ def classify_error(response: httpx.Response, body: dict[str, Any] | None) -> Pay
     return PermanentPaymentError(text, code=code, raw=body)
 
 
+@dataclass(frozen=True)
+class SidStatus:
+    sid: str
+    status: str  # ACTIVE / INACTIVE
+    available: bool
+    last_approved_at: datetime | None
+
+
+def needs_review(partner_order_id: str, why: str) -> PaymentOutcomeUnknown:
+    """An outcome only a person can settle: the message says what to check and where."""
+    return PaymentOutcomeUnknown(
+        f"kakaopay: {why}. 카카오페이 가맹점 관리자에서 주문번호 {partner_order_id}의 결제를 확인한 뒤 "
+        "결제 완료 또는 실패로 처리해 주세요 (다시 청구하지 않습니다)",
+        code=NEEDS_REVIEW,
+    )
+
+
 class KakaoPayGateway:
     name = "kakaopay"
 
@@ -69,6 +101,8 @@ class KakaoPayGateway:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        # partner_order_id -> (tid, cid) for every tid this client has seen (see find_charge).
+        self.tids: dict[str, tuple[str, str]] = {}
         if not secret_key:
             raise ConfigError("KAKAOPAY_SECRET_KEY가 설정되지 않았습니다 (KakaoPay를 쓰려면 필요합니다)")
         self.cid = cid
@@ -90,15 +124,28 @@ class KakaoPayGateway:
         )
 
     def _post(self, path: str, payload: dict[str, Any], *, mutating: bool) -> dict[str, Any]:
-        return send(
-            self.client,
-            self.name,
-            "POST",
-            f"/online/v1/payment/{path}",
-            mutating=mutating,
-            classify_error=classify_error,
-            json=payload,
-        )
+        try:
+            body = send(
+                self.client,
+                self.name,
+                "POST",
+                f"/online/v1/payment/{path}",
+                mutating=mutating,
+                classify_error=classify_error,
+                json=payload,
+            )
+        except PaymentError as exc:
+            self._remember(payload, exc.raw if isinstance(exc.raw, dict) else None)
+            raise
+        self._remember(payload, body)
+        return body
+
+    def _remember(self, payload: dict[str, Any], body: dict[str, Any] | None) -> None:
+        """Keep partner_order_id -> tid from any answer that names a tid (even one we cannot trust)."""
+        order_id = payload.get("partner_order_id") or (body or {}).get("partner_order_id")
+        tid = (body or {}).get("tid") or payload.get("tid")
+        if order_id and isinstance(tid, str) and tid:
+            self.tids[str(order_id)] = (tid, str(payload.get("cid") or self.cid))
 
     def ready(
         self,
@@ -182,8 +229,10 @@ class KakaoPayGateway:
             raw=body,
         )
 
-    def lookup(self, *, tid: str, partner_order_id: str | None = None) -> LookupResult:
-        body = self._post("order", {"cid": self.cid, "tid": tid}, mutating=False)
+    def lookup(
+        self, *, tid: str, partner_order_id: str | None = None, cid: str | None = None
+    ) -> LookupResult:
+        body = self._post("order", {"cid": cid or self.cid, "tid": tid}, mutating=False)
         require(body, self.name, "order", "status", "amount", mutating=False)
         amount = body["amount"] if isinstance(body["amount"], dict) else {}
         approved = [
@@ -204,10 +253,69 @@ class KakaoPayGateway:
         )
 
     def find_by_order(self, *, partner_order_id: str) -> LookupResult | None:
-        """KakaoPay looks payments up by tid only: without one the outcome cannot be read here."""
-        raise PaymentOutcomeUnknown(
-            "kakaopay: tid 없이 주문번호로는 결제를 조회할 수 없습니다; 관리자 확인이 필요합니다",
-            code="NO_TID",
+        """Only a tid this client saw for the order can be looked up (see find_charge)."""
+        return self.find_charge(partner_order_id=partner_order_id)
+
+    def find_charge(
+        self,
+        *,
+        partner_order_id: str,
+        instrument_ref: str | None = None,
+        not_before: datetime | None = None,
+        last_attempt_at: datetime | None = None,
+    ) -> LookupResult | None:
+        """What became of an earlier attempt for `partner_order_id`; None means it was not charged.
+
+        `not_before` is the earliest instant the earlier attempt could have been approved (when the
+        charge was opened); `last_attempt_at` when we gave up on its answer. Raises
+        PaymentOutcomeUnknown(code NEEDS_REVIEW) when only a person can tell.
+        """
+        known = self.tids.get(partner_order_id)
+        if known is not None:
+            tid, cid = known
+            return self.lookup(tid=tid, cid=cid)
+        if not instrument_ref or not_before is None:
+            raise needs_review(partner_order_id, "tid 없이 주문번호로는 결제를 조회할 수 없습니다")
+        now = clock.now()
+        if last_attempt_at is None or now - last_attempt_at < SETTLE_GRACE:
+            raise PaymentOutcomeUnknown(
+                "kakaopay: 직전 요청이 아직 끝나지 않았을 수 있어 잠시 후 다시 확인합니다", code="SETTLING"
+            )
+        try:
+            status = self.sid_status(instrument_ref)
+        except PermanentPaymentError as exc:
+            raise needs_review(partner_order_id, f"정기결제 키(SID) 상태를 읽을 수 없습니다 ({exc})") from exc
+        if status.last_approved_at is None or status.last_approved_at < not_before:
+            return None  # no approval on this SID since the charge was opened: it was not charged
+        raise needs_review(
+            partner_order_id,
+            f"정기결제 키(SID)로 {clock.format_kst(status.last_approved_at)}에 승인된 결제가 있으나 "
+            "응답을 받지 못해 tid를 알 수 없습니다",
+        )
+
+    def sid_status(self, sid: str) -> SidStatus:
+        """`/manage/subscription/status`: whether the SID is usable and when it last paid."""
+        body = send(
+            self.client,
+            self.name,
+            "POST",
+            "/online/v1/payment/manage/subscription/status",
+            mutating=False,
+            classify_error=classify_error,
+            json={"cid": self.subscription_cid, "sid": sid},
+        )
+        require(body, self.name, "subscription/status", "status", mutating=False)
+        if "last_approved_at" not in body:  # without it a lost charge cannot be judged
+            raise PermanentPaymentError(
+                "kakaopay subscription/status: 응답에 last_approved_at이 없습니다",
+                code="MISSING_FIELDS",
+                raw=body,
+            )
+        return SidStatus(
+            sid=str(body.get("sid") or sid),
+            status=str(body["status"]),
+            available=bool(body.get("available")),
+            last_approved_at=parse_kst(body.get("last_approved_at")),
         )
 
     def cancel(

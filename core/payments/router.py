@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from core import clock
@@ -252,6 +253,31 @@ class PaymentRouter:
                     raise PaymentOutcomeUnknown(f"{gateway.name}: 결제 진행 중 ({found.status})") from None
                 note(log, gateway.name, "charge", "not_charged_per_lookup_retrying")
         raise PaymentOutcomeUnknown(f"{gateway.name}: 결과를 확인할 수 없습니다")
+
+
+def find_charge(
+    gateway: PaymentGateway,
+    *,
+    partner_order_id: str,
+    instrument_ref: str | None = None,
+    not_before: datetime | None = None,
+    last_attempt_at: datetime | None = None,
+) -> LookupResult | None:
+    """What became of an earlier charge attempt (None: not charged). The billing engine's hook.
+
+    A gateway that can look our order id up (sandbox, Toss) just does; KakaoPay cannot, and is
+    given what it needs to judge otherwise: the instrument (SID), when the charge was opened and
+    when its last answer was lost (core.payments.kakaopay.KakaoPayGateway.find_charge).
+    """
+    finder = getattr(gateway, "find_charge", None)
+    if finder is None:
+        return gateway.find_by_order(partner_order_id=partner_order_id)
+    return finder(
+        partner_order_id=partner_order_id,
+        instrument_ref=instrument_ref,
+        not_before=not_before,
+        last_attempt_at=last_attempt_at,
+    )
 
 
 def _approval_from_lookup(found: LookupResult) -> ApprovalResult:

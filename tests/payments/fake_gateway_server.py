@@ -2,7 +2,8 @@
 
 Each path gets a queue of behaviours: "ok", "busy" (KakaoPay USER_LOCKED), "500", "slow" (answers
 after the client's read timeout, having done the work), "drop" (closes the connection without an
-answer, having done the work), "html". The server counts what it actually did.
+answer, having done the work), "html", "lost" (answers after the read timeout, having done nothing).
+The server counts what it actually did.
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Answer = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class GatewayRefusal(Exception):
+    """Raised by an answer to refuse the request with the gateway's error body (HTTP 400)."""
+
+    def __init__(self, body: dict[str, Any], status: int = 400) -> None:
+        super().__init__(str(body))
+        self.body, self.status = body, status
 
 
 class FakeGateway:
@@ -62,7 +71,13 @@ class FakeGateway:
                     return self._send(500, {"error_code": -9, "error_message": "internal"})
                 if behaviour == "html":
                     return self._send(502, None, raw=b"<html>bad gateway</html>")
-                answer = fake.answers[path](path, body)
+                if behaviour == "lost":  # no answer in time, and the work was never done
+                    time.sleep(fake.slow_seconds)
+                    return self._send(504, {"error_code": -9, "error_message": "gateway timeout"})
+                try:
+                    answer = fake.answers[path](path, body)
+                except GatewayRefusal as refusal:
+                    return self._send(refusal.status, refusal.body)
                 fake.done.append(path)
                 if behaviour == "slow":
                     time.sleep(fake.slow_seconds)

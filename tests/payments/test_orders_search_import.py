@@ -37,6 +37,45 @@ def test_sample_imports_once_and_reimport_adds_nothing(engine, actors):
         assert _count(session, Payment) == 7  # the canceled order has no payment
 
 
+def _rows(numbers: range, phone_of=lambda i: f"010-5555-{i:04d}") -> bytes:
+    lines = [
+        f"B-{i:05d},2026-11-0{1 + i % 9} 10:{i % 60:02d},고객{i % 7},{phone_of(i)},세럼,1,{1000 + i}"
+        for i in numbers
+    ]
+    return (HEADER + "\n".join(lines) + "\n").encode()
+
+
+def test_bulk_reimport_over_chunk_boundaries_adds_only_new_rows(engine, actors):
+    """More rows than one lookup chunk (900): ids, customers and duplicates are matched as sets."""
+    with Session(engine) as session:
+        first = import_orders(session, actors["owner"], _rows(range(1000)))
+        session.commit()
+        assert (first.created, first.customers_created) == (1000, 1000)
+        again = import_orders(session, actors["owner"], _rows(range(995, 1010)))
+        session.commit()
+        assert (again.created, again.skipped_existing, again.customers_created) == (10, 5, 10)
+        assert again.skipped_numbers == [f"B-{i:05d}" for i in range(995, 1000)]
+        assert (_count(session, Order), _count(session, Payment), _count(session, Customer)) == (
+            1010,
+            1010,
+            1010,
+        )
+        order = session.exec(select(Order).where(Order.order_number == "B-00999")).one()
+        customer = session.get(Customer, order.customer_id)
+        assert (customer.phone, order.total_amount) == ("01055550999", 1999)
+        payment = session.exec(select(Payment).where(Payment.order_id == order.id)).one()
+        assert (payment.customer_id, payment.amount, payment.status) == (customer.id, 1999, "approved")
+
+
+def test_a_bad_row_after_many_good_ones_writes_nothing(engine, actors):
+    data = _rows(range(2000)) + "B-99999,2026-13-01,고객,010-1,세럼,1,1000\n".encode()
+    with Session(engine) as session, pytest.raises(ImportRejected) as rejected:
+        import_orders(session, actors["owner"], data)
+    assert {error.row for error in rejected.value.errors} == {2002}
+    with Session(engine) as session:
+        assert _count(session, Order) == 0 and _count(session, Customer) == 0
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp949"])
 def test_encodings_are_accepted(engine, actors, encoding):
     text = HEADER + "A-1,2026-11-01 10:00,김민지,01012345678,수분크림,1,32000\n"

@@ -92,3 +92,54 @@ def test_pay_page_without_link_is_a_clear_error(sqlite_engine: Engine) -> None:
     at = open_app(sqlite_engine, None, "pages/pay.py")
     assert not at.exception
     assert "결제 링크가 올바르지 않습니다" in texts(at)
+
+
+def test_pay_page_reads_the_approval_return_and_approves_once(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    """The approval_url KakaoPay redirects to: ?link=&attempt=&result=ok&pg_token= (sandbox plays KakaoPay)."""
+    from core.models import Customer, Payment
+    from core.models.sandbox import SandboxPayment
+    from core.payment_links import select_method, start_payment
+
+    _, router = sandbox_router(sqlite_engine)
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        customer = Customer(name="데모 고객", phone="01077778888")
+        session.add(customer)
+        session.commit()
+        link = create_payment_link(
+            session,
+            sqlite_actors["cs"],
+            item_name="데모 상품",
+            amount=9_900,
+            customer_id=customer.id,
+            router=router,
+        )
+        start = start_payment(session, link.code, router=router)
+        token = select_method(session, link.code, "CARD", router=router, tid=start.tid)
+    point_app_at(sqlite_engine)
+    at = AppTest.from_file(str(ROOT / "pages" / "pay.py"), default_timeout=30)
+    at.query_params.update(link=link.code, attempt=start.attempt, result="ok", pg_token=token)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("결제가 완료되었습니다" in s.value for s in at.success)
+    at.run()  # a reload of the return URL
+    assert not at.exception, at.exception
+    with Session(sqlite_engine) as session:
+        assert session.exec(select(Payment)).one().status == "approved"
+        assert session.get(PaymentLink, link.id).status == "paid"
+        (gateway_side,) = session.exec(select(SandboxPayment)).all()  # the page's own sandbox client
+        assert [a["payment_action_type"] for a in gateway_side.actions] == ["PAYMENT"]
+
+
+def test_pay_page_cancel_return_keeps_the_link_payable(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    _, router = sandbox_router(sqlite_engine)
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        link = create_payment_link(
+            session, sqlite_actors["cs"], item_name="데모", amount=1_000, router=router
+        )
+    point_app_at(sqlite_engine)
+    at = AppTest.from_file(str(ROOT / "pages" / "pay.py"), default_timeout=30)
+    at.query_params.update(link=link.code, attempt="a1", result="cancel")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("결제를 취소했습니다" in w.value for w in at.warning)
+    assert at.button(key="pay_submit")  # still payable

@@ -19,6 +19,7 @@ from core.payment_links import (
     pay_link,
     quit_link,
     select_method,
+    start_payment,
 )
 from tests.payments.helpers import sandbox_router
 
@@ -29,6 +30,12 @@ def _customer(engine, name="박서준", phone="01099998888") -> int:
         session.add(customer)
         session.commit()
         return customer.id
+
+
+def _sandbox_pay(session, code, router, method="CARD", **contact):
+    """What the sandbox page does: start (ready), choose a method (pg_token); returns (token, attempt)."""
+    start = start_payment(session, code, router=router, **contact)
+    return select_method(session, code, method, router=router, tid=start.tid), start.attempt
 
 
 def test_custom_quote_link_is_paid_once_and_creates_the_order(engine, actors):
@@ -46,10 +53,11 @@ def test_custom_quote_link_is_paid_once_and_creates_the_order(engine, actors):
         )
         text = chat_text(link)
         assert "45,000원" in text and "맞춤 견적 세트" in text and f"/pay?link={link.code}" in text
+        assert sandbox.calls == []  # no gateway call until the customer starts paying
         assert open_link(session, link.code, router=router).status == "opened"
-        token = select_method(session, link.code, "MONEY", router=router)
-        order = pay_link(session, link.code, pg_token=token, router=router)
-        again = pay_link(session, link.code, pg_token=token, router=router)
+        token, attempt = _sandbox_pay(session, link.code, router, "MONEY")
+        order = pay_link(session, link.code, pg_token=token, attempt=attempt, router=router)
+        again = pay_link(session, link.code, pg_token=token, attempt=attempt, router=router)
         assert again.id == order.id
         assert sandbox.calls.count("approve") == 1
         assert (order.total_amount, order.status, order.source) == (45_000, "paid", "link")
@@ -70,17 +78,12 @@ def test_product_link_for_a_guest_asks_name_and_phone(engine, actors):
         session.commit()
         link = create_payment_link(session, actors["staff"], product_id=product.id, router=router)
         assert (link.item_name, link.amount) == ("수분크림", 32_000)
-        token = select_method(session, link.code, "CARD", router=router)
         with pytest.raises(ValidationFailed, match="휴대폰"):
-            pay_link(session, link.code, pg_token=token, router=router)
-        order = pay_link(
-            session,
-            link.code,
-            pg_token=token,
-            customer_name="이하은",
-            customer_phone="010-2222-3333",
-            router=router,
+            start_payment(session, link.code, router=router)
+        token, attempt = _sandbox_pay(
+            session, link.code, router, customer_name="이하은", customer_phone="010-2222-3333"
         )
+        order = pay_link(session, link.code, pg_token=token, attempt=attempt, router=router)
         assert session.get(Customer, order.customer_id).phone == "01022223333"
 
 
@@ -113,11 +116,17 @@ def test_a_pg_token_for_another_order_is_refused(engine, actors):
         second = create_payment_link(
             session, actors["cs"], item_name="B", amount=2_000, customer_id=customer_id, router=router
         )
-        token_for_first = select_method(session, first.code, "CARD", router=router)
-        select_method(session, second.code, "CARD", router=router)
+        token_for_first, _ = _sandbox_pay(session, first.code, router)
+        token_for_second, attempt = _sandbox_pay(session, second.code, router)
         with pytest.raises(ValidationFailed, match="pg_token"):
-            pay_link(session, second.code, pg_token=token_for_first, router=router)
+            pay_link(session, second.code, pg_token=token_for_first, attempt=attempt, router=router)
         assert session.exec(select(Order)).first() is None
+        assert session.get(PaymentLink, second.id).status == "failed"
+        # a refused approve leaves the payment payable: the right token still pays, once
+        order = pay_link(session, second.code, pg_token=token_for_second, attempt=attempt, router=router)
+        assert order.total_amount == 2_000
+        with pytest.raises(ValidationFailed, match="attempt"):
+            pay_link(session, first.code, pg_token=token_for_first, attempt="someone-else", router=router)
 
 
 def test_quit_then_reminder_once_then_expiry(engine, actors):
@@ -153,10 +162,12 @@ def test_lost_approval_is_reconciled_by_lookup(engine, actors, monkeypatch):
         link = create_payment_link(
             session, actors["cs"], item_name="A", amount=7_000, customer_id=customer_id, router=router
         )
-        token = select_method(session, link.code, "CARD", router=router)
+        token, attempt = _sandbox_pay(session, link.code, router)
         sandbox.inject("approve", "timeout")
         with pytest.raises(ValidationFailed, match="확인 중"):
-            pay_link(session, link.code, pg_token=token, router=router)
+            pay_link(session, link.code, pg_token=token, attempt=attempt, router=router)
+        with pytest.raises(ValidationFailed, match="확인 중"):  # a reload does not approve again
+            pay_link(session, link.code, pg_token=token, attempt=attempt, router=router)
         assert session.exec(select(Payment)).one().status == "unknown"
     monkeypatch.setattr("core.payment_jobs._router", lambda engine: router)
     assert reconcile_payments(engine, clock.now())["paid"] == 1
