@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from core import analytics, audit, clock
 from core.auth import Actor, require_role
+from core.db import session_scope
 from core.errors import ValidationFailed
 from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Role
 from core.models.customers import _opaque_id
@@ -105,6 +107,7 @@ class ImportResult:
     skipped_existing: int = 0
     customers_created: int = 0
     skipped_numbers: list[str] = field(default_factory=list)
+    repaired: dict[str, int] = field(default_factory=dict)  # what run_import's rollup repair recomputed
 
 
 def decode(data: bytes) -> str:
@@ -285,7 +288,9 @@ def import_orders(
             )
             order_ids.update({number: order_id for order_id, number in returned})
         # Backdated sales: tell the sales rollups which days to re-read (core.analytics).
-        analytics.record_sales_at(session, [values["paid_at"] for values in order_values])
+        analytics.record_sales_at(
+            session, [(values["paid_at"], values["customer_id"]) for values in order_values]
+        )
         session.execute(
             insert(OrderItem.__table__),
             [
@@ -337,6 +342,21 @@ def import_orders(
         skipped_existing=result.skipped_existing,
         customers_created=result.customers_created,
     )
+    return result
+
+
+def run_import(engine: Engine, actor: Actor, data: bytes, *, source_name: str = "upload.csv") -> ImportResult:
+    """What the 주문 page and the CLI call: the import in its own transaction, then, once it is
+    committed, the repair of exactly the sales days and customers a backdated import changed
+    (core.analytics.repair_dirty), so LTV and cohorts are current at once. If the repair cannot
+    run now (the store is busy), the marks stay and the worker's rollup job repairs them."""
+    with session_scope(engine) as session:
+        result = import_orders(session, actor, data, source_name=source_name)
+    if result.created:
+        try:
+            result.repaired = analytics.repair_dirty(engine)
+        except SQLAlchemyError:
+            result.repaired = {}
     return result
 
 
