@@ -421,8 +421,10 @@ def _first_sale_day(session: Session) -> date | None:
 
 
 def _insert_many(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Core executemany on the table (not the ORM bulk path: ~3x less CPU per row)."""
+    table = model.__table__
     for start in range(0, len(rows), 5000):
-        session.execute(insert(model), rows[start : start + 5000])
+        session.execute(insert(table), rows[start : start + 5000])
 
 
 def _write_day_facts(session: Session, facts: Facts, *, add: bool = False) -> None:
@@ -614,20 +616,31 @@ def _write_last_purchases(session: Session, latest: dict[tuple[int, int], date],
 
 
 def _refresh_repurchase(session: Session, start: datetime, end: datetime) -> None:
-    """Continue the repurchase histogram with the sales paid in [start, end)."""
-    gaps, latest = _repurchase_after(session, start, end)
+    """Continue the repurchase histogram with the sales paid in [start, end); only the
+    (customer, product) pairs bought in the window get a new last-purchase day (upserted)."""
+    gaps, latest = _repurchase_after(session, start, end, changed_only=True)
     _write_repurchase_rows(session, gaps, replace=False)
-    _write_last_purchases(session, latest, replace=False)
+    table = CustomerProductLast.__table__  # type: ignore[attr-defined]
+    dialect = postgresql if is_postgres(session.get_bind()) else sqlite
+    statement = dialect.insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["customer_id", "product_id"], set_={"last_day": statement.excluded.last_day}
+    )
+    rows = [{"customer_id": c, "product_id": p, "last_day": d} for (c, p), d in latest.items()]
+    for i in range(0, len(rows), 5000):
+        session.execute(statement, rows[i : i + 5000])
 
 
 def _repurchase_after(
-    session: Session, start: datetime, end: datetime
+    session: Session, start: datetime, end: datetime, *, changed_only: bool = False
 ) -> tuple[dict[int, list[int]], dict[tuple[int, int], date]]:
-    """The gaps the sales paid in [start, end) add, continuing from the stored last purchases."""
+    """The gaps the sales paid in [start, end) add, continuing from the stored last purchases;
+    with the last purchase days of those customers (only the pairs that moved if changed_only)."""
     window = session.execute(
         text(
-            "SELECT DISTINCT o.customer_id FROM orders o WHERE o.paid_at >= :start AND o.paid_at < :end "
-            "AND o.status IN :statuses"
+            "SELECT DISTINCT o.customer_id, i.product_id FROM orders o JOIN order_item i ON i.order_id = o.id "
+            "WHERE o.paid_at >= :start AND o.paid_at < :end AND o.status IN :statuses "
+            "AND i.product_id IS NOT NULL"
         ).bindparams(bindparam("statuses", expanding=True)),
         {
             "start": _bind_instant(session, start),
@@ -635,17 +648,25 @@ def _repurchase_after(
             "statuses": list(SOLD_STATUSES),
         },
     ).all()
-    customers = sorted(c for (c,) in window)
-    if not customers:
+    pairs = sorted(window)
+    if not pairs:
         return {}, {}
     last: dict[tuple[int, int], date] = {}
+    wanted = set(pairs)
+    customers = sorted({c for c, _ in pairs})
     statement = text(
-        "SELECT customer_id, product_id, last_day FROM customer_product_last WHERE customer_id IN :ids"
-    ).bindparams(bindparam("ids", expanding=True))
+        "SELECT customer_id, product_id, last_day FROM customer_product_last "
+        "WHERE customer_id IN :ids AND product_id IN :products"
+    ).bindparams(bindparam("ids", expanding=True), bindparam("products", expanding=True))
+    products = sorted({p for _, p in pairs})
     for i in range(0, len(customers), _CHUNK):
-        for c, p, d in session.execute(statement, {"ids": customers[i : i + _CHUNK]}):
-            last[(c, p)] = _as_date(d)
-    return _repurchase_scan(session, start=start, end=end, last=last)
+        for c, p, d in session.execute(statement, {"ids": customers[i : i + _CHUNK], "products": products}):
+            if (c, p) in wanted:
+                last[(c, p)] = _as_date(d)
+    gaps, latest = _repurchase_scan(session, start=start, end=end, last=last)
+    if changed_only:
+        latest = {key: day for key, day in latest.items() if last.get(key) != day}
+    return gaps, latest
 
 
 def repurchase_interval_days(session: Session, product_id: int) -> int | None:
@@ -660,7 +681,7 @@ def repurchase_interval_days(session: Session, product_id: int) -> int | None:
     return int(statistics.median(gaps) * 2 + 1) // 2
 
 
-REBUILD_CHUNK_DAYS = 7  # one short transaction per week of sales: writers wait at most one chunk
+REBUILD_CHUNK_DAYS = 2  # one short transaction per two days of sales: writers wait at most one chunk
 
 
 def rebuild_rollups(engine: Engine, until: date | datetime | None = None) -> dict[str, int]:
@@ -980,12 +1001,16 @@ def _write_customers(
         # Only pairs not yet counted (the window may repeat a month already recorded).
         ids = sorted({cid for cid, _ in months})
         statement = text(
-            "SELECT customer_id, month FROM customer_month WHERE customer_id IN :ids"
-        ).bindparams(bindparam("ids", expanding=True))
+            "SELECT customer_id, month FROM customer_month WHERE customer_id IN :ids AND month IN :months"
+        ).bindparams(bindparam("ids", expanding=True), bindparam("months", expanding=True))
+        window_months = sorted({m for _, m in months})
         known: set[tuple[int, date]] = set()
         for start in range(0, len(ids), _CHUNK):
             known |= {
-                (c, _as_date(m)) for c, m in session.execute(statement, {"ids": ids[start : start + _CHUNK]})
+                (c, _as_date(m))
+                for c, m in session.execute(
+                    statement, {"ids": ids[start : start + _CHUNK], "months": window_months}
+                )
             }
         months = months - known
         missing = {cid for cid, _ in months} - set(first_month)
@@ -1067,7 +1092,7 @@ def _set_state(session: Session, until: datetime, expected: datetime | None = No
 def refresh_rollups(engine: Engine, now: datetime) -> dict[str, int]:
     """Worker job: repair what backdated writes changed (`repair_dirty`), then add the sales and
     refunds since the last run to the rollups (up to now minus ROLLUP_GRACE, so today is rolled up
-    too and the page's live tail stays a few minutes long), a week per transaction. Only a store
+    too and the page's live tail stays a few minutes long), REBUILD_CHUNK_DAYS per transaction. Only a store
     that was never rolled up (or a clock moved back) is rebuilt from scratch (chunked as well)."""
     target = now - ROLLUP_GRACE
     with session_scope(engine) as session:
