@@ -566,23 +566,30 @@ def _write_repurchase_rows(session: Session, gaps: dict[int, list[int]], *, repl
     products = sorted(pid for pid, values in gaps.items() if values)
     if not products:
         return
-    histogram: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    if not replace:
-        statement = text(
-            "SELECT product_id, gap_days, intervals FROM repurchase_gap WHERE product_id IN :ids"
-        ).bindparams(bindparam("ids", expanding=True))
-        for pid, gap, count in session.execute(statement, {"ids": products}):
-            histogram[pid][int(gap)] += int(count)
-        session.execute(delete(RepurchaseGap).where(RepurchaseGap.product_id.in_(products)))  # type: ignore[attr-defined]
-        session.execute(delete(ProductRepurchase).where(ProductRepurchase.product_id.in_(products)))  # type: ignore[attr-defined]
+    added: dict[tuple[int, int], int] = defaultdict(int)
     for pid in products:
         for gap in gaps[pid]:
-            histogram[pid][gap] += 1
-    _insert_many(
-        session,
-        RepurchaseGap,
-        [{"product_id": p, "gap_days": g, "intervals": n} for p in products for g, n in histogram[p].items()],
-    )
+            added[(pid, gap)] += 1
+    rows = [{"product_id": p, "gap_days": g, "intervals": n} for (p, g), n in added.items()]
+    if replace:
+        _insert_many(session, RepurchaseGap, rows)
+    else:  # add to the stored counts; only the (product, gap) cells that grew are written
+        table = RepurchaseGap.__table__  # type: ignore[attr-defined]
+        dialect = postgresql if is_postgres(session.get_bind()) else sqlite
+        statement = dialect.insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=["product_id", "gap_days"],
+            set_={"intervals": table.c.intervals + statement.excluded.intervals},
+        )
+        for i in range(0, len(rows), 5000):
+            session.execute(statement, rows[i : i + 5000])
+        session.execute(delete(ProductRepurchase).where(ProductRepurchase.product_id.in_(products)))  # type: ignore[attr-defined]
+    histogram: dict[int, dict[int, int]] = defaultdict(dict)
+    statement = text(
+        "SELECT product_id, gap_days, intervals FROM repurchase_gap WHERE product_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    for pid, gap, count in session.execute(statement, {"ids": products}):
+        histogram[pid][int(gap)] = int(count)
     _insert_many(
         session,
         ProductRepurchase,
