@@ -558,11 +558,8 @@ def _median_of_counts(counts: dict[int, int]) -> float:
     return sum(found) / len(found)
 
 
-def _write_repurchase_rows(session: Session, gaps: dict[int, list[int]], *, replace: bool) -> None:
+def _write_repurchase_rows(session: Session, gaps: dict[int, list[int]]) -> None:
     """Add gaps to the repurchase histogram and refresh the per-product medians they touch."""
-    if replace:
-        session.execute(delete(RepurchaseGap))
-        session.execute(delete(ProductRepurchase))
     products = sorted(pid for pid, values in gaps.items() if values)
     if not products:
         return
@@ -571,19 +568,17 @@ def _write_repurchase_rows(session: Session, gaps: dict[int, list[int]], *, repl
         for gap in gaps[pid]:
             added[(pid, gap)] += 1
     rows = [{"product_id": p, "gap_days": g, "intervals": n} for (p, g), n in added.items()]
-    if replace:
-        _insert_many(session, RepurchaseGap, rows)
-    else:  # add to the stored counts; only the (product, gap) cells that grew are written
-        table = RepurchaseGap.__table__  # type: ignore[attr-defined]
-        dialect = postgresql if is_postgres(session.get_bind()) else sqlite
-        statement = dialect.insert(table)
-        statement = statement.on_conflict_do_update(
-            index_elements=["product_id", "gap_days"],
-            set_={"intervals": table.c.intervals + statement.excluded.intervals},
-        )
-        for i in range(0, len(rows), 5000):
-            session.execute(statement, rows[i : i + 5000])
-        session.execute(delete(ProductRepurchase).where(ProductRepurchase.product_id.in_(products)))  # type: ignore[attr-defined]
+    # Add to the stored counts: only the (product, gap) cells that grew are written.
+    table = RepurchaseGap.__table__  # type: ignore[attr-defined]
+    dialect = postgresql if is_postgres(session.get_bind()) else sqlite
+    statement = dialect.insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["product_id", "gap_days"],
+        set_={"intervals": table.c.intervals + statement.excluded.intervals},
+    )
+    for i in range(0, len(rows), 5000):
+        session.execute(statement, rows[i : i + 5000])
+    session.execute(delete(ProductRepurchase).where(ProductRepurchase.product_id.in_(products)))  # type: ignore[attr-defined]
     histogram: dict[int, dict[int, int]] = defaultdict(dict)
     statement = text(
         "SELECT product_id, gap_days, intervals FROM repurchase_gap WHERE product_id IN :ids"
@@ -604,29 +599,11 @@ def _write_repurchase_rows(session: Session, gaps: dict[int, list[int]], *, repl
     )
 
 
-def _write_last_purchases(session: Session, latest: dict[tuple[int, int], date], *, replace: bool) -> None:
-    if replace:
-        session.execute(delete(CustomerProductLast))
-    else:
-        customers = sorted({c for c, _ in latest})
-        for i in range(0, len(customers), _CHUNK):
-            session.execute(
-                delete(CustomerProductLast).where(
-                    CustomerProductLast.customer_id.in_(customers[i : i + _CHUNK])  # type: ignore[attr-defined]
-                )
-            )
-    _insert_many(
-        session,
-        CustomerProductLast,
-        [{"customer_id": c, "product_id": p, "last_day": d} for (c, p), d in latest.items()],
-    )
-
-
 def _refresh_repurchase(session: Session, start: datetime, end: datetime) -> None:
     """Continue the repurchase histogram with the sales paid in [start, end); only the
     (customer, product) pairs bought in the window get a new last-purchase day (upserted)."""
     gaps, latest = _repurchase_after(session, start, end, changed_only=True)
-    _write_repurchase_rows(session, gaps, replace=False)
+    _write_repurchase_rows(session, gaps)
     table = CustomerProductLast.__table__  # type: ignore[attr-defined]
     dialect = postgresql if is_postgres(session.get_bind()) else sqlite
     statement = dialect.insert(table)
@@ -745,7 +722,7 @@ def _roll_forward(engine: Engine, target: datetime) -> dict[str, int]:
             days = len({d for d, _ in facts.daily})
             orders = sum(v[0] for v in facts.daily.values())
             _write_day_facts(session, facts, add=True)  # folds the stored partial day into facts
-            _write_customers(session, facts.customers, facts.customer_months, replace=False)
+            _write_customers(session, facts.customers, facts.customer_months)
             _refresh_repurchase(session, start, end)
             if not _set_state(session, end, expected=start):
                 raise RuntimeError("analytics rollup advanced by another worker")
@@ -894,7 +871,7 @@ def _repair_customers(session: Session, ids: list[int], until: datetime) -> None
         session.execute(delete(CustomerSales).where(CustomerSales.customer_id.in_(chunk)))  # type: ignore[attr-defined]
         session.execute(delete(CustomerMonth).where(CustomerMonth.customer_id.in_(chunk)))  # type: ignore[attr-defined]
     after, new_months = _lifetime_customers(session, ids, until)
-    _update_cohort_values(session, before, after, replace=False)
+    _update_cohort_values(session, before, after)
     _insert_many(
         session,
         CustomerSales,
@@ -943,7 +920,7 @@ def _repair_repurchase(session: Session, products: list[int], until: datetime) -
         chunk = products[i : i + _CHUNK]
         for model in (RepurchaseGap, ProductRepurchase, CustomerProductLast):
             session.execute(delete(model).where(model.product_id.in_(chunk)))  # type: ignore[attr-defined]
-    _write_repurchase_rows(session, gaps, replace=False)
+    _write_repurchase_rows(session, gaps)
     _insert_many(
         session,
         CustomerProductLast,
@@ -966,11 +943,11 @@ def _merge_customers(into: dict[int, list[Any]], rows: dict[int, list[Any]]) -> 
 
 
 def _write_customers(
-    session: Session, customers: dict[int, list[Any]], months: set[tuple[int, date]], *, replace: bool
+    session: Session, customers: dict[int, list[Any]], months: set[tuple[int, date]]
 ) -> None:
-    """Write customer totals (only customers who ever paid) and add the cohort activity."""
+    """Add a window's customer totals (only customers who ever paid) and cohort activity."""
     existing: dict[int, list[Any]] = {}
-    if not replace and customers:
+    if customers:
         ids = sorted(customers)
         statement = text(
             "SELECT customer_id, orders, gross, refunds, first_paid_at, last_paid_at FROM customer_sales "
@@ -987,7 +964,7 @@ def _write_customers(
     before = {cid: list(row) for cid, row in existing.items()}
     merged = existing
     _merge_customers(merged, customers)
-    _update_cohort_values(session, before, merged, replace=replace)
+    _update_cohort_values(session, before, merged)
     rows = [
         {
             "customer_id": cid,
@@ -1004,7 +981,7 @@ def _write_customers(
     ]
     _insert_many(session, CustomerSales, rows)
     first_month = {row["customer_id"]: row["first_month"] for row in rows}
-    if not replace and months:
+    if months:
         # Only pairs not yet counted (the window may repeat a month already recorded).
         ids = sorted({cid for cid, _ in months})
         statement = text(
@@ -1033,7 +1010,7 @@ def _write_customers(
     for cid, month in months:
         cohort = first_month[cid]
         cells[(cohort, months_between(cohort, month))] += 1
-    if not replace and cells:
+    if cells:
         for row in session.execute(
             text("SELECT cohort_month, month_offset, customers FROM cohort_retention")
         ):
@@ -1047,15 +1024,14 @@ def _write_customers(
 
 
 def _update_cohort_values(
-    session: Session, before: dict[int, list[Any]], after: dict[int, list[Any]], *, replace: bool
+    session: Session, before: dict[int, list[Any]], after: dict[int, list[Any]]
 ) -> None:
     """Keep cohort_value in step with customer_sales: take out the old rows, add the new ones."""
     values: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
-    if not replace:
-        for month, customers, repeat, net in session.execute(
-            text("SELECT cohort_month, customers, repeat_customers, net FROM cohort_value")
-        ):
-            values[_as_date(month)] = [int(customers), int(repeat), int(net)]
+    for month, customers, repeat, net in session.execute(
+        text("SELECT cohort_month, customers, repeat_customers, net FROM cohort_value")
+    ):
+        values[_as_date(month)] = [int(customers), int(repeat), int(net)]
     for rows, sign in ((before, -1), (after, 1)):
         for orders, gross, refunds, first, _last in rows.values():
             if first is None:
