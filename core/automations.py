@@ -357,6 +357,7 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
         "amount": 39000,
         "tid": "T1234567890123456789",
         "payment_id": 1,
+        "내용": "[결제 오류] #12 첫 응답 기한 임박 (기한 2026-12-01 09:30) · 결제가 안 돼요",
     }
     if order is not None:
         values.update(order_confirmation_variables(session, order, shop))

@@ -288,8 +288,7 @@ def _read_password(from_stdin: bool, stdin: TextIO) -> str:
 def _cmd_import(engine: Engine, args: argparse.Namespace, _stdin: TextIO) -> int:
     """All rows or none (row-numbered errors otherwise); order numbers already stored are skipped."""
     data = args.file.read_bytes()
-    with session_scope(engine) as session:
-        result = order_import.import_orders(session, CLI_ACTOR, data, source_name=args.file.name)
+    result = order_import.run_import(engine, CLI_ACTOR, data, source_name=args.file.name)
     print(
         f"주문을 가져왔습니다 (orders imported): 새 주문 {result.created:,}건, "
         f"이미 있던 주문 {result.skipped_existing:,}건 건너뜀, 새 고객 {result.customers_created:,}명"

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, update
+from sqlalchemy import Engine, String, and_, case, cast, func, literal, not_, null, or_, update
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from core import clock, inquiries, settings_store, sla_config
 from core.auth import SYSTEM_ACTOR
 from core.db import session_scope
+from core.messaging.outbox import enqueue_many
 from core.models import (
     Inquiry,
     InquiryStatus,
@@ -30,90 +32,151 @@ from core.models import (
     StaffNotification,
 )
 from core.models.inquiries import INQUIRY_TYPE_LABELS
+from core.models.types import UtcDateTime
 from core.money import format_krw
 
 # --------------------------------------------------------------------------- SLA watch
 
 TARGET_LABELS = {"first_response": "첫 응답", "resolution": "해결"}
+THRESHOLD_VERBS = {"at_risk": "기한 임박", "breached": "기한 초과"}
+SLA_ALERT_TEMPLATE = "sla_alert"
 
 
 def sla_watch(engine: Engine, now: datetime) -> dict[str, int]:
     """Notify when an open inquiry crosses at-risk or breaches its nearest target, once each.
 
-    Looks only at rows whose cached `sla_next_alert_at` is due (index ix_inquiry_status_alert).
+    Set-based, one transaction: one INSERT .. SELECT of the notifications (ON CONFLICT DO NOTHING on
+    their dedupe key, so a threshold is notified exactly once even when two workers tick at once),
+    one UPDATE that moves each due row's `sla_next_alert_at` on, and, when the owner configured it
+    on 설정 (sla_config.AlertMessage), one bulk enqueue of a message per notification actually
+    inserted. Looks only at rows whose cached `sla_next_alert_at` is due (ix_inquiry_status_alert).
     Outside business hours (for business-calendar policies) nothing is sent: the row stays due
     and is notified at the first tick after opening.
     """
-    counts = {"due": 0, "at_risk": 0, "breached": 0, "deferred": 0}
+    counts = {"due": 0, "at_risk": 0, "breached": 0, "deferred": 0, "messages": 0}
     with session_scope(engine) as session:
         config = sla_config.load(session)
-        rows = session.exec(
-            select(
-                Inquiry.id,
-                Inquiry.type,
-                Inquiry.subject,
-                Inquiry.assignee_id,
-                Inquiry.first_response_at,
-                Inquiry.sla_due_at,
-                Inquiry.sla_at_risk_at,
-                Inquiry.sla_next_alert_at,
-            ).where(Inquiry.status == InquiryStatus.OPEN, col(Inquiry.sla_next_alert_at) <= now)
-        ).all()
-        counts["due"] = len(rows)
-        open_by_type: dict[str, bool] = {}
-        notifications: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        for inquiry_id, inquiry_type, subject, assignee_id, first_at, due_at, at_risk_at, next_alert in rows:
-            if inquiry_type not in open_by_type:
-                calendar = config.calendar_for(inquiry_type)
-                open_by_type[inquiry_type] = calendar.always_open or calendar.is_open_at(now)
-            if not open_by_type[inquiry_type]:
-                counts["deferred"] += 1
-                continue
-            target = "first_response" if first_at is None else "resolution"
-            if due_at is not None and now > due_at:
-                threshold, following = "breached", None
-            elif at_risk_at is not None and now >= at_risk_at:
-                threshold, following = "at_risk", due_at
-            else:  # not crossed yet (re-timed under us): look again at the at-risk instant
-                updates.append({"_id": inquiry_id, "_old": next_alert, "_next": at_risk_at})
-                continue
-            counts[threshold] += 1
-            label = INQUIRY_TYPE_LABELS.get(inquiry_type, inquiry_type)
-            verb = "기한 초과" if threshold == "breached" else "기한 임박"
-            text = (
-                f"[{label}] #{inquiry_id} {TARGET_LABELS[target]} {verb} "
-                f"(기한 {clock.format_kst(due_at)}) · {subject}"
-            )[:500]
-            notifications.append(
-                {
-                    "staff_id": assignee_id,
-                    "kind": f"sla_{threshold}",
-                    "text": text,
-                    "inquiry_id": inquiry_id,
-                    "dedupe_key": f"sla:{inquiry_id}:{target}:{threshold}",
-                    "created_at": now,
-                }
+        open_types, closed_types = [], []
+        for inquiry_type in [t.value for t in InquiryType]:
+            calendar = config.calendar_for(inquiry_type)
+            (open_types if calendar.always_open or calendar.is_open_at(now) else closed_types).append(
+                inquiry_type
             )
-            updates.append({"_id": inquiry_id, "_old": next_alert, "_next": following})
-        if notifications:
-            _insert_ignoring_duplicates(session, notifications)
-        if updates:
-            table = Inquiry.__table__  # type: ignore[attr-defined]
-            session.execute(
-                update(table)
-                .where(table.c.id == bindparam("_id"), table.c.sla_next_alert_at == bindparam("_old"))
-                .values(sla_next_alert_at=bindparam("_next")),
-                updates,
+        # An inquiry whose type is not a known one follows the "other" policy (SlaConfig.policy).
+        other_open = InquiryType.OTHER.value in open_types
+        table = Inquiry.__table__  # type: ignore[attr-defined]
+        known = [t.value for t in InquiryType]
+        type_is_open = or_(
+            table.c.type.in_(open_types or [""]),
+            and_(table.c.type.not_in(known), literal(other_open)),
+        )
+        due = and_(
+            table.c.status == InquiryStatus.OPEN.value,
+            table.c.sla_next_alert_at <= _bind_utc(now),
+        )
+        if closed_types or not other_open:
+            counts["deferred"] = int(
+                session.execute(core_select(func.count()).select_from(table).where(due, not_(type_is_open))).scalar_one()
+            )
+        inserted = session.execute(_notification_insert(session, table, and_(due, type_is_open), now)).all()
+        for row in inserted:
+            counts[row.kind.removeprefix("sla_")] += 1
+        counts["due"] = counts["deferred"] + _advance_alerts(session, table, and_(due, type_is_open), now)
+        alert = sla_config.alert_message(session)
+        wanted = [row for row in inserted if alert.wants(row.kind.removeprefix("sla_"))]
+        if wanted:
+            counts["messages"] = enqueue_many(
+                session,
+                [
+                    {
+                        "customer_id": None,
+                        "to_phone": alert.phone,
+                        "template_key": SLA_ALERT_TEMPLATE,
+                        "text": row.text,
+                        "variables": {"내용": row.text},
+                        "idempotency_key": f"sla_alert:{row.dedupe_key}",
+                    }
+                    for row in wanted
+                ],
+                now=now,
             )
     return counts
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
-    table = StaffNotification.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
+def _bind_utc(instant: datetime) -> Any:
+    """`now` as the UtcDateTime columns store it, for comparisons in Core expressions."""
+    return literal(clock.as_utc(instant), type_=UtcDateTime())
+
+
+def _threshold(table: Any, now: Any) -> Any:
+    """'breached' once past the deadline (an answer at the deadline is on time), 'at_risk' from the
+    at-risk instant, else NULL (the row was re-timed under us: look again at its at-risk instant)."""
+    return case(
+        (table.c.sla_due_at < now, literal("breached")),
+        (table.c.sla_at_risk_at <= now, literal("at_risk")),
+        else_=null(),
+    )
+
+
+def _kst_text(session: Session, column: Any) -> Any:
+    """SQL for clock.format_kst(column): 'YYYY-MM-DD HH:MM' in KST, '-' when NULL."""
+    if session.get_bind().dialect.name == "postgresql":
+        formatted = func.to_char(func.timezone("Asia/Seoul", column), "YYYY-MM-DD HH24:MI")
+    else:  # SQLite keeps naive UTC text
+        formatted = func.strftime("%Y-%m-%d %H:%M", column, "+9 hours")
+    return func.coalesce(formatted, literal("-"))
+
+
+def _notification_insert(session: Session, table: Any, where: Any, now: datetime) -> Any:
+    """INSERT .. SELECT .. ON CONFLICT (dedupe_key) DO NOTHING RETURNING the rows really inserted."""
+    now_sql = _bind_utc(now)
+    threshold = _threshold(table, now_sql)
+    target = case((table.c.first_response_at.is_(None), literal("first_response")), else_=literal("resolution"))
+    label = case(
+        *((table.c.type == key.value, literal(text)) for key, text in INQUIRY_TYPE_LABELS.items()),
+        else_=table.c.type,
+    )
+    target_label = case(*((target == key, literal(text)) for key, text in TARGET_LABELS.items()))
+    verb = case(*((threshold == key, literal(text)) for key, text in THRESHOLD_VERBS.items()))
+    message = (
+        literal("[") + label + literal("] #") + cast(table.c.id, String) + literal(" ") + target_label
+        + literal(" ") + verb + literal(" (기한 ") + _kst_text(session, table.c.sla_due_at)
+        + literal(") · ") + table.c.subject
+    )
+    rows = (
+        core_select(
+            table.c.assignee_id,
+            literal("sla_") + threshold,
+            func.substr(message, 1, 500),
+            table.c.id,
+            literal("sla:") + cast(table.c.id, String) + literal(":") + target + literal(":") + threshold,
+            now_sql,
+        )
+        .where(where, threshold.is_not(None))
+        .order_by(table.c.id)
+    )
+    notifications = StaffNotification.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return (
+        insert(notifications)
+        .from_select(["staff_id", "kind", "text", "inquiry_id", "dedupe_key", "created_at"], rows)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(notifications.c.kind, notifications.c.text, notifications.c.dedupe_key)
+    )
+
+
+def _advance_alerts(session: Session, table: Any, where: Any, now: datetime) -> int:
+    """Move each due row's next alert on: breached -> none, at risk -> the deadline, else at risk."""
+    now_sql = _bind_utc(now)
+    following = case(
+        (table.c.sla_due_at < now_sql, null()),
+        (table.c.sla_at_risk_at <= now_sql, table.c.sla_due_at),
+        else_=table.c.sla_at_risk_at,
+    )
+    result = session.execute(
+        update(table).where(where).values(sla_next_alert_at=following).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
 
 
 # --------------------------------------------------------------------------- double-charge sentinel

@@ -33,11 +33,13 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ARRAY, Column, String, Table, any_, cast, insert, literal, select
+from sqlalchemy import ARRAY, Column, Engine, String, Table, any_, cast, insert, literal, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from core import analytics, audit, clock, customer_summary
 from core.auth import Actor, require_role
+from core.db import session_scope
 from core.errors import ValidationFailed
 from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Role
 from core.models.customers import _opaque_id
@@ -111,6 +113,7 @@ class ImportResult:
     skipped_existing: int = 0
     customers_created: int = 0
     skipped_numbers: list[str] = field(default_factory=list)
+    repaired: dict[str, int] = field(default_factory=dict)  # what run_import's rollup repair recomputed
 
 
 def decode(data: bytes) -> str:
@@ -328,7 +331,9 @@ def _import(session: Session, actor: Actor, data: bytes, source_name: str) -> Im
             _matching(session, order_number, [row["order_number"] for row in rows], Order.__table__.c.id)
         )
         # Backdated sales: tell the sales rollups which days to re-read (core.analytics).
-        analytics.record_sales_at(session, [values["paid_at"] for values in order_values])
+        analytics.record_sales_at(
+            session, [(values["paid_at"], values["customer_id"]) for values in order_values]
+        )
         _bulk_insert(
             session,
             OrderItem.__table__,
@@ -472,6 +477,21 @@ def _matching(
             yield from session.execute(statement)
         else:
             yield from session.execute(statement).scalars()
+
+
+def run_import(engine: Engine, actor: Actor, data: bytes, *, source_name: str = "upload.csv") -> ImportResult:
+    """What the 주문 page and the CLI call: the import in its own transaction, then, once it is
+    committed, the repair of exactly the sales days and customers a backdated import changed
+    (core.analytics.repair_dirty), so LTV and cohorts are current at once. If the repair cannot
+    run now (the store is busy), the marks stay and the worker's rollup job repairs them."""
+    with session_scope(engine) as session:
+        result = import_orders(session, actor, data, source_name=source_name)
+    if result.created:
+        try:
+            result.repaired = analytics.repair_dirty(engine)
+        except SQLAlchemyError:
+            result.repaired = {}
+    return result
 
 
 def _customer_key(row: dict[str, Any]) -> str:

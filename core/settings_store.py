@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
         "7": [],
     },
     "observe_public_holidays": True,
+    # SLA alerts also by message (AlimTalk/SMS through the outbox) to the CS lead's phone; see
+    # core.sla_config.AlertMessage.
+    "sla_alert_message": {"enabled": False, "phone": "", "thresholds": ["at_risk", "breached"]},
 }
 
 

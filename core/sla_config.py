@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from core import audit, settings_store, sla
 from core.auth import Actor, require_role
 from core.errors import ValidationFailed
+from core.messaging.phone import InvalidPhone, normalize_mobile
 from core.models import ClosedDay, InquiryType, Role, SlaPolicy
 
 
@@ -152,6 +153,56 @@ def _retime_open(session: Session) -> None:
     from core.inquiries import recompute_open  # late import: inquiries imports this module
 
     recompute_open(session)
+
+
+ALERT_THRESHOLDS = {"at_risk": "기한 임박", "breached": "기한 초과"}
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """Whether the SLA watch also sends its alerts by message, to which staff phone, for which
+    thresholds. Informational (never an advertising message), through the messaging outbox."""
+
+    enabled: bool = False
+    phone: str = ""  # normalised 010-XXXX-XXXX
+    thresholds: frozenset[str] = frozenset(ALERT_THRESHOLDS)
+
+    def wants(self, threshold: str) -> bool:
+        return self.enabled and bool(self.phone) and threshold in self.thresholds
+
+
+def alert_message(session: Session) -> AlertMessage:
+    raw = settings_store.get(session, "sla_alert_message") or {}
+    return AlertMessage(
+        enabled=bool(raw.get("enabled")),
+        phone=str(raw.get("phone") or ""),
+        thresholds=frozenset(t for t in raw.get("thresholds", ()) if t in ALERT_THRESHOLDS),
+    )
+
+
+def save_alert_message(
+    session: Session, actor: Actor, *, enabled: bool, phone: str, thresholds: list[str]
+) -> AlertMessage:
+    """Owner only, audited. Enabling needs a valid Korean mobile number and at least one threshold."""
+    require_role(actor, Role.OWNER)
+    unknown = [t for t in thresholds if t not in ALERT_THRESHOLDS]
+    if unknown:
+        raise ValidationFailed(f"알 수 없는 알림 단계입니다: {', '.join(map(str, unknown))}")
+    normalised = ""
+    if (phone or "").strip():
+        try:
+            normalised = normalize_mobile(phone)
+        except InvalidPhone as exc:
+            raise ValidationFailed(f"알림 받을 번호가 잘못되었습니다: {exc}") from exc
+    if enabled and not normalised:
+        raise ValidationFailed("메시지 알림을 켜려면 받을 휴대전화 번호를 입력하세요")
+    if enabled and not thresholds:
+        raise ValidationFailed("메시지로 받을 알림(기한 임박·기한 초과)을 하나 이상 고르세요")
+    ordered = [t for t in ALERT_THRESHOLDS if t in thresholds]
+    settings_store.put(
+        session, actor, "sla_alert_message", {"enabled": enabled, "phone": normalised, "thresholds": ordered}
+    )
+    return AlertMessage(enabled, normalised, frozenset(ordered))
 
 
 WEEKDAY_LABELS = ["월", "화", "수", "목", "금", "토", "일"]

@@ -23,7 +23,7 @@ from core.models.orders import (
     RefundStatus,
 )
 from core.money import format_krw
-from core.order_import import COLUMNS, ImportRejected, import_orders
+from core.order_import import COLUMNS, ImportRejected, run_import
 from core.orders import REFUND_ROLES, order_detail, refund_payment, refundable_amount, search_orders
 from ui.tables import show_rows
 
@@ -278,8 +278,7 @@ with tab_import:
     upload = st.file_uploader("주문 CSV", type=["csv"], key="ord_import_file")
     if upload is not None and st.button("가져오기", type="primary", key="ord_import_run"):
         try:
-            with session_scope(engine) as session:
-                result = import_orders(session, actor, upload.getvalue(), source_name=upload.name)
+            result = run_import(engine, actor, upload.getvalue(), source_name=upload.name)
             st.success(
                 f"{result.created}건 가져옴 · 이미 있는 주문 {result.skipped_existing}건 건너뜀 · "
                 f"새 고객 {result.customers_created}명"

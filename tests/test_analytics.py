@@ -1,14 +1,16 @@
 """Every analytics figure against an independent computation from the plain records of the shop.
 
-Each check runs with no rollup (all live), a rollup lagging two weeks, a current rollup, and a
-current rollup made stale by a backdated sale and a late refund (dirty days): the figures must
-be the same in all four, on SQLite and PostgreSQL.
+Each check runs with no rollup (all live), a rollup lagging two weeks, a current rollup, a
+current rollup made stale by a backdated sale and a late refund (dirty days), and the same after
+the repair of exactly those days and customers: the figures must be the same in all five, on
+SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pytest
@@ -124,7 +126,7 @@ def half_up(n: int, d: int) -> int:
 # ---------------------------------------------------------------- modes
 
 
-MODES = ["live", "lagging", "current", "dirty"]
+MODES = ["live", "lagging", "current", "dirty", "repaired"]
 
 
 def prepare(engine: Engine, mode: str) -> Shop:
@@ -132,9 +134,9 @@ def prepare(engine: Engine, mode: str) -> Shop:
         shop = build_shop(session)
     if mode == "lagging":
         analytics.rebuild_rollups(engine, date(2026, 3, 1))
-    elif mode in ("current", "dirty"):
+    elif mode in ("current", "dirty", "repaired"):
         analytics.rebuild_rollups(engine, date(2026, 3, 15))
-    if mode == "dirty":
+    if mode in ("dirty", "repaired"):
         with Session(engine, expire_on_commit=False) as session:
             writer = ShopWriter(session, first_key=10_000)
             late = writer.sale(
@@ -150,6 +152,11 @@ def prepare(engine: Engine, mode: str) -> Shop:
             refund = session.execute(text("SELECT MAX(id) FROM refund")).scalar()
             assert analytics.record_refund(session, session.get(Refund, refund))
             session.commit()
+    if mode == "repaired":
+        # Day 2026-02-10 (the sale), 2026-02-20 (the refund); the buyer and the refunded customer.
+        assert analytics.repair_dirty(engine) == {"repaired_days": 2, "repaired_customers": 2}
+        with Session(engine) as session:
+            assert analytics.coverage(session).dirty == frozenset()
     return shop
 
 
@@ -395,7 +402,7 @@ def test_job_is_registered_idempotent_and_rolls_up_today_incrementally(engine: E
     with clock.frozen(NOW):
         shop = prepare(engine, "live")
     assert analytics.analytics_rollup_job(engine, NOW)["rebuilt"] == 1
-    assert analytics.analytics_rollup_job(engine, NOW) == {"rebuilt": 0, "orders": 0, "days": 0}
+    assert analytics.analytics_rollup_job(engine, NOW) == {"rebuilt": 0, "orders": 0, "days": 0, "repaired_days": 0, "repaired_customers": 0}
     # New sales and a refund after the watermark: the next run adds them to today's partial rows.
     later = NOW + timedelta(hours=1)
     with clock.frozen(later), Session(engine, expire_on_commit=False) as session:
@@ -409,9 +416,9 @@ def test_job_is_registered_idempotent_and_rolls_up_today_incrementally(engine: E
         )
         writer.refund(new, 10_000, kst(2026, 3, 15, 12, 50))
         session.commit()
-    assert analytics.analytics_rollup_job(engine, later) == {"rebuilt": 0, "orders": 2, "days": 0}
+    assert analytics.analytics_rollup_job(engine, later) == {"rebuilt": 0, "orders": 2, "days": 0, "repaired_days": 0, "repaired_customers": 0}
     tomorrow = NOW + timedelta(days=1)
-    assert analytics.analytics_rollup_job(engine, tomorrow) == {"rebuilt": 0, "orders": 0, "days": 1}
+    assert analytics.analytics_rollup_job(engine, tomorrow) == {"rebuilt": 0, "orders": 0, "days": 1, "repaired_days": 0, "repaired_customers": 0}
     with clock.frozen(tomorrow), Session(engine) as session:
         assert analytics.coverage(session).until == tomorrow - analytics.ROLLUP_GRACE
         check_revenue_range(session, shop, FIRST, date(2026, 3, 16))
@@ -509,6 +516,13 @@ def test_previous_range(first: date, last: date, prev: tuple[date, date]) -> Non
     assert analytics.previous_range(first, last) == prev
 
 
+def _rollup_rows(engine: Engine) -> dict[str, set[tuple]]:
+    tables = ("daily_sales", "daily_product_sales", "customer_sales", "customer_month", "cohort_retention",
+              "cohort_value", "repurchase_gap", "product_repurchase", "customer_product_last")
+    with Session(engine) as session:
+        return {t: {tuple(str(v) for v in row) for row in session.execute(text(f"SELECT * FROM {t}"))} for t in tables}
+
+
 def test_backdated_import_marks_days_dirty_and_shows_at_once(engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
     from core.order_import import import_orders
 
@@ -528,11 +542,106 @@ def test_backdated_import_marks_days_dirty_and_shows_at_once(engine: Engine, act
             after = analytics.revenue_totals(session, date(2026, 2, 10), date(2026, 2, 10))
             assert (after.orders, after.gross) == (before.orders + 1, before.gross + 30_000)
             value = analytics.customer_value(session)
-        assert analytics.analytics_rollup_job(engine, NOW)["rebuilt"] == 1
+            cohorts = analytics.cohorts(session)
+        counts = analytics.analytics_rollup_job(engine, NOW)
+        assert (counts["rebuilt"], counts["repaired_days"], counts["repaired_customers"]) == (0, 1, 1)
         with Session(engine) as session:
             assert analytics.coverage(session).dirty == frozenset()
             assert analytics.revenue_totals(session, date(2026, 2, 10), date(2026, 2, 10)) == after
             assert analytics.customer_value(session) == value
+            assert analytics.cohorts(session) == cohorts
+        # The repair equals a rebuild from scratch, row for row.
+        repaired = _rollup_rows(engine)
+        analytics.rebuild_rollups(engine, NOW - analytics.ROLLUP_GRACE)
+        assert _rollup_rows(engine) == repaired
+
+
+def test_run_import_repairs_exactly_the_affected_days_and_customers(engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
+    """A backdated import by a known customer (before her first purchase: she moves to an earlier
+    cohort) and by a new customer: only their rows, the two days and the cohort cells they move
+    change; LTV and cohorts are current at once and equal a rebuild from scratch."""
+    from core.models import Customer
+    from core.order_import import run_import
+
+    with clock.frozen(NOW):
+        shop = prepare(engine, "current")
+        old = _rollup_rows(engine)
+        with Session(engine) as session:
+            name = session.get(Customer, shop.customer_ids[3]).name  # no phone: matched by name
+        text_csv = (
+            "order_number,ordered_at,customer_name,customer_phone,product_name,quantity,unit_price\n"
+            f"IMP-1,2025-12-20 08:00,{name},,수분크림,1,12000\n"
+            "IMP-2,2026-02-28 23:59,새고객,010-5555-0001,토너,3,9000\n"
+        )
+        result = run_import(engine, actors["owner"], text_csv.encode())
+        assert result.created == 2 and result.repaired == {"repaired_days": 2, "repaired_customers": 2}
+        with Session(engine) as session:
+            assert analytics.coverage(session).dirty == frozenset()
+            new_id = session.execute(text("SELECT id FROM customer WHERE phone LIKE '%5555%0001'")).scalar()
+            value = analytics.customer_value(session)
+            cohorts = analytics.cohorts(session)
+            assert (cohorts[0].cohort, cohorts[0].customers) == (date(2025, 12, 1), 1)
+        new = _rollup_rows(engine)
+        touched = {shop.customer_ids[3], new_id}
+        for table in ("customer_sales", "customer_month"):
+            changed = {row[0] for row in old[table] ^ new[table]}
+            assert changed == {str(c) for c in touched}, table
+        for table in ("daily_sales", "daily_product_sales"):
+            assert {row[0] for row in old[table] ^ new[table]} == {"2025-12-20", "2026-02-28"}, table
+        # Her old cohort loses her, the new month gains her, the new customer's month gains one.
+        assert {row[0] for row in old["cohort_value"] ^ new["cohort_value"]} == {
+            "2025-12-01",
+            "2026-01-01",
+            "2026-02-01",
+        }
+        assert old["repurchase_gap"] == new["repurchase_gap"]  # imported items name no product
+        # The figures are those of a rebuild from scratch.
+        analytics.rebuild_rollups(engine, date(2026, 3, 15))  # the same watermark
+        assert _rollup_rows(engine) == new
+        with Session(engine) as session:
+            assert analytics.customer_value(session) == value and analytics.cohorts(session) == cohorts
+
+
+def test_rebuild_commits_chunk_by_chunk_and_keeps_writes_made_in_between(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each week is its own transaction: a writer gets in between chunks (with SQLite's BEGIN
+    IMMEDIATE it could not while one transaction held the lock), and its sales, before or after
+    the moving watermark, end up in the figures."""
+    with clock.frozen(NOW):
+        with Session(engine, expire_on_commit=False) as session:
+            shop = build_shop(session)
+        real_scope = analytics.session_scope
+        scopes: list[int] = []
+
+        @contextmanager
+        def scope(bind: Engine):  # type: ignore[no-untyped-def]
+            with real_scope(bind) as session:
+                yield session
+            scopes.append(1)
+            if len(scopes) == 4:  # the reset and two weeks are committed: write as the UI would
+                with Session(bind, expire_on_commit=False) as other:
+                    writer = ShopWriter(other, first_key=20_000)
+                    early = writer.sale(
+                        shop, shop.customer_ids[5], kst(2026, 1, 3, 10), [(shop.product_ids[0], 2, 30_000)]
+                    )
+                    late = writer.sale(
+                        shop, shop.customer_ids[6], kst(2026, 3, 2, 10), [(shop.product_ids[1], 1, 20_000)]
+                    )
+                    assert analytics.record_sale(other, other.get(Order, early.order_id))
+                    assert not analytics.record_sale(other, other.get(Order, late.order_id))
+                    other.commit()
+
+        monkeypatch.setattr(analytics, "session_scope", scope)
+        counts = analytics.rebuild_rollups(engine, date(2026, 3, 15))
+        monkeypatch.undo()
+        assert counts["chunks"] == len(scopes) - 2 >= 10  # reset, chunks, the last look at the state
+        assert analytics.repair_dirty(engine) == {"repaired_days": 1, "repaired_customers": 1}
+        with Session(engine) as session:
+            check_revenue(session, shop)
+            check_products_and_methods(session, shop)
+            check_customers(session, shop)
+            check_repurchase(session, shop)
 
 
 @pytest.mark.parametrize("values", [[5], [1, 9], [3, 1, 2], [7, 7, 7, 30], [1, 2, 3, 4, 100, 100]])

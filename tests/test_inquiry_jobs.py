@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from core import clock, inquiries, inquiry_jobs
+from core import clock, inquiries, inquiry_jobs, sla_config
 from core.auth import Actor
-from core.errors import ValidationFailed
-from core.models import Inquiry, Message, Payment, PaymentStatus, Refund, StaffNotification
+from core.errors import PermissionDenied, ValidationFailed
+from core.models import (
+    AuditLog,
+    Inquiry,
+    Message,
+    MessageKind,
+    Payment,
+    PaymentStatus,
+    Refund,
+    StaffNotification,
+)
 from tests.inquiry_helpers import k, make_customer, make_order, make_payment, make_product
 
 
@@ -87,6 +97,152 @@ def test_sla_watch_ignores_waiting_and_resolved(engine: Engine, actors: dict[str
         inquiries.resolve(session, cs, done)
         session.commit()
     assert inquiry_jobs.sla_watch(engine, k("2026-11-23 12:00"))["due"] == 0
+
+
+def test_sla_watch_notification_text_matches_the_python_format(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
+    """The notification text is built in SQL (set-based tick): same wording and KST time as format_kst."""
+    inquiry_id = _open(engine, actors["cs"], "2026-11-23 09:00", body="결제가 안 돼요 <b>")
+    inquiry_jobs.sla_watch(engine, k("2026-11-23 09:24"))
+    with Session(engine) as session:
+        inquiry = session.get(Inquiry, inquiry_id)
+        (note,) = session.exec(select(StaffNotification)).all()
+        expected = (
+            f"[결제 오류] #{inquiry_id} 첫 응답 기한 임박 "
+            f"(기한 {clock.format_kst(inquiry.sla_due_at)}) · {inquiry.subject}"
+        )
+    assert clock.format_kst(inquiry.sla_due_at) == "2026-11-23 09:30"
+    assert note.text == expected[:500] and note.created_at == k("2026-11-23 09:24")
+
+
+def test_sla_watch_two_workers_at_once_notify_exactly_once(engine: Engine, actors: dict[str, Actor]) -> None:
+    for _ in range(20):
+        _open(engine, actors["cs"], "2026-11-23 09:00")
+    _alerts_by_message(engine, actors["owner"], ["at_risk", "breached"])
+    barrier = threading.Barrier(2)
+    results: list[dict[str, int]] = []
+
+    def tick() -> None:
+        barrier.wait()
+        results.append(inquiry_jobs.sla_watch(engine, k("2026-11-23 09:40")))
+
+    threads = [threading.Thread(target=tick) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r["breached"] for r in results) == 20 and sum(r["messages"] for r in results) == 20
+    assert len(_notes(engine)) == 20 and len(_messages(engine)) == 20
+
+
+# --------------------------------------------------------------------------- SLA alerts by message
+
+
+def _alerts_by_message(engine: Engine, owner: Actor, thresholds: list[str], phone: str = "010-9876-5432") -> None:
+    with Session(engine) as session:
+        sla_config.save_alert_message(session, owner, enabled=True, phone=phone, thresholds=thresholds)
+        session.commit()
+
+
+def _messages(engine: Engine) -> list[Message]:
+    with Session(engine) as session:
+        return list(session.exec(select(Message).order_by(Message.id)).all())
+
+
+def test_sla_alerts_by_message_once_per_threshold_when_configured(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
+    cs = actors["cs"]
+    first = _open(engine, cs, "2026-11-23 09:00", claim=True)
+    second = _open(engine, cs, "2026-11-23 09:00")
+    inquiry_jobs.sla_watch(engine, k("2026-11-23 09:24"))  # not configured yet: in the app only
+    assert len(_notes(engine)) == 2 and _messages(engine) == []
+    _alerts_by_message(engine, actors["owner"], ["at_risk", "breached"], phone="+82 10 9876 5432")
+    counts = inquiry_jobs.sla_watch(engine, k("2026-11-23 09:31"))
+    assert counts["breached"] == 2 and counts["messages"] == 2
+    for _ in range(3):  # later ticks, a restart, a second worker: nothing again
+        with Session(engine) as session:  # even a row forced due again does not repeat the alert
+            session.get(Inquiry, first).sla_next_alert_at = k("2026-11-23 09:31")
+            session.commit()
+        assert inquiry_jobs.sla_watch(engine, k("2026-11-23 09:32"))["messages"] == 0
+    messages = _messages(engine)
+    assert [m.idempotency_key for m in messages] == [
+        f"sla_alert:sla:{first}:first_response:breached",
+        f"sla_alert:sla:{second}:first_response:breached",
+    ]
+    for message in messages:
+        assert message.customer_id is None and message.to_phone == "010-9876-5432"
+        assert message.kind == MessageKind.INFORMATIONAL and message.template_key == "sla_alert"
+        assert message.status == "queued" and "기한 초과" in message.text
+
+
+def test_sla_alerts_by_message_only_for_the_chosen_thresholds(engine: Engine, actors: dict[str, Actor]) -> None:
+    _alerts_by_message(engine, actors["owner"], ["breached"])
+    inquiry_id = _open(engine, actors["cs"], "2026-11-23 09:00")
+    assert inquiry_jobs.sla_watch(engine, k("2026-11-23 09:24"))["messages"] == 0
+    assert inquiry_jobs.sla_watch(engine, k("2026-11-23 09:31"))["messages"] == 1
+    assert [m.idempotency_key for m in _messages(engine)] == [f"sla_alert:sla:{inquiry_id}:first_response:breached"]
+
+
+def test_sla_alert_message_goes_out_through_the_sender(sqlite_engine: Engine, sqlite_actors: dict[str, Actor]) -> None:
+    from core.messaging import sender
+    from core.messaging.providers import OutboxProvider
+
+    _alerts_by_message(sqlite_engine, sqlite_actors["owner"], ["at_risk"])
+    inquiry_id = _open(sqlite_engine, sqlite_actors["cs"], "2026-11-23 09:00")
+    inquiry_jobs.sla_watch(sqlite_engine, k("2026-11-23 09:24"))
+    with clock.frozen(k("2026-11-23 09:24:01")):
+        sender.run(sqlite_engine, k("2026-11-23 09:24:01"), provider=OutboxProvider())
+    (message,) = _messages(sqlite_engine)
+    assert message.status == "delivered", message.reason
+    assert message.text.startswith("[CS 기한 알림]\n[결제 오류] #") and f"#{inquiry_id} 첫 응답 기한 임박" in message.text
+    assert "(광고)" not in message.text
+
+
+@pytest.mark.parametrize(
+    ("role", "enabled", "phone", "thresholds", "error"),
+    [
+        ("owner", True, "", ["breached"], "번호를 입력"),
+        ("owner", True, "02-123-4567", ["breached"], "번호가 잘못"),
+        ("owner", True, "010-1234-5678", [], "하나 이상"),
+        ("owner", False, "010-1234-5678", ["soon"], "알 수 없는"),
+        ("cs", True, "010-1234-5678", ["breached"], None),
+    ],
+)
+def test_alert_message_setting_refuses_bad_input(
+    sqlite_engine: Engine,
+    sqlite_actors: dict[str, Actor],
+    role: str,
+    enabled: bool,
+    phone: str,
+    thresholds: list[str],
+    error: str | None,
+) -> None:
+    with Session(sqlite_engine) as session:
+        if error is None:
+            with pytest.raises(PermissionDenied):
+                sla_config.save_alert_message(
+                    session, sqlite_actors[role], enabled=enabled, phone=phone, thresholds=thresholds
+                )
+        else:
+            with pytest.raises(ValidationFailed, match=error):
+                sla_config.save_alert_message(
+                    session, sqlite_actors[role], enabled=enabled, phone=phone, thresholds=thresholds
+                )
+        assert sla_config.alert_message(session) == sla_config.AlertMessage(enabled=False, phone="")
+
+
+def test_alert_message_setting_is_audited(sqlite_engine: Engine, sqlite_actors: dict[str, Actor]) -> None:
+    with Session(sqlite_engine) as session:
+        saved = sla_config.save_alert_message(
+            session, sqlite_actors["owner"], enabled=True, phone="01098765432", thresholds=["breached", "at_risk"]
+        )
+        session.commit()
+        assert saved == sla_config.alert_message(session)
+        assert saved.phone == "010-9876-5432" and saved.wants("at_risk") and saved.wants("breached")
+        (entry,) = session.exec(select(AuditLog).where(AuditLog.action == "setting.change")).all()
+        assert entry.entity_id == "sla_alert_message"
 
 
 # --------------------------------------------------------------------------- sentinel

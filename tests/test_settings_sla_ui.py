@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
-from core import clock, settings_store
+from core import clock, settings_store, sla_config
 from core.auth import Actor
 from core.models import ClosedDay, SlaPolicy
 from tests.inquiry_helpers import k
@@ -69,3 +69,22 @@ def test_calendar_without_open_hours_rejected(
         at.text_input(key=f"sla_set_hours_{iso}").input("")
     next(b for b in at.button if b.label == "영업시간 저장").click().run()
     assert at.error and "영업시간이 하나도 없습니다" in at.error[0].value
+
+
+def test_owner_turns_on_sla_alerts_by_message(
+    sqlite_engine: Engine, sqlite_actors: dict[str, Actor], tmp_path: Path
+) -> None:
+    at = _open(sqlite_engine, sqlite_actors["owner"], tmp_path)
+    at.checkbox(key="sla_set_alert_on").check()
+    next(b for b in at.button if b.label == "알림 설정 저장").click().run()
+    assert at.error and "번호를 입력" in at.error[0].value
+    at.checkbox(key="sla_set_alert_on").check()
+    at.text_input(key="sla_set_alert_phone").input("01098765432")
+    at.multiselect(key="sla_set_alert_thresholds").set_value(["breached"])
+    next(b for b in at.button if b.label == "알림 설정 저장").click().run()
+    assert not at.error, [e.value for e in at.error]
+    with Session(sqlite_engine) as session:
+        assert sla_config.alert_message(session) == sla_config.AlertMessage(
+            enabled=True, phone="010-9876-5432", thresholds=frozenset({"breached"})
+        )
+    assert at.success and "알림 메시지 설정을 저장" in at.success[0].value

@@ -42,6 +42,7 @@ def render(actor: Actor, engine: Engine) -> None:
         hours = settings_store.get(session, "business_hours")
         observe = bool(settings_store.get(session, "observe_public_holidays"))
         closed = [(row.day, row.reason) for row in sla_config.list_closed_days(session)]
+        alert = sla_config.alert_message(session)
 
     st.subheader("문의 유형별 목표 시간")
     with st.form("sla_set_policies"):
@@ -136,8 +137,37 @@ def render(actor: Actor, engine: Engine) -> None:
                 lambda s, d=closed_day: sla_config.remove_closed_day(s, actor, d),
                 f"{closed_day} 휴무일을 삭제했습니다",
             )
+    _render_alert_message(actor, engine, alert)
     upcoming = sorted(d for d in sla.korean_holidays(clock.today_kst().year) if d >= clock.today_kst())[:5]
     if upcoming:
         st.caption(
             "다가오는 공휴일: " + ", ".join(f"{d.isoformat()} {sla.holiday_name(d)}" for d in upcoming)
         )
+
+
+def _render_alert_message(actor: Actor, engine: Engine, alert: sla_config.AlertMessage) -> None:
+    st.subheader("기한 알림 메시지")
+    st.caption(
+        "기한 임박·기한 초과 알림은 앱에 항상 뜹니다. 켜면 CS 책임자 휴대전화로도 알림톡/문자를 한 번씩 "
+        "보냅니다 (정보성 메시지, 영업시간 밖에는 24시간 정책만)."
+    )
+    with st.form("sla_set_alert"):
+        enabled = st.checkbox("메시지로도 알림 받기", value=alert.enabled, key="sla_set_alert_on")
+        phone = st.text_input(
+            "받을 휴대전화 번호", value=alert.phone, placeholder="010-1234-5678", key="sla_set_alert_phone"
+        )
+        thresholds = st.multiselect(
+            "보낼 알림",
+            list(sla_config.ALERT_THRESHOLDS),
+            default=[t for t in sla_config.ALERT_THRESHOLDS if t in alert.thresholds],
+            format_func=sla_config.ALERT_THRESHOLDS.get,
+            key="sla_set_alert_thresholds",
+        )
+        if st.form_submit_button("알림 설정 저장"):
+            _apply(
+                engine,
+                lambda s: sla_config.save_alert_message(
+                    s, actor, enabled=enabled, phone=phone, thresholds=list(thresholds)
+                ),
+                "기한 알림 메시지 설정을 저장했습니다",
+            )

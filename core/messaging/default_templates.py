@@ -54,6 +54,13 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
         "body": "요청하신 전자 영수증입니다.\n결제금액: #{amount}원\n거래번호: #{tid}",
     },
     {
+        # Staff alert of the SLA watch (core/inquiry_jobs.py) to the CS lead's phone, not a customer.
+        "key": "sla_alert",
+        "name": "CS 기한 알림 (직원용)",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "[CS 기한 알림]\n#{내용}",
+    },
+    {
         "key": "repurchase",
         "name": "재구매 알림",
         "kind": MessageKind.ADVERTISING,

@@ -1,6 +1,7 @@
 """All tables; importing this package registers them on SQLModel.metadata (Alembic reads it)."""
 
 from core.models.analytics import (
+    AnalyticsDirtyCustomer,
     AnalyticsDirtyDay,
     AnalyticsState,
     CohortRetention,
@@ -55,7 +56,7 @@ from core.models.system import JobRun, Setting, WorkerHeartbeat
 
 __all__ = [
     "AdSendSlot",
-    "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerProductLast", "CustomerSales",
+    "AnalyticsDirtyCustomer", "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerProductLast", "CustomerSales",
     "DailyProductSales", "DailySales", "ProductRepurchase", "RepurchaseGap",
     "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
     "CustomerCreate", "CustomerProductSummary", "CustomerSummary", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",

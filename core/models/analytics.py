@@ -152,9 +152,19 @@ class AnalyticsState(SQLModel, table=True):
 
 
 class AnalyticsDirtyDay(SQLModel, table=True):
-    """A rolled-up day that changed later (late import, backdated sale): read live until rebuilt."""
+    """A rolled-up day that changed later (late import, backdated sale): read live until repaired."""
 
     __tablename__ = "analytics_dirty_day"
 
     day: date = Field(primary_key=True)
+    marked_at: datetime = utc_field(default_now=True)
+
+
+class AnalyticsDirtyCustomer(SQLModel, table=True):
+    """A customer whose rolled-up lifetime totals a backdated sale or refund changed: the repair
+    (core.analytics.repair_dirty) recomputes exactly these customers and their cohorts."""
+
+    __tablename__ = "analytics_dirty_customer"
+
+    customer_id: int = Field(primary_key=True)
     marked_at: datetime = utc_field(default_now=True)
