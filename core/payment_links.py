@@ -324,6 +324,9 @@ def pay_link(
         raise ValidationFailed("결제 결과를 확인 중입니다. 잠시 후 다시 확인해 주세요")
     partner_user_id = link_partner_user_id(session, link)
     router = _router(session, router)
+    from core import billing  # a dunning link pays a failed subscription charge: the worker must not too
+
+    billing.claim_charge_for_link(session, link)
     session.commit()  # no transaction is held across the gateway call
 
     log: list[dict[str, Any]] = []
@@ -347,6 +350,7 @@ def pay_link(
         payment.routing_log = [*payment.routing_log, *log]
         payment.failure_code, payment.failure_message = exc.code, str(exc)[:500]
         session.add(payment)
+        billing.release_charge_for_link(session, link, exc)
         session.commit()
         raise ValidationFailed(f"결제가 승인되지 않았습니다: {exc}") from exc
     payment.routing_log = [*payment.routing_log, *log]
@@ -399,6 +403,9 @@ def complete_link_payment(
     from core.automations import enqueue_order_confirmation  # the post-purchase flow owns its content
 
     enqueue_order_confirmation(session, order)
+    from core import billing
+
+    billing.settle_charge_by_link(session, link, order, payment)  # a dunning link: the charge is paid
     from core.auth import SYSTEM_ACTOR
 
     audit.record(

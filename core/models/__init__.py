@@ -42,10 +42,12 @@ from core.models.orders import (
 from core.models.sandbox import SandboxInstrument, SandboxPayment
 from core.models.staff import AuditLog, Role, StaffUser, StaffUserCreate
 from core.models.subscriptions import (
+    ChargeAttemptVia,
     ChargeStatus,
     IntervalUnit,
     Subscription,
     SubscriptionCharge,
+    SubscriptionChargeAttempt,
     SubscriptionEvent,
     SubscriptionPlan,
     SubscriptionStatus,
@@ -55,13 +57,13 @@ from core.models.system import JobRun, Setting, WorkerHeartbeat
 __all__ = [
     "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerProductLast", "CustomerSales",
     "DailyProductSales", "DailySales", "ProductRepurchase", "RepurchaseGap",
-    "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
+    "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeAttemptVia", "ChargeStatus", "ClosedDay", "Customer",
     "CustomerCreate", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
     "InquiryType", "IntervalUnit", "JobRun", "Message", "MessageKind", "MessageStatus", "Order",
     "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",
     "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "SandboxInstrument",
     "SandboxPayment", "Segment", "Setting",
     "SlaPolicy", "StaffNotification", "StaffUser", "StaffUserCreate", "Subscription",
-    "SubscriptionCharge", "SubscriptionEvent", "SubscriptionPlan", "SubscriptionStatus", "Template",
+    "SubscriptionCharge", "SubscriptionChargeAttempt", "SubscriptionEvent", "SubscriptionPlan", "SubscriptionStatus", "Template",
     "WorkerHeartbeat",
 ]
