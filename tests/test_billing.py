@@ -364,3 +364,31 @@ def test_cancel_now_and_change_plan(engine: Engine, actors: dict[str, Actor]) ->
     assert get_subscription(engine, sub_id).next_charge_date is None
     billing.run_charges(engine, kst("2027-04-01T09:30"), gateway=gateway)
     assert gateway.charge_calls == 1
+
+
+def test_sandbox_charge_is_once_per_key_and_refuses_a_dead_sid(engine: Engine) -> None:
+    from core.models.sandbox import SandboxInstrument
+    from core.payments.base import PermanentPaymentError
+    from core.payments.sandbox import SandboxGateway
+
+    with Session(engine) as session:
+        session.add(SandboxInstrument(sid="S_LIVE", partner_user_id="u1"))
+        session.add(SandboxInstrument(sid="S_DEAD", partner_user_id="u1", status="INACTIVE"))
+        session.commit()
+    sandbox = SandboxGateway(engine)
+    order = {"partner_order_id": "S1-20270301", "partner_user_id": "u1", "item_name": "월회비"}
+    first = sandbox.charge(
+        instrument_ref="S_LIVE", total_amount=39000, tax_free_amount=0, idempotency_key="k", **order
+    )
+    again = sandbox.charge(
+        instrument_ref="S_LIVE", total_amount=39000, tax_free_amount=0, idempotency_key="k", **order
+    )
+    assert again.tid == first.tid and first.total_amount == 39000
+    found = sandbox.find_by_order(partner_order_id="S1-20270301")
+    assert found is not None and found.tid == first.tid and found.status == "SUCCESS_PAYMENT"
+    for ref in ("S_DEAD", "S_NONE"):
+        with pytest.raises(PermanentPaymentError) as refused:
+            sandbox.charge(
+                instrument_ref=ref, total_amount=39000, tax_free_amount=0, idempotency_key=ref, **order
+            )
+        assert refused.value.code == "-796"

@@ -58,6 +58,7 @@ def classify_error(response: httpx.Response, body: dict[str, Any] | None) -> Pay
 
 class KakaoPayGateway:
     name = "kakaopay"
+    max_concurrent_charges = 8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
 
     def __init__(
         self,
