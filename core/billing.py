@@ -597,6 +597,10 @@ class _Claim:
     tax_free_amount: int
     key: str
     attempt: int  # this attempt's number (1 = first call)
+    # Before this claim: unknown means an earlier attempt may have charged (look it up first);
+    # failed (a definite refusal) or pending means nothing was charged, so no lookup is needed,
+    # which matters for KakaoPay, whose lookup needs a tid we never got.
+    previous_status: str
     instrument_ref: str | None
     partner_user_id: str
     item_name: str
@@ -920,6 +924,7 @@ def _claim(
             SubscriptionCharge.amount,
             SubscriptionCharge.idempotency_key,
             SubscriptionCharge.attempt_count,
+            SubscriptionCharge.status,
             SubscriptionCharge.payment_link_id,
             Subscription.id,
             Subscription.status,
@@ -950,6 +955,7 @@ def _claim(
             tax_free_amount=min(plan_tax_free, amount),
             key=key,
             attempt=attempt_count + 1,
+            previous_status=charge_status,
             instrument_ref=instrument_ref,
             partner_user_id=public_id,
             item_name=plan_name,
@@ -966,6 +972,7 @@ def _claim(
             amount,
             key,
             attempt_count,
+            charge_status,
             payment_link_id,
             subscription_id,
             status,
@@ -1007,9 +1014,9 @@ def _instruments(
 
 
 def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
-    """Ask the gateway, once; an earlier attempt is always looked up first (never charge twice)."""
+    """Ask the gateway, once; an attempt whose outcome is unknown is looked up first (never charge twice)."""
     partner_order_id = order_number(claim.subscription_id, claim.period)
-    if claim.attempt > 1:
+    if claim.previous_status == ChargeStatus.UNKNOWN:  # an earlier attempt may have charged
         try:
             found = _find_by_order(gateway, claim, partner_order_id)
         except PaymentError as exc:

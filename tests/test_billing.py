@@ -392,3 +392,37 @@ def test_sandbox_charge_is_once_per_key_and_refuses_a_dead_sid(engine: Engine) -
                 instrument_ref=ref, total_amount=39000, tax_free_amount=0, idempotency_key=ref, **order
             )
         assert refused.value.code == "-796"
+
+
+class NoLookupGateway(FakeGateway):
+    """Like KakaoPay: a payment cannot be looked up by our order id (it needs a tid)."""
+
+    def find_by_order(self, *, partner_order_id: str) -> None:
+        from core.payments.base import PaymentOutcomeUnknown
+
+        self.calls.append(("find_by_order", partner_order_id))
+        raise PaymentOutcomeUnknown("tid 없이 주문번호로는 조회할 수 없습니다", code="NO_TID")
+
+
+def test_a_definite_failure_is_retried_without_a_lookup_an_unknown_one_never_blindly(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
+    declined = make_subscription(engine, actors["owner"], start=date(2027, 3, 1), customer_name="가")
+    gateway = NoLookupGateway()
+    gateway.inject("busy")  # nothing happened: the +1 day retry needs no lookup
+    billing.run_charges(engine, kst("2027-03-01T09:00"), gateway=gateway)
+    assert billing.run_charges(engine, kst("2027-03-02T09:00"), gateway=gateway)["succeeded"] == 1
+    assert ("find_by_order", billing.order_number(declined, date(2027, 3, 1))) not in gateway.calls
+    lost = make_subscription(engine, actors["owner"], start=date(2027, 3, 5), customer_name="나")
+    gateway.inject("lost")  # the outcome is unknown and cannot be looked up: never charged again
+    billing.run_charges(engine, kst("2027-03-05T09:00"), gateway=gateway)
+    for hour in ("09:10", "12:00", "18:00"):
+        assert billing.run_charges(engine, kst(f"2027-03-05T{hour}"), gateway=gateway)["unknown"] == 1
+    assert [op for op, order in gateway.calls if order == billing.order_number(lost, date(2027, 3, 5))] == [
+        "charge",
+        "find_by_order",
+        "find_by_order",
+        "find_by_order",
+    ]
+    [charge] = _charges(engine, lost)
+    assert charge.status == ChargeStatus.UNKNOWN and charge.failure_code == "LOOKUP_FAILED"
