@@ -618,6 +618,8 @@ class _Claim:
     via: str = ChargeAttemptVia.SCHEDULE
     actor_id: int | None = None
     payment_link_id: int | None = None  # the dunning link, once the charge failed
+    link_code: str | None = None  # set when an unknown outcome may be the customer's link payment
+    link_gateway: str | None = None
     new_link: PaymentLink | None = None  # a dunning link readied for this failure, to attach
     already_recorded: bool = False  # another worker recorded this charge first: nothing to do
 
@@ -713,6 +715,7 @@ def run_charges(
             break
         if resolved is None:
             resolved = (gateway_for or _default_gateway)(engine)
+        _check_link_payments(engine, resolved, claims)
         _attempt_all(resolved, claims)
         _ready_dunning_links(engine, resolved, claims, now)
         _record_all(
@@ -986,6 +989,18 @@ def _claim(
             plan_tax_free,
         ) in rows
     ]
+    unsure = {
+        c.payment_link_id: c
+        for c in claims
+        if c.payment_link_id and c.previous_status == ChargeStatus.UNKNOWN
+    }
+    if unsure:
+        for link_id, code, link_gateway in session.execute(
+            select(PaymentLink.id, PaymentLink.code, PaymentLink.gateway).where(
+                col(PaymentLink.id).in_(unsure)
+            )
+        ).all():
+            unsure[link_id].link_code, unsure[link_id].link_gateway = code, link_gateway
     session.execute(
         update(SubscriptionCharge)
         .where(col(SubscriptionCharge.id).in_(ids))
@@ -1015,6 +1030,8 @@ def _instruments(
 
 def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
     """Ask the gateway, once; an attempt whose outcome is unknown is looked up first (never charge twice)."""
+    if claim.outcome:  # decided before the call (the customer paid the dunning link)
+        return
     partner_order_id = order_number(claim.subscription_id, claim.period)
     if claim.previous_status == ChargeStatus.UNKNOWN:  # an earlier attempt may have charged
         try:
@@ -1100,6 +1117,39 @@ def _attempt_all(gateway: PaymentGateway | PaymentRouter, claims: list[_Claim]) 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="charge") as pool:
         for _ in pool.map(lambda claim: _attempt(gateway, claim), claims):
             pass
+
+
+LINK_PAID = "LINK_PAID"
+
+
+def _check_link_payments(
+    engine: Engine, gateway: PaymentGateway | PaymentRouter, claims: list[_Claim]
+) -> None:
+    """An unknown outcome on a charge with a dunning link may be the customer's own payment of it.
+
+    If the process that approved the link died before recording it, the link's payment is still
+    READY here but paid at the gateway: look the link's order up, and if it is paid, do not charge
+    the SID; the record step hands the payment to the reconciliation job, which settles the charge.
+    """
+    unsure = [c for c in claims if c.link_code is not None]
+    if not unsure:
+        return
+    router = gateway if isinstance(gateway, PaymentRouter) else _default_gateway(engine)
+    for claim in unsure:
+        try:
+            found = router.gateway(claim.link_gateway or router.primary.name).find_by_order(
+                partner_order_id=f"PL-{claim.link_code}"  # payment_links.partner_order_id
+            )
+        except PaymentError as exc:
+            claim.outcome, claim.failure_code, claim.failure_message = (
+                "unknown",
+                "LOOKUP_FAILED",
+                str(exc)[:500],
+            )
+            continue
+        if found is not None and found.status in CHARGED_STATUSES:
+            claim.outcome, claim.failure_code = "unknown", LINK_PAID
+            claim.failure_message = "고객이 결제 링크로 결제했습니다 (기록을 확인하는 중)"
 
 
 def _ready_dunning_links(
@@ -1407,6 +1457,15 @@ def _record(
         charge.status = ChargeStatus.UNKNOWN
         charge.failure_code, charge.failure_message = claim.failure_code, claim.failure_message
         charge.next_retry_at = now + timedelta(minutes=config.unknown_recheck_minutes)
+        if claim.failure_code == LINK_PAID:  # the reconciliation job records it (settle_charge_by_link)
+            session.execute(
+                update(Payment)
+                .where(
+                    col(Payment.idempotency_key) == f"link:{claim.link_code}",
+                    col(Payment.status) == PaymentStatus.READY,
+                )
+                .values(status=PaymentStatus.UNKNOWN)
+            )
         _history(
             session, subscription, actor, "charge_unknown", period=charge.period, reason=claim.failure_message
         )
@@ -1651,6 +1710,7 @@ def retry_charge(
         audit.record(session, actor, "subscription.charge_retry", "subscription_charge", charge_id)
     claim = claims[0]
     resolved = gateway or _default_gateway(engine)
+    _check_link_payments(engine, resolved, claims)
     _attempt(resolved, claim)
     _ready_dunning_links(engine, resolved, claims, now)
     _record_all(engine, claims, now, config, actor, gateway_name=getattr(resolved, "name", "gateway"))

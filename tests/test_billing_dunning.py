@@ -208,3 +208,29 @@ def test_manual_retry_after_the_dunning_pause_keeps_every_reason(
         record = billing.history(session, sub_id)
     assert [a.failure_message for a in record["attempts"]] == [a[3] for a in attempts]
     assert [a.actor_id for a in record["attempts"] if a.via == "manual"] == [actors["cs"].id]
+
+
+def test_link_paid_but_not_recorded_is_found_and_the_sid_is_not_charged(
+    engine: Engine, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sub_id, gateway, link = _fail_first_charge(engine, actors["owner"])
+
+    def killed(*_args: object, **_kwargs: object) -> Order:
+        raise RuntimeError("the app process died after the gateway approved")
+
+    monkeypatch.setattr(payment_links, "complete_link_payment", killed)
+    with clock.frozen(kst("2027-03-01T20:00")), pytest.raises(RuntimeError):
+        _pay(engine, link)
+    monkeypatch.undo()
+    with clock.frozen(kst("2027-03-02T09:30")):  # the link claim's lease is over: a retry day
+        assert billing.run_charges(engine, clock.now(), gateway=gateway)["unknown"] == 1
+    assert gateway.charge_calls == 1  # the SID was not charged a second time
+    assert _charge(engine, sub_id).failure_code == billing.LINK_PAID
+    with clock.frozen(kst("2027-03-02T09:31")):
+        assert reconcile_payments(engine, clock.now())["paid"] == 1
+    charge = _charge(engine, sub_id)
+    assert charge.status == ChargeStatus.SUCCEEDED
+    assert get_subscription(engine, sub_id).next_charge_date == date(2027, 4, 1)
+    with clock.frozen(kst("2027-03-04T09:30")):
+        assert billing.run_charges(engine, clock.now(), gateway=gateway)["succeeded"] == 0
+    assert gateway.charge_calls == 1
