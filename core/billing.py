@@ -73,7 +73,7 @@ from core.models import (
 from core.money import format_krw
 from core.orders import record_paid_order, record_paid_orders
 from core.payment_links import OPEN_STATUSES as LINK_OPEN_STATUSES
-from core.payment_links import link_url
+from core.payment_links import create_payment_link, link_url
 from core.payments.base import (
     ApprovalResult,
     LookupResult,
@@ -717,7 +717,7 @@ def run_charges(
             resolved = (gateway_for or _default_gateway)(engine)
         _check_link_payments(engine, resolved, claims)
         _attempt_all(resolved, claims)
-        _ready_dunning_links(engine, resolved, claims, now)
+        _ready_dunning_links(engine, resolved, claims)
         _record_all(
             engine, claims, now, config, SYSTEM_ACTOR, gateway_name=getattr(resolved, "name", "gateway")
         )
@@ -1153,15 +1153,13 @@ def _check_link_payments(
 
 
 def _ready_dunning_links(
-    engine: Engine, gateway: PaymentGateway | PaymentRouter, claims: list[_Claim], now: datetime
+    engine: Engine, gateway: PaymentGateway | PaymentRouter, claims: list[_Claim]
 ) -> None:
     """A payment link, readied at the gateway, for each first failure of a period (outside any transaction).
 
     The failure notice carries it; paying it settles the charge (`claim_charge_for_link` /
     `settle_charge_by_link`). If the gateway cannot ready one, the notice goes without a link.
     """
-    from core.payment_links import create_payment_link  # payment_links imports billing's hooks
-
     router = gateway if isinstance(gateway, PaymentRouter) else None  # else the configured one
     for claim in claims:
         if claim.outcome != "failed" or claim.payment_link_id is not None or claim.amount <= 0:
@@ -1488,9 +1486,7 @@ def _record_success(
     actor: Actor,
     gateway_name: str,
 ) -> None:
-    approved_at = claim.approval.get("approved_at") or now
-    if approved_at.tzinfo is None:
-        approved_at = approved_at.replace(tzinfo=clock.KST)
+    approved_at = _approved_at(claim, now)
     plan = session.get(SubscriptionPlan, subscription.next_plan_id or subscription.plan_id)
     assert plan is not None
     order = record_paid_order(
@@ -1712,7 +1708,7 @@ def retry_charge(
     resolved = gateway or _default_gateway(engine)
     _check_link_payments(engine, resolved, claims)
     _attempt(resolved, claim)
-    _ready_dunning_links(engine, resolved, claims, now)
+    _ready_dunning_links(engine, resolved, claims)
     _record_all(engine, claims, now, config, actor, gateway_name=getattr(resolved, "name", "gateway"))
     return claim.counted_as
 
