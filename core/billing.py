@@ -913,7 +913,16 @@ def _claim(
     if charge_id is not None:
         statement = select(SubscriptionCharge.id).where(
             SubscriptionCharge.id == charge_id,
-            col(SubscriptionCharge.status).in_([ChargeStatus.FAILED, ChargeStatus.UNKNOWN]),
+            or_(
+                SubscriptionCharge.status == ChargeStatus.FAILED,
+                and_(  # a recorded unknown outcome, or a claim whose lease is over; never one in flight
+                    SubscriptionCharge.status == ChargeStatus.UNKNOWN,
+                    or_(
+                        col(SubscriptionCharge.failure_code).is_not(None),
+                        col(SubscriptionCharge.next_retry_at) <= now,
+                    ),
+                ),
+            ),
         )
     if is_postgres(session.get_bind()):
         statement = statement.with_for_update(skip_locked=True)

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from core import billing, clock, payment_links
 from core.auth import Actor
-from core.errors import ValidationFailed
+from core.errors import Conflict, ValidationFailed
 from core.models import (
     ChargeStatus,
     Message,
@@ -234,3 +234,26 @@ def test_link_paid_but_not_recorded_is_found_and_the_sid_is_not_charged(
     with clock.frozen(kst("2027-03-04T09:30")):
         assert billing.run_charges(engine, clock.now(), gateway=gateway)["succeeded"] == 0
     assert gateway.charge_calls == 1
+
+
+def test_a_manual_retry_never_takes_a_charge_the_worker_is_making(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
+    sub_id, gateway, _link = _fail_first_charge(engine, actors["owner"])
+    now = kst("2027-03-02T09:00")
+    with Session(engine) as session:  # the +1 day retry is at the gateway
+        config = billing.load_settings(session)
+        claims = billing._claim(session, now, config, 10)
+        session.commit()
+    with pytest.raises(Conflict, match="결제 중"):
+        billing.retry_charge(
+            engine, actors["cs"], claims[0].charge_id, gateway=gateway, now=now + timedelta(minutes=1)
+        )
+    with Session(engine) as session:  # not even through the claim itself
+        assert (
+            billing._claim(session, now + timedelta(minutes=1), config, 1, charge_id=claims[0].charge_id)
+            == []
+        )
+    billing._attempt(gateway, claims[0])
+    billing._record_all(engine, claims, now, config, billing.SYSTEM_ACTOR, gateway_name="fake")
+    assert _charge(engine, sub_id).status == ChargeStatus.SUCCEEDED and len(gateway.charged) == 1
