@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
+from core import clock
 from core.models import AuditLog
 
 if TYPE_CHECKING:
@@ -26,6 +27,34 @@ def record(
     )
     session.add(row)
     return row
+
+
+def record_many(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entries: list[tuple[object, dict[str, Any]]],
+) -> None:
+    """`record` for a batch of (entity_id, detail): one Core insert in the caller's transaction."""
+    if not entries:
+        return
+    at = clock.now()
+    session.execute(
+        AuditLog.__table__.insert(),  # type: ignore[attr-defined]
+        [
+            {
+                "at": at,
+                "actor_id": actor.id,
+                "actor_name": actor.name,
+                "action": action,
+                "entity_type": entity_type,
+                "entity_id": None if entity_id is None else str(entity_id),
+                "detail": {key: _jsonable(value) for key, value in detail.items()},
+            }
+            for entity_id, detail in entries
+        ],
+    )
 
 
 def _jsonable(value: Any) -> Any:

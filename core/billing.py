@@ -21,13 +21,13 @@ caller's transaction, and tell the customer through the outbox.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, String, and_, cast, func, literal, or_, update
+from sqlalchemy import Engine, String, and_, bindparam, cast, func, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -48,13 +48,15 @@ from core.billing_dates import (
     when_words,
 )
 from core.db import is_postgres, session_scope
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import ChannelDeskError, Conflict, NotFound, ValidationFailed
 from core.messaging.outbox import enqueue, enqueue_many
 from core.models import (
+    ChargeAttemptVia,
     ChargeStatus,
     Customer,
     IntervalUnit,
     Message,
+    Order,
     Payment,
     PaymentLink,
     PaymentLinkStatus,
@@ -63,13 +65,15 @@ from core.models import (
     Setting,
     Subscription,
     SubscriptionCharge,
+    SubscriptionChargeAttempt,
     SubscriptionEvent,
     SubscriptionPlan,
     SubscriptionStatus,
 )
 from core.money import format_krw
-from core.orders import record_paid_order
-from core.payment_links import link_url
+from core.orders import record_paid_order, record_paid_orders
+from core.payment_links import OPEN_STATUSES as LINK_OPEN_STATUSES
+from core.payment_links import create_payment_link, link_url
 from core.payments.base import (
     ApprovalResult,
     LookupResult,
@@ -593,6 +597,10 @@ class _Claim:
     tax_free_amount: int
     key: str
     attempt: int  # this attempt's number (1 = first call)
+    # Before this claim: unknown means an earlier attempt may have charged (look it up first);
+    # failed (a definite refusal) or pending means nothing was charged, so no lookup is needed,
+    # which matters for KakaoPay, whose lookup needs a tid we never got.
+    previous_status: str
     instrument_ref: str | None
     partner_user_id: str
     item_name: str
@@ -608,6 +616,18 @@ class _Claim:
     routing_log: list[dict[str, Any]] = field(default_factory=list)
     opened_at: datetime | None = None  # the charge row's creation: no earlier attempt was approved before it
     last_attempt_at: datetime | None = None  # when the previous attempt was claimed or recorded
+    customer_id: int = 0
+    via: str = ChargeAttemptVia.SCHEDULE
+    actor_id: int | None = None
+    payment_link_id: int | None = None  # the dunning link, once the charge failed
+    link_code: str | None = None  # set when an unknown outcome may be the customer's link payment
+    link_gateway: str | None = None
+    new_link: PaymentLink | None = None  # a dunning link readied for this failure, to attach
+    already_recorded: bool = False  # another worker recorded this charge first: nothing to do
+
+    @property
+    def counted_as(self) -> str:
+        return "skipped" if self.already_recorded else self.outcome
 
 
 def _default_gateway(engine: Engine) -> PaymentRouter:
@@ -710,14 +730,15 @@ def run_charges(
             break
         if resolved is None:
             resolved = (gateway_for or _default_gateway)(engine)
-        for claim in claims:
-            _attempt(resolved, claim)
+        _check_link_payments(engine, resolved, claims)
+        _attempt_all(resolved, claims)
+        _ready_dunning_links(engine, resolved, claims)
         _record_all(
             engine, claims, now, config, SYSTEM_ACTOR, gateway_name=getattr(resolved, "name", "gateway")
         )
         for claim in claims:
-            counts[claim.outcome] = counts.get(claim.outcome, 0) + 1
-            if claim.via_lookup and claim.outcome == "succeeded":
+            counts[claim.counted_as] = counts.get(claim.counted_as, 0) + 1
+            if claim.via_lookup and claim.counted_as == "succeeded":
                 counts["recovered_by_lookup"] += 1
     return counts
 
@@ -803,14 +824,36 @@ def _open_due_charges(session: Session, now: datetime, today: date, config: Bill
 
 
 def _is_due(now: datetime):  # type: ignore[no-untyped-def]
-    return or_(
-        SubscriptionCharge.status == ChargeStatus.PENDING,
-        and_(SubscriptionCharge.status == ChargeStatus.UNKNOWN, col(SubscriptionCharge.next_retry_at) <= now),
-        and_(
-            SubscriptionCharge.status == ChargeStatus.FAILED,
-            col(SubscriptionCharge.hard_decline).is_(False),
-            col(SubscriptionCharge.next_retry_at) <= now,
+    return and_(
+        or_(
+            SubscriptionCharge.status == ChargeStatus.PENDING,
+            and_(
+                SubscriptionCharge.status == ChargeStatus.UNKNOWN,
+                col(SubscriptionCharge.next_retry_at) <= now,
+            ),
+            and_(
+                SubscriptionCharge.status == ChargeStatus.FAILED,
+                col(SubscriptionCharge.hard_decline).is_(False),
+                col(SubscriptionCharge.next_retry_at) <= now,
+            ),
         ),
+        or_(col(SubscriptionCharge.payment_link_id).is_(None), ~_link_payment_unresolved()),
+    )
+
+
+def _link_payment_unresolved():  # type: ignore[no-untyped-def]
+    """The customer's payment of the dunning link has an unknown outcome: charging the SID could charge twice.
+
+    The reconciliation job settles it (paid: `settle_charge_by_link`; not paid: the charge is due again).
+    """
+    return (
+        select(Payment.id)
+        .join(PaymentLink, col(Payment.idempotency_key) == literal("link:") + col(PaymentLink.code))
+        .where(
+            col(PaymentLink.id) == SubscriptionCharge.payment_link_id,
+            Payment.status == PaymentStatus.UNKNOWN,
+        )
+        .exists()
     )
 
 
@@ -837,6 +880,7 @@ def _end_dunning(session: Session, now: datetime, today: date, config: BillingSe
         charge.next_retry_at = None
         charge.updated_at = now
         session.add(charge)
+        _expire_dunning_link(session, charge)
         if subscription.status != SubscriptionStatus.PAST_DUE:
             continue
         if config.final_action == "pause":
@@ -868,7 +912,14 @@ def _end_dunning(session: Session, now: datetime, today: date, config: BillingSe
 
 
 def _claim(
-    session: Session, now: datetime, config: BillingSettings, limit: int, charge_id: int | None = None
+    session: Session,
+    now: datetime,
+    config: BillingSettings,
+    limit: int,
+    charge_id: int | None = None,
+    *,
+    via: str = ChargeAttemptVia.SCHEDULE,
+    actor: Actor = SYSTEM_ACTOR,
 ) -> list[_Claim]:
     """Take due charges: status unknown + a lease, committed before any gateway call."""
     statement = (
@@ -877,15 +928,44 @@ def _claim(
     if charge_id is not None:
         statement = select(SubscriptionCharge.id).where(
             SubscriptionCharge.id == charge_id,
-            col(SubscriptionCharge.status).in_([ChargeStatus.FAILED, ChargeStatus.UNKNOWN]),
+            or_(
+                SubscriptionCharge.status == ChargeStatus.FAILED,
+                and_(  # a recorded unknown outcome, or a claim whose lease is over; never one in flight
+                    SubscriptionCharge.status == ChargeStatus.UNKNOWN,
+                    or_(
+                        col(SubscriptionCharge.failure_code).is_not(None),
+                        col(SubscriptionCharge.next_retry_at) <= now,
+                    ),
+                ),
+            ),
         )
     if is_postgres(session.get_bind()):
         statement = statement.with_for_update(skip_locked=True)
     ids = list(session.exec(statement).all())
     if not ids:
         return []
-    rows = session.exec(
-        select(SubscriptionCharge, Subscription, Customer, SubscriptionPlan)
+    rows = session.execute(
+        select(  # type: ignore[call-overload]
+            SubscriptionCharge.id,
+            SubscriptionCharge.period,
+            SubscriptionCharge.amount,
+            SubscriptionCharge.idempotency_key,
+            SubscriptionCharge.attempt_count,
+            SubscriptionCharge.status,
+            SubscriptionCharge.payment_link_id,
+            SubscriptionCharge.created_at,
+            SubscriptionCharge.updated_at,
+            Subscription.id,
+            Subscription.status,
+            Subscription.customer_id,
+            Subscription.instrument_gateway,
+            Subscription.instrument_ref,
+            Subscription.backup_instrument_gateway,
+            Subscription.backup_instrument_ref,
+            Customer.public_id,
+            SubscriptionPlan.name,
+            SubscriptionPlan.tax_free_amount,
+        )
         .join(Subscription, col(Subscription.id) == SubscriptionCharge.subscription_id)
         .join(Customer, col(Customer.id) == Subscription.customer_id)
         .join(
@@ -897,23 +977,60 @@ def _claim(
     ).all()
     claims = [
         _Claim(
-            charge_id=charge.id,
-            subscription_id=subscription.id,
-            period=charge.period,
-            amount=charge.amount,
-            tax_free_amount=min(plan.tax_free_amount, charge.amount),
-            key=charge.idempotency_key,
-            attempt=charge.attempt_count + 1,
-            opened_at=charge.created_at,
-            last_attempt_at=charge.updated_at,
-            instrument_ref=subscription.instrument_ref,
-            partner_user_id=customer.public_id,
-            item_name=plan.name,
-            subscription_status=subscription.status,
-            instruments=_instruments(subscription),
+            charge_id=charge_id,
+            subscription_id=subscription_id,
+            period=period,
+            amount=amount,
+            tax_free_amount=min(plan_tax_free, amount),
+            key=key,
+            attempt=attempt_count + 1,
+            opened_at=charge_created_at,
+            last_attempt_at=charge_updated_at,
+            previous_status=charge_status,
+            instrument_ref=instrument_ref,
+            partner_user_id=public_id,
+            item_name=plan_name,
+            subscription_status=status,
+            instruments=_instruments(instrument_gateway, instrument_ref, backup_gateway, backup_ref),
+            customer_id=customer_id,
+            via=via,
+            actor_id=actor.id,
+            payment_link_id=payment_link_id,
         )
-        for charge, subscription, customer, plan in rows
+        for (
+            charge_id,
+            period,
+            amount,
+            key,
+            attempt_count,
+            charge_status,
+            payment_link_id,
+            charge_created_at,
+            charge_updated_at,
+            subscription_id,
+            status,
+            customer_id,
+            instrument_gateway,
+            instrument_ref,
+            backup_gateway,
+            backup_ref,
+            public_id,
+            plan_name,
+            plan_tax_free,
+        ) in rows
     ]
+    unsure = {
+        c.payment_link_id: c
+        for c in claims
+        if c.payment_link_id and c.previous_status == ChargeStatus.UNKNOWN
+    }
+    if unsure:
+        for link_id, code, link_gateway in session.execute(
+            select(PaymentLink.id, PaymentLink.code, PaymentLink.gateway).where(
+                col(PaymentLink.id).in_(unsure)
+            )
+        ).all():
+            unsure[link_id].link_code, unsure[link_id].link_gateway = code, link_gateway
     session.execute(
         update(SubscriptionCharge)
         .where(col(SubscriptionCharge.id).in_(ids))
@@ -921,6 +1038,8 @@ def _claim(
             status=ChargeStatus.UNKNOWN,
             attempt_count=SubscriptionCharge.attempt_count + 1,
             next_retry_at=now + timedelta(minutes=config.lease_minutes),
+            failure_code=None,  # in flight: no reason yet (each attempt keeps its own in the attempts)
+            failure_message=None,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
@@ -928,19 +1047,23 @@ def _claim(
     return claims
 
 
-def _instruments(subscription: Subscription) -> dict[str, str]:
+def _instruments(
+    gateway: str | None, ref: str | None, backup_gateway: str | None, backup_ref: str | None
+) -> dict[str, str]:
     found: dict[str, str] = {}
-    if subscription.instrument_ref:
-        found[subscription.instrument_gateway or "sandbox"] = subscription.instrument_ref
-    if subscription.backup_instrument_ref and subscription.backup_instrument_gateway:
-        found.setdefault(subscription.backup_instrument_gateway, subscription.backup_instrument_ref)
+    if ref:
+        found[gateway or "sandbox"] = ref
+    if backup_ref and backup_gateway:
+        found.setdefault(backup_gateway, backup_ref)
     return found
 
 
 def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
-    """Ask the gateway, once; an earlier attempt is always looked up first (never charge twice)."""
+    """Ask the gateway, once; an attempt whose outcome is unknown is looked up first (never charge twice)."""
+    if claim.outcome:  # decided before the call (the customer paid the dunning link)
+        return
     partner_order_id = order_number(claim.subscription_id, claim.period)
-    if claim.attempt > 1:
+    if claim.previous_status == ChargeStatus.UNKNOWN:  # an earlier attempt may have charged
         try:
             found = _find_by_order(gateway, claim, partner_order_id)
         except PaymentError as exc:
@@ -959,7 +1082,11 @@ def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
                 "method": None,
             }
             return
-    if claim.subscription_status in (SubscriptionStatus.CANCELED, SubscriptionStatus.PAUSED):
+    paused_by_schedule = (
+        claim.subscription_status == SubscriptionStatus.PAUSED and claim.via != ChargeAttemptVia.MANUAL
+    )
+    if claim.subscription_status == SubscriptionStatus.CANCELED or paused_by_schedule:
+        # A person may still collect the period of a paused subscription (after the dunning paused it).
         claim.outcome, claim.failure_code = "skipped", "NOT_ACTIVE"
         claim.failure_message = "구독이 해지 또는 일시정지되어 결제하지 않았습니다"
         return
@@ -1005,6 +1132,84 @@ def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
         }
 
 
+def _attempt_all(gateway: PaymentGateway | PaymentRouter, claims: list[_Claim]) -> None:
+    """Every claim's gateway call: in turn for the in-process sandbox, on a thread pool for a remote one.
+
+    A remote gateway spends its time waiting on the network, so `max_concurrent_charges` calls
+    overlap (each claim is owned by this worker alone, so the calls are independent).
+    """
+    primary = gateway.primary if isinstance(gateway, PaymentRouter) else gateway
+    workers = min(int(getattr(primary, "max_concurrent_charges", 1) or 1), len(claims))
+    if workers <= 1:
+        for claim in claims:
+            _attempt(gateway, claim)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="charge") as pool:
+        for _ in pool.map(lambda claim: _attempt(gateway, claim), claims):
+            pass
+
+
+LINK_PAID = "LINK_PAID"
+
+
+def _check_link_payments(
+    engine: Engine, gateway: PaymentGateway | PaymentRouter, claims: list[_Claim]
+) -> None:
+    """An unknown outcome on a charge with a dunning link may be the customer's own payment of it.
+
+    If the process that approved the link died before recording it, the link's payment is still
+    READY here but paid at the gateway: look the link's order up, and if it is paid, do not charge
+    the SID; the record step hands the payment to the reconciliation job, which settles the charge.
+    """
+    unsure = [c for c in claims if c.link_code is not None]
+    if not unsure:
+        return
+    router = gateway if isinstance(gateway, PaymentRouter) else _default_gateway(engine)
+    for claim in unsure:
+        try:
+            found = router.gateway(claim.link_gateway or router.primary.name).find_by_order(
+                partner_order_id=f"PL-{claim.link_code}"  # payment_links.partner_order_id
+            )
+        except PaymentError as exc:
+            claim.outcome, claim.failure_code, claim.failure_message = (
+                "unknown",
+                "LOOKUP_FAILED",
+                str(exc)[:500],
+            )
+            continue
+        if found is not None and found.status in CHARGED_STATUSES:
+            claim.outcome, claim.failure_code = "unknown", LINK_PAID
+            claim.failure_message = "고객이 결제 링크로 결제했습니다 (기록을 확인하는 중)"
+
+
+def _ready_dunning_links(
+    engine: Engine, gateway: PaymentGateway | PaymentRouter, claims: list[_Claim]
+) -> None:
+    """A payment link, readied at the gateway, for each first failure of a period (outside any transaction).
+
+    The failure notice carries it; paying it settles the charge (`claim_charge_for_link` /
+    `settle_charge_by_link`). If the gateway cannot ready one, the notice goes without a link.
+    """
+    router = gateway if isinstance(gateway, PaymentRouter) else None  # else the configured one
+    for claim in claims:
+        if claim.outcome != "failed" or claim.payment_link_id is not None or claim.amount <= 0:
+            continue
+        try:
+            with session_scope(engine) as session:
+                claim.new_link = create_payment_link(
+                    session,
+                    SYSTEM_ACTOR,
+                    item_name=claim.item_name,
+                    amount=claim.amount,
+                    tax_free_amount=claim.tax_free_amount,
+                    memo=f"정기결제 {period_key(claim.period)} 미결제 ({claim.key})",
+                    customer_id=claim.customer_id,
+                    router=router,
+                )
+        except ChannelDeskError:  # create_payment_link wraps the gateway's refusal in ValidationFailed
+            claim.new_link = None
+
+
 def _record_all(
     engine: Engine,
     claims: list[_Claim],
@@ -1017,25 +1222,261 @@ def _record_all(
     """Record a batch in one transaction; on a conflict, row by row so one bad row spoils nothing."""
     try:
         with session_scope(engine) as session:
-            for claim in claims:
-                _record(session, claim, now, config, actor, gateway_name)
+            _record_batch(session, claims, now, config, actor, gateway_name)
     except IntegrityError:
         for claim in claims:
+            claim.already_recorded = False
             try:
                 with session_scope(engine) as session:
                     _record(session, claim, now, config, actor, gateway_name)
             except IntegrityError:
-                claim.outcome = "skipped"  # recorded by someone else already: once is enough
+                claim.already_recorded = True  # recorded by someone else already: once is enough
+
+
+def _record_batch(
+    session: Session,
+    claims: list[_Claim],
+    now: datetime,
+    config: BillingSettings,
+    actor: Actor,
+    gateway_name: str,
+) -> None:
+    """Successes in bulk (Core inserts and updates), the rarer outcomes one by one, in one transaction."""
+    recorded = set(
+        session.exec(
+            select(SubscriptionCharge.id).where(
+                col(SubscriptionCharge.id).in_([c.charge_id for c in claims]),
+                SubscriptionCharge.status == ChargeStatus.SUCCEEDED,
+            )
+        ).all()
+    )
+    for claim in claims:
+        claim.already_recorded = claim.charge_id in recorded
+    fresh = [c for c in claims if not c.already_recorded]
+    successes = [c for c in fresh if c.outcome == "succeeded"]
+    _record_successes(session, successes, now, actor, gateway_name)
+    for claim in fresh:
+        if claim.outcome != "succeeded":
+            _record(session, claim, now, config, actor, gateway_name)
+
+
+def _approved_at(claim: _Claim, now: datetime) -> datetime:
+    approved_at = claim.approval.get("approved_at") or now
+    return approved_at.replace(tzinfo=clock.KST) if approved_at.tzinfo is None else approved_at
+
+
+def _attempt_row(claim: _Claim, now: datetime) -> dict[str, Any]:
+    return {
+        "charge_id": claim.charge_id,
+        "number": claim.attempt,
+        "via": str(claim.via),
+        "outcome": claim.outcome,
+        "failure_code": claim.failure_code,
+        "failure_message": claim.failure_message,
+        "hard_decline": claim.hard,
+        "gateway": claim.gateway_used,
+        "gateway_tid": claim.approval.get("tid"),
+        "at": now,
+        "actor_id": claim.actor_id,
+    }
+
+
+def _record_successes(
+    session: Session, claims: list[_Claim], now: datetime, actor: Actor, gateway_name: str
+) -> None:
+    """What `_record_success` does, for a batch: orders, payments, charges, dates, history, receipts."""
+    if not claims:
+        return
+    subscriptions = {
+        row.id: row
+        for row in session.execute(
+            select(  # type: ignore[call-overload]
+                Subscription.id,
+                Subscription.customer_id,
+                Subscription.status,
+                Subscription.paused_until,
+                Subscription.next_charge_date,
+                Subscription.anchor_day,
+                Subscription.plan_id,
+                Subscription.instrument_gateway,
+                SubscriptionPlan.id.label("effective_plan_id"),  # type: ignore[union-attr]
+                SubscriptionPlan.name.label("plan_name"),  # type: ignore[attr-defined]
+                SubscriptionPlan.product_id,
+                SubscriptionPlan.interval_unit,
+                SubscriptionPlan.interval_count,
+                Customer.phone,
+            )
+            .join(
+                SubscriptionPlan,
+                col(SubscriptionPlan.id) == func.coalesce(Subscription.next_plan_id, Subscription.plan_id),
+            )
+            .join(Customer, col(Customer.id) == Subscription.customer_id)
+            .where(col(Subscription.id).in_({c.subscription_id for c in claims}))
+        ).all()
+    }
+    order_ids = record_paid_orders(
+        session,
+        [
+            {
+                "order_number": order_number(c.subscription_id, c.period),
+                "customer_id": subscriptions[c.subscription_id].customer_id,
+                "product_id": subscriptions[c.subscription_id].product_id,
+                "item_name": subscriptions[c.subscription_id].plan_name,
+                "amount": c.amount,
+                "tax_free_amount": c.tax_free_amount,
+                "source": "subscription",
+                "ordered_at": now,
+                "paid_at": _approved_at(c, now),
+                "subscription_id": c.subscription_id,
+            }
+            for c in claims
+        ],
+    )
+    payment_table = Payment.__table__  # type: ignore[attr-defined]
+    payment_ids = dict(
+        (key, payment_id)
+        for payment_id, key in session.execute(
+            payment_table.insert().returning(payment_table.c.id, payment_table.c.idempotency_key),
+            [
+                {
+                    "order_id": order_ids[order_number(c.subscription_id, c.period)],
+                    "customer_id": subscriptions[c.subscription_id].customer_id,
+                    "gateway": c.gateway_used
+                    or subscriptions[c.subscription_id].instrument_gateway
+                    or gateway_name,
+                    "gateway_tid": c.approval.get("tid"),
+                    "routing_log": c.routing_log,
+                    "method": c.approval.get("method"),
+                    "amount": c.amount,
+                    "tax_free_amount": c.tax_free_amount,
+                    "refunded_amount": 0,
+                    "status": PaymentStatus.APPROVED.value,
+                    "idempotency_key": c.key,
+                    "approved_at": _approved_at(c, now),
+                    "created_at": now,
+                }
+                for c in claims
+            ],
+        ).all()
+    )
+    charge_table = SubscriptionCharge.__table__  # type: ignore[attr-defined]
+    session.execute(
+        charge_table.update()
+        .where(charge_table.c.id == bindparam("b_id"), charge_table.c.status != ChargeStatus.SUCCEEDED.value)
+        .values(
+            status=ChargeStatus.SUCCEEDED.value,
+            payment_id=bindparam("b_payment_id"),
+            order_id=bindparam("b_order_id"),
+            next_retry_at=None,
+            updated_at=now,
+        ),
+        [
+            {
+                "b_id": c.charge_id,
+                "b_payment_id": payment_ids[c.key],
+                "b_order_id": order_ids[order_number(c.subscription_id, c.period)],
+            }
+            for c in claims
+        ],
+    )
+    moved: list[dict[str, Any]] = []
+    next_dates: dict[int, date | None] = {}
+    for c in claims:
+        sub = subscriptions[c.subscription_id]
+        if sub.next_charge_date == c.period and _continues_when_paid(sub.status, sub.paused_until):
+            following = next_charge_date(
+                c.period, sub.anchor_day, Interval(sub.interval_unit, sub.interval_count)
+            )
+            next_dates[c.subscription_id] = following
+            moved.append(
+                {
+                    "b_id": c.subscription_id,
+                    "b_plan_id": sub.effective_plan_id,
+                    "b_amount": c.amount,
+                    "b_next_charge_date": following,
+                }
+            )
+    if moved:
+        sub_table = Subscription.__table__  # type: ignore[attr-defined]
+        session.execute(
+            sub_table.update()
+            .where(sub_table.c.id == bindparam("b_id"))
+            .values(
+                plan_id=bindparam("b_plan_id"),
+                amount=bindparam("b_amount"),
+                next_plan_id=None,
+                next_amount=None,
+                next_charge_date=bindparam("b_next_charge_date"),
+                status=SubscriptionStatus.ACTIVE.value,
+            ),
+            moved,
+        )
+    details = [
+        (
+            c.subscription_id,
+            {
+                "period": str(c.period),
+                "amount": c.amount,
+                "tid": c.approval.get("tid"),
+                "attempt": c.attempt,
+                "via_lookup": c.via_lookup,
+            },
+        )
+        for c in claims
+    ]
+    session.execute(
+        SubscriptionEvent.__table__.insert(),  # type: ignore[attr-defined]
+        [
+            {
+                "subscription_id": sub_id,
+                "kind": "charge_succeeded",
+                "actor_id": actor.id,
+                "detail": detail,
+                "at": now,
+            }
+            for sub_id, detail in details
+        ],
+    )
+    audit.record_many(session, actor, "subscription.charge_succeeded", "subscription", details)
+    links = [c.payment_link_id for c in claims if c.payment_link_id is not None]
+    if links:
+        session.execute(
+            update(PaymentLink)
+            .where(col(PaymentLink.id).in_(links), col(PaymentLink.status).in_(LINK_OPEN_STATUSES))
+            .values(status=PaymentLinkStatus.EXPIRED)
+        )
+    session.execute(
+        SubscriptionChargeAttempt.__table__.insert(),  # type: ignore[attr-defined]
+        [_attempt_row(c, now) for c in claims],
+    )
+    receipts = []
+    for c in claims:
+        sub = subscriptions[c.subscription_id]
+        number = order_number(c.subscription_id, c.period)
+        following = next_dates.get(c.subscription_id)
+        next_words = f" 다음 결제일은 {korean_date(following)}입니다." if following else ""
+        receipts.append(
+            {
+                "customer_id": sub.customer_id,
+                "to_phone": sub.phone,
+                "template_key": RECEIPT_TEMPLATE,
+                "idempotency_key": f"billing_receipt:{c.subscription_id}:{period_key(c.period)}",
+                "text": f"{sub.plan_name} {format_krw(c.amount)} 결제가 완료되었습니다 (주문번호 {number}).{next_words}",
+                "variables": {"상품명": sub.plan_name, "금액": format_krw(c.amount), "주문번호": number},
+            }
+        )
+    enqueue_many(session, receipts, now=now)
 
 
 def _record(
     session: Session, claim: _Claim, now: datetime, config: BillingSettings, actor: Actor, gateway_name: str
 ) -> None:
+    """One claim's outcome through the ORM (the rare outcomes, and every outcome after a batch conflict)."""
     charge = session.get(SubscriptionCharge, claim.charge_id)
     subscription = session.get(Subscription, claim.subscription_id)
     assert charge is not None and subscription is not None
     if charge.status == ChargeStatus.SUCCEEDED:
-        claim.outcome = "skipped"
+        claim.already_recorded = True
         return
     charge.updated_at = now
     if claim.outcome == "succeeded":
@@ -1044,6 +1485,15 @@ def _record(
         charge.status = ChargeStatus.UNKNOWN
         charge.failure_code, charge.failure_message = claim.failure_code, claim.failure_message
         charge.next_retry_at = now + timedelta(minutes=config.unknown_recheck_minutes)
+        if claim.failure_code == LINK_PAID:  # the reconciliation job records it (settle_charge_by_link)
+            session.execute(
+                update(Payment)
+                .where(
+                    col(Payment.idempotency_key) == f"link:{claim.link_code}",
+                    col(Payment.status) == PaymentStatus.READY,
+                )
+                .values(status=PaymentStatus.UNKNOWN)
+            )
         _history(
             session, subscription, actor, "charge_unknown", period=charge.period, reason=claim.failure_message
         )
@@ -1054,6 +1504,7 @@ def _record(
     else:
         _record_failure(session, charge, subscription, claim, now, config, actor)
     session.add(charge)
+    session.add(SubscriptionChargeAttempt(**_attempt_row(claim, now)))
 
 
 def _record_success(
@@ -1065,9 +1516,7 @@ def _record_success(
     actor: Actor,
     gateway_name: str,
 ) -> None:
-    approved_at = claim.approval.get("approved_at") or now
-    if approved_at.tzinfo is None:
-        approved_at = approved_at.replace(tzinfo=clock.KST)
+    approved_at = _approved_at(claim, now)
     plan = session.get(SubscriptionPlan, subscription.next_plan_id or subscription.plan_id)
     assert plan is not None
     order = record_paid_order(
@@ -1104,18 +1553,8 @@ def _record_success(
         order.id,
         None,
     )
-    if subscription.next_charge_date == charge.period and subscription.status in (
-        SubscriptionStatus.ACTIVE,
-        SubscriptionStatus.PAST_DUE,
-    ):
-        subscription.plan_id = plan.id or subscription.plan_id
-        subscription.amount = charge.amount
-        subscription.next_plan_id = subscription.next_amount = None
-        subscription.next_charge_date = next_charge_date(
-            charge.period, subscription.anchor_day, _interval(plan)
-        )
-        subscription.status = SubscriptionStatus.ACTIVE
-    session.add(subscription)
+    _advance(session, subscription, charge, plan)
+    _expire_dunning_link(session, charge)
     _history(
         session,
         subscription,
@@ -1142,6 +1581,43 @@ def _record_success(
         금액=format_krw(charge.amount),
         주문번호=order.order_number,
     )
+
+
+def _advance(
+    session: Session, subscription: Subscription, charge: SubscriptionCharge, plan: SubscriptionPlan
+) -> None:
+    """The period is paid: the next date moves and a change of plan or amount takes effect."""
+    if subscription.next_charge_date == charge.period and _continues_when_paid(
+        subscription.status, subscription.paused_until
+    ):
+        subscription.plan_id = plan.id or subscription.plan_id
+        subscription.amount = charge.amount
+        subscription.next_plan_id = subscription.next_amount = None
+        subscription.next_charge_date = next_charge_date(
+            charge.period, subscription.anchor_day, _interval(plan)
+        )
+        subscription.status = SubscriptionStatus.ACTIVE
+    session.add(subscription)
+
+
+def _continues_when_paid(status: str, paused_until: date | None) -> bool:
+    """Paying the period the subscription waits on makes it active: past_due, or paused by the dunning."""
+    return status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE) or (
+        status == SubscriptionStatus.PAUSED and paused_until is None
+    )
+
+
+def _expire_dunning_link(session: Session, charge: SubscriptionCharge) -> None:
+    """The charge is settled (or its dunning is over): its payment link can no longer be paid."""
+    if charge.payment_link_id is not None:
+        session.execute(
+            update(PaymentLink)
+            .where(
+                col(PaymentLink.id) == charge.payment_link_id,
+                col(PaymentLink.status).in_(LINK_OPEN_STATUSES),
+            )
+            .values(status=PaymentLinkStatus.EXPIRED)
+        )
 
 
 def _record_failure(
@@ -1183,34 +1659,41 @@ def _record_failure(
         attempt=claim.attempt,
     )
     if charge.payment_link_id is None and charge.amount > 0:
-        plan_name = claim.item_name
-        link = PaymentLink(
-            code=secrets.token_urlsafe(12),
-            customer_id=subscription.customer_id,
-            item_name=plan_name,
-            amount=charge.amount,
-            tax_free_amount=claim.tax_free_amount,
-            memo=f"정기결제 {period_key(charge.period)} 미결제 ({charge.idempotency_key})",
-            status=PaymentLinkStatus.CREATED,
-            created_at=now,
-            expires_at=kst_instant(retry_dates(charge.period, config.retry_days)[-1] + timedelta(days=1)),
-        )
+        _tell_failure(session, charge, subscription, claim, config, retry_on)
+
+
+def _tell_failure(
+    session: Session,
+    charge: SubscriptionCharge,
+    subscription: Subscription,
+    claim: _Claim,
+    config: BillingSettings,
+    retry_on: date | None,
+) -> None:
+    """The period's one failure notice, with the readied link to pay by hand (valid while the dunning runs)."""
+    plan_name = claim.item_name
+    retry_words = f" {korean_date(retry_on)}에 다시 결제를 시도합니다." if retry_on else ""
+    link = session.get(PaymentLink, claim.new_link.id) if claim.new_link is not None else None
+    if link is not None:
+        link.expires_at = kst_instant(retry_dates(charge.period, config.retry_days)[-1] + timedelta(days=1))
         session.add(link)
-        session.flush()
         charge.payment_link_id = link.id
         url = link_url(link)
-        retry_words = f" {korean_date(retry_on)}에 다시 결제를 시도합니다." if retry_on else ""
-        _tell(
-            session,
-            subscription,
-            f"billing_failed:{subscription.id}:{period_key(charge.period)}",
-            f"{plan_name} {format_krw(charge.amount)} 결제가 완료되지 않았습니다 ({claim.failure_message}).{retry_words} "
-            f"아래 링크에서 직접 결제하실 수 있습니다: {url}",
-            FAILED_TEMPLATE,
-            상품명=plan_name,
-            금액=format_krw(charge.amount),
-            링크=url,
-        )
+        pay_words = f" 아래 링크에서 직접 결제하실 수 있습니다: {url}"
+    else:  # the gateway could not ready a link: say how else to pay
+        url = ""
+        pay_words = " 결제수단을 확인하시거나 채널로 문의해 주세요."
+    _tell(
+        session,
+        subscription,
+        f"billing_failed:{subscription.id}:{period_key(charge.period)}",
+        f"{plan_name} {format_krw(charge.amount)} 결제가 완료되지 않았습니다 ({claim.failure_message})."
+        f"{retry_words}{pay_words}",
+        FAILED_TEMPLATE,
+        상품명=plan_name,
+        금액=format_krw(charge.amount),
+        링크=url,
+    )
 
 
 def retry_charge(
@@ -1245,15 +1728,199 @@ def retry_charge(
         subscription = session.get(Subscription, charge.subscription_id)
         if subscription is not None and subscription.status == SubscriptionStatus.CANCELED:
             raise Conflict("해지된 구독은 재시도할 수 없습니다")
-        claims = _claim(session, now, config, 1, charge_id=charge_id)
+        claims = _claim(
+            session, now, config, 1, charge_id=charge_id, via=ChargeAttemptVia.MANUAL, actor=actor
+        )
         if not claims:
             raise Conflict("재시도할 수 없는 상태입니다")
         audit.record(session, actor, "subscription.charge_retry", "subscription_charge", charge_id)
     claim = claims[0]
     resolved = gateway or _default_gateway(engine)
+    _check_link_payments(engine, resolved, claims)
     _attempt(resolved, claim)
+    _ready_dunning_links(engine, resolved, claims)
     _record_all(engine, claims, now, config, actor, gateway_name=getattr(resolved, "name", "gateway"))
-    return claim.outcome
+    return claim.counted_as
+
+
+# -- the dunning link: the customer pays the failed charge by hand ------------------------------
+# payment_links calls these three around a link's approval; they do nothing for other links.
+
+
+def _charge_of_link(session: Session, link: PaymentLink) -> SubscriptionCharge | None:
+    if link.id is None:
+        return None
+    statement = select(SubscriptionCharge).where(SubscriptionCharge.payment_link_id == link.id)
+    if is_postgres(session.get_bind()):
+        statement = statement.with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).first()
+
+
+def claim_charge_for_link(session: Session, link: PaymentLink) -> None:
+    """Before the gateway approves a dunning link: take the charge, as a worker would, in the caller's transaction.
+
+    While the customer's payment is in flight the worker cannot claim the charge (and so cannot
+    charge the SID too); while the worker is charging it, or once it is paid, the link is refused.
+    """
+    charge = _charge_of_link(session, link)
+    if charge is None:
+        return
+    if charge.status == ChargeStatus.SUCCEEDED:
+        raise ValidationFailed("이미 결제된 정기결제입니다. 다시 결제하지 않으셔도 됩니다")
+    now = clock.now()
+    config = load_settings(session)
+    claimed = session.execute(
+        update(SubscriptionCharge)
+        .where(col(SubscriptionCharge.id) == charge.id, SubscriptionCharge.status == ChargeStatus.FAILED)
+        .values(
+            status=ChargeStatus.UNKNOWN,
+            attempt_count=SubscriptionCharge.attempt_count + 1,
+            next_retry_at=now + timedelta(minutes=config.lease_minutes),
+            failure_code=None,
+            failure_message=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise ValidationFailed("자동 결제가 진행 중입니다. 잠시 후 다시 시도해 주세요")
+    session.add(
+        SubscriptionChargeAttempt(
+            charge_id=charge.id or 0,
+            number=charge.attempt_count + 1,
+            via=ChargeAttemptVia.LINK,
+            outcome="unknown",
+            gateway=link.gateway,
+            at=now,
+        )
+    )
+
+
+def _link_attempt(session: Session, charge: SubscriptionCharge) -> SubscriptionChargeAttempt | None:
+    return session.exec(
+        select(SubscriptionChargeAttempt)
+        .where(
+            SubscriptionChargeAttempt.charge_id == charge.id,
+            SubscriptionChargeAttempt.via == ChargeAttemptVia.LINK,
+            SubscriptionChargeAttempt.outcome == "unknown",
+        )
+        .order_by(col(SubscriptionChargeAttempt.number).desc())
+    ).first()
+
+
+def release_charge_for_link(session: Session, link: PaymentLink, error: PaymentError) -> None:
+    """The gateway refused the link's payment: the charge is failed again and the dunning goes on as planned."""
+    charge = _charge_of_link(session, link)
+    if charge is None or charge.status != ChargeStatus.UNKNOWN:
+        return
+    now = clock.now()
+    config = load_settings(session)
+    today = clock.today_kst(now)
+    retry_on = None if charge.hard_decline else _next_retry(charge.period, today, config)
+    end = retry_dates(charge.period, config.retry_days)[-1]
+    charge.status = ChargeStatus.FAILED
+    charge.failure_code, charge.failure_message = str(error.code or "LINK_FAILED")[:64], str(error)[:500]
+    charge.next_retry_at = (
+        kst_instant(retry_on, config.charge_hour)
+        if retry_on is not None
+        else max(now + timedelta(seconds=1), kst_instant(end, config.charge_hour))
+    )
+    charge.updated_at = now
+    session.add(charge)
+    attempt = _link_attempt(session, charge)
+    if attempt is not None:
+        attempt.outcome = "failed"
+        attempt.failure_code, attempt.failure_message = charge.failure_code, charge.failure_message
+        session.add(attempt)
+    subscription = session.get(Subscription, charge.subscription_id)
+    assert subscription is not None
+    _history(
+        session,
+        subscription,
+        SYSTEM_ACTOR,
+        "charge_failed",
+        period=charge.period,
+        code=charge.failure_code,
+        reason=charge.failure_message,
+        via=ChargeAttemptVia.LINK,
+        next_retry_on=retry_on,
+    )
+
+
+def settle_charge_by_link(session: Session, link: PaymentLink, order: Order, payment: Payment) -> None:
+    """The customer paid the dunning link: the failed charge is paid, once (in the link's transaction).
+
+    The subscription is active again, its next date moves, the retries stop. If the charge was
+    somehow paid already, the second payment is put on the history for a refund, never hidden.
+    """
+    charge = _charge_of_link(session, link)
+    if charge is None:
+        return
+    subscription = session.get(Subscription, charge.subscription_id)
+    assert subscription is not None
+    now = clock.now()
+    if charge.status == ChargeStatus.SUCCEEDED:
+        _history(
+            session,
+            subscription,
+            SYSTEM_ACTOR,
+            "charge_paid_twice",
+            period=charge.period,
+            order_id=order.id,
+            payment_id=payment.id,
+            reason="결제 링크로도 결제되었습니다. 환불이 필요합니다",
+        )
+        return
+    plan = session.get(SubscriptionPlan, subscription.next_plan_id or subscription.plan_id)
+    assert plan is not None
+    charge.status, charge.payment_id, charge.order_id, charge.next_retry_at = (
+        ChargeStatus.SUCCEEDED,
+        payment.id,
+        order.id,
+        None,
+    )
+    charge.failure_code = charge.failure_message = None
+    charge.updated_at = now
+    session.add(charge)
+    order.subscription_id = subscription.id
+    session.add(order)
+    _advance(session, subscription, charge, plan)
+    attempt = _link_attempt(session, charge)
+    if attempt is None:  # approved after our claim's record was lost: still one row per attempt
+        attempt = SubscriptionChargeAttempt(
+            charge_id=charge.id or 0,
+            number=charge.attempt_count,
+            via=ChargeAttemptVia.LINK,
+            outcome="unknown",
+        )
+    attempt.outcome, attempt.gateway, attempt.gateway_tid = "succeeded", payment.gateway, payment.gateway_tid
+    session.add(attempt)
+    _history(
+        session,
+        subscription,
+        SYSTEM_ACTOR,
+        "charge_succeeded",
+        period=charge.period,
+        amount=charge.amount,
+        tid=payment.gateway_tid,
+        via=ChargeAttemptVia.LINK,
+        order_id=order.id,
+    )
+    next_words = (
+        f" 다음 결제일은 {korean_date(subscription.next_charge_date)}입니다."
+        if subscription.next_charge_date and subscription.status == SubscriptionStatus.ACTIVE
+        else ""
+    )
+    _tell(
+        session,
+        subscription,
+        f"billing_receipt:{subscription.id}:{period_key(charge.period)}",
+        f"{plan.name} {format_krw(charge.amount)} 결제가 확인되었습니다. 정기결제가 정상 이용 중입니다.{next_words}",
+        RECEIPT_TEMPLATE,
+        상품명=plan.name,
+        금액=format_krw(charge.amount),
+        주문번호=order.order_number,
+    )
 
 
 # -- reads for the page -----------------------------------------------------------------------
@@ -1312,7 +1979,7 @@ def failed_charges(session: Session) -> list[tuple[SubscriptionCharge, Subscript
 
 
 def history(session: Session, subscription_id: int) -> dict[str, list[Any]]:
-    """Everything billing did for one subscription: events, charges and the messages sent."""
+    """Everything billing did for one subscription: events, charges, each attempt and the messages sent."""
     events = session.exec(
         select(SubscriptionEvent)
         .where(SubscriptionEvent.subscription_id == subscription_id)
@@ -1336,4 +2003,15 @@ def history(session: Session, subscription_id: int) -> dict[str, list[Any]]:
         )
         .order_by(col(Message.created_at), col(Message.id))
     ).all()
-    return {"events": list(events), "charges": list(charges), "messages": list(messages)}
+    attempts = session.exec(
+        select(SubscriptionChargeAttempt)
+        .join(SubscriptionCharge, col(SubscriptionCharge.id) == SubscriptionChargeAttempt.charge_id)
+        .where(SubscriptionCharge.subscription_id == subscription_id)
+        .order_by(col(SubscriptionCharge.period), col(SubscriptionChargeAttempt.number))
+    ).all()
+    return {
+        "events": list(events),
+        "charges": list(charges),
+        "attempts": list(attempts),
+        "messages": list(messages),
+    }

@@ -88,6 +88,52 @@ def record_paid_order(
     return order
 
 
+def record_paid_orders(session: Session, orders: list[dict[str, Any]]) -> dict[str, int]:
+    """`record_paid_order` for a batch (a day of subscription charges): two Core inserts, no ORM objects.
+
+    Each dict has record_paid_order's arguments (order_number ... paid_at, plus back-references
+    such as subscription_id). Returns order_number -> order id. A repeated order number raises
+    IntegrityError, like the single version, so the caller's batch rolls back whole.
+    """
+    if not orders:
+        return {}
+    order_table, item_table = Order.__table__, OrderItem.__table__  # type: ignore[attr-defined]
+    links = ("payment_link_id", "subscription_id")
+    rows = [
+        {
+            "order_number": o["order_number"],
+            "customer_id": o["customer_id"],
+            "total_amount": o["amount"],
+            "tax_free_amount": o["tax_free_amount"],
+            "source": o["source"],
+            "status": OrderStatus.PAID.value,
+            "ordered_at": o["ordered_at"],
+            "paid_at": o["paid_at"],
+            **{link: o.get(link) for link in links},
+        }
+        for o in orders
+    ]
+    returned = session.execute(
+        order_table.insert().returning(order_table.c.id, order_table.c.order_number), rows
+    ).all()
+    ids = {number: order_id for order_id, number in returned}
+    session.execute(
+        item_table.insert(),
+        [
+            {
+                "order_id": ids[o["order_number"]],
+                "product_id": o["product_id"],
+                "product_name": o["item_name"],
+                "quantity": 1,
+                "unit_price": o["amount"],
+                "amount": o["amount"],
+            }
+            for o in orders
+        ],
+    )
+    return ids
+
+
 def check_amount(value: Any, label: str = "금액", *, allow_zero: bool = False) -> int:
     """An amount in whole KRW: no floats, no fractions, no negatives, nothing absurd."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -505,7 +505,10 @@ def pay_link(
     )
     gateway = payment.gateway
     router = _router(session, router)
-    session.commit()  # the claim is visible before the gateway is asked; nothing read until it answers
+    from core import billing  # a dunning link pays a failed subscription charge: the worker must not too
+
+    billing.claim_charge_for_link(session, link)
+    session.commit()  # no transaction is held across the gateway call
 
     log: list[dict[str, Any]] = []
     try:
@@ -523,6 +526,7 @@ def pay_link(
         link.status = PaymentLinkStatus.FAILED
         session.add_all([payment, link])
         _event(session, link, "failed", tid=tid, code=exc.code)
+        billing.release_charge_for_link(session, link, exc)
         session.commit()
         raise ValidationFailed(f"결제가 승인되지 않았습니다: {exc}") from exc
     payment.routing_log = [*payment.routing_log, *log]
@@ -566,6 +570,9 @@ def complete_link_payment(
     from core.automations import enqueue_order_confirmation  # the post-purchase flow owns its content
 
     enqueue_order_confirmation(session, order)
+    from core import billing
+
+    billing.settle_charge_by_link(session, link, order, payment)  # a dunning link: the charge is paid
     from core.auth import SYSTEM_ACTOR
 
     audit.record(

@@ -13,10 +13,20 @@ import ui
 from core import billing, clock
 from core.db import session_scope
 from core.errors import ChannelDeskError
-from core.models.subscriptions import SUBSCRIPTION_STATUS_LABELS, SubscriptionStatus
+from core.models.subscriptions import (
+    CHARGE_ATTEMPT_VIA_LABELS,
+    SUBSCRIPTION_STATUS_LABELS,
+    SubscriptionStatus,
+)
 from core.money import format_krw
 
 CHARGE_STATUS_LABELS = {"pending": "대기", "succeeded": "결제 완료", "failed": "실패", "unknown": "확인 중"}
+ATTEMPT_OUTCOME_LABELS = {
+    "succeeded": "성공",
+    "failed": "실패",
+    "unknown": "확인 중",
+    "skipped": "결제 안 함",
+}
 EVENT_LABELS = {
     "created": "가입",
     "paused": "일시정지",
@@ -30,6 +40,7 @@ EVENT_LABELS = {
     "charge_failed": "결제 실패",
     "charge_unknown": "결과 확인 중",
     "dunning_ended": "재시도 종료",
+    "charge_paid_twice": "이중 결제 (환불 필요)",
 }
 
 actor = ui.current_actor()
@@ -177,6 +188,25 @@ with tab_history:
         hide_index=True,
         width="stretch",
         key="sub_hist_charges",
+    )
+    st.markdown("**결제 시도** (시도마다 그때의 사유)")
+    periods = {c.id: c.period for c in record["charges"]}
+    st.dataframe(
+        [
+            {
+                "결제일": f"{periods[a.charge_id]:%Y-%m-%d}",
+                "시도": a.number,
+                "시각": clock.format_kst(a.at),
+                "방식": CHARGE_ATTEMPT_VIA_LABELS.get(a.via, a.via),
+                "결과": ATTEMPT_OUTCOME_LABELS.get(a.outcome, a.outcome),
+                "사유": a.failure_message or "",
+                "코드": a.failure_code or "",
+            }
+            for a in record["attempts"]
+        ],
+        hide_index=True,
+        width="stretch",
+        key="sub_hist_attempts",
     )
     st.markdown("**안내 메시지**")
     st.dataframe(

@@ -364,3 +364,65 @@ def test_cancel_now_and_change_plan(engine: Engine, actors: dict[str, Actor]) ->
     assert get_subscription(engine, sub_id).next_charge_date is None
     billing.run_charges(engine, kst("2027-04-01T09:30"), gateway=gateway)
     assert gateway.charge_calls == 1
+
+
+def test_sandbox_charge_is_once_per_key_and_refuses_a_dead_sid(engine: Engine) -> None:
+    from core.models.sandbox import SandboxInstrument
+    from core.payments.base import PermanentPaymentError
+    from core.payments.sandbox import SandboxGateway
+
+    with Session(engine) as session:
+        session.add(SandboxInstrument(sid="S_LIVE", partner_user_id="u1"))
+        session.add(SandboxInstrument(sid="S_DEAD", partner_user_id="u1", status="INACTIVE"))
+        session.commit()
+    sandbox = SandboxGateway(engine)
+    order = {"partner_order_id": "S1-20270301", "partner_user_id": "u1", "item_name": "월회비"}
+    first = sandbox.charge(
+        instrument_ref="S_LIVE", total_amount=39000, tax_free_amount=0, idempotency_key="k", **order
+    )
+    again = sandbox.charge(
+        instrument_ref="S_LIVE", total_amount=39000, tax_free_amount=0, idempotency_key="k", **order
+    )
+    assert again.tid == first.tid and first.total_amount == 39000
+    found = sandbox.find_by_order(partner_order_id="S1-20270301")
+    assert found is not None and found.tid == first.tid and found.status == "SUCCESS_PAYMENT"
+    for ref in ("S_DEAD", "S_NONE"):
+        with pytest.raises(PermanentPaymentError) as refused:
+            sandbox.charge(
+                instrument_ref=ref, total_amount=39000, tax_free_amount=0, idempotency_key=ref, **order
+            )
+        assert refused.value.code == "-796"
+
+
+class NoLookupGateway(FakeGateway):
+    """Like KakaoPay: a payment cannot be looked up by our order id (it needs a tid)."""
+
+    def find_by_order(self, *, partner_order_id: str) -> None:
+        from core.payments.base import PaymentOutcomeUnknown
+
+        self.calls.append(("find_by_order", partner_order_id))
+        raise PaymentOutcomeUnknown("tid 없이 주문번호로는 조회할 수 없습니다", code="NO_TID")
+
+
+def test_a_definite_failure_is_retried_without_a_lookup_an_unknown_one_never_blindly(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
+    declined = make_subscription(engine, actors["owner"], start=date(2027, 3, 1), customer_name="가")
+    gateway = NoLookupGateway()
+    gateway.inject("busy")  # nothing happened: the +1 day retry needs no lookup
+    billing.run_charges(engine, kst("2027-03-01T09:00"), gateway=gateway)
+    assert billing.run_charges(engine, kst("2027-03-02T09:00"), gateway=gateway)["succeeded"] == 1
+    assert ("find_by_order", billing.order_number(declined, date(2027, 3, 1))) not in gateway.calls
+    lost = make_subscription(engine, actors["owner"], start=date(2027, 3, 5), customer_name="나")
+    gateway.inject("lost")  # the outcome is unknown and cannot be looked up: never charged again
+    billing.run_charges(engine, kst("2027-03-05T09:00"), gateway=gateway)
+    for hour in ("09:10", "12:00", "18:00"):
+        assert billing.run_charges(engine, kst(f"2027-03-05T{hour}"), gateway=gateway)["unknown"] == 1
+    assert [op for op, order in gateway.calls if order == billing.order_number(lost, date(2027, 3, 5))] == [
+        "charge",
+        "find_by_order",
+        "find_by_order",
+        "find_by_order",
+    ]
+    [charge] = _charges(engine, lost)
+    assert charge.status == ChargeStatus.UNKNOWN and charge.failure_code == "LOOKUP_FAILED"

@@ -85,3 +85,21 @@ def test_history_and_pause_then_cancel_with_confirmation(sqlite_engine: Engine, 
     with Session(sqlite_engine) as session:
         sub = session.get(Subscription, ids["due_soon"])
         assert sub is not None and sub.status == "canceled"
+
+
+def test_history_shows_every_attempt_with_its_own_reason(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    ids = _store(sqlite_engine)
+    with Session(sqlite_engine) as session:
+        [(charge, _, _)] = billing.failed_charges(session)
+    gateway = FakeGateway()
+    gateway.inject("decline")  # a person retries; the card is declined this time
+    assert (
+        billing.retry_charge(sqlite_engine, sqlite_actors["cs"], charge.id or 0, gateway=gateway) == "failed"
+    )
+    at = open_app(sqlite_engine, sqlite_actors["cs"], "pages/subscriptions.py")
+    label = next(o for o in at.selectbox(key="sub_pick").options if o.startswith(f"#{ids['declined']} "))
+    at.selectbox(key="sub_pick").select(label).run()
+    assert not at.exception, at.exception
+    attempts = next(d.value for d in at.dataframe if "방식" in d.value.columns)
+    assert list(attempts["방식"]) == ["자동", "수동 재시도"]
+    assert list(attempts["사유"]) == ["유효하지 않은 정기결제 키(SID)입니다", "카드가 거절되었습니다"]

@@ -44,10 +44,12 @@ from core.models.orders import (
 from core.models.sandbox import SandboxInstrument, SandboxPayment
 from core.models.staff import AuditLog, Role, StaffUser, StaffUserCreate
 from core.models.subscriptions import (
+    ChargeAttemptVia,
     ChargeStatus,
     IntervalUnit,
     Subscription,
     SubscriptionCharge,
+    SubscriptionChargeAttempt,
     SubscriptionEvent,
     SubscriptionPlan,
     SubscriptionStatus,
@@ -58,13 +60,13 @@ __all__ = [
     "AdSendSlot",
     "AnalyticsDirtyCustomer", "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerProductLast", "CustomerSales",
     "DailyProductSales", "DailySales", "ProductRepurchase", "RepurchaseGap",
-    "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeStatus", "ClosedDay", "Customer",
+    "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeAttemptVia", "ChargeStatus", "ClosedDay", "Customer",
     "CustomerCreate", "CustomerProductSummary", "CustomerSummary", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
     "InquiryType", "IntervalUnit", "JobRun", "Message", "MessageKind", "MessageStatus", "Order",
     "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",
     "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "SandboxInstrument",
     "SandboxPayment", "Segment", "Setting",
     "SlaPolicy", "StaffNotification", "StaffUser", "StaffUserCreate", "Subscription",
-    "SubscriptionCharge", "SubscriptionEvent", "SubscriptionPlan", "SubscriptionStatus", "Template",
+    "SubscriptionCharge", "SubscriptionChargeAttempt", "SubscriptionEvent", "SubscriptionPlan", "SubscriptionStatus", "Template",
     "WorkerHeartbeat",
 ]

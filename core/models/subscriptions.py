@@ -104,6 +104,42 @@ class SubscriptionCharge(SQLModel, table=True):
     updated_at: datetime = utc_field(default_now=True)
 
 
+class ChargeAttemptVia(StrEnum):
+    SCHEDULE = "schedule"  # the worker, on the due date or a retry date
+    MANUAL = "manual"  # a person pressed retry on the 정기결제 page
+    LINK = "link"  # the customer paid the dunning payment link
+
+
+CHARGE_ATTEMPT_VIA_LABELS = {
+    ChargeAttemptVia.SCHEDULE: "자동",
+    ChargeAttemptVia.MANUAL: "수동 재시도",
+    ChargeAttemptVia.LINK: "결제 링크",
+}
+
+
+class SubscriptionChargeAttemptBase(SQLModel):
+    charge_id: int = Field(foreign_key="subscription_charge.id")
+    number: int = Field(ge=1)  # the charge's attempt_count when it was made
+    via: str = Field(default=ChargeAttemptVia.SCHEDULE, max_length=16)
+    outcome: str = Field(max_length=16)  # succeeded, failed, unknown, skipped
+    failure_code: str | None = Field(default=None, max_length=64)
+    failure_message: str | None = Field(default=None, max_length=500)
+    hard_decline: bool = False
+    gateway: str | None = Field(default=None, max_length=16)
+    gateway_tid: str | None = Field(default=None, max_length=64)
+
+
+class SubscriptionChargeAttempt(SubscriptionChargeAttemptBase, table=True):
+    """One row per try at a charge, each with its own reason: the charge row only holds the latest."""
+
+    __tablename__ = "subscription_charge_attempt"
+    __table_args__ = (UniqueConstraint("charge_id", "number", name="uq_subscription_charge_attempt"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = utc_field(default_now=True)
+    actor_id: int | None = Field(default=None, foreign_key="staff_user.id")
+
+
 class SubscriptionEvent(SQLModel, table=True):
     __tablename__ = "subscription_event"
 

@@ -90,6 +90,7 @@ def needs_review(partner_order_id: str, why: str) -> PaymentOutcomeUnknown:
 
 class KakaoPayGateway:
     name = "kakaopay"
+    max_concurrent_charges = 8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
 
     def __init__(
         self,

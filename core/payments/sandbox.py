@@ -9,11 +9,15 @@ then the answer is lost: outcome unknown), lost (outcome unknown, nothing happen
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import secrets
 from collections import defaultdict, deque
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, bindparam, create_engine
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from core import clock
@@ -34,6 +38,50 @@ RECURRING_CID = "TCSUBSCRIP"
 FAULT_KINDS = ("decline", "busy", "timeout", "lost")
 # Statuses a customer can move a ready payment through on the sandbox payment page (the funnel).
 PRE_PAYMENT_STATUSES = ("READY", "OPEN_PAYMENT", "SELECT_METHOD")
+_PAYMENTS = SandboxPayment.__table__  # type: ignore[attr-defined]
+_INSTRUMENTS = SandboxInstrument.__table__  # type: ignore[attr-defined]
+_PAYMENT_BY_CHARGE_KEY = _PAYMENTS.select().where(_PAYMENTS.c.charge_key == bindparam("key"))
+_CHARGE_COLUMNS = (
+    "tid",
+    "cid",
+    "partner_order_id",
+    "partner_user_id",
+    "item_name",
+    "quantity",
+    "total_amount",
+    "tax_free_amount",
+    "vat_amount",
+    "status",
+    "method",
+    "aid",
+    "sid",
+    "charge_key",
+    "canceled_amount",
+    "canceled_tax_free_amount",
+    "actions",
+    "created_at",
+    "approved_at",
+)
+
+
+@functools.cache
+def _charge_statement(dialect_name: str) -> Any:
+    """INSERT .. SELECT .. WHERE the SID is active ON CONFLICT (charge_key) DO NOTHING RETURNING tid."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    active = (
+        select(_INSTRUMENTS.c.sid)
+        .where(_INSTRUMENTS.c.sid == bindparam("instrument"), _INSTRUMENTS.c.status == "ACTIVE")
+        .exists()
+    )
+    values = select(*[bindparam(name, type_=_PAYMENTS.c[name].type) for name in _CHARGE_COLUMNS]).where(
+        active
+    )
+    return (
+        dialect.insert(_PAYMENTS)
+        .from_select(list(_CHARGE_COLUMNS), values)
+        .on_conflict_do_nothing(index_elements=["charge_key"])
+        .returning(_PAYMENTS.c.tid)
+    )
 
 
 def _new_id(prefix: str) -> str:
@@ -50,6 +98,8 @@ def _error(code: int, message: str, method_code: str | None = None) -> dict[str,
 
 class SandboxGateway:
     name = "sandbox"
+    # In process: calls share the GIL and the store's writer, so billing makes them one at a time.
+    max_concurrent_charges = 1
 
     def __init__(self, engine: Engine, *, public_base_url: str = "http://localhost:8501") -> None:
         self.engine = engine
@@ -273,45 +323,61 @@ class SandboxGateway:
     ) -> ApprovalResult:
         kind = self._fault("charge")
         _check_amounts(total_amount, tax_free_amount)
-        with Session(self.engine, expire_on_commit=False) as session:
-            existing = session.exec(
-                select(SandboxPayment).where(SandboxPayment.charge_key == idempotency_key)
-            ).first()
-            if existing is not None:
-                return _approval(existing)
-            instrument = session.get(SandboxInstrument, instrument_ref)
-            if instrument is None or instrument.status != "ACTIVE":
-                raise PermanentPaymentError(
-                    "유효하지 않은 정기결제 키(SID)입니다", code="-796", raw=_error(-796, "invalid sid")
-                )
-            now = clock.now()
-            row = SandboxPayment(
-                tid=_new_id("T"),
-                cid=RECURRING_CID,
-                partner_order_id=partner_order_id,
-                partner_user_id=partner_user_id,
-                item_name=item_name,
-                total_amount=total_amount,
-                tax_free_amount=tax_free_amount,
-                vat_amount=vat_of(total_amount, tax_free_amount),
-                status="SUCCESS_PAYMENT",
-                method="CARD",
-                aid=_new_id("A"),
-                sid=instrument_ref,
-                charge_key=idempotency_key,
-                approved_at=now,
-            )
-            row.actions = [
+        now = clock.now()
+        aid = _new_id("A")
+        row = {
+            "tid": _new_id("T"),
+            "cid": RECURRING_CID,
+            "partner_order_id": partner_order_id,
+            "partner_user_id": partner_user_id,
+            "item_name": item_name,
+            "quantity": 1,
+            "total_amount": total_amount,
+            "tax_free_amount": tax_free_amount,
+            "vat_amount": vat_of(total_amount, tax_free_amount),
+            "status": "SUCCESS_PAYMENT",
+            "method": "CARD",
+            "aid": aid,
+            "sid": instrument_ref,
+            "charge_key": idempotency_key,
+            "canceled_amount": 0,
+            "canceled_tax_free_amount": 0,
+            "actions": [
                 {
-                    "aid": row.aid,
+                    "aid": aid,
                     "approved_at": now.isoformat(),
                     "amount": total_amount,
                     "payment_action_type": "PAYMENT",
                 }
-            ]
-            session.add(row)
-            session.commit()
-            result = _approval(row)
+            ],
+            "created_at": now,
+            "approved_at": now,
+        }
+        # One statement (insert if the SID is active and the key is new), built once, on one
+        # connection: the sandbox stands in for a remote server and must not be what a
+        # 500-charges-a-second run measures.
+        with _charge_connection(self.engine) as connection:
+            inserted = connection.execute(
+                _charge_statement(connection.dialect.name), {**row, "instrument": instrument_ref}
+            ).first()
+            if inserted is None:
+                existing = connection.execute(_PAYMENT_BY_CHARGE_KEY, {"key": idempotency_key}).first()
+                if existing is not None:  # a repeat of a charge that went through
+                    return _approval(existing)  # type: ignore[arg-type]
+                raise PermanentPaymentError(
+                    "유효하지 않은 정기결제 키(SID)입니다", code="-796", raw=_error(-796, "invalid sid")
+                )
+        result = ApprovalResult(
+            tid=row["tid"],
+            aid=aid,
+            sid=instrument_ref,
+            method="CARD",
+            total_amount=total_amount,
+            tax_free_amount=tax_free_amount,
+            vat_amount=row["vat_amount"],
+            approved_at=now,
+            raw={"tid": row["tid"], "aid": aid, "sid": instrument_ref},
+        )
         self._after(kind, "charge")
         return result
 
@@ -370,6 +436,34 @@ class SandboxGateway:
                 f"없는 결제입니다 (tid {tid})", code="-701", raw=_error(-701, "tid not found")
             )
         return row
+
+
+@contextlib.contextmanager
+def _charge_connection(engine: Engine) -> Iterator[Connection]:
+    """Where the sandbox writes a charge: one transaction on SQLite; on PostgreSQL its own pool.
+
+    That pool is autocommit with synchronous_commit off and no pre-ping, so a charge is one round
+    trip (the app's pool would add a ping, BEGIN, SET and COMMIT, and wait ~4 ms on the WAL flush).
+    The sandbox's durability is not ours: a real gateway keeps its own books, and our exactly-once
+    rests on our rows and the lookup by order id, which work the same if the sandbox lost a row.
+    """
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with _gateway_engine(engine.url.render_as_string(hide_password=False)).connect() as connection:
+        yield connection
+
+
+@functools.cache
+def _gateway_engine(url: str) -> Engine:
+    return create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=4,
+        max_overflow=8,
+        connect_args={"options": "-c synchronous_commit=off"},
+    )
 
 
 def _check_amounts(total_amount: int, tax_free_amount: int) -> None:

@@ -69,6 +69,7 @@ def _instant(value: Any) -> datetime | None:
 
 class TossGateway:
     name = "toss"
+    max_concurrent_charges = 8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
 
     def __init__(
         self,
