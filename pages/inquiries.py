@@ -332,7 +332,7 @@ with tab_queue:
             refundable = [
                 p for p in info.payments if p.approved_at is not None and p.amount > p.refunded_amount
             ]
-            with st.expander("환불 (전액·부분)"):
+            with st.expander("환불 (전액·부분)", key="inq_refund_open"):
                 if not refundable:
                     st.info("환불할 수 있는 결제가 없습니다.")
                 else:
