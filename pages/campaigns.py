@@ -180,7 +180,17 @@ with tab_compose:
             st.error(str(exc))
 
 # ---------------------------------------------------------------- 발송
+
+
+def _done(message: str) -> None:
+    """After a send the campaign has moved on (testing, sending): redraw it, keep the message."""
+    state["cmp_send_flash"] = message
+    st.rerun()
+
+
 with tab_send:
+    if flash := state.pop("cmp_send_flash", None):
+        st.success(flash)
     with session_scope(engine) as session:
         open_campaigns = campaigns.open_campaigns(session)
     if not open_campaigns:
@@ -246,12 +256,13 @@ with tab_send:
                     try:
                         with session_scope(engine) as session:
                             counts = campaigns.start(session, actor, campaign.id, progress=_progress)
-                        st.success(
+                    except ChannelDeskError as exc:
+                        st.error(str(exc))
+                    else:
+                        _done(
                             f"발송 대기열에 {counts['queued']:,}건 등록 (변수 없음으로 제외 {counts['skipped']:,}명,"
                             f" 야간 보류 {counts['held']:,}건, 대조군 {counts['holdout']:,}명)"
                         )
-                    except ChannelDeskError as exc:
-                        st.error(str(exc))
                 day = st.date_input("예약 날짜", clock.today_kst(), key="cmp_sched_day")
                 at = st.time_input(
                     "예약 시각 (KST)",
@@ -310,9 +321,10 @@ with tab_send:
                             variant=None if pick == "규칙대로 자동 선택" else pick,
                             progress=lambda d, t: bar.progress(d / t if t else 1.0, text=f"{d:,}/{t:,}"),
                         )
-                    st.success(f"나머지 {counts['queued']:,}명에게 발송 대기열 등록")
                 except ChannelDeskError as exc:
                     st.error(str(exc))
+                else:
+                    _done(f"나머지 {counts['queued']:,}명에게 발송 대기열 등록")
         # Every campaign listed here is draft, scheduled or testing: cancellable.
         if st.button("캠페인 취소", key="cmp_cancel"):
             try:
