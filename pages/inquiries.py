@@ -52,14 +52,17 @@ def _run(action, success: str) -> None:  # type: ignore[no-untyped-def]
     st.rerun()
 
 
+# The flash and the notices come and go; in one container they never move the elements below. A
+# moved tree under the live run_every fragment made the browser fail to apply its delta (white page).
+top = st.container()
 flash = st.session_state.pop("inq_flash", None)
 if flash:
-    (st.error if flash[0] == "error" else st.success)(flash[1])
+    (top.error if flash[0] == "error" else top.success)(flash[1])
 
 with session_scope(engine) as session:
     notices = inquiries.notifications_for(session, actor, limit=20)
 if notices:
-    with st.expander(f"🔔 알림 {len(notices)}건", expanded=False):
+    with top, st.expander(f"🔔 알림 {len(notices)}건", expanded=False):
         for notice in notices:
             cols = st.columns([6, 1])
             cols[0].text(f"{clock.format_kst(notice.created_at)}  {notice.text}")
