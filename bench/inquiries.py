@@ -161,7 +161,7 @@ def bench_page(engine: Engine, actor: Actor, runs: int) -> tuple[list[float], li
     from tests.ui_helpers import open_app
 
     clock.set_now(NOW)
-    at = open_app(engine, actor, "pages/inquiries.py", timeout=60)
+    at = open_app(engine, actor, "screens/inquiries.py", timeout=60)
     assert not at.exception, at.exception
     wall, cpu = [], []
     for _ in range(runs):

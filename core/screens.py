@@ -9,7 +9,7 @@ from core.models import Role
 
 @dataclass(frozen=True)
 class Screen:
-    path: str  # Streamlit page script
+    path: str  # page script under screens/ (a pages/ folder would be served by Streamlit without app.py)
     title: str
     icon: str
     url_path: str
@@ -20,36 +20,36 @@ _ALL = frozenset(Role)
 
 SCREENS: list[Screen] = [
     Screen(
-        "pages/inquiries.py",
+        "screens/inquiries.py",
         "문의",
         ":material/support_agent:",
         "inquiries",
         frozenset({Role.CS, Role.OWNER}),
     ),
-    Screen("pages/orders.py", "주문", ":material/receipt_long:", "orders", _ALL),
+    Screen("screens/orders.py", "주문", ":material/receipt_long:", "orders", _ALL),
     Screen(
-        "pages/subscriptions.py",
+        "screens/subscriptions.py",
         "정기결제",
         ":material/autorenew:",
         "subscriptions",
         frozenset({Role.CS, Role.OWNER}),
     ),
-    Screen("pages/sales.py", "매출", ":material/monitoring:", "sales", frozenset({Role.OWNER})),
+    Screen("screens/sales.py", "매출", ":material/monitoring:", "sales", frozenset({Role.OWNER})),
     Screen(
-        "pages/campaigns.py",
+        "screens/campaigns.py",
         "캠페인",
         ":material/campaign:",
         "campaigns",
         frozenset({Role.STAFF, Role.OWNER}),
     ),
-    Screen("pages/messages.py", "메시지", ":material/chat:", "messages", _ALL),
-    Screen("pages/settings.py", "설정", ":material/settings:", "settings", frozenset({Role.OWNER})),
+    Screen("screens/messages.py", "메시지", ":material/chat:", "messages", _ALL),
+    Screen("screens/settings.py", "설정", ":material/settings:", "settings", frozenset({Role.OWNER})),
 ]
 
 # Pages a customer opens from a link, without a staff login (sandbox payment, tracked links).
 PUBLIC_SCREENS: list[Screen] = [
-    Screen("pages/pay.py", "결제", ":material/payments:", "pay", _ALL),
-    Screen("pages/go.py", "링크", ":material/link:", "go", frozenset()),  # campaign tracked links
+    Screen("screens/pay.py", "결제", ":material/payments:", "pay", _ALL),
+    Screen("screens/go.py", "링크", ":material/link:", "go", frozenset()),  # campaign tracked links
 ]
 
 

@@ -59,8 +59,8 @@ def test_every_screen_opens_for_each_role_that_may(sqlite_engine: Engine, sqlite
     assert screen.title in [t.value for t in at.title]
 
 
-@pytest.mark.parametrize(("role", "screen"), [(Role.CS, "pages/sales.py"), (Role.STAFF, "pages/settings.py"),
-                                              (Role.CS, "pages/campaigns.py"), (Role.STAFF, "pages/inquiries.py")])
+@pytest.mark.parametrize(("role", "screen"), [(Role.CS, "screens/sales.py"), (Role.STAFF, "screens/settings.py"),
+                                              (Role.CS, "screens/campaigns.py"), (Role.STAFF, "screens/inquiries.py")])
 def test_a_role_cannot_open_another_roles_screen(sqlite_engine: Engine, sqlite_actors, role: Role, screen: str) -> None:  # type: ignore[no-untyped-def]
     """The screen is not registered in that role's navigation at all, so there is nothing to open."""
     with pytest.raises(ValueError, match="Could not find a navigation page"):
@@ -72,7 +72,7 @@ def test_owner_adds_a_user_on_settings_and_it_is_audited(sqlite_engine: Engine, 
 
     from core.models import AuditLog, StaffUser
 
-    at = open_app(sqlite_engine, sqlite_actors["owner"], "pages/settings.py")
+    at = open_app(sqlite_engine, sqlite_actors["owner"], "screens/settings.py")
 
     def submit(password: str) -> None:
         at.text_input(key="set_new_username").input("park")

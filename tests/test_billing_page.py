@@ -33,7 +33,7 @@ def _store(engine: Engine) -> dict[str, int]:
 
 def test_page_shows_status_upcoming_and_failed_reason(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
     ids = _store(sqlite_engine)
-    at = open_app(sqlite_engine, sqlite_actors["cs"], "pages/subscriptions.py")
+    at = open_app(sqlite_engine, sqlite_actors["cs"], "screens/subscriptions.py")
     assert not at.exception, at.exception
     assert [m.value for m in at.metric][:3] == ["1건", "0건", "1건"]  # active, paused, past_due
     shown = texts(at)
@@ -51,7 +51,7 @@ def test_retry_needs_confirmation_then_charges(sqlite_engine: Engine, sqlite_act
         session.commit()
     gateway = FakeGateway()
     monkeypatch.setattr(billing, "_default_gateway", lambda engine: gateway)
-    at = open_app(sqlite_engine, sqlite_actors["cs"], "pages/subscriptions.py")
+    at = open_app(sqlite_engine, sqlite_actors["cs"], "screens/subscriptions.py")
     retry = next(b for b in at.button if b.label == "지금 재시도")
     retry.click().run()
     assert "확인란을 먼저 선택하세요." in texts(at)
@@ -66,7 +66,7 @@ def test_retry_needs_confirmation_then_charges(sqlite_engine: Engine, sqlite_act
 
 def test_history_and_pause_then_cancel_with_confirmation(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
     ids = _store(sqlite_engine)
-    at = open_app(sqlite_engine, sqlite_actors["owner"], "pages/subscriptions.py")
+    at = open_app(sqlite_engine, sqlite_actors["owner"], "screens/subscriptions.py")
     label = next(o for o in at.selectbox(key="sub_pick").options if o.startswith(f"#{ids['due_soon']} "))
     at.selectbox(key="sub_pick").select(label).run()
     assert list(at.dataframe[-1].value["내용"]) == ["가입"]

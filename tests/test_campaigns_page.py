@@ -30,7 +30,7 @@ def _customers(engine: Engine, n: int = 30) -> None:
 
 def test_staff_builds_a_segment_composes_and_sends(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
     _customers(sqlite_engine)
-    at = open_app(sqlite_engine, sqlite_actors["staff"], "pages/campaigns.py")
+    at = open_app(sqlite_engine, sqlite_actors["staff"], "screens/campaigns.py")
     assert not at.exception, at.exception
     at.selectbox(key="cmp_rule_type").set_value("channel_friend").run()
     at.button(key="cmp_add_include").click().run()
@@ -67,7 +67,7 @@ def test_staff_builds_a_segment_composes_and_sends(sqlite_engine: Engine, sqlite
 
 
 def test_contradictory_rules_show_a_clear_error(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
-    at = open_app(sqlite_engine, sqlite_actors["staff"], "pages/campaigns.py")
+    at = open_app(sqlite_engine, sqlite_actors["staff"], "screens/campaigns.py")
     at.selectbox(key="cmp_rule_type").set_value("channel_friend").run()
     at.button(key="cmp_add_include").click().run()
     at.button(key="cmp_add_exclude").click().run()
@@ -97,7 +97,7 @@ def test_go_page_records_a_click_and_offers_the_target(sqlite_engine: Engine, sq
 
     from tests.ui_helpers import ROOT
 
-    at = AppTest.from_file(str(ROOT / "pages" / "go.py"), default_timeout=30)
+    at = AppTest.from_file(str(ROOT / "screens" / "go.py"), default_timeout=30)
     at.query_params["c"] = str(cid)
     at.query_params["u"] = "pub1"
     at.run()

@@ -32,7 +32,7 @@ def seeded(sqlite_engine: Engine, sqlite_actors: dict[str, Actor]) -> dict[str, 
 
 def _page(engine: Engine, actor: Actor):  # type: ignore[no-untyped-def]
     clock.set_now(NOW)
-    at = open_app(engine, actor, "pages/inquiries.py")
+    at = open_app(engine, actor, "screens/inquiries.py")
     assert not at.exception, at.exception
     return at
 

@@ -15,7 +15,7 @@ from core.money import format_krw
 from tests.analytics_data import NOW, ShopWriter, build_shop, kst
 from tests.ui_helpers import open_app, texts
 
-PAGE = "pages/sales.py"
+PAGE = "screens/sales.py"
 OWNER = Actor(id=None, name="사장님", role=Role.OWNER)  # the page reads only the session's actor
 
 

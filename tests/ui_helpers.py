@@ -20,7 +20,7 @@ def point_app_at(engine: Engine) -> None:
 
 
 def open_app(engine: Engine, actor: Actor | None = None, page: str | None = None, timeout: float = 30) -> AppTest:
-    """app.py as `actor` (None: not logged in), then `page` (e.g. "pages/orders.py") if given."""
+    """app.py as `actor` (None: not logged in), then `page` (e.g. "screens/orders.py") if given."""
     point_app_at(engine)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     if actor is not None:

@@ -1,4 +1,4 @@
-"""The 매출 screen (pages/sales.py runs `render()`): KPI cards, charts, tables and CSV downloads.
+"""The 매출 screen (screens/sales.py runs `render()`): KPI cards, charts, tables and CSV downloads.
 
 It lives in a module, not in the page script, so Streamlit compiles it and builds its cached
 functions once per process, not on every rerun. Figures come from core.analytics and are cached

@@ -1,5 +1,5 @@
 """설정 > 메시지: templates (edit, approved AlimTalk id, live preview for a real customer) and the
-automation switches and timings. `render(actor, engine)` is called from pages/settings.py."""
+automation switches and timings. `render(actor, engine)` is called from screens/settings.py."""
 
 from __future__ import annotations
 

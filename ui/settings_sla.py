@@ -1,6 +1,6 @@
 """설정 → SLA: targets per inquiry type, business hours (with lunch breaks), closed days.
 
-Called by pages/settings.py as `settings_sla.render(actor, engine)`. Every change goes through
+Called by screens/settings.py as `settings_sla.render(actor, engine)`. Every change goes through
 core.sla_config (owner only, audited, open inquiries re-timed).
 """
 

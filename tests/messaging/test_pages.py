@@ -30,7 +30,7 @@ def store(sqlite_engine: Engine) -> Engine:
 
 
 def test_messages_page_lists_statuses_reasons_and_counts(store: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
-    at = open_app(store, sqlite_actors["cs"], "pages/messages.py")
+    at = open_app(store, sqlite_actors["cs"], "screens/messages.py")
     assert not at.exception
     table = at.dataframe[1].value
     assert set(table["상태"]) == {"전달", "실패"}
@@ -49,7 +49,7 @@ def test_resend_from_the_page_queues_a_new_key_and_audits(store: Engine, sqlite_
         c.phone = "010-4444-5555"
         s.add(c)
         s.commit()
-    at = open_app(store, sqlite_actors["staff"], "pages/messages.py")
+    at = open_app(store, sqlite_actors["staff"], "screens/messages.py")
     at.button(key="msg_resend").click().run()
     assert not at.exception
     assert "대기열에 넣었습니다" in texts(at)

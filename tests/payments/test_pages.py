@@ -20,7 +20,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data" / "orders_sample.csv"
 def test_search_detail_and_refund_with_confirmation(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
     sandbox, _ = sandbox_router(sqlite_engine)
     payment = paid_order(sqlite_engine, sandbox, amount=12_000, number="W-0001")
-    at = open_app(sqlite_engine, sqlite_actors["cs"], "pages/orders.py")
+    at = open_app(sqlite_engine, sqlite_actors["cs"], "screens/orders.py")
     assert not at.exception, at.exception
     at.text_input(key="ord_query").input("W-0001").run()
     assert "주문 W-0001" in texts(at)
@@ -39,13 +39,13 @@ def test_search_detail_and_refund_with_confirmation(sqlite_engine: Engine, sqlit
 def test_staff_sees_no_refund_form(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
     sandbox, _ = sandbox_router(sqlite_engine)
     paid_order(sqlite_engine, sandbox, number="W-0002")
-    at = open_app(sqlite_engine, sqlite_actors["staff"], "pages/orders.py")
+    at = open_app(sqlite_engine, sqlite_actors["staff"], "screens/orders.py")
     assert not at.exception
     assert not [b for b in at.button if b.key == "ord_refund_review"]
 
 
 def test_create_link_shows_chat_text(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
-    at = open_app(sqlite_engine, sqlite_actors["staff"], "pages/orders.py")
+    at = open_app(sqlite_engine, sqlite_actors["staff"], "screens/orders.py")
     at.text_input(key="ord_link_item").input("맞춤 견적")
     at.number_input(key="ord_link_amount").set_value(15_000)
     at.button[[b.label for b in at.button].index("링크 만들기")].click().run()
@@ -60,7 +60,7 @@ def test_imported_orders_are_searchable(sqlite_engine: Engine, sqlite_actors) ->
     with Session(sqlite_engine) as session:
         import_orders(session, sqlite_actors["owner"], SAMPLE.read_bytes())
         session.commit()
-    at = open_app(sqlite_engine, sqlite_actors["owner"], "pages/orders.py")
+    at = open_app(sqlite_engine, sqlite_actors["owner"], "screens/orders.py")
     at.text_input(key="ord_query").input("김민지").run()
     assert not at.exception
     assert "20261102-0002" in str(at.dataframe[0].value)
@@ -73,7 +73,7 @@ def test_public_pay_page_pays_a_link_without_login(sqlite_engine: Engine, sqlite
             session, sqlite_actors["cs"], item_name="데모 상품", amount=9_900, router=router
         )
     point_app_at(sqlite_engine)
-    at = AppTest.from_file(str(ROOT / "pages" / "pay.py"), default_timeout=30)
+    at = AppTest.from_file(str(ROOT / "screens" / "pay.py"), default_timeout=30)
     at.query_params["link"] = link.code
     at.run()
     assert not at.exception, at.exception
@@ -89,6 +89,6 @@ def test_public_pay_page_pays_a_link_without_login(sqlite_engine: Engine, sqlite
 
 
 def test_pay_page_without_link_is_a_clear_error(sqlite_engine: Engine) -> None:
-    at = open_app(sqlite_engine, None, "pages/pay.py")
+    at = open_app(sqlite_engine, None, "screens/pay.py")
     assert not at.exception
     assert "결제 링크가 올바르지 않습니다" in texts(at)
