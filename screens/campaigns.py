@@ -11,6 +11,7 @@ import streamlit as st
 
 import ui
 from core import campaigns, clock
+from core.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import CampaignStatus
@@ -118,7 +119,9 @@ with tab_segment:
                 st.warning(counted.message)
             if counted.excluded_labels:
                 st.caption(" · ".join(f"{k} {v:,}명" for k, v in counted.excluded_labels.items()))
-            show_rows([{"고객": m["name"], "전화": m["phone"]} for m in counted.sample], key="cmp_sample")
+            show_rows(
+                [{"고객": m["name"], "전화": phone_for(actor, m["phone"])} for m in counted.sample], key="cmp_sample"
+            )
         name = st.text_input("세그먼트 이름", key="cmp_seg_name")
         if st.button("세그먼트 저장", key="cmp_seg_save"):
             try:

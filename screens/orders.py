@@ -11,6 +11,7 @@ from sqlmodel import select
 
 import ui
 from core import clock, payment_links
+from core.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import Customer, Product
@@ -62,7 +63,7 @@ with tab_search:
             {
                 "주문번호": r["order_number"],
                 "고객": r["customer_name"],
-                "연락처": r["phone"] or "",
+                "연락처": phone_for(actor, r["phone"]),
                 "금액": r["total_amount"],
                 "환불": r["refunded_amount"],
                 "상태": ORDER_STATUS_LABELS.get(r["status"], r["status"]),
