@@ -221,7 +221,7 @@ with tab_send:
             st.subheader("미리보기 (실제 고객)")
             for line in lines:
                 with st.container(border=True):
-                    st.caption(f"{line.variant}안 · {line.name}")
+                    st.caption(f"{line.variant}안 · {ui.md_escape(line.name)}")
                     if line.text is None:
                         st.warning(f"발송 제외: {line.skipped_reason}")
                     else:

@@ -179,7 +179,7 @@ with tab_queue:
             m3.metric("첫 응답 기한", clock.format_kst(info.sla.first_response.due_at))
             m4.metric("해결 기한", clock.format_kst(info.sla.resolution.due_at))
             st.caption(
-                f"고객 {info.customer.name} · 담당 {info.staff_names.get(inquiry.assignee_id, '미배정')} · "
+                f"고객 {ui.md_escape(info.customer.name)} · 담당 {info.staff_names.get(inquiry.assignee_id, '미배정')} · "
                 f"접수 {clock.format_kst(inquiry.created_at)} · 벽시계 기한(24시간 기준) "
                 f"{clock.format_kst(nearest.wall_clock_due_at)}"
             )

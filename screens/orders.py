@@ -86,9 +86,9 @@ with tab_search:
         with session_scope(engine) as session:
             detail = order_detail(session, chosen)
         order, customer = detail["order"], detail["customer"]
-        st.subheader(f"주문 {order.order_number}")
+        st.subheader(f"주문 {ui.md_escape(order.order_number)}")
         st.caption(
-            f"{customer.name if customer else '-'} · {ORDER_STATUS_LABELS.get(order.status, order.status)} · "
+            f"{ui.md_escape(customer.name) if customer else '-'} · {ORDER_STATUS_LABELS.get(order.status, order.status)} · "
             f"{format_krw(order.total_amount)} · 주문 {clock.format_kst(order.ordered_at)}"
         )
         show_rows(

@@ -6,6 +6,8 @@ domain logic.
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 from sqlalchemy import Engine
 
@@ -33,3 +35,12 @@ def current_actor() -> Actor:
     if actor is None:
         st.stop()
     return actor
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_escape(text: object) -> str:
+    """Customer or imported text inside st.caption / st.subheader (which read markdown): shown as typed,
+    so a name like `![x](https://tracker)` or `[링크](https://phish)` loads and links nothing."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
