@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -348,22 +349,37 @@ def test_cs_is_refused_the_owner_pages(shop: Shop, browser) -> None:  # type: ig
 def test_customer_names_are_text_in_the_browser(shop: Shop, browser) -> None:  # type: ignore[no-untyped-def]
     """An XSS payload as a customer name and inquiry text: no script runs, no element is injected."""
     payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b id=inj>굵게</b>'
+    # Captions read markdown: a name must not become a tracking image or a link either.
+    markdown = "![t](http://x.test/track.png)[링크](http://x.test/phish)"
     with Session(shop.engine) as session:
-        customer = Customer(name=payload, phone="01077778888")
+        customer = Customer(name=markdown, phone="01077778888")
         session.add(customer)
         session.flush()
         cs = session.exec(select(StaffUser).where(StaffUser.username == "cs")).scalars().one()
-        inquiries.create_inquiry(session, Actor(cs.id, cs.display_name, Role.CS), customer_id=customer.id,
-                                 body=payload, subject=payload)
+        hostile = inquiries.create_inquiry(session, Actor(cs.id, cs.display_name, Role.CS), customer_id=customer.id,
+                                           body=payload, subject=payload)
         session.commit()
+        hostile_id = hostile.id
     with _journey(browser, "journey_xss") as page:
         dialogs: list[str] = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         browser_login(page, shop.url, "owner", PASSWORD)
         for title in ("문의", "주문", "메시지"):
             _open(page, title)
+            if title == "문의":  # open the hostile inquiry: its subject and body must show, as text
+                number = page.get_by_label("번호로 열기 (해결된 문의 포함)")
+                number.fill(str(hostile_id))
+                number.press("Enter")
+                _settled(page)
+                shown = page.get_by_text("<b id=inj>굵게</b>", exact=False).last
+                shown.wait_for(timeout=30_000)
+                shown.scroll_into_view_if_needed()
             shot(page, f"journey_xss_{title}")
             assert page.evaluate("window.__pwned") is None, title
             assert page.locator("#inj").count() == 0, title
             assert page.get_by_test_id("stMain").locator("img[src='x']").count() == 0, title
+            assert page.get_by_test_id("stMain").locator("img[src*='track.png']").count() == 0, title
+            # A bare URL may be auto-linked, but only to exactly what is shown: no disguised link text.
+            for link in page.get_by_test_id("stMain").locator("a[href*='x.test']").all():
+                assert link.inner_text().strip() == unquote(link.get_attribute("href") or ""), title
         assert dialogs == []
