@@ -37,7 +37,8 @@ def current_actor() -> Actor:
     return actor
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+# Inline markdown only: the text always follows our own words, so list markers (- + 1.) cannot start a line.
+_MARKDOWN = re.compile(r"([\\`*_\[\]()#!|<>~$])")
 
 
 def md_escape(text: object) -> str:
