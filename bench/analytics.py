@@ -218,12 +218,12 @@ def time_page(path: Path, runs: int) -> dict[str, list[float]]:
         if at.exception:
             raise SystemExit(f"page failed: {at.exception}")
 
-    warmup = AppTest.from_file(str(ROOT / "pages" / "sales.py"), default_timeout=120)
+    warmup = AppTest.from_file(str(ROOT / "screens" / "sales.py"), default_timeout=120)
     warmup.session_state["actor"] = owner
     warmup.run()  # imports and the engine (a running server has them); not counted
     for _ in range(runs):
         st.cache_data.clear()
-        at = AppTest.from_file(str(ROOT / "pages" / "sales.py"), default_timeout=120)
+        at = AppTest.from_file(str(ROOT / "screens" / "sales.py"), default_timeout=120)
         at.session_state["actor"] = owner
         timed(at, "cold")
         for _ in range(3):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import event
 from sqlmodel import Session
 
 from core import clock
+from core.errors import PermissionDenied
 from core.models import AuditLog
 
 if TYPE_CHECKING:
@@ -65,3 +67,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return str(value)
+
+
+@event.listens_for(Session, "before_flush")
+def _append_only(session: Session, _context: Any, _instances: Any) -> None:
+    """No code path may change or delete an audit row through the ORM (the UI has no other way in)."""
+    for row in (*session.dirty, *session.deleted):
+        if isinstance(row, AuditLog) and (row in session.deleted or session.is_modified(row)):
+            raise PermissionDenied("감사 기록은 고치거나 지울 수 없습니다 (audit log is append-only)")

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from core import audit, clock
 from core.config import get_settings
 from core.errors import PermissionDenied, ValidationFailed
+from core.messaging.phone import mask_phone
 from core.models import Role, StaffUser
 
 _hasher = PasswordHasher()  # argon2id, memory-hard, library defaults (RFC 9106 low-memory profile)
@@ -50,6 +51,17 @@ def require_role(actor: Actor, *roles: Role) -> None:
     if actor.role not in roles:
         allowed = ", ".join(r.value for r in roles)
         raise PermissionDenied(f"권한이 없습니다 ({actor.role.value} → {allowed} 필요)")
+
+
+# Owners and CS call customers back; staff choose campaign audiences by rules, never by number.
+PHONE_ROLES = frozenset({Role.OWNER, Role.CS})
+
+
+def phone_for(actor: Actor, phone: str | None) -> str:
+    """A customer's number as this role may see it: whole for owner and cs, masked for staff."""
+    if not phone:
+        return ""
+    return phone if actor.role in PHONE_ROLES else mask_phone(phone)
 
 
 def parse_role(value: str) -> Role:

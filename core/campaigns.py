@@ -128,6 +128,10 @@ EXCLUSION_LABELS = {
 }
 
 
+MAX_RULE_NUMBER = 10**12  # over any amount a person means
+MAX_RULE_DAYS = 36_500  # 100 years: date math stays within datetime's range
+
+
 def _int(rule: dict[str, Any], key: str, *, minimum: int = 0, required: bool = True) -> int | None:
     value = rule.get(key)
     if value is None or value == "":
@@ -136,11 +140,31 @@ def _int(rule: dict[str, Any], key: str, *, minimum: int = 0, required: bool = T
         return None
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValidationFailed(f"'{key}' 값은 숫자여야 합니다: {value!r}") from None
     if number < minimum:
         raise ValidationFailed(f"'{key}' 값은 {minimum} 이상이어야 합니다")
+    maximum = MAX_RULE_DAYS if key.endswith("days") else MAX_RULE_NUMBER
+    if number > maximum:
+        raise ValidationFailed(f"'{key}' 값이 너무 큽니다: {number:,} (최대 {maximum:,})")
     return number
+
+
+def _ids(rule: dict[str, Any], key: str = "product_ids") -> list[int]:
+    """A list of ids (the 상품 multiselect); anything else is a clear error, not a crash."""
+    value = rule.get(key) or []
+    if not isinstance(value, (list, tuple)) or any(
+        isinstance(v, bool) or not isinstance(v, (int, str)) or not str(v).strip().isdigit() for v in value
+    ):
+        raise ValidationFailed(f"'{key}' 값은 상품 번호 목록이어야 합니다: {value!r}")
+    return [int(v) for v in value]
+
+
+def _texts(rule: dict[str, Any], key: str) -> list[str]:
+    value = rule.get(key) or []
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValidationFailed(f"'{key}' 값은 글자 목록이어야 합니다: {value!r}")
+    return list(value)
 
 
 def _date(value: Any, key: str) -> date | None:
@@ -196,8 +220,11 @@ def _raw_rule_condition(session: Session, rule: dict[str, Any], now: datetime) -
         )
         return C.id.in_(sub)
     if kind == "bought":
-        product_ids = [int(p) for p in rule.get("product_ids") or []]
-        category = (rule.get("category") or "").strip()
+        product_ids = _ids(rule)
+        category = rule.get("category") or ""
+        if not isinstance(category, str):
+            raise ValidationFailed(f"카테고리는 글자여야 합니다: {category!r}")
+        category = category.strip()
         if not product_ids and not category:
             raise ValidationFailed("구매 조건: 상품 또는 카테고리를 고르세요")
         which = []
@@ -218,7 +245,7 @@ def _raw_rule_condition(session: Session, rule: dict[str, Any], now: datetime) -
         overdue = 30 if overdue is None else overdue
         query = select(P.id, P.replenishment_days).where(P.replenishment_days.is_not(None))
         if rule.get("product_ids"):
-            query = query.where(P.id.in_([int(p) for p in rule["product_ids"]]))
+            query = query.where(P.id.in_(_ids(rule)))
         products = session.execute(query).all()
         if not products:
             return false()
@@ -249,7 +276,7 @@ def _raw_rule_condition(session: Session, rule: dict[str, Any], now: datetime) -
         quiet = select(ORD.customer_id).where(_paid()).group_by(ORD.customer_id)
         return C.id.in_(quiet.having(func.max(ORD.ordered_at) < cutoff))
     if kind == "subscription":
-        statuses = [str(s) for s in rule.get("statuses") or []]
+        statuses = _texts(rule, "statuses")
         if not statuses:
             raise ValidationFailed("정기결제 조건: 상태를 하나 이상 고르세요")
         conditions = []
@@ -366,11 +393,35 @@ def _rule_condition(session: Session, rule: dict[str, Any], now: datetime) -> Co
 
 def _rules_lists(rules: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rules = rules or {}
+    if not isinstance(rules, dict):
+        raise ValidationFailed(f"세그먼트 조건 형식이 잘못되었습니다: {rules!r}")
+    for side in ("include", "exclude"):
+        listed = rules.get(side) or []
+        if not isinstance(listed, (list, tuple)) or not all(
+            isinstance(r, dict) and isinstance(r.get("type"), str) and r["type"] in RULE_LABELS for r in listed
+        ):
+            raise ValidationFailed(
+                f"알 수 없는 세그먼트 조건입니다 (사용 가능: {', '.join(RULE_LABELS.values())})"
+            )
     include = [dict(r) for r in rules.get("include") or []]
     exclude = [dict(r) for r in rules.get("exclude") or []]
+    for rule in include + exclude:
+        _check_values(rule)
     if not include:
         raise ValidationFailed("세그먼트에 포함 조건을 하나 이상 추가하세요 (빈 세그먼트)")
     return include, exclude
+
+
+def _check_values(rule: dict[str, Any]) -> None:
+    """Every value of a rule has its type before any rule is read (saved rules are JSON from anywhere)."""
+    for key in ("min_amount", "days", "within_days", "overdue_days", "min", "max"):
+        _int(rule, key, minimum=0, required=False)
+    _ids(rule)
+    _texts(rule, "statuses")
+    if not isinstance(rule.get("category") or "", str):
+        raise ValidationFailed(f"카테고리는 글자여야 합니다: {rule['category']!r}")
+    for key in ("start", "end"):
+        _date(rule.get(key), key)
 
 
 def contradictions(rules: dict[str, Any]) -> list[str]:

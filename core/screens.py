@@ -9,7 +9,7 @@ from core.models import Role
 
 @dataclass(frozen=True)
 class Screen:
-    path: str  # Streamlit page script
+    path: str  # page script under pages/ (ui/__init__.py keeps Streamlit from serving them without app.py)
     title: str
     icon: str
     url_path: str

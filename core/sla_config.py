@@ -50,6 +50,9 @@ def load(session: Session) -> SlaConfig:
     return SlaConfig(policies, calendar)
 
 
+MAX_POLICY_MINUTES = 366 * 24 * 60  # a target over a year is a typo, and timedelta math stays small
+
+
 def save_policy(
     session: Session,
     actor: Actor,
@@ -64,6 +67,11 @@ def save_policy(
     require_role(actor, Role.OWNER)
     if inquiry_type not in {t.value for t in InquiryType}:
         raise ValidationFailed(f"알 수 없는 문의 유형입니다: {inquiry_type!r}")
+    for label, minutes in (("첫 응답", first_response_minutes), ("해결", resolution_minutes)):
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes > MAX_POLICY_MINUTES:
+            raise ValidationFailed(f"{label} 목표는 {MAX_POLICY_MINUTES:,}분 이하의 정수여야 합니다: {minutes!r}")
+    if isinstance(at_risk_share, bool) or not isinstance(at_risk_share, (int, float)):
+        raise ValidationFailed(f"임박 비율은 0과 1 사이의 숫자여야 합니다: {at_risk_share!r}")
     sla.validate_policy(
         timedelta(minutes=first_response_minutes),
         timedelta(minutes=resolution_minutes),

@@ -160,10 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # Each run is recorded in job_run (shown on 설정); one log line per 1-second tick is noise.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    if args.now and not args.once:
+    if args.now is not None and not args.once:
         parser.error("--now goes with --once")
     try:
-        now = clock.parse_instant(args.now) if args.now else clock.now()
+        # `--now ""` (an empty shell variable) is an error, not "run as of the real now".
+        now = clock.parse_instant(args.now) if args.now is not None else clock.now()
     except ValueError:
         print(f"--now {args.now!r} is not an ISO-8601 instant (e.g. 2026-12-01T09:00+09:00)", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ import streamlit as st
 
 import ui
 from core import campaigns, clock
+from core.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import CampaignStatus, Role
@@ -122,7 +123,9 @@ with tab_segment:
                 "광고 동의가 없어도 6개월 안에 같은 분류를 산 고객은 '메시지 작성'에서 광고 상품 분류를 고르면"
                 " 발송 가능으로 셉니다 (정보통신망법 제50조)."
             )
-            show_rows([{"고객": m["name"], "전화": m["phone"]} for m in counted.sample], key="cmp_sample")
+            show_rows(
+                [{"고객": m["name"], "전화": phone_for(actor, m["phone"])} for m in counted.sample], key="cmp_sample"
+            )
         name = st.text_input("세그먼트 이름", key="cmp_seg_name")
         if st.button("세그먼트 저장", key="cmp_seg_save"):
             try:
@@ -194,7 +197,17 @@ with tab_compose:
             st.error(str(exc))
 
 # ---------------------------------------------------------------- 발송
+
+
+def _done(message: str) -> None:
+    """After a send the campaign has moved on (testing, sending): redraw it, keep the message."""
+    state["cmp_send_flash"] = message
+    st.rerun()
+
+
 with tab_send:
+    if flash := state.pop("cmp_send_flash", None):
+        st.success(flash)
     with st.expander("건당 발송 비용 (발송 전 예상 비용에 쓰입니다)"):
         with session_scope(engine) as session:
             current_price = campaigns.price_per_message(session)
@@ -244,7 +257,7 @@ with tab_send:
             st.subheader("미리보기 (실제 고객)")
             for line in lines:
                 with st.container(border=True):
-                    st.caption(f"{line.variant}안 · {line.name}")
+                    st.caption(f"{line.variant}안 · {ui.md_escape(line.name)}")
                     if line.text is None:
                         st.warning(f"발송 제외: {line.skipped_reason}")
                     else:
@@ -287,12 +300,13 @@ with tab_send:
                     try:
                         with session_scope(engine) as session:
                             counts = campaigns.start(session, actor, campaign.id, progress=_progress)
-                        st.success(
+                    except ChannelDeskError as exc:
+                        st.error(str(exc))
+                    else:
+                        _done(
                             f"발송 대기열에 {counts['queued']:,}건 등록 (변수 없음으로 제외 {counts['skipped']:,}명,"
                             f" 야간 보류 {counts['held']:,}건, 대조군 {counts['holdout']:,}명)"
                         )
-                    except ChannelDeskError as exc:
-                        st.error(str(exc))
                 day = st.date_input("예약 날짜", clock.today_kst(), key="cmp_sched_day")
                 at = st.time_input(
                     "예약 시각 (KST)",
@@ -351,9 +365,10 @@ with tab_send:
                             variant=None if pick == "규칙대로 자동 선택" else pick,
                             progress=lambda d, t: bar.progress(d / t if t else 1.0, text=f"{d:,}/{t:,}"),
                         )
-                    st.success(f"나머지 {counts['queued']:,}명에게 발송 대기열 등록")
                 except ChannelDeskError as exc:
                     st.error(str(exc))
+                else:
+                    _done(f"나머지 {counts['queued']:,}명에게 발송 대기열 등록")
         # Every campaign listed here is draft, scheduled or testing: cancellable.
         if st.button("캠페인 취소", key="cmp_cancel"):
             try:

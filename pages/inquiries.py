@@ -52,14 +52,17 @@ def _run(action, success: str) -> None:  # type: ignore[no-untyped-def]
     st.rerun()
 
 
+# The flash and the notices come and go; in one container they never move the elements below. A
+# moved tree under the live run_every fragment made the browser fail to apply its delta (white page).
+top = st.container()
 flash = st.session_state.pop("inq_flash", None)
 if flash:
-    (st.error if flash[0] == "error" else st.success)(flash[1])
+    (top.error if flash[0] == "error" else top.success)(flash[1])
 
 with session_scope(engine) as session:
     notices = inquiries.notifications_for(session, actor, limit=20)
 if notices:
-    with st.expander(f"🔔 알림 {len(notices)}건", expanded=False):
+    with top, st.expander(f"🔔 알림 {len(notices)}건", expanded=False):
         for notice in notices:
             cols = st.columns([6, 1])
             cols[0].text(f"{clock.format_kst(notice.created_at)}  {notice.text}")
@@ -176,7 +179,7 @@ with tab_queue:
             m3.metric("첫 응답 기한", clock.format_kst(info.sla.first_response.due_at))
             m4.metric("해결 기한", clock.format_kst(info.sla.resolution.due_at))
             st.caption(
-                f"고객 {info.customer.name} · 담당 {info.staff_names.get(inquiry.assignee_id, '미배정')} · "
+                f"고객 {ui.md_escape(info.customer.name)} · 담당 {info.staff_names.get(inquiry.assignee_id, '미배정')} · "
                 f"접수 {clock.format_kst(inquiry.created_at)} · 벽시계 기한(24시간 기준) "
                 f"{clock.format_kst(nearest.wall_clock_due_at)}"
             )
@@ -332,7 +335,7 @@ with tab_queue:
             refundable = [
                 p for p in info.payments if p.approved_at is not None and p.amount > p.refunded_amount
             ]
-            with st.expander("환불 (전액·부분)"):
+            with st.expander("환불 (전액·부분)", key="inq_refund_open"):
                 if not refundable:
                     st.info("환불할 수 있는 결제가 없습니다.")
                 else:

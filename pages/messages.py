@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from core import clock
+from core.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.messaging import service
@@ -80,7 +81,7 @@ else:
                 "번호": m.id,
                 "생성": clock.format_kst(m.created_at),
                 "고객": name or "-",
-                "받는 번호": m.to_phone or "-",
+                "받는 번호": phone_for(actor, m.to_phone) or "-",
                 "템플릿": m.template_key,
                 "구분": KIND_LABELS.get(m.kind, m.kind),
                 "상태": MESSAGE_STATUS_LABELS.get(m.status, m.status),

@@ -11,6 +11,7 @@ from sqlmodel import select
 
 import ui
 from core import clock, payment_links
+from core.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import Customer, Product
@@ -62,7 +63,7 @@ with tab_search:
             {
                 "주문번호": r["order_number"],
                 "고객": r["customer_name"],
-                "연락처": r["phone"] or "",
+                "연락처": phone_for(actor, r["phone"]),
                 "금액": r["total_amount"],
                 "환불": r["refunded_amount"],
                 "상태": ORDER_STATUS_LABELS.get(r["status"], r["status"]),
@@ -85,9 +86,9 @@ with tab_search:
         with session_scope(engine) as session:
             detail = order_detail(session, chosen)
         order, customer = detail["order"], detail["customer"]
-        st.subheader(f"주문 {order.order_number}")
+        st.subheader(f"주문 {ui.md_escape(order.order_number)}")
         st.caption(
-            f"{customer.name if customer else '-'} · {ORDER_STATUS_LABELS.get(order.status, order.status)} · "
+            f"{ui.md_escape(customer.name) if customer else '-'} · {ORDER_STATUS_LABELS.get(order.status, order.status)} · "
             f"{format_krw(order.total_amount)} · 주문 {clock.format_kst(order.ordered_at)}"
         )
         show_rows(

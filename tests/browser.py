@@ -38,10 +38,14 @@ def streamlit_server(database_url: str, extra_env: dict[str, str] | None = None)
     """`streamlit run app.py` on a free port; yields its base URL; stops it afterwards."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, **(extra_env or {})}
+    # The server's log goes to a file: a pipe nobody reads fills up (64 KB) and then blocks the server.
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log_path = ARTIFACTS / f"server_{port}.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -53,7 +57,7 @@ def streamlit_server(database_url: str, extra_env: dict[str, str] | None = None)
             except httpx.HTTPError:
                 pass
             if process.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {process.stderr.read().decode() if process.stderr else ''}")
+                raise RuntimeError(f"streamlit exited: {log_path.read_text(errors='replace')[-4000:]}")
             time.sleep(0.2)  # polling a starting server, not waiting on a clock
         else:
             raise RuntimeError("streamlit did not become healthy in 60 s")
@@ -64,6 +68,7 @@ def streamlit_server(database_url: str, extra_env: dict[str, str] | None = None)
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 @contextmanager

@@ -6,11 +6,32 @@ domain logic.
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 from sqlalchemy import Engine
 
 from core.auth import Actor
 from core.db import make_engine, upgrade
+
+
+def _serve_every_page_through_app() -> None:
+    """Leave Streamlit's legacy `pages/` folder mode on the process's first run.
+
+    Streamlit decides once per process, before any script runs, that an app with a `pages/` folder
+    serves those scripts by itself; only app.py's st.navigation turns that off. So the very first
+    visitor of a fresh server opening /inquiries would get that script run directly (a blank page
+    and a list of every script) instead of app.py's login. Every script imports this module first:
+    on that first run we switch the mode off and rerun, so app.py decides what the visitor sees.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and st.runtime.exists():
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_serve_every_page_through_app()
 
 
 @st.cache_resource(show_spinner=False)
@@ -33,3 +54,13 @@ def current_actor() -> Actor:
     if actor is None:
         st.stop()
     return actor
+
+
+# Inline markdown only: the text always follows our own words, so list markers (- + 1.) cannot start a line.
+_MARKDOWN = re.compile(r"([\\`*_\[\]()#!|<>~$])")
+
+
+def md_escape(text: object) -> str:
+    """Customer or imported text inside st.caption / st.subheader (which read markdown): shown as typed,
+    so a name like `![x](https://tracker)` or `[링크](https://phish)` loads and links nothing."""
+    return _MARKDOWN.sub(r"\\\1", str(text))

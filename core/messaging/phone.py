@@ -37,3 +37,11 @@ def normalize_mobile(raw: str | None) -> str:
 def digits_only(phone: str) -> str:
     """The form providers want on the wire (01012345678)."""
     return re.sub(r"\D", "", phone)
+
+
+def mask_phone(phone: str) -> str:
+    """'010-1234-5678' -> '010-****-5678': enough to tell two customers apart, not enough to call one."""
+    digits = digits_only(phone)
+    if len(digits) < 8:
+        return "*" * len(digits)
+    return f"{digits[:3]}-****-{digits[-4:]}"
