@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from core import analytics, clock  # noqa: E402
 from core.db import make_engine, upgrade  # noqa: E402
+from tests import ui_helpers  # noqa: E402, F401  (AppTest serves pages like the running app)
 
 DATA = ROOT / "bench" / ".data"
 DAYS = 730
@@ -218,12 +219,12 @@ def time_page(path: Path, runs: int) -> dict[str, list[float]]:
         if at.exception:
             raise SystemExit(f"page failed: {at.exception}")
 
-    warmup = AppTest.from_file(str(ROOT / "screens" / "sales.py"), default_timeout=120)
+    warmup = AppTest.from_file(str(ROOT / "pages" / "sales.py"), default_timeout=120)
     warmup.session_state["actor"] = owner
     warmup.run()  # imports and the engine (a running server has them); not counted
     for _ in range(runs):
         st.cache_data.clear()
-        at = AppTest.from_file(str(ROOT / "screens" / "sales.py"), default_timeout=120)
+        at = AppTest.from_file(str(ROOT / "pages" / "sales.py"), default_timeout=120)
         at.session_state["actor"] = owner
         timed(at, "cold")
         for _ in range(3):

@@ -358,6 +358,19 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
         "tid": "T1234567890123456789",
         "payment_id": 1,
         "내용": "[결제 오류] #12 첫 응답 기한 임박 (기한 2026-12-01 09:30) · 결제가 안 돼요",
+        # recurring billing (core/billing.py); optional sentences shown filled in
+        "언제": "내일",
+        "결제일": "12월 1일",
+        "금액": "39,000원",
+        "다음결제안내": " 다음 결제일은 1월 1일입니다.",
+        "사유": "잔액 부족",
+        "재시도안내": " 12월 2일에 다시 결제를 시도합니다.",
+        "결제안내": " 아래 링크에서 직접 결제하실 수 있습니다: https://example.com/pay?link=…",
+        "조치": "일시정지",
+        "재개안내": " 1월 15일에 다시 시작됩니다.",
+        "다음결제일": "1월 1일",
+        "해지상태": "접수되었습니다",
+        "종료일": "1월 1일",
     }
     if order is not None:
         values.update(order_confirmation_variables(session, order, shop))

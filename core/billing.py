@@ -49,7 +49,9 @@ from core.billing_dates import (
 )
 from core.db import is_postgres, session_scope
 from core.errors import ChannelDeskError, Conflict, NotFound, ValidationFailed
+from core.messaging.default_templates import default_body
 from core.messaging.outbox import enqueue, enqueue_many
+from core.messaging.templates import render as render_template
 from core.models import (
     ChargeAttemptVia,
     ChargeStatus,
@@ -287,16 +289,16 @@ def _history(
     return event
 
 
-def _tell(
-    session: Session, subscription: Subscription, key: str, text: str, template_key: str, **variables: Any
-) -> Message:
+def _tell(session: Session, subscription: Subscription, key: str, template_key: str, **variables: Any) -> Message:
+    """Queue a billing message; its text is the default template's body filled in (one wording)."""
+    values = {k: audit._jsonable(v) for k, v in variables.items()}
     return enqueue(
         session,
         customer_id=subscription.customer_id,
         template_key=template_key,
-        variables={k: audit._jsonable(v) for k, v in variables.items()},
+        variables=values,
         idempotency_key=key,
-        text=text,
+        text=render_template(default_body(template_key), values),
     )
 
 
@@ -326,9 +328,9 @@ def pause(
         session,
         subscription,
         f"subscription_paused:{subscription.id}:{event.id}",
-        f"{_plan_name(session, subscription)} 정기결제가 일시정지되었습니다.{until}",
         "subscription_paused",
-        resume_on=resume_on,
+        상품명=_plan_name(session, subscription),
+        재개안내=until,
     )
     return subscription
 
@@ -361,10 +363,9 @@ def _resume(session: Session, subscription: Subscription, actor: Actor, today: d
         session,
         subscription,
         f"subscription_resumed:{subscription.id}:{event.id}",
-        f"{_plan_name(session, subscription)} 정기결제가 다시 시작되었습니다. 다음 결제일은 "
-        f"{korean_date(subscription.next_charge_date)}입니다.",
         "subscription_resumed",
-        next_charge_date=subscription.next_charge_date,
+        상품명=_plan_name(session, subscription),
+        다음결제일=korean_date(subscription.next_charge_date),
     )
 
 
@@ -386,23 +387,24 @@ def cancel(
             reason=reason,
             ends_on=subscription.next_charge_date,
         )
-        text = (
-            f"{_plan_name(session, subscription)} 정기결제 해지가 접수되었습니다. "
-            f"{korean_date(subscription.next_charge_date) if subscription.next_charge_date else '다음 결제일'}"
-            "부터 더 이상 결제되지 않습니다."
+        state, ends = (
+            "접수되었습니다",
+            korean_date(subscription.next_charge_date) if subscription.next_charge_date else "다음 결제일",
         )
     else:
         _cancel_now(subscription)
         event = _history(session, subscription, actor, "canceled", reason=reason)
-        text = f"{_plan_name(session, subscription)} 정기결제가 해지되었습니다. 더 이상 결제되지 않습니다."
+        state, ends = "완료되었습니다", "지금"
     session.add(subscription)
     session.flush()
     _tell(
         session,
         subscription,
         f"subscription_canceled:{subscription.id}:{event.id}",
-        text,
         "subscription_canceled",
+        상품명=_plan_name(session, subscription),
+        해지상태=state,
+        종료일=ends,
     )
     return subscription
 
@@ -438,9 +440,9 @@ def change_amount(session: Session, actor: Actor, subscription_id: int, amount: 
         session,
         subscription,
         f"subscription_changed:{subscription.id}:{event.id}",
-        f"{_plan_name(session, subscription)} 결제 금액이 다음 결제부터 {format_krw(amount)}으로 변경됩니다.",
         "subscription_changed",
-        amount=amount,
+        상품명=_plan_name(session, subscription),
+        금액=format_krw(amount),
     )
     return subscription
 
@@ -472,10 +474,9 @@ def change_plan(session: Session, actor: Actor, subscription_id: int, plan_id: i
         session,
         subscription,
         f"subscription_changed:{subscription.id}:{event.id}",
-        f"다음 결제부터 {plan.name} {format_krw(plan.amount)}으로 변경됩니다.",
         "subscription_changed",
-        plan=plan.name,
-        amount=plan.amount,
+        상품명=plan.name,
+        금액=format_krw(plan.amount),
     )
     return subscription
 
@@ -500,9 +501,14 @@ def set_instrument(
 
 def notice_text(plan_name: str, amount: int, charge_date: date, today: date) -> str:
     """The seed's notice: '내일 월회비 39,000원이 결제될 예정입니다. ...' with the date added."""
-    return (
-        f"{when_words(charge_date, today)}({korean_date(charge_date)}) {plan_name} {format_krw(amount)}이 "
-        "결제될 예정입니다. 변경이 필요하시면 미리 연락 부탁드립니다."
+    return render_template(
+        default_body(NOTICE_TEMPLATE),
+        {
+            "언제": when_words(charge_date, today),
+            "결제일": korean_date(charge_date),
+            "상품명": plan_name,
+            "금액": format_krw(amount),
+        },
     )
 
 
@@ -570,6 +576,7 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
                     "text": notice_text(plan_name, amount, charge_date, today),
                     "variables": {
                         "고객명": name,
+                        "언제": when_words(charge_date, today),
                         "상품명": plan_name,
                         "금액": format_krw(amount),
                         "결제일": korean_date(charge_date),
@@ -886,10 +893,10 @@ def _end_dunning(session: Session, now: datetime, today: date, config: BillingSe
         if config.final_action == "pause":
             subscription.status = SubscriptionStatus.PAUSED
             subscription.paused_until = None
-            text = f"{_plan_name(session, subscription)} 결제가 완료되지 않아 정기결제가 일시정지되었습니다."
+            final_action = "일시정지"
         else:
             _cancel_now(subscription)
-            text = f"{_plan_name(session, subscription)} 결제가 완료되지 않아 정기결제가 해지되었습니다."
+            final_action = "해지"
         session.add(subscription)
         _history(
             session,
@@ -904,8 +911,9 @@ def _end_dunning(session: Session, now: datetime, today: date, config: BillingSe
             session,
             subscription,
             f"billing_dunning_end:{subscription.id}:{period_key(charge.period)}",
-            text,
             "billing_dunning_end",
+            상품명=_plan_name(session, subscription),
+            조치=final_action,
         )
         ended += 1
     return ended
@@ -1455,14 +1463,20 @@ def _record_successes(
         number = order_number(c.subscription_id, c.period)
         following = next_dates.get(c.subscription_id)
         next_words = f" 다음 결제일은 {korean_date(following)}입니다." if following else ""
+        variables = {
+            "상품명": sub.plan_name,
+            "금액": format_krw(c.amount),
+            "주문번호": number,
+            "다음결제안내": next_words,
+        }
         receipts.append(
             {
                 "customer_id": sub.customer_id,
                 "to_phone": sub.phone,
                 "template_key": RECEIPT_TEMPLATE,
                 "idempotency_key": f"billing_receipt:{c.subscription_id}:{period_key(c.period)}",
-                "text": f"{sub.plan_name} {format_krw(c.amount)} 결제가 완료되었습니다 (주문번호 {number}).{next_words}",
-                "variables": {"상품명": sub.plan_name, "금액": format_krw(c.amount), "주문번호": number},
+                "text": render_template(default_body(RECEIPT_TEMPLATE), variables),
+                "variables": variables,
             }
         )
     enqueue_many(session, receipts, now=now)
@@ -1575,11 +1589,11 @@ def _record_success(
         session,
         subscription,
         f"billing_receipt:{subscription.id}:{period_key(charge.period)}",
-        f"{plan.name} {format_krw(charge.amount)} 결제가 완료되었습니다 (주문번호 {order.order_number}).{next_words}",
         RECEIPT_TEMPLATE,
         상품명=plan.name,
         금액=format_krw(charge.amount),
         주문번호=order.order_number,
+        다음결제안내=next_words,
     )
 
 
@@ -1687,11 +1701,12 @@ def _tell_failure(
         session,
         subscription,
         f"billing_failed:{subscription.id}:{period_key(charge.period)}",
-        f"{plan_name} {format_krw(charge.amount)} 결제가 완료되지 않았습니다 ({claim.failure_message})."
-        f"{retry_words}{pay_words}",
         FAILED_TEMPLATE,
         상품명=plan_name,
         금액=format_krw(charge.amount),
+        사유=claim.failure_message or "결제 실패",
+        재시도안내=retry_words,
+        결제안내=pay_words,
         링크=url,
     )
 
@@ -1915,11 +1930,11 @@ def settle_charge_by_link(session: Session, link: PaymentLink, order: Order, pay
         session,
         subscription,
         f"billing_receipt:{subscription.id}:{period_key(charge.period)}",
-        f"{plan.name} {format_krw(charge.amount)} 결제가 확인되었습니다. 정기결제가 정상 이용 중입니다.{next_words}",
         RECEIPT_TEMPLATE,
         상품명=plan.name,
         금액=format_krw(charge.amount),
         주문번호=order.order_number,
+        다음결제안내=f" 정기결제가 정상 이용 중입니다.{next_words}",
     )
 
 

@@ -198,6 +198,13 @@ def _header_index(header: list[str]) -> dict[str, int]:
 
 def parse(data: bytes) -> list[dict[str, Any]]:
     """Validate the whole file in one pass; return clean rows or raise ImportRejected with every row's errors."""
+    try:
+        return _parse(data)
+    except csv.Error as exc:  # a stray carriage return or NUL: not a CSV file we can read row by row
+        raise ImportRejected([RowError(1, f"CSV 형식이 올바르지 않습니다: {exc}")]) from exc
+
+
+def _parse(data: bytes) -> list[dict[str, Any]]:
     text = decode(data)
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)

@@ -11,6 +11,8 @@ from sqlmodel import Session, col, select
 from core import billing, clock
 from core.auth import Actor
 from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.messaging.default_templates import default_body
+from core.messaging.templates import render
 from core.models import (
     AuditLog,
     ChargeStatus,
@@ -46,6 +48,23 @@ def _charges(engine: Engine, subscription_id: int) -> list[SubscriptionCharge]:
                 .order_by(col(SubscriptionCharge.period))
             ).all()
         )
+
+
+BILLING_TEMPLATES = {
+    "billing_notice", "billing_receipt", "billing_failed", "billing_dunning_end",
+    "subscription_paused", "subscription_resumed", "subscription_canceled", "subscription_changed",
+}
+
+
+def assert_texts_are_their_templates(engine: Engine) -> set[str]:
+    """Kakao delivers only approved templates: with Solapi the sender renders the template from the
+    message's variables, so every billing text must be exactly its default template filled in."""
+    seen = set()
+    for message in _messages(engine, ""):
+        if message.template_key in BILLING_TEMPLATES:
+            assert render(default_body(message.template_key), message.variables) == message.text
+            seen.add(message.template_key)
+    return seen
 
 
 def _count(engine: Engine, model: type) -> int:
@@ -217,6 +236,7 @@ def test_retries_spent_then_owner_choice(
     assert get_subscription(engine, sub_id).status == status
     assert len(_messages(engine, "billing_dunning_end:")) == 1
     assert billing.run_notices(engine, kst("2027-03-31T10:00"))["notices_queued"] == 0
+    assert assert_texts_are_their_templates(engine) == {"billing_failed", "billing_dunning_end"}
 
 
 def test_hard_decline_is_not_retried_blindly_but_a_person_may(
@@ -343,6 +363,7 @@ def test_pause_resume_cancel_and_change_are_audited_and_told(
         "subscription_canceled",
     }
     assert len(hist["charges"]) == 1 and len(hist["messages"]) == 2  # one notice, one receipt
+    assert assert_texts_are_their_templates(engine) == told | {"billing_notice", "billing_receipt"}
 
 
 def test_cancel_now_and_change_plan(engine: Engine, actors: dict[str, Actor]) -> None:

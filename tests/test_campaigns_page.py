@@ -97,7 +97,7 @@ def test_go_page_records_a_click_and_offers_the_target(sqlite_engine: Engine, sq
 
     from tests.ui_helpers import ROOT
 
-    at = AppTest.from_file(str(ROOT / "screens" / "go.py"), default_timeout=30)
+    at = AppTest.from_file(str(ROOT / "pages" / "go.py"), default_timeout=30)
     at.query_params["c"] = str(cid)
     at.query_params["u"] = "pub1"
     at.run()

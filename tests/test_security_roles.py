@@ -136,6 +136,10 @@ ACTIONS: list[Action] = [
         s, a, inquiry_type="refund_request", first_response_minutes=30, resolution_minutes=600)),
     Action("sla_config.save_business_hours", OWNER_ONLY, lambda s, a, w: sla_config.save_business_hours(
         s, a, {"1": [["09:00", "18:00"]]}, True)),
+    Action("sla_config.save_alert_message", OWNER_ONLY, lambda s, a, w: sla_config.save_alert_message(
+        s, a, enabled=True, phone="010-1234-5678", thresholds=["breached"])),
+    Action("campaigns.set_price_per_message", OWNER_ONLY,
+           lambda s, a, w: campaigns.set_price_per_message(s, a, "20원")),
     Action("sla_config.add_closed_day", OWNER_ONLY,
            lambda s, a, w: sla_config.add_closed_day(s, a, date(2027, 1, 4), "재고 조사")),
     Action("billing.update_settings", OWNER_ONLY, lambda s, a, w: billing.update_settings(s, a, notice_lead_days=3)),

@@ -6,12 +6,25 @@ import os
 from pathlib import Path
 
 from sqlalchemy import Engine
-from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import AppTest, app_test
 
 from core.auth import Actor
 from core.config import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class _ProductionPagesManager(app_test.PagesManager):  # type: ignore[misc, name-defined]
+    """AppTest resets Streamlit's legacy `pages/` folder flag before every run, so each run would
+    execute a page script directly, without app.py (no login, idle logout or role navigation). The
+    served app leaves that mode on its first run (ui/__init__.py); this makes AppTest do the same."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        app_test.PagesManager.uses_pages_directory = False
+
+
+app_test.PagesManager = _ProductionPagesManager
 
 
 def point_app_at(engine: Engine) -> None:

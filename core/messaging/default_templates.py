@@ -60,6 +60,57 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
         "kind": MessageKind.INFORMATIONAL,
         "body": "[CS 기한 알림]\n#{내용}",
     },
+    # Recurring billing (core/billing.py renders its text from these bodies, so the outbox text and
+    # an AlimTalk send of the approved template are the same words). Optional sentences are
+    # variables that may be empty.
+    {
+        "key": "billing_notice",
+        "name": "정기결제 사전 안내 (D-1)",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "#{언제}(#{결제일}) #{상품명} #{금액}이 결제될 예정입니다. 변경이 필요하시면 미리 연락 부탁드립니다.",
+    },
+    {
+        "key": "billing_receipt",
+        "name": "정기결제 완료",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "#{상품명} #{금액} 결제가 완료되었습니다 (주문번호 #{주문번호}).#{다음결제안내}",
+    },
+    {
+        "key": "billing_failed",
+        "name": "정기결제 실패",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "#{상품명} #{금액} 결제가 완료되지 않았습니다 (#{사유}).#{재시도안내}#{결제안내}",
+    },
+    {
+        "key": "billing_dunning_end",
+        "name": "정기결제 재시도 종료",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "#{상품명} 결제가 완료되지 않아 정기결제가 #{조치}되었습니다.",
+    },
+    {
+        "key": "subscription_paused",
+        "name": "정기결제 일시정지",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "#{상품명} 정기결제가 일시정지되었습니다.#{재개안내}",
+    },
+    {
+        "key": "subscription_resumed",
+        "name": "정기결제 재개",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "#{상품명} 정기결제가 다시 시작되었습니다. 다음 결제일은 #{다음결제일}입니다.",
+    },
+    {
+        "key": "subscription_canceled",
+        "name": "정기결제 해지",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "#{상품명} 정기결제 해지가 #{해지상태}. #{종료일}부터 더 이상 결제되지 않습니다.",
+    },
+    {
+        "key": "subscription_changed",
+        "name": "정기결제 변경",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "다음 결제부터 #{상품명} #{금액}으로 변경됩니다.",
+    },
     {
         "key": "repurchase",
         "name": "재구매 알림",
@@ -71,6 +122,11 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
         ),
     },
 ]
+
+
+def default_body(key: str) -> str:
+    """The shipped body of a default template (flows that render their own text use it)."""
+    return next(spec["body"] for spec in DEFAULT_TEMPLATES if spec["key"] == key)
 
 
 def ensure_default_templates(session: Session) -> int:

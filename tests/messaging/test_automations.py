@@ -33,7 +33,7 @@ NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 KST
 @pytest.fixture
 def store(engine: Engine) -> Engine:
     with Session(engine) as s:
-        assert automations.ensure_default_templates(s) == 6
+        assert automations.ensure_default_templates(s) == 14
         assert automations.ensure_default_templates(s) == 0  # never twice, never overwrites
         s.commit()
     return engine

@@ -73,7 +73,7 @@ def test_public_pay_page_pays_a_link_without_login(sqlite_engine: Engine, sqlite
             session, sqlite_actors["cs"], item_name="데모 상품", amount=9_900, router=router
         )
     point_app_at(sqlite_engine)
-    at = AppTest.from_file(str(ROOT / "screens" / "pay.py"), default_timeout=30)
+    at = AppTest.from_file(str(ROOT / "pages" / "pay.py"), default_timeout=30)
     at.query_params["link"] = link.code
     at.run()
     assert not at.exception, at.exception
