@@ -1580,6 +1580,18 @@ def _record_success(
         attempt=claim.attempt,
         via_lookup=claim.via_lookup,
     )
+    _tell_receipt(session, subscription, charge, plan, order)
+
+
+def _tell_receipt(
+    session: Session,
+    subscription: Subscription,
+    charge: SubscriptionCharge,
+    plan: SubscriptionPlan,
+    order: Order,
+    lead: str = "",
+) -> None:
+    """The period's one receipt (key billing_receipt:{subscription}:{period}), with the next date."""
     next_words = (
         f" 다음 결제일은 {korean_date(subscription.next_charge_date)}입니다."
         if subscription.next_charge_date and subscription.status == SubscriptionStatus.ACTIVE
@@ -1593,7 +1605,7 @@ def _record_success(
         상품명=plan.name,
         금액=format_krw(charge.amount),
         주문번호=order.order_number,
-        다음결제안내=next_words,
+        다음결제안내=f"{lead}{next_words}",
     )
 
 
@@ -1921,21 +1933,7 @@ def settle_charge_by_link(session: Session, link: PaymentLink, order: Order, pay
         via=ChargeAttemptVia.LINK,
         order_id=order.id,
     )
-    next_words = (
-        f" 다음 결제일은 {korean_date(subscription.next_charge_date)}입니다."
-        if subscription.next_charge_date and subscription.status == SubscriptionStatus.ACTIVE
-        else ""
-    )
-    _tell(
-        session,
-        subscription,
-        f"billing_receipt:{subscription.id}:{period_key(charge.period)}",
-        RECEIPT_TEMPLATE,
-        상품명=plan.name,
-        금액=format_krw(charge.amount),
-        주문번호=order.order_number,
-        다음결제안내=f" 정기결제가 정상 이용 중입니다.{next_words}",
-    )
+    _tell_receipt(session, subscription, charge, plan, order, lead=" 정기결제가 정상 이용 중입니다.")
 
 
 # -- reads for the page -----------------------------------------------------------------------
