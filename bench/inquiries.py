@@ -159,11 +159,12 @@ def build(path: Path, orders: int) -> tuple[Engine, Actor]:
 
 def bench_page(engine: Engine, actor: Actor, runs: int) -> tuple[list[float], list[float]]:
     """(wall ms, process CPU ms) per AppTest run: CPU time shows our cost on a shared, loaded machine."""
-    from tests.ui_helpers import open_app
+    from tests.ui_helpers import open_app, texts
 
     clock.set_now(NOW)
     at = open_app(engine, actor, "pages/inquiries.py", timeout=60)
     assert not at.exception, at.exception
+    assert "열린 문의 5,000건 중" in texts(at), "the 문의 queue did not render"
     wall, cpu = [], []
     for _ in range(runs):
         began, began_cpu = time.perf_counter(), time.process_time()
