@@ -94,7 +94,10 @@ class Order(OrderBase, table=True):
     __tablename__ = "orders"
     __table_args__ = (
         Index("ix_orders_customer_ordered", "customer_id", "ordered_at"),
-        Index("ix_orders_status_ordered", "status", "ordered_at"),
+        # Covering for a time window's paid orders by buyer (campaign segments, analytics).
+        Index(
+            "ix_orders_status_ordered", "status", "ordered_at", "customer_id", "total_amount", "refunded_amount"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 18:09:32.066369
+Create Date: 2026-11-23 18:34:30.491515
 """
 
 from collections.abc import Sequence
@@ -618,7 +618,11 @@ def upgrade() -> None:
         batch_op.create_index("ix_orders_customer_ordered", ["customer_id", "ordered_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_orders_ordered_at"), ["ordered_at"], unique=False)
         batch_op.create_index("ix_orders_paid_at", ["paid_at"], unique=False)
-        batch_op.create_index("ix_orders_status_ordered", ["status", "ordered_at"], unique=False)
+        batch_op.create_index(
+            "ix_orders_status_ordered",
+            ["status", "ordered_at", "customer_id", "total_amount", "refunded_amount"],
+            unique=False,
+        )
         batch_op.create_index(batch_op.f("ix_orders_subscription_id"), ["subscription_id"], unique=False)
 
     op.create_table(
