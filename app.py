@@ -15,7 +15,7 @@ from core.auth import LoginFailed, authenticate
 from core.config import ConfigError, get_settings
 from core.db import DatabaseError, session_scope
 from core.models.staff import ROLE_LABELS
-from core.screens import PUBLIC_SCREENS, screens_for
+from core.screens import PUBLIC_SCREENS, SCREENS, screens_for
 
 st.set_page_config(page_title="ChannelDesk", page_icon=":material/storefront:", layout="wide")
 
@@ -37,6 +37,11 @@ def _login_page() -> None:
         st.session_state["actor"] = actor
         st.session_state["last_seen"] = time.monotonic()
         st.rerun()
+
+
+def _no_access_page() -> None:
+    st.title("접근 권한이 없습니다")
+    st.info("이 화면은 지금 계정의 역할로 열 수 없습니다. 왼쪽 메뉴의 화면을 이용하세요.")
 
 
 def _logout() -> None:
@@ -72,8 +77,15 @@ def main() -> None:
     if actor is None:
         if st.session_state.pop("expired", False):
             st.info("오래 사용하지 않아 로그아웃되었습니다. 다시 로그인하세요.")
-        page = st.navigation([st.Page(_login_page, title="로그인", icon=":material/login:"), *public],
-                             position="hidden")
+        # Every staff URL shows the login too (a bookmarked /inquiries opens after logging in),
+        # instead of Streamlit's English "Page not found".
+        staff_urls = [
+            st.Page(_login_page, title="로그인", url_path=s.url_path, visibility="hidden") for s in SCREENS
+        ]
+        page = st.navigation(
+            [st.Page(_login_page, title="로그인", icon=":material/login:", default=True), *staff_urls, *public],
+            position="hidden",
+        )
         page.run()
         return
 
@@ -86,7 +98,12 @@ def main() -> None:
         if st.button("로그아웃", key="app_logout"):
             _logout()
             st.rerun()
-    st.navigation(pages + public, position="sidebar").run()
+    refused = [
+        st.Page(_no_access_page, title="접근 권한 없음", url_path=s.url_path, visibility="hidden")
+        for s in SCREENS
+        if actor.role not in s.roles
+    ]
+    st.navigation(pages + refused + public, position="sidebar").run()
 
 
 main()
