@@ -1171,6 +1171,32 @@ def _filters_sql(product_id: int | None, method: str | None) -> tuple[str, dict[
     return "".join(f" AND {c}" for c in clauses), params
 
 
+def _read_rollup(
+    session: Session,
+    cov: Coverage,
+    rollup: tuple[date, date],
+    columns: str,
+    group_by: str,
+    *,
+    product_id: int | None = None,
+    method: str | None = None,
+    by_product: bool = False,
+) -> Any:
+    """Rows of the day rollups over the covered days `rollup`, grouped; days marked dirty are left
+    out (their callers read those live). daily_product_sales when a product is asked for."""
+    where, params = _filters_sql(product_id, method)
+    table = "daily_product_sales" if by_product or product_id is not None else "daily_sales"
+    dirty = sorted(d for d in cov.dirty if rollup[0] <= d <= rollup[1])
+    skip = " AND day NOT IN :dirty" if dirty else ""
+    statement = text(
+        f"SELECT {columns} FROM {table} WHERE day >= :first AND day <= :last{where}{skip} GROUP BY {group_by}"
+    )
+    if dirty:
+        statement = statement.bindparams(bindparam("dirty", expanding=True))
+        params["dirty"] = dirty
+    return session.execute(statement, {"first": rollup[0], "last": rollup[1], **params})
+
+
 def _daily_values(
     session: Session, first: date, last: date, product_id: int | None = None, method: str | None = None
 ) -> dict[date, list[int]]:
@@ -1180,19 +1206,9 @@ def _daily_values(
     cov = coverage(session)
     rollup, live = cov.split(first, last)
     if rollup is not None:
-        where, params = _filters_sql(product_id, method)
-        table = "daily_product_sales" if product_id is not None else "daily_sales"
-        dirty = sorted(d for d in cov.dirty if rollup[0] <= d <= rollup[1])
-        skip = " AND day NOT IN :dirty" if dirty else ""
-        statement = text(
-            f"SELECT day, SUM(orders), SUM(gross), SUM(refunds) FROM {table} "
-            f"WHERE day >= :first AND day <= :last{where}{skip} GROUP BY day"
-        )
-        if dirty:
-            statement = statement.bindparams(bindparam("dirty", expanding=True))
-            params["dirty"] = dirty
-        for day, orders, gross, refunds in session.execute(
-            statement, {"first": rollup[0], "last": rollup[1], **params}
+        for day, orders, gross, refunds in _read_rollup(
+            session, cov, rollup, "day, SUM(orders), SUM(gross), SUM(refunds)", "day",
+            product_id=product_id, method=method,
         ):
             result[_as_date(day)] = [int(orders), int(gross), int(refunds)]
     for start, end, live_first, live_last in live:
@@ -1316,18 +1332,10 @@ def _read_product_values(
     cov = coverage(session)
     rollup, live = cov.split(first, last)
     if rollup is not None:
-        where, params = _filters_sql(None, method)
-        dirty = sorted(d for d in cov.dirty if rollup[0] <= d <= rollup[1])
-        skip = " AND day NOT IN :dirty" if dirty else ""
-        statement = text(
-            "SELECT product_id, MAX(product_name), SUM(orders), SUM(units), SUM(gross), SUM(refunds) "
-            f"FROM daily_product_sales WHERE day >= :first AND day <= :last{where}{skip} GROUP BY product_id"
-        )
-        if dirty:
-            statement = statement.bindparams(bindparam("dirty", expanding=True))
-            params["dirty"] = dirty
-        for pid, name, orders, units, gross, refunds in session.execute(
-            statement, {"first": rollup[0], "last": rollup[1], **params}
+        for pid, name, orders, units, gross, refunds in _read_rollup(
+            session, cov, rollup,
+            "product_id, MAX(product_name), SUM(orders), SUM(units), SUM(gross), SUM(refunds)", "product_id",
+            method=method, by_product=True,
         ):
             values[pid] = [int(orders), int(units), int(gross), int(refunds)]
             names[pid] = name
@@ -1401,18 +1409,9 @@ def method_mix(session: Session, first: date, last: date, product_id: int | None
     cov = coverage(session)
     rollup, live = cov.split(first, last)
     if rollup is not None:
-        where, params = _filters_sql(product_id, None)
-        table = "daily_product_sales" if product_id is not None else "daily_sales"
-        dirty = sorted(d for d in cov.dirty if rollup[0] <= d <= rollup[1])
-        skip = " AND day NOT IN :dirty" if dirty else ""
-        statement = text(
-            f"SELECT method, SUM(orders), SUM(gross) FROM {table} "
-            f"WHERE day >= :first AND day <= :last{where}{skip} GROUP BY method"
-        )
-        if dirty:
-            statement = statement.bindparams(bindparam("dirty", expanding=True))
-            params["dirty"] = dirty
-        for m, orders, gross in session.execute(statement, {"first": rollup[0], "last": rollup[1], **params}):
+        for m, orders, gross in _read_rollup(
+            session, cov, rollup, "method, SUM(orders), SUM(gross)", "method", product_id=product_id
+        ):
             values[m] = [int(orders), int(gross)]
     for start, end, live_first, live_last in live:
         facts = _live_facts(session, start, end)
