@@ -75,7 +75,7 @@ from core.models import (
 from core.money import format_krw
 from core.orders import record_paid_order, record_paid_orders
 from core.payment_links import OPEN_STATUSES as LINK_OPEN_STATUSES
-from core.payment_links import create_payment_link, link_url
+from core.payment_links import code_order_id, create_payment_link, link_url
 from core.payments.base import (
     ApprovalResult,
     LookupResult,
@@ -632,6 +632,10 @@ class _Claim:
     new_link: PaymentLink | None = None  # a dunning link readied for this failure, to attach
     already_recorded: bool = False  # another worker recorded this charge first: nothing to do
 
+    def lookup_failed(self, error: PaymentError) -> None:
+        """The gateway could not say whether an earlier attempt charged: unknown, never charged blindly."""
+        self.outcome, self.failure_code, self.failure_message = "unknown", "LOOKUP_FAILED", str(error)[:500]
+
     @property
     def counted_as(self) -> str:
         return "skipped" if self.already_recorded else self.outcome
@@ -1075,11 +1079,7 @@ def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
         try:
             found = _find_by_order(gateway, claim, partner_order_id)
         except PaymentError as exc:
-            claim.outcome, claim.failure_code, claim.failure_message = (
-                "unknown",
-                "LOOKUP_FAILED",
-                str(exc)[:500],
-            )
+            claim.lookup_failed(exc)
             return
         if found is not None and found.status in CHARGED_STATUSES:
             claim.outcome, claim.via_lookup = "succeeded", True
@@ -1176,14 +1176,10 @@ def _check_link_payments(
     for claim in unsure:
         try:
             found = router.gateway(claim.link_gateway or router.primary.name).find_by_order(
-                partner_order_id=f"PL-{claim.link_code}"  # payment_links.partner_order_id
+                partner_order_id=code_order_id(claim.link_code)
             )
         except PaymentError as exc:
-            claim.outcome, claim.failure_code, claim.failure_message = (
-                "unknown",
-                "LOOKUP_FAILED",
-                str(exc)[:500],
-            )
+            claim.lookup_failed(exc)
             continue
         if found is not None and found.status in CHARGED_STATUSES:
             claim.outcome, claim.failure_code = "unknown", LINK_PAID

@@ -101,7 +101,12 @@ def chat_text(link: PaymentLink) -> str:
 
 
 def partner_order_id(link: PaymentLink) -> str:
-    return f"PL-{link.code}"
+    return code_order_id(link.code)
+
+
+def code_order_id(code: str) -> str:
+    """The partner_order_id the gateway knows a link's payment by."""
+    return f"PL-{code}"
 
 
 def create_payment_link(
