@@ -214,6 +214,29 @@ def _window_buyer() -> Any:
     return (ORD.customer_id + 0).label("customer_id")
 
 
+def _bought_targets(rule: dict[str, Any]) -> tuple[list[int], str]:
+    """The products and/or category of a "bought" rule, validated (one of them is required)."""
+    product_ids = _ids(rule)
+    category = rule.get("category") or ""
+    if not isinstance(category, str):
+        raise ValidationFailed(f"카테고리는 글자여야 합니다: {category!r}")
+    category = category.strip()
+    if not product_ids and not category:
+        raise ValidationFailed("구매 조건: 상품 또는 카테고리를 고르세요")
+    return product_ids, category
+
+
+def _repurchase_products(session: Session, rule: dict[str, Any]) -> tuple[int, int, list[Any]]:
+    """(within days, overdue days, [(product id, replenishment days)]) of a "repurchase_due" rule."""
+    within = _int(rule, "within_days", minimum=0, required=False)
+    overdue = _int(rule, "overdue_days", minimum=0, required=False)
+    query = select(P.id, P.replenishment_days).where(P.replenishment_days.is_not(None))
+    if rule.get("product_ids"):
+        query = query.where(P.id.in_(_ids(rule)))
+    products = list(session.execute(query).all())
+    return (7 if within is None else within), (30 if overdue is None else overdue), products
+
+
 def _raw_rule_condition(session: Session, rule: dict[str, Any], now: datetime) -> ColumnElement[bool]:
     """One rule over the raw orders (the definition; the reference the summaries are tested against)."""
     kind = rule.get("type")
@@ -229,13 +252,7 @@ def _raw_rule_condition(session: Session, rule: dict[str, Any], now: datetime) -
         )
         return C.id.in_(sub)
     if kind == "bought":
-        product_ids = _ids(rule)
-        category = rule.get("category") or ""
-        if not isinstance(category, str):
-            raise ValidationFailed(f"카테고리는 글자여야 합니다: {category!r}")
-        category = category.strip()
-        if not product_ids and not category:
-            raise ValidationFailed("구매 조건: 상품 또는 카테고리를 고르세요")
+        product_ids, category = _bought_targets(rule)
         which = []
         if product_ids:
             which.append(OI.product_id.in_(product_ids))
@@ -248,14 +265,7 @@ def _raw_rule_condition(session: Session, rule: dict[str, Any], now: datetime) -
         )
         return C.id.in_(sub)
     if kind == "repurchase_due":
-        within = _int(rule, "within_days", minimum=0, required=False)
-        within = 7 if within is None else within
-        overdue = _int(rule, "overdue_days", minimum=0, required=False)
-        overdue = 30 if overdue is None else overdue
-        query = select(P.id, P.replenishment_days).where(P.replenishment_days.is_not(None))
-        if rule.get("product_ids"):
-            query = query.where(P.id.in_(_ids(rule)))
-        products = session.execute(query).all()
+        within, overdue, products = _repurchase_products(session, rule)
         if not products:
             return false()
         # Due when the last purchase + cycle falls in [now - overdue, now + within].
@@ -343,9 +353,8 @@ def _rule_condition(session: Session, rule: dict[str, Any], now: datetime) -> Co
     kind = rule.get("type")
     if kind == "bought":
         start, end = _period(rule, now)
-        product_ids = [int(p) for p in rule.get("product_ids") or []]
-        category = (rule.get("category") or "").strip()
-        if end is None and (product_ids or category):
+        product_ids, category = _bought_targets(rule)
+        if end is None:
             which = []
             if product_ids:
                 which.append(CPS.product_id.in_(product_ids))
@@ -354,14 +363,7 @@ def _rule_condition(session: Session, rule: dict[str, Any], now: datetime) -> Co
             since = [CPS.last_ordered_at >= start] if start is not None else []
             return C.id.in_(select(CPS.customer_id).where(or_(*which), *since))
     if kind == "repurchase_due":
-        within = _int(rule, "within_days", minimum=0, required=False)
-        within = 7 if within is None else within
-        overdue = _int(rule, "overdue_days", minimum=0, required=False)
-        overdue = 30 if overdue is None else overdue
-        query = select(P.id, P.replenishment_days).where(P.replenishment_days.is_not(None))
-        if rule.get("product_ids"):
-            query = query.where(P.id.in_([int(p) for p in rule["product_ids"]]))
-        products = session.execute(query).all()
+        within, overdue, products = _repurchase_products(session, rule)
         if not products:
             return false()
         windows = [
