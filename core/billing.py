@@ -499,17 +499,15 @@ def set_instrument(
 # -- notices ----------------------------------------------------------------------------------
 
 
-def notice_text(plan_name: str, amount: int, charge_date: date, today: date) -> str:
-    """The seed's notice: '내일 월회비 39,000원이 결제될 예정입니다. ...' with the date added."""
-    return render_template(
-        default_body(NOTICE_TEMPLATE),
-        {
-            "언제": when_words(charge_date, today),
-            "결제일": korean_date(charge_date),
-            "상품명": plan_name,
-            "금액": format_krw(amount),
-        },
-    )
+def notice_variables(plan_name: str, amount: int, charge_date: date, today: date) -> dict[str, str]:
+    """The D-1 notice's template variables; the text is the template filled in: the seed's
+    '내일(12월 1일) 월회비 39,000원이 결제될 예정입니다. ...'."""
+    return {
+        "언제": when_words(charge_date, today),
+        "결제일": korean_date(charge_date),
+        "상품명": plan_name,
+        "금액": format_krw(amount),
+    }
 
 
 def notice_key(subscription_id: int, period: date) -> str:
@@ -561,26 +559,21 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
                 col(Subscription.next_charge_date) <= today + timedelta(days=config.notice_lead_days),
             )
         ).all()
+    notice_body = default_body(NOTICE_TEMPLATE)
     for start in range(0, len(due), batch_size):
         messages = []
         for sub_id, charge_date, next_amount, current_amount, customer_id, name, phone, plan_name in due[
             start : start + batch_size
         ]:
-            amount = next_amount or current_amount
+            variables = notice_variables(plan_name, next_amount or current_amount, charge_date, today)
             messages.append(
                 {
                     "customer_id": customer_id,
                     "to_phone": phone,
                     "template_key": NOTICE_TEMPLATE,
                     "idempotency_key": notice_key(sub_id, charge_date),
-                    "text": notice_text(plan_name, amount, charge_date, today),
-                    "variables": {
-                        "고객명": name,
-                        "언제": when_words(charge_date, today),
-                        "상품명": plan_name,
-                        "금액": format_krw(amount),
-                        "결제일": korean_date(charge_date),
-                    },
+                    "text": render_template(notice_body, variables),
+                    "variables": {"고객명": name, **variables},
                 }
             )
         with session_scope(engine) as session:
