@@ -144,7 +144,7 @@ def update_settings(session: Session, actor: Actor, **changes: Any) -> BillingSe
         if name == "retry_days":
             try:
                 value = [d for d in sorted(set(int(v) for v in value))]
-                retry_dates(date.today(), value)
+                retry_dates(clock.today_kst(), value)
             except (TypeError, ValueError):
                 raise ValidationFailed("재시도 일정은 양의 일수 목록이어야 합니다 (예: 1, 3, 7)") from None
         if name == "final_action" and value not in FINAL_ACTIONS:

@@ -122,7 +122,15 @@ def sqlite_actors(sqlite_engine: Engine) -> dict[str, Actor]:
     return make_actors(sqlite_engine)
 
 
+# Every test runs on the test clock, never on the machine's: a test that needs another instant sets
+# it (clock.set_now / clock.frozen / the worker's --now). CI runs the clock-sensitive tests a second
+# time with CHANNELDESK_TEST_NOW years ahead, so a test that mixes "now" with a fixed date fails the
+# day it is written, not the day that date passes.
+TEST_NOW = clock.parse_instant(os.environ.get("CHANNELDESK_TEST_NOW", "2026-11-20T10:00+09:00"))
+
+
 @pytest.fixture(autouse=True)
-def _release_clock() -> Iterator[None]:
+def _test_clock() -> Iterator[None]:
+    clock.set_now(TEST_NOW)
     yield
     clock.set_now(None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -11,6 +11,9 @@ from sqlmodel import Session, select
 from core.automations import ensure_default_templates
 from core.messaging.outbox import enqueue
 from core.models import Customer, Message, MessageKind, Template
+
+# The messaging tests' reference instant: the clock stands here unless a test moves it.
+NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 KST
 
 
 def setup_templates(engine: Engine, alimtalk: bool = True) -> None:

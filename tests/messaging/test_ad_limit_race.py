@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -18,9 +18,8 @@ from core.messaging import compliance, sender
 from core.messaging.outbox import enqueue
 from core.messaging.providers import Outcome, OutgoingMessage, SendResult
 from core.models import AdSendSlot, Message, MessageKind, Setting
-from tests.messaging.helpers import customer, setup_templates
+from tests.messaging.helpers import NOON, customer, setup_templates
 
-NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 KST
 CUSTOMERS = 8
 ADS_EACH = 9
 LIMIT = 2

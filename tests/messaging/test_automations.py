@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -25,9 +25,7 @@ from core.models import (
     SubscriptionPlan,
     Template,
 )
-from tests.messaging.helpers import customer
-
-NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 KST
+from tests.messaging.helpers import NOON, customer
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,9 +15,7 @@ from core.messaging import reports, sender, solapi
 from core.messaging.providers import Outcome, PermanentProviderError, ProviderOutcomeUnknown
 from core.models import Message
 from tests.messaging.fake_solapi import KEY_FIELD, FakeSolapi
-from tests.messaging.helpers import customer, message, queue, setup_templates
-
-NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+from tests.messaging.helpers import NOON, customer, message, queue, setup_templates
 
 
 def _item(key: str | None, code: str, **extra) -> dict:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -19,9 +19,7 @@ from core.config import PROJECT_ROOT
 from core.messaging.outbox import enqueue
 from core.models import Message, Setting
 from tests.messaging.fake_solapi import FakeSolapi
-from tests.messaging.helpers import customer, setup_templates
-
-NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+from tests.messaging.helpers import NOON, customer, setup_templates
 
 
 def _worker(engine: Engine, fake: FakeSolapi, now: datetime) -> subprocess.Popen:

@@ -10,12 +10,12 @@ from core.messaging import compliance, templates
 from core.messaging.compliance import Action, Recipient, Shop
 from core.messaging.phone import InvalidPhone, digits_only, normalize_mobile
 from core.models import Template
+from tests.messaging.helpers import NOON
 
-KST_NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 KST
 KST_2130 = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)  # 21:30 KST
 KST_0759 = datetime(2026, 12, 1, 22, 59, tzinfo=UTC)  # 07:59 KST on 12-02
 SHOP = Shop(name="테스트샵", opt_out_number="080-123-4567", phone="02-111-2222")
-CONSENTED = Recipient(ad_consent_at=KST_NOON - timedelta(days=30))
+CONSENTED = Recipient(ad_consent_at=NOON - timedelta(days=30))
 
 
 @pytest.mark.parametrize(
@@ -112,12 +112,12 @@ def test_preflight_passes_the_approved_text() -> None:
     assert templates.preflight(_template(kind="advertising", approved_body=None), {"고객명": "a"}) == "a님"
 
 
-def _check(kind: str = "advertising", recipient: Recipient = CONSENTED, now: datetime = KST_NOON, **kw):
+def _check(kind: str = "advertising", recipient: Recipient = CONSENTED, now: datetime = NOON, **kw):
     return compliance.check(kind=kind, text="신상품 소식", recipient=recipient, shop=SHOP, now=now, **kw)
 
 
 def test_informational_passes_untouched_even_at_night_and_after_opt_out() -> None:
-    opted_out = Recipient(ad_opt_out_at=KST_NOON)
+    opted_out = Recipient(ad_opt_out_at=NOON)
     decision = _check("informational", opted_out, KST_2130)
     assert decision == compliance.Decision(Action.SEND, "신상품 소식")
 
@@ -139,20 +139,20 @@ def test_advertising_without_consent_is_skipped() -> None:
 
 @pytest.mark.parametrize(("days_ago", "action"), [(30, Action.SEND), (180, Action.SEND), (200, Action.SKIP)])
 def test_same_kind_purchase_within_six_months_is_the_exception(days_ago: int, action: Action) -> None:
-    recipient = Recipient(last_same_kind_purchase_at=KST_NOON - timedelta(days=days_ago))
+    recipient = Recipient(last_same_kind_purchase_at=NOON - timedelta(days=days_ago))
     assert _check(recipient=recipient).action == action
 
 
 def test_opt_out_stops_advertising_even_with_consent_or_purchase() -> None:
     recipient = Recipient(
-        ad_consent_at=KST_NOON - timedelta(days=10),
-        ad_opt_out_at=KST_NOON - timedelta(days=1),
-        last_same_kind_purchase_at=KST_NOON - timedelta(days=2),
+        ad_consent_at=NOON - timedelta(days=10),
+        ad_opt_out_at=NOON - timedelta(days=1),
+        last_same_kind_purchase_at=NOON - timedelta(days=2),
     )
     decision = _check(recipient=recipient)
     assert decision.action == Action.SKIP and "수신거부" in decision.reason
     # Consenting again after the opt-out counts.
-    again = Recipient(ad_consent_at=KST_NOON - timedelta(hours=1), ad_opt_out_at=KST_NOON - timedelta(days=1))
+    again = Recipient(ad_consent_at=NOON - timedelta(hours=1), ad_opt_out_at=NOON - timedelta(days=1))
     assert _check(recipient=again).action == Action.SEND
 
 
@@ -172,14 +172,14 @@ def test_night_ban_holds_until_eight_not_dropped(now: datetime, hold_until: date
 
 
 def test_night_consent_allows_night_advertising_and_daytime_edges_pass() -> None:
-    night_ok = Recipient(ad_consent_at=KST_NOON - timedelta(days=3), night_ad_consent_at=KST_NOON)
+    night_ok = Recipient(ad_consent_at=NOON - timedelta(days=3), night_ad_consent_at=NOON)
     assert _check(recipient=night_ok, now=KST_2130).action == Action.SEND
     assert _check(now=datetime(2026, 12, 1, 23, 0, tzinfo=UTC)).action == Action.SEND  # 08:00 sharp
     assert _check(now=datetime(2026, 12, 1, 11, 59, tzinfo=UTC)).action == Action.SEND  # 20:59
 
 
 def test_pressure_limit_counts_advertising_only_and_holds_to_the_next_day() -> None:
-    busy = Recipient(ad_consent_at=KST_NOON - timedelta(days=3), ads_today=1)
+    busy = Recipient(ad_consent_at=NOON - timedelta(days=3), ads_today=1)
     decision = _check(recipient=busy)
     assert decision.action == Action.HOLD and "빈도" in decision.reason
     assert decision.hold_until == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # 08:00 KST on 12-02
@@ -191,8 +191,8 @@ def test_pressure_limit_counts_advertising_only_and_holds_to_the_next_day() -> N
 @pytest.mark.parametrize(
     ("now", "night_consent", "expected"),
     [
-        (KST_NOON, False, datetime(2026, 12, 1, 23, 0, tzinfo=UTC)),  # 12:00 -> 08:00 next day
-        (KST_NOON, True, datetime(2026, 12, 1, 15, 0, tzinfo=UTC)),  # 12:00 -> midnight
+        (NOON, False, datetime(2026, 12, 1, 23, 0, tzinfo=UTC)),  # 12:00 -> 08:00 next day
+        (NOON, True, datetime(2026, 12, 1, 15, 0, tzinfo=UTC)),  # 12:00 -> midnight
         (datetime(2026, 12, 1, 14, 59, tzinfo=UTC), True, datetime(2026, 12, 1, 15, 0, tzinfo=UTC)),  # 23:59
         (datetime(2026, 12, 1, 15, 0, tzinfo=UTC), False, datetime(2026, 12, 2, 23, 0, tzinfo=UTC)),  # 00:00
         (

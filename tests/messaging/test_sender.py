@@ -24,9 +24,8 @@ from core.messaging.providers import (
     SendResult,
 )
 from core.models import Customer, Message, MessageKind, Template
-from tests.messaging.helpers import customer, message, queue, setup_templates
+from tests.messaging.helpers import NOON, customer, message, queue, setup_templates
 
-NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 KST
 NIGHT = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)  # 22:00 KST
 
 

@@ -4,7 +4,7 @@ slow answers, 500s, dropped connections, HTML, empty bodies, and failures inside
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,9 +15,7 @@ from core.messaging import sender
 from core.messaging.solapi import SolapiClient
 from core.models import Message
 from tests.messaging.fake_solapi import FakeSolapi
-from tests.messaging.helpers import customer, message, queue, setup_templates
-
-NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+from tests.messaging.helpers import NOON, customer, message, queue, setup_templates
 
 
 @pytest.fixture
