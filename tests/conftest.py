@@ -130,7 +130,9 @@ TEST_NOW = clock.parse_instant(os.environ.get("CHANNELDESK_TEST_NOW", "2026-11-2
 
 
 @pytest.fixture(autouse=True)
-def _test_clock() -> Iterator[None]:
-    clock.set_now(TEST_NOW)
+def _test_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    # A browser test drives a real server on the machine's clock: the test reads the same clock.
+    if request.node.get_closest_marker("browser") is None:
+        clock.set_now(TEST_NOW)
     yield
     clock.set_now(None)
