@@ -27,6 +27,7 @@ from core.models import (
     Inquiry,
     InquiryStatus,
     InquiryType,
+    Order,
     Payment,
     PaymentStatus,
     Refund,
@@ -152,6 +153,8 @@ def test_a_new_user_walks_the_demo(engine: Engine) -> None:
         assert [(r.amount, r.status) for r in refunds] == [(later.amount, RefundStatus.SUCCEEDED)]
         kept = session.get(Payment, first.id)
         assert kept is not None and kept.status == PaymentStatus.APPROVED and kept.refunded_amount == 0
+        order = session.get(Order, later.order_id)
+        assert order is not None and (order.status, order.refunded_amount) == ("paid", 0), "bought once"
     assert_gateway_agrees(engine)
     assert _worker(engine, first_tick + timedelta(minutes=2))["jobs"]["double_charge_sentinel"]["counts"][
         "refunded"
