@@ -217,3 +217,27 @@ def test_a_new_user_walks_the_demo(engine: Engine) -> None:
         ).scalars().all()
         assert [row.tid for row in at_gateway] == [payment.gateway_tid], "charged once, at the gateway too"
     assert_gateway_agrees(engine)
+
+
+def test_every_demo_payment_can_be_refunded_and_looked_up(engine: Engine) -> None:
+    """Not one seeded payment answers "없는 결제입니다": each refundable one is refunded (what is left
+    of it, partially refunded ones included), each one is found by a live lookup."""
+    seed.seed_demo(engine, now=SEEDED_AT, customers=20, orders=150, seed=4)  # seed 4: two partial refunds
+    owner = _actor(engine, "owner")
+    router = get_router(engine=engine)
+    with Session(engine) as session:
+        payments = [
+            (p.id, p.amount - p.refunded_amount, p.gateway_tid, p.status)
+            for p in session.execute(select(Payment).order_by(Payment.id)).scalars()
+        ]
+    refundable = [p for p in payments if p[3] in (PaymentStatus.APPROVED, PaymentStatus.PARTIALLY_REFUNDED)]
+    assert any(p[3] == PaymentStatus.PARTIALLY_REFUNDED for p in refundable)
+    for _id, _left, tid, _status in payments:
+        assert router.lookup("sandbox", [], tid=tid).tid == tid
+    with clock.frozen(SEEDED_AT + timedelta(minutes=5)):
+        for payment_id, left, _tid, _status in refundable:
+            with session_scope(engine) as session:
+                refund = refund_payment(session, owner, payment_id=payment_id, amount=left, reason="전액 환불",
+                                        idempotency_key=f"all:{payment_id}")
+                assert refund.status == RefundStatus.SUCCEEDED, payment_id
+    assert_gateway_agrees(engine)
