@@ -11,7 +11,11 @@ Invariants the generator keeps (tests/test_seed.py checks them):
 - order.total_amount == sum(order_item.amount); order.tax_free_amount == sum of tax-free items;
 - payment.refunded_amount == sum(succeeded refunds); order.refunded_amount == its payment's;
 - order/payment status agree with the refunded amount (paid/approved, partially_refunded, refunded);
-- money is int KRW, every timestamp aware UTC, nothing in the future of `now`.
+- money is int KRW, every timestamp aware UTC, nothing in the future of `now`;
+- every payment, refund and subscription SID also exists in the sandbox gateway's own tables
+  (sandbox_payment, sandbox_instrument), so every demo refund, live lookup and charge works
+  (tests/test_demo_walk.py walks it); the one open 이중 결제 is minutes old and carries the
+  sentinel's dedupe key, so the worker's first tick refunds and resolves it.
 """
 
 from __future__ import annotations
