@@ -162,6 +162,7 @@ def test_a_new_user_walks_the_demo(engine: Engine) -> None:
 
     # 문의 → 환불 (part of a payment), then 주문 → 환불 (the rest), on seeded payments.
     cs = _actor(engine, "cs")
+    clock.set_now(first_tick + timedelta(minutes=5))  # staff refund minutes after the first tick
     with session_scope(engine) as session:  # as the pages do (objects stay loaded across commits)
         request = session.execute(
             select(Inquiry)
