@@ -13,7 +13,12 @@ Columns (a header row; English or Korean names, any order):
 | unit_price | 단가 | yes | 32000 or 32,000 (whole won) |
 | tax_free_amount | 면세금액 | no | 0 |
 | payment_method | 결제수단 | no | CARD / MONEY (카드, 카카오머니) |
-| status | 상태 | no | paid (default), refunded, canceled (결제 완료, 환불 완료, 취소) |
+| status | 상태 | no | paid (default), refunded, partially_refunded, canceled (결제 완료, 환불 완료, 부분 환불, 취소) |
+| refunded_amount | 환불금액 | partially_refunded: yes | 12000 (refunded: the whole amount when empty) |
+| refunded_at | 환불일시 | no | 2026-11-03 10:00 (default: the order time) |
+
+A refunded or partially refunded row also writes its refund (reason "가져오기", completed at the
+refund time), like a refund made here: 매출, segments, LTV and the order page all count it.
 
 Encodings: UTF-8 with or without BOM, and CP949 (what Korean Excel saves). One row is one order
 with one item. Nothing is written unless the whole file is valid; errors name the row number (the
@@ -41,7 +46,17 @@ from core import analytics, audit, clock, customer_summary
 from core.auth import Actor, require_role
 from core.db import session_scope
 from core.errors import ValidationFailed
-from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Role
+from core.models import (
+    Customer,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    Role,
+)
 from core.models.customers import _opaque_id
 from core.orders import MAX_AMOUNT
 
@@ -56,7 +71,10 @@ COLUMNS = {
     "tax_free_amount": ("tax_free_amount", "면세금액"),
     "payment_method": ("payment_method", "결제수단"),
     "status": ("status", "상태"),
+    "refunded_amount": ("refunded_amount", "환불금액"),
+    "refunded_at": ("refunded_at", "환불일시"),
 }
+IMPORT_REFUND_REASON = "가져오기"
 REQUIRED = ("order_number", "ordered_at", "customer_name", "product_name", "quantity", "unit_price")
 METHODS = {"": None, "CARD": "CARD", "카드": "CARD", "MONEY": "MONEY", "카카오머니": "MONEY", "머니": "MONEY"}
 STATUSES = {
@@ -67,6 +85,10 @@ STATUSES = {
     "refunded": OrderStatus.REFUNDED,
     "환불 완료": OrderStatus.REFUNDED,
     "환불완료": OrderStatus.REFUNDED,
+    "partially_refunded": OrderStatus.PARTIALLY_REFUNDED,
+    "partially refunded": OrderStatus.PARTIALLY_REFUNDED,
+    "부분 환불": OrderStatus.PARTIALLY_REFUNDED,
+    "부분환불": OrderStatus.PARTIALLY_REFUNDED,
     "canceled": OrderStatus.CANCELED,
     "취소": OrderStatus.CANCELED,
 }
@@ -80,6 +102,11 @@ DATE_FORMATS = (
     "%Y.%m.%d %H:%M",
     "%Y.%m.%d",
 )
+PAYMENT_STATUS_OF = {
+    OrderStatus.PAID: PaymentStatus.APPROVED,
+    OrderStatus.REFUNDED: PaymentStatus.REFUNDED,
+    OrderStatus.PARTIALLY_REFUNDED: PaymentStatus.PARTIALLY_REFUNDED,
+}
 MAX_ERRORS_SHOWN = 200
 CHUNK = 900  # IN-list size (SQLite allows 999 bound parameters per statement)
 INSERT_CHUNK = 10_000
@@ -230,6 +257,8 @@ def _parse(data: bytes) -> list[dict[str, Any]]:
             tax_free_text,
             method,
             status,
+            refunded_text,
+            refunded_at_text,
         ) = (cells[p].strip() if 0 <= p < width else "" for p in positions)
         if not "".join(cells).strip():
             continue
@@ -272,7 +301,20 @@ def _parse(data: bytes) -> list[dict[str, Any]]:
             problems.append(f"결제수단은 CARD 또는 MONEY여야 합니다: {method!r}")
         known, values["status"] = _choice(status, STATUSES)
         if not known:
-            problems.append(f"상태는 paid, refunded, canceled 중 하나여야 합니다: {status!r}")
+            problems.append(
+                f"상태는 paid, refunded, partially_refunded, canceled 중 하나여야 합니다: {status!r}"
+            )
+        elif "total" in values:
+            try:
+                values["refunded"], values["refunded_at"] = _refund_of(
+                    values["status"],
+                    values["total"],
+                    values.get("ordered_at"),
+                    refunded_text,
+                    refunded_at_text,
+                )
+            except ValueError as exc:
+                problems.append(str(exc))
         if problems:
             errors += [RowError(row_number, problem) for problem in problems]
             if len(errors) >= MAX_ERRORS_SHOWN:
@@ -284,6 +326,33 @@ def _parse(data: bytes) -> list[dict[str, Any]]:
     if not rows:
         raise ImportRejected([RowError(2, "가져올 주문이 없습니다")])
     return rows
+
+
+def _refund_of(
+    status: OrderStatus, total: int, ordered_at: datetime | None, amount_text: str, at_text: str
+) -> tuple[int, datetime | None]:
+    """(refunded amount, when) of one row: the whole total for refunded, a part for partially
+    refunded, nothing otherwise. The refund cannot precede the order (the default is the order time)."""
+    if status not in (OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED):
+        if amount_text and amount_text.translate(_INT_NOISE) != "0":
+            raise ValueError("환불금액은 환불 또는 부분 환불 주문에만 적을 수 있습니다")
+        return 0, None
+    if status == OrderStatus.REFUNDED:
+        amount = _int(amount_text, "환불금액", low=0, high=MAX_AMOUNT) if amount_text else total
+        if amount != total:
+            raise ValueError(
+                f"환불 완료 주문의 환불금액({amount:,}원)은 주문 금액({total:,}원)과 같아야 합니다"
+            )
+    else:
+        if not amount_text:
+            raise ValueError("부분 환불 주문에는 환불금액이 필요합니다")
+        amount = _int(amount_text, "환불금액", low=1, high=MAX_AMOUNT)
+        if amount >= total:
+            raise ValueError(f"부분 환불금액({amount:,}원)은 주문 금액({total:,}원)보다 작아야 합니다")
+    at = _parse_instant(at_text) if at_text else ordered_at
+    if at is not None and ordered_at is not None and at < ordered_at:
+        raise ValueError("환불일시가 주문일시보다 빠릅니다")
+    return amount, at
 
 
 def import_orders(
@@ -312,7 +381,7 @@ def _import(session: Session, actor: Actor, data: bytes, source_name: str) -> Im
         customer_ids = _customers(session, rows, result)
         customer_of = [customer_ids[_customer_key(row)] for row in rows]
         now = clock.now()
-        refunded, canceled = OrderStatus.REFUNDED, OrderStatus.CANCELED
+        canceled = OrderStatus.CANCELED
         order_values = [
             {
                 "order_number": row["order_number"],
@@ -323,7 +392,7 @@ def _import(session: Session, actor: Actor, data: bytes, source_name: str) -> Im
                 "status": row["status"],
                 "ordered_at": row["ordered_at"],
                 "paid_at": row["ordered_at"] if row["status"] != canceled else None,
-                "refunded_amount": row["total"] if row["status"] == refunded else 0,
+                "refunded_amount": row["refunded"],
                 "shipping_method": None,
                 "expected_ship_date": None,
                 "tracking_url": None,
@@ -337,9 +406,15 @@ def _import(session: Session, actor: Actor, data: bytes, source_name: str) -> Im
         order_ids = dict(
             _matching(session, order_number, [row["order_number"] for row in rows], Order.__table__.c.id)
         )
-        # Backdated sales: tell the sales rollups which days to re-read (core.analytics).
+        # Backdated sales and refunds: tell the sales rollups which days to re-read (core.analytics).
         analytics.record_sales_at(
-            session, [(values["paid_at"], values["customer_id"]) for values in order_values]
+            session,
+            [(values["paid_at"], values["customer_id"]) for values in order_values]
+            + [
+                (row["refunded_at"], customer_id)
+                for row, customer_id in zip(rows, customer_of, strict=True)
+                if row["refunded"]
+            ],
         )
         _bulk_insert(
             session,
@@ -368,8 +443,8 @@ def _import(session: Session, actor: Actor, data: bytes, source_name: str) -> Im
                     "method": row["method"],
                     "amount": row["total"],
                     "tax_free_amount": row["tax_free"],
-                    "refunded_amount": row["total"] if row["status"] == refunded else 0,
-                    "status": PaymentStatus.REFUNDED if row["status"] == refunded else PaymentStatus.APPROVED,
+                    "refunded_amount": row["refunded"],
+                    "status": PAYMENT_STATUS_OF[row["status"]],
                     "idempotency_key": f"import:{row['order_number']}",
                     "approved_at": row["ordered_at"],
                     "failure_code": None,
@@ -381,6 +456,7 @@ def _import(session: Session, actor: Actor, data: bytes, source_name: str) -> Im
                 if row["status"] != canceled
             ],
         )
+        _refunds(session, actor, rows, order_ids)
         customer_summary.refresh(session, set(customer_of))  # after payments: it reads paid_at
         result.created = len(rows)
     audit.record(
@@ -395,6 +471,43 @@ def _import(session: Session, actor: Actor, data: bytes, source_name: str) -> Im
         customers_created=result.customers_created,
     )
     return result
+
+
+def _refunds(session: Session, actor: Actor, rows: list[dict[str, Any]], order_ids: dict[str, int]) -> None:
+    """The refund rows of the refunded and partially refunded rows (what 매출 and LTV count), on
+    the payments just written; the tax-free part goes back in proportion (all of it when full)."""
+    refunded = [row for row in rows if row["refunded"]]
+    if not refunded:
+        return
+    payment_ids = dict(
+        _matching(
+            session,
+            Payment.__table__.c.idempotency_key,
+            [f"import:{row['order_number']}" for row in refunded],
+            Payment.__table__.c.id,
+        )
+    )
+    # Core's executemany, not _bulk_insert's COPY: it serialises the JSON column on every driver,
+    # and refunded rows are a small share of a file.
+    session.execute(
+        insert(Refund.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "payment_id": payment_ids[f"import:{row['order_number']}"],
+                "order_id": order_ids[row["order_number"]],
+                "amount": row["refunded"],
+                "tax_free_amount": row["tax_free"] * row["refunded"] // row["total"],
+                "reason": IMPORT_REFUND_REASON,
+                "status": RefundStatus.SUCCEEDED.value,
+                "idempotency_key": f"import:{row['order_number']}:refund",
+                "requested_by": actor.id,
+                "gateway_response": {},
+                "created_at": row["refunded_at"],
+                "completed_at": row["refunded_at"],
+            }
+            for row in refunded
+        ],
+    )
 
 
 def _bulk_insert(session: Session, table: Table, values: list[dict[str, Any]]) -> None:

@@ -92,7 +92,8 @@ def record_paid_orders(session: Session, orders: list[dict[str, Any]]) -> dict[s
     """`record_paid_order` for a batch (a day of subscription charges): two Core inserts, no ORM objects.
 
     Each dict has record_paid_order's arguments (order_number ... paid_at, plus back-references
-    such as subscription_id). Returns order_number -> order id. A repeated order number raises
+    such as subscription_id); the customers' summaries are refreshed, as the single version does.
+    Returns order_number -> order id. A repeated order number raises
     IntegrityError, like the single version, so the caller's batch rolls back whole.
     """
     if not orders:
@@ -131,6 +132,8 @@ def record_paid_orders(session: Session, orders: list[dict[str, Any]]) -> dict[s
             for o in orders
         ],
     )
+    # Segments and the 6-month purchase exception read the summaries: current in this transaction.
+    customer_summary.refresh(session, {o["customer_id"] for o in orders})
     return ids
 
 
@@ -170,6 +173,15 @@ def _lock_payment(session: Session, payment_id: int) -> Payment:
 
 def refundable_amount(payment: Payment) -> int:
     return payment.amount - payment.refunded_amount
+
+
+def order_refunded_amount(total: int, collected: int, given_back: int) -> int:
+    """What the customer got back of the order's price, from what its payments took and returned.
+
+    A refund that only returns an extra charge (a double charge: collected twice the price) leaves
+    the order paid; the customer still bought it. Clamped to 0..total.
+    """
+    return min(total, max(0, total - (collected - given_back)))
 
 
 def refund_payment(
@@ -358,11 +370,28 @@ def _record_refund_success(
     session.add_all([payment, refund])
     order = session.get(Order, payment.order_id) if payment.order_id else None
     if order is not None:
-        order.refunded_amount += refund.amount
+        session.flush()
+        collected, given_back = session.execute(
+            select(
+                func.coalesce(func.sum(Payment.amount), 0),
+                select(func.coalesce(func.sum(Refund.amount), 0))
+                .join(Payment, Payment.id == Refund.payment_id)  # type: ignore[arg-type]
+                .where(Payment.order_id == order.id, Refund.status == RefundStatus.SUCCEEDED)
+                .scalar_subquery(),
+            ).where(
+                Payment.order_id == order.id,
+                Payment.status.in_(  # type: ignore[attr-defined]
+                    [PaymentStatus.APPROVED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED]
+                ),
+            )
+        ).one()
+        order.refunded_amount = order_refunded_amount(order.total_amount, int(collected), int(given_back))
         order.status = (
-            OrderStatus.REFUNDED
+            OrderStatus.PAID
+            if order.refunded_amount == 0
+            else OrderStatus.REFUNDED
             if order.refunded_amount >= order.total_amount
-            else (OrderStatus.PARTIALLY_REFUNDED)
+            else OrderStatus.PARTIALLY_REFUNDED
         )
         session.add(order)
         customer_summary.refresh(session, [order.customer_id])

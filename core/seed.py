@@ -11,7 +11,11 @@ Invariants the generator keeps (tests/test_seed.py checks them):
 - order.total_amount == sum(order_item.amount); order.tax_free_amount == sum of tax-free items;
 - payment.refunded_amount == sum(succeeded refunds); order.refunded_amount == its payment's;
 - order/payment status agree with the refunded amount (paid/approved, partially_refunded, refunded);
-- money is int KRW, every timestamp aware UTC, nothing in the future of `now`.
+- money is int KRW, every timestamp aware UTC, nothing in the future of `now`;
+- every payment, refund and subscription SID also exists in the sandbox gateway's own tables
+  (sandbox_payment, sandbox_instrument), so every demo refund, live lookup and charge works
+  (tests/test_demo_walk.py walks it); the one open 이중 결제 is minutes old and carries the
+  sentinel's dedupe key, so the worker's first tick refunds and resolves it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from sqlmodel import Session, SQLModel
 
 from core import audit, clock, customer_summary, inquiries
 from core.auth import Actor, create_user
+from core.billing import charge_key
+from core.billing import order_number as subscription_order_number
 from core.errors import Conflict, ValidationFailed
 from core.models import (
     ChargeStatus,
@@ -49,6 +55,9 @@ from core.models import (
     Subscription,
     SubscriptionStatus,
 )
+from core.money import vat_of
+from core.payment_links import code_order_id
+from core.payments.sandbox import ONE_TIME_CID, RECURRING_CID
 
 DEMO_PASSWORD = "channeldesk"
 DEMO_USERS = (
@@ -64,7 +73,16 @@ WINDOW_DAYS = 183  # "the last 6 months"
 LINK_TTL_S = 72 * 3600
 CHUNK = 20_000
 # Big loads drop these tables' secondary indexes and rebuild them at the end (same transaction).
-BULK_TABLES = ("customer", "orders", "order_item", "payment", "refund", "payment_link", "review")
+BULK_TABLES = (
+    "customer",
+    "orders",
+    "order_item",
+    "payment",
+    "refund",
+    "payment_link",
+    "review",
+    "sandbox_payment",
+)
 BULK_INDEX_THRESHOLD = 50_000
 # Store chunks from a second thread while the next chunk is built. Off by default: on this 2-core
 # machine under load it cost ~15% more CPU and was slower (bench/seed.py --background-writer to compare).
@@ -717,6 +735,39 @@ INQUIRY_COLS = (
 EVENT_COLS = ("id", "inquiry_id", "at", "kind", "author_id", "body", "detail")
 
 
+# The sandbox gateway's own rows (core/models/sandbox.py): every seeded payment, refund and SID
+# exists at the gateway too, so refunds, live lookups and charges work on the demo data.
+GATEWAY_PAYMENT_COLS = (
+    "tid",
+    "cid",
+    "partner_order_id",
+    "partner_user_id",
+    "item_name",
+    "quantity",
+    "total_amount",
+    "tax_free_amount",
+    "vat_amount",
+    "status",
+    "method",
+    "aid",
+    "sid",
+    "charge_key",
+    "canceled_amount",
+    "canceled_tax_free_amount",
+    "actions",
+    "created_at",
+    "approved_at",
+)
+INSTRUMENT_COLS = ("sid", "partner_user_id", "status", "created_at", "inactivated_at")
+# Our payment status -> the sandbox's (KakaoPay's) status of the same payment.
+GATEWAY_STATUS = {
+    PaymentStatus.APPROVED.value: "SUCCESS_PAYMENT",
+    PaymentStatus.PARTIALLY_REFUNDED.value: "PART_CANCEL_PAYMENT",
+    PaymentStatus.REFUNDED.value: "CANCEL_PAYMENT",
+    PaymentStatus.FAILED.value: "FAIL_PAYMENT",
+}
+
+
 @dataclass
 class _Buffers:
     links: list[tuple[Any, ...]]
@@ -725,10 +776,11 @@ class _Buffers:
     payments: list[tuple[Any, ...]]
     refunds: list[tuple[Any, ...]]
     reviews: list[tuple[Any, ...]]
+    gateway: list[tuple[Any, ...]]
 
     @classmethod
     def empty(cls) -> _Buffers:
-        return cls([], [], [], [], [], [])
+        return cls([], [], [], [], [], [], [])
 
 
 def _add_months(day: date, months: int, anchor: int) -> date:
@@ -736,6 +788,14 @@ def _add_months(day: date, months: int, anchor: int) -> date:
     year, month = day.year + month_index // 12, month_index % 12 + 1
     last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
     return date(year, month, min(anchor, last))
+
+
+def _iso(stored: Any) -> str:
+    """An instant as _Writer.ts gave it (SQLite text or an aware datetime) -> the ISO text the
+    sandbox writes in payment_action_details ("2026-11-20T01:00:00+00:00")."""
+    if isinstance(stored, str):
+        return f"{stored[:10]}T{stored[11:19]}+00:00"
+    return stored.isoformat()
 
 
 def _kst_date(seconds: int) -> date:
@@ -807,6 +867,60 @@ class _Generator:
 
     def _staff(self) -> int | None:
         return self.rng.choice(self.staff_ids)
+
+    def _gateway_payment(
+        self,
+        buf: _Buffers,
+        payment: tuple[Any, ...],
+        partner_order_id: str,
+        item_name: str,
+        quantity: int,
+        *,
+        cancel: tuple[int, int, int, int, str, str] | None = None,
+        sid: str | None = None,
+    ) -> None:
+        """The sandbox's row of a seeded payment (a PAYMENT_COLS tuple), so the gateway knows it.
+
+        `cancel` is the seeded refund (id, amount, tax-free part, instant, our key, reason); the
+        gateway records it under the key core.orders sends (refund:{key}), so a repeat is a no-op.
+        `sid` marks a subscription charge: recurring CID, the SID, and the charge key billing sends.
+        Times are the payment's own (created, approved), already in the driver's shape.
+        """
+        pid, total, tax_free, status, key, approved_at = (
+            payment[0], payment[6], payment[7], payment[9], payment[10], payment[11],
+        )  # fmt: skip
+        aid = actions = None
+        if approved_at is None:
+            actions = "[]"
+        else:
+            aid = f"A{self.tid_base + pid:019d}"
+            actions = (
+                f'[{{"aid": "{aid}", "approved_at": "{_iso(approved_at)}", "amount": {total}, '
+                '"payment_action_type": "PAYMENT"}'
+            )
+            if cancel is not None:
+                refund_id, amount, _tax_free, at, refund_key, reason = cancel
+                canceled_at = _iso(self.w.ts(at))
+                actions += ", " + json.dumps(
+                    {
+                        "aid": f"A{refund_id:019d}",
+                        "approved_at": canceled_at,
+                        "amount": amount,
+                        "payment_action_type": "CANCEL",
+                        "idempotency_key": f"refund:{refund_key}",
+                        "canceled_at": canceled_at,
+                        "reason": reason,
+                    },
+                    ensure_ascii=False,
+                )
+            actions += "]"
+        buf.gateway.append((
+            payment[4], ONE_TIME_CID if sid is None else RECURRING_CID, partner_order_id,
+            self.public_ids[payment[2] - self.customer_first], item_name, quantity, total, tax_free,
+            vat_of(total, tax_free), GATEWAY_STATUS[status], payment[5], aid, sid,
+            key if (sid is not None and aid is not None) else None, payment[8],
+            cancel[2] if cancel is not None else 0, actions, payment[15], approved_at,
+        ))  # fmt: skip
 
     # -- run -----------------------------------------------------------------------------------
     def run(self, n_customers: int, n_orders: int) -> dict[str, int]:
@@ -911,6 +1025,8 @@ class _Generator:
         # Heavy-tailed appetite: a few loyal regulars, many one-time buyers.
         weights = [rng.lognormvariate(0.0, 1.25) for _ in range(n)]
         self.customer_cum = list(_cumulative(weights))
+        # The partner_user_id the gateway knows each customer by (the sandbox rows carry it).
+        self.public_ids = public_ids = [f"{rng.getrandbits(80):020x}" for _ in range(n)]
         rows = []
         for i in range(n):
             name = rng.choices(surnames, cum_weights=surname_cum)[0] + rng.choice(GIVEN_NAMES)
@@ -933,7 +1049,7 @@ class _Generator:
                     name,
                     phone,
                     w.true if rng.random() < 0.86 else w.false,
-                    f"{rng.getrandbits(80):020x}",
+                    public_ids[i],
                     w.ts(consent),
                     w.ts(night),
                     w.ts(opt_out),
@@ -1013,12 +1129,14 @@ class _Generator:
         w.insert("payment", PAYMENT_COLS, buf.payments)
         w.insert("refund", REFUND_COLS, buf.refunds)
         w.insert("review", REVIEW_COLS, buf.reviews)
+        w.insert("sandbox_payment", GATEWAY_PAYMENT_COLS, buf.gateway)
         for name, rows in (
             ("payment_links", buf.links),
             ("order_items", buf.items),
             ("payments", buf.payments),
             ("refunds", buf.refunds),
             ("reviews", buf.reviews),
+            ("sandbox_payments", buf.gateway),
         ):
             self._count(name, len(rows))
 
@@ -1076,13 +1194,18 @@ class _Generator:
         link_id = paid_at = delivered_at = shipping = ship_date = tracking = None
         refunded = 0
         entry = None
+        number = f"{self._order_prefix((t + KST_OFFSET_S) // 86400)}{oid:07d}"
+        first_name = PRODUCTS[chosen[0]].name
+        item_name = first_name if len(chosen) == 1 else f"{first_name} 외 {len(chosen) - 1}건"
         if status is _CANCELED:
             if random_() < 0.5:  # a declined card before the customer gave up
                 pid = self._take("payment")
-                buf.payments.append((
+                payment = (
                     pid, oid, cid, GATEWAY, self._tid(pid), "CARD", total, tax_free, 0, _PAY_FAILED,
                     f"pay:{oid}", None, "CARD_DECLINED", "카드사 승인 거절", "[]", ts(t + 30),
-                ))  # fmt: skip
+                )  # fmt: skip
+                buf.payments.append(payment)
+                self._gateway_payment(buf, payment, number, item_name, units)
         elif status is _PAID:
             pid = self._take("payment")
             paid_at = min(t + 5 + int(random_() * 300), now)
@@ -1096,17 +1219,21 @@ class _Generator:
                 delivered = paid_at + 86400 + int(random_() * 2 * 86400)
                 if delivered < now:
                     delivered_at = delivered
+            partner_order_id = number
             if len(chosen) == 1 and random_() < 0.1:
                 source = "link"
                 link_id = self._take("payment_link")
                 link_created = t - 60 - int(random_() * 20 * 3600)
+                code = f"L{link_id:07d}{rng.getrandbits(24):06x}"
+                partner_order_id = code_order_id(code)
                 buf.links.append((
-                    link_id, f"L{link_id:07d}{rng.getrandbits(24):06x}", self.product_ids[chosen[0]], cid, None,
+                    link_id, code, self.product_ids[chosen[0]], cid, None,
                     PRODUCTS[chosen[0]].name, total, tax_free, None, _LINK_PAID, GATEWAY, self._tid(pid),
                     self._staff(), ts(link_created), ts(t - 30), ts(paid_at), ts(link_created + LINK_TTL_S), None,
                     oid,
                 ))  # fmt: skip
             refund_roll = random_()
+            cancel = None
             if refund_roll < 0.035 and age > 86400:
                 refund_at = paid_at + 3600 + int(random_() * 7 * 86400)
                 if refund_at < now:
@@ -1118,16 +1245,27 @@ class _Generator:
                         status, pay_status = _PARTIALLY_REFUNDED, _PAY_PARTIALLY_REFUNDED
                         gateway_status = "PART_CANCEL_PAYMENT"
                     refunded = amount
+                    refund_id, reason = self._take("refund"), rng.choice(REFUND_REASONS)
                     buf.refunds.append((
-                        self._take("refund"), pid, oid, amount, refund_tax_free, rng.choice(REFUND_REASONS),
+                        refund_id, pid, oid, amount, refund_tax_free, reason,
                         "succeeded", f"refund:{pid}:1", self._staff(),
                         json.dumps({"status": gateway_status, "approved_cancel_amount": {"total": amount}}),
                         ts(refund_at), ts(refund_at + 2),
                     ))  # fmt: skip
-            buf.payments.append((
+                    cancel = (refund_id, amount, refund_tax_free, refund_at + 1, f"refund:{pid}:1", reason)
+            payment = (
                 pid, oid, cid, GATEWAY, self._tid(pid), method, total, tax_free, refunded, pay_status,
                 f"pay:{oid}", ts(paid_at), None, None, "[]", ts(t + 2),
-            ))  # fmt: skip
+            )  # fmt: skip
+            buf.payments.append(payment)
+            self._gateway_payment(
+                buf,
+                payment,
+                partner_order_id,
+                item_name,
+                units,
+                cancel=cancel,
+            )
             entry = (oid, cid, pid, total, refunded, tax_free)
             if delivered_at is not None and refunded == 0 and random_() < 0.12:
                 review_at = delivered_at + int(random_() * 10 * 86400)
@@ -1138,7 +1276,7 @@ class _Generator:
                         rng.choice(REVIEW_TEXT[rating]), ts(review_at),
                     ))  # fmt: skip
         buf.orders.append((
-            oid, f"{self._order_prefix((t + KST_OFFSET_S) // 86400)}{oid:07d}", cid, total, tax_free, shipping,
+            oid, number, cid, total, tax_free, shipping,
             ship_date, tracking, source, status, ts(t), ts(paid_at), ts(delivered_at), refunded, link_id, None,
         ))  # fmt: skip
         return entry
@@ -1257,7 +1395,7 @@ class _Generator:
         forced = [*statuses, SubscriptionStatus.ACTIVE, SubscriptionStatus.ACTIVE]
         plan_weights = [p[5] for p in PLANS]
         first = self._take("subscription", n)
-        subs, charges, events = [], [], []
+        subs, charges, events, instruments = [], [], [], []
         buf = _Buffers.empty()
         for i, customer_index in enumerate(customers):
             sid = first + i
@@ -1308,32 +1446,41 @@ class _Generator:
                 next_day = None
             elif failed_last:
                 next_day = periods[-1]
+            sid_ref = f"S{(sid * 104_729_000_007 + 97) % 10**19:019d}"
             for j, day in enumerate(periods):
                 charge_at = min(max(_kst_seconds(day, 9, rng.randint(0, 20)), started + 60), now - 60)
                 charge_id = self._take("subscription_charge")
-                key = f"charge:{sid}:{day.isoformat()}"
+                key = charge_key(sid, day)
+                partner_order_id = subscription_order_number(sid, day)
                 if failed_last and j == len(periods) - 1:
                     pid = self._take("payment")
                     attempts = rng.randint(1, 3)
-                    buf.payments.append(
-                        (
-                            pid,
-                            None,
-                            cid,
-                            GATEWAY,
-                            self._tid(pid),
-                            "CARD",
-                            amount,
-                            0,
-                            0,
-                            PaymentStatus.FAILED.value,
-                            f"{key}:{attempts}",
-                            None,
-                            "INSUFFICIENT_FUNDS",
-                            "잔액 부족",
-                            "[]",
-                            w.ts(charge_at),
-                        )
+                    payment = (
+                        pid,
+                        None,
+                        cid,
+                        GATEWAY,
+                        self._tid(pid),
+                        "CARD",
+                        amount,
+                        0,
+                        0,
+                        PaymentStatus.FAILED.value,
+                        f"{key}:{attempts}",
+                        None,
+                        "INSUFFICIENT_FUNDS",
+                        "잔액 부족",
+                        "[]",
+                        w.ts(charge_at),
+                    )
+                    buf.payments.append(payment)
+                    self._gateway_payment(
+                        buf,
+                        payment,
+                        partner_order_id,
+                        name,
+                        1,
+                        sid=sid_ref,
                     )
                     charges.append(
                         (
@@ -1386,25 +1533,32 @@ class _Generator:
                     )
                 )
                 buf.items.append((item_id, oid, self.product_ids[product_index], name, 1, amount, amount))
-                buf.payments.append(
-                    (
-                        pid,
-                        oid,
-                        cid,
-                        GATEWAY,
-                        self._tid(pid),
-                        "CARD",
-                        amount,
-                        0,
-                        0,
-                        PaymentStatus.APPROVED.value,
-                        key,
-                        w.ts(charge_at + 3),
-                        None,
-                        None,
-                        "[]",
-                        w.ts(charge_at),
-                    )
+                payment = (
+                    pid,
+                    oid,
+                    cid,
+                    GATEWAY,
+                    self._tid(pid),
+                    "CARD",
+                    amount,
+                    0,
+                    0,
+                    PaymentStatus.APPROVED.value,
+                    key,
+                    w.ts(charge_at + 3),
+                    None,
+                    None,
+                    "[]",
+                    w.ts(charge_at),
+                )
+                buf.payments.append(payment)
+                self._gateway_payment(
+                    buf,
+                    payment,
+                    partner_order_id,
+                    name,
+                    1,
+                    sid=sid_ref,
                 )
                 charges.append(
                     (
@@ -1456,7 +1610,16 @@ class _Generator:
                         json.dumps({"reason": rng.choice(("이사", "가격 부담", "이용 빈도 낮음"))}),
                     )
                 )
-            sid_ref = f"S{(sid * 104_729_000_007 + 97) % 10**19:019d}"
+            # The SID exists at the sandbox: active while the subscription lives, inactive once canceled.
+            instruments.append(
+                (
+                    sid_ref,
+                    self.public_ids[customer_index],
+                    "INACTIVE" if canceled_at is not None else "ACTIVE",
+                    w.ts(started),
+                    w.ts(canceled_at),
+                )
+            )
             subs.append(
                 (
                     sid,
@@ -1479,6 +1642,7 @@ class _Generator:
                 )
             )
         w.insert("subscription", SUB_COLS, subs)
+        w.insert("sandbox_instrument", INSTRUMENT_COLS, instruments)
         self._flush(buf)
         w.insert("subscription_charge", CHARGE_COLS, charges)
         w.insert("subscription_event", SUB_EVENT_COLS, events)
@@ -1486,18 +1650,25 @@ class _Generator:
         self._count("subscriptions", n)
         self._count("subscription_charges", len(charges))
         self._count("subscription_events", len(events))
+        self._count("sandbox_instruments", len(instruments))
 
     # -- inquiries -----------------------------------------------------------------------------
     def _inquiries(self, n_orders: int) -> None:
         rng, w, now = self.rng, self.w, self.now
         cs_ids = self.staff_ids
-        inquiries, events, dup_payments = [], [], []
-        double_charged: set[int] = set()
+        inquiries, events = [], []
+        buf = _Buffers.empty()
         recent = [entry for entry in self.recent_paid if entry[4] == 0]
         # Open ones: each type at several ages (minutes to days), some waiting on the customer.
         open_ages_min = (2, 8, 25, 50, 3 * 60, 20 * 60, 2 * 24 * 60)
         plans: list[tuple[InquiryType, int, str]] = []
         for kind in InquiryType:
+            if kind is InquiryType.DOUBLE_CHARGE:
+                # A double charge minutes old: the sentinel (every minute) finds it on the worker's
+                # first tick and refunds it, well within its 1-hour target. An older open one would
+                # be a double charge the sentinel missed for hours: not what the product does.
+                plans.append((kind, rng.randint(120, 240), InquiryStatus.OPEN))
+                continue
             for age in open_ages_min:
                 plans.append((kind, age * 60 + rng.randint(0, 59), InquiryStatus.OPEN))
             plans.append((kind, rng.randint(2 * 3600, 30 * 3600), InquiryStatus.WAITING_CUSTOMER))
@@ -1509,40 +1680,16 @@ class _Generator:
         for i, (kind, age_s, status) in enumerate(plans):
             iid = first + i
             created = now - age_s
-            order = self._order_for(kind, status, recent)
+            dedupe_key = None
+            if kind is InquiryType.DOUBLE_CHARGE and status is not InquiryStatus.RESOLVED:
+                order = self._double_charged_order(buf, created)
+                # The sentinel's key: it takes this inquiry over (refund, reply, resolve), not a second one.
+                dedupe_key = f"double_charge:{order[2]}"
+            else:
+                order = self._order_for(kind, status, recent)
             cid = order[1] if order else self._pick_customer(created)
             order_id = order[0] if order else None
             payment_id = order[2] if order else None
-            if (
-                order
-                and kind is InquiryType.DOUBLE_CHARGE
-                and status is not InquiryStatus.RESOLVED
-                and order[0] not in double_charged
-            ):
-                double_charged.add(order[0])
-                # The duplicate the customer complains about: a second approved payment on the order.
-                dup = self._take("payment")
-                dup_payments.append(
-                    (
-                        dup,
-                        order[0],
-                        order[1],
-                        GATEWAY,
-                        self._tid(dup),
-                        "CARD",
-                        order[3],
-                        order[5],
-                        0,
-                        PaymentStatus.APPROVED.value,
-                        f"pay:{order[0]}:dup",
-                        w.ts(created - 600),
-                        None,
-                        None,
-                        "[]",
-                        w.ts(created - 600),
-                    )
-                )
-                payment_id = dup
             subject, body = rng.choice(INQUIRY_TEXT[kind])
             first_target, resolution_target = SLA_TARGET_MINUTES[kind]
             assignee = first_response = resolved = None
@@ -1626,7 +1773,7 @@ class _Generator:
                     status.value,
                     assignee,
                     "staff",
-                    None,
+                    dedupe_key,
                     w.ts(created),
                     w.ts(first_response),
                     w.ts(resolved),
@@ -1636,12 +1783,43 @@ class _Generator:
                     None,
                 )
             )
-        w.insert("payment", PAYMENT_COLS, dup_payments)
+        self._flush(buf)
+        self._count("orders", len(buf.orders))
         w.insert("inquiry", INQUIRY_COLS, inquiries)
         w.insert("inquiry_event", EVENT_COLS, events)
-        self._count("payments", len(dup_payments))
         self._count("inquiries", len(inquiries))
         self._count("inquiry_events", len(events))
+
+    def _double_charged_order(self, buf: _Buffers, complained_at: int) -> tuple[int, int, int, int, int, int]:
+        """A one-item order paid twice a minute apart, minutes before the customer wrote in.
+
+        Both payments exist at the sandbox, so the sentinel's refund of the later one goes through.
+        Returns (order, customer, later payment, total, 0, tax-free) like the paid-order entries.
+        """
+        rng, w = self.rng, self.w
+        t = complained_at - rng.randint(300, 480)
+        cid = self._pick_customer(t)
+        index = self.sale_products[bisect.bisect_right(self.sale_cum, rng.random() * self.sale_cum[-1])]
+        spec = PRODUCTS[index]
+        total, tax_free = spec.price, (spec.price if spec.is_tax_free else 0)
+        oid, item_id = self._take("orders"), self._take("order_item")
+        number = f"{self._order_prefix((t + KST_OFFSET_S) // 86400)}{oid:07d}"
+        first_paid, later_paid = t + 20, t + 80
+        buf.orders.append((
+            oid, number, cid, total, tax_free, "택배" if spec.shipped else None, None, None, "chat",
+            _PAID, w.ts(t), w.ts(first_paid), None, 0, None, None,
+        ))  # fmt: skip
+        buf.items.append((item_id, oid, self.product_ids[index], spec.name, 1, total, total))
+        later = 0
+        for key, paid_at in ((f"pay:{oid}", first_paid), (f"pay:{oid}:dup", later_paid)):
+            later = self._take("payment")
+            payment = (
+                later, oid, cid, GATEWAY, self._tid(later), "CARD", total, tax_free, 0, _PAY_APPROVED,
+                key, w.ts(paid_at), None, None, "[]", w.ts(paid_at - 3),
+            )  # fmt: skip
+            buf.payments.append(payment)
+            self._gateway_payment(buf, payment, number, spec.name, 1)
+        return (oid, cid, later, total, 0, tax_free)
 
     def _order_for(
         self, kind: InquiryType, status: str, recent: list[tuple[int, int, int, int, int, int]]

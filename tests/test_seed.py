@@ -40,6 +40,7 @@ from core.models import (
     SubscriptionCharge,
     SubscriptionStatus,
 )
+from core.models.sandbox import SandboxInstrument, SandboxPayment
 
 NOW = clock.parse_instant("2026-11-23T10:00:00+09:00")
 SMALL = {"customers": 80, "orders": 800, "seed": 11, "now": NOW}
@@ -109,6 +110,9 @@ def test_counts_match_the_rows(engine: Engine) -> None:
         assert counts["inquiry_events"] == count(InquiryEvent)
         assert counts["reviews"] == count(Review)
         assert counts["staff_users_created"] == 3
+        # Every payment and SID exists at the sandbox gateway too (its own tables).
+        assert counts["sandbox_payments"] == count(SandboxPayment) == count(Payment)
+        assert counts["sandbox_instruments"] == count(SandboxInstrument) == count(Subscription)
 
 
 def test_every_status_is_present(seeded: Engine) -> None:
