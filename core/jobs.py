@@ -24,8 +24,8 @@ JOBS: list[JobSpec] = [
     JobSpec("payment_link_reminders", "core.payment_jobs:payment_link_reminders", 300),
     JobSpec("billing_notices", "core.billing:billing_notices", 300),
     JobSpec("billing_charges", "core.billing:billing_charges", 60),
-    JobSpec("double_charge_sentinel", "core.inquiry_jobs:double_charge_sentinel", 60),
-    JobSpec("sla_watch", "core.inquiry_jobs:sla_watch", 30),
+    JobSpec("double_charge_sentinel", "core.inquiries.jobs:double_charge_sentinel", 60),
+    JobSpec("sla_watch", "core.inquiries.jobs:sla_watch", 30),
     # Post-purchase automations and campaigns queue messages ...
     JobSpec("order_confirmations", "core.automations:order_confirmations", 1),
     JobSpec("review_requests", "core.automations:review_requests", 300),
