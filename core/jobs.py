@@ -27,9 +27,9 @@ JOBS: list[JobSpec] = [
     JobSpec("double_charge_sentinel", "core.inquiries.jobs:double_charge_sentinel", 60),
     JobSpec("sla_watch", "core.inquiries.jobs:sla_watch", 30),
     # Post-purchase automations and campaigns queue messages ...
-    JobSpec("order_confirmations", "core.automations:order_confirmations", 1),
-    JobSpec("review_requests", "core.automations:review_requests", 300),
-    JobSpec("repurchase_reminders", "core.automations:repurchase_reminders", 600),
+    JobSpec("order_confirmations", "core.messaging.automations:order_confirmations", 1),
+    JobSpec("review_requests", "core.messaging.automations:review_requests", 300),
+    JobSpec("repurchase_reminders", "core.messaging.automations:repurchase_reminders", 600),
     JobSpec("campaign_scheduler", "core.campaigns:campaign_scheduler", 60),
     JobSpec("analytics_rollup", "core.analytics:analytics_rollup_job", 600),
     # ... and the sender, last, sends whatever is due.
