@@ -30,7 +30,7 @@ JOBS: list[JobSpec] = [
     JobSpec("order_confirmations", "core.messaging.automations:order_confirmations", 1),
     JobSpec("review_requests", "core.messaging.automations:review_requests", 300),
     JobSpec("repurchase_reminders", "core.messaging.automations:repurchase_reminders", 600),
-    JobSpec("campaign_scheduler", "core.campaigns:campaign_scheduler", 60),
+    JobSpec("campaign_scheduler", "core.campaigns.jobs:campaign_scheduler", 60),
     JobSpec("analytics_rollup", "core.analytics.jobs:analytics_rollup_job", 600),
     # ... and the sender, last, sends whatever is due.
     JobSpec("message_sender", "core.messaging.sender:message_sender", 1),
