@@ -28,9 +28,12 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, text, update  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
-from core import clock, inquiries, inquiry_jobs, sla_config  # noqa: E402
+from core import clock  # noqa: E402
 from core.auth import Actor, create_user  # noqa: E402
 from core.db import make_engine, upgrade  # noqa: E402
+from core.inquiries import jobs as inquiry_jobs  # noqa: E402
+from core.inquiries import policy as sla_policy  # noqa: E402
+from core.inquiries import service as inquiries  # noqa: E402
 from core.models import Inquiry, Role, Setting  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 2, 30, tzinfo=UTC)  # Monday 11:30 KST
@@ -262,8 +265,8 @@ def main() -> None:
             )
             with Session(engine) as session:
                 config_began = time.perf_counter()
-                sla_config.load(session)
-                print(f"  sla_config.load: {(time.perf_counter() - config_began) * 1000:.1f} ms")
+                sla_policy.load(session)
+                print(f"  sla_policy.load: {(time.perf_counter() - config_began) * 1000:.1f} ms")
             engine.dispose()
     print(f"load average during run: {os.getloadavg()} on {os.cpu_count()} CPUs")
     if len(medians) >= 2:

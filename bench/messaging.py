@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, text  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
-from core.automations import ensure_default_templates  # noqa: E402
 from core.db import is_postgres, make_engine, upgrade  # noqa: E402
+from core.messaging.automations import ensure_default_templates  # noqa: E402
 from core.models import Customer, Message, Order, OrderItem, Setting, Template  # noqa: E402
 from tests.messaging.fake_solapi import FakeSolapi  # noqa: E402
 
@@ -180,7 +180,7 @@ def _rss_mb(pid: int) -> float | None:
 WORKER_LOOP = """
 import os, sys, time
 from core import clock
-from core.automations import order_confirmations
+from core.messaging.automations import order_confirmations
 from core.db import make_engine
 from core.messaging.sender import message_sender
 engine = make_engine()

@@ -24,14 +24,14 @@ JOBS: list[JobSpec] = [
     JobSpec("payment_link_reminders", "core.payment_jobs:payment_link_reminders", 300),
     JobSpec("billing_notices", "core.billing:billing_notices", 300),
     JobSpec("billing_charges", "core.billing:billing_charges", 60),
-    JobSpec("double_charge_sentinel", "core.inquiry_jobs:double_charge_sentinel", 60),
-    JobSpec("sla_watch", "core.inquiry_jobs:sla_watch", 30),
+    JobSpec("double_charge_sentinel", "core.inquiries.jobs:double_charge_sentinel", 60),
+    JobSpec("sla_watch", "core.inquiries.jobs:sla_watch", 30),
     # Post-purchase automations and campaigns queue messages ...
-    JobSpec("order_confirmations", "core.automations:order_confirmations", 1),
-    JobSpec("review_requests", "core.automations:review_requests", 300),
-    JobSpec("repurchase_reminders", "core.automations:repurchase_reminders", 600),
-    JobSpec("campaign_scheduler", "core.campaigns:campaign_scheduler", 60),
-    JobSpec("analytics_rollup", "core.analytics:analytics_rollup_job", 600),
+    JobSpec("order_confirmations", "core.messaging.automations:order_confirmations", 1),
+    JobSpec("review_requests", "core.messaging.automations:review_requests", 300),
+    JobSpec("repurchase_reminders", "core.messaging.automations:repurchase_reminders", 600),
+    JobSpec("campaign_scheduler", "core.campaigns.jobs:campaign_scheduler", 60),
+    JobSpec("analytics_rollup", "core.analytics.jobs:analytics_rollup_job", 600),
     # ... and the sender, last, sends whatever is due.
     JobSpec("message_sender", "core.messaging.sender:message_sender", 1),
     # Solapi's delivery reports turn 'sent' (accepted) into 'delivered' or 'failed' with the reason.

@@ -572,7 +572,9 @@ def complete_link_payment(
     link.order_id = order.id
     session.add_all([payment, link])
     session.flush()
-    from core.automations import enqueue_order_confirmation  # the post-purchase flow owns its content
+    from core.messaging.automations import (
+        enqueue_order_confirmation,  # the post-purchase flow owns its content
+    )
 
     enqueue_order_confirmation(session, order)
     from core import billing

@@ -35,11 +35,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlmodel import Session, SQLModel
 
-from core import audit, clock, customer_summary, inquiries
+from core import audit, clock, customer_summary
 from core.auth import Actor, create_user
 from core.billing import charge_key
 from core.billing import order_number as subscription_order_number
 from core.errors import Conflict, ValidationFailed
+from core.inquiries import service as inquiries
 from core.models import (
     ChargeStatus,
     Customer,

@@ -1,4 +1,9 @@
-"""Owner-editable settings kept in the `setting` table as JSON, each with a default."""
+"""Owner-editable settings kept in the `setting` table as JSON (one row per key).
+
+The shop-wide store every domain keeps its settings in; each domain owns its keys and their
+defaults (core.inquiries.policy the SLA ones, core.messaging.sender the messaging ones, ...) and
+passes the default when it reads. Writes are owner-only and audited.
+"""
 
 from __future__ import annotations
 
@@ -11,28 +16,12 @@ from core import audit, clock
 from core.auth import Actor, require_role
 from core.models import Role, Setting
 
-DEFAULTS: dict[str, Any] = {
-    # Business hours per ISO weekday (1=Mon..7=Sun) as [["HH:MM","HH:MM"], ...] windows in KST.
-    "business_hours": {
-        "1": [["09:00", "12:00"], ["13:00", "18:00"]],
-        "2": [["09:00", "12:00"], ["13:00", "18:00"]],
-        "3": [["09:00", "12:00"], ["13:00", "18:00"]],
-        "4": [["09:00", "12:00"], ["13:00", "18:00"]],
-        "5": [["09:00", "12:00"], ["13:00", "18:00"]],
-        "6": [],
-        "7": [],
-    },
-    "observe_public_holidays": True,
-    # SLA alerts also by message (AlimTalk/SMS through the outbox) to the CS lead's phone; see
-    # core.sla_config.AlertMessage.
-    "sla_alert_message": {"enabled": False, "phone": "", "thresholds": ["at_risk", "breached"]},
-}
 
-
-def get(session: Session, key: str) -> Any:
+def get(session: Session, key: str, default: Any = None) -> Any:
+    """The stored value, or a copy of `default` when the key was never set."""
     row = session.get(Setting, key)
     if row is None or row.value is None:
-        return copy.deepcopy(DEFAULTS.get(key))
+        return copy.deepcopy(default)
     return row.value
 
 

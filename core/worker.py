@@ -28,8 +28,9 @@ from typing import Any, TextIO
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, func
 from sqlalchemy.engine import make_url
+from sqlmodel import Session, col, select
 
 from core import clock
 from core.config import ConfigError, get_settings
@@ -40,6 +41,7 @@ from core.models import JobRun, WorkerHeartbeat
 log = logging.getLogger("channeldesk.worker")
 
 HEARTBEAT_SECONDS = 5
+WORKER_STALE_AFTER_SECONDS = 30  # six missed beats: the 설정 page shows the worker as stopped
 JOB_RUN_RETENTION = timedelta(days=7)
 JobFunction = Callable[[Engine, datetime], dict[str, int]]
 
@@ -88,6 +90,33 @@ def beat(engine: Engine, worker_id: str, started_at: datetime) -> None:
         row.last_beat_at = now
         session.add(row)
         session.exec(delete(JobRun).where(JobRun.started_at < now - JOB_RUN_RETENTION))  # type: ignore[call-overload]
+
+
+def worker_health(session: Session, now: datetime | None = None) -> dict[str, Any]:
+    """Is a worker alive, and how did each job's last run go (for 설정 → 워커 상태)."""
+    now = now or clock.now()
+    beat = session.exec(select(WorkerHeartbeat).order_by(col(WorkerHeartbeat.last_beat_at).desc())).first()
+    seconds = None if beat is None else max(0, int((now - beat.last_beat_at).total_seconds()))
+    latest = (
+        select(JobRun.job_id, func.max(JobRun.id).label("last_id")).group_by(JobRun.job_id).subquery()
+    )
+    runs = session.exec(select(JobRun).join(latest, col(JobRun.id) == latest.c.last_id)).all()
+    return {
+        "alive": seconds is not None and seconds <= WORKER_STALE_AFTER_SECONDS,
+        "seconds_since_beat": seconds,
+        "worker_id": None if beat is None else beat.worker_id,
+        "jobs": [
+            {
+                "job_id": run.job_id,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "outcome": run.outcome,
+                "counts": run.counts,
+                "error": run.error,
+            }
+            for run in sorted(runs, key=lambda r: r.job_id)
+        ],
+    }
 
 
 def run_once(engine: Engine, now: datetime, worker_id: str | None = None) -> dict[str, Any]:

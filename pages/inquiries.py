@@ -7,9 +7,13 @@ from datetime import timedelta
 import streamlit as st
 
 import ui
-from core import clock, inquiries, sla
+from core import clock
 from core.db import session_scope
 from core.errors import ChannelDeskError
+from core.inquiries import queue as inquiry_queue
+from core.inquiries import report as sla_report
+from core.inquiries import service as inquiries
+from core.inquiries import sla
 from core.models.inquiries import INQUIRY_STATUS_LABELS, INQUIRY_TYPE_LABELS
 from core.models.orders import ORDER_STATUS_LABELS, PAYMENT_STATUS_LABELS
 from core.money import format_krw
@@ -60,7 +64,7 @@ if flash:
     (top.error if flash[0] == "error" else top.success)(flash[1])
 
 with session_scope(engine) as session:
-    notices = inquiries.notifications_for(session, actor, limit=20)
+    notices = inquiry_queue.notifications_for(session, actor, limit=20)
 if notices:
     with top, st.expander(f"🔔 알림 {len(notices)}건", expanded=False):
         for notice in notices:
@@ -77,7 +81,7 @@ tab_queue, tab_new, tab_report = st.tabs(["문의 큐", "새 문의", "리포트
 # --------------------------------------------------------------------------- queue
 with tab_queue:
     with session_scope(engine) as session:
-        staff = inquiries.assignable_staff(session)
+        staff = inquiry_queue.assignable_staff(session)
     staff_names = {u.id: u.display_name for u in staff}
     f1, f2, f3, f4, f5 = st.columns([3, 3, 2, 1, 1])
     chosen_types = f1.multiselect(
@@ -96,7 +100,7 @@ with tab_queue:
     shown = f5.selectbox("표시", [50, 100, 200, 500], index=1, key="inq_f_limit")
     assignee_id = actor.id if mine else (assignee_choice if isinstance(assignee_choice, int) else None)
     with session_scope(engine) as session:
-        rows, total = inquiries.queue(
+        rows, total = inquiry_queue.queue(
             session,
             clock.now(),
             types=chosen_types,
@@ -164,7 +168,7 @@ with tab_queue:
     if inquiry_id:
         try:
             with session_scope(engine) as session:
-                info = inquiries.detail(session, inquiry_id)
+                info = inquiry_queue.detail(session, inquiry_id)
         except ChannelDeskError as exc:
             st.error(str(exc))
             info = None
@@ -243,7 +247,7 @@ with tab_queue:
                     if st.button("게이트웨이 실시간 상태 조회", key="inq_live"):
                         try:
                             with session_scope(engine) as session:
-                                live = inquiries.live_payment_status(session, live_id)
+                                live = inquiry_queue.live_payment_status(session, live_id)
                             st.info(
                                 f"#{live_id}: {live['status']} · 결제 {format_krw(live['total'])} · "
                                 f"취소 {format_krw(live['canceled'])} · "
@@ -376,7 +380,7 @@ with tab_queue:
 with tab_new:
     search = st.text_input("고객 검색 (이름 또는 전화번호)", key="inq_new_search")
     with session_scope(engine) as session:
-        found = inquiries.find_customers(session, search)
+        found = inquiry_queue.find_customers(session, search)
     customer_labels = {c.id: f"{c.name} · {c.phone or '-'}" for c in found}
     customer_id = st.selectbox(
         "고객",
@@ -417,7 +421,7 @@ with tab_report:
         st.caption("기간을 고른 뒤 '리포트 계산'을 켜세요.")
         st.stop()
     with session_scope(engine) as session:
-        data = inquiries.report(session, start, end)
+        data = sla_report.report(session, start, end)
 
     def _bucket_rows(buckets: dict, label: str, names: dict | None = None) -> list[dict]:  # type: ignore[type-arg]
         return [
@@ -473,7 +477,7 @@ with tab_report:
     )
     st.download_button(
         "CSV 내려받기",
-        ("\ufeff" + inquiries.report_csv(data)).encode("utf-8"),
+        ("\ufeff" + sla_report.report_csv(data)).encode("utf-8"),
         file_name=f"inquiry_sla_{first_day}_{last_day}.csv",
         mime="text/csv",
         key="inq_rep_csv",

@@ -3,11 +3,13 @@
 import streamlit as st
 
 import ui
-from core import clock, overview
+from core import clock
+from core.accounts.staff import staff_users
 from core.auth import change_role, create_user
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models.staff import ROLE_LABELS
+from core.worker import worker_health
 from ui import settings_messaging, settings_sla
 
 actor = ui.current_actor()
@@ -26,7 +28,7 @@ with tab_worker:
     @st.fragment(run_every=5)
     def _worker_health() -> None:
         with session_scope(ui.engine()) as session:
-            health = overview.worker_health(session)
+            health = worker_health(session)
         if health["seconds_since_beat"] is None:
             st.error("워커가 한 번도 실행되지 않았습니다. `python -m core.worker`를 실행하세요.")
         elif health["alive"]:
@@ -47,7 +49,7 @@ with tab_worker:
 
 with tab_users:
     with session_scope(ui.engine()) as session:
-        users = overview.staff_users(session)
+        users = staff_users(session)
     st.dataframe(
         [
             {"아이디": u.username, "이름": u.display_name, "역할": ROLE_LABELS.get(u.role, u.role),

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 from sqlmodel import Session
 
-from core import inquiries
 from core.auth import Actor, create_user
+from core.inquiries import service as inquiries
 from core.models import Role
 from tests import fault_support as fs
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port

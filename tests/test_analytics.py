@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from core import analytics, clock
+from core.analytics import rollup, rules
 from core.errors import ValidationFailed
 from core.jobs import JOBS
 from core.models import Order, Refund
@@ -398,7 +399,7 @@ def test_rollup_table_repurchase_matches_the_function(engine: Engine) -> None:
 
 
 def test_job_is_registered_idempotent_and_rolls_up_today_incrementally(engine: Engine) -> None:
-    assert any(j.target == "core.analytics:analytics_rollup_job" for j in JOBS)
+    assert any(j.target == "core.analytics.jobs:analytics_rollup_job" for j in JOBS)
     with clock.frozen(NOW):
         shop = prepare(engine, "live")
     assert analytics.analytics_rollup_job(engine, NOW)["rebuilt"] == 1
@@ -611,7 +612,7 @@ def test_rebuild_commits_chunk_by_chunk_and_keeps_writes_made_in_between(
     with clock.frozen(NOW):
         with Session(engine, expire_on_commit=False) as session:
             shop = build_shop(session)
-        real_scope = analytics.session_scope
+        real_scope = rollup.session_scope
         scopes: list[int] = []
 
         @contextmanager
@@ -632,7 +633,7 @@ def test_rebuild_commits_chunk_by_chunk_and_keeps_writes_made_in_between(
                     assert not analytics.record_sale(other, other.get(Order, late.order_id))
                     other.commit()
 
-        monkeypatch.setattr(analytics, "session_scope", scope)
+        monkeypatch.setattr(rollup, "session_scope", scope)
         counts = analytics.rebuild_rollups(engine, date(2026, 3, 15))
         monkeypatch.undo()
         assert counts["chunks"] == len(scopes) - 2 >= 10  # reset, chunks, the last look at the state
@@ -649,4 +650,4 @@ def test_median_of_counts_equals_the_median(values: list[int]) -> None:
     counts: dict[int, int] = defaultdict(int)
     for v in values:
         counts[v] += 1
-    assert analytics._median_of_counts(counts) == statistics.median(values)
+    assert rules._median_of_counts(counts) == statistics.median(values)

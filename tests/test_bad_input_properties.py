@@ -22,11 +22,14 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, SQLModel
 
-from core import auth, campaigns, clock, order_import, sla, sla_config
+from core import auth, campaigns, clock, order_import
 from core.auth import Actor
 from core.config import ConfigError, Settings, load_settings
 from core.db import make_engine
 from core.errors import ChannelDeskError, ValidationFailed
+from core.inquiries import policy as sla_policy
+from core.inquiries import service as inquiries
+from core.inquiries import sla
 from core.messaging import templates
 from core.messaging.phone import InvalidPhone, normalize_mobile
 from core.models import Customer, Role
@@ -202,13 +205,13 @@ HOURS_TEXT = st.one_of(
 @given(text=HOURS_TEXT)
 def test_business_hours_text_parses_or_says_why(text: str) -> None:
     try:
-        windows = sla_config.parse_hours_text(text)
+        windows = sla_policy.parse_hours_text(text)
     except ValidationFailed as exc:
         _readable(exc)
     else:
         assert sla.parse_windows(windows) is not None
         if windows:
-            assert sla_config.parse_hours_text(sla_config.format_hours_text(windows)) == windows
+            assert sla_policy.parse_hours_text(sla_policy.format_hours_text(windows)) == windows
 
 
 WEEK = st.dictionaries(
@@ -222,7 +225,7 @@ WEEK = st.dictionaries(
 @given(week=WEEK, holidays=st.booleans())
 def test_saving_business_hours_validates_before_writing(store: Engine, week: dict, holidays: bool) -> None:  # type: ignore[type-arg]
     with _refusal_writes_nothing(store) as session:
-        sla_config.save_business_hours(session, OWNER, week, holidays)
+        inquiries.save_business_hours(session, OWNER, week, holidays)
 
 
 @THOROUGH
@@ -236,7 +239,7 @@ def test_saving_business_hours_validates_before_writing(store: Engine, week: dic
 def test_sla_policy_form_validates_before_writing(store: Engine, inquiry_type: str, first: Any, resolution: Any,
                                                   calendar: str, share: Any) -> None:
     with _refusal_writes_nothing(store) as session:
-        sla_config.save_policy(session, OWNER, inquiry_type=inquiry_type, first_response_minutes=first,
+        inquiries.save_policy(session, OWNER, inquiry_type=inquiry_type, first_response_minutes=first,
                                resolution_minutes=resolution, calendar=calendar, at_risk_share=share)
 
 

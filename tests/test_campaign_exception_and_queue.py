@@ -15,12 +15,14 @@ from sqlmodel import Session
 
 from core import campaigns, clock
 from core.auth import Actor
+from core.campaigns import reach, sending
 from core.db import session_scope
-from core.errors import PermissionDenied
+from core.errors import PermissionDenied, ValidationFailed
 from core.messaging import compliance
 from core.messaging.sender import CATEGORY_HINT
 from core.models import (
     AuditLog,
+    Campaign,
     CampaignRecipient,
     Customer,
     Message,
@@ -205,7 +207,7 @@ def test_count_and_send_include_recent_buyers_of_the_advertised_kind(
 
 
 def test_unknown_advertised_category_is_refused(sqlite_engine: Engine) -> None:
-    with session_scope(sqlite_engine) as s, pytest.raises(campaigns.ValidationFailed, match="상품 분류"):
+    with session_scope(sqlite_engine) as s, pytest.raises(ValidationFailed, match="상품 분류"):
         campaigns.create_campaign(
             s, STAFF, name="x", bodies=["특가"], rules=EVERYONE, options={"advertised_category": "없는분류"}
         )
@@ -267,9 +269,9 @@ def test_queue_again_adds_nothing_and_night_holds(engine: Engine, buyers: dict[s
     with session_scope(engine) as s:
         first = campaigns.start(s, STAFF, campaign.id, now=NIGHT)
     with session_scope(engine) as s:
-        c = s.get(campaigns.Campaign, campaign.id)
-        members = campaigns._members(s, c, NIGHT)
-        again = campaigns._queue(s, c, [(m, "rest", "A") for m in members], NIGHT, None)
+        c = s.get(Campaign, campaign.id)
+        members = reach._members(s, c, NIGHT)
+        again = sending._queue(s, c, [(m, "rest", "A") for m in members], NIGHT, None)
     assert first["queued"] == first["held"] == 1
     assert (again["recipients"], again["queued"]) == (0, 0)
     with Session(engine) as s:
@@ -291,7 +293,7 @@ def test_price_per_message_is_validated_and_audited(
 ) -> None:  # type: ignore[no-untyped-def]
     with session_scope(sqlite_engine) as s:
         if stored is None:
-            with pytest.raises(campaigns.ValidationFailed, match="건당 비용"):
+            with pytest.raises(ValidationFailed, match="건당 비용"):
                 campaigns.set_price_per_message(s, sqlite_actors["owner"], value)
         else:
             assert campaigns.set_price_per_message(s, sqlite_actors["owner"], value) == stored

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from core import billing, clock
 from core.messaging import sender
-from core.messaging.solapi import SolapiClient
+from core.messaging.providers.solapi import SolapiClient
 from core.models.sandbox import SandboxPayment
 from core.payments.router import PaymentRouter
 from core.payments.toss import TossGateway

@@ -9,9 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from core import clock, inquiries, sla_config
+from core import clock
 from core.auth import Actor
 from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.inquiries import queue as inquiry_queue
+from core.inquiries import report as sla_report
+from core.inquiries import service as inquiries
 from core.models import AuditLog, Inquiry, InquiryEvent, Message
 from tests.inquiry_helpers import k, make_customer, make_order, make_payment
 
@@ -251,17 +254,17 @@ def test_queue_order_and_filters(session: Session, actors: dict[str, Actor]) -> 
         inquiries.resolve(session, cs, done.id)
     session.commit()
     now = k("2026-11-23 10:10")
-    rows, total = inquiries.queue(session, now)
+    rows, total = inquiry_queue.queue(session, now)
     assert [r.id for r in rows] == [late.id, soon.id, later.id, waiting.id] and total == 4
     assert [r.state(now) for r in rows] == ["breached", "at_risk", "on_track", "paused"]
-    assert [r.id for r in inquiries.queue(session, now, states=["breached"])[0]] == [late.id]
-    assert [r.id for r in inquiries.queue(session, now, states=["at_risk", "paused"])[0]] == [
+    assert [r.id for r in inquiry_queue.queue(session, now, states=["breached"])[0]] == [late.id]
+    assert [r.id for r in inquiry_queue.queue(session, now, states=["at_risk", "paused"])[0]] == [
         soon.id,
         waiting.id,
     ]
-    assert [r.id for r in inquiries.queue(session, now, types=["other"])[0]] == [later.id]
-    assert [r.id for r in inquiries.queue(session, now, assignee_id=cs.id)[0]] == [later.id]
-    assert len(inquiries.queue(session, now, unassigned=True)[0]) == 3
+    assert [r.id for r in inquiry_queue.queue(session, now, types=["other"])[0]] == [later.id]
+    assert [r.id for r in inquiry_queue.queue(session, now, assignee_id=cs.id)[0]] == [later.id]
+    assert len(inquiry_queue.queue(session, now, unassigned=True)[0]) == 3
     assert rows[0].seconds_left(now) == -40 * 60
 
 
@@ -269,7 +272,7 @@ def test_policy_change_retimes_open_inquiries(session: Session, actors: dict[str
     with clock.frozen(MONDAY_9):
         inquiry = _new(session, actors["cs"])
         with pytest.raises(PermissionDenied):
-            sla_config.save_policy(
+            inquiries.save_policy(
                 session,
                 actors["cs"],
                 inquiry_type="payment_error",
@@ -278,14 +281,14 @@ def test_policy_change_retimes_open_inquiries(session: Session, actors: dict[str
             )
         for first, resolution in ((0, 10), (10, -5)):
             with pytest.raises(ValidationFailed):
-                sla_config.save_policy(
+                inquiries.save_policy(
                     session,
                     actors["owner"],
                     inquiry_type="payment_error",
                     first_response_minutes=first,
                     resolution_minutes=resolution,
                 )
-        sla_config.save_policy(
+        inquiries.save_policy(
             session,
             actors["owner"],
             inquiry_type="payment_error",
@@ -300,17 +303,17 @@ def test_policy_change_retimes_open_inquiries(session: Session, actors: dict[str
 def test_business_hours_and_closed_days(session: Session, actors: dict[str, Actor]) -> None:
     owner = actors["owner"]
     with pytest.raises(ValidationFailed, match="영업시간"):
-        sla_config.save_business_hours(session, owner, {str(d): [] for d in range(1, 8)}, True)
+        inquiries.save_business_hours(session, owner, {str(d): [] for d in range(1, 8)}, True)
     with clock.frozen(k("2026-11-23 17:50")):
         inquiry = _new(session, actors["cs"])
         assert inquiry.first_response_due_at == k("2026-11-24 09:20")
-        sla_config.add_closed_day(
+        inquiries.add_closed_day(
             session, owner, k("2026-11-24 12:00").astimezone(clock.KST).date(), "워크숍"
         )
         assert inquiry.first_response_due_at == k("2026-11-25 09:20")
         with pytest.raises(ValidationFailed):
-            sla_config.add_closed_day(session, owner, k("2026-11-24 12:00").astimezone(clock.KST).date())
-        sla_config.save_business_hours(
+            inquiries.add_closed_day(session, owner, k("2026-11-24 12:00").astimezone(clock.KST).date())
+        inquiries.save_business_hours(
             session, owner, {str(d): [["00:00", "24:00"]] for d in range(1, 8)}, False
         )
         assert inquiry.first_response_due_at == k("2026-11-23 18:20") + timedelta(days=0)
@@ -328,7 +331,7 @@ def test_report_and_csv(session: Session, actors: dict[str, Actor]) -> None:
     with clock.frozen(k("2026-11-23 10:30")):  # refund_request: first response due 10:00
         inquiries.reply(session, cs, late.id, "확인했습니다")
     session.commit()
-    data = inquiries.report(session, k("2026-11-23 00:00"), k("2026-11-30 00:00"), now=k("2026-11-23 11:00"))
+    data = sla_report.report(session, k("2026-11-23 00:00"), k("2026-11-30 00:00"), now=k("2026-11-23 11:00"))
     assert data.overall.total == 2 and data.overall.within == 1
     assert data.by_type["payment_error"].share_within == 1.0
     assert data.by_type["refund_request"].share_within == 0.0
@@ -338,7 +341,7 @@ def test_report_and_csv(session: Session, actors: dict[str, Actor]) -> None:
     assert [(m.inquiry_id, m.target, m.late_seconds) for m in data.misses] == [
         (late.id, "first_response", 1800)
     ]
-    rows = list(csv.reader(io.StringIO(inquiries.report_csv(data))))
+    rows = list(csv.reader(io.StringIO(sla_report.report_csv(data))))
     assert rows[0][0] == "구분" and ["전체", "전체", "2", "1", "50.0", "50.0", "10.0"] in rows
     assert rows[-1][0] == str(late.id) and rows[-1][-1] == "30.0"
 
@@ -349,7 +352,7 @@ def test_live_payment_status_from_gateway(engine, actors: dict[str, Actor]) -> N
     sandbox, router = sandbox_router(engine)
     payment = paid_order(engine, sandbox, amount=30_000)
     with Session(engine) as session:
-        live = inquiries.live_payment_status(session, payment.id, router=router)
+        live = inquiry_queue.live_payment_status(session, payment.id, router=router)
         assert live == {"status": "결제 완료", "total": 30_000, "canceled": 0, "cancel_available": 30_000}
         with pytest.raises(ValidationFailed):
-            inquiries.live_payment_status(session, 9999, router=router)
+            inquiry_queue.live_payment_status(session, 9999, router=router)

@@ -9,9 +9,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from core import clock, inquiries, inquiry_jobs, sla_config
+from core import clock
 from core.auth import Actor
 from core.errors import PermissionDenied, ValidationFailed
+from core.inquiries import jobs as inquiry_jobs
+from core.inquiries import policy as sla_policy
+from core.inquiries import sentinel
+from core.inquiries import service as inquiries
 from core.models import (
     AuditLog,
     Inquiry,
@@ -141,7 +145,7 @@ def test_sla_watch_two_workers_at_once_notify_exactly_once(engine: Engine, actor
 
 def _alerts_by_message(engine: Engine, owner: Actor, thresholds: list[str], phone: str = "010-9876-5432") -> None:
     with Session(engine) as session:
-        sla_config.save_alert_message(session, owner, enabled=True, phone=phone, thresholds=thresholds)
+        sla_policy.save_alert_message(session, owner, enabled=True, phone=phone, thresholds=thresholds)
         session.commit()
 
 
@@ -222,24 +226,24 @@ def test_alert_message_setting_refuses_bad_input(
     with Session(sqlite_engine) as session:
         if error is None:
             with pytest.raises(PermissionDenied):
-                sla_config.save_alert_message(
+                sla_policy.save_alert_message(
                     session, sqlite_actors[role], enabled=enabled, phone=phone, thresholds=thresholds
                 )
         else:
             with pytest.raises(ValidationFailed, match=error):
-                sla_config.save_alert_message(
+                sla_policy.save_alert_message(
                     session, sqlite_actors[role], enabled=enabled, phone=phone, thresholds=thresholds
                 )
-        assert sla_config.alert_message(session) == sla_config.AlertMessage(enabled=False, phone="")
+        assert sla_policy.alert_message(session) == sla_policy.AlertMessage(enabled=False, phone="")
 
 
 def test_alert_message_setting_is_audited(sqlite_engine: Engine, sqlite_actors: dict[str, Actor]) -> None:
     with Session(sqlite_engine) as session:
-        saved = sla_config.save_alert_message(
+        saved = sla_policy.save_alert_message(
             session, sqlite_actors["owner"], enabled=True, phone="01098765432", thresholds=["breached", "at_risk"]
         )
         session.commit()
-        assert saved == sla_config.alert_message(session)
+        assert saved == sla_policy.alert_message(session)
         assert saved.phone == "010-9876-5432" and saved.wants("at_risk") and saved.wants("breached")
         (entry,) = session.exec(select(AuditLog).where(AuditLog.action == "setting.change")).all()
         assert entry.entity_id == "sla_alert_message"
@@ -372,13 +376,13 @@ def test_sentinel_same_customer_amount_product_within_window(
 def test_find_duplicates_is_pure_and_keeps_the_earliest() -> None:
     at = k("2026-11-23 10:00")
     facts = [
-        inquiry_jobs.PaymentFact(3, 1, 7, 100, at + timedelta(seconds=2), ("p1",)),
-        inquiry_jobs.PaymentFact(1, 1, 7, 100, at, ("p1",)),
-        inquiry_jobs.PaymentFact(2, 1, 7, 100, at + timedelta(seconds=1), ("p1",)),
-        inquiry_jobs.PaymentFact(4, 2, None, 100, at, ()),
-        inquiry_jobs.PaymentFact(5, 2, None, 100, at, ()),  # no order, no products: not judged
+        sentinel.PaymentFact(3, 1, 7, 100, at + timedelta(seconds=2), ("p1",)),
+        sentinel.PaymentFact(1, 1, 7, 100, at, ("p1",)),
+        sentinel.PaymentFact(2, 1, 7, 100, at + timedelta(seconds=1), ("p1",)),
+        sentinel.PaymentFact(4, 2, None, 100, at, ()),
+        sentinel.PaymentFact(5, 2, None, 100, at, ()),  # no order, no products: not judged
     ]
-    pairs = inquiry_jobs.find_duplicates(facts, timedelta(minutes=10))
+    pairs = sentinel.find_duplicates(facts, timedelta(minutes=10))
     assert sorted((p.original.id, p.duplicate.id, p.rule) for p in pairs) == [
         (1, 2, "same_order"),
         (1, 3, "same_order"),

@@ -19,9 +19,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from core import clock, inquiries
+from core import clock
 from core.auth import Actor
 from core.db import make_engine, upgrade
+from core.inquiries import queue as inquiry_queue
+from core.inquiries import service as inquiries
 from core.models import (
     AuditLog,
     Campaign,
@@ -76,7 +78,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
                 payment_id=payment.id,
             )
         session.commit()
-        rows, _total = inquiries.queue(session, clock.now(), limit=5)
+        rows, _total = inquiry_queue.queue(session, clock.now(), limit=5)
         assert rows[0].id == inquiry.id, "the journey inquiry must be the most urgent one"
         urgent_id = inquiry.id
     with streamlit_server(url) as base_url:

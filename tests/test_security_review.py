@@ -231,7 +231,7 @@ def test_money_campaign_role_and_setting_changes_are_audited() -> None:
             "order_import.import_orders"} <= names  # money
     assert {"campaigns.start", "campaigns.send_winner", "campaigns.schedule"} <= names  # campaign sends
     assert {"auth.change_role", "auth.create_user"} <= names  # roles
-    assert {"settings_store.put", "sla_config.save_policy", "sla_config.save_business_hours",
+    assert {"settings_store.put", "inquiries.save_policy", "inquiries.save_business_hours",
             "billing.update_settings", "messaging.update_template"} <= names  # settings
 
 

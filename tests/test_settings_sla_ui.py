@@ -8,8 +8,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
-from core import clock, settings_store, sla_config
+from core import clock, settings_store
 from core.auth import Actor
+from core.inquiries import policy as sla_policy
 from core.models import ClosedDay, SlaPolicy
 from tests.inquiry_helpers import k
 from tests.ui_helpers import point_app_at
@@ -84,7 +85,7 @@ def test_owner_turns_on_sla_alerts_by_message(
     next(b for b in at.button if b.label == "알림 설정 저장").click().run()
     assert not at.error, [e.value for e in at.error]
     with Session(sqlite_engine) as session:
-        assert sla_config.alert_message(session) == sla_config.AlertMessage(
+        assert sla_policy.alert_message(session) == sla_policy.AlertMessage(
             enabled=True, phone="010-9876-5432", thresholds=frozenset({"breached"})
         )
     assert at.success and "알림 메시지 설정을 저장" in at.success[0].value

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import sla
 from core.clock import KST
 from core.errors import ValidationFailed
-from core.settings_store import DEFAULTS
+from core.inquiries import sla
+from core.inquiries.policy import SETTING_DEFAULTS as DEFAULTS
 
 BUSINESS = sla.business(DEFAULTS["business_hours"])  # Mon-Fri 09-12, 13-18 KST; holidays observed
 H = timedelta(hours=1)

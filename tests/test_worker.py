@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from core import clock, worker
 from core.jobs import JobSpec
 from core.models import JobRun, WorkerHeartbeat
-from core.overview import worker_health
+from core.worker import worker_health
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEN: list[datetime] = []

@@ -8,10 +8,10 @@ from sqlalchemy import Engine, select
 
 from core import settings_store
 from core.auth import Actor
-from core.automations import automation_settings
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.messaging import service
+from core.messaging.automations import automation_settings
 from core.messaging.sender import messaging_settings
 from core.models import Customer, MessageKind, Template
 

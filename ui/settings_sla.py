@@ -1,7 +1,7 @@
 """설정 → SLA: targets per inquiry type, business hours (with lunch breaks), closed days.
 
 Called by pages/settings.py as `settings_sla.render(actor, engine)`. Every change goes through
-core.sla_config (owner only, audited, open inquiries re-timed).
+core.inquiries (policy.py stores, service.py saves and re-times the open inquiries; owner only, audited).
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from core import clock, settings_store, sla, sla_config
+from core import clock
 from core.auth import Actor
 from core.db import session_scope
 from core.errors import ChannelDeskError
+from core.inquiries import policy as sla_policy
+from core.inquiries import service as inquiries
+from core.inquiries import sla
 from core.models.inquiries import INQUIRY_TYPE_LABELS
 
 CALENDAR_LABELS = {"business": "영업시간 기준", "24/7": "24시간 (휴일 포함)"}
@@ -38,11 +41,11 @@ def render(actor: Actor, engine: Engine) -> None:
     if flash:
         (st.error if flash[0] == "error" else st.success)(flash[1])
     with session_scope(engine) as session:
-        config = sla_config.load(session)
-        hours = settings_store.get(session, "business_hours")
-        observe = bool(settings_store.get(session, "observe_public_holidays"))
-        closed = [(row.day, row.reason) for row in sla_config.list_closed_days(session)]
-        alert = sla_config.alert_message(session)
+        config = sla_policy.load(session)
+        hours = sla_policy.setting(session, "business_hours")
+        observe = bool(sla_policy.setting(session, "observe_public_holidays"))
+        closed = [(row.day, row.reason) for row in sla_policy.list_closed_days(session)]
+        alert = sla_policy.alert_message(session)
 
     st.subheader("문의 유형별 목표 시간")
     with st.form("sla_set_policies"):
@@ -84,7 +87,7 @@ def render(actor: Actor, engine: Engine) -> None:
 
             def _save(session: Session) -> None:
                 for inquiry_type, (first, resolution, calendar, share) in values.items():
-                    sla_config.save_policy(
+                    inquiries.save_policy(
                         session,
                         actor,
                         inquiry_type=inquiry_type,
@@ -100,10 +103,10 @@ def render(actor: Actor, engine: Engine) -> None:
     st.caption("요일마다 '09:00-12:00, 13:00-18:00'처럼 적습니다 (점심시간은 두 구간 사이). 비우면 휴무.")
     with st.form("sla_set_hours"):
         texts = {}
-        for iso, label in enumerate(sla_config.WEEKDAY_LABELS, start=1):
+        for iso, label in enumerate(sla_policy.WEEKDAY_LABELS, start=1):
             texts[str(iso)] = st.text_input(
                 f"{label}요일",
-                value=sla_config.format_hours_text(hours.get(str(iso), [])),
+                value=sla_policy.format_hours_text(hours.get(str(iso), [])),
                 key=f"sla_set_hours_{iso}",
             )
         observe_new = st.checkbox(
@@ -112,8 +115,8 @@ def render(actor: Actor, engine: Engine) -> None:
         if st.form_submit_button("영업시간 저장"):
 
             def _save_hours(session: Session) -> None:
-                parsed = {iso: sla_config.parse_hours_text(text) for iso, text in texts.items()}
-                sla_config.save_business_hours(session, actor, parsed, observe_new)
+                parsed = {iso: sla_policy.parse_hours_text(text) for iso, text in texts.items()}
+                inquiries.save_business_hours(session, actor, parsed, observe_new)
 
             _apply(engine, _save_hours, "영업시간을 저장했습니다")
 
@@ -125,7 +128,7 @@ def render(actor: Actor, engine: Engine) -> None:
         if st.form_submit_button("휴무일 추가"):
             _apply(
                 engine,
-                lambda s: sla_config.add_closed_day(s, actor, day, reason),
+                lambda s: inquiries.add_closed_day(s, actor, day, reason),
                 f"{day} 휴무일을 추가했습니다",
             )
     for closed_day, closed_reason in closed:
@@ -134,7 +137,7 @@ def render(actor: Actor, engine: Engine) -> None:
         if c2.button("삭제", key=f"sla_set_closed_rm_{closed_day.isoformat()}"):
             _apply(
                 engine,
-                lambda s, d=closed_day: sla_config.remove_closed_day(s, actor, d),
+                lambda s, d=closed_day: inquiries.remove_closed_day(s, actor, d),
                 f"{closed_day} 휴무일을 삭제했습니다",
             )
     _render_alert_message(actor, engine, alert)
@@ -145,7 +148,7 @@ def render(actor: Actor, engine: Engine) -> None:
         )
 
 
-def _render_alert_message(actor: Actor, engine: Engine, alert: sla_config.AlertMessage) -> None:
+def _render_alert_message(actor: Actor, engine: Engine, alert: sla_policy.AlertMessage) -> None:
     st.subheader("기한 알림 메시지")
     st.caption(
         "기한 임박·기한 초과 알림은 앱에 항상 뜹니다. 켜면 CS 책임자 휴대전화로도 알림톡/문자를 한 번씩 "
@@ -158,15 +161,15 @@ def _render_alert_message(actor: Actor, engine: Engine, alert: sla_config.AlertM
         )
         thresholds = st.multiselect(
             "보낼 알림",
-            list(sla_config.ALERT_THRESHOLDS),
-            default=[t for t in sla_config.ALERT_THRESHOLDS if t in alert.thresholds],
-            format_func=sla_config.ALERT_THRESHOLDS.get,
+            list(sla_policy.ALERT_THRESHOLDS),
+            default=[t for t in sla_policy.ALERT_THRESHOLDS if t in alert.thresholds],
+            format_func=sla_policy.ALERT_THRESHOLDS.get,
             key="sla_set_alert_thresholds",
         )
         if st.form_submit_button("알림 설정 저장"):
             _apply(
                 engine,
-                lambda s: sla_config.save_alert_message(
+                lambda s: sla_policy.save_alert_message(
                     s, actor, enabled=enabled, phone=phone, thresholds=list(thresholds)
                 ),
                 "기한 알림 메시지 설정을 저장했습니다",

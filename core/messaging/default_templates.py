@@ -47,14 +47,14 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
         ),
     },
     {
-        # Matches the variables core/inquiries.py queues a receipt with.
+        # Matches the variables core/inquiries/service.py queues a receipt with.
         "key": "receipt",
         "name": "전자 영수증",
         "kind": MessageKind.INFORMATIONAL,
         "body": "요청하신 전자 영수증입니다.\n결제금액: #{amount}원\n거래번호: #{tid}",
     },
     {
-        # Staff alert of the SLA watch (core/inquiry_jobs.py) to the CS lead's phone, not a customer.
+        # Staff alert of the SLA watch (core/inquiries/watch.py) to the CS lead's phone, not a customer.
         "key": "sla_alert",
         "name": "CS 기한 알림 (직원용)",
         "kind": MessageKind.INFORMATIONAL,

@@ -175,7 +175,7 @@ def preview(
 ) -> tuple[str, str | None]:
     """Render a template (or an unsaved body) for a real customer with sample order values.
     Returns (text, problem): problem is the reason the sender would refuse it, or None."""
-    from core.automations import sample_variables
+    from core.messaging.automations import sample_variables
 
     template = session.execute(select(Template).where(Template.key == key)).scalars().first()
     if template is None:

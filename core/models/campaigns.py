@@ -55,7 +55,7 @@ class Campaign(SQLModel, table=True):
     test_share: float = 0.1
     holdout_share: float = 0.0
     winner_variant: str | None = Field(default=None, max_length=8)
-    # Test window, seed, link target, winner rule, attribution window... (see core/campaigns.py)
+    # Test window, seed, link target, winner rule, attribution window... (see core/campaigns/smart_test.py DEFAULT_OPTIONS)
     options: dict[str, Any] = json_field()
     test_sent_at: datetime | None = utc_field()
     scheduled_at: datetime | None = utc_field()

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from core.automations import ensure_default_templates
+from core.messaging.automations import ensure_default_templates
 from core.messaging.outbox import enqueue
 from core.models import Customer, Message, MessageKind, Template
 

@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from core import automations
-from core.messaging import sender
+from core.messaging import automations, sender
 from core.messaging.providers import OutboxProvider
 from core.models import (
     Inquiry,

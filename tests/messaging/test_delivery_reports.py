@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from core.messaging import reports, sender, solapi
-from core.messaging.providers import Outcome, PermanentProviderError, ProviderOutcomeUnknown
+from core.messaging import reports, sender
+from core.messaging.providers import Outcome, PermanentProviderError, ProviderOutcomeUnknown, solapi
 from core.models import Message
 from tests.messaging.fake_solapi import KEY_FIELD, FakeSolapi
 from tests.messaging.helpers import NOON, customer, message, queue, setup_templates

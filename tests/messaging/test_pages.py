@@ -119,7 +119,7 @@ def test_messages_page_shows_delivery_reports_with_the_providers_reason(
     import httpx
 
     from core.messaging import reports
-    from core.messaging.solapi import SolapiClient
+    from core.messaging.providers.solapi import SolapiClient
     from tests.messaging.fake_solapi import FakeSolapi
 
     setup_templates(sqlite_engine)

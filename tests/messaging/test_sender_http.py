@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from core.messaging import sender
-from core.messaging.solapi import SolapiClient
+from core.messaging.providers.solapi import SolapiClient
 from core.models import Message
 from tests.messaging.fake_solapi import FakeSolapi
 from tests.messaging.helpers import NOON, customer, message, queue, setup_templates

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from core.messaging import solapi
 from core.messaging.providers import (
     Outcome,
     OutgoingMessage,
     PermanentProviderError,
     ProviderOutcomeUnknown,
     RetriableProviderError,
+    solapi,
 )
 
 AUTH = re.compile(

@@ -1,7 +1,9 @@
 """Where the SLA engine's inputs live: policies (sla_policy), business hours (settings), closed days.
 
-Reading is for everyone (services, worker, pages); changing is owner-only, audited, and re-times the
-open inquiries so cached deadlines never disagree with the policy on screen.
+Reading is for everyone (services, worker, pages); changing is owner-only and audited. A change
+must re-time the open inquiries so cached deadlines never disagree with the policy on screen: the
+inquiry service does that (core.inquiries.service.save_policy and friends store here, then
+recompute), so this module stays below the service and never imports it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,35 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from core import audit, settings_store, sla
+from core import audit, settings_store
 from core.auth import Actor, require_role
 from core.errors import ValidationFailed
+from core.inquiries import sla
 from core.messaging.phone import InvalidPhone, normalize_mobile
 from core.models import ClosedDay, InquiryType, Role, SlaPolicy
+
+# The SLA's settings (in settings_store) and their defaults.
+SETTING_DEFAULTS: dict[str, Any] = {
+    # Business hours per ISO weekday (1=Mon..7=Sun) as [["HH:MM","HH:MM"], ...] windows in KST.
+    "business_hours": {
+        "1": [["09:00", "12:00"], ["13:00", "18:00"]],
+        "2": [["09:00", "12:00"], ["13:00", "18:00"]],
+        "3": [["09:00", "12:00"], ["13:00", "18:00"]],
+        "4": [["09:00", "12:00"], ["13:00", "18:00"]],
+        "5": [["09:00", "12:00"], ["13:00", "18:00"]],
+        "6": [],
+        "7": [],
+    },
+    "observe_public_holidays": True,
+    # SLA alerts also by message (AlimTalk/SMS through the outbox) to the CS lead's phone; see
+    # AlertMessage below.
+    "sla_alert_message": {"enabled": False, "phone": "", "thresholds": ["at_risk", "breached"]},
+}
+
+
+def setting(session: Session, key: str) -> Any:
+    """One of the SLA's settings (SETTING_DEFAULTS' keys), the default when never set."""
+    return settings_store.get(session, key, SETTING_DEFAULTS[key])
 
 
 @dataclass(frozen=True)
@@ -43,8 +69,8 @@ def load(session: Session) -> SlaConfig:
         )
     closed = [row.day for row in session.exec(select(ClosedDay)).all()]
     calendar = sla.business(
-        settings_store.get(session, "business_hours"),
-        observe_public_holidays=bool(settings_store.get(session, "observe_public_holidays")),
+        setting(session, "business_hours"),
+        observe_public_holidays=bool(setting(session, "observe_public_holidays")),
         closed_days=closed,
     )
     return SlaConfig(policies, calendar)
@@ -53,7 +79,7 @@ def load(session: Session) -> SlaConfig:
 MAX_POLICY_MINUTES = 366 * 24 * 60  # a target over a year is a typo, and timedelta math stays small
 
 
-def save_policy(
+def store_policy(
     session: Session,
     actor: Actor,
     *,
@@ -63,7 +89,7 @@ def save_policy(
     calendar: str = "business",
     at_risk_share: float = sla.DEFAULT_AT_RISK_SHARE,
 ) -> SlaPolicy:
-    """Create or change one type's targets (owner only); open inquiries are re-timed."""
+    """Create or change one type's targets (owner only); the caller re-times open inquiries."""
     require_role(actor, Role.OWNER)
     if inquiry_type not in {t.value for t in InquiryType}:
         raise ValidationFailed(f"알 수 없는 문의 유형입니다: {inquiry_type!r}")
@@ -113,22 +139,20 @@ def save_policy(
             "share": at_risk_share,
         },
     )
-    _retime_open(session)
     return row
 
 
-def save_business_hours(
+def store_business_hours(
     session: Session, actor: Actor, business_hours: dict[str, list[list[str]]], observe_public_holidays: bool
 ) -> None:
-    """Validate (windows, at least one open hour) before storing; open inquiries are re-timed."""
+    """Validate (windows, at least one open hour) before storing; the caller re-times open inquiries."""
     require_role(actor, Role.OWNER)
     sla.business(business_hours, observe_public_holidays=observe_public_holidays)  # raises on bad input
     settings_store.put(session, actor, "business_hours", business_hours)
     settings_store.put(session, actor, "observe_public_holidays", observe_public_holidays)
-    _retime_open(session)
 
 
-def add_closed_day(session: Session, actor: Actor, day: date, reason: str = "") -> ClosedDay:
+def store_closed_day(session: Session, actor: Actor, day: date, reason: str = "") -> ClosedDay:
     require_role(actor, Role.OWNER)
     if session.exec(select(ClosedDay).where(ClosedDay.day == day)).first():
         raise ValidationFailed(f"이미 휴무일입니다: {day.isoformat()}")
@@ -138,11 +162,10 @@ def add_closed_day(session: Session, actor: Actor, day: date, reason: str = "") 
     audit.record(
         session, actor, "sla.closed_day_add", "closed_day", row.id, day=day.isoformat(), reason=reason
     )
-    _retime_open(session)
     return row
 
 
-def remove_closed_day(session: Session, actor: Actor, day: date) -> None:
+def delete_closed_day(session: Session, actor: Actor, day: date) -> None:
     require_role(actor, Role.OWNER)
     row = session.exec(select(ClosedDay).where(ClosedDay.day == day)).first()
     if row is None:
@@ -150,17 +173,10 @@ def remove_closed_day(session: Session, actor: Actor, day: date) -> None:
     session.delete(row)
     session.flush()
     audit.record(session, actor, "sla.closed_day_remove", "closed_day", row.id, day=day.isoformat())
-    _retime_open(session)
 
 
 def list_closed_days(session: Session) -> list[ClosedDay]:
     return list(session.exec(select(ClosedDay).order_by(ClosedDay.day)).all())
-
-
-def _retime_open(session: Session) -> None:
-    from core.inquiries import recompute_open  # late import: inquiries imports this module
-
-    recompute_open(session)
 
 
 ALERT_THRESHOLDS = {"at_risk": "기한 임박", "breached": "기한 초과"}
@@ -180,7 +196,7 @@ class AlertMessage:
 
 
 def alert_message(session: Session) -> AlertMessage:
-    raw = settings_store.get(session, "sla_alert_message") or {}
+    raw = setting(session, "sla_alert_message") or {}
     return AlertMessage(
         enabled=bool(raw.get("enabled")),
         phone=str(raw.get("phone") or ""),

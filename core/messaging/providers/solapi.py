@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from core.messaging.providers import (
+from core.messaging.providers.base import (
     Outcome,
     OutgoingMessage,
     PermanentProviderError,

@@ -1,4 +1,4 @@
-"""The message provider protocol, its results and errors, and the embedded `outbox` provider.
+"""The message provider protocol, its results and errors (every provider and the sender share them).
 
 Errors follow one root with a retriable branch (nothing happened: try later), a permanent branch
 (trying again will not help) and the outcome-unknown state (the request may have been taken: ask
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 
 class ProviderError(Exception):
@@ -73,39 +73,3 @@ class Provider(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-class OutboxProvider:
-    """Embedded default: nothing leaves the machine; the message is recorded and shown as delivered."""
-
-    name = "outbox"
-    max_batch = 10_000
-
-    def send_batch(self, messages: list[OutgoingMessage]) -> list[SendResult]:
-        return [SendResult(m.key, Outcome.DELIVERED, provider_message_id=f"outbox:{m.key}") for m in messages]
-
-    def lookup(self, messages: list[OutgoingMessage], since: datetime) -> dict[str, SendResult]:
-        # Nothing left the machine: a row whose worker died before recording the result was never
-        # "sent" anywhere, so sending it again is its first and only delivery.
-        return {}
-
-    def delivery_reports(self, group_id: str) -> dict[str, SendResult]:
-        return {}  # marked delivered when recorded: there is nothing to report later
-
-    def close(self) -> None:
-        return None
-
-
-def make_provider(name: str | None = None, **overrides: Any) -> Provider:
-    """The configured provider (MESSAGE_PROVIDER), built from settings."""
-    from core.config import get_settings
-
-    settings = get_settings()
-    name = name or settings.message_provider
-    if name == "outbox":
-        return OutboxProvider()
-    if name == "solapi":
-        from core.messaging.solapi import SolapiClient
-
-        return SolapiClient.from_settings(settings, **overrides)
-    raise ValueError(f"알 수 없는 메시지 제공자: {name}")

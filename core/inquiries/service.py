@@ -1,4 +1,5 @@
-"""CS inquiries: the services staff (and the worker) act through, the queue, and the SLA report.
+"""CS inquiries: the services staff (and the worker) act through (the queue is in queue.py, the
+SLA report in report.py, the SLA inputs in policy.py, the engine in sla.py).
 
 Every service takes an actor, checks the role, writes an InquiryEvent (the timeline) and an audit
 row, and re-times the inquiry from its whole timeline with the SLA engine, caching the deadlines on
@@ -8,24 +9,21 @@ so lists and the SLA watch never recompute. Callers own the transaction (session
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
-from core import audit, clock, sla, sla_config
+from core import audit, clock
 from core.auth import Actor, require_role
 from core.errors import NotFound, ValidationFailed
+from core.inquiries import policy, sla
 from core.messaging import outbox
 from core.models import (
+    ClosedDay,
     Customer,
     Inquiry,
     InquiryEvent,
@@ -34,6 +32,7 @@ from core.models import (
     Order,
     Payment,
     Role,
+    SlaPolicy,
     StaffNotification,
     StaffUser,
 )
@@ -148,7 +147,7 @@ def apply_sla(inquiry: Inquiry, result: sla.InquirySla) -> None:
 def evaluate(
     inquiry: Inquiry,
     events: Sequence[InquiryEvent],
-    config: sla_config.SlaConfig,
+    config: policy.SlaConfig,
     now: datetime | None = None,
 ) -> sla.InquirySla:
     timeline = [sla.SlaEvent(clock.as_utc(e.at), e.kind) for e in events]
@@ -158,9 +157,9 @@ def evaluate(
 
 
 def recompute(
-    session: Session, inquiry: Inquiry, config: sla_config.SlaConfig | None = None
+    session: Session, inquiry: Inquiry, config: policy.SlaConfig | None = None
 ) -> sla.InquirySla:
-    config = config or sla_config.load(session)
+    config = config or policy.load(session)
     session.flush()
     result = evaluate(inquiry, events_of(session, inquiry.id), config)
     apply_sla(inquiry, result)
@@ -170,7 +169,7 @@ def recompute(
 
 def recompute_open(session: Session) -> int:
     """Re-time every open inquiry (after a policy, hours or closed-day change)."""
-    config = sla_config.load(session)
+    config = policy.load(session)
     inquiries = session.exec(select(Inquiry).where(col(Inquiry.status).in_(OPEN_STATUSES))).all()
     if not inquiries:
         return 0
@@ -473,190 +472,7 @@ def _require_open(inquiry: Inquiry) -> None:
         raise ValidationFailed("이미 해결된 문의입니다 (다시 열기 후 진행하세요)")
 
 
-# --------------------------------------------------------------------------- queue
-
-
-@dataclass(frozen=True)
-class QueueRow:
-    id: int
-    type: str
-    subject: str
-    status: str
-    customer_id: int
-    customer_name: str
-    assignee_id: int | None
-    assignee_name: str | None
-    created_at: datetime
-    target: str  # first_response | resolution
-    due_at: datetime | None
-    at_risk_at: datetime | None
-
-    def state(self, now: datetime) -> sla.SlaState:
-        return cached_state(self.due_at, self.at_risk_at, now)
-
-    def seconds_left(self, now: datetime) -> float | None:
-        return None if self.due_at is None else (self.due_at - now).total_seconds()
-
-
-def cached_state(due_at: datetime | None, at_risk_at: datetime | None, now: datetime) -> sla.SlaState:
-    """The live state from cached instants alone (what the countdown recomputes every second)."""
-    if due_at is None:
-        return sla.SlaState.PAUSED
-    if now > due_at:
-        return sla.SlaState.BREACHED
-    if at_risk_at is not None and now >= at_risk_at:
-        return sla.SlaState.AT_RISK
-    return sla.SlaState.ON_TRACK
-
-
-QUEUE_STATES = ("on_track", "at_risk", "breached", "paused")
-
-
-def queue(
-    session: Session,
-    now: datetime | None = None,
-    *,
-    types: Sequence[str] = (),
-    states: Sequence[str] = (),
-    assignee_id: int | None = None,
-    unassigned: bool = False,
-    limit: int = 200,
-) -> tuple[list[QueueRow], int]:
-    """Open inquiries, nearest deadline first (breached first, waiting on the customer last).
-
-    Returns (rows up to `limit`, total matching). Uses ix_inquiry_status_due.
-    """
-    now = now or clock.now()
-    conditions = [col(Inquiry.status).in_(OPEN_STATUSES)]
-    if types:
-        conditions.append(col(Inquiry.type).in_(list(types)))
-    if assignee_id is not None:
-        conditions.append(Inquiry.assignee_id == assignee_id)
-    elif unassigned:
-        conditions.append(col(Inquiry.assignee_id).is_(None))
-    if states:
-        state_conditions = []
-        if "breached" in states:
-            state_conditions.append(col(Inquiry.sla_due_at) < now)
-        if "at_risk" in states:
-            state_conditions.append(and_(col(Inquiry.sla_due_at) >= now, col(Inquiry.sla_at_risk_at) <= now))
-        if "on_track" in states:
-            state_conditions.append(col(Inquiry.sla_at_risk_at) > now)
-        if "paused" in states:
-            state_conditions.append(col(Inquiry.sla_due_at).is_(None))
-        conditions.append(or_(*state_conditions))
-    total = session.exec(select(func.count()).select_from(Inquiry).where(*conditions)).one()
-    columns = (
-        Inquiry.id,
-        Inquiry.type,
-        Inquiry.subject,
-        Inquiry.status,
-        Inquiry.customer_id,
-        Customer.name,
-        Inquiry.assignee_id,
-        StaffUser.display_name,
-        Inquiry.created_at,
-        Inquiry.first_response_at,
-        Inquiry.sla_due_at,
-        Inquiry.sla_at_risk_at,
-    )
-
-    def _page(status: str, remaining: int) -> list[Any]:
-        # One status at a time so ix_inquiry_status_due delivers rows already in deadline order.
-        statement = (
-            select(*columns)
-            .join(Customer, Customer.id == Inquiry.customer_id)
-            .outerjoin(StaffUser, StaffUser.id == Inquiry.assignee_id)
-            .where(*conditions, Inquiry.status == status)
-            .order_by(col(Inquiry.sla_due_at), col(Inquiry.id))
-            .limit(remaining)
-        )
-        return list(session.exec(statement).all())
-
-    found = _page(InquiryStatus.OPEN.value, limit)
-    if len(found) < limit:
-        found += _page(InquiryStatus.WAITING_CUSTOMER.value, limit - len(found))
-    rows = [
-        QueueRow(
-            id=r[0],
-            type=r[1],
-            subject=r[2],
-            status=r[3],
-            customer_id=r[4],
-            customer_name=r[5],
-            assignee_id=r[6],
-            assignee_name=r[7],
-            created_at=clock.as_utc(r[8]),
-            target="first_response" if r[9] is None else "resolution",
-            due_at=clock.as_utc(r[10]) if r[10] else None,
-            at_risk_at=clock.as_utc(r[11]) if r[11] else None,
-        )
-        for r in found
-    ]
-    return rows, int(total)
-
-
-@dataclass(frozen=True)
-class InquiryDetail:
-    inquiry: Inquiry
-    customer: Customer
-    events: list[InquiryEvent]
-    sla: sla.InquirySla
-    orders: list[Order]
-    payments: list[Payment]
-    staff_names: dict[int, str]
-
-
-def detail(session: Session, inquiry_id: int, now: datetime | None = None) -> InquiryDetail:
-    inquiry = _load(session, inquiry_id, for_update=False)
-    customer = session.get(Customer, inquiry.customer_id)
-    events = events_of(session, inquiry.id)
-    config = sla_config.load(session)
-    orders = list(
-        session.exec(
-            select(Order)
-            .where(Order.customer_id == inquiry.customer_id)
-            .order_by(col(Order.ordered_at).desc())
-            .limit(10)
-        ).all()
-    )
-    payments = list(
-        session.exec(
-            select(Payment)
-            .where(Payment.customer_id == inquiry.customer_id)
-            .order_by(col(Payment.created_at).desc())
-            .limit(10)
-        ).all()
-    )
-    names = {u.id: u.display_name for u in session.exec(select(StaffUser)).all()}
-    return InquiryDetail(
-        inquiry, customer, events, evaluate(inquiry, events, config, now), orders, payments, names
-    )
-
-
-def assignable_staff(session: Session) -> list[StaffUser]:
-    return list(
-        session.exec(
-            select(StaffUser)
-            .where(
-                col(StaffUser.role).in_([Role.CS.value, Role.OWNER.value]),
-                StaffUser.is_active == True,  # noqa: E712
-            )
-            .order_by(StaffUser.display_name)
-        ).all()
-    )
-
-
-def notifications_for(
-    session: Session, actor: Actor, *, unread_only: bool = True, limit: int = 50
-) -> list[StaffNotification]:
-    """The actor's own notices plus those for all CS (staff_id None)."""
-    statement = select(StaffNotification).where(
-        or_(StaffNotification.staff_id == actor.id, col(StaffNotification.staff_id).is_(None))
-    )
-    if unread_only:
-        statement = statement.where(col(StaffNotification.read_at).is_(None))
-    return list(session.exec(statement.order_by(col(StaffNotification.created_at).desc()).limit(limit)).all())
+# --------------------------------------------------------------------------- notifications
 
 
 def mark_notification_read(session: Session, actor: Actor, notification_id: int) -> None:
@@ -668,253 +484,49 @@ def mark_notification_read(session: Session, actor: Actor, notification_id: int)
     session.add(row)
 
 
-# --------------------------------------------------------------------------- report
+# --------------------------------------------------------------------------- SLA settings
 
 
-@dataclass
-class Bucket:
-    total: int = 0
-    within: int = 0
-    first_response_seconds: list[float] = field(default_factory=list)
-    resolution_seconds: list[float] = field(default_factory=list)
-
-    @property
-    def share_within(self) -> float | None:
-        return None if self.total == 0 else self.within / self.total
-
-    @property
-    def median_first_response(self) -> float | None:
-        return statistics.median(self.first_response_seconds) if self.first_response_seconds else None
-
-    @property
-    def median_resolution(self) -> float | None:
-        return statistics.median(self.resolution_seconds) if self.resolution_seconds else None
-
-
-@dataclass(frozen=True)
-class Miss:
-    inquiry_id: int
-    type: str
-    assignee: str
-    target: str
-    due_at: datetime
-    done_at: datetime | None  # None: still open (breached)
-    late_seconds: float
-
-
-@dataclass
-class Report:
-    start: datetime
-    end: datetime
-    overall: Bucket
-    by_type: dict[str, Bucket]
-    by_staff: dict[str, Bucket]
-    by_week: dict[str, Bucket]
-    misses: list[Miss]
-
-
-def report(session: Session, start: datetime, end: datetime, now: datetime | None = None) -> Report:
-    """SLA results of inquiries created in [start, end), from the cached deadlines.
-
-    The cached deadlines of a stopped target are fixed by its timeline, so "answered after the
-    cached deadline" is exactly the engine's miss; an open target past its deadline counts as a miss
-    too (breached, not yet answered).
-    """
-    now = now or clock.now()
-    rows = session.exec(
-        select(
-            Inquiry.id,
-            Inquiry.type,
-            Inquiry.assignee_id,
-            Inquiry.created_at,
-            Inquiry.first_response_at,
-            Inquiry.resolved_at,
-            Inquiry.first_response_due_at,
-            Inquiry.resolution_due_at,
-        ).where(Inquiry.created_at >= start, Inquiry.created_at < end)
-    ).all()
-    names = {u.id: u.display_name for u in session.exec(select(StaffUser)).all()}
-    result = Report(start, end, Bucket(), defaultdict(Bucket), defaultdict(Bucket), defaultdict(Bucket), [])
-    for (
-        inquiry_id,
-        inquiry_type,
-        assignee_id,
-        created,
-        first_at,
-        resolved_at,
-        first_due,
-        resolution_due,
-    ) in rows:
-        created = clock.as_utc(created)
-        assignee = names.get(assignee_id, "미배정") if assignee_id else "미배정"
-        iso = clock.to_kst(created).isocalendar()
-        week = f"{iso.year}-W{iso.week:02d}"
-        misses = [
-            miss
-            for miss in (
-                _miss(inquiry_id, inquiry_type, assignee, "first_response", first_due, first_at, now),
-                _miss(inquiry_id, inquiry_type, assignee, "resolution", resolution_due, resolved_at, now),
-            )
-            if miss is not None
-        ]
-        result.misses.extend(misses)
-        for bucket in (
-            result.overall,
-            result.by_type[inquiry_type],
-            result.by_staff[assignee],
-            result.by_week[week],
-        ):
-            bucket.total += 1
-            bucket.within += 0 if misses else 1
-            if first_at is not None:
-                bucket.first_response_seconds.append((clock.as_utc(first_at) - created).total_seconds())
-            if resolved_at is not None:
-                bucket.resolution_seconds.append((clock.as_utc(resolved_at) - created).total_seconds())
-    result.misses.sort(key=lambda m: -m.late_seconds)
-    return result
-
-
-def _miss(
-    inquiry_id: int,
+def save_policy(
+    session: Session,
+    actor: Actor,
+    *,
     inquiry_type: str,
-    assignee: str,
-    target: str,
-    due: datetime | None,
-    done: datetime | None,
-    now: datetime,
-) -> Miss | None:
-    if due is None:
-        return None
-    due = clock.as_utc(due)
-    moment = clock.as_utc(done) if done is not None else now
-    if moment <= due:
-        return None
-    return Miss(
-        inquiry_id,
-        inquiry_type,
-        assignee,
-        target,
-        due,
-        clock.as_utc(done) if done else None,
-        (moment - due).total_seconds(),
+    first_response_minutes: int,
+    resolution_minutes: int,
+    calendar: str = "business",
+    at_risk_share: float = sla.DEFAULT_AT_RISK_SHARE,
+) -> SlaPolicy:
+    """Create or change one type's targets (owner only); open inquiries are re-timed."""
+    row = policy.store_policy(
+        session,
+        actor,
+        inquiry_type=inquiry_type,
+        first_response_minutes=first_response_minutes,
+        resolution_minutes=resolution_minutes,
+        calendar=calendar,
+        at_risk_share=at_risk_share,
     )
+    recompute_open(session)
+    return row
 
 
-def _minutes(seconds: float | None) -> str:
-    return "" if seconds is None else f"{seconds / 60:.1f}"
+def save_business_hours(
+    session: Session, actor: Actor, business_hours: dict[str, list[list[str]]], observe_public_holidays: bool
+) -> None:
+    """Validate (windows, at least one open hour) before storing; open inquiries are re-timed."""
+    policy.store_business_hours(session, actor, business_hours, observe_public_holidays)
+    recompute_open(session)
 
 
-def report_csv(data: Report) -> str:
-    """The report as CSV text (UTF-8; the page adds a BOM for Excel)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "구분",
-            "항목",
-            "문의 수",
-            "목표 내 처리",
-            "목표 내 비율(%)",
-            "첫 응답 중앙값(분)",
-            "해결 중앙값(분)",
-        ]
-    )
-    groups = [
-        ("전체", {"전체": data.overall}),
-        ("유형", data.by_type),
-        ("담당자", data.by_staff),
-        ("주", data.by_week),
-    ]
-    for group, buckets in groups:
-        for key in sorted(buckets):
-            bucket = buckets[key]
-            label = INQUIRY_TYPE_LABELS.get(key, key) if group == "유형" else key
-            share = "" if bucket.share_within is None else f"{bucket.share_within * 100:.1f}"
-            writer.writerow(
-                [
-                    group,
-                    label,
-                    bucket.total,
-                    bucket.within,
-                    share,
-                    _minutes(bucket.median_first_response),
-                    _minutes(bucket.median_resolution),
-                ]
-            )
-    writer.writerow([])
-    writer.writerow(["미준수 문의", "유형", "담당자", "목표", "기한(KST)", "처리(KST)", "지연(분)"])
-    for miss in data.misses:
-        writer.writerow(
-            [
-                miss.inquiry_id,
-                INQUIRY_TYPE_LABELS.get(miss.type, miss.type),
-                miss.assignee,
-                "첫 응답" if miss.target == "first_response" else "해결",
-                clock.format_kst(miss.due_at),
-                clock.format_kst(miss.done_at) if miss.done_at else "미처리",
-                _minutes(miss.late_seconds),
-            ]
-        )
-    return out.getvalue()
+def add_closed_day(session: Session, actor: Actor, day: date, reason: str = "") -> ClosedDay:
+    """A shop holiday (owner only); open inquiries are re-timed."""
+    row = policy.store_closed_day(session, actor, day, reason)
+    recompute_open(session)
+    return row
 
 
-def open_count_by_state(session: Session, now: datetime | None = None) -> dict[str, int]:
-    now = now or clock.now()
-    rows = session.exec(
-        select(Inquiry.sla_due_at, Inquiry.sla_at_risk_at).where(col(Inquiry.status).in_(OPEN_STATUSES))
-    ).all()
-    counts = {state: 0 for state in QUEUE_STATES}
-    for due, at_risk in rows:
-        state = cached_state(
-            clock.as_utc(due) if due else None, clock.as_utc(at_risk) if at_risk else None, now
-        )
-        counts[state.value] += 1
-    return counts
-
-
-def find_customers(session: Session, query: str, limit: int = 20) -> list[Customer]:
-    """Customers whose name or phone contains `query` (for the new-inquiry form)."""
-    query = (query or "").strip()
-    statement = select(Customer)
-    if query:
-        digits = re.sub(r"\D", "", query)
-        conditions = [col(Customer.name).contains(query)]
-        if digits:
-            conditions.append(col(Customer.phone).contains(digits))
-        statement = statement.where(or_(*conditions))
-    return list(session.exec(statement.order_by(col(Customer.id).desc()).limit(limit)).all())
-
-
-GATEWAY_STATUS_LABELS = {
-    "SUCCESS_PAYMENT": "결제 완료",
-    "PART_CANCEL_PAYMENT": "부분 취소",
-    "CANCEL_PAYMENT": "전액 취소",
-    "READY": "결제 준비",
-    "FAIL_PAYMENT": "결제 실패",
-    "QUIT_PAYMENT": "결제 중단",
-}
-
-
-def live_payment_status(session: Session, payment_id: int, router: Any = None) -> dict[str, Any]:
-    """Ask the payment's gateway for its current state (on a staff click, never on every rerun)."""
-    from core.payments.base import PaymentError
-
-    payment = session.get(Payment, payment_id)
-    if payment is None or not payment.gateway_tid:
-        raise ValidationFailed("게이트웨이에서 조회할 수 없는 결제입니다")
-    if router is None:
-        from core.payments.registry import get_router
-
-        router = get_router(engine=session.get_bind())  # type: ignore[arg-type]
-    gateway, tid = payment.gateway, payment.gateway_tid
-    session.commit()  # hold no transaction (SQLite: no write lock) across the outside call
-    try:
-        result = router.lookup(gateway, [], tid=tid)
-    except PaymentError as exc:
-        raise ValidationFailed(f"결제 대행사 조회에 실패했습니다: {exc}") from exc
-    return {
-        "status": GATEWAY_STATUS_LABELS.get(result.status, result.status),
-        "total": result.total_amount,
-        "canceled": result.canceled_amount,
-        "cancel_available": result.cancel_available_amount,
-    }
+def remove_closed_day(session: Session, actor: Actor, day: date) -> None:
+    """Reopen a holiday (owner only); open inquiries are re-timed."""
+    policy.delete_closed_day(session, actor, day)
+    recompute_open(session)

@@ -144,7 +144,7 @@ def business(
     observe_public_holidays: bool = True,
     closed_days: Sequence[date] = (),
 ) -> Calendar:
-    """A business calendar from the settings_store "business_hours" format ({"1": [[..]], ...})."""
+    """A business calendar from the "business_hours" setting ({"1": [[..]], ...}; see policy.SETTING_DEFAULTS)."""
     weekly = tuple(parse_windows(business_hours.get(str(iso), ())) for iso in range(1, 8))
     return Calendar(
         always_open=False,

@@ -1,0 +1,266 @@
+"""Facts from the raw tables (orders, items, payments, refunds) over a window of instants.
+
+The one code path both the rollup build and the page's live tail read through, so the rolled-up
+and the live figures can never disagree; plus the repurchase scan and the per-transaction memo.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, event, text
+from sqlmodel import Session
+
+from core.analytics.rules import (
+    _CHUNK,
+    DELETED_PRODUCT_ID,
+    DELETED_PRODUCT_NAME,
+    OTHER_METHOD,
+    SOLD_STATUSES,
+    _as_date,
+    _as_utc,
+    kst_day,
+    month_start,
+    split_amount,
+)
+
+# ---------------------------------------------------------------- facts from raw tables
+
+
+@dataclass
+class Facts:
+    """Sales facts of a time window, built from the raw tables (the rollups hold the same)."""
+
+    # (day, method) -> [orders, gross, refunds, refund_count]
+    daily: dict[tuple[date, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0])
+    )
+    # (day, product_id, method) -> [orders, units, gross, refunds]
+    product: dict[tuple[date, int, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0])
+    )
+    product_names: dict[int, str] = field(default_factory=dict)
+    # customer -> [orders, gross, refunds, first_paid_at, last_paid_at]
+    customers: dict[int, list[Any]] = field(default_factory=dict)
+    customer_months: set[tuple[int, date]] = field(default_factory=set)
+
+    def customer(self, customer_id: int) -> list[Any]:
+        row = self.customers.get(customer_id)
+        if row is None:
+            row = self.customers[customer_id] = [0, 0, 0, None, None]
+        return row
+
+
+def _bind_instant(engine_or_session: Any, instant: datetime) -> Any:
+    """Bind an instant the way UtcDateTime stores it (naive UTC text on SQLite)."""
+    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
+    if bind.dialect.name == "sqlite":
+        return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return instant
+
+
+def _items_of(session: Session, order_ids: Iterable[int]) -> dict[int, list[tuple[int, str, int, int]]]:
+    """order -> [(product_id, product_name, quantity, amount)] in item id order."""
+    result: dict[int, list[tuple[int, str, int, int]]] = defaultdict(list)
+    ids = sorted(set(order_ids))
+    statement = text(
+        "SELECT order_id, product_id, product_name, quantity, amount FROM order_item "
+        "WHERE order_id IN :ids ORDER BY order_id, id"
+    ).bindparams(bindparam("ids", expanding=True))
+    for start in range(0, len(ids), _CHUNK):
+        for order_id, product_id, name, quantity, amount in session.execute(
+            statement, {"ids": ids[start : start + _CHUNK]}
+        ):
+            result[order_id].append((product_id or DELETED_PRODUCT_ID, name, quantity, amount))
+    return result
+
+
+def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts | None = None) -> Facts:
+    """Add the sales paid and the refunds completed in [start, end) (UTC instants) to `facts`."""
+    facts = facts or Facts()
+    s, e = _bind_instant(session, start), _bind_instant(session, end)
+    statuses = {"statuses": list(SOLD_STATUSES)}
+    orders = session.execute(
+        text(
+            "SELECT o.id, o.customer_id, o.total_amount, o.paid_at, "
+            "(SELECT p.method FROM payment p WHERE p.order_id = o.id AND p.approved_at IS NOT NULL "
+            " ORDER BY p.id LIMIT 1) "
+            "FROM orders o WHERE o.paid_at >= :s AND o.paid_at < :e AND o.status IN :statuses"
+        ).bindparams(bindparam("statuses", expanding=True)),
+        {"s": s, "e": e, **statuses},
+    ).all()
+    refunds = session.execute(
+        text(
+            "SELECT r.amount, COALESCE(r.completed_at, r.created_at), o.id, o.customer_id, o.total_amount, "
+            "(SELECT p2.method FROM payment p2 WHERE p2.order_id = o.id AND p2.approved_at IS NOT NULL "
+            " ORDER BY p2.id LIMIT 1), p.method "
+            "FROM refund r JOIN payment p ON p.id = r.payment_id "
+            "JOIN orders o ON o.id = COALESCE(r.order_id, p.order_id) "
+            "WHERE r.status = 'succeeded' AND ((r.completed_at >= :s AND r.completed_at < :e) "
+            "OR (r.completed_at IS NULL AND r.created_at >= :s AND r.created_at < :e))"
+        ),
+        {"s": s, "e": e},
+    ).all()
+    items = _items_of(session, [row[0] for row in orders] + [row[2] for row in refunds])
+
+    for order_id, customer_id, total, paid_at, method in orders:
+        paid_at = _as_utc(paid_at)
+        day = kst_day(paid_at)
+        method = method or OTHER_METHOD
+        daily = facts.daily[(day, method)]
+        daily[0] += 1
+        daily[1] += total
+        order_items = items.get(order_id, [])
+        seen: set[int] = set()
+        for (product_id, name, quantity, _), share in zip(
+            order_items, split_amount(total, [item[3] for item in order_items]), strict=True
+        ):
+            facts.product_names[product_id] = (
+                DELETED_PRODUCT_NAME if product_id == DELETED_PRODUCT_ID else name
+            )
+            row = facts.product[(day, product_id, method)]
+            if product_id not in seen:
+                row[0] += 1
+                seen.add(product_id)
+            row[1] += quantity
+            row[2] += share
+        customer = facts.customer(customer_id)
+        customer[0] += 1
+        customer[1] += total
+        customer[3] = paid_at if customer[3] is None else min(customer[3], paid_at)
+        customer[4] = paid_at if customer[4] is None else max(customer[4], paid_at)
+        facts.customer_months.add((customer_id, month_start(day)))
+
+    for amount, refunded_at, order_id, customer_id, _total, order_method, payment_method in refunds:
+        day = kst_day(_as_utc(refunded_at))
+        method = order_method or payment_method or OTHER_METHOD
+        daily = facts.daily[(day, method)]
+        daily[2] += amount
+        daily[3] += 1
+        order_items = items.get(order_id, [])
+        for (product_id, name, _, _), share in zip(
+            order_items, split_amount(amount, [item[3] for item in order_items]), strict=True
+        ):
+            facts.product_names.setdefault(
+                product_id, DELETED_PRODUCT_NAME if product_id == DELETED_PRODUCT_ID else name
+            )
+            facts.product[(day, product_id, method)][3] += share
+        facts.customer(customer_id)[2] += amount
+    return facts
+
+
+def _repurchase_scan(
+    session: Session,
+    product_id: int | None = None,
+    *,
+    products: Sequence[int] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    last: dict[tuple[int, int], date] | None = None,
+) -> tuple[dict[int, list[int]], dict[tuple[int, int], date]]:
+    """Day gaps between consecutive purchase days of a product by the same customer.
+
+    Reads the sales paid in [start, end) (all by default) of one product (all by default),
+    continuing from `last` ((customer, product) -> last purchase day before start). Returns
+    (product -> new gaps, (customer, product) -> last purchase day). Same-day purchases count once.
+    """
+    where = "AND i.product_id = :product_id" if product_id is not None else "AND i.product_id IS NOT NULL"
+    params: dict[str, Any] = {"statuses": list(SOLD_STATUSES), "product_id": product_id}
+    if products is not None:
+        where += " AND i.product_id IN :products"
+        params["products"] = list(products)
+    if start is not None:
+        where += " AND o.paid_at >= :start"
+        params["start"] = _bind_instant(session, start)
+    if end is not None:
+        where += " AND o.paid_at < :end"
+        params["end"] = _bind_instant(session, end)
+    rows = session.execute(
+        text(
+            "SELECT i.product_id, o.customer_id, o.paid_at FROM order_item i JOIN orders o ON o.id = i.order_id "
+            f"WHERE o.paid_at IS NOT NULL AND o.status IN :statuses {where} "
+            "ORDER BY i.product_id, o.customer_id, o.paid_at"
+        ).bindparams(
+            bindparam("statuses", expanding=True),
+            *([bindparam("products", expanding=True)] if products is not None else []),
+        ),
+        params,
+    )
+    gaps: dict[int, list[int]] = defaultdict(list)
+    latest: dict[tuple[int, int], date] = dict(last or {})
+    for pid, customer_id, paid_at in rows:
+        day = kst_day(_as_utc(paid_at))
+        previous = latest.get((customer_id, pid))
+        if previous is not None:
+            if day <= previous:
+                continue
+            gaps[pid].append((day - previous).days)
+        latest[(customer_id, pid)] = day
+    return gaps, latest
+
+
+def _repurchase_gaps(session: Session, product_id: int | None = None) -> dict[int, list[int]]:
+    """product -> every day gap between consecutive purchases of it by the same customer (live)."""
+    return _repurchase_scan(session, product_id)[0]
+
+
+def _repurchase_after(
+    session: Session, start: datetime, end: datetime, *, changed_only: bool = False
+) -> tuple[dict[int, list[int]], dict[tuple[int, int], date]]:
+    """The gaps the sales paid in [start, end) add, continuing from the stored last purchases;
+    with the last purchase days of those customers (only the pairs that moved if changed_only)."""
+    window = session.execute(
+        text(
+            "SELECT DISTINCT o.customer_id, i.product_id FROM orders o JOIN order_item i ON i.order_id = o.id "
+            "WHERE o.paid_at >= :start AND o.paid_at < :end AND o.status IN :statuses "
+            "AND i.product_id IS NOT NULL"
+        ).bindparams(bindparam("statuses", expanding=True)),
+        {
+            "start": _bind_instant(session, start),
+            "end": _bind_instant(session, end),
+            "statuses": list(SOLD_STATUSES),
+        },
+    ).all()
+    pairs = sorted(window)
+    if not pairs:
+        return {}, {}
+    last: dict[tuple[int, int], date] = {}
+    wanted = set(pairs)
+    customers = sorted({c for c, _ in pairs})
+    statement = text(
+        "SELECT customer_id, product_id, last_day FROM customer_product_last "
+        "WHERE customer_id IN :ids AND product_id IN :products"
+    ).bindparams(bindparam("ids", expanding=True), bindparam("products", expanding=True))
+    products = sorted({p for _, p in pairs})
+    for i in range(0, len(customers), _CHUNK):
+        for c, p, d in session.execute(statement, {"ids": customers[i : i + _CHUNK], "products": products}):
+            if (c, p) in wanted:
+                last[(c, p)] = _as_date(d)
+    gaps, latest = _repurchase_scan(session, start=start, end=end, last=last)
+    if changed_only:
+        latest = {key: day for key, day in latest.items() if last.get(key) != day}
+    return gaps, latest
+
+
+def _memo(session: Session, key: tuple[Any, ...], compute: Any) -> Any:
+    """Remember a read for the rest of the transaction: one page run asks for the same tail many times."""
+    if not session.info.get("analytics_memo_listening"):
+        event.listen(session, "after_transaction_end", _forget_memo)
+        session.info["analytics_memo_listening"] = True
+    memo = session.info.setdefault("analytics_memo", {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def _forget_memo(session: Session, _transaction: Any) -> None:
+    session.info.pop("analytics_memo", None)
+
+
+def _live_facts(session: Session, start: datetime, end: datetime) -> Facts:
+    """Facts of [start, end) from the raw tables, once per transaction."""
+    return _memo(session, ("facts", start, end), lambda: collect_facts(session, start, end))
