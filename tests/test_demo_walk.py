@@ -19,9 +19,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from core import clock, inquiries, seed
+from core import clock, seed
 from core.auth import Actor
 from core.db import session_scope
+from core.inquiries import service as inquiries
 from core.models import (
     ChargeStatus,
     Inquiry,

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from core import billing, clock, seed
 from core.auth import Actor
 from core.db import session_scope
-from core.inquiry_jobs import double_charge_sentinel
+from core.inquiries.jobs import double_charge_sentinel
 from core.models import (
     CustomerProductSummary,
     CustomerSummary,
