@@ -42,7 +42,11 @@ from core.billing_dates import (
     first_charge_date,
     korean_date,
     kst_instant,
+    moved_words,
     next_charge_date,
+    notice_in_time,
+    notice_window,
+    noticed_charge_date,
     period_key,
     retry_dates,
     when_words,
@@ -345,19 +349,28 @@ def resume(session: Session, actor: Actor, subscription_id: int) -> Subscription
     return subscription
 
 
+def _resume_date(subscription: Subscription, interval: Interval, day: date) -> date:
+    """The first charge of a subscription resumed on `day`: its schedule walked on, skipping the pause."""
+    current = subscription.next_charge_date or first_charge_date(day, subscription.anchor_day, interval)
+    return charge_date_on_or_after(current, day, subscription.anchor_day, interval)
+
+
 def _resume(session: Session, subscription: Subscription, actor: Actor, today: date) -> None:
     plan = session.get(SubscriptionPlan, subscription.plan_id)
     assert plan is not None
-    current = subscription.next_charge_date or first_charge_date(
-        today, subscription.anchor_day, _interval(plan)
-    )
-    subscription.next_charge_date = charge_date_on_or_after(
-        current, today, subscription.anchor_day, _interval(plan)
-    )
+    subscription.next_charge_date = _resume_date(subscription, _interval(plan), today)
+    moved_from = _keep_notice_promise(session, subscription, today, load_settings(session).notice_lead_days)
     subscription.status = SubscriptionStatus.ACTIVE
     subscription.paused_until = None
     session.add(subscription)
-    event = _history(session, subscription, actor, "resumed", next_charge_date=subscription.next_charge_date)
+    event = _history(
+        session,
+        subscription,
+        actor,
+        "resumed",
+        next_charge_date=subscription.next_charge_date,
+        moved_from=moved_from,
+    )
     session.flush()
     _tell(
         session,
@@ -425,6 +438,9 @@ def change_amount(session: Session, actor: Actor, subscription_id: int, amount: 
         raise Conflict("해지된 구독은 변경할 수 없습니다")
     old = subscription.next_amount or subscription.amount
     subscription.next_amount = amount
+    moved_from = _keep_notice_promise(
+        session, subscription, clock.today_kst(), load_settings(session).notice_lead_days
+    )
     session.add(subscription)
     event = _history(
         session,
@@ -434,6 +450,7 @@ def change_amount(session: Session, actor: Actor, subscription_id: int, amount: 
         old=old,
         new=amount,
         from_date=subscription.next_charge_date,
+        moved_from=moved_from,
     )
     session.flush()
     _tell(
@@ -459,6 +476,9 @@ def change_plan(session: Session, actor: Actor, subscription_id: int, plan_id: i
     _check_amount(plan.amount, plan.tax_free_amount)
     subscription.next_plan_id = plan.id
     subscription.next_amount = plan.amount
+    moved_from = _keep_notice_promise(
+        session, subscription, clock.today_kst(), load_settings(session).notice_lead_days
+    )
     session.add(subscription)
     event = _history(
         session,
@@ -468,6 +488,7 @@ def change_plan(session: Session, actor: Actor, subscription_id: int, plan_id: i
         plan=plan.name,
         amount=plan.amount,
         from_date=subscription.next_charge_date,
+        moved_from=moved_from,
     )
     session.flush()
     _tell(
@@ -510,8 +531,129 @@ def notice_variables(plan_name: str, amount: int, charge_date: date, today: date
     }
 
 
-def notice_key(subscription_id: int, period: date) -> str:
-    return f"billing_notice:{subscription_id}:{period_key(period)}"
+def notice_key(subscription_id: int, period: date, amount: int) -> str:
+    """One notice per period and amount: a changed amount is told again, a repeat is a no-op."""
+    return f"billing_notice:{subscription_id}:{period_key(period)}:{amount}"
+
+
+def _notices_in_time(
+    session: Session, wanted: list[tuple[int, date, int]], lead_days: int
+) -> set[tuple[int, date, int]]:
+    """Which (subscription, period, amount) were told at least the lead before the period (queued
+    notices count: the outbox sends them; a notice is queued on the day it may go out)."""
+    keys = {notice_key(*w): w for w in wanted}
+    names = list(keys)
+    told: set[tuple[int, date, int]] = set()
+    for start in range(0, len(names), 500):
+        for key, send_after in session.execute(
+            select(Message.idempotency_key, Message.send_after).where(
+                col(Message.idempotency_key).in_(names[start : start + 500])
+            )
+        ).all():
+            if notice_in_time(clock.today_kst(send_after), keys[key][1], lead_days):
+                told.add(keys[key])
+    return told
+
+
+def _charge_opened(session: Session, subscription_id: int | None, period: date) -> bool:
+    return (
+        session.exec(
+            select(SubscriptionCharge.id).where(
+                SubscriptionCharge.subscription_id == subscription_id, SubscriptionCharge.period == period
+            )
+        ).first()
+        is not None
+    )
+
+
+def _keep_notice_promise(
+    session: Session, subscription: Subscription, today: date, lead_days: int
+) -> date | None:
+    """No charge without its notice: a charge too close for a notice sent today moves to the first
+    day that keeps the lead (after a resume, a change of plan or amount, or a missed notice).
+
+    Returns the date it was moved from; None when the promise holds already (far enough away, told
+    in time with this amount, or its charge already opened).
+    """
+    current = subscription.next_charge_date
+    if current is None or noticed_charge_date(current, today, lead_days) == current:
+        return None
+    amount = subscription.next_amount or subscription.amount
+    if _charge_opened(session, subscription.id, current) or _notices_in_time(
+        session, [(subscription.id or 0, current, amount)], lead_days
+    ):
+        return None
+    subscription.next_charge_date = noticed_charge_date(current, today, lead_days)
+    session.add(subscription)
+    return current
+
+
+def _hold_unnoticed(session: Session, today: date, lead_days: int) -> int:
+    """Due or nearly due charges whose notice never went out (the worker was down on D-1): moved on."""
+    opened = (
+        select(SubscriptionCharge.id)
+        .where(
+            col(SubscriptionCharge.subscription_id) == Subscription.id,
+            col(SubscriptionCharge.period) == Subscription.next_charge_date,
+        )
+        .exists()
+    )
+    rows = session.exec(
+        select(Subscription).where(
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            col(Subscription.cancel_at_period_end).is_(False),
+            col(Subscription.next_charge_date) < today + timedelta(days=lead_days),
+            ~opened,
+        )
+    ).all()
+    if not rows:
+        return 0
+    told = _notices_in_time(
+        session,
+        [(s.id or 0, s.next_charge_date, s.next_amount or s.amount) for s in rows if s.next_charge_date],
+        lead_days,
+    )
+    moved = 0
+    for subscription in rows:
+        current = subscription.next_charge_date
+        assert current is not None
+        if (subscription.id or 0, current, subscription.next_amount or subscription.amount) in told:
+            continue
+        subscription.next_charge_date = noticed_charge_date(current, today, lead_days)
+        session.add(subscription)
+        _history(
+            session,
+            subscription,
+            SYSTEM_ACTOR,
+            "charge_moved",
+            moved_from=current,
+            next_charge_date=subscription.next_charge_date,
+            reason="결제 전 안내가 나가지 않아 결제일을 옮겼습니다",
+        )
+        moved += 1
+    return moved
+
+
+def hold_unnoticed(engine: Engine, now: datetime) -> int:
+    """Worker step before notices and charges: no charge opens without its notice sent in time."""
+    with session_scope(engine) as session:
+        lead = load_settings(session).notice_lead_days
+        return _hold_unnoticed(session, clock.today_kst(now), lead)
+
+
+def last_move_words(session: Session, subscription_id: int) -> str | None:
+    """The screen's words when the latest change moved the next charge for its notice, else None."""
+    event = session.exec(
+        select(SubscriptionEvent)
+        .where(SubscriptionEvent.subscription_id == subscription_id)
+        .order_by(col(SubscriptionEvent.id).desc())
+    ).first()
+    if event is None or not event.detail.get("moved_from"):
+        return None
+    subscription = _get_subscription(session, subscription_id)
+    if subscription.next_charge_date is None:
+        return None
+    return moved_words(subscription.next_charge_date, load_settings(session).notice_lead_days)
 
 
 def charge_key(subscription_id: int, period: date) -> str:
@@ -524,15 +666,19 @@ def order_number(subscription_id: int, period: date) -> str:
 
 
 def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dict[str, int]:
-    """Queue the D-N notice of every active subscription whose charge is within the lead time.
+    """Queue the D-N notice of every subscription that will be charged within the lead time: active
+    ones, and paused ones that resume by their charge.
 
-    Late (the worker was down on D-1) is still sent until the due date; the outbox key
-    billing_notice:{subscription}:{period} makes every repeat a no-op.
+    A charge too close for its notice (the worker was down on D-1) is moved first (`hold_unnoticed`),
+    so it is told today and charged after the lead; the outbox key
+    billing_notice:{subscription}:{period}:{amount} makes every repeat a no-op.
     """
     counts = {"notices_queued": 0, "notices_already": 0}
     today = clock.today_kst(now)
     with session_scope(engine) as session:
         config = load_settings(session)
+        counts["charges_moved"] = _hold_unnoticed(session, today, config.notice_lead_days)
+    first, last = notice_window(today, config.notice_lead_days)
     send_after = max(now, kst_instant(today, config.notice_hour))
     with session_scope(engine) as session:
         # One read (a keyset loop re-sorts the due set per batch), then inserts in committed chunks.
@@ -555,10 +701,11 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
             .where(
                 Subscription.status == SubscriptionStatus.ACTIVE,
                 col(Subscription.cancel_at_period_end).is_(False),
-                col(Subscription.next_charge_date) > today,
-                col(Subscription.next_charge_date) <= today + timedelta(days=config.notice_lead_days),
+                col(Subscription.next_charge_date) >= first,
+                col(Subscription.next_charge_date) <= last,
             )
         ).all()
+        due = list(due) + _resuming_due(session, first, last)
     notice_body = default_body(NOTICE_TEMPLATE)
     for start in range(0, len(due), batch_size):
         messages = []
@@ -571,7 +718,7 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
                     "customer_id": customer_id,
                     "to_phone": phone,
                     "template_key": NOTICE_TEMPLATE,
-                    "idempotency_key": notice_key(sub_id, charge_date),
+                    "idempotency_key": notice_key(sub_id, charge_date, next_amount or current_amount),
                     "text": render_template(notice_body, variables),
                     "variables": {"고객명": name, **variables},
                 }
@@ -581,6 +728,39 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
         counts["notices_queued"] += queued
         counts["notices_already"] += len(messages) - queued
     return counts
+
+
+def _resuming_due(session: Session, first: date, last: date) -> list[tuple[Any, ...]]:
+    """Paused subscriptions that resume by a charge in the window: told like active ones."""
+    rows = session.exec(
+        select(Subscription, Customer, SubscriptionPlan)
+        .join(Customer, col(Customer.id) == Subscription.customer_id)
+        .join(SubscriptionPlan, col(SubscriptionPlan.id) == Subscription.plan_id)
+        .where(
+            Subscription.status == SubscriptionStatus.PAUSED,
+            col(Subscription.cancel_at_period_end).is_(False),
+            col(Subscription.paused_until).is_not(None),
+            col(Subscription.paused_until) <= last,
+        )
+    ).all()
+    due = []
+    for subscription, customer, plan in rows:
+        assert subscription.paused_until is not None
+        charge_date = _resume_date(subscription, _interval(plan), subscription.paused_until)
+        if first <= charge_date <= last:
+            due.append(
+                (
+                    subscription.id,
+                    charge_date,
+                    subscription.next_amount,
+                    subscription.amount,
+                    subscription.customer_id,
+                    customer.name,
+                    customer.phone,
+                    _plan_name(session, subscription),
+                )
+            )
+    return due
 
 
 # -- charges ----------------------------------------------------------------------------------
@@ -693,9 +873,14 @@ def billing_notices(engine: Engine, now: datetime) -> dict[str, int]:
 
 
 def billing_charges(engine: Engine, now: datetime) -> dict[str, int]:
-    """Worker job: resume / end subscriptions, open the due charges, charge, retry, end dunning."""
+    """Worker job: resume / end subscriptions, open the due charges, charge, retry, end dunning.
+
+    First the notice check (the notice job may not have run since the worker came back): a charge
+    whose notice did not go out in time is moved, never opened.
+    """
     with clock.frozen(now):
-        return run_charges(engine, now)
+        moved = hold_unnoticed(engine, now)
+        return {**run_charges(engine, now), "charges_moved": moved}
 
 
 def run_charges(

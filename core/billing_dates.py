@@ -97,6 +97,37 @@ def notice_date(charge_date: date, lead_days: int = DEFAULT_NOTICE_LEAD_DAYS) ->
     return charge_date - timedelta(days=lead_days)
 
 
+def notice_window(today: date, lead_days: int = DEFAULT_NOTICE_LEAD_DAYS) -> tuple[date, date]:
+    """The charge dates whose notice goes out today: from tomorrow to `lead_days` ahead (with no
+    lead, today's own). A charge in the window on its first day is told exactly the lead before."""
+    if lead_days < 0:
+        raise ValueError("notice lead time cannot be negative")
+    return today + timedelta(days=min(lead_days, 1)), today + timedelta(days=lead_days)
+
+
+def noticed_charge_date(charge_date: date, today: date, lead_days: int = DEFAULT_NOTICE_LEAD_DAYS) -> date:
+    """The charge date that keeps the promise when the notice can only go out today (a resume, a
+    change, a missed notice): the date itself when the lead still fits, else the first day it does."""
+    return max(charge_date, today + timedelta(days=lead_days))
+
+
+def notice_in_time(notice_day: date, charge_date: date, lead_days: int = DEFAULT_NOTICE_LEAD_DAYS) -> bool:
+    """A notice sent on `notice_day` tells the customer at least the lead before the charge."""
+    return notice_day <= charge_date - timedelta(days=lead_days)
+
+
+def lead_words(lead_days: int) -> str:
+    """How the screen names the lead: '결제 전날', '결제 3일 전', or '결제 당일'."""
+    if lead_days == 0:
+        return "결제 당일"
+    return "결제 전날" if lead_days == 1 else f"결제 {lead_days}일 전"
+
+
+def moved_words(charge_date: date, lead_days: int = DEFAULT_NOTICE_LEAD_DAYS) -> str:
+    """What the 정기결제 screen says when a charge was moved so its notice goes out first."""
+    return f"결제 예정일이 {korean_date(charge_date)}로 조정되었습니다: {lead_words(lead_days)} 안내를 보내기 위해"
+
+
 def period_key(charge_date: date) -> str:
     """The period a charge belongs to, named by its scheduled charge date (used in idempotency keys)."""
     return charge_date.isoformat()

@@ -41,6 +41,7 @@ EVENT_LABELS = {
     "charge_unknown": "결과 확인 중",
     "dunning_ended": "재시도 종료",
     "charge_paid_twice": "이중 결제 (환불 필요)",
+    "charge_moved": "결제일 조정 (사전 안내)",
 }
 
 actor = ui.current_actor()
@@ -54,11 +55,13 @@ if flash:
 
 
 def run_action(label: str, action) -> None:  # type: ignore[no-untyped-def]
-    """Call a core service in one transaction; show its Korean message on failure."""
+    """Call a core service in one transaction; show its Korean message on failure, and say so when
+    the change moved the next charge so its notice goes out first."""
     try:
         with session_scope(engine) as session:
-            action(session)
-        st.session_state["sub_flash"] = ("ok", f"{label} 완료")
+            subscription = action(session)
+            moved = billing.last_move_words(session, subscription.id) if subscription is not None else None
+        st.session_state["sub_flash"] = ("ok", f"{label} 완료" + (f". {moved}" if moved else ""))
     except ChannelDeskError as exc:
         st.session_state["sub_flash"] = ("error", f"{label} 실패: {exc}")
     st.rerun()

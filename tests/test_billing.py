@@ -87,9 +87,13 @@ def test_notice_the_day_before_with_the_seed_text_once(engine: Engine, actors: d
     assert billing.run_notices(engine, kst("2026-11-29T10:00"))["notices_queued"] == 0
     counts = billing.run_notices(engine, kst("2026-11-30T10:00"))
     assert counts["notices_queued"] == 1
-    assert billing.run_notices(engine, kst("2026-11-30T10:05")) == {"notices_queued": 0, "notices_already": 1}
+    assert billing.run_notices(engine, kst("2026-11-30T10:05")) == {
+        "notices_queued": 0,
+        "notices_already": 1,
+        "charges_moved": 0,
+    }
     [notice] = _messages(engine, "billing_notice:")
-    assert notice.idempotency_key == f"billing_notice:{sub_id}:2026-12-01"
+    assert notice.idempotency_key == f"billing_notice:{sub_id}:2026-12-01:39000"
     assert notice.text == (
         "내일(12월 1일) 월회비 39,000원이 결제될 예정입니다. 변경이 필요하시면 미리 연락 부탁드립니다."
     )
