@@ -37,6 +37,7 @@ from core.auth import SYSTEM_ACTOR, Actor, require_role
 from core.billing_dates import (
     DEFAULT_NOTICE_LEAD_DAYS,
     DEFAULT_RETRY_DAYS,
+    DEFAULT_REVIEW_BACKOFF_MINUTES,
     Interval,
     charge_date_on_or_after,
     first_charge_date,
@@ -49,6 +50,7 @@ from core.billing_dates import (
     noticed_charge_date,
     period_key,
     retry_dates,
+    review_delay,
     when_words,
 )
 from core.db import is_postgres, session_scope
@@ -90,6 +92,8 @@ from core.payments.base import (
 )
 from core.payments.router import PaymentRouter, find_charge, note
 
+NEEDS_REVIEW = "NEEDS_REVIEW"  # core.payments.kakaopay's code: only a person can settle it
+LOOKUP_FAILED = "LOOKUP_FAILED"
 NOTICE_TEMPLATE = "billing_notice"
 RECEIPT_TEMPLATE = "billing_receipt"
 FAILED_TEMPLATE = "billing_failed"
@@ -114,7 +118,8 @@ class BillingSettings:
     charge_hour: int = 9  # KST hour from which the due date's charges run
     notice_hour: int = 10  # KST hour from which notices may be sent
     lease_minutes: int = 15  # a claimed charge comes due again after this (a killed worker)
-    unknown_recheck_minutes: int = 5  # after a timeout, look the payment up this much later
+    # An unknown outcome is looked up again after 5 min, 15 min, 1 h, 4 h, 1 day; then a person decides.
+    review_backoff_minutes: tuple[int, ...] = DEFAULT_REVIEW_BACKOFF_MINUTES
 
 
 SETTING_KEYS = {
@@ -589,7 +594,11 @@ def _keep_notice_promise(
 
 
 def _hold_unnoticed(session: Session, today: date, lead_days: int) -> int:
-    """Due or nearly due charges whose notice never went out (the worker was down on D-1): moved on."""
+    """Due or nearly due charges whose notice never went out (the worker was down on D-1): moved on.
+
+    Not a subscription that did not exist yet on its notice day (signed up on or just before its
+    first charge): that charge is the one the customer agreed to when subscribing.
+    """
     opened = (
         select(SubscriptionCharge.id)
         .where(
@@ -619,6 +628,9 @@ def _hold_unnoticed(session: Session, today: date, lead_days: int) -> int:
         assert current is not None
         if (subscription.id or 0, current, subscription.next_amount or subscription.amount) in told:
             continue
+        if not notice_in_time(clock.today_kst(subscription.created_at), current, lead_days):
+            continue  # signed up after its notice day: the customer agreed to this charge at sign-up
+
         subscription.next_charge_date = noticed_charge_date(current, today, lead_days)
         session.add(subscription)
         _history(
@@ -677,6 +689,7 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
     today = clock.today_kst(now)
     with session_scope(engine) as session:
         config = load_settings(session)
+        counts["moved_past_review"] = _move_past_held(session, today, config.notice_lead_days)
         counts["charges_moved"] = _hold_unnoticed(session, today, config.notice_lead_days)
     first, last = notice_window(today, config.notice_lead_days)
     send_after = max(now, kst_instant(today, config.notice_hour))
@@ -804,10 +817,33 @@ class _Claim:
     link_gateway: str | None = None
     new_link: PaymentLink | None = None  # a dunning link readied for this failure, to attach
     already_recorded: bool = False  # another worker recorded this charge first: nothing to do
+    previous_code: str | None = None  # the recorded reason before this claim (kept when nothing new is known)
+    previous_message: str | None = None
+    unknown_checks: int = 0  # unsettled lookups in a row before this claim
 
     def lookup_failed(self, error: PaymentError) -> None:
-        """The gateway could not say whether an earlier attempt charged: unknown, never charged blindly."""
-        self.outcome, self.failure_code, self.failure_message = "unknown", "LOOKUP_FAILED", str(error)[:500]
+        """The gateway could not say whether an earlier attempt charged: unknown, never charged blindly.
+
+        A NEEDS_REVIEW answer is kept as it is (it says what a person must check); a lookup that
+        merely failed does not overwrite an earlier NEEDS_REVIEW.
+        """
+        self.outcome = "unknown"
+        if error.code == NEEDS_REVIEW:
+            self.failure_code, self.failure_message = NEEDS_REVIEW, str(error)[:500]
+        elif self.previous_code == NEEDS_REVIEW:
+            self.failure_code, self.failure_message = NEEDS_REVIEW, self.previous_message
+        else:
+            self.failure_code, self.failure_message = LOOKUP_FAILED, str(error)[:500]
+
+    @property
+    def unchanged_unknown(self) -> bool:
+        """Still unknown for the same reason as before this claim: nothing to add to history or audit."""
+        return (
+            self.outcome == "unknown"
+            and self.previous_status == ChargeStatus.UNKNOWN
+            and self.previous_code is not None
+            and self.failure_code == self.previous_code
+        )
 
     @property
     def counted_as(self) -> str:
@@ -892,6 +928,7 @@ def run_charges(
     batch_size: int = 500,
 ) -> dict[str, int]:
     counts: dict[str, int] = {
+        "moved_past_review": 0,
         "resumed": 0,
         "ended": 0,
         "opened": 0,
@@ -905,6 +942,7 @@ def run_charges(
     today = clock.today_kst(now)
     with session_scope(engine) as session:
         config = load_settings(session)
+        counts["moved_past_review"] = _move_past_held(session, today, config.notice_lead_days)
         counts["resumed"] = _resume_due(session, today)
         counts["ended"] = _end_canceled_at_period_end(session, today)
     with session_scope(engine) as session:
@@ -930,6 +968,44 @@ def run_charges(
             if claim.via_lookup and claim.counted_as == "succeeded":
                 counts["recovered_by_lookup"] += 1
     return counts
+
+
+def _move_past_held(session: Session, today: date, lead_days: int) -> int:
+    """A charge under review holds only its own period: once the next period's notice is due, the
+    subscription moves on to it (told and charged on time); the held charge is settled on its own."""
+    rows = session.exec(
+        select(Subscription, SubscriptionPlan)
+        .join(
+            SubscriptionCharge,
+            and_(
+                col(SubscriptionCharge.subscription_id) == Subscription.id,
+                col(SubscriptionCharge.period) == Subscription.next_charge_date,
+            ),
+        )
+        .join(
+            SubscriptionPlan,
+            col(SubscriptionPlan.id) == func.coalesce(Subscription.next_plan_id, Subscription.plan_id),
+        )
+        .where(
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            col(Subscription.cancel_at_period_end).is_(False),
+            SubscriptionCharge.status == ChargeStatus.UNKNOWN,
+        )
+    ).all()
+    moved = 0
+    for subscription, plan in rows:
+        held = subscription.next_charge_date
+        assert held is not None
+        following = next_charge_date(held, subscription.anchor_day, _interval(plan))
+        if following > notice_window(today, lead_days)[1]:
+            continue
+        subscription.next_charge_date = following
+        session.add(subscription)
+        _history(
+            session, subscription, SYSTEM_ACTOR, "moved_past_review", held_period=held, next_charge_date=following
+        )
+        moved += 1
+    return moved
 
 
 def _resume_due(session: Session, today: date) -> int:
@@ -1145,6 +1221,9 @@ def _claim(
             SubscriptionCharge.payment_link_id,
             SubscriptionCharge.created_at,
             SubscriptionCharge.updated_at,
+            SubscriptionCharge.failure_code,
+            SubscriptionCharge.failure_message,
+            SubscriptionCharge.unknown_checks,
             Subscription.id,
             Subscription.status,
             Subscription.customer_id,
@@ -1186,6 +1265,9 @@ def _claim(
             via=via,
             actor_id=actor.id,
             payment_link_id=payment_link_id,
+            previous_code=previous_code,
+            previous_message=previous_message,
+            unknown_checks=unknown_checks,
         )
         for (
             charge_id,
@@ -1197,6 +1279,9 @@ def _claim(
             payment_link_id,
             charge_created_at,
             charge_updated_at,
+            previous_code,
+            previous_message,
+            unknown_checks,
             subscription_id,
             status,
             customer_id,
@@ -1550,6 +1635,9 @@ def _record_successes(
             payment_id=bindparam("b_payment_id"),
             order_id=bindparam("b_order_id"),
             next_retry_at=None,
+            failure_code=None,  # approved: an earlier attempt's failure is history (the attempts keep it)
+            failure_message=None,
+            unknown_checks=0,
             updated_at=now,
         ),
         [
@@ -1672,7 +1760,11 @@ def _record(
     elif claim.outcome == "unknown":
         charge.status = ChargeStatus.UNKNOWN
         charge.failure_code, charge.failure_message = claim.failure_code, claim.failure_message
-        charge.next_retry_at = now + timedelta(minutes=config.unknown_recheck_minutes)
+        # A person's retry starts the ladder again; the schedule's lookups climb it, then stop.
+        checks = 1 if claim.via == ChargeAttemptVia.MANUAL else claim.unknown_checks + 1
+        charge.unknown_checks = checks
+        delay = review_delay(checks, config.review_backoff_minutes)
+        charge.next_retry_at = None if delay is None else now + delay
         if claim.failure_code == LINK_PAID:  # the reconciliation job records it (settle_charge_by_link)
             session.execute(
                 update(Payment)
@@ -1682,9 +1774,30 @@ def _record(
                 )
                 .values(status=PaymentStatus.UNKNOWN)
             )
-        _history(
-            session, subscription, actor, "charge_unknown", period=charge.period, reason=claim.failure_message
-        )
+        if delay is None:  # the ladder is spent: waits for a person, its reason kept
+            _history(
+                session,
+                subscription,
+                actor,
+                "charge_needs_person",
+                period=charge.period,
+                code=claim.failure_code,
+                reason=claim.failure_message,
+                lookups=checks,
+            )
+        elif not claim.unchanged_unknown:
+            _history(
+                session,
+                subscription,
+                actor,
+                "charge_unknown",
+                period=charge.period,
+                code=claim.failure_code,
+                reason=claim.failure_message,
+            )
+        else:  # one more lookup that told nothing new: no history, audit or attempt row
+            session.add(charge)
+            return
     elif claim.outcome == "skipped":
         charge.status = ChargeStatus.FAILED
         charge.failure_code, charge.failure_message = claim.failure_code, claim.failure_message
@@ -1741,6 +1854,8 @@ def _record_success(
         order.id,
         None,
     )
+    charge.failure_code = charge.failure_message = None  # approved: the attempts keep earlier reasons
+    charge.unknown_checks = 0
     _advance(session, subscription, charge, plan)
     _expire_dunning_link(session, charge)
     _history(
@@ -1832,6 +1947,7 @@ def _record_failure(
     today = clock.today_kst(now)
     retry_on = None if claim.hard else _next_retry(charge.period, today, config)
     charge.status = ChargeStatus.FAILED
+    charge.unknown_checks = 0
     charge.failure_code, charge.failure_message, charge.hard_decline = (
         claim.failure_code,
         claim.failure_message,
@@ -2081,6 +2197,7 @@ def settle_charge_by_link(session: Session, link: PaymentLink, order: Order, pay
         None,
     )
     charge.failure_code = charge.failure_message = None
+    charge.unknown_checks = 0
     charge.updated_at = now
     session.add(charge)
     order.subscription_id = subscription.id

@@ -19,6 +19,8 @@ DAY = "day"
 UNITS = (MONTH, WEEK, DAY)
 DEFAULT_NOTICE_LEAD_DAYS = 1
 DEFAULT_RETRY_DAYS = (1, 3, 7)
+# An unknown charge outcome is looked up again after these many minutes, then left to a person.
+DEFAULT_REVIEW_BACKOFF_MINUTES = (5, 15, 60, 240, 1440)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,18 @@ def retry_dates(
     if any(d <= 0 for d in offsets):
         raise ValueError("retry offsets must be positive days")
     return [charge_date + timedelta(days=d) for d in offsets]
+
+
+def review_delay(
+    checks: int, backoff_minutes: tuple[int, ...] | list[int] = DEFAULT_REVIEW_BACKOFF_MINUTES
+) -> timedelta | None:
+    """How long after its `checks`-th unsettled lookup an unknown charge is looked up again; None once
+    the ladder is spent (a person decides: the gateway will not tell us more by being asked again)."""
+    if checks < 1:
+        raise ValueError("checks start at 1")
+    if checks > len(backoff_minutes):
+        return None
+    return timedelta(minutes=backoff_minutes[checks - 1])
 
 
 def kst_instant(day: date, hour: int = 0, minute: int = 0) -> datetime:

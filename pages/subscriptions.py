@@ -42,6 +42,8 @@ EVENT_LABELS = {
     "dunning_ended": "재시도 종료",
     "charge_paid_twice": "이중 결제 (환불 필요)",
     "charge_moved": "결제일 조정 (사전 안내)",
+    "charge_needs_person": "담당자 확인 필요",
+    "moved_past_review": "다음 결제 진행 (이전 결제 확인 중)",
 }
 
 actor = ui.current_actor()
@@ -105,7 +107,11 @@ if failed:
                 "상태": CHARGE_STATUS_LABELS.get(charge.status, charge.status),
                 "사유": charge.failure_message or "",
                 "코드": charge.failure_code or "",
-                "재시도": "수동만" if charge.hard_decline else clock.format_kst(charge.next_retry_at),
+                "재시도": "수동만"
+                if charge.hard_decline
+                else "담당자 확인 필요"
+                if charge.next_retry_at is None
+                else clock.format_kst(charge.next_retry_at),
                 "시도": charge.attempt_count,
                 "구독 상태": SUBSCRIPTION_STATUS_LABELS.get(sub.status, sub.status),
             }

@@ -90,6 +90,7 @@ def test_notice_the_day_before_with_the_seed_text_once(engine: Engine, actors: d
     assert billing.run_notices(engine, kst("2026-11-30T10:05")) == {
         "notices_queued": 0,
         "notices_already": 1,
+        "moved_past_review": 0,
         "charges_moved": 0,
     }
     [notice] = _messages(engine, "billing_notice:")

@@ -189,3 +189,23 @@ def test_a_change_well_before_the_notice_moves_nothing(sqlite_engine: Engine) ->
         assert billing.last_move_words(session, sub_id) is None
         session.commit()
     assert get_subscription(engine, sub_id).next_charge_date == date(2027, 12, 7)
+
+
+def test_a_sign_up_on_its_charge_day_is_charged_as_agreed(sqlite_engine: Engine) -> None:
+    """The first charge of a subscription that did not exist on its notice day is the one the
+    customer agreed to when subscribing: not moved. One that existed is moved (the `down` cases)."""
+    engine = sqlite_engine
+    with Session(engine) as session:
+        session.add(SandboxInstrument(sid="S0000000000000000011", partner_user_id="u11", status="ACTIVE"))
+        session.commit()
+    with clock.frozen(kst_instant(CHARGE_DAY, 8)):
+        sub_id = make_subscription(engine, OWNER, start=CHARGE_DAY, instrument_ref="S0000000000000000011")
+        with Session(engine) as session:
+            sub = session.get(billing.Subscription, sub_id)
+            assert sub is not None
+            sub.instrument_gateway = "sandbox"
+            session.add(sub)
+            session.commit()
+    summary = run_once(engine, kst_instant(CHARGE_DAY, 9, 5))
+    assert summary["jobs"]["billing_charges"]["counts"]["succeeded"] == 1
+    assert get_subscription(engine, sub_id).next_charge_date == date(2027, 4, 10)
