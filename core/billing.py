@@ -78,6 +78,7 @@ from core.models import (
     SubscriptionPlan,
     SubscriptionStatus,
 )
+from core.models.subscriptions import CHARGE_ATTEMPT_OUTCOME_LABELS, CHARGE_ATTEMPT_VIA_LABELS
 from core.money import format_krw
 from core.orders import record_paid_order, record_paid_orders
 from core.payment_links import OPEN_STATUSES as LINK_OPEN_STATUSES
@@ -1974,8 +1975,11 @@ def _record_failure(
         next_retry_on=retry_on,
         attempt=claim.attempt,
     )
-    if charge.payment_link_id is None and charge.amount > 0:
-        _tell_failure(session, charge, subscription, claim, config, retry_on)
+    first_notice = charge.payment_link_id is None and charge.amount > 0
+    if first_notice:
+        first_notice = _tell_failure(session, charge, subscription, claim, config, retry_on)
+    if retry_on is not None and not first_notice:
+        _announce_retry(session, charge, subscription, claim.item_name, claim.failure_message, retry_on)
 
 
 def _tell_failure(
@@ -1985,10 +1989,14 @@ def _tell_failure(
     claim: _Claim,
     config: BillingSettings,
     retry_on: date | None,
-) -> None:
-    """The period's one failure notice, with the readied link to pay by hand (valid while the dunning runs)."""
+) -> bool:
+    """The period's one failure notice, with the readied link to pay by hand (valid while the dunning
+    runs) and the first retry date. Returns whether it was queued now (not sent before)."""
+    key = f"billing_failed:{subscription.id}:{period_key(charge.period)}"
+    if session.exec(select(Message.id).where(Message.idempotency_key == key)).first() is not None:
+        return False
     plan_name = claim.item_name
-    retry_words = f" {korean_date(retry_on)}에 다시 결제를 시도합니다." if retry_on else ""
+    retry_text = retry_words(retry_on) if retry_on else ""
     link = session.get(PaymentLink, claim.new_link.id) if claim.new_link is not None else None
     if link is not None:
         link.expires_at = kst_instant(retry_dates(charge.period, config.retry_days)[-1] + timedelta(days=1))
@@ -2002,12 +2010,54 @@ def _tell_failure(
     _tell(
         session,
         subscription,
-        f"billing_failed:{subscription.id}:{period_key(charge.period)}",
+        key,
         FAILED_TEMPLATE,
         상품명=plan_name,
         금액=format_krw(charge.amount),
         사유=claim.failure_message or "결제 실패",
-        재시도안내=retry_words,
+        재시도안내=retry_text,
+        결제안내=pay_words,
+        링크=url,
+    )
+    return True
+
+
+def retry_words(retry_on: date) -> str:
+    return f" {korean_date(retry_on)}에 다시 결제를 시도합니다."
+
+
+def _announce_retry(
+    session: Session,
+    charge: SubscriptionCharge,
+    subscription: Subscription,
+    plan_name: str,
+    reason: str | None,
+    retry_on: date,
+) -> None:
+    """Every retry date is told before it is tried: after each failed retry, the next date, in the
+    failure template (approved wording), once per retry (key billing_retry:{sub}:{period}:{date}).
+    Not again for the date the period's first failure notice already gave."""
+    first = session.exec(
+        select(Message).where(
+            Message.idempotency_key == f"billing_failed:{subscription.id}:{period_key(charge.period)}"
+        )
+    ).first()
+    if first is not None and (first.variables or {}).get("재시도안내") == retry_words(retry_on):
+        return
+    link = session.get(PaymentLink, charge.payment_link_id) if charge.payment_link_id else None
+    if link is not None and link.status in LINK_OPEN_STATUSES:
+        url, pay_words = link_url(link), f" 아래 링크에서 직접 결제하실 수 있습니다: {link_url(link)}"
+    else:
+        url, pay_words = "", " 결제수단을 확인하시거나 채널로 문의해 주세요."
+    _tell(
+        session,
+        subscription,
+        f"billing_retry:{subscription.id}:{period_key(charge.period)}:{period_key(retry_on)}",
+        FAILED_TEMPLATE,
+        상품명=plan_name,
+        금액=format_krw(charge.amount),
+        사유=reason or "결제 실패",
+        재시도안내=retry_words(retry_on),
         결제안내=pay_words,
         링크=url,
     )
@@ -2162,6 +2212,10 @@ def release_charge_for_link(session: Session, link: PaymentLink, error: PaymentE
         via=ChargeAttemptVia.LINK,
         next_retry_on=retry_on,
     )
+    if retry_on is not None:
+        _announce_retry(
+            session, charge, subscription, _plan_name(session, subscription), charge.failure_message, retry_on
+        )
 
 
 def settle_charge_by_link(session: Session, link: PaymentLink, order: Order, payment: Payment) -> None:
@@ -2200,6 +2254,9 @@ def settle_charge_by_link(session: Session, link: PaymentLink, order: Order, pay
     charge.unknown_checks = 0
     charge.updated_at = now
     session.add(charge)
+    # The link's payment is approved: a refusal of an earlier try of it is history (its attempt row).
+    payment.failure_code = payment.failure_message = None
+    session.add(payment)
     order.subscription_id = subscription.id
     session.add(order)
     _advance(session, subscription, charge, plan)
@@ -2228,6 +2285,25 @@ def settle_charge_by_link(session: Session, link: PaymentLink, order: Order, pay
 
 
 # -- reads for the page -----------------------------------------------------------------------
+
+
+def attempt_words(attempt: SubscriptionChargeAttempt) -> str:
+    """One attempt as the order timeline says it: '정기결제 2회차 시도 (수동 재시도): 실패 · 카드가 거절되었습니다'."""
+    via = CHARGE_ATTEMPT_VIA_LABELS.get(ChargeAttemptVia(attempt.via), attempt.via)
+    outcome = CHARGE_ATTEMPT_OUTCOME_LABELS.get(attempt.outcome, attempt.outcome)
+    reason = f" · {attempt.failure_message}" if attempt.failure_message and attempt.outcome != "succeeded" else ""
+    return f"정기결제 {attempt.number}회차 시도 ({via}): {outcome}{reason}"
+
+
+def order_attempts(session: Session, order_id: int) -> list[dict[str, Any]]:
+    """Every try at the subscription charge an order records, with its outcome, for the order timeline."""
+    attempts = session.exec(
+        select(SubscriptionChargeAttempt)
+        .join(SubscriptionCharge, col(SubscriptionCharge.id) == SubscriptionChargeAttempt.charge_id)
+        .where(SubscriptionCharge.order_id == order_id)
+        .order_by(col(SubscriptionChargeAttempt.number))
+    ).all()
+    return [{"at": a.at, "event": attempt_words(a)} for a in attempts]
 
 
 def list_subscriptions(
@@ -2297,7 +2373,7 @@ def history(session: Session, subscription_id: int) -> dict[str, list[Any]]:
     subscription = _get_subscription(session, subscription_id)
     prefixes = [
         f"{p}:{subscription_id}:"
-        for p in ("billing_notice", "billing_receipt", "billing_failed", "billing_dunning_end")
+        for p in ("billing_notice", "billing_receipt", "billing_failed", "billing_retry", "billing_dunning_end")
     ]
     messages = session.exec(
         select(Message)

@@ -14,6 +14,7 @@ from core import billing, clock
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models.subscriptions import (
+    CHARGE_ATTEMPT_OUTCOME_LABELS,
     CHARGE_ATTEMPT_VIA_LABELS,
     SUBSCRIPTION_STATUS_LABELS,
     SubscriptionStatus,
@@ -21,12 +22,6 @@ from core.models.subscriptions import (
 from core.money import format_krw
 
 CHARGE_STATUS_LABELS = {"pending": "대기", "succeeded": "결제 완료", "failed": "실패", "unknown": "확인 중"}
-ATTEMPT_OUTCOME_LABELS = {
-    "succeeded": "성공",
-    "failed": "실패",
-    "unknown": "확인 중",
-    "skipped": "결제 안 함",
-}
 EVENT_LABELS = {
     "created": "가입",
     "paused": "일시정지",
@@ -207,7 +202,7 @@ with tab_history:
                 "시도": a.number,
                 "시각": clock.format_kst(a.at),
                 "방식": CHARGE_ATTEMPT_VIA_LABELS.get(a.via, a.via),
-                "결과": ATTEMPT_OUTCOME_LABELS.get(a.outcome, a.outcome),
+                "결과": CHARGE_ATTEMPT_OUTCOME_LABELS.get(a.outcome, a.outcome),
                 "사유": a.failure_message or "",
                 "코드": a.failure_code or "",
             }

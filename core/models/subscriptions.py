@@ -119,6 +119,14 @@ CHARGE_ATTEMPT_VIA_LABELS = {
 }
 
 
+CHARGE_ATTEMPT_OUTCOME_LABELS = {
+    "succeeded": "성공",
+    "failed": "실패",
+    "unknown": "확인 중",
+    "skipped": "결제 안 함",
+}
+
+
 class SubscriptionChargeAttemptBase(SQLModel):
     charge_id: int = Field(foreign_key="subscription_charge.id")
     number: int = Field(ge=1)  # the charge's attempt_count when it was made
