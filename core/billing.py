@@ -299,7 +299,9 @@ def _history(
     return event
 
 
-def _tell(session: Session, subscription: Subscription, key: str, template_key: str, **variables: Any) -> Message:
+def _tell(
+    session: Session, subscription: Subscription, key: str, template_key: str, **variables: Any
+) -> Message:
     """Queue a billing message; its text is the default template's body filled in (one wording)."""
     values = {k: audit._jsonable(v) for k, v in variables.items()}
     return enqueue(
@@ -595,55 +597,70 @@ def _keep_notice_promise(
 
 
 def _hold_unnoticed(session: Session, today: date, lead_days: int) -> int:
-    """Due or nearly due charges whose notice never went out (the worker was down on D-1): moved on.
+    """Due or nearly due charges whose notice never went out in time (the worker was down on D-1):
+    moved to the first day the lead allows, so they are told today and charged after it.
 
     Not a subscription that did not exist yet on its notice day (signed up on or just before its
-    first charge): that charge is the one the customer agreed to when subscribing.
+    first charge): that charge is the one the customer agreed to when subscribing. In SQL, one query
+    per due date, so the usual answer (every charge was told) costs index probes, not rows.
     """
-    opened = (
-        select(SubscriptionCharge.id)
-        .where(
-            col(SubscriptionCharge.subscription_id) == Subscription.id,
-            col(SubscriptionCharge.period) == Subscription.next_charge_date,
-        )
-        .exists()
-    )
-    rows = session.exec(
-        select(Subscription).where(
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            col(Subscription.cancel_at_period_end).is_(False),
-            col(Subscription.next_charge_date) < today + timedelta(days=lead_days),
-            ~opened,
-        )
-    ).all()
-    if not rows:
-        return 0
-    told = _notices_in_time(
-        session,
-        [(s.id or 0, s.next_charge_date, s.next_amount or s.amount) for s in rows if s.next_charge_date],
-        lead_days,
-    )
+    due = [
+        d
+        for d in session.exec(
+            select(Subscription.next_charge_date)
+            .where(
+                Subscription.status == SubscriptionStatus.ACTIVE,
+                col(Subscription.next_charge_date) < today + timedelta(days=lead_days),
+            )
+            .distinct()
+        ).all()
+        if d is not None
+    ]
     moved = 0
-    for subscription in rows:
-        current = subscription.next_charge_date
-        assert current is not None
-        if (subscription.id or 0, current, subscription.next_amount or subscription.amount) in told:
-            continue
-        if not notice_in_time(clock.today_kst(subscription.created_at), current, lead_days):
-            continue  # signed up after its notice day: the customer agreed to this charge at sign-up
-
-        subscription.next_charge_date = noticed_charge_date(current, today, lead_days)
-        session.add(subscription)
-        _history(
-            session,
-            subscription,
-            SYSTEM_ACTOR,
-            "charge_moved",
-            moved_from=current,
-            next_charge_date=subscription.next_charge_date,
-            reason="결제 전 안내가 나가지 않아 결제일을 옮겼습니다",
+    for current in due:
+        told_by = kst_instant(current - timedelta(days=lead_days - 1))  # the notice day's end
+        opened = (
+            select(SubscriptionCharge.id)
+            .where(
+                col(SubscriptionCharge.subscription_id) == Subscription.id,
+                col(SubscriptionCharge.period) == current,
+            )
+            .exists()
         )
-        moved += 1
+        key = (
+            literal("billing_notice:")
+            + cast(Subscription.id, String)
+            + literal(f":{period_key(current)}:")
+            + cast(func.coalesce(Subscription.next_amount, Subscription.amount), String)
+        )
+        told = (
+            select(Message.id)
+            .where(col(Message.idempotency_key) == key, col(Message.send_after) < told_by)
+            .exists()
+        )
+        rows = session.exec(
+            select(Subscription).where(
+                Subscription.status == SubscriptionStatus.ACTIVE,
+                col(Subscription.cancel_at_period_end).is_(False),
+                col(Subscription.next_charge_date) == current,
+                col(Subscription.created_at) < told_by,
+                ~opened,
+                ~told,
+            )
+        ).all()
+        for subscription in rows:
+            subscription.next_charge_date = noticed_charge_date(current, today, lead_days)
+            session.add(subscription)
+            _history(
+                session,
+                subscription,
+                SYSTEM_ACTOR,
+                "charge_moved",
+                moved_from=current,
+                next_charge_date=subscription.next_charge_date,
+                reason="결제 전 안내가 나가지 않아 결제일을 옮겼습니다",
+            )
+            moved += 1
     return moved
 
 
@@ -1003,7 +1020,12 @@ def _move_past_held(session: Session, today: date, lead_days: int) -> int:
         subscription.next_charge_date = following
         session.add(subscription)
         _history(
-            session, subscription, SYSTEM_ACTOR, "moved_past_review", held_period=held, next_charge_date=following
+            session,
+            subscription,
+            SYSTEM_ACTOR,
+            "moved_past_review",
+            held_period=held,
+            next_charge_date=following,
         )
         moved += 1
     return moved
@@ -2291,7 +2313,9 @@ def attempt_words(attempt: SubscriptionChargeAttempt) -> str:
     """One attempt as the order timeline says it: '정기결제 2회차 시도 (수동 재시도): 실패 · 카드가 거절되었습니다'."""
     via = CHARGE_ATTEMPT_VIA_LABELS.get(ChargeAttemptVia(attempt.via), attempt.via)
     outcome = CHARGE_ATTEMPT_OUTCOME_LABELS.get(attempt.outcome, attempt.outcome)
-    reason = f" · {attempt.failure_message}" if attempt.failure_message and attempt.outcome != "succeeded" else ""
+    reason = (
+        f" · {attempt.failure_message}" if attempt.failure_message and attempt.outcome != "succeeded" else ""
+    )
     return f"정기결제 {attempt.number}회차 시도 ({via}): {outcome}{reason}"
 
 
@@ -2373,7 +2397,13 @@ def history(session: Session, subscription_id: int) -> dict[str, list[Any]]:
     subscription = _get_subscription(session, subscription_id)
     prefixes = [
         f"{p}:{subscription_id}:"
-        for p in ("billing_notice", "billing_receipt", "billing_failed", "billing_retry", "billing_dunning_end")
+        for p in (
+            "billing_notice",
+            "billing_receipt",
+            "billing_failed",
+            "billing_retry",
+            "billing_dunning_end",
+        )
     ]
     messages = session.exec(
         select(Message)

@@ -59,7 +59,7 @@ def _ticks(case: Case) -> list[datetime]:
     """The worker's instants: around the owner's hours, just after midnight and late at night."""
     hours = sorted({0, case.charge_hour, case.notice_hour, 23})
     ticks = []
-    for day_offset in range(-4, 5):
+    for day_offset in range(-3, 4):
         day = CHARGE_DAY + timedelta(days=day_offset)
         if case.event == "down" and -case.lead <= day_offset < 0:
             continue
