@@ -13,6 +13,8 @@ import ui
 from core import billing, clock
 from core.db import session_scope
 from core.errors import ChannelDeskError
+from core.messaging.default_templates import DEFAULT_TEMPLATES
+from core.models.messaging import MESSAGE_STATUS_LABELS
 from core.models.subscriptions import (
     CHARGE_ATTEMPT_OUTCOME_LABELS,
     CHARGE_ATTEMPT_VIA_LABELS,
@@ -40,6 +42,47 @@ EVENT_LABELS = {
     "charge_needs_person": "담당자 확인 필요",
     "moved_past_review": "다음 결제 진행 (이전 결제 확인 중)",
 }
+
+# History detail keys as the screen names them (no code names on screen).
+DETAIL_LABELS = {
+    "plan": "요금제",
+    "amount": "금액",
+    "old": "이전 금액",
+    "new": "새 금액",
+    "next_charge_date": "다음 결제일",
+    "moved_from": "조정 전 결제일",
+    "from_date": "적용 결제일",
+    "held_period": "확인 중인 결제일",
+    "period": "결제일",
+    "reason": "사유",
+    "code": "코드",
+    "hard": "재시도 안 함",
+    "next_retry_on": "다음 재시도일",
+    "attempt": "시도",
+    "lookups": "조회 횟수",
+    "tid": "거래번호",
+    "via": "방식",
+    "via_lookup": "조회로 확인",
+    "resume_on": "재개일",
+    "ends_on": "종료일",
+    "final_action": "재시도 후 처리",
+    "has_instrument": "결제수단 등록",
+    "gateway": "결제 대행사",
+    "order_id": "주문",
+    "payment_id": "결제",
+}
+TEMPLATE_NAMES = {spec["key"]: spec["name"] for spec in DEFAULT_TEMPLATES}
+MONEY_KEYS = {"amount", "old", "new"}
+
+
+def detail_value(key: str, value: object) -> str:
+    """A history detail as the screen says it: 예 for a flag, 39,000원 for an amount."""
+    if value is True:
+        return "예"
+    if key in MONEY_KEYS and isinstance(value, int):
+        return format_krw(value)
+    return str(value)
+
 
 actor = ui.current_actor()
 engine = ui.engine()
@@ -215,7 +258,12 @@ with tab_history:
     st.markdown("**안내 메시지**")
     st.dataframe(
         [
-            {"시각": clock.format_kst(m.created_at), "종류": m.template_key, "상태": m.status, "내용": m.text}
+            {
+                "시각": clock.format_kst(m.created_at),
+                "종류": TEMPLATE_NAMES.get(m.template_key, "안내"),
+                "상태": MESSAGE_STATUS_LABELS.get(m.status, m.status),
+                "내용": m.text,
+            }
             for m in record["messages"]
         ],
         hide_index=True,
@@ -228,7 +276,11 @@ with tab_history:
             {
                 "시각": clock.format_kst(e.at),
                 "내용": EVENT_LABELS.get(e.kind, e.kind),
-                "상세": ", ".join(f"{k}={v}" for k, v in e.detail.items() if v not in (None, "")),
+                "상세": ", ".join(
+                    f"{DETAIL_LABELS.get(k, k)}: {detail_value(k, v)}"
+                    for k, v in e.detail.items()
+                    if v not in (None, "", False)
+                ),
             }
             for e in record["events"]
         ],
