@@ -446,9 +446,7 @@ def change_amount(session: Session, actor: Actor, subscription_id: int, amount: 
         raise Conflict("해지된 구독은 변경할 수 없습니다")
     old = subscription.next_amount or subscription.amount
     subscription.next_amount = amount
-    moved_from = _keep_notice_promise(
-        session, subscription, clock.today_kst(), load_settings(session).notice_lead_days
-    )
+    moved_from = _keep_change_told(session, subscription)
     session.add(subscription)
     event = _history(
         session,
@@ -484,9 +482,7 @@ def change_plan(session: Session, actor: Actor, subscription_id: int, plan_id: i
     _check_amount(plan.amount, plan.tax_free_amount)
     subscription.next_plan_id = plan.id
     subscription.next_amount = plan.amount
-    moved_from = _keep_notice_promise(
-        session, subscription, clock.today_kst(), load_settings(session).notice_lead_days
-    )
+    moved_from = _keep_change_told(session, subscription)
     session.add(subscription)
     event = _history(
         session,
@@ -594,6 +590,16 @@ def _keep_notice_promise(
     subscription.next_charge_date = noticed_charge_date(current, today, lead_days)
     session.add(subscription)
     return current
+
+
+def _keep_change_told(session: Session, subscription: Subscription) -> date | None:
+    """After a change of plan or amount: an active subscription's next charge is told again in time.
+    A paused one is checked when it resumes; a past-due one's charge is already open."""
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        return None
+    return _keep_notice_promise(
+        session, subscription, clock.today_kst(), load_settings(session).notice_lead_days
+    )
 
 
 def _hold_unnoticed(session: Session, today: date, lead_days: int) -> int:

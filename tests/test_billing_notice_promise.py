@@ -209,3 +209,24 @@ def test_a_sign_up_on_its_charge_day_is_charged_as_agreed(sqlite_engine: Engine)
     summary = run_once(engine, kst_instant(CHARGE_DAY, 9, 5))
     assert summary["jobs"]["billing_charges"]["counts"]["succeeded"] == 1
     assert get_subscription(engine, sub_id).next_charge_date == date(2027, 4, 10)
+
+
+def test_a_change_while_paused_moves_nothing_until_it_resumes(sqlite_engine: Engine) -> None:
+    """Paused: no charge is coming, so a change moves nothing; the resume keeps the promise."""
+    engine = sqlite_engine
+    with clock.frozen(kst_instant(date(2027, 11, 1), 12)):
+        sub_id = make_subscription(engine, OWNER, start=date(2027, 11, 7), anchor_day=7)
+        with Session(engine) as session:
+            billing.pause(session, OWNER, sub_id)
+            session.commit()
+    with clock.frozen(kst_instant(date(2027, 12, 6), 12)), Session(engine) as session:
+        billing.change_amount(session, OWNER, sub_id, 45000)
+        assert billing.last_move_words(session, sub_id) is None
+        session.commit()
+    assert get_subscription(engine, sub_id).next_charge_date == date(2027, 11, 7)  # untouched while paused
+    with clock.frozen(kst_instant(date(2027, 12, 7), 8)), Session(engine) as session:
+        billing.resume(session, OWNER, sub_id)
+        assert billing.last_move_words(session, sub_id) == (
+            "결제 예정일이 12월 8일로 조정되었습니다: 결제 전날 안내를 보내기 위해"
+        )
+        session.commit()
