@@ -230,3 +230,30 @@ def test_a_change_while_paused_moves_nothing_until_it_resumes(sqlite_engine: Eng
             "결제 예정일이 12월 8일로 조정되었습니다: 결제 전날 안내를 보내기 위해"
         )
         session.commit()
+
+
+def test_a_missed_notice_day_moves_the_charge_on_both_stores(engine: Engine) -> None:
+    """The worker was down on D-1: on D it tells the customer and charges on D+1 (SQLite and PostgreSQL)."""
+    from tests.billing_support import FakeGateway
+
+    with clock.frozen(kst_instant(date(2027, 2, 1), 12)):
+        sub_id = make_subscription(engine, OWNER, start=date(2027, 3, 1))
+    gateway = FakeGateway()
+    for day, hour in ((date(2027, 3, 1), 9), (date(2027, 3, 1), 10), (date(2027, 3, 2), 9)):
+        now = kst_instant(day, hour)
+        with clock.frozen(now):
+            billing.billing_notices(engine, now)
+            billing.run_charges(engine, now, gateway=gateway)
+        if day == date(2027, 3, 1):
+            assert gateway.charge_calls == 0
+    assert gateway.charge_calls == 1
+    with Session(engine) as session:
+        [charge] = session.exec(select(SubscriptionCharge)).all()
+        [notice] = session.exec(
+            select(Message).where(col(Message.idempotency_key).startswith(f"billing_notice:{sub_id}:"))
+        ).all()
+        moved = session.exec(select(SubscriptionEvent).where(SubscriptionEvent.kind == "charge_moved")).one()
+    assert charge.period == date(2027, 3, 2) and charge.status == "succeeded"
+    assert notice.send_after.astimezone(clock.KST).date() == date(2027, 3, 1)
+    assert notice.text.startswith("내일(3월 2일)")
+    assert moved.detail["moved_from"] == "2027-03-01"

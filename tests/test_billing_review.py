@@ -122,8 +122,7 @@ def test_review_backs_off_then_waits_for_a_person_with_its_reason_kept(sqlite_en
     assert gateway.charge_calls == 1 and not gateway.double_charged()
 
 
-def test_a_charge_under_review_holds_only_its_own_period(sqlite_engine: Engine) -> None:
-    engine = sqlite_engine
+def test_a_charge_under_review_holds_only_its_own_period(engine: Engine) -> None:
     first = date(2027, 3, 1)
     with clock.frozen(kst("2027-02-20T12:00")):
         sub_id = make_subscription(engine, OWNER, start=first, interval_unit="week", plan_name="주간 꾸러미")
