@@ -374,7 +374,8 @@ def test_pause_resume_cancel_and_change_are_audited_and_told(
 def test_cancel_now_and_change_plan(engine: Engine, actors: dict[str, Actor]) -> None:
     sub_id = make_subscription(engine, actors["owner"], start=date(2027, 3, 1))
     gateway = FakeGateway()
-    with Session(engine) as session:
+    # A week before the charge (a change on the charge day itself would move it for a new notice).
+    with clock.frozen(kst("2027-02-20T12:00")), Session(engine) as session:
         premium = billing.create_plan(session, actors["owner"], name="프리미엄 월회비", amount=59000)
         premium_id = premium.id
         billing.change_plan(session, actors["cs"], sub_id, premium_id or 0)
