@@ -37,14 +37,20 @@ from core.auth import SYSTEM_ACTOR, Actor, require_role
 from core.billing_dates import (
     DEFAULT_NOTICE_LEAD_DAYS,
     DEFAULT_RETRY_DAYS,
+    DEFAULT_REVIEW_BACKOFF_MINUTES,
     Interval,
     charge_date_on_or_after,
     first_charge_date,
     korean_date,
     kst_instant,
+    moved_words,
     next_charge_date,
+    notice_in_time,
+    notice_window,
+    noticed_charge_date,
     period_key,
     retry_dates,
+    review_delay,
     when_words,
 )
 from core.db import is_postgres, session_scope
@@ -72,6 +78,7 @@ from core.models import (
     SubscriptionPlan,
     SubscriptionStatus,
 )
+from core.models.subscriptions import CHARGE_ATTEMPT_OUTCOME_LABELS, CHARGE_ATTEMPT_VIA_LABELS
 from core.money import format_krw
 from core.orders import record_paid_order, record_paid_orders
 from core.payment_links import OPEN_STATUSES as LINK_OPEN_STATUSES
@@ -86,6 +93,8 @@ from core.payments.base import (
 )
 from core.payments.router import PaymentRouter, find_charge, note
 
+NEEDS_REVIEW = "NEEDS_REVIEW"  # core.payments.kakaopay's code: only a person can settle it
+LOOKUP_FAILED = "LOOKUP_FAILED"
 NOTICE_TEMPLATE = "billing_notice"
 RECEIPT_TEMPLATE = "billing_receipt"
 FAILED_TEMPLATE = "billing_failed"
@@ -110,7 +119,8 @@ class BillingSettings:
     charge_hour: int = 9  # KST hour from which the due date's charges run
     notice_hour: int = 10  # KST hour from which notices may be sent
     lease_minutes: int = 15  # a claimed charge comes due again after this (a killed worker)
-    unknown_recheck_minutes: int = 5  # after a timeout, look the payment up this much later
+    # An unknown outcome is looked up again after 5 min, 15 min, 1 h, 4 h, 1 day; then a person decides.
+    review_backoff_minutes: tuple[int, ...] = DEFAULT_REVIEW_BACKOFF_MINUTES
 
 
 SETTING_KEYS = {
@@ -289,7 +299,9 @@ def _history(
     return event
 
 
-def _tell(session: Session, subscription: Subscription, key: str, template_key: str, **variables: Any) -> Message:
+def _tell(
+    session: Session, subscription: Subscription, key: str, template_key: str, **variables: Any
+) -> Message:
     """Queue a billing message; its text is the default template's body filled in (one wording)."""
     values = {k: audit._jsonable(v) for k, v in variables.items()}
     return enqueue(
@@ -345,19 +357,28 @@ def resume(session: Session, actor: Actor, subscription_id: int) -> Subscription
     return subscription
 
 
+def _resume_date(subscription: Subscription, interval: Interval, day: date) -> date:
+    """The first charge of a subscription resumed on `day`: its schedule walked on, skipping the pause."""
+    current = subscription.next_charge_date or first_charge_date(day, subscription.anchor_day, interval)
+    return charge_date_on_or_after(current, day, subscription.anchor_day, interval)
+
+
 def _resume(session: Session, subscription: Subscription, actor: Actor, today: date) -> None:
     plan = session.get(SubscriptionPlan, subscription.plan_id)
     assert plan is not None
-    current = subscription.next_charge_date or first_charge_date(
-        today, subscription.anchor_day, _interval(plan)
-    )
-    subscription.next_charge_date = charge_date_on_or_after(
-        current, today, subscription.anchor_day, _interval(plan)
-    )
+    subscription.next_charge_date = _resume_date(subscription, _interval(plan), today)
+    moved_from = _keep_notice_promise(session, subscription, today, load_settings(session).notice_lead_days)
     subscription.status = SubscriptionStatus.ACTIVE
     subscription.paused_until = None
     session.add(subscription)
-    event = _history(session, subscription, actor, "resumed", next_charge_date=subscription.next_charge_date)
+    event = _history(
+        session,
+        subscription,
+        actor,
+        "resumed",
+        next_charge_date=subscription.next_charge_date,
+        moved_from=moved_from,
+    )
     session.flush()
     _tell(
         session,
@@ -425,6 +446,7 @@ def change_amount(session: Session, actor: Actor, subscription_id: int, amount: 
         raise Conflict("해지된 구독은 변경할 수 없습니다")
     old = subscription.next_amount or subscription.amount
     subscription.next_amount = amount
+    moved_from = _keep_change_told(session, subscription)
     session.add(subscription)
     event = _history(
         session,
@@ -434,6 +456,7 @@ def change_amount(session: Session, actor: Actor, subscription_id: int, amount: 
         old=old,
         new=amount,
         from_date=subscription.next_charge_date,
+        moved_from=moved_from,
     )
     session.flush()
     _tell(
@@ -459,6 +482,7 @@ def change_plan(session: Session, actor: Actor, subscription_id: int, plan_id: i
     _check_amount(plan.amount, plan.tax_free_amount)
     subscription.next_plan_id = plan.id
     subscription.next_amount = plan.amount
+    moved_from = _keep_change_told(session, subscription)
     session.add(subscription)
     event = _history(
         session,
@@ -468,6 +492,7 @@ def change_plan(session: Session, actor: Actor, subscription_id: int, plan_id: i
         plan=plan.name,
         amount=plan.amount,
         from_date=subscription.next_charge_date,
+        moved_from=moved_from,
     )
     session.flush()
     _tell(
@@ -510,8 +535,161 @@ def notice_variables(plan_name: str, amount: int, charge_date: date, today: date
     }
 
 
-def notice_key(subscription_id: int, period: date) -> str:
-    return f"billing_notice:{subscription_id}:{period_key(period)}"
+def notice_key(subscription_id: int, period: date, amount: int) -> str:
+    """One notice per period and amount: a changed amount is told again, a repeat is a no-op."""
+    return f"billing_notice:{subscription_id}:{period_key(period)}:{amount}"
+
+
+def _notices_in_time(
+    session: Session, wanted: list[tuple[int, date, int]], lead_days: int
+) -> set[tuple[int, date, int]]:
+    """Which (subscription, period, amount) were told at least the lead before the period (queued
+    notices count: the outbox sends them; a notice is queued on the day it may go out)."""
+    keys = {notice_key(*w): w for w in wanted}
+    names = list(keys)
+    told: set[tuple[int, date, int]] = set()
+    for start in range(0, len(names), 500):
+        for key, send_after in session.execute(
+            select(Message.idempotency_key, Message.send_after).where(
+                col(Message.idempotency_key).in_(names[start : start + 500])
+            )
+        ).all():
+            if notice_in_time(clock.today_kst(send_after), keys[key][1], lead_days):
+                told.add(keys[key])
+    return told
+
+
+def _charge_opened(session: Session, subscription_id: int | None, period: date) -> bool:
+    return (
+        session.exec(
+            select(SubscriptionCharge.id).where(
+                SubscriptionCharge.subscription_id == subscription_id, SubscriptionCharge.period == period
+            )
+        ).first()
+        is not None
+    )
+
+
+def _keep_notice_promise(
+    session: Session, subscription: Subscription, today: date, lead_days: int
+) -> date | None:
+    """No charge without its notice: a charge too close for a notice sent today moves to the first
+    day that keeps the lead (after a resume, a change of plan or amount, or a missed notice).
+
+    Returns the date it was moved from; None when the promise holds already (far enough away, told
+    in time with this amount, or its charge already opened).
+    """
+    current = subscription.next_charge_date
+    if current is None or noticed_charge_date(current, today, lead_days) == current:
+        return None
+    amount = subscription.next_amount or subscription.amount
+    if _charge_opened(session, subscription.id, current) or _notices_in_time(
+        session, [(subscription.id or 0, current, amount)], lead_days
+    ):
+        return None
+    subscription.next_charge_date = noticed_charge_date(current, today, lead_days)
+    session.add(subscription)
+    return current
+
+
+def _keep_change_told(session: Session, subscription: Subscription) -> date | None:
+    """After a change of plan or amount: an active subscription's next charge is told again in time.
+    A paused one is checked when it resumes; a past-due one's charge is already open."""
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        return None
+    return _keep_notice_promise(
+        session, subscription, clock.today_kst(), load_settings(session).notice_lead_days
+    )
+
+
+def _hold_unnoticed(session: Session, today: date, lead_days: int) -> int:
+    """Due or nearly due charges whose notice never went out in time (the worker was down on D-1):
+    moved to the first day the lead allows, so they are told today and charged after it.
+
+    Not a subscription that did not exist yet on its notice day (signed up on or just before its
+    first charge): that charge is the one the customer agreed to when subscribing. In SQL, one query
+    per due date, so the usual answer (every charge was told) costs index probes, not rows.
+    """
+    due = [
+        d
+        for d in session.exec(
+            select(Subscription.next_charge_date)
+            .where(
+                Subscription.status == SubscriptionStatus.ACTIVE,
+                col(Subscription.next_charge_date) < today + timedelta(days=lead_days),
+            )
+            .distinct()
+        ).all()
+        if d is not None
+    ]
+    moved = 0
+    for current in due:
+        told_by = kst_instant(current - timedelta(days=lead_days - 1))  # the notice day's end
+        opened = (
+            select(SubscriptionCharge.id)
+            .where(
+                col(SubscriptionCharge.subscription_id) == Subscription.id,
+                col(SubscriptionCharge.period) == current,
+            )
+            .exists()
+        )
+        key = (
+            literal("billing_notice:")
+            + cast(Subscription.id, String)
+            + literal(f":{period_key(current)}:")
+            + cast(func.coalesce(Subscription.next_amount, Subscription.amount), String)
+        )
+        told = (
+            select(Message.id)
+            .where(col(Message.idempotency_key) == key, col(Message.send_after) < told_by)
+            .exists()
+        )
+        rows = session.exec(
+            select(Subscription).where(
+                Subscription.status == SubscriptionStatus.ACTIVE,
+                col(Subscription.cancel_at_period_end).is_(False),
+                col(Subscription.next_charge_date) == current,
+                col(Subscription.created_at) < told_by,
+                ~opened,
+                ~told,
+            )
+        ).all()
+        for subscription in rows:
+            subscription.next_charge_date = noticed_charge_date(current, today, lead_days)
+            session.add(subscription)
+            _history(
+                session,
+                subscription,
+                SYSTEM_ACTOR,
+                "charge_moved",
+                moved_from=current,
+                next_charge_date=subscription.next_charge_date,
+                reason="결제 전 안내가 나가지 않아 결제일을 옮겼습니다",
+            )
+            moved += 1
+    return moved
+
+
+def hold_unnoticed(engine: Engine, now: datetime) -> int:
+    """Worker step before notices and charges: no charge opens without its notice sent in time."""
+    with session_scope(engine) as session:
+        lead = load_settings(session).notice_lead_days
+        return _hold_unnoticed(session, clock.today_kst(now), lead)
+
+
+def last_move_words(session: Session, subscription_id: int) -> str | None:
+    """The screen's words when the latest change moved the next charge for its notice, else None."""
+    event = session.exec(
+        select(SubscriptionEvent)
+        .where(SubscriptionEvent.subscription_id == subscription_id)
+        .order_by(col(SubscriptionEvent.id).desc())
+    ).first()
+    if event is None or not event.detail.get("moved_from"):
+        return None
+    subscription = _get_subscription(session, subscription_id)
+    if subscription.next_charge_date is None:
+        return None
+    return moved_words(subscription.next_charge_date, load_settings(session).notice_lead_days)
 
 
 def charge_key(subscription_id: int, period: date) -> str:
@@ -524,15 +702,20 @@ def order_number(subscription_id: int, period: date) -> str:
 
 
 def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dict[str, int]:
-    """Queue the D-N notice of every active subscription whose charge is within the lead time.
+    """Queue the D-N notice of every subscription that will be charged within the lead time: active
+    ones, and paused ones that resume by their charge.
 
-    Late (the worker was down on D-1) is still sent until the due date; the outbox key
-    billing_notice:{subscription}:{period} makes every repeat a no-op.
+    A charge too close for its notice (the worker was down on D-1) is moved first (`hold_unnoticed`),
+    so it is told today and charged after the lead; the outbox key
+    billing_notice:{subscription}:{period}:{amount} makes every repeat a no-op.
     """
     counts = {"notices_queued": 0, "notices_already": 0}
     today = clock.today_kst(now)
     with session_scope(engine) as session:
         config = load_settings(session)
+        counts["moved_past_review"] = _move_past_held(session, today, config.notice_lead_days)
+        counts["charges_moved"] = _hold_unnoticed(session, today, config.notice_lead_days)
+    first, last = notice_window(today, config.notice_lead_days)
     send_after = max(now, kst_instant(today, config.notice_hour))
     with session_scope(engine) as session:
         # One read (a keyset loop re-sorts the due set per batch), then inserts in committed chunks.
@@ -555,10 +738,11 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
             .where(
                 Subscription.status == SubscriptionStatus.ACTIVE,
                 col(Subscription.cancel_at_period_end).is_(False),
-                col(Subscription.next_charge_date) > today,
-                col(Subscription.next_charge_date) <= today + timedelta(days=config.notice_lead_days),
+                col(Subscription.next_charge_date) >= first,
+                col(Subscription.next_charge_date) <= last,
             )
         ).all()
+        due = list(due) + _resuming_due(session, first, last)
     notice_body = default_body(NOTICE_TEMPLATE)
     for start in range(0, len(due), batch_size):
         messages = []
@@ -571,7 +755,7 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
                     "customer_id": customer_id,
                     "to_phone": phone,
                     "template_key": NOTICE_TEMPLATE,
-                    "idempotency_key": notice_key(sub_id, charge_date),
+                    "idempotency_key": notice_key(sub_id, charge_date, next_amount or current_amount),
                     "text": render_template(notice_body, variables),
                     "variables": {"고객명": name, **variables},
                 }
@@ -581,6 +765,39 @@ def run_notices(engine: Engine, now: datetime, *, batch_size: int = 2000) -> dic
         counts["notices_queued"] += queued
         counts["notices_already"] += len(messages) - queued
     return counts
+
+
+def _resuming_due(session: Session, first: date, last: date) -> list[tuple[Any, ...]]:
+    """Paused subscriptions that resume by a charge in the window: told like active ones."""
+    rows = session.exec(
+        select(Subscription, Customer, SubscriptionPlan)
+        .join(Customer, col(Customer.id) == Subscription.customer_id)
+        .join(SubscriptionPlan, col(SubscriptionPlan.id) == Subscription.plan_id)
+        .where(
+            Subscription.status == SubscriptionStatus.PAUSED,
+            col(Subscription.cancel_at_period_end).is_(False),
+            col(Subscription.paused_until).is_not(None),
+            col(Subscription.paused_until) <= last,
+        )
+    ).all()
+    due = []
+    for subscription, customer, plan in rows:
+        assert subscription.paused_until is not None
+        charge_date = _resume_date(subscription, _interval(plan), subscription.paused_until)
+        if first <= charge_date <= last:
+            due.append(
+                (
+                    subscription.id,
+                    charge_date,
+                    subscription.next_amount,
+                    subscription.amount,
+                    subscription.customer_id,
+                    customer.name,
+                    customer.phone,
+                    _plan_name(session, subscription),
+                )
+            )
+    return due
 
 
 # -- charges ----------------------------------------------------------------------------------
@@ -624,10 +841,33 @@ class _Claim:
     link_gateway: str | None = None
     new_link: PaymentLink | None = None  # a dunning link readied for this failure, to attach
     already_recorded: bool = False  # another worker recorded this charge first: nothing to do
+    previous_code: str | None = None  # the recorded reason before this claim (kept when nothing new is known)
+    previous_message: str | None = None
+    unknown_checks: int = 0  # unsettled lookups in a row before this claim
 
     def lookup_failed(self, error: PaymentError) -> None:
-        """The gateway could not say whether an earlier attempt charged: unknown, never charged blindly."""
-        self.outcome, self.failure_code, self.failure_message = "unknown", "LOOKUP_FAILED", str(error)[:500]
+        """The gateway could not say whether an earlier attempt charged: unknown, never charged blindly.
+
+        A NEEDS_REVIEW answer is kept as it is (it says what a person must check); a lookup that
+        merely failed does not overwrite an earlier NEEDS_REVIEW.
+        """
+        self.outcome = "unknown"
+        if error.code == NEEDS_REVIEW:
+            self.failure_code, self.failure_message = NEEDS_REVIEW, str(error)[:500]
+        elif self.previous_code == NEEDS_REVIEW:
+            self.failure_code, self.failure_message = NEEDS_REVIEW, self.previous_message
+        else:
+            self.failure_code, self.failure_message = LOOKUP_FAILED, str(error)[:500]
+
+    @property
+    def unchanged_unknown(self) -> bool:
+        """Still unknown for the same reason as before this claim: nothing to add to history or audit."""
+        return (
+            self.outcome == "unknown"
+            and self.previous_status == ChargeStatus.UNKNOWN
+            and self.previous_code is not None
+            and self.failure_code == self.previous_code
+        )
 
     @property
     def counted_as(self) -> str:
@@ -693,9 +933,14 @@ def billing_notices(engine: Engine, now: datetime) -> dict[str, int]:
 
 
 def billing_charges(engine: Engine, now: datetime) -> dict[str, int]:
-    """Worker job: resume / end subscriptions, open the due charges, charge, retry, end dunning."""
+    """Worker job: resume / end subscriptions, open the due charges, charge, retry, end dunning.
+
+    First the notice check (the notice job may not have run since the worker came back): a charge
+    whose notice did not go out in time is moved, never opened.
+    """
     with clock.frozen(now):
-        return run_charges(engine, now)
+        moved = hold_unnoticed(engine, now)
+        return {**run_charges(engine, now), "charges_moved": moved}
 
 
 def run_charges(
@@ -707,6 +952,7 @@ def run_charges(
     batch_size: int = 500,
 ) -> dict[str, int]:
     counts: dict[str, int] = {
+        "moved_past_review": 0,
         "resumed": 0,
         "ended": 0,
         "opened": 0,
@@ -720,6 +966,7 @@ def run_charges(
     today = clock.today_kst(now)
     with session_scope(engine) as session:
         config = load_settings(session)
+        counts["moved_past_review"] = _move_past_held(session, today, config.notice_lead_days)
         counts["resumed"] = _resume_due(session, today)
         counts["ended"] = _end_canceled_at_period_end(session, today)
     with session_scope(engine) as session:
@@ -745,6 +992,49 @@ def run_charges(
             if claim.via_lookup and claim.counted_as == "succeeded":
                 counts["recovered_by_lookup"] += 1
     return counts
+
+
+def _move_past_held(session: Session, today: date, lead_days: int) -> int:
+    """A charge under review holds only its own period: once the next period's notice is due, the
+    subscription moves on to it (told and charged on time); the held charge is settled on its own."""
+    rows = session.exec(
+        select(Subscription, SubscriptionPlan)
+        .join(
+            SubscriptionCharge,
+            and_(
+                col(SubscriptionCharge.subscription_id) == Subscription.id,
+                col(SubscriptionCharge.period) == Subscription.next_charge_date,
+            ),
+        )
+        .join(
+            SubscriptionPlan,
+            col(SubscriptionPlan.id) == func.coalesce(Subscription.next_plan_id, Subscription.plan_id),
+        )
+        .where(
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            col(Subscription.cancel_at_period_end).is_(False),
+            SubscriptionCharge.status == ChargeStatus.UNKNOWN,
+        )
+    ).all()
+    moved = 0
+    for subscription, plan in rows:
+        held = subscription.next_charge_date
+        assert held is not None
+        following = next_charge_date(held, subscription.anchor_day, _interval(plan))
+        if following > notice_window(today, lead_days)[1]:
+            continue
+        subscription.next_charge_date = following
+        session.add(subscription)
+        _history(
+            session,
+            subscription,
+            SYSTEM_ACTOR,
+            "moved_past_review",
+            held_period=held,
+            next_charge_date=following,
+        )
+        moved += 1
+    return moved
 
 
 def _resume_due(session: Session, today: date) -> int:
@@ -960,6 +1250,9 @@ def _claim(
             SubscriptionCharge.payment_link_id,
             SubscriptionCharge.created_at,
             SubscriptionCharge.updated_at,
+            SubscriptionCharge.failure_code,
+            SubscriptionCharge.failure_message,
+            SubscriptionCharge.unknown_checks,
             Subscription.id,
             Subscription.status,
             Subscription.customer_id,
@@ -1001,6 +1294,9 @@ def _claim(
             via=via,
             actor_id=actor.id,
             payment_link_id=payment_link_id,
+            previous_code=previous_code,
+            previous_message=previous_message,
+            unknown_checks=unknown_checks,
         )
         for (
             charge_id,
@@ -1012,6 +1308,9 @@ def _claim(
             payment_link_id,
             charge_created_at,
             charge_updated_at,
+            previous_code,
+            previous_message,
+            unknown_checks,
             subscription_id,
             status,
             customer_id,
@@ -1365,6 +1664,9 @@ def _record_successes(
             payment_id=bindparam("b_payment_id"),
             order_id=bindparam("b_order_id"),
             next_retry_at=None,
+            failure_code=None,  # approved: an earlier attempt's failure is history (the attempts keep it)
+            failure_message=None,
+            unknown_checks=0,
             updated_at=now,
         ),
         [
@@ -1487,7 +1789,11 @@ def _record(
     elif claim.outcome == "unknown":
         charge.status = ChargeStatus.UNKNOWN
         charge.failure_code, charge.failure_message = claim.failure_code, claim.failure_message
-        charge.next_retry_at = now + timedelta(minutes=config.unknown_recheck_minutes)
+        # A person's retry starts the ladder again; the schedule's lookups climb it, then stop.
+        checks = 1 if claim.via == ChargeAttemptVia.MANUAL else claim.unknown_checks + 1
+        charge.unknown_checks = checks
+        delay = review_delay(checks, config.review_backoff_minutes)
+        charge.next_retry_at = None if delay is None else now + delay
         if claim.failure_code == LINK_PAID:  # the reconciliation job records it (settle_charge_by_link)
             session.execute(
                 update(Payment)
@@ -1497,9 +1803,30 @@ def _record(
                 )
                 .values(status=PaymentStatus.UNKNOWN)
             )
-        _history(
-            session, subscription, actor, "charge_unknown", period=charge.period, reason=claim.failure_message
-        )
+        if delay is None:  # the ladder is spent: waits for a person, its reason kept
+            _history(
+                session,
+                subscription,
+                actor,
+                "charge_needs_person",
+                period=charge.period,
+                code=claim.failure_code,
+                reason=claim.failure_message,
+                lookups=checks,
+            )
+        elif not claim.unchanged_unknown:
+            _history(
+                session,
+                subscription,
+                actor,
+                "charge_unknown",
+                period=charge.period,
+                code=claim.failure_code,
+                reason=claim.failure_message,
+            )
+        else:  # one more lookup that told nothing new: no history, audit or attempt row
+            session.add(charge)
+            return
     elif claim.outcome == "skipped":
         charge.status = ChargeStatus.FAILED
         charge.failure_code, charge.failure_message = claim.failure_code, claim.failure_message
@@ -1556,6 +1883,8 @@ def _record_success(
         order.id,
         None,
     )
+    charge.failure_code = charge.failure_message = None  # approved: the attempts keep earlier reasons
+    charge.unknown_checks = 0
     _advance(session, subscription, charge, plan)
     _expire_dunning_link(session, charge)
     _history(
@@ -1647,6 +1976,7 @@ def _record_failure(
     today = clock.today_kst(now)
     retry_on = None if claim.hard else _next_retry(charge.period, today, config)
     charge.status = ChargeStatus.FAILED
+    charge.unknown_checks = 0
     charge.failure_code, charge.failure_message, charge.hard_decline = (
         claim.failure_code,
         claim.failure_message,
@@ -1673,8 +2003,11 @@ def _record_failure(
         next_retry_on=retry_on,
         attempt=claim.attempt,
     )
-    if charge.payment_link_id is None and charge.amount > 0:
-        _tell_failure(session, charge, subscription, claim, config, retry_on)
+    first_notice = charge.payment_link_id is None and charge.amount > 0
+    if first_notice:
+        first_notice = _tell_failure(session, charge, subscription, claim, config, retry_on)
+    if retry_on is not None and not first_notice:
+        _announce_retry(session, charge, subscription, claim.item_name, claim.failure_message, retry_on)
 
 
 def _tell_failure(
@@ -1684,10 +2017,14 @@ def _tell_failure(
     claim: _Claim,
     config: BillingSettings,
     retry_on: date | None,
-) -> None:
-    """The period's one failure notice, with the readied link to pay by hand (valid while the dunning runs)."""
+) -> bool:
+    """The period's one failure notice, with the readied link to pay by hand (valid while the dunning
+    runs) and the first retry date. Returns whether it was queued now (not sent before)."""
+    key = f"billing_failed:{subscription.id}:{period_key(charge.period)}"
+    if session.exec(select(Message.id).where(Message.idempotency_key == key)).first() is not None:
+        return False
     plan_name = claim.item_name
-    retry_words = f" {korean_date(retry_on)}에 다시 결제를 시도합니다." if retry_on else ""
+    retry_text = retry_words(retry_on) if retry_on else ""
     link = session.get(PaymentLink, claim.new_link.id) if claim.new_link is not None else None
     if link is not None:
         link.expires_at = kst_instant(retry_dates(charge.period, config.retry_days)[-1] + timedelta(days=1))
@@ -1701,12 +2038,54 @@ def _tell_failure(
     _tell(
         session,
         subscription,
-        f"billing_failed:{subscription.id}:{period_key(charge.period)}",
+        key,
         FAILED_TEMPLATE,
         상품명=plan_name,
         금액=format_krw(charge.amount),
         사유=claim.failure_message or "결제 실패",
-        재시도안내=retry_words,
+        재시도안내=retry_text,
+        결제안내=pay_words,
+        링크=url,
+    )
+    return True
+
+
+def retry_words(retry_on: date) -> str:
+    return f" {korean_date(retry_on)}에 다시 결제를 시도합니다."
+
+
+def _announce_retry(
+    session: Session,
+    charge: SubscriptionCharge,
+    subscription: Subscription,
+    plan_name: str,
+    reason: str | None,
+    retry_on: date,
+) -> None:
+    """Every retry date is told before it is tried: after each failed retry, the next date, in the
+    failure template (approved wording), once per retry (key billing_retry:{sub}:{period}:{date}).
+    Not again for the date the period's first failure notice already gave."""
+    first = session.exec(
+        select(Message).where(
+            Message.idempotency_key == f"billing_failed:{subscription.id}:{period_key(charge.period)}"
+        )
+    ).first()
+    if first is not None and (first.variables or {}).get("재시도안내") == retry_words(retry_on):
+        return
+    link = session.get(PaymentLink, charge.payment_link_id) if charge.payment_link_id else None
+    if link is not None and link.status in LINK_OPEN_STATUSES:
+        url, pay_words = link_url(link), f" 아래 링크에서 직접 결제하실 수 있습니다: {link_url(link)}"
+    else:
+        url, pay_words = "", " 결제수단을 확인하시거나 채널로 문의해 주세요."
+    _tell(
+        session,
+        subscription,
+        f"billing_retry:{subscription.id}:{period_key(charge.period)}:{period_key(retry_on)}",
+        FAILED_TEMPLATE,
+        상품명=plan_name,
+        금액=format_krw(charge.amount),
+        사유=reason or "결제 실패",
+        재시도안내=retry_words(retry_on),
         결제안내=pay_words,
         링크=url,
     )
@@ -1861,6 +2240,10 @@ def release_charge_for_link(session: Session, link: PaymentLink, error: PaymentE
         via=ChargeAttemptVia.LINK,
         next_retry_on=retry_on,
     )
+    if retry_on is not None:
+        _announce_retry(
+            session, charge, subscription, _plan_name(session, subscription), charge.failure_message, retry_on
+        )
 
 
 def settle_charge_by_link(session: Session, link: PaymentLink, order: Order, payment: Payment) -> None:
@@ -1896,8 +2279,12 @@ def settle_charge_by_link(session: Session, link: PaymentLink, order: Order, pay
         None,
     )
     charge.failure_code = charge.failure_message = None
+    charge.unknown_checks = 0
     charge.updated_at = now
     session.add(charge)
+    # The link's payment is approved: a refusal of an earlier try of it is history (its attempt row).
+    payment.failure_code = payment.failure_message = None
+    session.add(payment)
     order.subscription_id = subscription.id
     session.add(order)
     _advance(session, subscription, charge, plan)
@@ -1926,6 +2313,27 @@ def settle_charge_by_link(session: Session, link: PaymentLink, order: Order, pay
 
 
 # -- reads for the page -----------------------------------------------------------------------
+
+
+def attempt_words(attempt: SubscriptionChargeAttempt) -> str:
+    """One attempt as the order timeline says it: '정기결제 2회차 시도 (수동 재시도): 실패 · 카드가 거절되었습니다'."""
+    via = CHARGE_ATTEMPT_VIA_LABELS.get(ChargeAttemptVia(attempt.via), attempt.via)
+    outcome = CHARGE_ATTEMPT_OUTCOME_LABELS.get(attempt.outcome, attempt.outcome)
+    reason = (
+        f" · {attempt.failure_message}" if attempt.failure_message and attempt.outcome != "succeeded" else ""
+    )
+    return f"정기결제 {attempt.number}회차 시도 ({via}): {outcome}{reason}"
+
+
+def order_attempts(session: Session, order_id: int) -> list[dict[str, Any]]:
+    """Every try at the subscription charge an order records, with its outcome, for the order timeline."""
+    attempts = session.exec(
+        select(SubscriptionChargeAttempt)
+        .join(SubscriptionCharge, col(SubscriptionCharge.id) == SubscriptionChargeAttempt.charge_id)
+        .where(SubscriptionCharge.order_id == order_id)
+        .order_by(col(SubscriptionChargeAttempt.number))
+    ).all()
+    return [{"at": a.at, "event": attempt_words(a)} for a in attempts]
 
 
 def list_subscriptions(
@@ -1995,7 +2403,13 @@ def history(session: Session, subscription_id: int) -> dict[str, list[Any]]:
     subscription = _get_subscription(session, subscription_id)
     prefixes = [
         f"{p}:{subscription_id}:"
-        for p in ("billing_notice", "billing_receipt", "billing_failed", "billing_dunning_end")
+        for p in (
+            "billing_notice",
+            "billing_receipt",
+            "billing_failed",
+            "billing_retry",
+            "billing_dunning_end",
+        )
     ]
     messages = session.exec(
         select(Message)

@@ -19,6 +19,8 @@ DAY = "day"
 UNITS = (MONTH, WEEK, DAY)
 DEFAULT_NOTICE_LEAD_DAYS = 1
 DEFAULT_RETRY_DAYS = (1, 3, 7)
+# An unknown charge outcome is looked up again after these many minutes, then left to a person.
+DEFAULT_REVIEW_BACKOFF_MINUTES = (5, 15, 60, 240, 1440)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,37 @@ def notice_date(charge_date: date, lead_days: int = DEFAULT_NOTICE_LEAD_DAYS) ->
     return charge_date - timedelta(days=lead_days)
 
 
+def notice_window(today: date, lead_days: int = DEFAULT_NOTICE_LEAD_DAYS) -> tuple[date, date]:
+    """The charge dates whose notice goes out today: from tomorrow to `lead_days` ahead (with no
+    lead, today's own). A charge in the window on its first day is told exactly the lead before."""
+    if lead_days < 0:
+        raise ValueError("notice lead time cannot be negative")
+    return today + timedelta(days=min(lead_days, 1)), today + timedelta(days=lead_days)
+
+
+def noticed_charge_date(charge_date: date, today: date, lead_days: int = DEFAULT_NOTICE_LEAD_DAYS) -> date:
+    """The charge date that keeps the promise when the notice can only go out today (a resume, a
+    change, a missed notice): the date itself when the lead still fits, else the first day it does."""
+    return max(charge_date, today + timedelta(days=lead_days))
+
+
+def notice_in_time(notice_day: date, charge_date: date, lead_days: int = DEFAULT_NOTICE_LEAD_DAYS) -> bool:
+    """A notice sent on `notice_day` tells the customer at least the lead before the charge."""
+    return notice_day <= charge_date - timedelta(days=lead_days)
+
+
+def lead_words(lead_days: int) -> str:
+    """How the screen names the lead: '결제 전날', '결제 3일 전', or '결제 당일'."""
+    if lead_days == 0:
+        return "결제 당일"
+    return "결제 전날" if lead_days == 1 else f"결제 {lead_days}일 전"
+
+
+def moved_words(charge_date: date, lead_days: int = DEFAULT_NOTICE_LEAD_DAYS) -> str:
+    """What the 정기결제 screen says when a charge was moved so its notice goes out first."""
+    return f"결제 예정일이 {korean_date(charge_date)}로 조정되었습니다: {lead_words(lead_days)} 안내를 보내기 위해"
+
+
 def period_key(charge_date: date) -> str:
     """The period a charge belongs to, named by its scheduled charge date (used in idempotency keys)."""
     return charge_date.isoformat()
@@ -110,6 +143,18 @@ def retry_dates(
     if any(d <= 0 for d in offsets):
         raise ValueError("retry offsets must be positive days")
     return [charge_date + timedelta(days=d) for d in offsets]
+
+
+def review_delay(
+    checks: int, backoff_minutes: tuple[int, ...] | list[int] = DEFAULT_REVIEW_BACKOFF_MINUTES
+) -> timedelta | None:
+    """How long after its `checks`-th unsettled lookup an unknown charge is looked up again; None once
+    the ladder is spent (a person decides: the gateway will not tell us more by being asked again)."""
+    if checks < 1:
+        raise ValueError("checks start at 1")
+    if checks > len(backoff_minutes):
+        return None
+    return timedelta(minutes=backoff_minutes[checks - 1])
 
 
 def kst_instant(day: date, hour: int = 0, minute: int = 0) -> datetime:

@@ -583,6 +583,10 @@ def order_detail(session: Session, order_id: int) -> dict[str, Any]:
                     "event": f"결제 완료 {format_krw(payment.amount)} ({payment.method or payment.gateway})",
                 }
             )
+    if order.subscription_id is not None:  # every try at the subscription charge, with its outcome
+        from core.billing import order_attempts  # billing records orders through this module
+
+        timeline.extend(order_attempts(session, order_id))
     for refund in refunds:
         timeline.append(
             {"at": refund.created_at, "event": f"환불 요청 {format_krw(refund.amount)}: {refund.reason}"}

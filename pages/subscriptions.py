@@ -13,7 +13,10 @@ import ui
 from core import billing, clock
 from core.db import session_scope
 from core.errors import ChannelDeskError
+from core.messaging.default_templates import DEFAULT_TEMPLATES
+from core.models.messaging import MESSAGE_STATUS_LABELS
 from core.models.subscriptions import (
+    CHARGE_ATTEMPT_OUTCOME_LABELS,
     CHARGE_ATTEMPT_VIA_LABELS,
     SUBSCRIPTION_STATUS_LABELS,
     SubscriptionStatus,
@@ -21,12 +24,6 @@ from core.models.subscriptions import (
 from core.money import format_krw
 
 CHARGE_STATUS_LABELS = {"pending": "대기", "succeeded": "결제 완료", "failed": "실패", "unknown": "확인 중"}
-ATTEMPT_OUTCOME_LABELS = {
-    "succeeded": "성공",
-    "failed": "실패",
-    "unknown": "확인 중",
-    "skipped": "결제 안 함",
-}
 EVENT_LABELS = {
     "created": "가입",
     "paused": "일시정지",
@@ -41,7 +38,51 @@ EVENT_LABELS = {
     "charge_unknown": "결과 확인 중",
     "dunning_ended": "재시도 종료",
     "charge_paid_twice": "이중 결제 (환불 필요)",
+    "charge_moved": "결제일 조정 (사전 안내)",
+    "charge_needs_person": "담당자 확인 필요",
+    "moved_past_review": "다음 결제 진행 (이전 결제 확인 중)",
 }
+
+# History detail keys as the screen names them (no code names on screen).
+DETAIL_LABELS = {
+    "plan": "요금제",
+    "amount": "금액",
+    "old": "이전 금액",
+    "new": "새 금액",
+    "next_charge_date": "다음 결제일",
+    "moved_from": "조정 전 결제일",
+    "from_date": "적용 결제일",
+    "held_period": "확인 중인 결제일",
+    "period": "결제일",
+    "reason": "사유",
+    "code": "코드",
+    "hard": "재시도 안 함",
+    "next_retry_on": "다음 재시도일",
+    "attempt": "시도",
+    "lookups": "조회 횟수",
+    "tid": "거래번호",
+    "via": "방식",
+    "via_lookup": "조회로 확인",
+    "resume_on": "재개일",
+    "ends_on": "종료일",
+    "final_action": "재시도 후 처리",
+    "has_instrument": "결제수단 등록",
+    "gateway": "결제 대행사",
+    "order_id": "주문",
+    "payment_id": "결제",
+}
+TEMPLATE_NAMES = {spec["key"]: spec["name"] for spec in DEFAULT_TEMPLATES}
+MONEY_KEYS = {"amount", "old", "new"}
+
+
+def detail_value(key: str, value: object) -> str:
+    """A history detail as the screen says it: 예 for a flag, 39,000원 for an amount."""
+    if value is True:
+        return "예"
+    if key in MONEY_KEYS and isinstance(value, int):
+        return format_krw(value)
+    return str(value)
+
 
 actor = ui.current_actor()
 engine = ui.engine()
@@ -54,11 +95,13 @@ if flash:
 
 
 def run_action(label: str, action) -> None:  # type: ignore[no-untyped-def]
-    """Call a core service in one transaction; show its Korean message on failure."""
+    """Call a core service in one transaction; show its Korean message on failure, and say so when
+    the change moved the next charge so its notice goes out first."""
     try:
         with session_scope(engine) as session:
-            action(session)
-        st.session_state["sub_flash"] = ("ok", f"{label} 완료")
+            subscription = action(session)
+            moved = billing.last_move_words(session, subscription.id) if subscription is not None else None
+        st.session_state["sub_flash"] = ("ok", f"{label} 완료" + (f". {moved}" if moved else ""))
     except ChannelDeskError as exc:
         st.session_state["sub_flash"] = ("error", f"{label} 실패: {exc}")
     st.rerun()
@@ -102,7 +145,11 @@ if failed:
                 "상태": CHARGE_STATUS_LABELS.get(charge.status, charge.status),
                 "사유": charge.failure_message or "",
                 "코드": charge.failure_code or "",
-                "재시도": "수동만" if charge.hard_decline else clock.format_kst(charge.next_retry_at),
+                "재시도": "수동만"
+                if charge.hard_decline
+                else "담당자 확인 필요"
+                if charge.next_retry_at is None
+                else clock.format_kst(charge.next_retry_at),
                 "시도": charge.attempt_count,
                 "구독 상태": SUBSCRIPTION_STATUS_LABELS.get(sub.status, sub.status),
             }
@@ -198,7 +245,7 @@ with tab_history:
                 "시도": a.number,
                 "시각": clock.format_kst(a.at),
                 "방식": CHARGE_ATTEMPT_VIA_LABELS.get(a.via, a.via),
-                "결과": ATTEMPT_OUTCOME_LABELS.get(a.outcome, a.outcome),
+                "결과": CHARGE_ATTEMPT_OUTCOME_LABELS.get(a.outcome, a.outcome),
                 "사유": a.failure_message or "",
                 "코드": a.failure_code or "",
             }
@@ -211,7 +258,12 @@ with tab_history:
     st.markdown("**안내 메시지**")
     st.dataframe(
         [
-            {"시각": clock.format_kst(m.created_at), "종류": m.template_key, "상태": m.status, "내용": m.text}
+            {
+                "시각": clock.format_kst(m.created_at),
+                "종류": TEMPLATE_NAMES.get(m.template_key, "안내"),
+                "상태": MESSAGE_STATUS_LABELS.get(m.status, m.status),
+                "내용": m.text,
+            }
             for m in record["messages"]
         ],
         hide_index=True,
@@ -224,7 +276,11 @@ with tab_history:
             {
                 "시각": clock.format_kst(e.at),
                 "내용": EVENT_LABELS.get(e.kind, e.kind),
-                "상세": ", ".join(f"{k}={v}" for k, v in e.detail.items() if v not in (None, "")),
+                "상세": ", ".join(
+                    f"{DETAIL_LABELS.get(k, k)}: {detail_value(k, v)}"
+                    for k, v in e.detail.items()
+                    if v not in (None, "", False)
+                ),
             }
             for e in record["events"]
         ],

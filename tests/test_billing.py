@@ -87,9 +87,14 @@ def test_notice_the_day_before_with_the_seed_text_once(engine: Engine, actors: d
     assert billing.run_notices(engine, kst("2026-11-29T10:00"))["notices_queued"] == 0
     counts = billing.run_notices(engine, kst("2026-11-30T10:00"))
     assert counts["notices_queued"] == 1
-    assert billing.run_notices(engine, kst("2026-11-30T10:05")) == {"notices_queued": 0, "notices_already": 1}
+    assert billing.run_notices(engine, kst("2026-11-30T10:05")) == {
+        "notices_queued": 0,
+        "notices_already": 1,
+        "moved_past_review": 0,
+        "charges_moved": 0,
+    }
     [notice] = _messages(engine, "billing_notice:")
-    assert notice.idempotency_key == f"billing_notice:{sub_id}:2026-12-01"
+    assert notice.idempotency_key == f"billing_notice:{sub_id}:2026-12-01:39000"
     assert notice.text == (
         "내일(12월 1일) 월회비 39,000원이 결제될 예정입니다. 변경이 필요하시면 미리 연락 부탁드립니다."
     )
@@ -369,7 +374,8 @@ def test_pause_resume_cancel_and_change_are_audited_and_told(
 def test_cancel_now_and_change_plan(engine: Engine, actors: dict[str, Actor]) -> None:
     sub_id = make_subscription(engine, actors["owner"], start=date(2027, 3, 1))
     gateway = FakeGateway()
-    with Session(engine) as session:
+    # A week before the charge (a change on the charge day itself would move it for a new notice).
+    with clock.frozen(kst("2027-02-20T12:00")), Session(engine) as session:
         premium = billing.create_plan(session, actors["owner"], name="프리미엄 월회비", amount=59000)
         premium_id = premium.id
         billing.change_plan(session, actors["cs"], sub_id, premium_id or 0)

@@ -13,8 +13,12 @@ from core.billing_dates import (
     charge_date_on_or_after,
     first_charge_date,
     kst_instant,
+    moved_words,
     next_charge_date,
     notice_date,
+    notice_in_time,
+    notice_window,
+    noticed_charge_date,
     period_key,
     retry_dates,
     schedule,
@@ -114,3 +118,58 @@ def test_fixed_intervals_are_exact(start: date, every: int) -> None:
     for unit, factor in (("week", 7), ("day", 1)):
         dates = schedule(start, start.day, Interval(unit, every), 5)
         assert all((b - a).days == every * factor for a, b in zip(dates, dates[1:], strict=False))
+
+
+@pytest.mark.parametrize(
+    ("today", "lead", "window"),
+    [
+        (date(2026, 12, 6), 1, (date(2026, 12, 7), date(2026, 12, 7))),
+        (date(2026, 12, 6), 3, (date(2026, 12, 7), date(2026, 12, 9))),
+        (date(2026, 12, 31), 1, (date(2027, 1, 1), date(2027, 1, 1))),
+        (date(2026, 12, 6), 0, (date(2026, 12, 6), date(2026, 12, 6))),  # no lead: told on the day
+    ],
+)
+def test_notice_window(today: date, lead: int, window: tuple[date, date]) -> None:
+    assert notice_window(today, lead) == window
+
+
+@pytest.mark.parametrize(
+    ("charge", "today", "lead", "kept"),
+    [
+        (date(2026, 12, 7), date(2026, 12, 7), 1, date(2026, 12, 8)),  # the resume on the day
+        (date(2026, 12, 8), date(2026, 12, 7), 1, date(2026, 12, 8)),  # tomorrow: a notice today is in time
+        (date(2026, 12, 8), date(2026, 12, 7), 2, date(2026, 12, 9)),
+        (date(2026, 12, 1), date(2026, 12, 7), 1, date(2026, 12, 8)),  # overdue, never told
+        (date(2027, 1, 1), date(2026, 12, 31), 1, date(2027, 1, 1)),
+        (date(2026, 12, 7), date(2026, 12, 7), 0, date(2026, 12, 7)),
+    ],
+)
+def test_noticed_charge_date_keeps_the_lead(charge: date, today: date, lead: int, kept: date) -> None:
+    assert noticed_charge_date(charge, today, lead) == kept
+    assert notice_in_time(today, kept, lead)
+
+
+@pytest.mark.parametrize(
+    ("told", "charge", "lead", "in_time"),
+    [
+        (date(2026, 12, 6), date(2026, 12, 7), 1, True),
+        (date(2026, 12, 7), date(2026, 12, 7), 1, False),
+        (date(2026, 12, 6), date(2026, 12, 7), 2, False),
+        (date(2026, 12, 5), date(2026, 12, 7), 2, True),
+        (date(2026, 12, 7), date(2026, 12, 7), 0, True),
+    ],
+)
+def test_notice_in_time(told: date, charge: date, lead: int, in_time: bool) -> None:
+    assert notice_in_time(told, charge, lead) is in_time
+
+
+@pytest.mark.parametrize(
+    ("lead", "words"),
+    [
+        (1, "결제 예정일이 12월 8일로 조정되었습니다: 결제 전날 안내를 보내기 위해"),
+        (3, "결제 예정일이 12월 8일로 조정되었습니다: 결제 3일 전 안내를 보내기 위해"),
+        (0, "결제 예정일이 12월 8일로 조정되었습니다: 결제 당일 안내를 보내기 위해"),
+    ],
+)
+def test_moved_words(lead: int, words: str) -> None:
+    assert moved_words(date(2026, 12, 8), lead) == words

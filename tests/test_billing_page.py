@@ -103,3 +103,29 @@ def test_history_shows_every_attempt_with_its_own_reason(sqlite_engine: Engine, 
     attempts = next(d.value for d in at.dataframe if "방식" in d.value.columns)
     assert list(attempts["방식"]) == ["자동", "수동 재시도"]
     assert list(attempts["사유"]) == ["유효하지 않은 정기결제 키(SID)입니다", "카드가 거절되었습니다"]
+    messages = next(d.value for d in at.dataframe if "종류" in d.value.columns)
+    assert set(messages["종류"]) == {"정기결제 실패"}  # the template's name, not its code
+    assert not any(ch.isascii() and ch.isalpha() for status in messages["상태"] for ch in status)
+
+
+def test_resume_that_moves_the_charge_says_why(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    """Resumed on its own charge date before the charge: the screen says the date moved, and why."""
+    clock.set_now(kst("2027-12-01T12:00"))
+    sub_id = make_subscription(sqlite_engine, OWNER, start=date(2027, 12, 7), customer_name="최회원")
+    with Session(sqlite_engine) as session:
+        billing.pause(session, OWNER, sub_id)
+        session.commit()
+    clock.set_now(kst("2027-12-07T08:00"))
+    at = open_app(sqlite_engine, sqlite_actors["cs"], "pages/subscriptions.py")
+    label = next(o for o in at.selectbox(key="sub_pick").options if o.startswith(f"#{sub_id} "))
+    at.selectbox(key="sub_pick").select(label).run()
+    at.checkbox(key="sub_pause_confirm").check()
+    next(b for b in at.button if b.label == "지금 재개").click().run()
+    assert not at.exception, at.exception
+    assert "재개 완료. 결제 예정일이 12월 8일로 조정되었습니다: 결제 전날 안내를 보내기 위해" in texts(at)
+    assert get_subscription(sqlite_engine, sub_id).next_charge_date == date(2027, 12, 8)
+    at.selectbox(key="sub_pick").select(label).run()
+    events = at.dataframe[-1].value
+    assert list(events["내용"]) == ["가입", "일시정지", "재개"]
+    assert "조정 전 결제일: 2027-12-07" in events["상세"].iloc[-1]
+    assert not any(ch.isascii() and ch.isalpha() for detail in events["상세"] for ch in detail), list(events["상세"])

@@ -54,7 +54,7 @@ def test_a_year_anchored_on_the_31st_every_notice_and_charge_exactly_once(sqlite
         receipts = session.exec(
             select(func.count()).where(col(Message.idempotency_key).startswith("billing_receipt:"))
         ).one()
-    assert [n.idempotency_key for n in notices] == [f"billing_notice:{sub_id}:{d}" for d in expected]
+    assert [n.idempotency_key for n in notices] == [f"billing_notice:{sub_id}:{d}:39000" for d in expected]
     assert [n.send_after.astimezone(clock.KST).date() for n in notices] == [
         d - timedelta(days=1) for d in expected
     ]

@@ -100,6 +100,8 @@ class SubscriptionCharge(SQLModel, table=True):
     failure_message: str | None = Field(default=None, max_length=500)
     hard_decline: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})  # a permanent failure: never retried by the schedule, only by a person
     payment_link_id: int | None = Field(default=None, foreign_key="payment_link.id")  # to pay by hand
+    # Lookups in a row that could not settle an unknown outcome: the next waits longer, then a person.
+    unknown_checks: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     created_at: datetime = utc_field(default_now=True)
     updated_at: datetime = utc_field(default_now=True)
 
@@ -114,6 +116,14 @@ CHARGE_ATTEMPT_VIA_LABELS = {
     ChargeAttemptVia.SCHEDULE: "자동",
     ChargeAttemptVia.MANUAL: "수동 재시도",
     ChargeAttemptVia.LINK: "결제 링크",
+}
+
+
+CHARGE_ATTEMPT_OUTCOME_LABELS = {
+    "succeeded": "성공",
+    "failed": "실패",
+    "unknown": "확인 중",
+    "skipped": "결제 안 함",
 }
 
 

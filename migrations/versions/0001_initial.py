@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 18:34:30.491515
+Create Date: 2026-12-06 03:39:55.144632
 """
 
 from collections.abc import Sequence
@@ -852,6 +852,7 @@ def upgrade() -> None:
         sa.Column("failure_message", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
         sa.Column("hard_decline", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
         sa.Column("payment_link_id", sa.Integer(), nullable=True),
+        sa.Column("unknown_checks", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
