@@ -105,3 +105,55 @@ def test_an_error_stays_until_closed(sqlite_engine: Engine, sqlite_actors) -> No
     at.button(key="ord__feedback_dismiss").click().run()
     assert not at.error
     assert "면세 금액" not in texts(at)
+
+
+# --------------------------------------------------------------------------- 문의
+def test_inquiry_note_and_claim_show_their_result_and_the_new_state(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    from core import clock, inquiries
+    from tests.inquiry_helpers import k, make_customer
+
+    cs = sqlite_actors["cs"]
+    with Session(sqlite_engine) as session, clock.frozen(k("2026-11-23 09:00")):
+        customer = make_customer(session, "박민지", "01055556666")
+        inquiry = inquiries.create_inquiry(session, cs, customer_id=customer.id, body="결제 오류가 났어요 😢")
+        session.commit()
+        inquiry_id = inquiry.id
+    clock.set_now(k("2026-11-23 09:30"))
+    at = open_app(sqlite_engine, cs, "pages/inquiries.py")
+    assert "담당 미배정" in texts(at)
+
+    at.button(key="inq_claim").click().run()
+    assert [t.value for t in at.toast] == ["담당자로 지정되었습니다"]
+    assert f"담당 {cs.name}" in texts(at) and "방금 처리함" in texts(at)
+    assert at.button(key="inq_claim").disabled  # the panel re-read: already mine
+
+    at.text_area(key="inq_note_text").input("카드사 확인 필요")
+    next(b for b in at.button if b.label == "메모 남기기").click().run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.toast] == ["메모를 남겼습니다"]
+    assert "카드사 확인 필요" in [t.value for t in at.text]  # the conversation shows the note now
+    assert any(c.value.startswith("내부 메모 · ") for c in at.caption)
+    assert inquiry_id
+
+
+def test_inquiry_cards_carry_number_type_customer_subject_and_time_left(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    from core import clock, inquiries
+    from tests.inquiry_helpers import k, make_customer
+
+    cs = sqlite_actors["cs"]
+    with Session(sqlite_engine) as session, clock.frozen(k("2026-11-23 09:00")):
+        customer = make_customer(session, "박민지", "01055556666")
+        inquiry = inquiries.create_inquiry(session, cs, customer_id=customer.id, body="결제 오류가 났어요")
+        session.commit()
+        inquiry_id = inquiry.id
+    clock.set_now(k("2026-11-23 10:10"))
+    at = open_app(sqlite_engine, cs, "pages/inquiries.py")
+    cards = [m.value for m in at.markdown if m.value.startswith(f"**{inquiry_id}번**")]
+    assert len(cards) == 1
+    assert ":red-badge[:material/error: 초과]" in cards[0] and "남은 40분 0초 초과" in cards[0]
+    assert ":blue-badge[" in cards[0]
+    assert any(m.value.startswith("박민지 · ") for m in at.markdown)
+    # no emoji badge anywhere (□ without an emoji font)
+    assert not any(ch in texts(at) for ch in "🔴🟠🟢⏸🔔")
+    # the filters are folded into one expander
+    assert "필터" in [e.label for e in at.expander]
