@@ -25,7 +25,7 @@ from core.models.orders import (
 )
 from core.models.staff import ROLE_LABELS
 from core.money import format_krw
-from core.order_import import COLUMNS, ImportRejected, run_import
+from core.order_import import COLUMNS, REQUIRED, ImportRejected, run_import
 from core.orders import REFUND_ROLES, order_detail, refund_payment, refundable_amount, search_orders
 from ui import feedback
 from ui.labels import PAYMENT_METHOD_LABELS, REFUND_STATUS_LABELS, gateway_label, method_label
@@ -284,7 +284,10 @@ with tab_links:
     )
 
 with tab_import:
-    st.markdown("CSV 열: " + ", ".join(f"`{names[0]}`({names[1]})" for names in COLUMNS.values()))
+    st.markdown(
+        "CSV 열: "
+        + ", ".join(f"{names[1]}{' (필수)' if key in REQUIRED else ''}" for key, names in COLUMNS.items())
+    )
     st.caption("UTF-8 또는 CP949(엑셀) CSV. 모든 행이 올바를 때만 저장되며, 이미 있는 주문번호는 건너뜁니다.")
     upload = st.file_uploader("주문 CSV", type=["csv"], key="ord_import_file")
     if upload is not None and st.button("가져오기", type="primary", key="ord_import_run"):

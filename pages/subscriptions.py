@@ -13,12 +13,14 @@ import ui
 from core import billing, clock
 from core.db import session_scope
 from core.errors import ChannelDeskError
+from core.models.messaging import MESSAGE_STATUS_LABELS
 from core.models.subscriptions import (
     CHARGE_ATTEMPT_VIA_LABELS,
     SUBSCRIPTION_STATUS_LABELS,
     SubscriptionStatus,
 )
 from core.money import format_krw
+from ui.labels import history_detail, reason_label, template_label
 
 CHARGE_STATUS_LABELS = {"pending": "대기", "succeeded": "결제 완료", "failed": "실패", "unknown": "확인 중"}
 ATTEMPT_OUTCOME_LABELS = {
@@ -100,8 +102,7 @@ if failed:
                 "결제일": f"{charge.period:%Y-%m-%d}",
                 "금액": format_krw(charge.amount),
                 "상태": CHARGE_STATUS_LABELS.get(charge.status, charge.status),
-                "사유": charge.failure_message or "",
-                "코드": charge.failure_code or "",
+                "사유": reason_label(charge.failure_code, charge.failure_message),
                 "재시도": "수동만" if charge.hard_decline else clock.format_kst(charge.next_retry_at),
                 "시도": charge.attempt_count,
                 "구독 상태": SUBSCRIPTION_STATUS_LABELS.get(sub.status, sub.status),
@@ -113,7 +114,7 @@ if failed:
         key="sub_failed",
     )
     retry_options = {
-        f"#{c.id} {cu.name} {c.period:%Y-%m-%d} {format_krw(c.amount)}": c.id for c, _, cu in failed
+        f"{cu.name} · {c.period:%Y-%m-%d} · {format_krw(c.amount)} ({c.id}번)": c.id for c, _, cu in failed
     }
     with st.form("sub_retry_form"):
         chosen = st.selectbox("재시도할 결제", list(retry_options), key="sub_retry_pick")
@@ -164,7 +165,7 @@ st.dataframe(
     key="sub_list",
 )
 
-labels = {f"#{sub.id} {customer.name} · {plan_name}": sub.id for sub, customer, plan_name in subscriptions}
+labels = {f"{customer.name} · {plan_name} ({sub.id}번)": sub.id for sub, customer, plan_name in subscriptions}
 picked = labels[st.selectbox("구독 상세", list(labels), key="sub_pick")]
 with session_scope(engine) as session:
     record = billing.history(session, picked)
@@ -199,8 +200,7 @@ with tab_history:
                 "시각": clock.format_kst(a.at),
                 "방식": CHARGE_ATTEMPT_VIA_LABELS.get(a.via, a.via),
                 "결과": ATTEMPT_OUTCOME_LABELS.get(a.outcome, a.outcome),
-                "사유": a.failure_message or "",
-                "코드": a.failure_code or "",
+                "사유": reason_label(a.failure_code, a.failure_message),
             }
             for a in record["attempts"]
         ],
@@ -211,7 +211,12 @@ with tab_history:
     st.markdown("**안내 메시지**")
     st.dataframe(
         [
-            {"시각": clock.format_kst(m.created_at), "종류": m.template_key, "상태": m.status, "내용": m.text}
+            {
+                "시각": clock.format_kst(m.created_at),
+                "종류": template_label(m.template_key),
+                "상태": MESSAGE_STATUS_LABELS.get(m.status, "기타"),
+                "내용": m.text,
+            }
             for m in record["messages"]
         ],
         hide_index=True,
@@ -224,7 +229,7 @@ with tab_history:
             {
                 "시각": clock.format_kst(e.at),
                 "내용": EVENT_LABELS.get(e.kind, e.kind),
-                "상세": ", ".join(f"{k}={v}" for k, v in e.detail.items() if v not in (None, "")),
+                "상세": history_detail(e.detail),
             }
             for e in record["events"]
         ],

@@ -219,3 +219,34 @@ def iso_week_text(text: str) -> str:
         return week_label(int(year), int(week))
     except ValueError:
         return text
+
+
+# ------------------------------------------------------------------ subscriptions
+FINAL_ACTION_LABELS = {"pause": "일시정지", "cancel": "해지", "keep": "유지", "past_due": "미납으로 유지"}
+_AMOUNT_KEYS = {"amount", "old", "new"}
+HISTORY_DETAIL_LABELS = {
+    "plan": "상품", "amount": "금액", "old": "이전 금액", "new": "새 금액", "next_charge_date": "다음 결제일",
+    "has_instrument": "결제수단", "reason": "사유", "ends_on": "종료일", "from_date": "적용일",
+    "final_action": "최종 처리", "period": "결제일", "resume_on": "재개일", "gateway": "결제 대행사",
+}
+
+
+def history_detail(detail: dict[str, Any]) -> str:
+    """A subscription event's detail as words: {"plan": "원두 구독", "amount": 24900} ->
+    "상품 원두 구독 · 금액 24,900원". Keys without a label (gateway ids) are left out."""
+    parts: list[str] = []
+    for key, value in detail.items():
+        if key not in HISTORY_DETAIL_LABELS or value in (None, ""):
+            continue
+        if key in _AMOUNT_KEYS and isinstance(value, int):
+            shown = format_krw(value)
+        elif key == "has_instrument":
+            shown = "등록됨" if value else "없음"
+        elif key == "final_action":
+            shown = FINAL_ACTION_LABELS.get(str(value), UNKNOWN)
+        elif key == "gateway":
+            shown = gateway_label(str(value))
+        else:
+            shown = str(value)
+        parts.append(f"{HISTORY_DETAIL_LABELS[key]} {shown}")
+    return " · ".join(parts)

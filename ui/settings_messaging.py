@@ -42,7 +42,7 @@ def _templates(actor: Actor, engine: Engine) -> None:
         st.success(flash)
     by_key = {t.key: t for t in templates}
     key = st.selectbox(
-        "템플릿", list(by_key), format_func=lambda k: f"{by_key[k].name} ({k})", key="setmsg_tpl"
+        "템플릿", list(by_key), format_func=lambda k: by_key[k].name, key="setmsg_tpl"
     )
     template = by_key[key]
     st.caption(f"구분: {KIND_LABELS.get(template.kind, template.kind)} · 변수는 #{{변수명}} 형식")
