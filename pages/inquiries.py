@@ -14,7 +14,7 @@ from core.models.inquiries import INQUIRY_STATUS_LABELS, INQUIRY_TYPE_LABELS
 from core.models.orders import ORDER_STATUS_LABELS, PAYMENT_STATUS_LABELS
 from core.money import format_krw
 from ui import feedback
-from ui.labels import gateway_label
+from ui.labels import gateway_label, iso_week_text
 
 actor = ui.current_actor()
 engine = ui.engine()
@@ -499,7 +499,7 @@ with tab_report:
     st.markdown("**담당자별**")
     st.dataframe(_bucket_rows(data.by_staff, "담당자"), hide_index=True, width="stretch", key="inq_rep_staff")
     st.markdown("**주별**")
-    st.dataframe(_bucket_rows(data.by_week, "주"), hide_index=True, width="stretch", key="inq_rep_week")
+    st.dataframe(_bucket_rows(data.by_week, "주", {k: iso_week_text(k) for k in data.by_week}), hide_index=True, width="stretch", key="inq_rep_week")
     st.markdown(f"**미준수 {len(data.misses):,}건**")
     st.dataframe(
         [
