@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import streamlit as st
 
@@ -30,6 +30,7 @@ STATE_STYLE = {
     "paused": ("gray", "pause_circle"),
 }
 TYPE_COLOR = "blue"
+WEEKDAYS = "월화수목금토일"
 
 
 def state_badge(state: str) -> str:
@@ -51,6 +52,14 @@ EVENT_LABELS = {
     "refund": "환불",
     "type_change": "유형 변경",
 }
+
+
+def _short_due(at: datetime | None) -> str:
+    """A deadline as people say it, short enough for a metric card: "12월 4일(금) 14:30"."""
+    if at is None:
+        return "일시정지"
+    local = clock.to_kst(at)
+    return f"{local.month}월 {local.day}일({WEEKDAYS[local.weekday()]}) {local:%H:%M}"
 
 
 def _run(action, success: str, item: int | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -221,11 +230,13 @@ with tab_queue:
                 st.caption(":orange-badge[:material/edit: 방금 처리함]")
             st.text(inquiry.subject)
             nearest = info.sla.nearest
-            m1, m2, m3, m4 = st.columns(4)
+            # Two by two: a due time like "12월 4일(금) 14:30" fits whole, on a desktop and a phone.
+            m1, m2 = st.columns(2)
+            m3, m4 = st.columns(2)
             m1.metric("처리 상태", INQUIRY_STATUS_LABELS.get(inquiry.status, inquiry.status))
             m2.metric("기한 상태", sla.SLA_STATE_LABELS[nearest.state])
-            m3.metric("첫 응답 기한", clock.format_kst(info.sla.first_response.due_at))
-            m4.metric("해결 기한", clock.format_kst(info.sla.resolution.due_at))
+            m3.metric("첫 응답 기한", _short_due(info.sla.first_response.due_at))
+            m4.metric("해결 기한", _short_due(info.sla.resolution.due_at))
             st.caption(
                 f"고객 {ui.md_escape(info.customer.name)} · 담당 {info.staff_names.get(inquiry.assignee_id, '미배정')} · "
                 f"접수 {clock.format_kst(inquiry.created_at)} · 휴일·영업시간 없이 24시간으로 세면 "
