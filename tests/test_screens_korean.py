@@ -136,3 +136,43 @@ def test_every_screen_of_every_role_reads_in_korean(shop: Engine, role: Role, sc
     assert not at.exception, at.exception
     found = sorted({leak for text in visible_text(at) for leak in leaks(text)})
     assert not found, found
+
+
+def _owner(shop: Engine) -> Actor:
+    from sqlmodel import Session, select
+
+    from core.models import StaffUser
+
+    with Session(shop) as session:
+        user = session.exec(select(StaffUser).where(StaffUser.role == Role.OWNER.value)).first()
+        return Actor(user.id, user.display_name, Role.OWNER)
+
+
+def _assert_korean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    found = sorted({leak for text in visible_text(at) for leak in leaks(text)})
+    assert not found, found
+
+
+def test_campaign_screen_reads_in_korean_with_rules_a_campaign_and_its_plan(shop: Engine) -> None:
+    at = open_app(shop, _owner(shop), "pages/campaigns.py", timeout=60)
+    for kind in ("spent", "subscription", "channel_friend"):
+        at.selectbox(key="cmp_rule_type").set_value(kind).run()
+        at.button(key="cmp_add_include").click().run()
+    _assert_korean(at)
+    assert "최근 90일 30만원 이상 구매" in [t.value for t in at.text]
+    at.text_input(key="cmp_name").input("주말 특가")
+    at.number_input(key="cmp_n").set_value(2).run()
+    at.text_area(key="cmp_body_0").input("#{이름}님, 주말 특가 A")
+    at.text_area(key="cmp_body_1").input("#{이름}님, 주말 특가 B").run()
+    at.button(key="cmp_create").click().run()
+    _assert_korean(at)
+
+
+def test_inquiry_report_reads_in_korean_with_weeks_as_month_and_week(shop: Engine) -> None:
+    at = open_app(shop, _owner(shop), "pages/inquiries.py", timeout=60)
+    at.date_input(key="inq_rep_from").set_value(clock.today_kst().replace(day=1))
+    at.toggle(key="inq_rep_on").set_value(True).run()
+    _assert_korean(at)
+    weeks = next(d for d in at.dataframe if "주" in d.value.columns).value["주"].tolist()
+    assert weeks and all(w.endswith("주") and "월 " in w for w in weeks), weeks

@@ -31,7 +31,9 @@ def show_rows(
     shown = [
         {
             name: format_krw(value) if name in AMOUNT_COLUMNS and isinstance(value, int)
-            else clock.format_kst(value) if isinstance(value, datetime) else value
+            else clock.format_kst(value) if isinstance(value, datetime)
+            else "-" if value is None  # st.dataframe draws a missing value as the word "None"
+            else value
             for name, value in row.items()
         }
         for row in rows
