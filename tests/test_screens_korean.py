@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -22,6 +23,7 @@ from core.models import Role
 from core.screens import SCREENS
 from core.seed import seed_demo
 from core.worker import run_once
+from tests.conftest import TEST_NOW
 from tests.ui_helpers import open_app
 
 # Words seen leaking on main (issue 18) and the English a code table falls back to.
@@ -110,8 +112,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Engine:  
     path = tmp_path_factory.mktemp("korean") / "shop.db"
     shutil.copy(sqlite_template, path)
     engine = make_engine(f"sqlite:///{path}")
-    seed_demo(engine, customers=80, orders=400, seed=18)
-    run_once(engine, clock.now(), worker_id="walk")
+    # A module fixture runs before the per-test clock is set: seed and run on the test instant.
+    with clock.frozen(TEST_NOW):
+        seed_demo(engine, customers=80, orders=400, seed=18, now=TEST_NOW)
+        run_once(engine, TEST_NOW, worker_id="walk")
     return engine
 
 
@@ -171,7 +175,7 @@ def test_campaign_screen_reads_in_korean_with_rules_a_campaign_and_its_plan(shop
 
 def test_inquiry_report_reads_in_korean_with_weeks_as_month_and_week(shop: Engine) -> None:
     at = open_app(shop, _owner(shop), "pages/inquiries.py", timeout=60)
-    at.date_input(key="inq_rep_from").set_value(clock.today_kst().replace(day=1))
+    at.date_input(key="inq_rep_from").set_value(clock.today_kst() - timedelta(days=90))
     at.toggle(key="inq_rep_on").set_value(True).run()
     _assert_korean(at)
     weeks = next(d for d in at.dataframe if "주" in d.value.columns).value["주"].tolist()

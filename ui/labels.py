@@ -13,13 +13,12 @@ from typing import Any
 
 from core.messaging.default_templates import DEFAULT_TEMPLATES
 from core.models.campaigns import CAMPAIGN_STATUS_LABELS, CampaignStatus
+from core.models.orders import GATEWAY_LABELS, PAYMENT_METHOD_LABELS
 from core.money import format_krw
 
 UNKNOWN = "기타"
 
 # ------------------------------------------------------------------ payments
-GATEWAY_LABELS = {"kakaopay": "카카오페이", "toss": "토스페이먼츠", "sandbox": "테스트 결제"}
-PAYMENT_METHOD_LABELS = {"CARD": "카드", "MONEY": "카카오페이머니"}
 REFUND_STATUS_LABELS = {"requested": "확인 중", "succeeded": "완료", "failed": "실패"}
 # Gateway failure codes (KakaoPay / Toss / our sandbox) as a shop owner would say them.
 GATEWAY_REASON_LABELS = {
