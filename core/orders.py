@@ -21,6 +21,7 @@ from core.auth import Actor, require_role
 from core.db import is_postgres
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.messaging import outbox
+from core.messaging.default_templates import DEFAULT_TEMPLATES
 from core.models import (
     Customer,
     Message,
@@ -33,6 +34,8 @@ from core.models import (
     RefundStatus,
     Role,
 )
+from core.models.messaging import MESSAGE_STATUS_LABELS
+from core.models.orders import GATEWAY_LABELS, PAYMENT_METHOD_LABELS
 from core.money import format_krw
 from core.payment_templates import ensure_template
 from core.payments.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
@@ -553,6 +556,9 @@ def _hyphenated(digits: str) -> str:
     return digits
 
 
+TEMPLATE_NAMES = {spec["key"]: spec["name"] for spec in DEFAULT_TEMPLATES}
+
+
 def order_detail(session: Session, order_id: int) -> dict[str, Any]:
     """Everything the order screen shows: items, payments (with routing), refunds, messages, a timeline."""
     order = session.get(Order, order_id)
@@ -580,7 +586,8 @@ def order_detail(session: Session, order_id: int) -> dict[str, Any]:
             timeline.append(
                 {
                     "at": payment.approved_at,
-                    "event": f"결제 완료 {format_krw(payment.amount)} ({payment.method or payment.gateway})",
+                    "event": f"결제 완료 {format_krw(payment.amount)} ("
+                    f"{PAYMENT_METHOD_LABELS.get(payment.method or '') or GATEWAY_LABELS.get(payment.gateway, '결제')})",
                 }
             )
     if order.subscription_id is not None:  # every try at the subscription charge, with its outcome
@@ -596,7 +603,11 @@ def order_detail(session: Session, order_id: int) -> dict[str, Any]:
             timeline.append({"at": refund.completed_at, "event": f"{label} {format_krw(refund.amount)}"})
     for message in messages:
         timeline.append(
-            {"at": message.created_at, "event": f"메시지 {message.template_key} ({message.status})"}
+            {
+                "at": message.created_at,
+                "event": f"메시지 {TEMPLATE_NAMES.get(message.template_key or '', '안내')} "
+                f"({MESSAGE_STATUS_LABELS.get(message.status, '처리 중')})",
+            }
         )
     timeline.sort(key=lambda entry: entry["at"])
     return {

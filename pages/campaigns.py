@@ -15,8 +15,9 @@ from core.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import CampaignStatus, Role
-from core.models.campaigns import CAMPAIGN_STATUS_LABELS
 from core.money import format_krw
+from ui import campaign_guards, feedback
+from ui.labels import SUBSCRIPTION_RULE_STATUS, campaign_state, rule_sentence
 from ui.tables import show_rows
 
 actor = ui.current_actor()
@@ -25,13 +26,27 @@ state = st.session_state
 state.setdefault("cmp_rules", {"include": [], "exclude": []})
 
 st.title("캠페인")
+feedback.show("cmp")
+changed = feedback.highlighted("cmp")  # the campaign id the last action created or moved
+
+
+def _select(campaign_id: int) -> None:
+    """Remember the campaign a person created or opened: 발송 and 결과 both open it next."""
+    state["cmp_selected"] = campaign_id
+
+
+def _follow(widget_key: str, options: list[int]) -> None:
+    """Point a campaign picker at the selected campaign before it is drawn (a keyed selectbox
+    otherwise keeps its own old value and shows a campaign from before)."""
+    if state.get("cmp_selected") in options:
+        state[widget_key] = state["cmp_selected"]
+
+
 tab_segment, tab_compose, tab_send, tab_results = st.tabs(["세그먼트", "메시지 작성", "발송", "결과"])
 
 
 def _rule_text(rule: dict) -> str:
-    label = campaigns.RULE_LABELS.get(rule.get("type"), rule.get("type"))
-    details = ", ".join(f"{k}={v}" for k, v in rule.items() if k != "type")
-    return f"{label} ({details})" if details else label
+    return rule_sentence(rule, {p.id: p.name for p in products})
 
 
 # ---------------------------------------------------------------- 세그먼트
@@ -70,8 +85,9 @@ with tab_segment:
     elif kind == "subscription":
         rule["statuses"] = st.multiselect(
             "정기결제 상태",
-            ["active", "paused", "past_due", "canceled", "none"],
+            list(SUBSCRIPTION_RULE_STATUS),
             default=["active"],
+            format_func=SUBSCRIPTION_RULE_STATUS.get,
             key="cmp_r_statuses",
         )
     elif kind == "channel_friend":
@@ -128,12 +144,11 @@ with tab_segment:
             )
         name = st.text_input("세그먼트 이름", key="cmp_seg_name")
         if st.button("세그먼트 저장", key="cmp_seg_save"):
-            try:
-                with session_scope(engine) as session:
-                    segment = campaigns.save_segment(session, actor, name=name, rules=rules)
-                st.success(f"저장했습니다: {segment.name}")
-            except ChannelDeskError as exc:
-                st.error(str(exc))
+            feedback.run(
+                "cmp",
+                lambda session: campaigns.save_segment(session, actor, name=name, rules=rules),
+                lambda segment: f"세그먼트를 저장했습니다: {segment.name}",
+            )
     else:
         st.info("포함 조건을 하나 이상 추가하세요.")
 
@@ -171,43 +186,40 @@ with tab_compose:
     holdout = st.slider("대조군 비율 (%) — 보내지 않고 효과 측정", 0, 50, 0, key="cmp_holdout") / 100
     attribution = st.number_input("매출 귀속 기간 (마지막 클릭 후 일)", 1, 60, 7, key="cmp_attr")
     if st.button("캠페인 만들기", key="cmp_create", type="primary"):
-        try:
-            with session_scope(engine) as session:
-                campaign = campaigns.create_campaign(
-                    session,
-                    actor,
-                    name=name,
-                    bodies=bodies,
-                    rules=state["cmp_rules"],
-                    test_share=test_share,
-                    holdout_share=holdout,
-                    options={
-                        "seed": int(seed),
-                        "test_window_hours": int(window),
-                        "winner_rule": rule_name,
-                        "auto_winner": auto,
-                        "attribution_days": int(attribution),
-                        "link_url": link or None,
-                        "advertised_category": None if advertised == "-" else advertised,
-                    },
-                )
-            state["cmp_selected"] = campaign.id
-            st.success(f"캠페인을 만들었습니다 (#{campaign.id}). '발송' 탭에서 확인하고 보내세요.")
-        except ChannelDeskError as exc:
-            st.error(str(exc))
+
+        def _create(session):  # type: ignore[no-untyped-def]
+            campaign = campaigns.create_campaign(
+                session,
+                actor,
+                name=name,
+                bodies=bodies,
+                rules=state["cmp_rules"],
+                test_share=test_share,
+                holdout_share=holdout,
+                options={
+                    "seed": int(seed),
+                    "test_window_hours": int(window),
+                    "winner_rule": rule_name,
+                    "auto_winner": auto,
+                    "attribution_days": int(attribution),
+                    "link_url": link or None,
+                    "advertised_category": None if advertised == "-" else advertised,
+                },
+            )
+            _select(campaign.id)
+            return campaign
+
+        feedback.run(
+            "cmp",
+            _create,
+            lambda campaign: f"캠페인 '{campaign.name}'을(를) 만들었습니다. '발송' 탭에 열어 두었습니다.",
+            highlight=lambda campaign: campaign.id,
+        )
 
 # ---------------------------------------------------------------- 발송
 
 
-def _done(message: str) -> None:
-    """After a send the campaign has moved on (testing, sending): redraw it, keep the message."""
-    state["cmp_send_flash"] = message
-    st.rerun()
-
-
 with tab_send:
-    if flash := state.pop("cmp_send_flash", None):
-        st.success(flash)
     with st.expander("건당 발송 비용 (발송 전 예상 비용에 쓰입니다)"):
         with session_scope(engine) as session:
             current_price = campaigns.price_per_message(session)
@@ -222,14 +234,13 @@ with tab_send:
                 key="cmp_price",
             )
             if st.button("비용 저장", key="cmp_price_save"):
-                try:
-                    with session_scope(engine) as session:
-                        saved = campaigns.set_price_per_message(session, actor, new_price)
-                    st.success(f"건당 비용을 {format_krw(saved)}으로 바꿨습니다.")
-                except ChannelDeskError as exc:
-                    st.error(str(exc))
+                feedback.run(
+                    "cmp",
+                    lambda session: campaigns.set_price_per_message(session, actor, new_price),
+                    lambda saved: f"건당 비용을 {format_krw(saved)}으로 바꿨습니다.",
+                )
         else:
-            st.caption("건당 비용은 사장님(owner)만 바꿀 수 있습니다.")
+            st.caption("건당 비용은 사장님만 바꿀 수 있습니다.")
     with session_scope(engine) as session:
         open_campaigns = campaigns.open_campaigns(session)
     if not open_campaigns:
@@ -237,13 +248,13 @@ with tab_send:
     else:
         ids = [c.id for c in open_campaigns]
         by_id = {c.id: c for c in open_campaigns}
-        default = ids.index(state["cmp_selected"]) if state.get("cmp_selected") in ids else 0
+        _follow("cmp_send_pick", ids)
         chosen_id = st.selectbox(
             "캠페인",
             ids,
-            index=default,
             key="cmp_send_pick",
-            format_func=lambda i: f"#{i} {by_id[i].name} · {CAMPAIGN_STATUS_LABELS.get(by_id[i].status)}",
+            on_change=lambda: _select(state["cmp_send_pick"]),
+            format_func=lambda i: f"{by_id[i].name} · {campaign_state(by_id[i].status, by_id[i].winner_variant)}",
         )
         campaign = by_id[chosen_id]
         if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
@@ -287,41 +298,58 @@ with tab_send:
                         f"지금은 야간 광고 금지 시간입니다. 야간 수신 동의가 없는 고객에게는"
                         f" {clock.format_kst(plan.held_until)}에 발송됩니다."
                     )
-                confirmed = st.checkbox(
-                    f"{plan.messages_now:,}명에게 {format_krw(plan.cost)} 비용으로 보냅니다",
-                    key="cmp_confirm",
-                )
+                confirmed = True
+                if campaign_guards.needs_confirmation(plan.messages_now):
+                    confirmed = st.checkbox(
+                        f"{plan.messages_now:,}명에게 {format_krw(plan.cost)} 비용으로 보냅니다",
+                        key="cmp_confirm",
+                    )
                 if st.button("지금 보내기", key="cmp_send_now", type="primary", disabled=not confirmed):
                     bar = st.progress(0.0, text="수신자 등록 중...")
 
                     def _progress(done: int, total: int) -> None:
                         bar.progress(done / total if total else 1.0, text=f"수신자 등록 {done:,}/{total:,}")
 
-                    try:
-                        with session_scope(engine) as session:
-                            counts = campaigns.start(session, actor, campaign.id, progress=_progress)
-                    except ChannelDeskError as exc:
-                        st.error(str(exc))
-                    else:
-                        _done(
-                            f"발송 대기열에 {counts['queued']:,}건 등록 (변수 없음으로 제외 {counts['skipped']:,}명,"
+                    state.pop("cmp_confirm", None)
+                    feedback.run(
+                        "cmp",
+                        lambda session: campaigns.start(session, actor, campaign.id, progress=_progress),
+                        lambda counts: (
+                            f"'{campaign.name}' {'테스트 표본' if len(campaign.variants) > 1 else ''}"
+                            f" 발송 대기열에 {counts['queued']:,}건 등록 (변수 없음으로 제외 {counts['skipped']:,}명,"
                             f" 야간 보류 {counts['held']:,}건, 대조군 {counts['holdout']:,}명)"
-                        )
+                        ),
+                        highlight=lambda _: campaign.id,
+                    )
                 day = st.date_input("예약 날짜", clock.today_kst(), key="cmp_sched_day")
                 at = st.time_input(
                     "예약 시각 (KST)",
                     (clock.to_kst(clock.now()) + timedelta(hours=1)).time(),
                     key="cmp_sched_time",
                 )
-                if st.button("예약하기", key="cmp_schedule"):
-                    try:
-                        with session_scope(engine) as session:
-                            campaigns.schedule(
-                                session, actor, campaign.id, datetime.combine(day, at, tzinfo=clock.KST)
-                            )
-                        st.success("예약했습니다.")
-                    except ChannelDeskError as exc:
-                        st.error(str(exc))
+                when = datetime.combine(day, at, tzinfo=clock.KST)
+                night = campaign_guards.night_schedule_warning(when)
+                night_ok = True
+                if night:
+                    st.warning(night, icon=":material/bedtime:")
+                    night_ok = st.checkbox("야간 보류를 확인했고 이 시각으로 예약합니다", key="cmp_sched_night_ok")
+                schedule_ok = night_ok
+                if campaign_guards.needs_confirmation(plan.messages_now):
+                    counted_ok = st.checkbox(
+                        f"예약 시각에 {campaign_guards.confirmation_text(plan.messages_now, plan.cost)}",
+                        key="cmp_sched_confirm",
+                    )
+                    schedule_ok = night_ok and counted_ok
+                if st.button("예약하기", key="cmp_schedule", disabled=not schedule_ok):
+                    state.pop("cmp_sched_night_ok", None)
+                    state.pop("cmp_sched_confirm", None)
+                    feedback.run(
+                        "cmp",
+                        lambda session: campaigns.schedule(session, actor, campaign.id, when),
+                        f"{clock.format_kst(when)}에 발송하도록 예약했습니다."
+                        + (" 야간 수신 동의가 없는 고객은 08:00에 받습니다." if night else ""),
+                        highlight=lambda _: campaign.id,
+                    )
             if campaign.status == CampaignStatus.SCHEDULED:
                 st.info(f"{clock.format_kst(campaign.scheduled_at)}에 발송 예약됨")
         if campaign.status == CampaignStatus.TESTING:
@@ -350,33 +378,56 @@ with tab_send:
                 "나머지에게 보낼 안",
                 ["규칙대로 자동 선택"] + [v["key"] for v in campaign.variants],
                 key="cmp_winner",
+                format_func=lambda v: v if v == "규칙대로 자동 선택" else f"{v}안",
             )
             st.caption(
                 f"자동 선택 규칙: {campaigns.WINNER_RULES[campaign.options.get('winner_rule', 'click_rate')]}"
             )
-            if st.button("승자를 나머지 모두에게 보내기", key="cmp_send_winner", type="primary"):
+            with session_scope(engine) as session:
+                rest_plan = campaigns.plan(session, campaign.id)
+            concerns = campaign_guards.winner_send_concerns(
+                now=clock.now(),
+                test_started=campaign.test_sent_at or clock.now(),
+                window=timedelta(hours=hours),
+                clickers=[r.clickers for r in result.variants],
+            )
+            for concern in concerns:
+                st.warning(concern, icon=":material/hourglass_top:")
+            winner_ok = True
+            if concerns:
+                winner_ok = st.checkbox("그래도 지금 승자를 정해 보냅니다", key="cmp_winner_early_ok")
+            if campaign_guards.needs_confirmation(rest_plan.rest):
+                counted_ok = st.checkbox(
+                    f"나머지 {campaign_guards.confirmation_text(rest_plan.rest, rest_plan.rest * rest_plan.price)}",
+                    key="cmp_winner_confirm",
+                )
+                winner_ok = winner_ok and counted_ok
+            if st.button(
+                "승자를 나머지 모두에게 보내기", key="cmp_send_winner", type="primary", disabled=not winner_ok
+            ):
                 bar = st.progress(0.0, text="수신자 등록 중...")
-                try:
-                    with session_scope(engine) as session:
-                        counts = campaigns.send_winner(
-                            session,
-                            actor,
-                            campaign.id,
-                            variant=None if pick == "규칙대로 자동 선택" else pick,
-                            progress=lambda d, t: bar.progress(d / t if t else 1.0, text=f"{d:,}/{t:,}"),
-                        )
-                except ChannelDeskError as exc:
-                    st.error(str(exc))
-                else:
-                    _done(f"나머지 {counts['queued']:,}명에게 발송 대기열 등록")
+                state.pop("cmp_winner_early_ok", None)
+                state.pop("cmp_winner_confirm", None)
+                feedback.run(
+                    "cmp",
+                    lambda session: campaigns.send_winner(
+                        session,
+                        actor,
+                        campaign.id,
+                        variant=None if pick == "규칙대로 자동 선택" else pick,
+                        progress=lambda d, t: bar.progress(d / t if t else 1.0, text=f"{d:,}/{t:,}"),
+                    ),
+                    lambda counts: f"승자 안을 나머지 {counts['queued']:,}명에게 보내도록 대기열에 등록했습니다.",
+                    highlight=lambda _: campaign.id,
+                )
         # Every campaign listed here is draft, scheduled or testing: cancellable.
         if st.button("캠페인 취소", key="cmp_cancel"):
-            try:
-                with session_scope(engine) as session:
-                    campaigns.cancel(session, actor, campaign.id)
-                st.success("취소했습니다.")
-            except ChannelDeskError as exc:
-                st.error(str(exc))
+            feedback.run(
+                "cmp",
+                lambda session: campaigns.cancel(session, actor, campaign.id),
+                f"'{campaign.name}' 캠페인을 취소했습니다.",
+                highlight=lambda _: campaign.id,
+            )
 
 # ---------------------------------------------------------------- 결과
 with tab_results:
@@ -385,11 +436,10 @@ with tab_results:
     show_rows(
         [
             {
-                "번호": r.id,
                 "캠페인": r.name,
-                "상태": CAMPAIGN_STATUS_LABELS.get(r.status, r.status),
+                "상태": campaign_state(r.status, r.winner),
                 "안": r.variants,
-                "승자": r.winner or "-",
+                "승자": f"{r.winner}안" if r.winner else "-",
                 "대상": r.recipients,
                 "메시지": r.messages,
                 "시작": r.started_at or r.scheduled_at,
@@ -399,12 +449,18 @@ with tab_results:
         ],
         empty="아직 캠페인이 없습니다.",
         key="cmp_list",
+        highlight=lambda i: listed[i].id == changed,
     )
     started = [r for r in listed if r.started_at is not None]
     if started:
         names = {r.id: r.name for r in started}
+        _follow("cmp_result_pick", list(names))
         chosen = st.selectbox(
-            "결과 볼 캠페인", list(names), format_func=lambda i: f"#{i} {names[i]}", key="cmp_result_pick"
+            "결과 볼 캠페인",
+            list(names),
+            format_func=names.get,
+            key="cmp_result_pick",
+            on_change=lambda: _select(state["cmp_result_pick"]),
         )
         with session_scope(engine) as session:
             result = campaigns.results(session, chosen)

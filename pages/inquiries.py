@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import streamlit as st
 
@@ -17,17 +17,31 @@ from core.inquiries import sla
 from core.models.inquiries import INQUIRY_STATUS_LABELS, INQUIRY_TYPE_LABELS
 from core.models.orders import ORDER_STATUS_LABELS, PAYMENT_STATUS_LABELS
 from core.money import format_krw
+from ui import feedback
+from ui.labels import gateway_label, iso_week_text
 
 actor = ui.current_actor()
 engine = ui.engine()
 st.title("문의")
 
-STATE_BADGES = {
-    "breached": "🔴 초과",
-    "at_risk": "🟠 임박",
-    "on_track": "🟢 여유",
-    "paused": "⏸️ 고객 대기",
+# Words, not emoji (an emoji renders as □ on a PC without an emoji font); the card list adds a
+# colored badge with a Material icon, which Streamlit ships as a font of its own.
+STATE_BADGES = {"breached": "초과", "at_risk": "임박", "on_track": "여유", "paused": "고객 대기"}
+STATE_STYLE = {
+    "breached": ("red", "error"),
+    "at_risk": ("orange", "schedule"),
+    "on_track": ("green", "check_circle"),
+    "paused": ("gray", "pause_circle"),
 }
+TYPE_COLOR = "blue"
+WEEKDAYS = "월화수목금토일"
+
+
+def state_badge(state: str) -> str:
+    """`:red-badge[:material/error: 초과]`: a colored badge markdown renders without emoji."""
+    color, icon = STATE_STYLE[state]
+    return f":{color}-badge[:material/{icon}: {STATE_BADGES[state]}]"
+
 TYPE_OPTIONS = list(INQUIRY_TYPE_LABELS)
 EVENT_LABELS = {
     "created": "고객 문의",
@@ -44,29 +58,35 @@ EVENT_LABELS = {
 }
 
 
-def _run(action, success: str) -> None:  # type: ignore[no-untyped-def]
-    """Call one core service in its own transaction; show the person a clear result."""
-    try:
-        with session_scope(engine) as session:
-            action(session)
-    except ChannelDeskError as exc:
-        st.session_state["inq_flash"] = ("error", str(exc))
-    else:
-        st.session_state["inq_flash"] = ("success", success)
-    st.rerun()
+def _short_due(at: datetime | None) -> str:
+    """A deadline as people say it, short enough for a metric card: "12월 4일(금) 14:30"."""
+    if at is None:
+        return "일시정지"
+    local = clock.to_kst(at)
+    return f"{local.month}월 {local.day}일({WEEKDAYS[local.weekday()]}) {local:%H:%M}"
 
 
-# The flash and the notices come and go; in one container they never move the elements below. A
+def _run(action, success: str, item: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Call one core service in its own transaction; the result as a toast, the inquiry marked."""
+    feedback.run("inq", action, success, highlight=lambda _: item)
+
+
+# The feedback and the notices come and go; in one container they never move the elements below. A
 # moved tree under the live run_every fragment made the browser fail to apply its delta (white page).
 top = st.container()
-flash = st.session_state.pop("inq_flash", None)
-if flash:
-    (top.error if flash[0] == "error" else top.success)(flash[1])
+with top:
+    feedback.show("inq")
+changed = feedback.highlighted("inq")
+# One layout per width: the table on a desktop, cards on a phone (CSS on the keyed containers).
+st.html(
+    "<style>@media (max-width: 640px) { .st-key-inq_wide { display: none; } }"
+    "@media (min-width: 641px) { .st-key-inq_narrow { display: none; } }</style>"
+)
 
 with session_scope(engine) as session:
     notices = inquiry_queue.notifications_for(session, actor, limit=20)
 if notices:
-    with top, st.expander(f"🔔 알림 {len(notices)}건", expanded=False):
+    with top, st.expander(f"알림 {len(notices)}건", expanded=False, icon=":material/notifications:"):
         for notice in notices:
             cols = st.columns([6, 1])
             cols[0].text(f"{clock.format_kst(notice.created_at)}  {notice.text}")
@@ -76,6 +96,7 @@ if notices:
                     "알림을 읽음으로 표시했습니다",
                 )
 
+CARD_LIMIT = 30  # a phone shows the most urgent; the live fragment redraws them every second
 tab_queue, tab_new, tab_report = st.tabs(["문의 큐", "새 문의", "리포트"])
 
 # --------------------------------------------------------------------------- queue
@@ -83,7 +104,11 @@ with tab_queue:
     with session_scope(engine) as session:
         staff = inquiry_queue.assignable_staff(session)
     staff_names = {u.id: u.display_name for u in staff}
-    f1, f2, f3, f4, f5 = st.columns([3, 3, 2, 1, 1])
+    active = sum(
+        bool(st.session_state.get(k)) for k in ("inq_f_type", "inq_f_state", "inq_f_mine")
+    ) + (st.session_state.get("inq_f_assignee", "all") != "all")
+    filters = st.expander(f"필터 · {active}개 적용" if active else "필터", icon=":material/filter_list:")
+    f1, f2, f3, f4, f5 = filters.columns([3, 3, 2, 1, 1])
     chosen_types = f1.multiselect(
         "유형", TYPE_OPTIONS, format_func=lambda t: INQUIRY_TYPE_LABELS[t], key="inq_f_type", placeholder="전체"
     )
@@ -115,6 +140,7 @@ with tab_queue:
         """Recomputes state and countdown from the cached deadlines each second: no database query."""
         now = clock.now()
         table = []
+        cards = []
         for row in rows:
             state = row.state(now)
             left = row.seconds_left(now)
@@ -137,8 +163,30 @@ with tab_queue:
                     "기한": clock.format_kst(row.due_at, with_seconds=True),
                 }
             )
+            cards.append((row, state.value, countdown))
         if table:
-            st.dataframe(table, hide_index=True, width="stretch", key="inq_queue_table")
+            with st.container(key="inq_wide"):
+                st.dataframe(
+                    table,
+                    hide_index=True,
+                    width="stretch",
+                    key="inq_queue_table",
+                    column_config={
+                        "번호": st.column_config.NumberColumn(width="small", format="%d"),
+                        "제목": st.column_config.TextColumn(width="large"),
+                        "기한": st.column_config.TextColumn(width="medium"),
+                    },
+                )
+            with st.container(key="inq_narrow"):
+                for row, state_value, countdown in cards[:CARD_LIMIT]:
+                    with st.container(border=True):
+                        st.markdown(
+                            f"**{row.id}번** {state_badge(state_value)} "
+                            f":{TYPE_COLOR}-badge[{INQUIRY_TYPE_LABELS.get(row.type, '기타')}] · 남은 {countdown}"
+                        )
+                        st.markdown(f"{ui.md_escape(row.customer_name)} · {ui.md_escape(row.subject)}")
+                if len(cards) > CARD_LIMIT:
+                    st.caption(f"위 {CARD_LIMIT}건 외 {len(cards) - CARD_LIMIT:,}건은 필터로 좁혀 보세요.")
         else:
             st.info("조건에 맞는 열린 문의가 없습니다.")
         st.caption(
@@ -155,7 +203,7 @@ with tab_queue:
         index=0 if ids else None,
         key="inq_pick",
         format_func=lambda i: next(
-            f"#{r.id} · {INQUIRY_TYPE_LABELS.get(r.type, r.type)} · {r.customer_name}"
+            f"{r.id}번 · {INQUIRY_TYPE_LABELS.get(r.type, r.type)} · {r.customer_name} · {r.subject}"
             for r in rows
             if r.id == i
         ),
@@ -174,18 +222,29 @@ with tab_queue:
             info = None
         if info is not None:
             inquiry = info.inquiry
-            st.subheader(f"#{inquiry.id} {INQUIRY_TYPE_LABELS.get(inquiry.type, inquiry.type)}")
+            payments_by_id = {p.id: p for p in info.payments}
+
+            def _payment_text(payment_id: int) -> str:
+                """A payment as the person knows it: who, how much, when (not its row id)."""
+                p = payments_by_id[payment_id]
+                return f"{gateway_label(p.gateway)} {format_krw(p.amount)} · {clock.format_kst(p.approved_at)}"
+
+            st.subheader(f"{inquiry.id}번 문의 · {INQUIRY_TYPE_LABELS.get(inquiry.type, inquiry.type)}")
+            if changed == inquiry.id:
+                st.caption(":orange-badge[:material/edit: 방금 처리함]")
             st.text(inquiry.subject)
             nearest = info.sla.nearest
-            m1, m2, m3, m4 = st.columns(4)
+            # Two by two: a due time like "12월 4일(금) 14:30" fits whole, on a desktop and a phone.
+            m1, m2 = st.columns(2)
+            m3, m4 = st.columns(2)
             m1.metric("처리 상태", INQUIRY_STATUS_LABELS.get(inquiry.status, inquiry.status))
-            m2.metric("SLA", sla.SLA_STATE_LABELS[nearest.state])
-            m3.metric("첫 응답 기한", clock.format_kst(info.sla.first_response.due_at))
-            m4.metric("해결 기한", clock.format_kst(info.sla.resolution.due_at))
+            m2.metric("기한 상태", sla.SLA_STATE_LABELS[nearest.state])
+            m3.metric("첫 응답 기한", _short_due(info.sla.first_response.due_at))
+            m4.metric("해결 기한", _short_due(info.sla.resolution.due_at))
             st.caption(
                 f"고객 {ui.md_escape(info.customer.name)} · 담당 {info.staff_names.get(inquiry.assignee_id, '미배정')} · "
-                f"접수 {clock.format_kst(inquiry.created_at)} · 벽시계 기한(24시간 기준) "
-                f"{clock.format_kst(nearest.wall_clock_due_at)}"
+                f"접수 {clock.format_kst(inquiry.created_at)} · 휴일·영업시간 없이 24시간으로 세면 "
+                f"{clock.format_kst(nearest.wall_clock_due_at)}까지"
             )
 
             left, right = st.columns([3, 2])
@@ -225,11 +284,10 @@ with tab_queue:
                 st.dataframe(
                     [
                         {
-                            "결제": p.id,
                             "금액": format_krw(p.amount),
                             "환불": format_krw(p.refunded_amount),
                             "상태": PAYMENT_STATUS_LABELS.get(p.status, p.status),
-                            "게이트웨이": p.gateway,
+                            "결제 대행사": gateway_label(p.gateway),
                             "승인": clock.format_kst(p.approved_at),
                         }
                         for p in info.payments
@@ -242,14 +300,14 @@ with tab_queue:
                 live_ids = [p.id for p in info.payments if p.gateway_tid]
                 if live_ids:
                     live_id = st.selectbox(
-                        "게이트웨이 조회할 결제", live_ids, format_func=lambda i: f"#{i}", key="inq_live_pay"
+                        "대행사에 조회할 결제", live_ids, format_func=_payment_text, key="inq_live_pay"
                     )
-                    if st.button("게이트웨이 실시간 상태 조회", key="inq_live"):
+                    if st.button("결제 대행사 실시간 상태 조회", key="inq_live"):
                         try:
                             with session_scope(engine) as session:
                                 live = inquiry_queue.live_payment_status(session, live_id)
                             st.info(
-                                f"#{live_id}: {live['status']} · 결제 {format_krw(live['total'])} · "
+                                f"{_payment_text(live_id)}: {live['status']} · 결제 {format_krw(live['total'])} · "
                                 f"취소 {format_krw(live['canceled'])} · "
                                 f"취소 가능 {format_krw(live['cancel_available'])}"
                             )
@@ -261,16 +319,16 @@ with tab_queue:
             is_open = inquiry.status != "resolved"
             b1, b2, b3, b4 = st.columns(4)
             if b1.button("담당하기", key="inq_claim", disabled=inquiry.assignee_id == actor.id):
-                _run(lambda s: inquiries.claim(s, actor, iid), "담당자로 지정되었습니다")
+                _run(lambda s: inquiries.claim(s, actor, iid), "담당자로 지정되었습니다", iid)
             if b2.button("고객 응답 대기", key="inq_wait", disabled=inquiry.status != "open"):
                 _run(
                     lambda s: inquiries.wait_on_customer(s, actor, iid),
-                    "고객 응답 대기로 바꿨습니다 (SLA 일시정지)",
+                    "고객 응답 대기로 바꿨습니다 (기한 일시정지)", iid,
                 )
             if is_open and b3.button("해결", key="inq_resolve", type="primary"):
-                _run(lambda s: inquiries.resolve(s, actor, iid), "해결 처리했습니다")
+                _run(lambda s: inquiries.resolve(s, actor, iid), "해결 처리했습니다", iid)
             if not is_open and b3.button("다시 열기", key="inq_reopen"):
-                _run(lambda s: inquiries.reopen(s, actor, iid), "다시 열었습니다")
+                _run(lambda s: inquiries.reopen(s, actor, iid), "다시 열었습니다", iid)
             new_type = b4.selectbox(
                 "유형",
                 TYPE_OPTIONS,
@@ -279,7 +337,7 @@ with tab_queue:
                 key=f"inq_type_edit_{iid}",
             )
             if new_type != inquiry.type:
-                _run(lambda s: inquiries.change_type(s, actor, iid, new_type), "유형을 바꿨습니다")
+                _run(lambda s: inquiries.change_type(s, actor, iid, new_type), "유형을 바꿨습니다", iid)
 
             a1, a2 = st.columns(2)
             with a1:
@@ -292,14 +350,14 @@ with tab_queue:
                     placeholder="담당자 선택",
                 )
                 if st.button("배정", key="inq_assign", disabled=assignee is None):
-                    _run(lambda s: inquiries.assign(s, actor, iid, assignee), "배정했습니다")
+                    _run(lambda s: inquiries.assign(s, actor, iid, assignee), "배정했습니다", iid)
             with a2:
                 approved = [p for p in info.payments if p.approved_at is not None]
                 receipt_payment = st.selectbox(
                     "영수증 보낼 결제",
                     [p.id for p in approved],
                     key="inq_receipt_pay",
-                    format_func=lambda i: f"#{i}",
+                    format_func=_payment_text,
                     index=0 if approved else None,
                 )
                 if st.button(
@@ -307,7 +365,7 @@ with tab_queue:
                 ):
                     _run(
                         lambda s: inquiries.send_receipt(s, actor, iid, receipt_payment),
-                        "영수증 발송을 예약했습니다",
+                        "영수증 발송을 예약했습니다", iid,
                     )
 
             with st.form("inq_reply_form", clear_on_submit=True):
@@ -315,7 +373,7 @@ with tab_queue:
                 if st.form_submit_button("답변 보내기", disabled=not is_open):
                     _run(
                         lambda s: inquiries.reply(s, actor, iid, reply_text),
-                        "답변을 기록하고 발송 대기열에 넣었습니다",
+                        "답변을 기록하고 발송 대기열에 넣었습니다", iid,
                     )
             c1, c2 = st.columns(2)
             with c1, st.form("inq_customer_form", clear_on_submit=True):
@@ -327,14 +385,14 @@ with tab_queue:
                 if st.form_submit_button("고객 메시지 추가"):
                     _run(
                         lambda s: inquiries.customer_message(s, actor, iid, customer_text),
-                        "고객 메시지를 기록했습니다",
+                        "고객 메시지를 기록했습니다", iid,
                     )
             with c2, st.form("inq_note_form", clear_on_submit=True):
                 note_text = st.text_area(
                     "내부 메모 (고객에게 보이지 않음)", key="inq_note_text", max_chars=inquiries.MAX_TEXT
                 )
                 if st.form_submit_button("메모 남기기"):
-                    _run(lambda s: inquiries.add_note(s, actor, iid, note_text), "메모를 남겼습니다")
+                    _run(lambda s: inquiries.add_note(s, actor, iid, note_text), "메모를 남겼습니다", iid)
 
             refundable = [
                 p for p in info.payments if p.approved_at is not None and p.amount > p.refunded_amount
@@ -348,7 +406,7 @@ with tab_queue:
                         [p.id for p in refundable],
                         key="inq_refund_pay",
                         format_func=lambda i: next(
-                            f"#{p.id} · {format_krw(p.amount)} (환불 가능 "
+                            f"{_payment_text(p.id)} (환불 가능 "
                             f"{format_krw(p.amount - p.refunded_amount)})"
                             for p in refundable
                             if p.id == i
@@ -373,7 +431,7 @@ with tab_queue:
                             lambda s: inquiries.refund(
                                 s, actor, iid, payment_id=pay_id, amount=int(amount), reason=reason
                             ),
-                            f"{format_krw(int(amount))} 환불을 요청했습니다",
+                            f"{format_krw(int(amount))} 환불을 요청했습니다", iid,
                         )
 
 # --------------------------------------------------------------------------- new inquiry
@@ -456,7 +514,7 @@ with tab_report:
     st.markdown("**담당자별**")
     st.dataframe(_bucket_rows(data.by_staff, "담당자"), hide_index=True, width="stretch", key="inq_rep_staff")
     st.markdown("**주별**")
-    st.dataframe(_bucket_rows(data.by_week, "주"), hide_index=True, width="stretch", key="inq_rep_week")
+    st.dataframe(_bucket_rows(data.by_week, "주", {k: iso_week_text(k) for k in data.by_week}), hide_index=True, width="stretch", key="inq_rep_week")
     st.markdown(f"**미준수 {len(data.misses):,}건**")
     st.dataframe(
         [

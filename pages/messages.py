@@ -8,16 +8,20 @@ import ui
 from core import clock
 from core.auth import phone_for
 from core.db import session_scope
-from core.errors import ChannelDeskError
 from core.messaging import service
 from core.models import MessageKind, MessageStatus
 from core.models.messaging import MESSAGE_STATUS_LABELS
+from ui import feedback
+from ui.labels import template_label
+from ui.tables import show_rows
 
 KIND_LABELS = {MessageKind.INFORMATIONAL.value: "정보성", MessageKind.ADVERTISING.value: "광고"}
 
 actor = ui.current_actor()
 engine = ui.engine()
 st.title("메시지")
+feedback.show("msg")
+changed = feedback.highlighted("msg")
 
 
 @st.fragment(run_every=15)
@@ -75,14 +79,14 @@ else:
         f"{len(found):,}건 (최신순, 최대 500건) · 발송 = 제공자가 접수함, 전달 = 수신 확인(전달 결과), "
         "실패 사유에는 제공자의 결과 코드와 문자 대체 발송 여부가 나옵니다."
     )
-    st.dataframe(
+    show_rows(
         [
             {
                 "번호": m.id,
                 "생성": clock.format_kst(m.created_at),
                 "고객": name or "-",
                 "받는 번호": phone_for(actor, m.to_phone) or "-",
-                "템플릿": m.template_key,
+                "템플릿": template_label(m.template_key),
                 "구분": KIND_LABELS.get(m.kind, m.kind),
                 "상태": MESSAGE_STATUS_LABELS.get(m.status, m.status),
                 "사유": m.reason or "",
@@ -94,23 +98,23 @@ else:
             }
             for m, name in found
         ],
-        hide_index=True,
-        width="stretch",
         key="msg_table",
+        highlight=lambda i: found[i][0].id == changed,
     )
 
 resendable = [(m, name) for m, name in found if m.status in service.RESENDABLE]
 if resendable:
     st.subheader("실패한 메시지 다시 보내기")
     labels = {
-        m.id: f"#{m.id} {name or '-'} · {m.template_key} · {m.reason or ''}"[:120] for m, name in resendable
+        m.id: f"{name or '-'} · {template_label(m.template_key)} · {clock.format_kst(m.created_at)} · {m.reason or ''}"[:120]
+        for m, name in resendable
     }
     choice = st.selectbox("메시지", list(labels), format_func=labels.get, key="msg_resend_pick")
     st.caption("새 키로 다시 대기열에 넣습니다. 원래 메시지는 그대로 남고, 기록이 감사 로그에 남습니다.")
     if st.button("다시 보내기", key="msg_resend"):
-        try:
-            with session_scope(engine) as session:
-                again = service.resend(session, actor, choice)
-            st.success(f"다시 보낼 메시지를 대기열에 넣었습니다 (#{again.id}).")
-        except ChannelDeskError as exc:
-            st.error(str(exc))
+        feedback.run(
+            "msg",
+            lambda session: service.resend(session, actor, choice),
+            "다시 보낼 메시지를 대기열에 넣었습니다. 목록 맨 위에 표시됩니다.",
+            highlight=lambda again: again.id,
+        )

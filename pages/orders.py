@@ -23,16 +23,20 @@ from core.models.orders import (
     PaymentLinkStatus,
     RefundStatus,
 )
+from core.models.staff import ROLE_LABELS
 from core.money import format_krw
-from core.order_import import COLUMNS, ImportRejected, run_import
+from core.order_import import COLUMNS, REQUIRED, ImportRejected, run_import
 from core.orders import REFUND_ROLES, order_detail, refund_payment, refundable_amount, search_orders
+from ui import feedback
+from ui.labels import PAYMENT_METHOD_LABELS, REFUND_STATUS_LABELS, gateway_label, method_label
 from ui.tables import show_rows
 
 actor = ui.current_actor()
 engine = ui.engine()
 st.title("주문")
+feedback.show("ord")
+changed = feedback.highlighted("ord")  # ("refund", id) / ("link", id) after an action
 
-METHOD_LABELS = {"CARD": "카드", "MONEY": "카카오머니"}
 tab_search, tab_links, tab_import = st.tabs(["주문 조회", "결제 링크", "CSV 가져오기"])
 
 with tab_search:
@@ -45,7 +49,8 @@ with tab_search:
         format_func=lambda v: "전체" if v == "전체" else ORDER_STATUS_LABELS[v],
     )
     method_choice = cols[2].selectbox(
-        "결제수단", ["전체", "CARD", "MONEY"], key="ord_method", format_func=lambda v: METHOD_LABELS.get(v, v)
+        "결제수단", ["전체", *PAYMENT_METHOD_LABELS], key="ord_method",
+        format_func=lambda v: "전체" if v == "전체" else method_label(v),
     )
     date_from = cols[3].date_input("시작일", value=None, key="ord_from")
     date_to = cols[4].date_input("종료일", value=None, key="ord_to")
@@ -99,38 +104,38 @@ with tab_search:
         show_rows(
             [
                 {
-                    "결제": f"#{p.id}",
-                    "대행사": p.gateway,
-                    "수단": METHOD_LABELS.get(p.method or "", p.method or ""),
+                    "결제": f"{i + 1}번째 결제",
+                    "대행사": gateway_label(p.gateway),
+                    "수단": method_label(p.method),
                     "금액": p.amount,
                     "환불": p.refunded_amount,
                     "상태": PAYMENT_STATUS_LABELS.get(p.status, p.status),
                     "승인": p.approved_at,
                 }
-                for p in detail["payments"]
+                for i, p in enumerate(detail["payments"])
             ],
             empty="결제 기록이 없습니다.",
             key="ord_payments",
         )
         for payment in detail["payments"]:
             if payment.routing_log:
-                with st.expander(f"결제 #{payment.id} 처리 기록 (라우팅)"):
+                with st.expander(f"{gateway_label(payment.gateway)} 결제 처리 기록"):
                     st.dataframe(payment.routing_log, hide_index=True, key=f"ord_routing_{payment.id}")
         st.markdown("**환불**")
+        refunds = detail["refunds"]
         show_rows(
             [
                 {
                     "금액": r.amount,
                     "사유": r.reason,
-                    "상태": {"requested": "확인 중", "succeeded": "완료", "failed": "실패"}.get(
-                        r.status, r.status
-                    ),
+                    "상태": REFUND_STATUS_LABELS.get(r.status, "확인 중"),
                     "요청": r.created_at,
                 }
-                for r in detail["refunds"]
+                for r in refunds
             ],
             empty="환불 기록이 없습니다.",
             key="ord_refunds",
+            highlight=lambda i: changed == ("refund", refunds[i].id),
         )
         st.markdown("**타임라인**")
         show_rows([{"시각": e["at"], "내용": e["event"]} for e in detail["timeline"]], key="ord_timeline")
@@ -147,7 +152,7 @@ with tab_search:
                 refundable,
                 key="ord_refund_payment",
                 format_func=lambda p: (
-                    f"#{p.id} {p.gateway} {METHOD_LABELS.get(p.method or '', '')} "
+                    f"{gateway_label(p.gateway)} {method_label(p.method)} {format_krw(p.amount)} "
                     f"(환불 가능 {format_krw(refundable_amount(p))})"
                 ),
             )
@@ -169,32 +174,31 @@ with tab_search:
                 }
             pending = st.session_state.get("ord_refund_pending")
             if pending and pending["payment_id"] == payment.id:
-                method = METHOD_LABELS.get(payment.method or "", payment.method or "결제")
                 st.warning(
-                    f"{format_krw(pending['amount'])}을(를) 결제 #{payment.id} ({payment.gateway} {method}, "
+                    f"{format_krw(pending['amount'])}을(를) {gateway_label(payment.gateway)} "
+                    f"{method_label(payment.method)} 결제 ({format_krw(payment.amount)}, "
                     f"{clock.format_kst(payment.approved_at)} 승인)로 환불합니다. 되돌릴 수 없습니다."
                 )
                 left, right = st.columns(2)
                 if left.button("환불 실행", type="primary", key="ord_refund_confirm"):
-                    try:
-                        with session_scope(engine) as session:
-                            refund = refund_payment(
-                                session,
-                                actor,
-                                payment_id=pending["payment_id"],
-                                amount=pending["amount"],
-                                reason=pending["reason"],
-                                idempotency_key=pending["key"],
-                            )
-                        st.session_state.pop("ord_refund_pending", None)
-                        if refund.status == RefundStatus.SUCCEEDED:
-                            st.success(
-                                f"{format_krw(refund.amount)} 환불 완료. 고객에게 안내 메시지를 보냈습니다."
-                            )
-                        else:
-                            st.info("대행사 응답을 확인 중입니다. 잠시 후 자동으로 확정됩니다.")
-                    except ChannelDeskError as exc:
-                        st.error(str(exc))
+                    st.session_state.pop("ord_refund_pending", None)
+                    feedback.run(
+                        "ord",
+                        lambda session: refund_payment(
+                            session,
+                            actor,
+                            payment_id=pending["payment_id"],
+                            amount=pending["amount"],
+                            reason=pending["reason"],
+                            idempotency_key=pending["key"],
+                        ),
+                        lambda refund: (
+                            f"{format_krw(refund.amount)} 환불 완료. 고객에게 안내 메시지를 보냈습니다."
+                            if refund.status == RefundStatus.SUCCEEDED
+                            else "대행사 응답을 확인 중입니다. 잠시 후 자동으로 확정됩니다."
+                        ),
+                        highlight=lambda refund: ("refund", refund.id),
+                    )
                 if right.button("취소", key="ord_refund_cancel"):
                     st.session_state.pop("ord_refund_pending", None)
                     st.rerun()
@@ -231,32 +235,37 @@ with tab_links:
         phone = st.text_input("고객 연락처 (선택)", key="ord_link_phone")
         create = st.form_submit_button("링크 만들기", type="primary")
     if create:
-        try:
-            with session_scope(engine) as session:
-                customer_id = None
-                digits = "".join(ch for ch in phone if ch.isdigit())
-                if digits:
-                    customer = session.exec(
-                        select(Customer).where(Customer.phone.in_([digits, phone.strip()]))
-                    ).first()
-                    if customer is None:
-                        raise ChannelDeskError(f"연락처 {phone}의 고객을 찾을 수 없습니다")
-                    customer_id = customer.id
-                link = payment_links.create_payment_link(
-                    session,
-                    actor,
-                    product_id=product_id,
-                    item_name=item_name or None,
-                    amount=int(link_amount) if link_amount else None,
-                    tax_free_amount=int(tax_free),
-                    memo=memo,
-                    customer_id=customer_id,
-                )
-                text = payment_links.chat_text(link)
-            st.success("결제 링크를 만들었습니다. 아래 문구를 복사해 채팅에 붙여넣으세요.")
-            st.code(text, language=None)
-        except ChannelDeskError as exc:
-            st.error(str(exc))
+
+        def _create_link(session):  # type: ignore[no-untyped-def]
+            customer_id = None
+            digits = "".join(ch for ch in phone if ch.isdigit())
+            if digits:
+                customer = session.exec(select(Customer).where(Customer.phone.in_([digits, phone.strip()]))).first()
+                if customer is None:
+                    raise ChannelDeskError(f"연락처 {phone}의 고객을 찾을 수 없습니다")
+                customer_id = customer.id
+            link = payment_links.create_payment_link(
+                session,
+                actor,
+                product_id=product_id,
+                item_name=item_name or None,
+                amount=int(link_amount) if link_amount else None,
+                tax_free_amount=int(tax_free),
+                memo=memo,
+                customer_id=customer_id,
+            )
+            st.session_state["ord_link_text"] = payment_links.chat_text(link)
+            return link
+
+        feedback.run(
+            "ord",
+            _create_link,
+            "결제 링크를 만들었습니다. 아래 문구를 복사해 채팅에 붙여넣으세요.",
+            highlight=lambda link: ("link", link.id),
+        )
+    if isinstance(changed, tuple) and changed[0] == "link" and st.session_state.get("ord_link_text"):
+        st.markdown("**방금 만든 결제 링크 (채팅에 붙여넣기)**")
+        st.code(st.session_state["ord_link_text"], language=None)
     show_rows(
         [
             {
@@ -271,28 +280,33 @@ with tab_links:
         ],
         empty="아직 만든 결제 링크가 없습니다.",
         key="ord_links",
+        highlight=lambda i: changed == ("link", links[i].id),
     )
 
 with tab_import:
-    st.markdown("CSV 열: " + ", ".join(f"`{names[0]}`({names[1]})" for names in COLUMNS.values()))
+    st.markdown(
+        "CSV 열: "
+        + ", ".join(f"{names[1]}{' (필수)' if key in REQUIRED else ''}" for key, names in COLUMNS.items())
+    )
     st.caption("UTF-8 또는 CP949(엑셀) CSV. 모든 행이 올바를 때만 저장되며, 이미 있는 주문번호는 건너뜁니다.")
     upload = st.file_uploader("주문 CSV", type=["csv"], key="ord_import_file")
     if upload is not None and st.button("가져오기", type="primary", key="ord_import_run"):
         try:
             result = run_import(engine, actor, upload.getvalue(), source_name=upload.name)
-            st.success(
-                f"{result.created}건 가져옴 · 이미 있는 주문 {result.skipped_existing}건 건너뜀 · "
-                f"새 고객 {result.customers_created}명"
-            )
         except ImportRejected as exc:
-            st.error(f"{len(exc.errors)}건의 오류가 있어 아무것도 저장하지 않았습니다.")
-            st.dataframe(
-                [{"행": e.row, "오류": e.message} for e in exc.errors],
-                hide_index=True,
-                key="ord_import_errors",
-            )
+            st.session_state["ord_import_errors"] = [{"행": e.row, "오류": e.message} for e in exc.errors]
+            feedback.failed("ord", f"{len(exc.errors)}건의 오류가 있어 아무것도 저장하지 않았습니다.")
         except ChannelDeskError as exc:
-            st.error(str(exc))
+            feedback.failed("ord", str(exc))
+        else:
+            st.session_state.pop("ord_import_errors", None)
+            feedback.done(
+                "ord",
+                f"{result.created}건 가져옴 · 이미 있는 주문 {result.skipped_existing}건 건너뜀 · "
+                f"새 고객 {result.customers_created}명",
+            )
+    if errors := st.session_state.get("ord_import_errors"):
+        st.dataframe(errors, hide_index=True, key="ord_import_error_rows")
 
 if actor.role not in REFUND_ROLES:
-    st.caption(f"환불은 {', '.join(r.value for r in REFUND_ROLES)} 역할만 할 수 있습니다.")
+    st.caption(f"환불은 {', '.join(ROLE_LABELS[r] for r in REFUND_ROLES)}만 할 수 있습니다.")

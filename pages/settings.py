@@ -7,15 +7,17 @@ from core import clock
 from core.accounts.staff import staff_users
 from core.auth import change_role, create_user
 from core.db import session_scope
-from core.errors import ChannelDeskError
 from core.models.staff import ROLE_LABELS
 from core.worker import worker_health
-from ui import settings_messaging, settings_sla
+from ui import feedback, settings_messaging, settings_sla
+from ui.labels import JOB_OUTCOME_LABELS, job_counts_sentence, job_label
+from ui.tables import show_rows
 
 actor = ui.current_actor()
 st.title("설정")
 
-tab_sla, tab_messaging, tab_users, tab_worker = st.tabs(["SLA·영업시간", "템플릿·자동화", "사용자", "워커 상태"])
+feedback.show("set")
+tab_sla, tab_messaging, tab_users, tab_worker = st.tabs(["응답 기한·영업시간", "템플릿·자동화", "사용자", "자동 작업 상태"])
 
 with tab_sla:
     settings_sla.render(actor, ui.engine())
@@ -30,15 +32,16 @@ with tab_worker:
         with session_scope(ui.engine()) as session:
             health = worker_health(session)
         if health["seconds_since_beat"] is None:
-            st.error("워커가 한 번도 실행되지 않았습니다. `python -m core.worker`를 실행하세요.")
+            st.error("자동 작업(워커)이 한 번도 실행되지 않았습니다. 서버에서 시작 스크립트로 워커를 켜세요.")
         elif health["alive"]:
-            st.success(f"워커 정상 동작 중 · 마지막 신호 {health['seconds_since_beat']}초 전")
+            st.success(f"자동 작업 정상 동작 중 · 마지막 신호 {health['seconds_since_beat']}초 전")
         else:
-            st.error(f"워커 응답 없음 · 마지막 신호 {health['seconds_since_beat']}초 전")
+            st.error(f"자동 작업 응답 없음 · 마지막 신호 {health['seconds_since_beat']}초 전")
         st.dataframe(
             [
-                {"작업": job["job_id"], "결과": job["outcome"], "시작": clock.format_kst(job["started_at"], True),
-                 "건수": ", ".join(f"{k}={v}" for k, v in job["counts"].items()), "오류": job["error"] or ""}
+                {"작업": job_label(job["job_id"]), "결과": JOB_OUTCOME_LABELS.get(job["outcome"], "기타"),
+                 "시작": clock.format_kst(job["started_at"], True),
+                 "처리": job_counts_sentence(job["counts"]), "오류": "있음 (로그 확인)" if job["error"] else ""}
                 for job in health["jobs"]
             ],
             hide_index=True,
@@ -50,14 +53,15 @@ with tab_worker:
 with tab_users:
     with session_scope(ui.engine()) as session:
         users = staff_users(session)
-    st.dataframe(
+    changed = feedback.highlighted("set")
+    show_rows(
         [
             {"아이디": u.username, "이름": u.display_name, "역할": ROLE_LABELS.get(u.role, u.role),
              "활성": "예" if u.is_active else "아니오", "마지막 로그인": clock.format_kst(u.last_login_at)}
             for u in users
         ],
-        hide_index=True,
-        width="stretch",
+        key="set_users",
+        highlight=lambda i: users[i].id == changed,
     )
     role_options = list(ROLE_LABELS)
     with st.form("set_user_add", clear_on_submit=True):
@@ -68,24 +72,25 @@ with tab_users:
         role = c3.selectbox("역할", role_options, format_func=lambda r: ROLE_LABELS[r], key="set_new_role")
         password = c4.text_input("초기 비밀번호 (8자 이상)", type="password", key="set_new_password")
         if st.form_submit_button("추가"):
-            try:
-                with session_scope(ui.engine()) as session:
-                    create_user(session, actor, username=username, display_name=display_name, role=role,
-                                password=password)
-                st.success(f"{username} 사용자를 추가했습니다.")
-            except ChannelDeskError as exc:
-                st.error(str(exc))
+            feedback.run(
+                "set",
+                lambda session: create_user(session, actor, username=username, display_name=display_name,
+                                            role=role, password=password),
+                f"{display_name or username} 사용자를 추가했습니다.",
+                highlight=lambda user: user.id,
+            )
     with st.form("set_user_role"):
         st.subheader("역할 변경")
         c1, c2 = st.columns(2)
         user_id = c1.selectbox("사용자", [u.id for u in users],
-                               format_func=lambda i: next(u.username for u in users if u.id == i),
+                               format_func=lambda i: next(
+                                   f"{u.display_name} · {ROLE_LABELS.get(u.role, '기타')}" for u in users if u.id == i),
                                key="set_role_user")
         new_role = c2.selectbox("새 역할", role_options, format_func=lambda r: ROLE_LABELS[r], key="set_role_new")
         if st.form_submit_button("변경") and user_id is not None:
-            try:
-                with session_scope(ui.engine()) as session:
-                    change_role(session, actor, user_id, new_role)
-                st.success("역할을 변경했습니다. 다음 로그인부터 적용됩니다.")
-            except ChannelDeskError as exc:
-                st.error(str(exc))
+            feedback.run(
+                "set",
+                lambda session: change_role(session, actor, user_id, new_role),
+                "역할을 변경했습니다. 다음 로그인부터 적용됩니다.",
+                highlight=lambda _: user_id,
+            )

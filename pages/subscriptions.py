@@ -13,7 +13,6 @@ import ui
 from core import billing, clock
 from core.db import session_scope
 from core.errors import ChannelDeskError
-from core.messaging.default_templates import DEFAULT_TEMPLATES
 from core.models.messaging import MESSAGE_STATUS_LABELS
 from core.models.subscriptions import (
     CHARGE_ATTEMPT_OUTCOME_LABELS,
@@ -22,6 +21,7 @@ from core.models.subscriptions import (
     SubscriptionStatus,
 )
 from core.money import format_krw
+from ui.labels import history_detail, reason_label, template_label
 
 CHARGE_STATUS_LABELS = {"pending": "대기", "succeeded": "결제 완료", "failed": "실패", "unknown": "확인 중"}
 EVENT_LABELS = {
@@ -44,46 +44,6 @@ EVENT_LABELS = {
 }
 
 # History detail keys as the screen names them (no code names on screen).
-DETAIL_LABELS = {
-    "plan": "요금제",
-    "amount": "금액",
-    "old": "이전 금액",
-    "new": "새 금액",
-    "next_charge_date": "다음 결제일",
-    "moved_from": "조정 전 결제일",
-    "from_date": "적용 결제일",
-    "held_period": "확인 중인 결제일",
-    "period": "결제일",
-    "reason": "사유",
-    "code": "코드",
-    "hard": "재시도 안 함",
-    "next_retry_on": "다음 재시도일",
-    "attempt": "시도",
-    "lookups": "조회 횟수",
-    "tid": "거래번호",
-    "via": "방식",
-    "via_lookup": "조회로 확인",
-    "resume_on": "재개일",
-    "ends_on": "종료일",
-    "final_action": "재시도 후 처리",
-    "has_instrument": "결제수단 등록",
-    "gateway": "결제 대행사",
-    "order_id": "주문",
-    "payment_id": "결제",
-}
-TEMPLATE_NAMES = {spec["key"]: spec["name"] for spec in DEFAULT_TEMPLATES}
-MONEY_KEYS = {"amount", "old", "new"}
-
-
-def detail_value(key: str, value: object) -> str:
-    """A history detail as the screen says it: 예 for a flag, 39,000원 for an amount."""
-    if value is True:
-        return "예"
-    if key in MONEY_KEYS and isinstance(value, int):
-        return format_krw(value)
-    return str(value)
-
-
 actor = ui.current_actor()
 engine = ui.engine()
 today = clock.today_kst()
@@ -143,8 +103,7 @@ if failed:
                 "결제일": f"{charge.period:%Y-%m-%d}",
                 "금액": format_krw(charge.amount),
                 "상태": CHARGE_STATUS_LABELS.get(charge.status, charge.status),
-                "사유": charge.failure_message or "",
-                "코드": charge.failure_code or "",
+                "사유": reason_label(charge.failure_code, charge.failure_message),
                 "재시도": "수동만"
                 if charge.hard_decline
                 else "담당자 확인 필요"
@@ -160,7 +119,7 @@ if failed:
         key="sub_failed",
     )
     retry_options = {
-        f"#{c.id} {cu.name} {c.period:%Y-%m-%d} {format_krw(c.amount)}": c.id for c, _, cu in failed
+        f"{cu.name} · {c.period:%Y-%m-%d} · {format_krw(c.amount)} ({c.id}번)": c.id for c, _, cu in failed
     }
     with st.form("sub_retry_form"):
         chosen = st.selectbox("재시도할 결제", list(retry_options), key="sub_retry_pick")
@@ -211,7 +170,7 @@ st.dataframe(
     key="sub_list",
 )
 
-labels = {f"#{sub.id} {customer.name} · {plan_name}": sub.id for sub, customer, plan_name in subscriptions}
+labels = {f"{customer.name} · {plan_name} ({sub.id}번)": sub.id for sub, customer, plan_name in subscriptions}
 picked = labels[st.selectbox("구독 상세", list(labels), key="sub_pick")]
 with session_scope(engine) as session:
     record = billing.history(session, picked)
@@ -245,9 +204,8 @@ with tab_history:
                 "시도": a.number,
                 "시각": clock.format_kst(a.at),
                 "방식": CHARGE_ATTEMPT_VIA_LABELS.get(a.via, a.via),
-                "결과": CHARGE_ATTEMPT_OUTCOME_LABELS.get(a.outcome, a.outcome),
-                "사유": a.failure_message or "",
-                "코드": a.failure_code or "",
+                "결과": CHARGE_ATTEMPT_OUTCOME_LABELS.get(a.outcome, "기타"),
+                "사유": reason_label(a.failure_code, a.failure_message),
             }
             for a in record["attempts"]
         ],
@@ -260,8 +218,8 @@ with tab_history:
         [
             {
                 "시각": clock.format_kst(m.created_at),
-                "종류": TEMPLATE_NAMES.get(m.template_key, "안내"),
-                "상태": MESSAGE_STATUS_LABELS.get(m.status, m.status),
+                "종류": template_label(m.template_key),
+                "상태": MESSAGE_STATUS_LABELS.get(m.status, "기타"),
                 "내용": m.text,
             }
             for m in record["messages"]
@@ -276,11 +234,7 @@ with tab_history:
             {
                 "시각": clock.format_kst(e.at),
                 "내용": EVENT_LABELS.get(e.kind, e.kind),
-                "상세": ", ".join(
-                    f"{DETAIL_LABELS.get(k, k)}: {detail_value(k, v)}"
-                    for k, v in e.detail.items()
-                    if v not in (None, "", False)
-                ),
+                "상세": history_detail(e.detail),
             }
             for e in record["events"]
         ],

@@ -67,7 +67,7 @@ def test_retry_needs_confirmation_then_charges(sqlite_engine: Engine, sqlite_act
 def test_history_and_pause_then_cancel_with_confirmation(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
     ids = _store(sqlite_engine)
     at = open_app(sqlite_engine, sqlite_actors["owner"], "pages/subscriptions.py")
-    label = next(o for o in at.selectbox(key="sub_pick").options if o.startswith(f"#{ids['due_soon']} "))
+    label = next(o for o in at.selectbox(key="sub_pick").options if o.endswith(f"({ids['due_soon']}번)"))
     at.selectbox(key="sub_pick").select(label).run()
     assert list(at.dataframe[-1].value["내용"]) == ["가입"]
     at.checkbox(key="sub_pause_confirm").check()
@@ -97,7 +97,7 @@ def test_history_shows_every_attempt_with_its_own_reason(sqlite_engine: Engine, 
         billing.retry_charge(sqlite_engine, sqlite_actors["cs"], charge.id or 0, gateway=gateway) == "failed"
     )
     at = open_app(sqlite_engine, sqlite_actors["cs"], "pages/subscriptions.py")
-    label = next(o for o in at.selectbox(key="sub_pick").options if o.startswith(f"#{ids['declined']} "))
+    label = next(o for o in at.selectbox(key="sub_pick").options if o.endswith(f"({ids['declined']}번)"))
     at.selectbox(key="sub_pick").select(label).run()
     assert not at.exception, at.exception
     attempts = next(d.value for d in at.dataframe if "방식" in d.value.columns)

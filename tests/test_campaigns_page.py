@@ -46,7 +46,7 @@ def test_staff_builds_a_segment_composes_and_sends(sqlite_engine: Engine, sqlite
     at.text_input(key="cmp_link").input("https://shop.example/weekend").run()
     at.button(key="cmp_create").click().run()
     assert not at.exception, at.exception
-    assert any("캠페인을 만들었습니다" in s.value for s in at.success)
+    assert any("캠페인 '주말 특가'을(를) 만들었습니다" in t.value for t in at.toast)
 
     shown = texts(at)
     assert "(광고)" in "\n".join(t.value for t in at.text) and "무료수신거부" in "\n".join(
@@ -57,7 +57,7 @@ def test_staff_builds_a_segment_composes_and_sends(sqlite_engine: Engine, sqlite
     at.checkbox(key="cmp_confirm").check().run()
     at.button(key="cmp_send_now").click().run()
     assert not at.exception, at.exception
-    assert any("30건" in s.value for s in at.success), [s.value for s in at.success]
+    assert any("30건" in t.value for t in at.toast), [t.value for t in at.toast]
     with Session(sqlite_engine) as s:
         assert s.execute(select(func.count()).select_from(Message)).scalar() == 30
         link = s.execute(select(Message.text)).scalars().first()
@@ -114,10 +114,10 @@ def test_owner_sets_the_price_per_message_and_the_cost_follows(sqlite_engine: En
     at.number_input(key="cmp_price").set_value(23).run()
     at.button(key="cmp_price_save").click().run()
     assert not at.exception, at.exception
-    assert any("23원" in s.value for s in at.success), [s.value for s in at.success]
+    assert any("23원" in t.value for t in at.toast), [t.value for t in at.toast]
     with Session(sqlite_engine) as s:
         assert s.execute(select(AuditLog.action).where(AuditLog.action == "setting.change")).scalars().all()
     staff = open_app(sqlite_engine, sqlite_actors["staff"], "pages/campaigns.py")
     shown = texts(staff)
-    assert "현재 건당 23원" in shown and "사장님(owner)만" in shown
+    assert "현재 건당 23원" in shown and "사장님만" in shown
     assert not [w for w in staff.number_input if w.key == "cmp_price"]

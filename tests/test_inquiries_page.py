@@ -44,7 +44,7 @@ def test_queue_sorted_with_states_and_customer_text_as_plain_text(
     at = _page(sqlite_engine, sqlite_actors["cs"])
     table = at.dataframe[0].value
     assert list(table["번호"]) == [seeded["late"], seeded["soon"]]
-    assert list(table["상태"]) == ["🔴 초과", "🟠 임박"]
+    assert list(table["상태"]) == ["초과", "임박"]
     assert table["남은 시간"].iloc[0] == "40분 0초 초과"
     # The detail of the first row shows the timeline; customer HTML is plain text (st.text), never markdown.
     assert any(HTML in t.value for t in at.text) is False  # first row selected: no HTML there
@@ -59,7 +59,7 @@ def test_claim_reply_wait_and_resolve(
     cs = sqlite_actors["cs"]
     at = _page(sqlite_engine, cs)
     at.button(key="inq_claim").click().run()
-    assert "담당자로 지정되었습니다" in [s.value for s in at.success]
+    assert "담당자로 지정되었습니다" in [t.value for t in at.toast]
     at.text_area(key="inq_reply_text").input("확인해 보겠습니다")
     next(b for b in at.button if b.label == "답변 보내기").click().run()
     assert not at.exception, at.exception

@@ -113,7 +113,7 @@ def test_sla_watch_notification_text_matches_the_python_format(
         inquiry = session.get(Inquiry, inquiry_id)
         (note,) = session.exec(select(StaffNotification)).all()
         expected = (
-            f"[결제 오류] #{inquiry_id} 첫 응답 기한 임박 "
+            f"[결제 오류] {inquiry_id}번 첫 응답 기한 임박 "
             f"(기한 {clock.format_kst(inquiry.sla_due_at)}) · {inquiry.subject}"
         )
     assert clock.format_kst(inquiry.sla_due_at) == "2026-11-23 09:30"
@@ -200,7 +200,7 @@ def test_sla_alert_message_goes_out_through_the_sender(sqlite_engine: Engine, sq
         sender.run(sqlite_engine, k("2026-11-23 09:24:01"), provider=OutboxProvider())
     (message,) = _messages(sqlite_engine)
     assert message.status == "delivered", message.reason
-    assert message.text.startswith("[CS 기한 알림]\n[결제 오류] #") and f"#{inquiry_id} 첫 응답 기한 임박" in message.text
+    assert message.text.startswith("[CS 기한 알림]\n[결제 오류] ") and f"{inquiry_id}번 첫 응답 기한 임박" in message.text
     assert "(광고)" not in message.text
 
 

@@ -33,6 +33,7 @@ def metric(at, label: str):  # type: ignore[no-untyped-def]
 
 
 def set_range(at, first: date, last: date):  # type: ignore[no-untyped-def]
+    at.selectbox(key="sal_preset").set_value("직접 선택").run()
     at.date_input(key="sal_range").set_value((first, last)).run()
     return at
 

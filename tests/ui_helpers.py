@@ -48,6 +48,6 @@ def open_app(engine: Engine, actor: Actor | None = None, page: str | None = None
 def texts(at: AppTest) -> str:
     """All visible text of the run, for asserting on what a person would read."""
     parts: list[str] = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success", "warning", "error"):
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success", "warning", "error", "toast"):
         parts.extend(str(element.value) for element in getattr(at, kind))
     return "\n".join(parts)

@@ -25,11 +25,16 @@ from core import analytics, clock
 from core.db import session_scope
 from core.errors import ValidationFailed
 from core.money import format_krw
+from ui.labels import DATE_PRESETS, preset_range, week_label
 
 GRAIN_LABELS = {"day": "일별", "week": "주별", "month": "월별"}
 METHOD_CHOICES = [None, "CARD", "MONEY", analytics.OTHER_METHOD]
 MAX_DAILY_POINTS = 400
 DATA_NAME = "sal_data"
+PARTIAL = "진행 중"  # 1 on the period that holds today (KST): its figures are not final
+LABEL_LIMIT = 360  # px: a full product name ("싱글오리진 원두 200g 에티오피아") is never cut
+CUSTOM_RANGE = "직접 선택"
+RANGE_CHOICES = [*DATE_PRESETS[:3], "최근 30일", *DATE_PRESETS[3:], CUSTOM_RANGE]
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -89,20 +94,41 @@ def _revenue_chart(grain: str) -> dict[str, Any]:
         alt.Tooltip("주문 수:Q", title="주문 수"),
         alt.Tooltip("객단가표시:N", title="객단가"),
     ]
-    detail = (
+    # The period holding today is still filling up: drawn lighter and named "오늘(진행 중)", so
+    # its low figure does not read as a collapse.
+    partial = alt.datum[PARTIAL] == 1
+    detail_x = alt.X(f"{unit}(기간):T", title=None, scale=alt.Scale(domain=brush), axis=date_axis)
+    area = (
         alt.Chart(data)
-        .mark_area(opacity=0.35, line=True, point=True)
+        .mark_area(opacity=0.35, line=True)
+        .encode(x=detail_x, y=alt.Y("순매출:Q", title="순매출 (원)", axis=alt.Axis(format=",d")), tooltip=tooltip)
+    )
+    points = (
+        alt.Chart(data)
+        .mark_point(filled=True, size=40)
         .encode(
-            x=alt.X(f"{unit}(기간):T", title=None, scale=alt.Scale(domain=brush), axis=date_axis),
-            y=alt.Y("순매출:Q", title="순매출 (원)", axis=alt.Axis(format=",d")),
+            x=detail_x,
+            y=alt.Y("순매출:Q"),
+            opacity=alt.condition(partial, alt.value(0.35), alt.value(1.0)),
             tooltip=tooltip,
         )
-        .properties(height=220, width="container")
     )
+    today_label = (
+        alt.Chart(data)
+        .transform_filter(partial)
+        .mark_text(dy=-12, fontSize=11, color="#8a6d00")
+        .encode(x=detail_x, y=alt.Y("순매출:Q"), text=alt.Text("기간표시:N"))
+    )
+    detail = alt.layer(area, points, today_label).properties(height=220, width="container")
     overview = (
         alt.Chart(data)
         .mark_bar()
-        .encode(x=x, y=alt.Y("주문 수:Q", title="주문 수"), tooltip=tooltip)
+        .encode(
+            x=x,
+            y=alt.Y("주문 수:Q", title="주문 수"),
+            opacity=alt.condition(partial, alt.value(0.35), alt.value(1.0)),
+            tooltip=tooltip,
+        )
         .add_params(brush)
         .properties(height=90, width="container", title="아래에서 구간을 드래그하면 위 차트가 확대됩니다")
     )
@@ -110,20 +136,25 @@ def _revenue_chart(grain: str) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=16)
-def _bar_chart(x: str, y: str, tooltip: tuple[str, ...], *, horizontal: bool = True) -> dict[str, Any]:
+def _bar_chart(x: str, y: str, tooltip: tuple[str, ...], *, ranked: bool = True) -> dict[str, Any]:
+    """Horizontal bars, one labelled row per item with its full name and its value at the bar's end.
+
+    ranked=True sorts by value (top products); False keeps the data's order (funnel stages).
+    """
     data = alt.Data(name=DATA_NAME)
-    if horizontal:
-        encoding = {
-            "y": alt.Y(f"{y}:N", sort="-x", title=None),
-            "x": alt.X(f"{x}:Q", title=x, axis=alt.Axis(format=",d")),
-        }
-    else:
-        encoding = {"x": alt.X(f"{y}:N", sort=None, title=None), "y": alt.Y(f"{x}:Q", title=x)}
+    names = alt.Y(
+        f"{y}:N",
+        sort="-x" if ranked else None,
+        title=None,
+        axis=alt.Axis(labelLimit=LABEL_LIMIT, labelOverlap=False, labelFontSize=12),
+    )
+    values = alt.X(f"{x}:Q", title=x, axis=alt.Axis(format=",d", tickMinStep=1))
+    base = alt.Chart(data).encode(y=names, x=values, tooltip=[alt.Tooltip(f"{t}:N") for t in tooltip])
+    bars = base.mark_bar()
+    figures = base.mark_text(align="left", dx=4, fontSize=11).encode(text=alt.Text(f"{x}:Q", format=",d"))
     return (
-        alt.Chart(data)
-        .mark_bar()
-        .encode(**encoding, tooltip=[alt.Tooltip(f"{t}:N") for t in tooltip])
-        .properties(height=120, width="container")
+        alt.layer(bars, figures)
+        .properties(height=alt.Step(26), width="container")
         .to_dict(validate=False)
     )
 
@@ -154,13 +185,18 @@ def _cohort_chart() -> dict[str, Any]:
         alt.Chart(alt.Data(name=DATA_NAME))
         .mark_rect()
         .encode(
-            x=alt.X("개월 후:O", title="첫 구매 후 개월"),
-            y=alt.Y("코호트:O", title="첫 구매 월"),
+            x=alt.X("개월 후:O", title="첫 구매 후 개월", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y(
+                "코호트:O",
+                title=None,
+                sort=alt.EncodingSortField("코호트순서", order="descending"),
+                axis=alt.Axis(labelOverlap=False, labelLimit=LABEL_LIMIT),
+            ),
             color=alt.Color(
                 "재구매율:Q",
                 title="재구매율",
                 scale=alt.Scale(scheme="blues", domain=[0, 1]),
-                legend=alt.Legend(format=".0%"),
+                legend=alt.Legend(format=".0%", orient="right", title="재구매율"),
             ),
             tooltip=[
                 alt.Tooltip("코호트:O"),
@@ -169,7 +205,7 @@ def _cohort_chart() -> dict[str, Any]:
                 alt.Tooltip("고객 수:Q"),
             ],
         )
-        .properties(height=120, width="container")
+        .properties(height=alt.Step(22), width="container")
         .to_dict(validate=False)
     )
 
@@ -240,10 +276,12 @@ def _figures(
         )
         product_names = {pid: name for pid, name, _ in _product_options(session)}
 
+    today = clock.today_kst()
     revenue_rows = [
         {
             "기간": p.period.isoformat(),
-            "기간표시": p.period.isoformat(),
+            "기간표시": _period_text(p.period, grain, today),
+            PARTIAL: int(_holds_today(p.period, grain, today)),
             "총매출": p.gross,
             "환불": p.refunds,
             "순매출": p.net,
@@ -287,7 +325,8 @@ def _figures(
     ]
     cohort_cells = [
         {
-            "코호트": c.cohort.strftime("%Y-%m"),
+            "코호트": f"{c.cohort.year}년 {c.cohort.month}월 가입",
+            "코호트순서": c.cohort.isoformat(),
             "개월 후": k,
             "재구매율": share or 0.0,
             "재구매율표시": pct(share),
@@ -352,7 +391,6 @@ def _figures(
             filled(
                 _bar_chart("순매출", "상품", ("상품", "순매출표시", "판매 수량", "주문 수")),
                 product_rows,
-                height=max(120, 26 * len(product_rows)),
             ),
         ),
         "units": _pack(
@@ -360,21 +398,20 @@ def _figures(
             filled(
                 _bar_chart("판매 수량", "상품", ("상품", "판매 수량", "순매출표시")),
                 unit_rows,
-                height=max(120, 26 * len(unit_rows)),
             ),
         ),
         "methods": _pack(method_rows, filled(_method_chart(), method_rows)),
         "funnel_rows": _pack(
             funnel_rows,
             filled(
-                _bar_chart("링크 수", "단계", ("단계", "링크 수", "발송 대비"), horizontal=False), funnel_rows
+                _bar_chart("링크 수", "단계", ("단계", "링크 수", "발송 대비"), ranked=False), funnel_rows
             )
             if funnel.sent
             else None,
         ),
         "cohorts": _pack(
             cohort_table,
-            filled(_cohort_chart(), cohort_cells, height=max(120, 22 * len(cohort_rows)))
+            filled(_cohort_chart(), cohort_cells)
             if cohort_cells
             else None,
         ),
@@ -387,6 +424,27 @@ def _figures(
         "vips": _pack_table(vip_rows, [{**r, "순매출": format_krw(r["순매출"])} for r in vip_rows]),
         "intervals": _pack_table(interval_rows, interval_rows),
     }
+
+
+def _holds_today(period: date, grain: str, today: date) -> bool:
+    """Whether the period starting `period` contains today (its figures still grow)."""
+    if grain == "day":
+        return period == today
+    if grain == "week":
+        return period <= today < period + timedelta(days=7)
+    return (period.year, period.month) == (today.year, today.month)
+
+
+def _period_text(period: date, grain: str, today: date) -> str:
+    """How a period is named on the chart: 11월 20일 / 12월 1주 / 2026년 11월, and 오늘(진행 중)."""
+    if grain == "day":
+        text = "오늘" if period == today else f"{period.month}월 {period.day}일"
+    elif grain == "week":
+        iso = period.isocalendar()
+        text = week_label(iso.year, iso.week)
+    else:
+        text = f"{period.year}년 {period.month}월"
+    return f"{text}(진행 중)" if _holds_today(period, grain, today) else text
 
 
 def _pack(rows: list[dict[str, Any]], spec: dict[str, Any] | None) -> dict[str, Any]:
@@ -448,9 +506,15 @@ def render() -> None:
 
     today = clock.today_kst()
     filters = st.columns([2, 1, 2, 1])
-    picked = filters[0].date_input(
-        "기간", value=(today - timedelta(days=29), today), key="sal_range", format="YYYY-MM-DD"
-    )
+    preset = filters[0].selectbox("기간", RANGE_CHOICES, index=RANGE_CHOICES.index("최근 30일"), key="sal_preset")
+    if preset == CUSTOM_RANGE:
+        picked = filters[0].date_input(
+            "시작일 ~ 종료일", value=(today - timedelta(days=29), today), key="sal_range", format="YYYY-MM-DD"
+        )
+    elif preset == "최근 30일":
+        picked = (today - timedelta(days=29), today)
+    else:
+        picked = preset_range(preset, today)
     grain = filters[1].selectbox("단위", list(GRAIN_LABELS), format_func=GRAIN_LABELS.get, key="sal_grain")
     options = _filter_options(version)
     names = {pid: (f"{name} (삭제됨)" if deleted and pid else name) for pid, name, deleted in options}
@@ -534,6 +598,7 @@ def render() -> None:
         st.warning("이 기간은 환불액이 매출보다 많아 순매출이 음수입니다.")
 
     st.subheader("매출 추이")
+    st.caption("기간별 순매출(위)과 주문 수(아래). 오늘이 든 기간은 아직 진행 중이라 옅게 표시합니다.")
     if current.orders == 0 and current.refunds == 0:
         st.info("선택한 기간에 주문이 없습니다.")
     else:
@@ -543,24 +608,37 @@ def render() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("인기 상품 (순매출)")
+        st.caption("순매출이 큰 상품 10개, 큰 순서대로. 막대 끝 숫자가 순매출(원)입니다.")
         _chart(figures["products"], "판매된 상품이 없습니다.", "sal_chart_products")
         _download("인기 상품", figures["products"], "sales_top_products.csv", "sal_csv_products")
         st.subheader("인기 상품 (판매 수량)")
+        st.caption("많이 팔린 상품 10개, 많은 순서대로. 막대 끝 숫자가 판매 수량입니다.")
         _chart(figures["units"], "판매된 상품이 없습니다.", "sal_chart_units")
         _download("판매 수량", figures["units"], "sales_top_units.csv", "sal_csv_units")
     with right:
         st.subheader("결제수단 비중")
+        st.caption("기간 총매출을 결제수단별로 나눈 비중입니다.")
         _chart(figures["methods"], "결제 내역이 없습니다.", "sal_chart_methods")
         _download("결제수단", figures["methods"], "sales_methods.csv", "sal_csv_methods")
         st.subheader("결제 링크 전환")
+        st.caption("보낸 결제 링크가 열람, 수단 선택, 결제 완료까지 몇 건 이어졌는지 단계 순서로 보여 줍니다.")
         _chart(figures["funnel_rows"], "이 기간에 보낸 결제 링크가 없습니다.", "sal_chart_funnel")
         _download("결제 링크 전환", figures["funnel_rows"], "sales_link_funnel.csv", "sal_csv_funnel")
 
     st.subheader("코호트 재구매율과 LTV")
+    ltv_cols = st.columns([1, 3])
+    ltv_cols[0].metric("LTV (고객 1명당)", format_krw(value.ltv))
+    ltv_cols[1].caption(
+        "LTV(고객 생애 가치) = 지금까지 구매한 고객 1명이 남긴 누적 순매출(환불 제외)의 평균입니다. "
+        f"구매 고객 {value.customers:,}명 기준, 기간·상품 필터와 무관하게 전체 기간으로 셉니다. "
+        "가입 월별 LTV는 아래 CSV에 있습니다."
+    )
+    st.caption("행: 첫 구매 월(가입 월), 열: 그 뒤 몇 개월째, 색: 그 달에 다시 산 고객의 비율(진할수록 높음).")
     _chart(figures["cohorts"], "아직 구매 고객이 없습니다.", "sal_chart_cohorts")
     _download("코호트", figures["cohorts"], "sales_cohorts.csv", "sal_csv_cohorts")
 
     st.subheader("정기결제: MRR과 해지율")
+    st.caption("월별 정기결제 월 매출(MRR, 위)과 해지율·결제 실패율(아래). 위에서 달을 드래그하면 강조됩니다.")
     _chart(figures["subscriptions"], "정기결제 내역이 없습니다.", "sal_chart_subscriptions")
     _download("정기결제", figures["subscriptions"], "sales_subscriptions.csv", "sal_csv_subscriptions")
 

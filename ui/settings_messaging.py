@@ -14,6 +14,7 @@ from core.messaging import service
 from core.messaging.automations import automation_settings
 from core.messaging.sender import messaging_settings
 from core.models import Customer, MessageKind, Template
+from ui import feedback
 
 KIND_LABELS = {MessageKind.INFORMATIONAL.value: "정보성 (알림톡)", MessageKind.ADVERTISING.value: "광고"}
 
@@ -37,12 +38,9 @@ def _templates(actor: Actor, engine: Engine) -> None:
     if not templates:
         st.info("템플릿이 없습니다. `python -m core.cli init`으로 기본 템플릿을 만드세요.")
         return
-    flash = st.session_state.pop("setmsg_flash", None)
-    if flash:
-        st.success(flash)
     by_key = {t.key: t for t in templates}
     key = st.selectbox(
-        "템플릿", list(by_key), format_func=lambda k: f"{by_key[k].name} ({k})", key="setmsg_tpl"
+        "템플릿", list(by_key), format_func=lambda k: by_key[k].name, key="setmsg_tpl"
     )
     template = by_key[key]
     st.caption(f"구분: {KIND_LABELS.get(template.kind, template.kind)} · 변수는 #{{변수명}} 형식")
@@ -71,10 +69,9 @@ def _templates(actor: Actor, engine: Engine) -> None:
                     session, actor, key, body=body, alimtalk_template_id=alimtalk_id, mark_approved=approved
                 )
         except ChannelDeskError as exc:
-            st.error(str(exc))
+            feedback.failed("set", str(exc))
         else:
-            st.session_state["setmsg_flash"] = "템플릿을 저장했습니다."
-            st.rerun()
+            feedback.done("set", f"'{template.name}' 템플릿을 저장했습니다.")
 
     st.subheader("미리보기")
     options = [None, *[c.id for c in customers]]
@@ -147,6 +144,7 @@ def _automations(actor: Actor, engine: Engine) -> None:
                     settings_store.put(
                         session, actor, "messaging", {**current, "daily_ad_limit": int(ad_limit)}
                     )
-                st.success("자동 발송 설정을 저장했습니다.")
             except ChannelDeskError as exc:
-                st.error(str(exc))
+                feedback.failed("set", str(exc))
+            else:
+                feedback.done("set", "자동 발송 설정을 저장했습니다.")

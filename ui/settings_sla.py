@@ -1,4 +1,4 @@
-"""설정 → SLA: targets per inquiry type, business hours (with lunch breaks), closed days.
+"""설정 → 응답 기한: targets per inquiry type, business hours (with lunch breaks), closed days.
 
 Called by pages/settings.py as `settings_sla.render(actor, engine)`. Every change goes through
 core.inquiries (policy.py stores, service.py saves and re-times the open inquiries; owner only, audited).
@@ -7,7 +7,8 @@ core.inquiries (policy.py stores, service.py saves and re-times the open inquiri
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -16,30 +17,53 @@ from sqlmodel import Session
 from core import clock
 from core.auth import Actor
 from core.db import session_scope
-from core.errors import ChannelDeskError
 from core.inquiries import policy as sla_policy
 from core.inquiries import service as inquiries
 from core.inquiries import sla
 from core.models.inquiries import INQUIRY_TYPE_LABELS
+from ui import feedback
 
 CALENDAR_LABELS = {"business": "영업시간 기준", "24/7": "24시간 (휴일 포함)"}
 
 
 def _apply(engine: Engine, action: Callable[[Session], object], success: str) -> None:
-    try:
-        with session_scope(engine) as session:
-            action(session)
-    except ChannelDeskError as exc:
-        st.session_state["sla_set_flash"] = ("error", str(exc))
-    else:
-        st.session_state["sla_set_flash"] = ("success", success)
-    st.rerun()
+    """One service call; the result as a toast, an error kept at the top of 설정 until closed."""
+    del engine  # the page's engine: ui.feedback opens the same one
+    feedback.run("set", action, success)
+
+
+def warn_minutes(target: timedelta, at_risk_share: float) -> int:
+    """"임박" as people set it: minutes before the deadline. 60 min target at 0.8 -> 12분 전."""
+    return max(1, round(target / timedelta(minutes=1) * (1 - at_risk_share)))
+
+
+def share_for_warning(target_minutes: int, minutes_before: int) -> float:
+    """The stored share for "N분 전 알림", kept inside what the policy accepts (0.05..0.95)."""
+    if target_minutes <= 0:
+        return sla.DEFAULT_AT_RISK_SHARE
+    return min(0.95, max(0.05, round(1 - minutes_before / target_minutes, 4)))
+
+
+def _duration_picker(container: Any, label: str, value: timedelta, key: str) -> int:
+    """시간 + 분 side by side; returns minutes."""
+    total = int(value / timedelta(minutes=1))
+    hours_col, minutes_col = container.columns(2)
+    hours = hours_col.number_input(f"{label} 시간", min_value=0, max_value=24 * 30, value=total // 60, key=f"{key}_h")
+    minutes = minutes_col.number_input(f"{label} 분", min_value=0, max_value=59, value=total % 60, step=5,
+                                       key=f"{key}_m")
+    return int(hours) * 60 + int(minutes)
+
+
+def _due_text(calendar: sla.Calendar, now: datetime, target: timedelta) -> str:
+    """When an inquiry created `now` would be due: "12월 7일(월) 09:05"."""
+    due = sla.deadline(calendar, now, target)
+    if due is None:
+        return "영업시간이 없어 계산할 수 없음"
+    local = clock.to_kst(due)
+    return f"{local.month}월 {local.day}일({sla_policy.WEEKDAY_LABELS[local.weekday()]}) {local:%H:%M}"
 
 
 def render(actor: Actor, engine: Engine) -> None:
-    flash = st.session_state.pop("sla_set_flash", None)
-    if flash:
-        (st.error if flash[0] == "error" else st.success)(flash[1])
     with session_scope(engine) as session:
         config = sla_policy.load(session)
         hours = sla_policy.setting(session, "business_hours")
@@ -48,53 +72,53 @@ def render(actor: Actor, engine: Engine) -> None:
         alert = sla_policy.alert_message(session)
 
     st.subheader("문의 유형별 목표 시간")
+    st.caption(
+        "목표는 시간과 분으로 정합니다. '영업시간 기준'은 영업시간에만 시간이 흐르고, 휴일과 영업시간 밖에"
+        " 접수된 문의는 다음 영업 시작부터 셉니다. 아래 '지금 접수되면'이 실제 기한입니다."
+    )
+    now = clock.now()
     with st.form("sla_set_policies"):
         values = {}
         for inquiry_type, label in INQUIRY_TYPE_LABELS.items():
             policy = config.policy(inquiry_type)
-            c0, c1, c2, c3, c4 = st.columns([2, 2, 2, 2, 2])
-            c0.markdown(f"**{label}**")
-            values[inquiry_type] = (
-                c1.number_input(
-                    "첫 응답(분)",
-                    value=int(policy.first_response / timedelta(minutes=1)),
-                    step=5,
-                    key=f"sla_set_first_{inquiry_type}",
-                ),
-                c2.number_input(
-                    "해결(분)",
-                    value=int(policy.resolution / timedelta(minutes=1)),
-                    step=5,
-                    key=f"sla_set_res_{inquiry_type}",
-                ),
-                c3.selectbox(
-                    "달력",
-                    list(CALENDAR_LABELS),
-                    index=list(CALENDAR_LABELS).index(policy.calendar),
-                    format_func=CALENDAR_LABELS.get,
-                    key=f"sla_set_cal_{inquiry_type}",
-                ),
-                c4.number_input(
-                    "임박 비율",
-                    value=float(policy.at_risk_share),
-                    min_value=0.05,
-                    max_value=0.95,
-                    step=0.05,
-                    key=f"sla_set_share_{inquiry_type}",
-                ),
+            st.markdown(f"**{label}**")
+            c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
+            first = _duration_picker(c1, "첫 응답", policy.first_response, f"sla_set_first_{inquiry_type}")
+            resolution = _duration_picker(c2, "해결", policy.resolution, f"sla_set_res_{inquiry_type}")
+            calendar = c3.selectbox(
+                "시간 세는 법",
+                list(CALENDAR_LABELS),
+                index=list(CALENDAR_LABELS).index(policy.calendar),
+                format_func=CALENDAR_LABELS.get,
+                key=f"sla_set_cal_{inquiry_type}",
+            )
+            warn = c4.number_input(
+                "기한 몇 분 전 알림",
+                min_value=1,
+                value=warn_minutes(policy.first_response, policy.at_risk_share),
+                step=5,
+                key=f"sla_set_warn_{inquiry_type}",
+                help="첫 응답 기한 기준입니다. 해결 기한에도 같은 비율로 알립니다.",
+            )
+            values[inquiry_type] = (first, resolution, calendar, warn)
+            calendar_now = sla.calendar_for(policy, config.business_calendar)
+            st.caption(
+                f"지금 접수되면: 첫 응답 {_due_text(calendar_now, now, policy.first_response)} · "
+                f"해결 {_due_text(calendar_now, now, policy.resolution)} · "
+                f"해결 기한 {warn_minutes(policy.resolution, policy.at_risk_share):,}분 전 알림"
             )
         if st.form_submit_button("목표 저장", type="primary"):
 
             def _save(session: Session) -> None:
-                for inquiry_type, (first, resolution, calendar, share) in values.items():
+                for inquiry_type, (first, resolution, calendar, warn) in values.items():
                     inquiries.save_policy(
                         session,
                         actor,
                         inquiry_type=inquiry_type,
-                        first_response_minutes=int(first),
-                        resolution_minutes=int(resolution),
+                        first_response_minutes=first,
+                        resolution_minutes=resolution,
                         calendar=calendar,
-                        at_risk_share=float(share),
+                        at_risk_share=share_for_warning(first, int(warn)),
                     )
 
             _apply(engine, _save, "목표 시간을 저장했습니다 (열린 문의의 기한을 다시 계산했습니다)")

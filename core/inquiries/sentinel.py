@@ -132,8 +132,8 @@ def open_inquiry(session: Session, pair: DoubleCharge, key: str) -> bool:
     rule = "같은 주문" if pair.rule == "same_order" else "같은 고객·금액·상품"
     body = (
         f"[자동 감지] 이중 결제 ({rule})\n"
-        f"원 결제 #{first.id} {format_krw(first.amount)} {clock.format_kst(first.approved_at, True)}\n"
-        f"중복 결제 #{later.id} {format_krw(later.amount)} {clock.format_kst(later.approved_at, True)}"
+        f"원 결제({first.id}번) {format_krw(first.amount)} {clock.format_kst(first.approved_at, True)}\n"
+        f"중복 결제({later.id}번) {format_krw(later.amount)} {clock.format_kst(later.approved_at, True)}"
     )
     service.create_inquiry(
         session,
@@ -141,7 +141,7 @@ def open_inquiry(session: Session, pair: DoubleCharge, key: str) -> bool:
         customer_id=later.customer_id,
         body=body,
         inquiry_type=InquiryType.DOUBLE_CHARGE,
-        subject=f"이중 결제 자동 감지 (결제 #{later.id})",
+        subject=f"이중 결제 자동 감지 ({later.id}번 결제)",
         order_id=later.order_id,
         payment_id=later.id,
         source="worker",

@@ -121,7 +121,7 @@ def _notification_insert(session: Session, table: Any, where: Any, now: datetime
     target_label = case(*((target == key, literal(text)) for key, text in TARGET_LABELS.items()))
     verb = case(*((threshold == key, literal(text)) for key, text in THRESHOLD_VERBS.items()))
     message = (
-        literal("[") + label + literal("] #") + cast(table.c.id, String) + literal(" ") + target_label
+        literal("[") + label + literal("] ") + cast(table.c.id, String) + literal("번 ") + target_label
         + literal(" ") + verb + literal(" (기한 ") + _kst_text(session, table.c.sla_due_at)
         + literal(") · ") + table.c.subject
     )

@@ -58,6 +58,11 @@ class PaymentLinkStatus(StrEnum):
     EXPIRED = "expired"
 
 
+# The payment method and gateway codes as a shop says them (ui.labels re-exports these).
+PAYMENT_METHOD_LABELS = {"CARD": "카드", "MONEY": "카카오페이머니"}
+GATEWAY_LABELS = {"kakaopay": "카카오페이", "toss": "토스페이먼츠", "sandbox": "테스트 결제"}
+
+
 PAYMENT_LINK_STATUS_LABELS = {
     PaymentLinkStatus.CREATED: "발송",
     PaymentLinkStatus.OPENED: "열람",

@@ -3,6 +3,8 @@
 import streamlit as st
 
 import ui
+from ui import feedback
 from ui.settings_messaging import render
 
+feedback.show("set")  # as pages/settings.py does
 render(st.session_state["actor"], ui.engine())

@@ -57,6 +57,11 @@ def test_resend_from_the_page_queues_a_new_key_and_audits(store: Engine, sqlite_
         again = s.exec(select(Message).where(Message.idempotency_key == "hello:nophone:resend:1")).one()
         assert again.status == "queued"
         assert s.exec(select(AuditLog).where(AuditLog.action == "message.resend")).first() is not None
+    # The list re-read: the new message is in it, marked, with its template named in Korean.
+    listed = next(d for d in at.dataframe if "템플릿" in d.value.columns)
+    assert again.id in list(listed.value["번호"])
+    assert "background-color" in str(listed.proto.arrow_data.styler.styles)
+    assert not any("_" in str(v) for v in listed.value["템플릿"])
 
 
 def _settings_app(engine: Engine, actor) -> AppTest:  # type: ignore[no-untyped-def]

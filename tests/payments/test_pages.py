@@ -27,10 +27,10 @@ def test_search_detail_and_refund_with_confirmation(sqlite_engine: Engine, sqlit
     at.number_input(key="ord_refund_amount").set_value(2_000)
     at.text_input(key="ord_refund_reason").input("일부 불량").run()
     at.button(key="ord_refund_review").click().run()
-    assert any("2,000원을(를) 결제 #" in w.value and "sandbox" in w.value for w in at.warning)
+    assert any("2,000원을(를) 테스트 결제" in w.value for w in at.warning)
     at.button(key="ord_refund_confirm").click().run()
     assert not at.exception, at.exception
-    assert any("2,000원 환불 완료" in s.value for s in at.success)
+    assert any("2,000원 환불 완료" in t.value for t in at.toast)
     with Session(sqlite_engine) as session:
         refund = session.exec(select(Refund)).one()
         assert (refund.payment_id, refund.amount, refund.status) == (payment.id, 2_000, "succeeded")
