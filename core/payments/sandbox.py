@@ -103,6 +103,7 @@ class SandboxGateway:
     name = "sandbox"
     # In process: calls share the GIL and the store's writer, so billing makes them one at a time.
     idempotent_cancel = True  # a repeat of a cancel key returns the first result
+    cid, subscription_cid = ONE_TIME_CID, RECURRING_CID
     max_concurrent_charges = 1
 
     def __init__(self, engine: Engine, *, public_base_url: str = "http://localhost:8501") -> None:

@@ -153,7 +153,7 @@ def test_declined_cancel_releases_the_reservation(engine, actors):
         assert session.exec(select(Refund)).one().status == "failed"
 
 
-def test_lost_answer_leaves_refund_requested_then_settles_once(engine, actors):
+def test_lost_answer_leaves_refund_unknown_then_settles_once(engine, actors):
     sandbox, router = sandbox_router(engine)
     payment = paid_order(engine, sandbox)
     sandbox.inject("cancel", "timeout")  # the cancel happens, the answer is lost
@@ -168,7 +168,7 @@ def test_lost_answer_leaves_refund_requested_then_settles_once(engine, actors):
             idempotency_key="k",
             router=router,
         )
-        assert refund.status == "requested"
+        assert refund.status == "unknown" and "확인" in refund.unknown_reason  # the reason, for staff
         settled = settle_pending_refund(session, refund.id, router=router)
         assert settled.status == "succeeded"
         assert sandbox.calls.count("cancel") == 1  # confirmed by lookup, never sent twice
