@@ -359,6 +359,7 @@ class KakaoPayGateway:
             body,
             self.name,
             "cancel",
+            "tid",
             "status",
             "approved_cancel_amount",
             "cancel_available_amount",
