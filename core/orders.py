@@ -192,6 +192,36 @@ def payment_cid(session: Session, payment: Payment) -> str | None:
     return settings.kakaopay_subscription_cid if recurring else settings.kakaopay_cid
 
 
+UNKNOWN_OUTCOME_LABEL = "결제 대행사 응답 확인 중"
+
+
+def unknown_outcome_notes(payments: list[Payment], refunds: list[Refund]) -> list[str]:
+    """One Korean line per payment or refund whose outcome the gateway has not settled yet, with the
+    reason for staff (주문, 문의): what a CS person checks before telling the customer anything."""
+    notes = [
+        f"결제 #{p.id} {format_krw(p.amount)}: {UNKNOWN_OUTCOME_LABEL} ({p.failure_message or '사유 없음'})"
+        for p in payments
+        if p.status == PaymentStatus.UNKNOWN
+    ]
+    notes += [
+        f"환불 #{r.id} {format_krw(r.amount)}: {UNKNOWN_OUTCOME_LABEL} ({r.unknown_reason or '사유 없음'})"
+        for r in refunds
+        if r.status in (RefundStatus.UNKNOWN, RefundStatus.REQUESTED)
+    ]
+    return notes
+
+
+def unknown_outcome_notes_for(session: Session, payments: list[Payment]) -> list[str]:
+    """`unknown_outcome_notes` for some payments, their refunds read here (the 문의 screen)."""
+    ids = [p.id for p in payments if p.id is not None]
+    refunds = (
+        list(session.exec(select(Refund).where(Refund.payment_id.in_(ids))).all())  # type: ignore[attr-defined]
+        if ids
+        else []
+    )
+    return unknown_outcome_notes(payments, refunds)
+
+
 def refundable_amount(payment: Payment) -> int:
     return payment.amount - payment.refunded_amount
 

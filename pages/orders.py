@@ -10,7 +10,7 @@ import streamlit as st
 from sqlmodel import select
 
 import ui
-from core import clock, payment_links
+from core import clock, payment_jobs, payment_links
 from core.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
@@ -25,7 +25,14 @@ from core.models.orders import (
 )
 from core.money import format_krw
 from core.order_import import COLUMNS, ImportRejected, run_import
-from core.orders import REFUND_ROLES, order_detail, refund_payment, refundable_amount, search_orders
+from core.orders import (
+    REFUND_ROLES,
+    order_detail,
+    refund_payment,
+    refundable_amount,
+    search_orders,
+    unknown_outcome_notes,
+)
 from ui.tables import show_rows
 
 actor = ui.current_actor()
@@ -112,6 +119,27 @@ with tab_search:
             empty="결제 기록이 없습니다.",
             key="ord_payments",
         )
+        for note in unknown_outcome_notes(detail["payments"], detail["refunds"]):
+            st.warning(note)
+        unsettled = [
+            p
+            for p in detail["payments"]
+            if p.gateway_tid
+            and (
+                p.status == "unknown"
+                or any(r.payment_id == p.id and r.status in ("requested", "unknown") for r in detail["refunds"])
+            )
+        ]
+        if actor.role in REFUND_ROLES:
+            for payment in unsettled:
+                if st.button(f"결제 #{payment.id} 결제 대행사에 지금 조회", key=f"ord_lookup_{payment.id}"):
+                    try:
+                        with session_scope(engine) as session:
+                            payment_jobs.lookup_payment_now(session, actor, payment.id)
+                        st.toast("결제 대행사 조회를 마쳤습니다.")
+                        st.rerun()
+                    except ChannelDeskError as exc:
+                        st.error(str(exc))
         for payment in detail["payments"]:
             if payment.routing_log:
                 with st.expander(f"결제 #{payment.id} 처리 기록 (라우팅)"):
@@ -122,9 +150,13 @@ with tab_search:
                 {
                     "금액": r.amount,
                     "사유": r.reason,
-                    "상태": {"requested": "확인 중", "succeeded": "완료", "failed": "실패"}.get(
-                        r.status, r.status
-                    ),
+                    "상태": {
+                        "requested": "확인 중",
+                        "succeeded": "완료",
+                        "failed": "실패",
+                        "unknown": "결제 대행사 응답 확인 중",
+                    }.get(r.status, r.status),
+                    "확인 사유": r.unknown_reason or "",
                     "요청": r.created_at,
                 }
                 for r in detail["refunds"]

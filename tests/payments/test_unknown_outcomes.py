@@ -298,3 +298,35 @@ def test_a_toss_billing_charge_answered_badly_is_found_by_lookup_and_charged_onc
     assert routed.result.tid == "pk_O1" and routed.result.total_amount == 39_000
     assert fake.done.count("/v1/billing/bk_1") == 1 and fake.seen.count("/v1/billing/bk_1") == 1
     assert "paid_per_lookup" in [entry["decision"] for entry in log]
+
+
+def test_a_cs_person_sees_the_reason_and_triggers_the_lookup_by_hand(sqlite_engine, sqlite_actors):
+    """Bad input, visible: UNKNOWN shows "결제 대행사 응답 확인 중" with its reason; CS (not staff) can
+    ask the gateway now, the ask is audited, and the payment is settled by what the gateway says."""
+    from core.errors import PermissionDenied
+    from core.models import AuditLog
+    from core.orders import unknown_outcome_notes
+
+    state = KakaoPayWithCancels()
+    fake = FakeGateway(state.answers())
+    with serve(fake) as url:
+        router = _router(url)
+        code, back = _paid_link(sqlite_engine, sqlite_actors, state, router, 39_000)
+        fake.plan(APPROVE_PATH, "done_html")
+        fake.plan(ORDER_PATH, "500", "500", "500")
+        with Session(sqlite_engine, expire_on_commit=False) as session:
+            with pytest.raises(ValidationFailed, match="확인 중"):
+                pay_link(session, code, pg_token=back["pg_token"], attempt=back["attempt"], router=router)
+            payment = session.exec(select(Payment)).one()
+            [note] = unknown_outcome_notes([payment], [])
+            assert note.startswith(f"결제 #{payment.id} 39,000원: 결제 대행사 응답 확인 중")
+            assert "HTTP 502" in note  # the detail, for staff
+            with pytest.raises(PermissionDenied):
+                lookup_payment_now(session, sqlite_actors["staff"], payment.id, router=router)
+            assert lookup_payment_now(session, sqlite_actors["cs"], payment.id, router=router) == "paid"
+            assert session.get(Payment, payment.id).status == "approved"
+            audited = session.exec(
+                select(AuditLog).where(AuditLog.action == "payment.lookup_requested")
+            ).one()
+            assert audited.actor_id == sqlite_actors["cs"].id
+    assert fake.done.count(APPROVE_PATH) == 1
