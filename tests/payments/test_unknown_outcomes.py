@@ -132,6 +132,7 @@ def test_an_approve_answered_badly_after_kakaopay_approved_is_never_a_second_cha
     with Session(sqlite_engine) as session:
         payment = session.exec(select(Payment)).one()
         assert payment.status == "approved" and payment.failure_code is None
+        assert payment.gateway_cid == "TC0ONETIME"  # the CID it was made with, for its lookups and cancels
         assert session.exec(select(Order)).one().total_amount == 39_000
         assert session.exec(select(PaymentLink)).one().status == "paid"
 
