@@ -189,6 +189,7 @@ def money(args: argparse.Namespace) -> bool:
     from core.models.sandbox import SandboxInstrument, SandboxPayment
     from core.orders import refund_payment
     from core.payment_links import create_payment_link, pay_link, select_method, start_payment
+    from core.payment_templates import ensure_template
     from core.payments.base import PaymentError
     from core.payments.router import PaymentRouter
     from core.payments.sandbox import SandboxGateway
@@ -210,6 +211,9 @@ def money(args: argparse.Namespace) -> bool:
     jobs._router = lambda _engine: router  # type: ignore[assignment]  # the reconciliation's gateway
     owner = Actor(None, "벤치", Role.OWNER)
     with Session(engine) as session:
+        for key in ("refund_completed",):
+            ensure_template(session, key)  # created up front: two first refunds at once collide on it
+        session.commit()
         customers = [Customer(name=f"고객{i}", phone=f"010{i:08d}") for i in range(args.links)]
         session.add_all(customers)
         session.commit()
