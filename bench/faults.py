@@ -5,6 +5,12 @@
     .venv/bin/python -m bench.faults flaky [--messages 2000] [--charges 100]
     .venv/bin/python -m bench.faults sqlite [--minutes 5]
     .venv/bin/python -m bench.faults browsers [--sessions 20]
+    .venv/bin/python -m bench.faults money [--links 1000] [--charges 1000] [--refunds 500] [--database-url URL]
+
+money (issue 13): 30% of money-moving calls (approve, charge, cancel) are performed at the sandbox
+gateway and then answered with an HTML 502; link payments (pay_link), subscription charges (the
+router) and partial refunds (refund_payment) run on two threads, then the reconciliation; counted in
+the gateway's own tables: 0 double charges, 0 double refunds, 0 unresolved.
 
 workers / kill / flaky run real worker processes (`python -m core.worker --once --now ...`) against
 PostgreSQL (`--database-url`, default postgresql+psycopg://postgres@127.0.0.1:5432/bench_faults) with
@@ -15,6 +21,7 @@ that count, provider side, every message taken and every card charged.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import resource
 import sys
@@ -164,6 +171,145 @@ def browsers(args: argparse.Namespace) -> bool:
     return run_sessions(sessions=args.sessions, seconds=args.seconds)
 
 
+def money(args: argparse.Namespace) -> bool:
+    """Issue 13's fault scenario, in process (threads for workers), counted at the sandbox gateway."""
+    import tempfile
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import timedelta
+
+    from sqlalchemy import func
+    from sqlmodel import Session, select
+
+    import core.payment_jobs as jobs
+    from core import clock
+    from core.auth import Actor
+    from core.errors import ValidationFailed
+    from core.models import Customer, Payment, Refund, Role
+    from core.models.sandbox import SandboxInstrument, SandboxPayment
+    from core.orders import refund_payment
+    from core.payment_links import create_payment_link, pay_link, select_method, start_payment
+    from core.payment_templates import ensure_template
+    from core.payments.base import PaymentError
+    from core.payments.router import PaymentRouter
+    from core.payments.sandbox import SandboxGateway
+
+    url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/money.db"
+    engine = fs.fresh_store(url)
+    rng, lock = random.Random(args.seed), threading.Lock()
+    injected: Counter[str] = Counter()
+
+    class BadDay(SandboxGateway):
+        def _fault(self, operation: str) -> str | None:
+            kind = super()._fault(operation)
+            with lock:
+                bad = operation in ("approve", "charge", "cancel") and rng.random() < args.fault_rate
+                injected[operation] += bad
+            return "html" if bad else kind
+
+    router = PaymentRouter(BadDay(engine), sleep=lambda _s: None)
+    jobs._router = lambda _engine: router  # type: ignore[assignment]  # the reconciliation's gateway
+    owner = Actor(None, "벤치", Role.OWNER)
+    with Session(engine) as session:
+        for key in ("refund_completed",):
+            ensure_template(session, key)  # created up front: two first refunds at once collide on it
+        session.commit()
+        customers = [Customer(name=f"고객{i}", phone=f"010{i:08d}") for i in range(args.links)]
+        session.add_all(customers)
+        session.commit()
+        customer_ids = [c.id for c in customers]
+        for i in range(args.charges):
+            session.add(SandboxInstrument(sid=f"S{i:019d}", partner_user_id=f"u{i}"))
+        session.commit()
+
+    def pay(i: int) -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            link = create_payment_link(
+                session, owner, item_name="원두 1kg", amount=39_000, customer_id=customer_ids[i], router=router
+            )
+            start = start_payment(session, link.code, router=router)
+            token = select_method(session, link.code, "CARD", router=router, tid=start.tid)
+            with contextlib.suppress(ValidationFailed):  # UNKNOWN: the reconciliation settles it
+                pay_link(session, link.code, pg_token=token, attempt=start.attempt, router=router)
+
+    def charge(i: int) -> None:
+        with contextlib.suppress(PaymentError):  # unknown: judged below by the gateway's own rows
+            router.charge(
+                [],
+                instruments={"sandbox": f"S{i:019d}"},
+                partner_order_id=f"SUB-{i}",
+                partner_user_id=f"u{i}",
+                item_name="월회비",
+                total_amount=29_000,
+                tax_free_amount=0,
+                idempotency_key=f"charge:{i}",
+            )
+
+    def refund(payment_id: int) -> None:
+        with Session(engine, expire_on_commit=False) as session, contextlib.suppress(ValidationFailed):
+            refund_payment(
+                session, owner, payment_id=payment_id, amount=3_000, reason="부분 환불",
+                idempotency_key=f"refund:{payment_id}", router=router,
+            )
+
+    started, cpu = time.perf_counter(), _cpu()
+    with ThreadPoolExecutor(max_workers=args.threads) as pool:
+        list(pool.map(pay, range(args.links)))
+        list(pool.map(charge, range(args.charges)))
+        with Session(engine) as session:
+            paid = session.exec(select(Payment.id).where(Payment.status == "approved").limit(args.refunds)).all()
+        list(pool.map(refund, paid))
+    later = clock.now() + timedelta(minutes=5)
+    rounds = 0
+    while rounds < 10:
+        rounds += 1
+        counts = jobs.reconcile_payments(engine, later)
+        if counts["still_unknown"] == 0 and counts["refunds_settled"] == 0:
+            break
+    wall, cpu = time.perf_counter() - started, _cpu() - cpu
+    with Session(engine) as session:
+        double_charges = session.exec(
+            select(func.count()).select_from(
+                select(SandboxPayment.partner_order_id)
+                .where(SandboxPayment.status.in_(("SUCCESS_PAYMENT", "PART_CANCEL_PAYMENT", "CANCEL_PAYMENT")))  # type: ignore[attr-defined]
+                .group_by(SandboxPayment.partner_order_id)
+                .having(func.count() > 1)
+                .subquery()
+            )
+        ).one()
+        charged = session.exec(
+            select(func.count()).where(SandboxPayment.partner_order_id.like("SUB-%"))  # type: ignore[attr-defined]
+        ).one()
+        recorded = dict(
+            session.exec(
+                select(Payment.gateway_tid, Payment.refunded_amount).where(Payment.refunded_amount > 0)
+            ).all()
+        )
+        at_gateway = dict(
+            session.exec(select(SandboxPayment.tid, SandboxPayment.canceled_amount).where(SandboxPayment.canceled_amount > 0)).all()
+        )
+        double_refunds = sum(1 for tid, amount in at_gateway.items() if amount > recorded.get(tid, 0))
+        unresolved = session.exec(select(func.count()).where(Payment.status == "unknown")).one() + session.exec(
+            select(func.count()).where(Refund.status.in_(("requested", "unknown")))  # type: ignore[attr-defined]
+        ).one()
+        mismatched = sum(1 for tid, amount in recorded.items() if at_gateway.get(tid, 0) != amount)
+        approved = session.exec(select(func.count()).where(Payment.status.in_(("approved", "partially_refunded")))).one()  # type: ignore[attr-defined]
+        refunds_done = session.exec(select(func.count()).where(Refund.status == "succeeded")).one()
+    print(
+        f"[money] {engine.dialect.name}, {args.threads} threads, fault rate {args.fault_rate:.0%}: {args.links:,} links "
+        f"({approved:,} paid), {args.charges:,} charges ({charged:,} at the gateway), {len(paid):,} partial refunds "
+        f"({refunds_done:,} done); {rounds} reconciliation round(s); {wall:.1f} s wall, {cpu:.1f} s CPU; "
+        f"{fs.load_average()}"
+    )
+    print(f"  performed, then answered with an HTML 502: {dict(injected)}")
+    print(
+        f"  double charges {double_charges}, double refunds {double_refunds}, refund totals differing "
+        f"{mismatched}, unresolved {unresolved}"
+    )
+    engine.dispose()
+    return double_charges == 0 and double_refunds == 0 and unresolved == 0 and mismatched == 0 and charged == args.charges
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="scenario", required=True)
@@ -190,6 +336,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("sqlite")
     p.set_defaults(func=sqlite)
     p.add_argument("--minutes", type=float, default=5.0)
+    p.add_argument("--seed", type=int, default=9)
+    p = sub.add_parser("money")
+    p.set_defaults(func=money)
+    p.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    p.add_argument("--links", type=int, default=1_000)
+    p.add_argument("--charges", type=int, default=1_000)
+    p.add_argument("--refunds", type=int, default=500)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--fault-rate", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=9)
     p = sub.add_parser("browsers")
     p.set_defaults(func=browsers)

@@ -39,7 +39,7 @@ from core.models.orders import GATEWAY_LABELS, PAYMENT_METHOD_LABELS
 from core.money import format_krw
 from core.payment_templates import ensure_template
 from core.payments.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
-from core.payments.router import PaymentRouter
+from core.payments.router import PaymentRouter, cancel_verdict
 
 MAX_AMOUNT = 100_000_000  # 1억원: anything above is a typo, not an order
 REFUND_ROLES = (Role.OWNER, Role.CS)
@@ -174,6 +174,60 @@ def _lock_payment(session: Session, payment_id: int) -> Payment:
     return payment
 
 
+def payment_cid(session: Session, payment: Payment) -> str | None:
+    """The merchant code (KakaoPay CID) to send with a payment's lookups and cancels: its own.
+
+    A payment belongs to the CID it was made with (a subscription charge is not found under the
+    one-time CID, issue 13 item 7). Rows without one stored are inferred: a subscription's charge
+    was made under the subscription CID, anything else under the configured one-time CID. Toss
+    finds a payment by its key alone (None).
+    """
+    if payment.gateway_cid:
+        return payment.gateway_cid
+    if payment.gateway not in ("kakaopay", "sandbox"):
+        return None
+    order = session.get(Order, payment.order_id) if payment.order_id else None
+    recurring = order is not None and order.subscription_id is not None
+    if payment.gateway == "sandbox":
+        from core.payments.sandbox import ONE_TIME_CID, RECURRING_CID
+
+        return RECURRING_CID if recurring else ONE_TIME_CID
+    from core.config import get_settings
+
+    settings = get_settings()
+    return settings.kakaopay_subscription_cid if recurring else settings.kakaopay_cid
+
+
+UNKNOWN_OUTCOME_LABEL = "결제 대행사 응답 확인 중"
+
+
+def unknown_outcome_notes(payments: list[Payment], refunds: list[Refund]) -> list[str]:
+    """One Korean line per payment or refund whose outcome the gateway has not settled yet, with the
+    reason for staff (주문, 문의): what a CS person checks before telling the customer anything."""
+    notes = [
+        f"결제 #{p.id} {format_krw(p.amount)}: {UNKNOWN_OUTCOME_LABEL} ({p.failure_message or '사유 없음'})"
+        for p in payments
+        if p.status == PaymentStatus.UNKNOWN
+    ]
+    notes += [
+        f"환불 #{r.id} {format_krw(r.amount)}: {UNKNOWN_OUTCOME_LABEL} ({r.unknown_reason or '사유 없음'})"
+        for r in refunds
+        if r.status in (RefundStatus.UNKNOWN, RefundStatus.REQUESTED)
+    ]
+    return notes
+
+
+def unknown_outcome_notes_for(session: Session, payments: list[Payment]) -> list[str]:
+    """`unknown_outcome_notes` for some payments, their refunds read here (the 문의 screen)."""
+    ids = [p.id for p in payments if p.id is not None]
+    refunds = (
+        list(session.exec(select(Refund).where(Refund.payment_id.in_(ids))).all())  # type: ignore[attr-defined]
+        if ids
+        else []
+    )
+    return unknown_outcome_notes(payments, refunds)
+
+
 def refundable_amount(payment: Payment) -> int:
     return payment.amount - payment.refunded_amount
 
@@ -282,6 +336,14 @@ def _reserve_refund(
 def _send_refund(
     session: Session, actor: Actor, refund: Refund, router: PaymentRouter, *, look_first: bool = False
 ) -> Refund:
+    """Send a reserved refund's cancel, once; an answer that is not definite makes it UNKNOWN.
+
+    `look_first` (a re-send, or settling an UNKNOWN one): KakaoPay has no idempotency key, so the
+    gateway's cancelled total is compared with ours before anything is sent again (issue 13 item 2:
+    6,000원 refunded at the gateway while 3,000원 was recorded): grown by this refund -> done;
+    unchanged -> sent again (same key; Toss and the sandbox dedupe on it); anything else -> UNKNOWN
+    with both totals, for a person.
+    """
     payment = session.get(Payment, refund.payment_id)
     assert payment is not None and payment.gateway_tid
     canceled_before = int(
@@ -291,30 +353,49 @@ def _send_refund(
             )
         ).one()
     )
+    gateway, tid, cid = payment.gateway, payment.gateway_tid, payment_cid(session, payment)
     session.commit()  # no transaction (and so no lock) is held across the gateway call
     log: list[dict[str, Any]] = []
-    if look_first:  # a re-send: KakaoPay has no idempotency key, so ask whether the cancel already took
+    if look_first:
         try:
-            found = router.lookup(payment.gateway, log, tid=payment.gateway_tid)
-        except PaymentError:
+            found = router.lookup(gateway, log, tid=tid, cid=cid)
+        except PaymentError as exc:
+            if refund.status == RefundStatus.UNKNOWN:
+                _record_refund_unknown(session, actor, refund, log, f"조회 실패: {exc}")
             return refund  # still cannot tell: try again on the next tick
-        if found.canceled_amount >= canceled_before + refund.amount:
+        verdict = cancel_verdict(found, canceled_before, refund.amount)
+        if verdict == "done":
             return _record_refund_success(session, actor, refund, log, {"confirmed_by": "lookup"})
+        if verdict == "unclear":
+            return _record_refund_unknown(
+                session,
+                actor,
+                refund,
+                log,
+                f"결제 대행사의 취소 합계 {format_krw(found.canceled_amount)}이 기록(완료 "
+                f"{format_krw(canceled_before)} + 이 환불 {format_krw(refund.amount)})과 다릅니다",
+            )
+    refund.sent_at = clock.now()
+    session.add(refund)
+    session.commit()
     try:
         answer = router.cancel(
-            payment.gateway,
+            gateway,
             log,
-            tid=payment.gateway_tid,
+            tid=tid,
             cancel_amount=refund.amount,
             cancel_tax_free_amount=refund.tax_free_amount,
             idempotency_key=f"refund:{refund.idempotency_key}",
             reason=refund.reason,
             canceled_before=canceled_before,
+            cid=cid,
         )
+    except PaymentOutcomeUnknown as exc:
+        return _record_refund_unknown(session, actor, refund, log, str(exc))
     except PermanentPaymentError as exc:
         _record_refund_failure(session, actor, refund, log, exc)
         raise ValidationFailed(f"결제 대행사가 환불을 거절했습니다: {exc}") from exc
-    except (PaymentOutcomeUnknown, PaymentError) as exc:
+    except PaymentError as exc:  # retriable, still failing: nothing happened, sent again later
         payment = _lock_payment(session, refund.payment_id)
         payment.routing_log = [*payment.routing_log, *log]
         session.add(payment)
@@ -322,6 +403,23 @@ def _send_refund(
         session.commit()
         return refund
     return _record_refund_success(session, actor, refund, log, answer.raw)
+
+
+def _record_refund_unknown(
+    session: Session, actor: Actor, refund: Refund, log: list[dict[str, Any]], reason: str
+) -> Refund:
+    """The cancel may have taken: UNKNOWN with its reason (shown on 주문 and 문의), the money stays reserved."""
+    payment = _lock_payment(session, refund.payment_id)
+    session.refresh(refund)
+    if refund.status not in (RefundStatus.REQUESTED, RefundStatus.UNKNOWN):
+        return refund  # settled meanwhile
+    payment.routing_log = [*payment.routing_log, *log]
+    refund.status = RefundStatus.UNKNOWN
+    refund.unknown_reason = reason[:500]
+    session.add_all([payment, refund])
+    audit.record(session, actor, "refund.unknown", "refund", refund.id, reason=reason[:500])
+    session.commit()
+    return refund
 
 
 def _record_refund_failure(
@@ -352,6 +450,7 @@ def _record_refund_success(
         return refund
     now = clock.now()
     refund.status = RefundStatus.SUCCEEDED
+    refund.unknown_reason = None
     refund.completed_at = now
     refund.gateway_response = {k: v for k, v in (raw or {}).items() if isinstance(v, (str, int, float))}
     payment.routing_log = [*payment.routing_log, *log]
@@ -429,15 +528,32 @@ def _record_refund_success(
 def settle_pending_refund(
     session: Session, refund_id: int, router: PaymentRouter | None = None, actor: Actor | None = None
 ) -> Refund:
-    """Re-send a REQUESTED refund with the same key (the worker's reconciliation does this)."""
+    """Settle a REQUESTED or UNKNOWN refund: look it up first, send again (same key) only if it did
+    not take (the worker's reconciliation and a CS person's lookup do this)."""
     from core.auth import SYSTEM_ACTOR
 
     refund = session.get(Refund, refund_id)
     if refund is None:
         raise NotFound(f"없는 환불입니다 (#{refund_id})")
-    if refund.status != RefundStatus.REQUESTED:
+    if refund.status not in (RefundStatus.REQUESTED, RefundStatus.UNKNOWN):
         return refund
     return _send_refund(session, actor or SYSTEM_ACTOR, refund, _router_for(session, router), look_first=True)
+
+
+def settle_unknown_refunds(
+    session: Session, payment_id: int, router: PaymentRouter | None = None, actor: Actor | None = None
+) -> list[Refund]:
+    """Every REQUESTED or UNKNOWN refund of a payment, settled by lookup (oldest first)."""
+    ids = session.exec(
+        select(Refund.id)
+        .where(
+            Refund.payment_id == payment_id,
+            Refund.status.in_((RefundStatus.REQUESTED, RefundStatus.UNKNOWN)),  # type: ignore[attr-defined]
+        )
+        .order_by(Refund.id)  # type: ignore[arg-type]
+    ).all()
+    session.commit()
+    return [settle_pending_refund(session, refund_id, router=router, actor=actor) for refund_id in ids]
 
 
 # -- search and detail ------------------------------------------------------------------------------

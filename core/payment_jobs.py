@@ -11,17 +11,27 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, and_, func, or_, update
 from sqlmodel import Session, select
 
 from core import audit, clock
-from core.auth import SYSTEM_ACTOR
+from core.auth import SYSTEM_ACTOR, Actor, require_role
 from core.db import session_scope
+from core.errors import NotFound, ValidationFailed
 from core.messaging import outbox
-from core.models import Customer, PaymentLink, PaymentLinkStatus, PaymentStatus, Refund, RefundStatus
+from core.models import (
+    Customer,
+    PaymentLink,
+    PaymentLinkStatus,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    Role,
+)
 from core.models.orders import Payment
 from core.money import format_krw
 from core.payment_links import (
+    ALREADY_PROCESSED,
     GATEWAY_FUNNEL,
     OPEN_STATUSES,
     complete_link_payment,
@@ -46,6 +56,10 @@ FOLLOWED_EVENTS = {
     PaymentLinkStatus.FAILED: "failed",
 }
 PENDING_REFUND_GRACE = timedelta(minutes=1)
+# An approve sent this long ago has surely finished at the gateway: a payment page still open then
+# means it did not take.
+SETTLE_GRACE = timedelta(minutes=2)
+OPEN_GATEWAY_STATUSES = ("READY", "SEND_TMS", "OPEN_PAYMENT", "SELECT_METHOD", "ARS_WAITING", "AUTH_PASSWORD")
 BATCH = 200
 
 
@@ -111,61 +125,130 @@ def payment_link_expiry(engine: Engine, now: datetime) -> dict[str, int]:
 
 
 def reconcile_payments(engine: Engine, now: datetime) -> dict[str, int]:
-    """Settle UNKNOWN payments by looking them up, and re-send REQUESTED refunds with their key."""
+    """Settle by lookup every UNKNOWN payment and every one whose last answer was an "already
+    processed" refusal; re-send REQUESTED refunds with their key and settle UNKNOWN ones by lookup."""
     counts = {"paid": 0, "failed": 0, "still_unknown": 0, "refunds_settled": 0}
     router = _router(engine)
     with Session(engine, expire_on_commit=False) as session:
-        unknown = session.exec(
-            select(Payment)
-            .where(Payment.status == PaymentStatus.UNKNOWN, Payment.gateway_tid.is_not(None))  # type: ignore[union-attr]
+        ids = session.exec(
+            select(Payment.id)
+            .where(
+                Payment.gateway_tid.is_not(None),  # type: ignore[union-attr]
+                or_(
+                    Payment.status == PaymentStatus.UNKNOWN,
+                    and_(
+                        Payment.failure_code == ALREADY_PROCESSED,
+                        Payment.status.in_((PaymentStatus.READY, PaymentStatus.FAILED)),  # type: ignore[attr-defined]
+                    ),
+                ),
+            )
+            .order_by(Payment.id)  # type: ignore[arg-type]
             .limit(BATCH)
         ).all()
         session.commit()
-    for payment in unknown:
-        log: list[dict[str, Any]] = []
-        try:
-            found = router.lookup(payment.gateway, log, tid=payment.gateway_tid or "")
-        except PaymentError:
-            counts["still_unknown"] += 1
-            continue
-        with Session(engine, expire_on_commit=False) as session:
-            current = session.get(Payment, payment.id)
-            if current is None or current.status != PaymentStatus.UNKNOWN:
-                continue
-            current.routing_log = [*current.routing_log, *log]
-            if found.status in PAID_STATUSES:
-                link = session.exec(
-                    select(PaymentLink).where(PaymentLink.gateway_tid == current.gateway_tid)
-                ).first()
-                method = (found.raw or {}).get("payment_method_type")
-                if link is not None:
-                    complete_link_payment(
-                        session, link, current, method=method, approved_at=found.approved_at
-                    )
-                else:
-                    current.status = PaymentStatus.APPROVED
-                    current.approved_at = found.approved_at or now
-                    session.add(current)
-                audit.record(
-                    session, SYSTEM_ACTOR, "payment.reconciled", "payment", current.id, status="approved"
-                )
-                session.commit()
-                counts["paid"] += 1
-            elif found.status in NOT_PAID_STATUSES:
-                current.status = PaymentStatus.FAILED
-                current.failure_message = f"조회 결과 {found.status}"
-                session.add(current)
-                audit.record(
-                    session, SYSTEM_ACTOR, "payment.reconciled", "payment", current.id, status="failed"
-                )
-                session.commit()
-                counts["failed"] += 1
-            else:
-                session.commit()
-                counts["still_unknown"] += 1
+        for payment_id in ids:
+            outcome = settle_payment(session, payment_id, now, router=router)
+            counts[outcome if outcome in counts else "still_unknown"] += 1
     counts["refunds_settled"] = _settle_refunds(engine, now, router)
     counts["links_followed"] = _follow_hosted_links(engine, router)
     return counts
+
+
+def settle_payment(
+    session: Session, payment_id: int, now: datetime, *, router: PaymentRouter, actor: Actor = SYSTEM_ACTOR
+) -> str:
+    """Look one payment up and record what the gateway says: "paid", "failed" or "still_unknown".
+
+    Used by the reconciliation and by a CS person's "지금 조회" (core.payment_jobs.lookup_payment_now).
+    Only the gateway's word moves a payment: paid -> approved (a link's order is recorded, once);
+    a terminal failure, or a payment page still open well after the approve was sent (SETTLE_GRACE)
+    -> not paid (a link's payment goes back to READY so the customer can pay again). A lookup that
+    fails leaves it as it is, its reason kept for staff.
+    """
+    from core.orders import payment_cid
+
+    payment = session.get(Payment, payment_id)
+    if payment is None or not payment.gateway_tid:
+        return "still_unknown"
+    gateway, tid, cid = payment.gateway, payment.gateway_tid, payment_cid(session, payment)
+    last_attempt = _last_attempt_at(payment)
+    session.commit()  # no transaction is held across the gateway call
+    log: list[dict[str, Any]] = []
+    try:
+        found = router.lookup(gateway, log, tid=tid, cid=cid)
+    except PaymentError as exc:
+        current = session.get(Payment, payment_id)
+        if current is not None and current.status == PaymentStatus.UNKNOWN:
+            current.failure_message = f"조회 실패: {exc}"[:500]
+            session.add(current)
+        session.commit()
+        return "still_unknown"
+    current = session.exec(
+        select(Payment).where(Payment.id == payment_id).execution_options(populate_existing=True)
+    ).one()
+    if current.status not in (PaymentStatus.UNKNOWN, PaymentStatus.READY, PaymentStatus.FAILED):
+        session.commit()
+        return "still_unknown"  # settled meanwhile
+    current.routing_log = [*current.routing_log, *log]
+    link = session.exec(select(PaymentLink).where(PaymentLink.gateway_tid == tid)).first()
+    if found.status in PAID_STATUSES:
+        method = (found.raw or {}).get("payment_method_type")
+        if link is not None:
+            complete_link_payment(session, link, current, method=method, approved_at=found.approved_at)
+        else:
+            current.status = PaymentStatus.APPROVED
+            current.approved_at = found.approved_at or now
+            current.failure_code = current.failure_message = None
+            session.add(current)
+        audit.record(session, actor, "payment.reconciled", "payment", current.id, status="approved")
+        session.commit()
+        return "paid"
+    settled_unpaid = found.status in NOT_PAID_STATUSES or (
+        found.status in OPEN_GATEWAY_STATUSES and last_attempt is not None and now - last_attempt >= SETTLE_GRACE
+    )
+    if not settled_unpaid:
+        session.commit()
+        return "still_unknown"
+    if current.status == PaymentStatus.UNKNOWN:
+        current.status = PaymentStatus.READY if link is not None else PaymentStatus.FAILED
+        if link is not None and link.status not in (PaymentLinkStatus.PAID, PaymentLinkStatus.EXPIRED):
+            link.status = PaymentLinkStatus.FAILED
+            session.add(link)
+    current.failure_code = "NOT_PAID"  # looked up: no longer an "already processed" to look up again
+    current.failure_message = f"조회 결과 결제되지 않았습니다 ({found.status})"
+    session.add(current)
+    audit.record(session, actor, "payment.reconciled", "payment", current.id, status="not_paid")
+    session.commit()
+    return "failed"
+
+
+def lookup_payment_now(session: Session, actor: Actor, payment_id: int, router: PaymentRouter | None = None) -> str:
+    """A CS person asks the gateway now about a payment whose outcome is unknown (주문 화면의 버튼)."""
+    require_role(actor, Role.OWNER, Role.CS)
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        raise NotFound(f"없는 결제입니다 (#{payment_id})")
+    if not payment.gateway_tid:
+        raise ValidationFailed("결제 대행사에서 조회할 수 없는 결제입니다 (결제 번호 없음)")
+    audit.record(session, actor, "payment.lookup_requested", "payment", payment.id, status=payment.status)
+    session.commit()
+    router = router or _router(session.get_bind())  # type: ignore[arg-type]
+    outcome = settle_payment(session, payment_id, clock.now(), router=router, actor=actor)
+    from core.orders import settle_unknown_refunds
+
+    settle_unknown_refunds(session, payment_id, router=router, actor=actor)
+    return outcome
+
+
+def _last_attempt_at(payment: Payment) -> datetime | None:
+    """When we last sent the payment's approve (from its routing log)."""
+    for entry in reversed(payment.routing_log or []):
+        if entry.get("op") == "approve" and entry.get("at"):
+            try:
+                return clock.parse_instant(entry["at"])
+            except ValueError:
+                return None
+    return None
 
 
 def _follow_hosted_links(engine: Engine, router: PaymentRouter) -> int:
@@ -226,9 +309,15 @@ def _settle_refunds(engine: Engine, now: datetime, router: PaymentRouter) -> int
 
     settled = 0
     with Session(engine, expire_on_commit=False) as session:
+        # The last send has surely finished at the gateway by then (a KakaoPay cancel still in flight
+        # would not show in the lookup yet): REQUESTED (not sent, or nothing happened) and UNKNOWN.
         ids = session.exec(
             select(Refund.id)
-            .where(Refund.status == RefundStatus.REQUESTED, Refund.created_at <= now - PENDING_REFUND_GRACE)
+            .where(
+                Refund.status.in_((RefundStatus.REQUESTED, RefundStatus.UNKNOWN)),  # type: ignore[attr-defined]
+                func.coalesce(Refund.sent_at, Refund.created_at) <= now - PENDING_REFUND_GRACE,
+            )
+            .order_by(Refund.id)  # type: ignore[arg-type]
             .limit(BATCH)
         ).all()
         session.commit()

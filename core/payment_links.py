@@ -40,9 +40,13 @@ from core.models import (
 from core.models.orders import Payment
 from core.money import format_krw
 from core.orders import check_amount, record_paid_order
-from core.payments.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
-from core.payments.router import PaymentRouter, note
+from core.payments.base import AlreadyProcessed, PaymentError, PermanentPaymentError
+from core.payments.router import NOT_PAID_STATUSES, PAID_STATUSES, PaymentRouter, note
 
+# failure_code of a payment whose last answer was a refusal that implies an earlier success (a used
+# pg_token): the reconciliation looks every such payment up, whatever its status.
+ALREADY_PROCESSED = "ALREADY_PROCESSED"
+UNKNOWN_LABEL = "결제 대행사 응답 확인 중"
 LINK_SETTINGS_KEY = "payment_links"
 LINK_DEFAULTS = {"reminder_after_hours": 24, "expire_after_hours": 72}
 OPEN_STATUSES = (
@@ -283,6 +287,7 @@ def start_payment(
         payment = Payment(
             customer_id=customer.id,
             gateway=link.gateway or "sandbox",
+            gateway_cid=getattr(_router(session, router).gateway(link.gateway or "sandbox"), "cid", None),
             amount=link.amount,
             tax_free_amount=link.tax_free_amount,
             status=PaymentStatus.READY,
@@ -518,26 +523,66 @@ def pay_link(
     log: list[dict[str, Any]] = []
     try:
         approval = router.call(gateway, "approve", log, **request)
-    except PaymentOutcomeUnknown as exc:
-        payment.routing_log = [*payment.routing_log, *log]
-        payment.failure_code, payment.failure_message = exc.code, str(exc)[:500]
-        session.add(payment)
-        session.commit()
-        raise ValidationFailed("결제 결과를 확인 중입니다. 잠시 후 다시 확인해 주세요") from exc
-    except PaymentError as exc:  # refused (wrong pg_token, declined): nothing was paid, try again
-        payment.status = PaymentStatus.READY
-        payment.routing_log = [*payment.routing_log, *log]
-        payment.failure_code, payment.failure_message = exc.code, str(exc)[:500]
-        link.status = PaymentLinkStatus.FAILED
-        session.add_all([payment, link])
-        _event(session, link, "failed", tid=tid, code=exc.code)
-        billing.release_charge_for_link(session, link, exc)
-        session.commit()
-        raise ValidationFailed(f"결제가 승인되지 않았습니다: {exc}") from exc
+    except PaymentError as exc:
+        return _approve_unanswered(session, link, payment, router, tid, exc, log)
     payment.routing_log = [*payment.routing_log, *log]
     return complete_link_payment(
         session, link, payment, method=approval.method, approved_at=approval.approved_at
     )
+
+
+def _approve_unanswered(
+    session: Session,
+    link: PaymentLink,
+    payment: Payment,
+    router: PaymentRouter,
+    tid: str,
+    exc: PaymentError,
+    log: list[dict[str, Any]],
+) -> Order:
+    """An approve without a definite yes: the tid is looked up at once, before anything else.
+
+    Paid per the lookup -> the order is recorded (issue 13: a 5xx after KakaoPay approved, or its
+    refusal of the reused pg_token, is how a customer was charged twice). The payment goes back to
+    READY (the customer may pay again) only when the lookup says not paid: a terminal failure, or
+    after a definite refusal any unpaid state. Otherwise it stays UNKNOWN with its reason, for the
+    reconciliation and for staff (주문, 문의).
+    """
+    from core import billing
+    from core.orders import payment_cid
+
+    payment.failure_code = ALREADY_PROCESSED if isinstance(exc, AlreadyProcessed) else exc.code
+    payment.failure_message = str(exc)[:500]
+    cid = payment_cid(session, payment)
+    session.add(payment)
+    session.commit()  # UNKNOWN with its reason is on record before the lookup goes out
+    try:
+        found = router.lookup(payment.gateway, log, tid=tid, cid=cid)
+    except PaymentError as lookup_error:
+        note(log, payment.gateway, "approve", "still_unknown", error=str(lookup_error))
+        found = None
+    payment.routing_log = [*payment.routing_log, *log]
+    if found is not None and found.status in PAID_STATUSES:
+        note(payment.routing_log, payment.gateway, "approve", "paid_per_lookup", tid=tid)
+        return complete_link_payment(
+            session,
+            link,
+            payment,
+            method=(found.raw or {}).get("payment_method_type"),
+            approved_at=found.approved_at,
+        )
+    refused = isinstance(exc, PermanentPaymentError)
+    if found is not None and (found.status in NOT_PAID_STATUSES or refused):
+        payment.status = PaymentStatus.READY
+        link.status = PaymentLinkStatus.FAILED
+        session.add_all([payment, link])
+        _event(session, link, "failed", tid=tid, code=exc.code, gateway_status=found.status)
+        billing.release_charge_for_link(session, link, exc)
+        session.commit()
+        raise ValidationFailed(f"결제가 승인되지 않았습니다: {exc}") from exc
+    session.add(payment)
+    session.commit()
+    raise ValidationFailed("결제 결과를 확인 중입니다. 잠시 후 다시 확인해 주세요") from exc
 
 
 def complete_link_payment(
@@ -567,6 +612,7 @@ def complete_link_payment(
     payment.status = PaymentStatus.APPROVED
     payment.method = method
     payment.approved_at = approved_at or now
+    payment.failure_code = payment.failure_message = None  # an approval clears the earlier failure
     link.status = PaymentLinkStatus.PAID
     link.paid_at = now
     link.order_id = order.id

@@ -17,6 +17,7 @@ from core.inquiries import sla
 from core.models.inquiries import INQUIRY_STATUS_LABELS, INQUIRY_TYPE_LABELS
 from core.models.orders import ORDER_STATUS_LABELS, PAYMENT_STATUS_LABELS
 from core.money import format_krw
+from core.orders import unknown_outcome_notes_for
 from ui import feedback
 from ui.labels import gateway_label, iso_week_text
 
@@ -296,6 +297,9 @@ with tab_queue:
                     width="stretch",
                     key="inq_payments",
                 )
+                with session_scope(engine) as session:
+                    for note in unknown_outcome_notes_for(session, info.payments):
+                        st.warning(note)
 
                 live_ids = [p.id for p in info.payments if p.gateway_tid]
                 if live_ids:

@@ -10,7 +10,7 @@ import streamlit as st
 from sqlmodel import select
 
 import ui
-from core import clock, payment_links
+from core import clock, payment_jobs, payment_links
 from core.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
@@ -19,6 +19,7 @@ from core.models.orders import (
     ORDER_STATUS_LABELS,
     PAYMENT_LINK_STATUS_LABELS,
     PAYMENT_STATUS_LABELS,
+    REFUND_STATUS_LABELS,
     OrderStatus,
     PaymentLinkStatus,
     RefundStatus,
@@ -26,9 +27,16 @@ from core.models.orders import (
 from core.models.staff import ROLE_LABELS
 from core.money import format_krw
 from core.order_import import COLUMNS, REQUIRED, ImportRejected, run_import
-from core.orders import REFUND_ROLES, order_detail, refund_payment, refundable_amount, search_orders
+from core.orders import (
+    REFUND_ROLES,
+    order_detail,
+    refund_payment,
+    refundable_amount,
+    search_orders,
+    unknown_outcome_notes,
+)
 from ui import feedback
-from ui.labels import PAYMENT_METHOD_LABELS, REFUND_STATUS_LABELS, gateway_label, method_label
+from ui.labels import PAYMENT_METHOD_LABELS, gateway_label, method_label
 from ui.tables import show_rows
 
 actor = ui.current_actor()
@@ -117,6 +125,27 @@ with tab_search:
             empty="결제 기록이 없습니다.",
             key="ord_payments",
         )
+        for note in unknown_outcome_notes(detail["payments"], detail["refunds"]):
+            st.warning(note)
+        unsettled = [
+            p
+            for p in detail["payments"]
+            if p.gateway_tid
+            and (
+                p.status == "unknown"
+                or any(r.payment_id == p.id and r.status in ("requested", "unknown") for r in detail["refunds"])
+            )
+        ]
+        if actor.role in REFUND_ROLES:
+            for payment in unsettled:
+                if st.button(f"결제 #{payment.id} 결제 대행사에 지금 조회", key=f"ord_lookup_{payment.id}"):
+                    try:
+                        with session_scope(engine) as session:
+                            payment_jobs.lookup_payment_now(session, actor, payment.id)
+                        st.toast("결제 대행사 조회를 마쳤습니다.")
+                        st.rerun()
+                    except ChannelDeskError as exc:
+                        st.error(str(exc))
         for payment in detail["payments"]:
             if payment.routing_log:
                 with st.expander(f"{gateway_label(payment.gateway)} 결제 처리 기록"):
@@ -129,6 +158,7 @@ with tab_search:
                     "금액": r.amount,
                     "사유": r.reason,
                     "상태": REFUND_STATUS_LABELS.get(r.status, "확인 중"),
+                    "확인 사유": r.unknown_reason or "",
                     "요청": r.created_at,
                 }
                 for r in refunds

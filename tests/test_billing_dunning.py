@@ -159,6 +159,7 @@ def test_unknown_link_outcome_blocks_the_sid_until_reconciled(
     sub_id, gateway, link = _fail_first_charge(engine, actors["owner"])
     sandbox = SandboxGateway(engine)
     sandbox.inject("approve", "timeout")  # approved at the gateway, the answer lost
+    sandbox.inject("lookup", "busy", times=3)  # and the lookup made at once cannot tell either
     with clock.frozen(kst("2027-03-01T20:00")), pytest.raises(ValidationFailed, match="확인 중"):
         _pay(engine, link, PaymentRouter(sandbox))
     with clock.frozen(kst("2027-03-02T09:30")):  # the claim's lease is long over, a retry day

@@ -19,7 +19,6 @@ from core.money import format_krw
 UNKNOWN = "기타"
 
 # ------------------------------------------------------------------ payments
-REFUND_STATUS_LABELS = {"requested": "확인 중", "succeeded": "완료", "failed": "실패"}
 # Gateway failure codes (KakaoPay / Toss / our sandbox) as a shop owner would say them.
 GATEWAY_REASON_LABELS = {
     "INSUFFICIENT_FUNDS": "잔액 부족",

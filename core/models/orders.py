@@ -136,6 +136,9 @@ class Payment(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id")
     gateway: str = Field(max_length=16)
     gateway_tid: str | None = Field(default=None, max_length=64, index=True)
+    # The merchant code (KakaoPay CID) the payment was made under: its lookups and cancels must send
+    # the same one. None on older rows: core.orders.payment_cid infers it.
+    gateway_cid: str | None = Field(default=None, max_length=20)
     method: str | None = Field(default=None, max_length=16)  # CARD, MONEY
     amount: int = Field(ge=0)
     tax_free_amount: int = Field(default=0, ge=0)
@@ -150,9 +153,18 @@ class Payment(SQLModel, table=True):
 
 
 class RefundStatus(StrEnum):
-    REQUESTED = "requested"
+    REQUESTED = "requested"  # reserved; not sent, or sent and nothing happened (safe to send again)
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    UNKNOWN = "unknown"  # sent, answer not definite: settled by lookup, never sent again blind
+
+
+REFUND_STATUS_LABELS = {
+    RefundStatus.REQUESTED: "환불 요청",
+    RefundStatus.SUCCEEDED: "환불 완료",
+    RefundStatus.FAILED: "환불 실패",
+    RefundStatus.UNKNOWN: "결제 대행사 응답 확인 중",
+}
 
 
 class Refund(SQLModel, table=True):
@@ -168,6 +180,8 @@ class Refund(SQLModel, table=True):
     idempotency_key: str = Field(max_length=120, unique=True)
     requested_by: int | None = Field(default=None, foreign_key="staff_user.id")
     gateway_response: dict[str, Any] = json_field()
+    unknown_reason: str | None = Field(default=None, max_length=500)  # why the outcome is unknown
+    sent_at: datetime | None = utc_field()  # the last time the cancel went to the gateway
     created_at: datetime = utc_field(default_now=True, index=True)
     completed_at: datetime | None = utc_field()
 

@@ -2,9 +2,13 @@
 
 - Connection refused / connect timeout: the request never left -> retriable.
 - Read timeout, dropped connection after sending: the gateway may have acted -> outcome unknown.
-- 429 and 5xx -> retriable; other 4xx -> the gateway's error body decides (see each client).
-- A success status with a body that is not a JSON object (HTML from a proxy, empty) is not a
-  success we can trust: for a call that moves money the outcome is unknown, for a read it is an error.
+- 429 (rate limited: not processed) -> retriable, of any body.
+- 5xx: for a call that moves money the gateway may have acted before its proxy answered (issue 13:
+  an HTML 502 after the approve went through) -> outcome unknown; for a read -> retriable.
+- Other 4xx -> the gateway's error body decides (see each client); for a call that moves money a
+  4xx whose body is not the gateway's JSON error (a proxy's page) is not a refusal -> unknown.
+- A success status with a body that is not a JSON object (HTML from a proxy, empty, a JSON list or
+  string) is not a success we can trust: moving money -> unknown, a read -> retriable.
 """
 
 from __future__ import annotations
@@ -72,19 +76,20 @@ def send(
                 raise PaymentOutcomeUnknown(message, code="MALFORMED", raw=response.text[:500])
             raise RetriablePaymentError(message, code="MALFORMED", raw=response.text[:500])
         return body
-    if response.status_code == 429 or response.status_code >= 500:
-        detail = describe_body(response) if body is None else body
-        raise RetriablePaymentError(
-            f"{gateway}: HTTP {response.status_code} ({detail})",
-            code=f"HTTP_{response.status_code}",
-            raw=body or response.text[:500],
-        )
+    detail = describe_body(response) if body is None else body
+    code, raw = f"HTTP_{response.status_code}", body or response.text[:500]
+    if response.status_code == 429:
+        raise RetriablePaymentError(f"{gateway}: 요청이 너무 많습니다 (HTTP 429)", code=code, raw=raw)
+    if response.status_code >= 500:
+        message = f"{gateway}: HTTP {response.status_code} ({detail})"
+        if mutating:
+            raise PaymentOutcomeUnknown(f"{message}, 처리되었을 수 있어 결과를 확인합니다", code=code, raw=raw)
+        raise RetriablePaymentError(message, code=code, raw=raw)
     if body is None:
-        raise PermanentPaymentError(
-            f"{gateway}: HTTP {response.status_code}, {describe_body(response)}",
-            code=f"HTTP_{response.status_code}",
-            raw=response.text[:500],
-        )
+        message = f"{gateway}: HTTP {response.status_code}, {detail}"
+        if mutating:
+            raise PaymentOutcomeUnknown(message, code=code, raw=raw)
+        raise PermanentPaymentError(message, code=code, raw=raw)
     raise classify_error(response, body)
 
 

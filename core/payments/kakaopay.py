@@ -26,6 +26,7 @@ from core import clock
 from core.config import ConfigError, Settings
 from core.money import vat_of
 from core.payments.base import (
+    AlreadyProcessed,
     ApprovalResult,
     CancelResult,
     LookupResult,
@@ -34,6 +35,7 @@ from core.payments.base import (
     PermanentPaymentError,
     ReadyResult,
     RetriablePaymentError,
+    moves_money,
 )
 from core.payments.http import DEFAULT_TIMEOUT, require, send
 
@@ -43,6 +45,11 @@ NEEDS_REVIEW = "NEEDS_REVIEW"
 
 # method_result_code values meaning "busy / locked, try again shortly" (others are permanent).
 RETRIABLE_METHOD_CODES = frozenset({"USER_LOCKED", "SYSTEM_BUSY", "TEMPORARY_ERROR", "IN_PROGRESS"})
+# Refusals that only make sense if an earlier attempt went through: the tid is already approved
+# (-702, "payment already done") or its pg_token was already used. Codes as data (unverified against
+# every KakaoPay release): a wrong guess only costs a lookup, never a double charge.
+ALREADY_DONE_CODES = frozenset({"-702", "ALREADY_APPROVED", "ALREADY_USED_PG_TOKEN"})
+ALREADY_DONE_WORDS = ("already", "이미")
 
 
 def parse_kst(value: Any) -> datetime | None:
@@ -68,6 +75,11 @@ def classify_error(response: httpx.Response, body: dict[str, Any] | None) -> Pay
     text = f"kakaopay: {message} ({code})"
     if method_code in RETRIABLE_METHOD_CODES:
         return RetriablePaymentError(text, code=code, raw=body)
+    said = f"{message} {body.get('error_message') or ''}".lower()
+    if code in ALREADY_DONE_CODES or str(body.get("error_code")) in ALREADY_DONE_CODES or any(
+        word in said for word in ALREADY_DONE_WORDS
+    ):
+        return AlreadyProcessed(f"{text}: 이미 처리된 결제일 수 있어 조회로 확인합니다", code=code, raw=body)
     return PermanentPaymentError(text, code=code, raw=body)
 
 
@@ -90,6 +102,7 @@ def needs_review(partner_order_id: str, why: str) -> PaymentOutcomeUnknown:
 
 class KakaoPayGateway:
     name = "kakaopay"
+    idempotent_cancel = False  # no idempotency: compare the cancelled totals before any resend
     max_concurrent_charges = 8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
 
     def __init__(
@@ -189,6 +202,7 @@ class KakaoPayGateway:
             raw=body,
         )
 
+    @moves_money
     def approve(
         self,
         *,
@@ -319,6 +333,7 @@ class KakaoPayGateway:
             last_approved_at=parse_kst(body.get("last_approved_at")),
         )
 
+    @moves_money
     def cancel(
         self,
         *,
@@ -327,11 +342,12 @@ class KakaoPayGateway:
         cancel_tax_free_amount: int,
         idempotency_key: str,
         reason: str = "",
+        cid: str | None = None,
     ) -> CancelResult:
         body = self._post(
             "cancel",
             {
-                "cid": self.cid,
+                "cid": cid or self.cid,
                 "tid": tid,
                 "cancel_amount": cancel_amount,
                 "cancel_tax_free_amount": cancel_tax_free_amount,
@@ -343,6 +359,7 @@ class KakaoPayGateway:
             body,
             self.name,
             "cancel",
+            "tid",
             "status",
             "approved_cancel_amount",
             "cancel_available_amount",
@@ -362,6 +379,7 @@ class KakaoPayGateway:
             raw=body,
         )
 
+    @moves_money
     def charge(
         self,
         *,

@@ -106,8 +106,11 @@ class PaymentRouter:
         gateway = self.gateway(gateway_name)
         return self._with_retries(gateway, operation, lambda: getattr(gateway, operation)(**kwargs), log)
 
-    def lookup(self, gateway_name: str, log: list[dict[str, Any]], *, tid: str) -> LookupResult:
-        return self.call(gateway_name, "lookup", log, tid=tid)
+    def lookup(
+        self, gateway_name: str, log: list[dict[str, Any]], *, tid: str, cid: str | None = None
+    ) -> LookupResult:
+        """A read: retried on 5xx and busy answers; `cid` is the one the payment was made with."""
+        return self.call(gateway_name, "lookup", log, tid=tid, **({"cid": cid} if cid else {}))
 
     def cancel(
         self,
@@ -120,43 +123,48 @@ class PaymentRouter:
         idempotency_key: str,
         reason: str = "",
         canceled_before: int | None = None,
+        cid: str | None = None,
     ) -> CancelResult:
-        """Cancel with retries; after an unknown outcome look up whether the cancel took.
+        """Cancel; after an unknown outcome, look up whether the cancel took. Never sent twice blind.
 
-        `canceled_before` is the gateway's canceled total before this cancel (from our own books);
-        when the lookup shows it grew by our amount the cancel went through and is not sent again.
+        `canceled_before` is the gateway's canceled total before this cancel (from our own books).
+        The lookup settles it: grown by our amount -> done; unchanged -> sent again at once only on a
+        gateway that dedupes cancels by key (Toss, sandbox), while a KakaoPay cancel stays unknown for
+        the reconciliation, which looks again after its grace (an earlier request may still land);
+        any other total -> unknown, with both totals in the reason.
         """
         gateway = self.gateway(gateway_name)
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             tid=tid,
             cancel_amount=cancel_amount,
             cancel_tax_free_amount=cancel_tax_free_amount,
             idempotency_key=idempotency_key,
             reason=reason,
         )
+        if cid:
+            kwargs["cid"] = cid
         try:
             return self._with_retries(gateway, "cancel", lambda: gateway.cancel(**kwargs), log)
-        except PaymentOutcomeUnknown:
+        except PaymentOutcomeUnknown as exc:
             if canceled_before is None:
                 raise
-            found = self._lookup_after_unknown(gateway, log, lambda: gateway.lookup(tid=tid))
-            if found is not None and found.canceled_amount >= canceled_before + cancel_amount:
-                note(
-                    log, gateway.name, "cancel", "confirmed_by_lookup", canceled_amount=found.canceled_amount
-                )
-                return CancelResult(
-                    tid=tid,
-                    status=found.status,
-                    approved_cancel_amount=cancel_amount,
-                    canceled_amount=found.canceled_amount,
-                    cancel_available_amount=found.cancel_available_amount,
-                    canceled_at=None,
-                    raw=found.raw,
-                )
-            if found is not None and found.canceled_amount == canceled_before:
-                note(log, gateway.name, "cancel", "not_applied_retrying_once")
+            found = self._lookup_after_unknown(
+                gateway, log, lambda: gateway.lookup(tid=tid, **({"cid": cid} if cid else {}))
+            )
+            verdict = cancel_verdict(found, canceled_before, cancel_amount)
+            if verdict == "done":
+                note(log, gateway.name, "cancel", "confirmed_by_lookup", canceled_amount=found.canceled_amount)
+                return confirmed_cancel(found, cancel_amount)
+            if verdict == "not_applied" and getattr(gateway, "idempotent_cancel", False):
+                note(log, gateway.name, "cancel", "not_applied_resent_with_same_key")
                 return self._with_retries(gateway, "cancel", lambda: gateway.cancel(**kwargs), log)
-            raise
+            note(log, gateway.name, "cancel", "still_unknown", verdict=verdict)
+            raise PaymentOutcomeUnknown(
+                f"{exc} / 조회: 취소 합계 {found.canceled_amount:,}원 (이전 {canceled_before:,}원, 요청 "
+                f"{cancel_amount:,}원)",
+                code=exc.code,
+                raw=exc.raw,
+            ) from exc
 
     def _lookup_after_unknown(
         self, gateway: PaymentGateway, log: list[dict[str, Any]], lookup: Callable[[], LookupResult | None]
@@ -277,6 +285,31 @@ def find_charge(
         instrument_ref=instrument_ref,
         not_before=not_before,
         last_attempt_at=last_attempt_at,
+    )
+
+
+def cancel_verdict(found: LookupResult, canceled_before: int, cancel_amount: int) -> str:
+    """What the gateway's cancelled total says about our cancel: done, not_applied or unclear.
+
+    Exactly our amount on top of what was cancelled before is ours; unchanged means it did not take;
+    anything else (more, less, another refund in between) is for the reconciliation or a person.
+    """
+    if found.canceled_amount == canceled_before + cancel_amount:
+        return "done"
+    if found.canceled_amount == canceled_before:
+        return "not_applied"
+    return "unclear"
+
+
+def confirmed_cancel(found: LookupResult, cancel_amount: int) -> CancelResult:
+    return CancelResult(
+        tid=found.tid,
+        status=found.status,
+        approved_cancel_amount=cancel_amount,
+        canceled_amount=found.canceled_amount,
+        cancel_available_amount=found.cancel_available_amount,
+        canceled_at=None,
+        raw=found.raw,
     )
 
 

@@ -4,7 +4,9 @@ It keeps its payments in the `sandbox_payment` table (its own transactions, like
 so the app, where a demo customer pays a link, and the worker, which looks payments up, agree.
 Tests inject failures deterministically: `gateway.inject("charge", "busy", times=2)`.
 Fault kinds: decline (permanent), busy (retriable, nothing happens), timeout (the effect happens,
-then the answer is lost: outcome unknown), lost (outcome unknown, nothing happened).
+then the answer is lost: outcome unknown), html (the effect happens, then a proxy's HTML 502 comes
+back: outcome unknown), lost (outcome unknown, nothing happened). approve, charge and cancel go
+through `moves_money`, like every gateway's.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from core.payments.base import (
     PermanentPaymentError,
     ReadyResult,
     RetriablePaymentError,
+    moves_money,
 )
 
 ONE_TIME_CID = "TC0ONETIME"
 RECURRING_CID = "TCSUBSCRIP"
-FAULT_KINDS = ("decline", "busy", "timeout", "lost")
+FAULT_KINDS = ("decline", "busy", "timeout", "html", "lost")
 # Statuses a customer can move a ready payment through on the sandbox payment page (the funnel).
 PRE_PAYMENT_STATUSES = ("READY", "OPEN_PAYMENT", "SELECT_METHOD")
 _PAYMENTS = SandboxPayment.__table__  # type: ignore[attr-defined]
@@ -99,6 +102,8 @@ def _error(code: int, message: str, method_code: str | None = None) -> dict[str,
 class SandboxGateway:
     name = "sandbox"
     # In process: calls share the GIL and the store's writer, so billing makes them one at a time.
+    idempotent_cancel = True  # a repeat of a cancel key returns the first result
+    cid, subscription_cid = ONE_TIME_CID, RECURRING_CID
     max_concurrent_charges = 1
 
     def __init__(self, engine: Engine, *, public_base_url: str = "http://localhost:8501") -> None:
@@ -128,13 +133,18 @@ class SandboxGateway:
                 raw=_error(-780, "declined", "DECLINED"),
             )
         if kind == "lost":
-            raise PaymentOutcomeUnknown(f"sandbox {operation}: no answer (nothing happened)")
+            raise PaymentOutcomeUnknown(f"sandbox {operation}: no answer (nothing happened)", code="TIMEOUT")
         return kind
 
     @staticmethod
     def _after(kind: str | None, operation: str) -> None:
         if kind == "timeout":
-            raise PaymentOutcomeUnknown(f"sandbox {operation}: timed out after taking effect")
+            raise PaymentOutcomeUnknown(f"sandbox {operation}: timed out after taking effect", code="TIMEOUT")
+        if kind == "html":
+            raise PaymentOutcomeUnknown(
+                f"sandbox {operation}: HTTP 502 (HTML: '<html>bad gateway</html>'), 처리되었을 수 있어 결과를 확인합니다",
+                code="HTTP_502",
+            )
 
     # -- protocol ----------------------------------------------------------------------------
     def ready(
@@ -178,6 +188,7 @@ class SandboxGateway:
             raw={"tid": row.tid},
         )
 
+    @moves_money
     def approve(
         self,
         *,
@@ -234,10 +245,10 @@ class SandboxGateway:
         self._after(kind, "approve")
         return result
 
-    def lookup(self, *, tid: str, partner_order_id: str | None = None) -> LookupResult:
+    def lookup(self, *, tid: str, partner_order_id: str | None = None, cid: str | None = None) -> LookupResult:
         self._fault("lookup")
         with Session(self.engine, expire_on_commit=False) as session:
-            return _lookup(self._get(session, tid))
+            return _lookup(self._get(session, tid, cid=cid))
 
     def find_by_order(self, *, partner_order_id: str) -> LookupResult | None:
         self._fault("find_by_order")
@@ -249,6 +260,7 @@ class SandboxGateway:
             ).first()
             return None if row is None else _lookup(row)
 
+    @moves_money
     def cancel(
         self,
         *,
@@ -257,10 +269,11 @@ class SandboxGateway:
         cancel_tax_free_amount: int,
         idempotency_key: str,
         reason: str = "",
+        cid: str | None = None,
     ) -> CancelResult:
         kind = self._fault("cancel")
         with Session(self.engine, expire_on_commit=False) as session:
-            row = self._get(session, tid, for_update=True)
+            row = self._get(session, tid, for_update=True, cid=cid)
             for action in row.actions:
                 if action.get("idempotency_key") == idempotency_key:  # a repeat returns the first result
                     return _cancel_result(row, action["amount"], action["canceled_at"])
@@ -310,6 +323,7 @@ class SandboxGateway:
         self._after(kind, "cancel")
         return result
 
+    @moves_money
     def charge(
         self,
         *,
@@ -426,12 +440,13 @@ class SandboxGateway:
             return row.status
 
     @staticmethod
-    def _get(session: Session, tid: str, *, for_update: bool = False) -> SandboxPayment:
+    def _get(session: Session, tid: str, *, for_update: bool = False, cid: str | None = None) -> SandboxPayment:
+        """The payment by tid; like KakaoPay, one made under another CID is not found (-701)."""
         statement = select(SandboxPayment).where(SandboxPayment.tid == tid)
         if for_update:
             statement = statement.with_for_update()
         row = session.exec(statement).first()
-        if row is None:
+        if row is None or (cid is not None and row.cid != cid):
             raise PermanentPaymentError(
                 f"없는 결제입니다 (tid {tid})", code="-701", raw=_error(-701, "tid not found")
             )

@@ -15,6 +15,7 @@ import httpx
 
 from core.config import ConfigError, Settings
 from core.payments.base import (
+    AlreadyProcessed,
     ApprovalResult,
     CancelResult,
     LookupResult,
@@ -23,6 +24,7 @@ from core.payments.base import (
     PermanentPaymentError,
     ReadyResult,
     RetriablePaymentError,
+    moves_money,
 )
 from core.payments.http import DEFAULT_TIMEOUT, require, send
 
@@ -33,6 +35,17 @@ RETRIABLE_CODES = frozenset(
         "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING",
         "IDEMPOTENT_REQUEST_PROCESSING",
         "FAILED_CARD_COMPANY_RESPONSE",
+    }
+)
+# Refusals that only make sense if an earlier attempt went through (the first request with this key
+# or this orderId was processed): looked up, never read as "failed". Names as data, partly unverified.
+ALREADY_DONE_CODES = frozenset(
+    {
+        "ALREADY_PROCESSED_PAYMENT",
+        "ALREADY_CANCELED_PAYMENT",
+        "DUPLICATED_ORDER_ID",
+        "DUPLICATED_IDEMPOTENCY_KEY",
+        "IDEMPOTENCY_KEY_ALREADY_USED",
     }
 )
 # Toss status -> the KakaoPay vocabulary the rest of the code speaks.
@@ -55,6 +68,8 @@ def classify_error(response: httpx.Response, body: dict[str, Any] | None) -> Pay
     text = f"toss: {body.get('message') or 'HTTP ' + str(response.status_code)} ({code})"
     if code in RETRIABLE_CODES:
         return RetriablePaymentError(text, code=code, raw=body)
+    if code in ALREADY_DONE_CODES:
+        return AlreadyProcessed(f"{text}: 이미 처리된 결제일 수 있어 조회로 확인합니다", code=code, raw=body)
     return PermanentPaymentError(text, code=code, raw=body)
 
 
@@ -69,6 +84,7 @@ def _instant(value: Any) -> datetime | None:
 
 class TossGateway:
     name = "toss"
+    idempotent_cancel = True  # Idempotency-Key: a repeat returns the first result
     max_concurrent_charges = 8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
 
     def __init__(
@@ -146,7 +162,7 @@ class TossGateway:
             },
         )
 
-    def lookup(self, *, tid: str, partner_order_id: str | None = None) -> LookupResult:
+    def lookup(self, *, tid: str, partner_order_id: str | None = None, cid: str | None = None) -> LookupResult:
         body = self._call("GET", f"/v1/payments/{quote(tid, safe='')}", mutating=False)
         return self._payment(body, "lookup", mutating=False)
 
@@ -161,6 +177,7 @@ class TossGateway:
             raise
         return self._payment(body, "lookup", mutating=False)
 
+    @moves_money
     def cancel(
         self,
         *,
@@ -169,6 +186,7 @@ class TossGateway:
         cancel_tax_free_amount: int,
         idempotency_key: str,
         reason: str = "",
+        cid: str | None = None,  # KakaoPay's merchant code; a Toss payment is found by its key alone
     ) -> CancelResult:
         body = self._call(
             "POST",
@@ -187,13 +205,14 @@ class TossGateway:
         return CancelResult(
             tid=found.tid,
             status=found.status,
-            approved_cancel_amount=int(last.get("cancelAmount") or cancel_amount),
+            approved_cancel_amount=int(last.get("cancelAmount") or 0),  # no cancel entry: not an answer
             canceled_amount=found.canceled_amount,
             cancel_available_amount=found.cancel_available_amount,
             canceled_at=_instant(last.get("canceledAt")),
             raw=body,
         )
 
+    @moves_money
     def charge(
         self,
         *,
@@ -219,8 +238,10 @@ class TossGateway:
             },
         )
         found = self._payment(body, "billing", mutating=True)
-        if found.status != "SUCCESS_PAYMENT":
+        if found.status == "FAIL_PAYMENT":
             raise PermanentPaymentError(f"toss: 결제가 완료되지 않았습니다 ({body['status']})", raw=body)
+        if found.status != "SUCCESS_PAYMENT":  # in progress, waiting: not an answer yet
+            raise PaymentOutcomeUnknown(f"toss: 결제가 아직 끝나지 않았습니다 ({body['status']})", raw=body)
         return ApprovalResult(
             tid=found.tid,
             aid=body.get("lastTransactionKey"),

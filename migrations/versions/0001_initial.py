@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-06 03:39:55.144632
+Create Date: 2026-12-06 04:56:54.128014
 """
 
 from collections.abc import Sequence
@@ -698,6 +698,7 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("gateway", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("gateway_tid", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("gateway_cid", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("method", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("amount", sa.Integer(), nullable=False),
         sa.Column("tax_free_amount", sa.Integer(), nullable=False),
@@ -813,6 +814,8 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
         sa.Column("requested_by", sa.Integer(), nullable=True),
         sa.Column("gateway_response", sa.JSON(), nullable=False),
+        sa.Column("unknown_reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("sent_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("completed_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(

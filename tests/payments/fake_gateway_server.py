@@ -1,9 +1,11 @@
 """A real HTTP server on 127.0.0.1 that plays KakaoPay or Toss and misbehaves on cue.
 
-Each path gets a queue of behaviours: "ok", "busy" (KakaoPay USER_LOCKED), "500", "slow" (answers
-after the client's read timeout, having done the work), "drop" (closes the connection without an
-answer, having done the work), "html", "lost" (answers after the read timeout, having done nothing).
-The server counts what it actually did.
+Each path gets a queue of behaviours. Before doing anything: "busy" (KakaoPay USER_LOCKED), "429"
+(rate limited), "500", "html" (a proxy's 502 page), "lost" (answers after the read timeout, having
+done nothing). After doing the work (the money moved), then answering badly, the way gateways and
+their proxies do on a bad day (issue 13): "slow" (after the read timeout), "drop" (connection closed
+without an answer), and every entry of BAD_ANSWERS: "done_500", "done_html" (HTML 502), "html200",
+"empty", "malformed", "list", "string", "tid_null", "no_amount". The server counts what it did.
 """
 
 from __future__ import annotations
@@ -18,6 +20,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Answer = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+# behaviour -> (status, body bytes or a function of the real answer): sent after the work was done.
+BAD_ANSWERS: dict[str, tuple[int, Any]] = {
+    "done_500": (500, b'{"error_code": -9, "error_message": "internal"}'),
+    "done_html": (502, b"<html><body>502 Bad Gateway</body></html>"),
+    "html200": (200, b"<!DOCTYPE html><html>proxy</html>"),
+    "empty": (200, b""),
+    "malformed": (200, b'{"tid": "T'),
+    "list": (200, lambda answer: json.dumps([answer]).encode()),
+    "string": (200, b'"SUCCESS_PAYMENT"'),
+    "tid_null": (200, lambda answer: json.dumps({**answer, "tid": None, "paymentKey": None}).encode()),
+    "no_amount": (
+        200,
+        lambda answer: json.dumps(
+            {k: v for k, v in answer.items() if k not in ("amount", "totalAmount", "approved_cancel_amount", "cancels")}
+        ).encode(),
+    ),
+}
 
 
 class GatewayRefusal(Exception):
@@ -34,6 +54,7 @@ class FakeGateway:
         self.script: dict[str, deque[str]] = defaultdict(deque)
         self.done: list[str] = []  # paths whose work was actually done (money moved)
         self.seen: list[str] = []
+        self.headers: list[dict[str, str]] = []  # each request's headers (Idempotency-Key)
         self.slow_seconds = slow_seconds
 
     def plan(self, path: str, *behaviours: str) -> None:
@@ -53,6 +74,7 @@ class FakeGateway:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 path = self.path
                 fake.seen.append(path)
+                fake.headers.append(dict(self.headers.items()))
                 queue = fake.script.get(path)
                 behaviour = queue.popleft() if queue else "ok"
                 if behaviour == "busy":
@@ -67,6 +89,8 @@ class FakeGateway:
                             },
                         },
                     )
+                if behaviour == "429":
+                    return self._send(429, None, raw=b"<html>Too Many Requests</html>")
                 if behaviour == "500":
                     return self._send(500, {"error_code": -9, "error_message": "internal"})
                 if behaviour == "html":
@@ -85,6 +109,9 @@ class FakeGateway:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return None
+                if behaviour in BAD_ANSWERS:
+                    status, data = BAD_ANSWERS[behaviour]
+                    return self._send(status, None, raw=data(answer) if callable(data) else data)
                 return self._send(200, answer)
 
             do_POST = _serve

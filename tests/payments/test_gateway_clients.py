@@ -10,7 +10,12 @@ import httpx
 import pytest
 
 from core.config import ConfigError, load_settings
-from core.payments.base import PaymentOutcomeUnknown, PermanentPaymentError, RetriablePaymentError
+from core.payments.base import (
+    AlreadyProcessed,
+    PaymentOutcomeUnknown,
+    PermanentPaymentError,
+    RetriablePaymentError,
+)
 from core.payments.kakaopay import KakaoPayGateway
 from core.payments.registry import UnknownGateway, get_gateway
 from core.payments.toss import TossGateway
@@ -188,7 +193,7 @@ def test_kakaopay_cancel_sends_vat_and_reads_running_totals():
 
 def test_kakaopay_subscription_charge_and_inactive():
     gateway, rec = kakao(
-        httpx.Response(200, json={**APPROVE, "cid": "TCSUBSCRIP"}),
+        httpx.Response(200, json={**APPROVE, "cid": "TCSUBSCRIP", "amount": {"total": 39000, "vat": 3545}}),
         httpx.Response(
             200,
             json={
@@ -211,7 +216,7 @@ def test_kakaopay_subscription_charge_and_inactive():
     assert rec.requests[0].url.path == "/online/v1/payment/subscription"
     assert rec.last_json["sid"] == "S1" and rec.last_json["cid"] == "TCSUBSCRIP"
     assert rec.last_json["total_amount"] == 39000
-    assert result.total_amount == 33000
+    assert result.total_amount == 39000
     gateway.deactivate(instrument_ref="S1")
     assert rec.requests[1].url.path == "/online/v1/payment/manage/subscription/inactive"
     assert rec.last_json == {"cid": "TCSUBSCRIP", "sid": "S1"}
@@ -242,31 +247,49 @@ KAKAO_ERRORS = [
         PermanentPaymentError,
         "CARD_DECLINED",
     ),
+    # A refusal that only makes sense if an earlier approve went through: looked up, never "failed".
     (
-        httpx.Response(400, json={"error_code": -702, "error_message": "partner info mismatch"}),
-        PermanentPaymentError,
+        httpx.Response(400, json={"error_code": -702, "error_message": "payment already done"}),
+        AlreadyProcessed,
         "-702",
     ),
     (
-        httpx.Response(500, json={"error_code": -9, "error_message": "internal"}),
-        RetriablePaymentError,
-        "HTTP_500",
+        httpx.Response(400, json={"error_code": -780, "error_message": "pg_token already used"}),
+        AlreadyProcessed,
+        "-780",
     ),
-    (httpx.Response(503, text="<html>maintenance</html>"), RetriablePaymentError, "HTTP_503"),
-    (httpx.Response(401, text="<html>nope</html>"), PermanentPaymentError, "HTTP_401"),
+    # Rate limited: not processed, retriable, whatever the body.
+    (httpx.Response(429, json={"error_code": -9, "error_message": "too many"}), RetriablePaymentError, "HTTP_429"),
+    (httpx.Response(429, text="<html>slow down</html>"), RetriablePaymentError, "HTTP_429"),
+    # Issue 13: once the approve may have reached KakaoPay, a 5xx of any body is an unknown outcome.
+    (httpx.Response(500, json={"error_code": -9, "error_message": "internal"}), PaymentOutcomeUnknown, "HTTP_500"),
+    (httpx.Response(502, text="<html>bad gateway</html>"), PaymentOutcomeUnknown, "HTTP_502"),
+    (httpx.Response(503, text="<html>maintenance</html>"), PaymentOutcomeUnknown, "HTTP_503"),
+    (httpx.Response(504, text=""), PaymentOutcomeUnknown, "HTTP_504"),
+    # A 4xx that is not KakaoPay's own error body (a proxy's page) is no refusal either.
+    (httpx.Response(401, text="<html>nope</html>"), PaymentOutcomeUnknown, "HTTP_401"),
     (httpx.Response(200, text="<html>proxy</html>"), PaymentOutcomeUnknown, "MALFORMED"),
     (httpx.Response(200, text=""), PaymentOutcomeUnknown, "MALFORMED"),
+    (httpx.Response(200, text="{not json"), PaymentOutcomeUnknown, "MALFORMED"),
+    (httpx.Response(200, json=[APPROVE]), PaymentOutcomeUnknown, "MALFORMED"),  # a JSON list
+    (httpx.Response(200, json="SUCCESS_PAYMENT"), PaymentOutcomeUnknown, "MALFORMED"),  # a JSON string
+    (httpx.Response(200, json={**APPROVE, "tid": None}), PaymentOutcomeUnknown, "MISSING_FIELDS"),
     (httpx.Response(200, json={"tid": "T1"}), PaymentOutcomeUnknown, "MISSING_FIELDS"),
     (
         httpx.Response(200, json={"tid": "T1", "aid": "A1", "amount": {}}),
         PaymentOutcomeUnknown,
         "MISSING_FIELDS",
     ),
+    (
+        httpx.Response(200, json={**APPROVE, "amount": {"total": "삼만원"}}),
+        PaymentOutcomeUnknown,
+        "UNREADABLE",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("answer", "error", "code"), KAKAO_ERRORS)
-def test_kakaopay_approve_errors_are_classified(answer, error, code):
+def test_kakaopay_approve_answers_are_classified_by_whether_money_may_have_moved(answer, error, code):
     gateway, _ = kakao(answer)
     with pytest.raises(error) as caught:
         gateway.approve(tid="T1", partner_order_id="O1", partner_user_id="u1", pg_token="tok")
@@ -406,13 +429,22 @@ def test_toss_cancel_and_lookups():
     [
         (
             httpx.Response(400, json={"code": "ALREADY_PROCESSED_PAYMENT", "message": "이미 처리"}),
-            PermanentPaymentError,
+            AlreadyProcessed,
+        ),
+        (
+            httpx.Response(400, json={"code": "DUPLICATED_ORDER_ID", "message": "중복 주문번호"}),
+            AlreadyProcessed,
         ),
         (
             httpx.Response(400, json={"code": "REJECT_CARD_PAYMENT", "message": "한도초과"}),
             PermanentPaymentError,
         ),
-        (httpx.Response(500, json={"code": "PROVIDER_ERROR", "message": "일시적"}), RetriablePaymentError),
+        (httpx.Response(500, json={"code": "PROVIDER_ERROR", "message": "일시적"}), PaymentOutcomeUnknown),
+        (httpx.Response(429, json={"code": "TOO_MANY_REQUESTS", "message": "잠시 후"}), RetriablePaymentError),
+        (httpx.Response(502, text="<html>bad gateway</html>"), PaymentOutcomeUnknown),
+        (httpx.Response(200, json=[TOSS_PAYMENT]), PaymentOutcomeUnknown),
+        (httpx.Response(200, json={**TOSS_PAYMENT, "status": "IN_PROGRESS"}), PaymentOutcomeUnknown),
+        (httpx.Response(200, json={**TOSS_PAYMENT, "totalAmount": 1}), PaymentOutcomeUnknown),
         (
             httpx.Response(409, json={"code": "IDEMPOTENT_REQUEST_PROCESSING", "message": "처리 중"}),
             RetriablePaymentError,
@@ -429,8 +461,44 @@ def test_toss_errors_are_classified(answer, error):
             partner_order_id="O",
             partner_user_id="u",
             item_name="x",
-            total_amount=1000,
+            total_amount=39000,
             tax_free_amount=0,
             idempotency_key="k",
         )
     assert type(caught.value) is error
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (httpx.Response(500, json={"error_code": -9, "error_message": "internal"}), RetriablePaymentError),
+        (httpx.Response(502, text="<html>bad gateway</html>"), RetriablePaymentError),
+        (httpx.Response(429, text=""), RetriablePaymentError),
+        (httpx.Response(200, json=[ORDER]), RetriablePaymentError),
+        (httpx.Response(200, json="SUCCESS_PAYMENT"), RetriablePaymentError),
+        (httpx.Response(401, text="<html>nope</html>"), PermanentPaymentError),
+    ],
+)
+def test_a_read_moves_no_money_so_a_5xx_or_unreadable_lookup_may_be_retried(answer, error):
+    gateway, _ = kakao(answer)
+    with pytest.raises(error) as caught:
+        gateway.lookup(tid="T1")
+    assert type(caught.value) is error
+
+
+def test_a_cancel_answered_with_another_cancelled_amount_is_unknown_with_the_reason():
+    gateway, _ = kakao(httpx.Response(200, json={**CANCEL, "approved_cancel_amount": {"total": 6000}}))
+    with pytest.raises(PaymentOutcomeUnknown) as caught:
+        gateway.cancel(tid=READY["tid"], cancel_amount=3000, cancel_tax_free_amount=0, idempotency_key="k")
+    assert caught.value.code == "AMOUNT_MISMATCH"
+    assert "3,000원" in str(caught.value) and "6,000원" in str(caught.value)
+
+
+def test_a_cancel_and_lookup_use_the_cid_the_payment_was_made_with():
+    gateway, rec = kakao(httpx.Response(200, json=CANCEL), httpx.Response(200, json=ORDER))
+    gateway.cancel(
+        tid=READY["tid"], cancel_amount=3000, cancel_tax_free_amount=0, idempotency_key="k", cid="TCSUBSCRIP"
+    )
+    assert rec.last_json["cid"] == "TCSUBSCRIP"
+    gateway.lookup(tid=READY["tid"], cid="TCSUBSCRIP")
+    assert rec.last_json == {"cid": "TCSUBSCRIP", "tid": READY["tid"]}

@@ -164,6 +164,7 @@ def test_lost_approval_is_reconciled_by_lookup(engine, actors, monkeypatch):
         )
         token, attempt = _sandbox_pay(session, link.code, router)
         sandbox.inject("approve", "timeout")
+        sandbox.inject("lookup", "busy", times=3)  # and the lookup made at once cannot tell either
         with pytest.raises(ValidationFailed, match="확인 중"):
             pay_link(session, link.code, pg_token=token, attempt=attempt, router=router)
         with pytest.raises(ValidationFailed, match="확인 중"):  # a reload does not approve again

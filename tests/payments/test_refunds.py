@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from core.errors import Conflict, PermissionDenied, ValidationFailed
-from core.models import AuditLog, CustomerSummary, Message, Order, Payment, Refund, SandboxPayment
+from core.models import AuditLog, Customer, CustomerSummary, Message, Order, Payment, Refund, SandboxPayment
 from core.orders import refund_payment, settle_pending_refund
 from tests.payments.helpers import paid_order, sandbox_router
 
@@ -153,7 +153,7 @@ def test_declined_cancel_releases_the_reservation(engine, actors):
         assert session.exec(select(Refund)).one().status == "failed"
 
 
-def test_lost_answer_leaves_refund_requested_then_settles_once(engine, actors):
+def test_lost_answer_leaves_refund_unknown_then_settles_once(engine, actors):
     sandbox, router = sandbox_router(engine)
     payment = paid_order(engine, sandbox)
     sandbox.inject("cancel", "timeout")  # the cancel happens, the answer is lost
@@ -168,7 +168,7 @@ def test_lost_answer_leaves_refund_requested_then_settles_once(engine, actors):
             idempotency_key="k",
             router=router,
         )
-        assert refund.status == "requested"
+        assert refund.status == "unknown" and "확인" in refund.unknown_reason  # the reason, for staff
         settled = settle_pending_refund(session, refund.id, router=router)
         assert settled.status == "succeeded"
         assert sandbox.calls.count("cancel") == 1  # confirmed by lookup, never sent twice
@@ -262,3 +262,49 @@ def test_refund_message_renders_from_its_template(sqlite_engine, sqlite_actors):
         template = session.exec(select(Template).where(Template.key == message.template_key)).one()
         text = templates.preflight(template, message.variables)
         assert "김민지님, 주문 M-1의 8,000원 환불이 완료되었습니다" in text
+
+
+@pytest.mark.parametrize(("stored_cid", "refunded"), [("TCSUBSCRIP", True), (None, False), ("TC0ONETIME", False)])
+def test_a_refund_is_sent_with_the_cid_the_payment_was_made_with(sqlite_engine, sqlite_actors, stored_cid, refunded):
+    """Issue 13 item 7: a charge made under the subscription CID is not found under the one-time CID
+    (the sandbox answers -701 like KakaoPay); the payment's stored CID is what the cancel sends."""
+    from core.models import SandboxInstrument
+
+    sandbox, router = sandbox_router(sqlite_engine)
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        customer = Customer(name="정기", phone="01055556666")
+        session.add(customer)
+        session.add(SandboxInstrument(sid="S" * 20, partner_user_id="u"))
+        session.commit()
+        charged = sandbox.charge(
+            instrument_ref="S" * 20,
+            partner_order_id="SUB-1",
+            partner_user_id="u",
+            item_name="월회비",
+            total_amount=29_000,
+            tax_free_amount=0,
+            idempotency_key="charge:1",
+        )
+        payment = Payment(
+            customer_id=customer.id,
+            gateway="sandbox",
+            gateway_tid=charged.tid,
+            gateway_cid=stored_cid,  # None: an older row, inferred as a one-time payment (no order)
+            amount=29_000,
+            status="approved",
+            idempotency_key="charge:1",
+        )
+        session.add(payment)
+        session.commit()
+        if refunded:
+            refund = refund_payment(
+                session, sqlite_actors["cs"], payment_id=payment.id, amount=29_000, reason="해지",
+                idempotency_key="r", router=router,
+            )
+            assert refund.status == "succeeded"
+        else:
+            with pytest.raises(ValidationFailed, match="없는 결제"):
+                refund_payment(
+                    session, sqlite_actors["cs"], payment_id=payment.id, amount=29_000, reason="해지",
+                    idempotency_key="r", router=router,
+                )

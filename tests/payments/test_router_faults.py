@@ -95,7 +95,7 @@ def no_sleep(_seconds: float) -> None:
 
 def test_busy_then_ok_is_retried_with_backoff(kakao_server):
     fake, kakao = kakao_server
-    fake.plan(SUB, "busy", "500")
+    fake.plan(SUB, "busy", "429")
     waits: list[float] = []
     log: list = []
     routed = charge(PaymentRouter(kakao, sleep=waits.append, backoff_seconds=0.1), log, {"kakaopay": "S1"})
@@ -126,7 +126,7 @@ def test_dropped_answer_is_unknown_and_does_not_fail_over(kakao_server, toss_ser
 def test_hard_failure_fails_over_to_an_enrolled_backup(kakao_server, toss_server):
     fake, kakao = kakao_server
     toss_fake, toss = toss_server
-    fake.plan(SUB, "500", "html", "busy")
+    fake.plan(SUB, "busy", "429", "busy")
     log: list = []
     routed = charge(PaymentRouter(kakao, toss, sleep=no_sleep), log, {"kakaopay": "S1", "toss": "bk_1"})
     assert routed.gateway == "toss" and routed.result.tid == "pk_backup"
@@ -137,7 +137,7 @@ def test_hard_failure_fails_over_to_an_enrolled_backup(kakao_server, toss_server
 def test_no_backup_instrument_means_no_failover(kakao_server, toss_server):
     fake, kakao = kakao_server
     toss_fake, toss = toss_server
-    fake.plan(SUB, "500", "500", "500")
+    fake.plan(SUB, "429", "busy", "429")
     log: list = []
     with pytest.raises(PrimaryUnavailable):
         charge(PaymentRouter(kakao, toss, sleep=no_sleep), log, {"kakaopay": "S1"})
@@ -162,6 +162,22 @@ def test_a_decline_is_not_a_gateway_failure(toss_server):
     with pytest.raises(PermanentPaymentError):
         charge(PaymentRouter(declining, toss, sleep=no_sleep), log, {"kakaopay": "S1", "toss": "bk_1"})
     assert toss_fake.seen == [] and [e["decision"] for e in log] == ["permanent"]
+
+
+@pytest.mark.parametrize("behaviour", ["done_500", "done_html", "html200", "empty", "list", "tid_null", "drop"])
+def test_a_5xx_or_unreadable_charge_answer_is_unknown_never_retried_nor_failed_over(
+    kakao_server, toss_server, behaviour
+):
+    """Issue 13: the charge was performed, then a proxy answered badly: not charged again anywhere."""
+    fake, kakao = kakao_server
+    toss_fake, toss = toss_server
+    fake.plan(SUB, behaviour)
+    log: list = []
+    with pytest.raises(PaymentOutcomeUnknown):
+        charge(PaymentRouter(kakao, toss, sleep=no_sleep), log, {"kakaopay": "S1", "toss": "bk_1"})
+    assert fake.done == [SUB] and fake.seen.count(SUB) == 1
+    assert toss_fake.seen == []
+    assert "failover" not in [e["decision"] for e in log]
 
 
 def test_slow_toss_charge_is_found_by_lookup_not_charged_twice(toss_server):
