@@ -117,7 +117,7 @@ def test_resume_that_moves_the_charge_says_why(sqlite_engine: Engine, sqlite_act
         session.commit()
     clock.set_now(kst("2027-12-07T08:00"))
     at = open_app(sqlite_engine, sqlite_actors["cs"], "pages/subscriptions.py")
-    label = next(o for o in at.selectbox(key="sub_pick").options if o.startswith(f"#{sub_id} "))
+    label = next(o for o in at.selectbox(key="sub_pick").options if o.endswith(f"({sub_id}번)"))
     at.selectbox(key="sub_pick").select(label).run()
     at.checkbox(key="sub_pause_confirm").check()
     next(b for b in at.button if b.label == "지금 재개").click().run()
@@ -127,5 +127,5 @@ def test_resume_that_moves_the_charge_says_why(sqlite_engine: Engine, sqlite_act
     at.selectbox(key="sub_pick").select(label).run()
     events = at.dataframe[-1].value
     assert list(events["내용"]) == ["가입", "일시정지", "재개"]
-    assert "조정 전 결제일: 2027-12-07" in events["상세"].iloc[-1]
+    assert "조정 전 결제일 2027-12-07" in events["상세"].iloc[-1]
     assert not any(ch.isascii() and ch.isalpha() for detail in events["상세"] for ch in detail), list(events["상세"])

@@ -51,7 +51,7 @@ def test_refund_panel_shows_the_new_refund_and_no_refund_button_once_fully_refun
     assert toasts(at) == ["2,000원 환불 완료. 고객에게 안내 메시지를 보냈습니다."]
     assert "환불 기록이 없습니다." not in [i.value for i in at.info]
     refunds = table(at, "요청").value
-    assert list(refunds["금액"]) == ["2,000원"] and list(refunds["상태"]) == ["완료"]
+    assert list(refunds["금액"]) == ["2,000원"] and list(refunds["상태"]) == ["환불 완료"]
     assert "background-color" in highlighted_rows(at, "요청")
     payments = table(at, "대행사").value
     assert list(payments["환불"]) == ["2,000원"]
@@ -109,7 +109,8 @@ def test_an_error_stays_until_closed(sqlite_engine: Engine, sqlite_actors) -> No
 
 # --------------------------------------------------------------------------- 문의
 def test_inquiry_note_and_claim_show_their_result_and_the_new_state(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
-    from core import clock, inquiries
+    from core import clock
+    from core.inquiries import service as inquiries
     from tests.inquiry_helpers import k, make_customer
 
     cs = sqlite_actors["cs"]
@@ -137,7 +138,8 @@ def test_inquiry_note_and_claim_show_their_result_and_the_new_state(sqlite_engin
 
 
 def test_inquiry_cards_carry_number_type_customer_subject_and_time_left(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
-    from core import clock, inquiries
+    from core import clock
+    from core.inquiries import service as inquiries
     from tests.inquiry_helpers import k, make_customer
 
     cs = sqlite_actors["cs"]
