@@ -12,6 +12,7 @@ from core.billing_dates import (
     charge_date_on_or_after,
     first_charge_date,
     korean_date,
+    kst_instant,
     notice_date,
     retry_dates,
     schedule,
@@ -38,7 +39,7 @@ def test_each_retry_day_is_tried_once_in_order(offsets, expected):
 
 @pytest.mark.parametrize("offsets", [(0,), (-1, 3), (1, 0), (1.5,), (True, 3)])
 def test_retry_offsets_that_are_not_whole_positive_days_are_refused(offsets):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^retry offsets must be (whole|positive) days"):
         retry_dates(DUE, offsets)
 
 
@@ -50,13 +51,13 @@ def test_the_notice_goes_lead_days_before_the_charge(lead, expected):
 
 
 def test_a_negative_notice_lead_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^notice lead time cannot be negative$"):
         notice_date(date(2027, 3, 1), -1)
 
 
 @pytest.mark.parametrize("anchor", [0, 32, -1])
 def test_an_anchor_outside_1_to_31_is_refused(anchor):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^anchor day must be 1\.\.31$"):
         anchored_day(2027, 3, anchor)
 
 
@@ -73,9 +74,17 @@ def test_fixed_intervals_have_a_length_in_days_and_months_have_none(unit, count,
     assert Interval(unit, count).days == days
 
 
-@pytest.mark.parametrize(("unit", "count"), [("month", 0), ("week", -1), ("year", 1), ("Month", 1)])
-def test_an_interval_must_be_a_known_unit_at_least_once(unit, count):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("unit", "count", "error"),
+    [
+        ("month", 0, "^interval count must be at least 1$"),
+        ("week", -1, "^interval count must be at least 1$"),
+        ("year", 1, "^unknown interval unit 'year'"),
+        ("Month", 1, "^unknown interval unit 'Month'"),
+    ],
+)
+def test_an_interval_must_be_a_known_unit_at_least_once(unit, count, error):
+    with pytest.raises(ValueError, match=error):
         Interval(unit, count)
 
 
@@ -112,6 +121,20 @@ def test_a_schedule_has_exactly_the_count_asked():
 def test_when_words_in_korean(days, words):
     today = date(2027, 2, 27)
     assert when_words(date.fromordinal(today.toordinal() + days), today) == words
+
+
+@pytest.mark.parametrize(
+    ("args", "utc"),
+    [
+        ((), "2027-03-14T15:00:00+00:00"),  # midnight in Korea is 15:00 UTC the day before
+        ((9,), "2027-03-15T00:00:00+00:00"),
+        ((9, 30), "2027-03-15T00:30:00+00:00"),
+        ((23, 59), "2027-03-15T14:59:00+00:00"),
+    ],
+)
+def test_kst_instant_is_the_korean_wall_time_as_utc(args, utc):
+    instant = kst_instant(date(2027, 3, 15), *args)
+    assert instant.isoformat() == utc and instant.utcoffset().total_seconds() == 0
 
 
 def test_korean_date_has_no_leading_zeros():
