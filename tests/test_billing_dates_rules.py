@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import pytest
@@ -135,6 +136,17 @@ def test_when_words_in_korean(days, words):
 def test_kst_instant_is_the_korean_wall_time_as_utc(args, utc):
     instant = kst_instant(date(2027, 3, 15), *args)
     assert instant.isoformat() == utc and instant.utcoffset().total_seconds() == 0
+
+
+def test_kst_instant_is_utc_even_on_a_server_set_to_korean_time(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Seoul")
+    time.tzset()
+    try:
+        instant = kst_instant(date(2027, 3, 15), 9)
+        assert instant.isoformat() == "2027-03-15T00:00:00+00:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_korean_date_has_no_leading_zeros():
