@@ -6,6 +6,7 @@ minute of the last day, the exact night-ban edges and the exact daily limit.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -53,6 +54,7 @@ def test_opt_out_at_or_after_consent_stops_advertising(consent, opt_out, opted_o
     decision = _ad(recipient)
     if opted_out:
         assert (decision.action, decision.reason) == (Action.SKIP, "광고 수신거부 고객")
+        assert decision.text == "봄 신상품 소식"  # kept as written, for the message log
     else:
         assert decision.reason != "광고 수신거부 고객"
 
@@ -142,7 +144,11 @@ def test_a_purchase_in_the_future_or_missing_is_no_exception():
     assert compliance.purchase_exception_applies(AT, AT) is True
 
 
-@pytest.mark.parametrize("today", [date(2026, 9, 30), date(2027, 2, 28), date(2028, 2, 29), date(2027, 1, 1)])
+@pytest.mark.parametrize(
+    "today",
+    [date(2026, 9, 30), date(2027, 2, 28), date(2028, 2, 29), date(2027, 1, 1)]
+    + [date(2027, 8, 1) + timedelta(days=n) for n in range(35)],  # every distance from the search start
+)
 def test_earliest_excepting_purchase_is_the_first_day_still_in_the_window(today):
     now = kst(f"{today.isoformat()}T12:00")
     bound = compliance.earliest_excepting_purchase(now)
@@ -173,7 +179,9 @@ def test_night_ban_runs_from_21_to_08_kst(local, banned):
     assert compliance.in_night_ban(now) is banned
     decision = _ad(Recipient(ad_consent_at=AT - timedelta(days=9)), now=now)
     assert decision.action == (Action.HOLD if banned else Action.SEND)
-    if banned:
+    if banned:  # held, not dropped: the text waits unchanged and is framed when it goes
+        assert decision.text == "봄 신상품 소식"
+        assert decision.reason == "야간 광고 금지 (21:00~08:00): 08:00까지 보류"
         assert clock.to_kst(decision.hold_until).time().hour == 8
         assert decision.hold_until > now
     night = _ad(
@@ -206,6 +214,7 @@ def test_daily_ad_limit_holds_the_ad_over_the_limit_to_the_next_day(ads_today, l
     if action == Action.HOLD:
         assert decision.hold_until == kst("2027-03-16T08:00")
         assert f"하루 {limit}건" in decision.reason and "보류" in decision.reason
+        assert decision.text == "봄 신상품 소식"
         night = Recipient(ad_consent_at=AT, night_ad_consent_at=AT, ads_today=ads_today)
         assert _ad(night, daily_ad_limit=limit).hold_until == kst("2027-03-16T00:00")
 
@@ -218,4 +227,22 @@ def test_informational_messages_pass_untouched_and_unknown_kinds_are_skipped():
     )
     assert (info.action, info.text) == (Action.SEND, "주문 확인")
     other = compliance.check(kind="survey", text="x", recipient=opted_out, shop=SHOP, now=AT)
-    assert other.action == Action.SKIP and "알 수 없는" in other.reason
+    assert (other.action, other.text, other.reason) == (Action.SKIP, "x", "알 수 없는 메시지 종류: survey")
+
+
+def test_hold_and_window_instants_are_utc_even_on_a_server_set_to_korean_time(monkeypatch):
+    """core keeps instants in UTC whatever the server's time zone (they are stored and compared)."""
+    monkeypatch.setenv("TZ", "Asia/Seoul")
+    time.tzset()
+    try:
+        night = kst("2027-03-15T23:00")
+        for instant in (
+            compliance.next_day_start(night),
+            compliance.next_ad_day_start(night, night_consent=False),
+            compliance.next_ad_day_start(night, night_consent=True),
+            compliance.earliest_excepting_purchase(night),
+        ):
+            assert instant.utcoffset() == timedelta(0), instant
+    finally:
+        monkeypatch.undo()
+        time.tzset()
