@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from core.errors import Conflict, ValidationFailed
 from core.models import AuditLog, Payment, Refund, SandboxPayment
 from core.order_import import import_orders
-from core.orders import refund_payment, refund_tax_free_amount, settle_pending_refund
+from core.orders import check_amount, refund_payment, refund_tax_free_amount, settle_pending_refund
 from tests.payments.helpers import paid_order, sandbox_router
 
 
@@ -216,3 +216,121 @@ def test_a_payment_not_paid_or_already_refunded_is_refused_in_korean(sqlite_engi
         assert not any("a" <= ch.lower() <= "z" for ch in str(refused.value))
         assert session.exec(select(Refund)).first() is None
         assert "cancel" not in sandbox.calls
+
+
+# (total, tax-free, refunded before, tax-free refunded before, amount, tax-free part)
+CLAMPS = [
+    (30_000, 1_001, 15_000, 1_001, 5_000, 0),  # history from before the fix sent too much: never negative
+    (30_000, 1_001, 20_000, 667, 20_000, 334),  # more than is left (a caller's bug): never past the rest
+    (30_000, 1_001, 0, 0, 30_000, 1_001),
+    (30_000, 0, 0, 0, 30_000, 0),
+]
+
+
+@pytest.mark.parametrize(("total", "tax_free", "before", "tax_free_before", "amount", "part"), CLAMPS)
+def test_a_tax_free_part_is_never_negative_nor_more_than_what_is_left(
+    total, tax_free, before, tax_free_before, amount, part
+):
+    assert refund_tax_free_amount(total, tax_free, before, tax_free_before, amount) == part
+
+
+def test_a_refund_request_records_who_what_and_why(sqlite_engine, sqlite_actors):
+    sandbox, router = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox, amount=30_000, tax_free=1_001)
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        refund = _refund(
+            session, sqlite_actors["cs"], router, payment, 15_000, "k", reason="  파손 교환 불가  "
+        )
+        assert (refund.payment_id, refund.order_id, refund.amount) == (payment.id, payment.order_id, 15_000)
+        assert (refund.reason, refund.requested_by, refund.idempotency_key) == (
+            "파손 교환 불가",
+            sqlite_actors["cs"].id,
+            "k",
+        )
+        row = session.exec(select(AuditLog).where(AuditLog.action == "refund.request")).one()
+        assert (row.actor_id, row.entity_type, row.entity_id) == (
+            sqlite_actors["cs"].id,
+            "refund",
+            str(refund.id),
+        )
+        assert row.detail == {"payment_id": payment.id, "amount": 15_000, "reason": "파손 교환 불가"}
+
+
+@pytest.mark.parametrize(
+    ("reason", "key", "error"),
+    [
+        ("", "k", "^환불 사유를 입력하세요$"),
+        ("   ", "k", "^환불 사유를 입력하세요$"),
+        (None, "k", "^환불 사유를 입력하세요$"),
+        ("x", "", "^환불 요청 키가 올바르지 않습니다 \\(1~120자\\)$"),
+        ("x", "   ", "환불 요청 키가 올바르지 않습니다"),
+        ("x", None, "환불 요청 키가 올바르지 않습니다"),
+        ("x", "k" * 121, "환불 요청 키가 올바르지 않습니다"),
+        ("x" * 501, "k", "^환불 사유는 500자 이내로 입력하세요$"),
+    ],
+)
+def test_a_refund_needs_a_reason_and_a_request_key(sqlite_engine, sqlite_actors, reason, key, error):
+    sandbox, router = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox)
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        with pytest.raises(ValidationFailed, match=error):
+            refund_payment(
+                session,
+                sqlite_actors["cs"],
+                payment_id=payment.id,
+                amount=1_000,
+                reason=reason,
+                idempotency_key=key,
+                router=router,
+            )
+        assert session.exec(select(Refund)).first() is None
+
+
+def test_a_request_key_of_120_characters_is_accepted_and_trimmed(sqlite_engine, sqlite_actors):
+    sandbox, router = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox)
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        refund = _refund(session, sqlite_actors["cs"], router, payment, 1_000, f" {'k' * 120} ")
+        assert refund.idempotency_key == "k" * 120 and refund.status == "succeeded"
+
+
+def test_the_same_key_for_another_payment_is_refused(sqlite_engine, sqlite_actors):
+    sandbox, router = sandbox_router(sqlite_engine)
+    first = paid_order(sqlite_engine, sandbox, number="T-1")
+    second = paid_order(sqlite_engine, sandbox, number="T-2", phone="01099998888")
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        _refund(session, sqlite_actors["cs"], router, first, 1_000, "same")
+        with pytest.raises(ValidationFailed, match="^같은 요청 키로 다른 환불을 요청했습니다$"):
+            _refund(session, sqlite_actors["cs"], router, second, 1_000, "same")
+        assert session.get(Payment, second.id).refunded_amount == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1, 1), (30_000, 30_000), (30_000.0, 30_000), (100_000_000, 100_000_000)],
+)
+def test_an_amount_is_whole_won_up_to_100_million(value, expected):
+    assert check_amount(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (0, "^금액은\\(는\\) 0보다 커야 합니다: 0$"),
+        (-1, "^금액은\\(는\\) 0보다 커야 합니다: -1$"),
+        (1.5, "^금액은\\(는\\) 원 단위 정수여야 합니다: 1.5$"),
+        ("1000", "원 단위 정수여야"),
+        (True, "원 단위 정수여야"),
+        (None, "원 단위 정수여야"),
+        (100_000_001, "^금액이\\(가\\) 너무 큽니다: 100,000,001원 \\(최대 100,000,000원\\)$"),
+    ],
+)
+def test_an_amount_that_is_not_whole_won_or_is_absurd_is_refused(value, error):
+    with pytest.raises(ValidationFailed, match=error):
+        check_amount(value)
+
+
+def test_zero_is_an_amount_only_where_allowed():
+    assert check_amount(0, "면세 금액", allow_zero=True) == 0
+    with pytest.raises(ValidationFailed, match="^면세 금액은\\(는\\) 0 이상이어야 합니다: -1$"):
+        check_amount(-1, "면세 금액", allow_zero=True)
