@@ -4,6 +4,7 @@ rounding of won, splits that keep every won, medians and monthly subscription am
 from __future__ import annotations
 
 import statistics
+import time
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -20,12 +21,25 @@ from core.errors import ValidationFailed
         (datetime(2027, 3, 14, 14, 59, 59, tzinfo=UTC), date(2027, 3, 14)),  # 23:59:59 KST
         (datetime(2027, 3, 14, 15, 0, tzinfo=UTC), date(2027, 3, 15)),  # KST midnight
         (datetime(2027, 3, 15, 0, 0, tzinfo=timezone(timedelta(hours=9))), date(2027, 3, 15)),
+        (datetime(2027, 3, 15, 20, 0, tzinfo=timezone(timedelta(hours=9))), date(2027, 3, 15)),
+        (datetime(2027, 3, 15, 8, 0, tzinfo=timezone(timedelta(hours=-5))), date(2027, 3, 15)),  # 22:00 KST
         (datetime(2027, 3, 14, 15, 0), date(2027, 3, 15)),  # naive instants are UTC (as stored)
         (datetime(2026, 12, 31, 15, 0, tzinfo=UTC), date(2027, 1, 1)),  # new year in Korea
     ],
 )
 def test_a_sale_belongs_to_its_korean_day(instant, day):
     assert analytics.kst_day(instant) == day
+
+
+def test_a_sale_day_is_korean_even_on_a_server_set_to_korean_time(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Seoul")
+    time.tzset()
+    try:
+        assert analytics.kst_day(datetime(2027, 3, 14, 15, 0, tzinfo=UTC)) == date(2027, 3, 15)
+        assert analytics.kst_day(datetime(2027, 3, 14, 14, 59, tzinfo=UTC)) == date(2027, 3, 14)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_months_are_counted_by_calendar_month():
@@ -108,8 +122,12 @@ def test_change_against_the_previous_period(current, previous, expected):
 @pytest.mark.parametrize(
     ("first", "last", "error"),
     [
-        (date(2027, 3, 2), date(2027, 3, 1), "종료일이 시작일보다 빠릅니다"),
-        (date(2000, 1, 1), date(2000, 1, 1) + timedelta(days=366 * 20 + 1), "20년 이내"),
+        (date(2027, 3, 2), date(2027, 3, 1), "^종료일이 시작일보다 빠릅니다. 기간을 다시 선택해 주세요.$"),
+        (
+            date(2000, 1, 1),
+            date(2000, 1, 1) + timedelta(days=366 * 20 + 1),
+            "^기간은 20년 이내로 선택해 주세요.$",
+        ),
     ],
 )
 def test_a_backwards_or_endless_range_is_refused_in_korean(first, last, error):
@@ -189,6 +207,9 @@ def test_any_median_of_counts_is_the_median(values):
         (1_000, "day", 1, 30_417),  # 365 days a year / 12 months: 30,416.67
         (1_000, "day", 7, 4_345),  # 4,345.24
         (39_000, "month", 0, 39_000),  # a broken count counts as 1
+        (0, "month", 1, 0),  # a free plan adds nothing
+        (0, "week", 1, 0),
+        (0, "day", 1, 0),
     ],
 )
 def test_a_subscription_counts_its_amount_per_month(amount, unit, count, monthly):
