@@ -348,3 +348,40 @@ def _problems(include, exclude=()):
 )
 def test_rules_that_can_never_hold_together_are_named(include, exclude, expected):
     assert _problems(include, exclude) == expected
+
+
+def test_a_rule_number_is_at_least_0_unless_told_otherwise():
+    assert campaigns._int({"min": 0}, "min") == 0
+    with pytest.raises(ValidationFailed, match="^'min' 값은 0 이상이어야 합니다$"):
+        campaigns._int({"min": -1}, "min")
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason"),
+    [
+        ({"days": 0}, "^'days' 값은 1 이상이어야 합니다$"),  # "the last 0 days" is no period
+        ({"start": "3월 1일"}, "^'start' 날짜 형식이 올바르지 않습니다"),
+        ({"end": "3월 31일"}, "^'end' 날짜 형식이 올바르지 않습니다"),
+    ],
+)
+def test_a_period_names_the_value_that_is_wrong(rule, reason):
+    with pytest.raises(ValidationFailed, match=reason):
+        campaigns._period(rule, NOW)
+
+
+def test_rule_list_errors_say_what_to_do():
+    with pytest.raises(ValidationFailed) as unknown:
+        campaigns._rules_lists({"include": [{"type": "vip"}]})
+    assert (
+        str(unknown.value)
+        == "알 수 없는 세그먼트 조건입니다 (사용 가능: " + ", ".join(campaigns.RULE_LABELS.values()) + ")"
+    )
+    with pytest.raises(ValidationFailed) as empty:
+        campaigns._rules_lists({"include": []})
+    assert str(empty.value) == "세그먼트에 포함 조건을 하나 이상 추가하세요 (빈 세그먼트)"
+
+
+@pytest.mark.parametrize("kind", ["spent", "bought", "dormant", "first_purchase", "repurchase_due"])
+def test_never_ordered_contradicts_every_purchase_rule(kind):
+    problems = _problems([{"type": "order_count", "max": 0}, {"type": kind, "days": 30}])
+    assert "주문이 한 번도 없는 고객에게 구매 조건을 함께 걸었습니다" in problems
