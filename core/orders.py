@@ -241,7 +241,7 @@ def _reserve_refund(
             "결제한 곳(쇼핑몰 관리자 화면 등)에서 환불해 주세요"
         )
     if payment.status not in REFUNDABLE_PAYMENT_STATUSES:
-        label = PAYMENT_STATUS_LABELS.get(payment.status, payment.status)
+        label = PAYMENT_STATUS_LABELS[payment.status]
         raise ValidationFailed(f"환불할 수 없는 결제 상태입니다 ({label})")
     # What was refunded or is being refunded before this one (a FAILED refund gave its money back).
     refunded_before, tax_free_before = session.exec(
