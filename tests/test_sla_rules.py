@@ -368,3 +368,15 @@ def test_the_seed_targets_are_the_defaults():
     assert (policy.calendar, policy.at_risk_share) == ("24/7", 0.5)
     assert sla.calendar_for(policy, BUSINESS) is sla.TWENTY_FOUR_SEVEN
     assert sla.calendar_for(PAYMENT_ERROR, BUSINESS) is BUSINESS
+
+
+def test_an_answer_at_the_creation_instant_counts():
+    """An automatic receipt sent as the inquiry is created answers it at once."""
+    first = _evaluate(RECEIPT, _events((timedelta(0), "receipt")), now=H).first_response
+    assert (first.state, first.stopped_at, first.used) == (SlaState.MET, MONDAY_9, timedelta(0))
+
+
+def test_the_wall_clock_deadline_keeps_the_same_pauses():
+    events = _events((5 * M, "wait_customer"), (H, "customer_message"))
+    first = _evaluate(PAYMENT_ERROR, events, now=H + 10 * M).first_response
+    assert first.wall_clock_due_at == MONDAY_9 + H + 25 * M  # 30 minutes, 55 of them paused
