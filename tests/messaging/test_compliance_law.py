@@ -136,6 +136,7 @@ def test_purchase_exception_lasts_six_months_by_the_civil_code(purchase_day, las
         Action.SKIP,
         "광고 수신 동의 없음 (6개월 내 동종 구매도 없음)",
     )
+    assert skipped.text == "봄 신상품 소식"  # kept as written, for the message log
 
 
 def test_a_purchase_in_the_future_or_missing_is_no_exception():
