@@ -71,7 +71,7 @@ def next_charge_date(current: date, anchor_day: int, interval: Interval = Interv
     """The charge date after `current` (itself a charge date): anchored, so it never drifts."""
     if interval.unit == MONTH:
         return add_months(current, interval.count, anchor_day)
-    return current + timedelta(days=interval.days or 0)
+    return current + timedelta(days=interval.days or 0)  # pragma: no mutate (equivalent: a week or day plan always has days >= 1)
 
 
 def charge_date_on_or_after(
@@ -138,11 +138,20 @@ def period_key(charge_date: date) -> str:
 def retry_dates(
     charge_date: date, retry_days: tuple[int, ...] | list[int] = DEFAULT_RETRY_DAYS
 ) -> list[date]:
-    """Dunning: the days a failed charge is tried again, as offsets from its due date."""
-    offsets = sorted(set(int(d) for d in retry_days))
+    """Dunning: the days a failed charge is tried again, as offsets from its due date, in order.
+
+    An offset listed twice is one retry day (1, 3, 3, 7 -> 1, 3, 7): a day is tried once, and the
+    retries and their notices are counted per day. Offsets are whole positive days; anything else
+    (0, -1, 1.5, True) is a typo in the settings and is refused rather than guessed.
+    """
+    offsets: set[int] = set()
+    for day in retry_days:
+        if isinstance(day, bool) or (isinstance(day, float) and not day.is_integer()):
+            raise ValueError(f"retry offsets must be whole days: {day!r}")
+        offsets.add(int(day))
     if any(d <= 0 for d in offsets):
         raise ValueError("retry offsets must be positive days")
-    return [charge_date + timedelta(days=d) for d in offsets]
+    return [charge_date + timedelta(days=d) for d in sorted(offsets)]
 
 
 def review_delay(

@@ -35,7 +35,7 @@ from core.models import (
     Role,
 )
 from core.models.messaging import MESSAGE_STATUS_LABELS
-from core.models.orders import GATEWAY_LABELS, PAYMENT_METHOD_LABELS
+from core.models.orders import GATEWAY_LABELS, PAYMENT_METHOD_LABELS, PAYMENT_STATUS_LABELS
 from core.money import format_krw
 from core.payment_templates import ensure_template
 from core.payments.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
@@ -148,7 +148,7 @@ def check_amount(value: Any, label: str = "금액", *, allow_zero: bool = False)
         else:
             raise ValidationFailed(f"{label}은(는) 원 단위 정수여야 합니다: {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
-        raise ValidationFailed(f"{label}은(는) {'0 이상' if allow_zero else '0보다 커야'} 합니다: {value:,}")
+        raise ValidationFailed(f"{label}은(는) {'0 이상이어야' if allow_zero else '0보다 커야'} 합니다: {value:,}")
     if value > MAX_AMOUNT:
         raise ValidationFailed(
             f"{label}이(가) 너무 큽니다: {format_krw(value)} (최대 {format_krw(MAX_AMOUNT)})"
@@ -283,12 +283,40 @@ def refund_payment(
     return _send_refund(session, actor, refund, _router_for(session, router))
 
 
+def refund_tax_free_amount(
+    total: int, tax_free_total: int, refunded_before: int, tax_free_before: int, amount: int
+) -> int:
+    """The tax-free part of a refund of `amount` (KakaoPay's cancel_tax_free_amount).
+
+    Computed from what was refunded before this refund, never from this refund alone: after
+    refunds adding up to R of a `total` with `tax_free_total` tax-free, the tax-free refunded is
+    floor(R * tax_free_total / total). So the parts of any split add up to the tax-free total (the
+    last refund takes the rest because R == total gives exactly tax_free_total) and no refund's
+    rounding is lost: 30,000원 with 1,001원 tax-free as 15,000 + 15,000 gives 500 then 501, as
+    10,000 x 3 gives 333, 334, 334. Never below 0 nor above the tax-free still refundable.
+    """
+    due = (refunded_before + amount) * tax_free_total // total - tax_free_before
+    return max(0, min(due, tax_free_total - tax_free_before))
+
+
 def _reserve_refund(
     session: Session, actor: Actor, payment_id: int, amount: int, reason: str, key: str
 ) -> Refund:
     payment = _lock_payment(session, payment_id)
-    if payment.status not in REFUNDABLE_PAYMENT_STATUSES or not payment.gateway_tid:
-        raise ValidationFailed(f"환불할 수 없는 결제 상태입니다 ({payment.status})")
+    if not payment.gateway_tid:  # imported from a CSV: no gateway transaction to cancel here
+        raise ValidationFailed(
+            "결제 대행사 거래번호가 없는 결제(주문 파일에서 가져온 결제)는 여기서 환불할 수 없습니다: "
+            "결제한 곳(쇼핑몰 관리자 화면 등)에서 환불해 주세요"
+        )
+    if payment.status not in REFUNDABLE_PAYMENT_STATUSES:
+        label = PAYMENT_STATUS_LABELS[payment.status]
+        raise ValidationFailed(f"환불할 수 없는 결제 상태입니다 ({label})")
+    # What was refunded or is being refunded before this one (a FAILED refund gave its money back).
+    refunded_before, tax_free_before = session.exec(
+        select(
+            func.coalesce(func.sum(Refund.amount), 0), func.coalesce(func.sum(Refund.tax_free_amount), 0)
+        ).where(Refund.payment_id == payment_id, Refund.status != RefundStatus.FAILED)
+    ).one()
     result = session.execute(
         update(Payment)
         .where(Payment.id == payment_id, Payment.refunded_amount + amount <= Payment.amount)  # type: ignore[arg-type]
@@ -298,16 +326,9 @@ def _reserve_refund(
         raise Conflict(
             f"환불 가능 금액({format_krw(refundable_amount(payment))})보다 많이 환불할 수 없습니다"
         )
-    refunded_tax_free = session.exec(
-        select(func.coalesce(func.sum(Refund.tax_free_amount), 0)).where(
-            Refund.payment_id == payment_id, Refund.status != RefundStatus.FAILED
-        )
-    ).one()
-    remaining_tax_free = payment.tax_free_amount - int(refunded_tax_free)
-    if payment.refunded_amount + amount == payment.amount:  # the last refund takes what is left
-        tax_free = remaining_tax_free
-    else:
-        tax_free = min(remaining_tax_free, amount * payment.tax_free_amount // payment.amount)
+    tax_free = refund_tax_free_amount(
+        payment.amount, payment.tax_free_amount, int(refunded_before), int(tax_free_before), amount
+    )
     refund = Refund(
         payment_id=payment_id,
         order_id=payment.order_id,

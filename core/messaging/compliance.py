@@ -73,9 +73,8 @@ def next_day_start(at: datetime) -> datetime:
 
 def next_ad_day_start(at: datetime, *, night_consent: bool) -> datetime:
     """The first instant of the next KST day an ad may go: midnight with night consent, else 08:00."""
-    midnight = datetime.combine(clock.to_kst(at).date() + timedelta(days=1), time(0, 0), tzinfo=clock.KST)
-    start = midnight if night_consent else midnight.replace(hour=NIGHT_END.hour, minute=NIGHT_END.minute)
-    return start.astimezone(clock.UTC)
+    tomorrow = clock.to_kst(at).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time() if night_consent else NIGHT_END, tzinfo=clock.KST).astimezone(clock.UTC)
 
 
 def pressure_reason(daily_ad_limit: int, until: datetime) -> str:
@@ -110,10 +109,10 @@ def earliest_excepting_purchase(now: datetime) -> datetime:
     """The earliest instant a purchase must be at or after to still stand in for consent at `now`
     (a KST midnight; the last days are monotonic in the purchase day, so one bound fits all)."""
     today = clock.to_kst(now).date()
-    day = today - timedelta(days=200)
+    day = today - timedelta(days=200)  # pragma: no mutate (equivalent: any start over 184 days back finds the same day)
     while purchase_exception_last_day(day) < today:
         day += timedelta(days=1)
-    return datetime.combine(day, time(0, 0), tzinfo=clock.KST).astimezone(clock.UTC)
+    return datetime.combine(day, time(), tzinfo=clock.KST).astimezone(clock.UTC)
 
 
 def in_night_ban(at: datetime) -> bool:
