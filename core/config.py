@@ -51,8 +51,12 @@ class Settings(BaseSettings):
     message_rate_per_second: float = 100.0
 
     session_idle_minutes: int = 60
-    login_max_failures: int = 5
-    login_lockout_minutes: int = 15
+    session_max_minutes: int = 12 * 60  # absolute lifetime of a login, however active
+    login_max_failures: int = 5  # free failures per username and per address before the backoff starts
+    # The backoff doubles per failure up to these caps: short per username, so the owner is never kept
+    # out long by someone else's guesses; long per address, which slows one guesser down.
+    login_user_backoff_max_seconds: float = 4.0
+    login_address_backoff_max_seconds: float = 900.0
 
     @field_validator("database_url")
     @classmethod

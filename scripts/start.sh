@@ -16,5 +16,5 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 echo "· ChannelDesk: http://localhost:${PORT:-8501}  (demo logins: owner / cs / staff, password: channeldesk)"
-$py -m streamlit run app.py --server.port "${PORT:-8501}" --server.headless true \
+$py -m streamlit run server.py --server.port "${PORT:-8501}" --server.headless true \
   --browser.gatherUsageStats false
