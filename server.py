@@ -36,7 +36,7 @@ from core.seed import DEMO_PASSWORD, DEMO_USERS
 
 LOGIN_PATH = "/auth/login"
 LOGOUT_PATH = "/auth/logout"
-MAX_FORM_BYTES = 64 * 1024  # a login form is a few hundred bytes; a 10,000-character password fits
+MAX_FORM_BYTES = 128 * 1024  # a login form is a few hundred bytes; 10,000 Hangul characters (90 KB encoded) fit
 STAFF_PATHS = frozenset({"/", *(f"/{s.url_path}" for s in SCREENS)})
 PUBLIC_PATHS = frozenset(f"/{s.url_path}" for s in PUBLIC_SCREENS)
 

@@ -85,6 +85,20 @@ def browser_page(width: int = 1400, height: int = 900) -> Iterator[object]:
             browser.close()
 
 
+@contextmanager
+def browser_context(width: int = 1400, height: int = 900) -> Iterator[object]:
+    """One browser profile (shared cookies) that can open several tabs: context.new_page()."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser.new_context(viewport={"width": width, "height": height}, locale="ko-KR",
+                                      timezone_id="Asia/Seoul")
+        finally:
+            browser.close()
+
+
 def login(page, base_url: str, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(base_url)
     page.get_by_text("ChannelDesk 로그인").wait_for(timeout=30_000)
