@@ -12,9 +12,10 @@ import streamlit as st
 
 import ui
 from core import clock
-from core.auth import SESSION_COOKIE, Actor, logout, resolve_session
+from core.auth import SESSION_COOKIE, Actor, change_own_password, logout, resolve_session
 from core.config import ConfigError, get_settings
-from core.db import DatabaseError
+from core.db import DatabaseError, session_scope
+from core.errors import ChannelDeskError
 from core.models.staff import ROLE_LABELS
 from core.screens import PUBLIC_SCREENS, SCREENS, screens_for
 
@@ -29,6 +30,8 @@ def _login_page() -> None:
     reason = st.session_state.get("session_ended")
     if reason == "logout":
         st.info("로그아웃했습니다.")
+    elif reason == "password":
+        st.info("비밀번호를 바꿨습니다. 새 비밀번호로 다시 로그인하세요.")
     elif reason:
         st.info("오래 사용하지 않았거나 계정이 바뀌어 로그인이 끝났습니다. 다시 로그인하세요.")
     path = urlsplit(st.context.url or "").path or "/"
@@ -62,6 +65,27 @@ def _resolve_actor() -> Actor | None:
         st.session_state["actor"] = actor
         st.session_state.pop("session_ended", None)
     return actor
+
+
+def _own_password(actor: Actor) -> None:
+    """Anyone changes their own password here (the current one required); every login of theirs ends."""
+    with st.expander("내 비밀번호 바꾸기"), st.form("app_own_password", clear_on_submit=True):
+        current = st.text_input("지금 비밀번호", type="password", key="app_pw_current")
+        new = st.text_input("새 비밀번호 (8자 이상)", type="password", key="app_pw_new")
+        again = st.text_input("새 비밀번호 확인", type="password", key="app_pw_again")
+        if st.form_submit_button("바꾸기"):
+            if new != again:
+                st.error("새 비밀번호 두 칸이 다릅니다")
+                return
+            try:
+                with session_scope(ui.engine()) as session:
+                    change_own_password(session, actor, current, new)
+            except ChannelDeskError as exc:
+                st.error(str(exc))
+                return
+            st.session_state.pop("actor", None)
+            st.session_state["session_ended"] = "password"
+            st.rerun()
 
 
 def _logout() -> None:
@@ -105,6 +129,7 @@ def main() -> None:
         if st.button("로그아웃", key="app_logout"):
             _logout()
             st.rerun()
+        _own_password(actor)
     refused = [
         st.Page(_no_access_page, title="접근 권한 없음", url_path=s.url_path, visibility="hidden")
         for s in SCREENS
