@@ -157,27 +157,31 @@ def _throttled_until(row: LoginThrottle | None, free: int, cap_seconds: float) -
     return row.last_failed_at + timedelta(seconds=backoff_seconds(row.failed_logins, free, cap_seconds))
 
 
-def record_failed_login(engine: Engine, key: str) -> int:
-    """Count one failure for `key` with a single atomic upsert (INSERT ... ON CONFLICT DO UPDATE SET
-    failed_logins = failed_logins + 1 ... RETURNING): parallel guesses are each counted, never lost."""
+def record_failed_login(engine: Engine, *keys: str) -> list[int]:
+    """Count one failure for each key (username, address) in one short transaction, each with a
+    single atomic upsert (INSERT ... ON CONFLICT DO UPDATE SET failed_logins = failed_logins + 1 ...
+    RETURNING): parallel guesses are each counted, never lost. Returns the new counts."""
     now = clock.now()
     table = LoginThrottle.__table__  # type: ignore[attr-defined]
     dialect_insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     stale = table.c.last_failed_at < now - THROTTLE_FORGET
-    statement = (
-        dialect_insert(table)
-        .values(key=key, failed_logins=1, last_failed_at=now)
-        .on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={
-                "failed_logins": case((stale, 1), else_=table.c.failed_logins + 1),
-                "last_failed_at": now,
-            },
-        )
-        .returning(table.c.failed_logins)
-    )
+    counts: list[int] = []
     with engine.begin() as connection:
-        return int(connection.execute(statement).scalar_one())
+        for key in keys:
+            statement = (
+                dialect_insert(table)
+                .values(key=key, failed_logins=1, last_failed_at=now)
+                .on_conflict_do_update(
+                    index_elements=[table.c.key],
+                    set_={
+                        "failed_logins": case((stale, 1), else_=table.c.failed_logins + 1),
+                        "last_failed_at": now,
+                    },
+                )
+                .returning(table.c.failed_logins)
+            )
+            counts.append(int(connection.execute(statement).scalar_one()))
+    return counts
 
 
 def login(engine: Engine, username: str, password: str, client: Client = Client()) -> tuple[str, Actor]:
@@ -214,8 +218,7 @@ def login(engine: Engine, username: str, password: str, client: Client = Client(
     finally:
         _argon2_slots.release()
     if not ok or user is None:
-        record_failed_login(engine, user_key)
-        record_failed_login(engine, addr_key)
+        record_failed_login(engine, user_key, addr_key)
         raise LoginFailed(LOGIN_REFUSED)
     with session_scope(engine) as session:
         session.exec(delete(LoginThrottle).where(LoginThrottle.key == user_key))  # type: ignore[call-overload]

@@ -314,7 +314,7 @@ def test_unlock_ends_the_backoff_at_once(engine: Engine, users) -> None:  # type
 def test_parallel_failures_are_each_counted(engine: Engine) -> None:
     """36 parallel failures count 36 (the old read-modify-write counted 4 on PostgreSQL)."""
     with ThreadPoolExecutor(12) as pool:
-        results = list(pool.map(lambda _: record_failed_login(engine, "user:boss"), range(36)))
+        results = list(pool.map(lambda _: record_failed_login(engine, "user:boss")[0], range(36)))
     assert sorted(results) == list(range(1, 37))
     with Session(engine) as session:
         assert session.get(LoginThrottle, "user:boss").failed_logins == 36
