@@ -12,7 +12,7 @@ import streamlit as st
 
 import ui
 from core import clock
-from core.auth import SESSION_COOKIE, Actor, change_own_password, logout, resolve_session
+from core.auth import Actor, change_own_password, logout, resolve_session
 from core.config import ConfigError, get_settings
 from core.db import DatabaseError, session_scope
 from core.errors import ChannelDeskError
@@ -43,20 +43,10 @@ def _no_access_page() -> None:
     st.info("이 화면은 지금 계정의 역할로 열 수 없습니다. 왼쪽 메뉴의 화면을 이용하세요.")
 
 
-def _session_token() -> str | None:
-    """The browser's session cookie. (AppTest sends no cookies: tests open a real session row and put
-    its token in session_state; nothing a visitor sends can set that key.)"""
-    cookie = st.context.cookies.get(SESSION_COOKIE)
-    if isinstance(cookie, str) and cookie:  # (AppTest answers with a mock object, not a string)
-        return cookie
-    token = st.session_state.get("session_token")
-    return token if isinstance(token, str) else None
-
-
 def _resolve_actor() -> Actor | None:
     """Who is logged in, asked of the database on every run: role, active flag, revocation, idle and
     absolute limits all apply at once, on every server sharing the store."""
-    token = _session_token()
+    token = ui.session_token()
     actor = resolve_session(ui.engine(), token) if token else None
     if actor is None:
         if st.session_state.pop("actor", None) is not None:
@@ -89,7 +79,7 @@ def _own_password(actor: Actor) -> None:
 
 
 def _logout() -> None:
-    logout(ui.engine(), _session_token())
+    logout(ui.engine(), ui.session_token())
     st.session_state.pop("actor", None)
     st.session_state["session_ended"] = "logout"
 

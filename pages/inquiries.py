@@ -108,7 +108,9 @@ with tab_queue:
 
     @st.fragment(run_every=1)
     def _live_queue() -> None:
-        """Recomputes state and countdown from the cached deadlines each second: no database query."""
+        """Recomputes state and countdown from the cached deadlines each second: no database query
+        (but for the session check every 20 s)."""
+        ui.live_guard()
         now = clock.now()
         table = []
         for row in rows:

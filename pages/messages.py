@@ -22,6 +22,7 @@ st.title("메시지")
 
 @st.fragment(run_every=15)
 def _daily_counts() -> None:
+    ui.live_guard()
     with session_scope(engine) as session:
         days = service.daily_counts(session, days=14)
     st.subheader("일별 메시지 수 (최근 14일)")

@@ -25,6 +25,7 @@ with tab_worker:
 
     @st.fragment(run_every=5)
     def _worker_health() -> None:
+        ui.live_guard()
         with session_scope(ui.engine()) as session:
             health = overview.worker_health(session)
         if health["seconds_since_beat"] is None:

@@ -149,3 +149,43 @@ def test_the_login_page_names_demo_accounts_only_on_a_demo_store(tmp_path: Path)
     with streamlit_server(demo) as base:
         page = httpx.get(f"{base}/auth/login", timeout=30).text
         assert "데모 매장입니다" in page and "owner" in page
+
+
+LIVE_SCRIPT = """
+import streamlit as st
+import ui
+st.write("live" if ui.still_logged_in() else "ended")
+"""
+
+
+def test_live_fragments_stop_at_the_idle_limit_and_do_not_extend_it(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    """The fragments on 문의 / 메시지 / 설정 call ui.live_guard, which asks this: refreshing by
+    themselves they never count as activity, so an unattended screen stops showing customer data."""
+    from datetime import timedelta
+
+    from streamlit.testing.v1 import AppTest
+
+    from core import clock
+    from tests.ui_helpers import point_app_at, session_token_for
+
+    point_app_at(sqlite_engine)
+    start = clock.now()
+    at = AppTest.from_string(LIVE_SCRIPT, default_timeout=30)
+    at.session_state["session_token"] = session_token_for(sqlite_engine, sqlite_actors["cs"])
+    at.session_state["actor"] = sqlite_actors["cs"]
+    seen = []
+    for minutes in (1, 30, 59, 61):
+        with clock.frozen(start + timedelta(minutes=minutes)):
+            at.run()
+        seen.append(at.markdown[0].value)
+    assert seen == ["live", "live", "live", "ended"]
+    assert "actor" not in at.session_state
+
+
+def test_every_live_fragment_checks_the_session() -> None:
+    root = Path(__file__).resolve().parent.parent
+    for path in [*root.glob("pages/*.py"), *root.glob("ui/*.py")]:
+        source = path.read_text()
+        for chunk in source.split("@st.fragment(run_every")[1:]:
+            body = chunk.split("\n", 8)[:8]  # the decorator, the def, a docstring, then the guard
+            assert any("ui.live_guard()" in line for line in body), f"{path.name}: a live fragment without ui.live_guard()"
