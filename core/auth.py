@@ -22,6 +22,7 @@ from core.db import read_scope, session_scope
 from core.errors import PermissionDenied, ValidationFailed
 from core.messaging.phone import mask_phone
 from core.models import AuditLog, LoginThrottle, Role, StaffSession, StaffUser
+from core.safe_text import has_control_chars
 
 _hasher = PasswordHasher()  # argon2id, memory-hard, library defaults (RFC 9106 low-memory profile)
 
@@ -128,12 +129,6 @@ class Client:
 
     ip: str = ""
     user_agent: str = ""
-
-
-def has_control_chars(text: str) -> bool:
-    """NUL and other C0/C1 control characters (tab and newline included) have no place in a typed
-    name or search; PostgreSQL refuses NUL outright, so they are turned away at the edge."""
-    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
 
 
 def backoff_seconds(failures: int, free: int, cap_seconds: float) -> float:

@@ -8,8 +8,6 @@ so lists and the SLA watch never recompute. Callers own the transaction (session
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import statistics
 from collections import defaultdict
@@ -38,6 +36,7 @@ from core.models import (
     StaffUser,
 )
 from core.models.inquiries import INQUIRY_TYPE_LABELS
+from core.safe_text import csv_text, search_words
 
 MAX_TEXT = 10_000
 OPEN_STATUSES = (InquiryStatus.OPEN.value, InquiryStatus.WAITING_CUSTOMER.value)
@@ -805,10 +804,9 @@ def _minutes(seconds: float | None) -> str:
 
 
 def report_csv(data: Report) -> str:
-    """The report as CSV text (UTF-8; the page adds a BOM for Excel)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
+    """The report as CSV text (UTF-8; the page adds a BOM for Excel); names as text, never formulas."""
+    rows: list[list[Any]] = []
+    rows.append(
         [
             "구분",
             "항목",
@@ -830,7 +828,7 @@ def report_csv(data: Report) -> str:
             bucket = buckets[key]
             label = INQUIRY_TYPE_LABELS.get(key, key) if group == "유형" else key
             share = "" if bucket.share_within is None else f"{bucket.share_within * 100:.1f}"
-            writer.writerow(
+            rows.append(
                 [
                     group,
                     label,
@@ -841,10 +839,10 @@ def report_csv(data: Report) -> str:
                     _minutes(bucket.median_resolution),
                 ]
             )
-    writer.writerow([])
-    writer.writerow(["미준수 문의", "유형", "담당자", "목표", "기한(KST)", "처리(KST)", "지연(분)"])
+    rows.append([])
+    rows.append(["미준수 문의", "유형", "담당자", "목표", "기한(KST)", "처리(KST)", "지연(분)"])
     for miss in data.misses:
-        writer.writerow(
+        rows.append(
             [
                 miss.inquiry_id,
                 INQUIRY_TYPE_LABELS.get(miss.type, miss.type),
@@ -855,7 +853,7 @@ def report_csv(data: Report) -> str:
                 _minutes(miss.late_seconds),
             ]
         )
-    return out.getvalue()
+    return csv_text(None, rows)
 
 
 def open_count_by_state(session: Session, now: datetime | None = None) -> dict[str, int]:
@@ -874,11 +872,11 @@ def open_count_by_state(session: Session, now: datetime | None = None) -> dict[s
 
 def find_customers(session: Session, query: str, limit: int = 20) -> list[Customer]:
     """Customers whose name or phone contains `query` (for the new-inquiry form)."""
-    query = (query or "").strip()
+    query = search_words(query)  # % and _ match themselves; no NUL; at most 100 characters
     statement = select(Customer)
     if query:
         digits = re.sub(r"\D", "", query)
-        conditions = [col(Customer.name).contains(query)]
+        conditions = [col(Customer.name).contains(query, autoescape=True)]
         if digits:
             conditions.append(col(Customer.phone).contains(digits))
         statement = statement.where(or_(*conditions))

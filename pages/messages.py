@@ -57,17 +57,21 @@ today = clock.today_kst()
 period = c4.date_input("기간 (KST)", value=(today - timedelta(days=13), today), key="msg_period")
 first_day, last_day = period if isinstance(period, tuple) and len(period) == 2 else (None, None)
 
-with session_scope(engine) as session:
-    found = service.list_messages(
-        session,
-        service.MessageFilter(
-            statuses=tuple(statuses),
-            kinds=(kind,) if kind else (),
-            customer_query=query,
-            first_day=first_day,
-            last_day=last_day,
-        ),
-    )
+try:
+    with session_scope(engine) as session:
+        found = service.list_messages(
+            session,
+            service.MessageFilter(
+                statuses=tuple(statuses),
+                kinds=(kind,) if kind else (),
+                customer_query=query,
+                first_day=first_day,
+                last_day=last_day,
+            ),
+        )
+except ChannelDeskError as exc:  # a search with control characters or over 100 characters
+    st.error(str(exc))
+    found = []
 
 if not found:
     st.info("조건에 맞는 메시지가 없습니다.")
