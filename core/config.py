@@ -6,6 +6,7 @@ A fresh clone runs with nothing set: SQLite in data/, the sandbox gateway, the o
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
 
 GatewayName = Literal["sandbox", "kakaopay", "toss"]
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """A URL (or any text holding one) with its password replaced by ***: errors show where, not the secret."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 class ConfigError(ValueError):
@@ -66,9 +75,16 @@ class Settings(BaseSettings):
 
         try:
             url = make_url(value)
+        except ValueError as exc:  # e.g. a port that is not a number (the message would be int()'s)
+            if isinstance(exc, ArgumentError):
+                raise ValueError(
+                    f"DATABASE_URL {redact_url(value)!r} is not a database URL "
+                    "(expected sqlite:///path or postgresql+psycopg://user@host/db)"
+                ) from None
+            raise ValueError(f"DATABASE_URL {redact_url(value)!r} has an unreadable part (port?)") from None
         except ArgumentError as exc:
             raise ValueError(
-                f"DATABASE_URL {value!r} is not a database URL "
+                f"DATABASE_URL {redact_url(value)!r} is not a database URL "
                 "(expected sqlite:///path or postgresql+psycopg://user@host/db)"
             ) from exc
         if url.get_backend_name() not in ("sqlite", "postgresql"):

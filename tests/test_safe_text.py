@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
+from streamlit.testing.v1 import AppTest
 
 from core import inquiries
 from core.errors import ValidationFailed
@@ -96,3 +97,26 @@ def test_the_message_search_shows_a_message_not_a_crash(sqlite_engine: Engine, s
     at.text_input(key="msg_customer").input(query).run()
     assert not at.exception
     assert any("검색어" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://shop:s3cret-pw@db.example:54x32/shop", "postgres ql://shop:s3cret-pw@db/shop",
+     "mysql://shop:s3cret-pw@db/shop", "postgresql://shop:s3cret-pw@@db/shop"],
+    ids=["bad-port", "not-a-url", "mysql", "double-at"],
+)
+def test_a_malformed_database_url_never_shows_its_password(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.config import ConfigError, get_settings, load_settings
+
+    try:
+        load_settings({"DATABASE_URL": url})
+    except ConfigError as exc:
+        assert "s3cret-pw" not in str(exc) and "DATABASE_URL" in str(exc)
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+        shown = " ".join(str(e.value) for e in at.error) + str(at.exception)
+        assert "s3cret-pw" not in shown
+    finally:
+        get_settings.cache_clear()
