@@ -120,3 +120,14 @@ def test_a_malformed_database_url_never_shows_its_password(url: str, monkeypatch
         assert "s3cret-pw" not in shown
     finally:
         get_settings.cache_clear()
+
+
+def test_uploads_are_capped_for_every_role() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] <= 10
+    for path in ROOT.glob("pages/*.py"):
+        source = path.read_text()
+        for call in source.split("st.file_uploader(")[1:]:
+            assert "max_upload_size=" in call[:300], f"{path.name}: an uploader without max_upload_size"
