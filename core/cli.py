@@ -4,6 +4,7 @@
     python -m core.cli seed --demo [--customers N --orders N --seed S --reset | --if-empty]
     python -m core.cli user add --username U --role owner|cs|staff [--name N] [--password-stdin]
     python -m core.cli user list
+    python -m core.cli user passwd|disable|enable|unlock USERNAME [--password-stdin]
     python -m core.cli import orders FILE.csv
 
 Every failure an operator can cause (unknown role, malformed DATABASE_URL, unwritable database file,
@@ -24,7 +25,7 @@ from typing import Any, TextIO
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from core import clock, order_import
+from core import auth, clock, order_import
 from core.auth import Actor, create_user
 from core.config import ConfigError, load_settings
 from core.db import DatabaseError, make_engine, session_scope, upgrade
@@ -99,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="비밀번호를 표준 입력 첫 줄에서 읽기 (read the password from stdin; otherwise prompt)",
     )
     user_commands.add_parser("list", help="직원 목록 (list staff users)")
+    passwd = user_commands.add_parser("passwd", help="비밀번호 재설정; 그 사람의 모든 로그인 종료 (reset a password)")
+    passwd.add_argument("username", help="로그인 아이디 (login name)")
+    passwd.add_argument("--password-stdin", action="store_true",
+                        help="비밀번호를 표준 입력 첫 줄에서 읽기 (read the password from stdin; otherwise prompt)")
+    first = user_commands.add_parser(
+        "first-owner",
+        help="직원이 하나도 없을 때만 사장님 계정 만들기; 비밀번호는 OWNER_PASSWORD 또는 입력 (first start)")
+    first.add_argument("--username", default="owner", help="로그인 아이디 (default: owner)")
+    for name, text in (("disable", "계정 정지; 모든 로그인 즉시 종료 (deactivate; ends every session)"),
+                       ("enable", "정지한 계정 다시 사용 (reactivate)"),
+                       ("unlock", "틀린 로그인 횟수 초기화, 대기 시간 해제 (clear the login backoff)")):
+        user_commands.add_parser(name, help=text).add_argument("username", help="로그인 아이디 (login name)")
 
     importer = commands.add_parser("import", help="외부 데이터 가져오기 (import data)")
     import_commands = importer.add_subparsers(dest="import_kind", metavar="KIND", required=True)
@@ -253,6 +266,10 @@ def _cmd_user(engine: Engine, args: argparse.Namespace, stdin: TextIO) -> int:
                 )
         return EXIT_OK
 
+    if args.user_command == "first-owner":
+        return _cmd_first_owner(engine, args)
+    if args.user_command in ("passwd", "disable", "enable", "unlock"):
+        return _cmd_user_account(engine, args, stdin)
     password = _read_password(args.password_stdin, stdin)
     with session_scope(engine) as session:
         user = create_user(
@@ -265,6 +282,51 @@ def _cmd_user(engine: Engine, args: argparse.Namespace, stdin: TextIO) -> int:
         )
         summary = f"{user.username} ({user.role}, {user.display_name})"
     print(f"직원 계정을 만들었습니다 (user created): {summary}")
+    return EXIT_OK
+
+
+def _cmd_first_owner(engine: Engine, args: argparse.Namespace) -> int:
+    """A store that is not a demo starts with no default password: the first owner's comes from
+    OWNER_PASSWORD or a no-echo prompt, and only when there is no staff user at all."""
+    with session_scope(engine) as session:
+        if session.execute(select(StaffUser.id).limit(1)).first() is not None:
+            print("직원 계정이 이미 있습니다 (staff users exist; nothing to do)")
+            return EXIT_OK
+    password = os.environ.get("OWNER_PASSWORD")
+    if password is None:
+        print("첫 사장님 계정을 만듭니다 (creating the first owner account).")
+        password = _read_password(False, sys.stdin)
+    elif len(password) < 8:
+        raise CliError("OWNER_PASSWORD 는 8자 이상이어야 합니다 (must be at least 8 characters)")
+    with session_scope(engine) as session:
+        create_user(session, None, username=args.username, display_name="사장님", role="owner", password=password)
+    print(f"사장님 계정을 만들었습니다 (owner created): {args.username.strip()}")
+    return EXIT_OK
+
+
+def _cmd_user_account(engine: Engine, args: argparse.Namespace, stdin: TextIO) -> int:
+    """passwd / disable / enable / unlock one user by login name (trusted shell: audited as cli)."""
+    username = args.username.strip()
+    if args.user_command == "unlock":
+        with session_scope(engine) as session:
+            auth.unlock(session, None, username)
+        print(f"로그인 대기 시간을 해제했습니다 (backoff cleared): {username}")
+        return EXIT_OK
+    with session_scope(engine) as session:
+        found = session.execute(select(StaffUser.id).where(StaffUser.username == username)).scalar_one_or_none()
+    if found is None:
+        raise CliError(f"없는 아이디입니다 (no such user): {username}")
+    if args.user_command == "passwd":
+        password = _read_password(args.password_stdin, stdin)
+        with session_scope(engine) as session:
+            auth.reset_password(session, None, found, password)
+        print(f"비밀번호를 바꿨습니다. 그 계정의 모든 로그인이 끝났습니다 (password reset): {username}")
+        return EXIT_OK
+    active = args.user_command == "enable"
+    with session_scope(engine) as session:
+        auth.set_active(session, None, found, active)
+    print(f"계정을 {'다시 사용합니다' if active else '정지했습니다. 모든 로그인이 끝났습니다'} "
+          f"(user {'enabled' if active else 'disabled'}): {username}")
     return EXIT_OK
 
 

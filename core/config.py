@@ -6,6 +6,7 @@ A fresh clone runs with nothing set: SQLite in data/, the sandbox gateway, the o
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
 
 GatewayName = Literal["sandbox", "kakaopay", "toss"]
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """A URL (or any text holding one) with its password replaced by ***: errors show where, not the secret."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 class ConfigError(ValueError):
@@ -51,8 +60,12 @@ class Settings(BaseSettings):
     message_rate_per_second: float = 100.0
 
     session_idle_minutes: int = 60
-    login_max_failures: int = 5
-    login_lockout_minutes: int = 15
+    session_max_minutes: int = 12 * 60  # absolute lifetime of a login, however active
+    login_max_failures: int = 5  # free failures per username and per address before the backoff starts
+    # The backoff doubles per failure up to these caps: short per username, so the owner is never kept
+    # out long by someone else's guesses; long per address, which slows one guesser down.
+    login_user_backoff_max_seconds: float = 4.0
+    login_address_backoff_max_seconds: float = 900.0
 
     @field_validator("database_url")
     @classmethod
@@ -62,9 +75,16 @@ class Settings(BaseSettings):
 
         try:
             url = make_url(value)
+        except ValueError as exc:  # e.g. a port that is not a number (the message would be int()'s)
+            if isinstance(exc, ArgumentError):
+                raise ValueError(
+                    f"DATABASE_URL {redact_url(value)!r} is not a database URL "
+                    "(expected sqlite:///path or postgresql+psycopg://user@host/db)"
+                ) from None
+            raise ValueError(f"DATABASE_URL {redact_url(value)!r} has an unreadable part (port?)") from None
         except ArgumentError as exc:
             raise ValueError(
-                f"DATABASE_URL {value!r} is not a database URL "
+                f"DATABASE_URL {redact_url(value)!r} is not a database URL "
                 "(expected sqlite:///path or postgresql+psycopg://user@host/db)"
             ) from exc
         if url.get_backend_name() not in ("sqlite", "postgresql"):

@@ -72,7 +72,9 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # read_scope asks for a plain BEGIN: a read then neither waits for nor blocks a writer.
+        deferred = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 @lru_cache(maxsize=4)
@@ -93,6 +95,24 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+_READ_ONLY = "channeldesk_read_only"
+
+
+@contextlib.contextmanager
+def read_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A read-only unit of work (rolled back at the end): on SQLite a deferred BEGIN, so a login's
+    lookups or a session check never queue behind, or hold up, the shop's writes."""
+    with (engine or get_engine()).connect() as connection:
+        connection.execution_options(**{_READ_ONLY: True})
+        session = Session(bind=connection, expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            session.expunge_all()  # what was read stays readable after the rollback below
+            session.rollback()
+            session.close()
 
 
 def alembic_config(url: str) -> Config:

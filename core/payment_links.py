@@ -70,6 +70,19 @@ GATEWAY_FUNNEL = {
 }
 
 
+GATEWAY_TROUBLE = "결제사 응답에 문제가 있어 결제를 마치지 못했습니다. 잠시 후 다시 시도하거나 상담원에게 문의해 주세요."
+
+
+def customer_message(exc: Exception) -> str:
+    """What the public pay page shows for a refusal: our own sentences as they are, but one that
+    carries a gateway's text (codes, English, internals) becomes one fixed Korean sentence. The
+    detail stays for staff on the payment (failure_message, routing_log)."""
+    cause = exc.__cause__
+    if isinstance(cause, PaymentError) and str(cause) and str(cause) in str(exc):
+        return GATEWAY_TROUBLE
+    return str(exc)
+
+
 def link_settings(session: Session) -> dict[str, int]:
     from core import settings_store
 

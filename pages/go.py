@@ -18,6 +18,6 @@ with session_scope(ui.engine()) as session:
 if target:
     # One click on to the owner's link (validated as http(s) when saved); no raw HTML on this page.
     st.link_button("바로 가기", target, type="primary")
-    st.caption(target)
+    st.caption(ui.md_escape(target))
 else:
     st.info("이 링크는 더 이상 유효하지 않습니다.")

@@ -138,7 +138,9 @@ with tab_queue:
 
     @st.fragment(run_every=1)
     def _live_queue() -> None:
-        """Recomputes state and countdown from the cached deadlines each second: no database query."""
+        """Recomputes state and countdown from the cached deadlines each second: no database query
+        (but for the session check every 20 s)."""
+        ui.live_guard()
         now = clock.now()
         table = []
         cards = []
@@ -441,8 +443,12 @@ with tab_queue:
 # --------------------------------------------------------------------------- new inquiry
 with tab_new:
     search = st.text_input("고객 검색 (이름 또는 전화번호)", key="inq_new_search")
-    with session_scope(engine) as session:
-        found = inquiry_queue.find_customers(session, search)
+    try:
+        with session_scope(engine) as session:
+            found = inquiry_queue.find_customers(session, search)
+    except ChannelDeskError as exc:  # a search with control characters or over 100 characters
+        st.error(str(exc))
+        found = []
     customer_labels = {c.id: f"{c.name} · {c.phone or '-'}" for c in found}
     customer_id = st.selectbox(
         "고객",

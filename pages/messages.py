@@ -8,6 +8,7 @@ import ui
 from core import clock
 from core.auth import phone_for
 from core.db import session_scope
+from core.errors import ChannelDeskError
 from core.messaging import service
 from core.models import MessageKind, MessageStatus
 from core.models.messaging import MESSAGE_STATUS_LABELS
@@ -26,6 +27,7 @@ changed = feedback.highlighted("msg")
 
 @st.fragment(run_every=15)
 def _daily_counts() -> None:
+    ui.live_guard()
     with session_scope(engine) as session:
         days = service.daily_counts(session, days=14)
     st.subheader("일별 메시지 수 (최근 14일)")
@@ -60,17 +62,21 @@ today = clock.today_kst()
 period = c4.date_input("기간 (KST)", value=(today - timedelta(days=13), today), key="msg_period")
 first_day, last_day = period if isinstance(period, tuple) and len(period) == 2 else (None, None)
 
-with session_scope(engine) as session:
-    found = service.list_messages(
-        session,
-        service.MessageFilter(
-            statuses=tuple(statuses),
-            kinds=(kind,) if kind else (),
-            customer_query=query,
-            first_day=first_day,
-            last_day=last_day,
-        ),
-    )
+try:
+    with session_scope(engine) as session:
+        found = service.list_messages(
+            session,
+            service.MessageFilter(
+                statuses=tuple(statuses),
+                kinds=(kind,) if kind else (),
+                customer_query=query,
+                first_day=first_day,
+                last_day=last_day,
+            ),
+        )
+except ChannelDeskError as exc:  # a search with control characters or over 100 characters
+    st.error(str(exc))
+    found = []
 
 if not found:
     st.info("조건에 맞는 메시지가 없습니다.")

@@ -319,7 +319,8 @@ with tab_import:
         + ", ".join(f"{names[1]}{' (필수)' if key in REQUIRED else ''}" for key, names in COLUMNS.items())
     )
     st.caption("UTF-8 또는 CP949(엑셀) CSV. 모든 행이 올바를 때만 저장되며, 이미 있는 주문번호는 건너뜁니다.")
-    upload = st.file_uploader("주문 CSV", type=["csv"], key="ord_import_file")
+    upload = st.file_uploader("주문 CSV (최대 10MB, 약 10만 건)", type=["csv"], key="ord_import_file",
+                              max_upload_size=10)
     if upload is not None and st.button("가져오기", type="primary", key="ord_import_run"):
         try:
             result = run_import(engine, actor, upload.getvalue(), source_name=upload.name)

@@ -16,12 +16,13 @@ from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import PaymentLinkStatus
 from core.money import format_krw
+from core.safe_text import has_control_chars
 
 engine = ui.engine()
 st.title("결제하기")
 params = st.query_params
 code = params.get("link", "")
-if not code:
+if not code or len(code) > 64 or has_control_chars(code):  # refused at the edge (NUL broke PostgreSQL)
     st.error("결제 링크가 올바르지 않습니다.")
     st.stop()
 
@@ -37,7 +38,7 @@ if result == "ok" and st.session_state.get("pay_returned") != (code, attempt):
         st.success(f"결제가 완료되었습니다. 주문번호 {number}")
         st.stop()
     except ChannelDeskError as exc:
-        st.error(str(exc))
+        st.error(payment_links.customer_message(exc))
 elif result in ("cancel", "fail") and st.session_state.get("pay_returned") != (code, attempt):
     st.session_state["pay_returned"] = (code, attempt)
     try:
@@ -48,7 +49,7 @@ elif result in ("cancel", "fail") and st.session_state.get("pay_returned") != (c
         else:
             st.error("결제에 실패했습니다. 다시 시도해 주세요.")
     except ChannelDeskError as exc:
-        st.error(str(exc))
+        st.error(payment_links.customer_message(exc))
 
 try:
     with session_scope(engine) as session:
@@ -60,13 +61,13 @@ try:
         needs_contact = link.customer_id is None
         hosted = payment_links.is_hosted(session, link)
 except ChannelDeskError as exc:
-    st.error(str(exc))
+    st.error(payment_links.customer_message(exc))
     st.stop()
 
-st.subheader(link.item_name)
+st.subheader(ui.md_escape(link.item_name))  # staff-typed: shown as text, never as links or images
 st.markdown(f"결제 금액 **{format_krw(link.amount)}**")
 if link.memo:
-    st.caption(link.memo)
+    st.caption(ui.md_escape(link.memo))
 if link.status == PaymentLinkStatus.PAID:
     st.success("결제가 완료되었습니다. 감사합니다.")
     st.stop()
@@ -90,7 +91,7 @@ if hosted:
             target = (start.redirect_mobile_url if mobile else None) or start.redirect_pc_url
             st.link_button("카카오페이 결제 화면으로 이동", target or "", type="primary")
         except ChannelDeskError as exc:
-            st.error(str(exc))
+            st.error(payment_links.customer_message(exc))
     st.stop()
 
 st.info("데모 결제 페이지입니다 (sandbox). 실제로 돈이 나가지 않습니다.")
@@ -112,7 +113,7 @@ if left.button(f"{format_krw(link.amount)} 결제하기", type="primary", key="p
         st.success(f"결제가 완료되었습니다. 주문번호 {number}")
         st.balloons()
     except ChannelDeskError as exc:
-        st.error(str(exc))
+        st.error(payment_links.customer_message(exc))
 if right.button("결제 그만두기", key="pay_quit"):
     with session_scope(engine) as session:
         payment_links.quit_link(session, code)

@@ -5,7 +5,7 @@ import streamlit as st
 import ui
 from core import clock
 from core.accounts.staff import staff_users
-from core.auth import change_role, create_user
+from core.auth import change_role, create_user, reset_password, set_active
 from core.db import session_scope
 from core.models.staff import ROLE_LABELS
 from core.worker import worker_health
@@ -29,6 +29,7 @@ with tab_worker:
 
     @st.fragment(run_every=5)
     def _worker_health() -> None:
+        ui.live_guard()
         with session_scope(ui.engine()) as session:
             health = worker_health(session)
         if health["seconds_since_beat"] is None:
@@ -91,6 +92,37 @@ with tab_users:
             feedback.run(
                 "set",
                 lambda session: change_role(session, actor, user_id, new_role),
-                "역할을 변경했습니다. 다음 로그인부터 적용됩니다.",
+                "역할을 변경했습니다. 바로 적용되며, 그 사람은 다시 로그인해야 합니다.",
                 highlight=lambda _: user_id,
+            )
+    with st.form("set_user_reset", clear_on_submit=True):
+        st.subheader("비밀번호 재설정")
+        c1, c2 = st.columns(2)
+        reset_id = c1.selectbox("사용자", [u.id for u in users],
+                                format_func=lambda i: next(u.username for u in users if u.id == i),
+                                key="set_reset_user")
+        reset_to = c2.text_input("새 비밀번호 (8자 이상)", type="password", key="set_reset_password")
+        if st.form_submit_button("재설정") and reset_id is not None:
+            feedback.run(
+                "set",
+                lambda session: reset_password(session, actor, reset_id, reset_to),
+                "비밀번호를 바꿨습니다. 그 사람의 모든 로그인이 끝났습니다.",
+                highlight=lambda _: reset_id,
+            )
+    with st.form("set_user_active"):
+        st.subheader("계정 정지 · 다시 사용")
+        c1, c2 = st.columns(2)
+        target_id = c1.selectbox(
+            "사용자", [u.id for u in users],
+            format_func=lambda i: next(f"{u.username} ({'사용 중' if u.is_active else '정지됨'})"
+                                       for u in users if u.id == i),
+            key="set_active_user")
+        action = c2.radio("처리", ["정지", "다시 사용"], horizontal=True, key="set_active_action")
+        if st.form_submit_button("적용") and target_id is not None:
+            feedback.run(
+                "set",
+                lambda session: set_active(session, actor, target_id, action == "다시 사용"),
+                "계정을 정지했습니다. 그 사람의 모든 로그인이 바로 끝났습니다." if action == "정지"
+                else "계정을 다시 사용합니다.",
+                highlight=lambda _: target_id,
             )

@@ -35,7 +35,7 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(database_url: str, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """`streamlit run app.py` on a free port; yields its base URL; stops it afterwards."""
+    """`streamlit run server.py` (as scripts/start.sh) on a free port; yields its base URL; stops it afterwards."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, **(extra_env or {})}
     # The server's log goes to a file: a pipe nobody reads fills up (64 KB) and then blocks the server.
@@ -43,7 +43,7 @@ def streamlit_server(database_url: str, extra_env: dict[str, str] | None = None)
     log_path = ARTIFACTS / f"server_{port}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "server.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
@@ -81,6 +81,20 @@ def browser_page(width: int = 1400, height: int = 900) -> Iterator[object]:
             page = browser.new_page(viewport={"width": width, "height": height}, locale="ko-KR",
                                     timezone_id="Asia/Seoul")
             yield page
+        finally:
+            browser.close()
+
+
+@contextmanager
+def browser_context(width: int = 1400, height: int = 900) -> Iterator[object]:
+    """One browser profile (shared cookies) that can open several tabs: context.new_page()."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser.new_context(viewport={"width": width, "height": height}, locale="ko-KR",
+                                      timezone_id="Asia/Seoul")
         finally:
             browser.close()
 

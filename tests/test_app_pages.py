@@ -23,28 +23,13 @@ def test_each_role_sees_only_its_screens(role: Role) -> None:
 
 
 def test_visitor_sees_only_the_login_page(sqlite_engine: Engine) -> None:
+    """No session: the script shows no data and no password field (only /auth/login takes passwords,
+    tests/test_sessions_live.py), just the way to it."""
     at = open_app(sqlite_engine)
     assert not at.exception
     assert "ChannelDesk 로그인" in texts(at)
-    assert len(at.text_input) == 2
-
-
-def test_login_with_wrong_password_shows_one_clear_message(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
-    at = open_app(sqlite_engine)
-    at.text_input(key="login_username").input("owner1")
-    at.text_input(key="login_password").input("wrong-password")
-    at.button[0].click().run()
-    assert [e.value for e in at.error] == ["아이디 또는 비밀번호가 올바르지 않습니다"]
-    assert "actor" not in at.session_state
-
-
-def test_login_then_menu(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
-    at = open_app(sqlite_engine)
-    at.text_input(key="login_username").input("cs1")
-    at.text_input(key="login_password").input("password-123")
-    at.button[0].click().run()
-    assert not at.exception
-    assert at.session_state["actor"].role is Role.CS
+    assert len(at.text_input) == 0
+    assert [b.proto.url for b in at.get("link_button")] == ["/auth/login?next=%2F"]
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,8 @@ def test_user_add_reads_the_password_from_stdin_and_never_prints_it(
     with Session(engine) as session:
         user = session.execute(select(StaffUser).where(StaffUser.username == "jimin")).scalar_one()
         assert password not in user.password_hash
-        assert authenticate(session, "jimin", password).name == "박지민"
+        session.commit()  # the login checks on its own connections
+        assert authenticate(engine, "jimin", password).name == "박지민"
         audit = session.execute(select(AuditLog).where(AuditLog.action == "user.create")).scalar_one()
         assert password not in str(audit.detail)
     engine.dispose()
@@ -134,8 +135,7 @@ def test_duplicate_user_is_refused_and_the_first_is_kept(
     assert run(base, "second-password\n") == 2
     assert "kim" in _one_error_line(capsys.readouterr().err)
     engine = make_engine(db_url)
-    with Session(engine) as session:
-        assert authenticate(session, "kim", "first-password").role.value == "owner"
+    assert authenticate(engine, "kim", "first-password").role.value == "owner"
     engine.dispose()
 
 
@@ -223,7 +223,7 @@ def test_seed_and_users_on_postgres(pg_engine: Engine, capsys: pytest.CaptureFix
     )
     with Session(pg_engine) as session:
         assert session.execute(select(func.count()).select_from(Customer)).scalar_one() == 60
-        assert authenticate(session, "pg-owner", "pg-password-1").role.value == "owner"
+        assert authenticate(pg_engine, "pg-owner", "pg-password-1").role.value == "owner"
 
 
 def test_runs_as_a_module(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from core import inquiries
 from core.db import make_engine, upgrade
+from core.inquiries import service as inquiries
 from tests.browser import ARTIFACTS, browser_page, login, require_chromium, streamlit_server
 from tests.conftest import make_actors
 from tests.inquiry_helpers import make_customer

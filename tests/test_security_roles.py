@@ -132,6 +132,10 @@ ACTIONS: list[Action] = [
     Action("auth.create_user", OWNER_ONLY, lambda s, a, w: auth.create_user(
         s, a, username=f"new-{a.role.value}", display_name="새 직원", role="cs", password="long-password-1")),
     Action("auth.change_role", OWNER_ONLY, lambda s, a, w: auth.change_role(s, a, w.actors[STAFF].id, "cs")),
+    Action("auth.reset_password", OWNER_ONLY,
+           lambda s, a, w: auth.reset_password(s, a, w.actors[STAFF].id, "reset-password-1")),
+    Action("auth.set_active", OWNER_ONLY, lambda s, a, w: auth.set_active(s, a, w.actors[STAFF].id, False)),
+    Action("auth.unlock", OWNER_ONLY, lambda s, a, w: auth.unlock(s, a, "staff")),
     Action("settings_store.put", OWNER_ONLY, lambda s, a, w: settings_store.put(s, a, "daily_ad_limit", 2)),
     Action("inquiries.save_policy", OWNER_ONLY, lambda s, a, w: inquiries.save_policy(
         s, a, inquiry_type="refund_request", first_response_minutes=30, resolution_minutes=600)),

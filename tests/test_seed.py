@@ -266,10 +266,9 @@ def test_repeat_buyers_products_and_subscriptions(seeded: Engine) -> None:
 
 
 def test_demo_users_can_log_in(seeded: Engine) -> None:
-    with Session(seeded) as session:
-        for username, _name, role in seed.DEMO_USERS:
-            actor = authenticate(session, username, seed.DEMO_PASSWORD)
-            assert actor.role == role
+    for username, _name, role in seed.DEMO_USERS:
+        actor = authenticate(seeded, username, seed.DEMO_PASSWORD)
+        assert actor.role == role
     assert len(seed.DEMO_PASSWORD) >= 8
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlmodel import select
 from streamlit.testing.v1 import AppTest, app_test
 
-from core.auth import Actor
+from core.auth import Actor, open_session
 from core.config import get_settings
+from core.db import session_scope
+from core.models import StaffUser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,12 +36,31 @@ def point_app_at(engine: Engine) -> None:
     get_settings.cache_clear()
 
 
+def session_token_for(engine: Engine, actor: Actor) -> str:
+    """A real session row for `actor` (the store's user of that id; for an id-less test actor, a user
+    of that name and role made on first use): app.py resolves it like a browser's cookie."""
+    with session_scope(engine) as session:
+        user = session.get(StaffUser, actor.id) if actor.id is not None else None
+        if user is None:
+            username = f"t-{actor.role.value}-{hashlib.sha256(actor.name.encode()).hexdigest()[:8]}"
+            user = session.exec(select(StaffUser).where(StaffUser.username == username)).first()
+            if user is None:
+                user = StaffUser(username=username, display_name=actor.name, role=actor.role.value,
+                                 password_hash=_TEST_HASH)
+                session.add(user)
+                session.flush()
+        return open_session(session, user.id)  # type: ignore[arg-type]
+
+
+_TEST_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$not-a-usable-hash"
+
+
 def open_app(engine: Engine, actor: Actor | None = None, page: str | None = None, timeout: float = 30) -> AppTest:
     """app.py as `actor` (None: not logged in), then `page` (e.g. "pages/orders.py") if given."""
     point_app_at(engine)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     if actor is not None:
-        at.session_state["actor"] = actor
+        at.session_state["session_token"] = session_token_for(engine, actor)
     at.run()
     if page is not None:
         at.switch_page(page)

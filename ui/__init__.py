@@ -7,11 +7,13 @@ domain logic.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import streamlit as st
 from sqlalchemy import Engine
 
-from core.auth import Actor
+from core import clock
+from core.auth import SESSION_COOKIE, Actor, resolve_session
 from core.db import make_engine, upgrade
 
 
@@ -46,6 +48,42 @@ def engine() -> Engine:
     from core.config import get_settings
 
     return _engine(get_settings().database_url)
+
+
+def session_token() -> str | None:
+    """The browser's session cookie (set by server.py's /auth/login). AppTest sends no cookies: tests
+    open a real session row and put its token in session_state; nothing a visitor sends sets that key."""
+    cookie = st.context.cookies.get(SESSION_COOKIE)
+    if isinstance(cookie, str) and cookie:  # (AppTest answers with a mock object, not a string)
+        return cookie
+    token = st.session_state.get("session_token")
+    return token if isinstance(token, str) else None
+
+
+LIVE_CHECK_EVERY = timedelta(seconds=20)
+
+
+def still_logged_in() -> bool:
+    """For live fragments (run_every): is this tab's session still valid? Asked of the database at most
+    every LIVE_CHECK_EVERY, and without counting as activity, so an unattended screen still reaches
+    the idle limit instead of refreshing customer data forever."""
+    now = clock.now()
+    checked = st.session_state.get("_live_checked_at")
+    if checked is not None and now - checked < LIVE_CHECK_EVERY:
+        return st.session_state.get("actor") is not None
+    st.session_state["_live_checked_at"] = now
+    if resolve_session(engine(), session_token(), touch=False) is not None:
+        return True
+    st.session_state.pop("actor", None)
+    st.session_state["session_ended"] = "expired"
+    return False
+
+
+def live_guard() -> None:
+    """First line of every live fragment: after the session ends, stop and show the login (a full rerun:
+    app.py then routes to the login page)."""
+    if not still_logged_in():
+        st.rerun(scope="app")
 
 
 def current_actor() -> Actor:

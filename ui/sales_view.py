@@ -10,9 +10,7 @@ the cache, so a warm rerun only sends bytes.
 from __future__ import annotations
 
 import copy
-import csv
 import functools
-import io
 from datetime import date, timedelta
 from typing import Any
 
@@ -25,6 +23,7 @@ from core import analytics, clock
 from core.db import session_scope
 from core.errors import ValidationFailed
 from core.money import format_krw
+from core.safe_text import csv_text
 from ui.labels import DATE_PRESETS, preset_range, week_label
 
 GRAIN_LABELS = {"day": "일별", "week": "주별", "month": "월별"}
@@ -70,12 +69,10 @@ def download_bytes(rows: list[dict[str, Any]]) -> bytes:
 
 def csv_bytes(rows: list[dict[str, Any]]) -> bytes:
     """CSV with a BOM so Excel opens Korean headers correctly."""
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out.getvalue().encode("utf-8-sig")
+    if not rows:
+        return "".encode("utf-8-sig")
+    header = list(rows[0])
+    return csv_text(header, ([row.get(key) for key in header] for row in rows)).encode("utf-8-sig")
 
 
 @functools.lru_cache(maxsize=8)

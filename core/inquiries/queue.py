@@ -28,6 +28,7 @@ from core.models import (
     StaffNotification,
     StaffUser,
 )
+from core.safe_text import search_words
 
 
 @dataclass(frozen=True)
@@ -229,11 +230,11 @@ def open_count_by_state(session: Session, now: datetime | None = None) -> dict[s
 
 def find_customers(session: Session, query: str, limit: int = 20) -> list[Customer]:
     """Customers whose name or phone contains `query` (for the new-inquiry form)."""
-    query = (query or "").strip()
+    query = search_words(query)  # % and _ match themselves; no NUL; at most 100 characters
     statement = select(Customer)
     if query:
         digits = re.sub(r"\D", "", query)
-        conditions = [col(Customer.name).contains(query)]
+        conditions = [col(Customer.name).contains(query, autoescape=True)]
         if digits:
             conditions.append(col(Customer.phone).contains(digits))
         statement = statement.where(or_(*conditions))

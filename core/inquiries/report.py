@@ -3,18 +3,18 @@ the misses, and the CSV the page offers for download."""
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, select
 
 from core import clock
 from core.models import Inquiry, StaffUser
 from core.models.inquiries import INQUIRY_TYPE_LABELS
+from core.safe_text import csv_text
 
 
 @dataclass
@@ -151,10 +151,9 @@ def _minutes(seconds: float | None) -> str:
 
 
 def report_csv(data: Report) -> str:
-    """The report as CSV text (UTF-8; the page adds a BOM for Excel)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
+    """The report as CSV text (UTF-8; the page adds a BOM for Excel); names as text, never formulas."""
+    rows: list[list[Any]] = []
+    rows.append(
         [
             "구분",
             "항목",
@@ -176,7 +175,7 @@ def report_csv(data: Report) -> str:
             bucket = buckets[key]
             label = INQUIRY_TYPE_LABELS.get(key, key) if group == "유형" else key
             share = "" if bucket.share_within is None else f"{bucket.share_within * 100:.1f}"
-            writer.writerow(
+            rows.append(
                 [
                     group,
                     label,
@@ -187,10 +186,10 @@ def report_csv(data: Report) -> str:
                     _minutes(bucket.median_resolution),
                 ]
             )
-    writer.writerow([])
-    writer.writerow(["미준수 문의", "유형", "담당자", "목표", "기한(KST)", "처리(KST)", "지연(분)"])
+    rows.append([])
+    rows.append(["미준수 문의", "유형", "담당자", "목표", "기한(KST)", "처리(KST)", "지연(분)"])
     for miss in data.misses:
-        writer.writerow(
+        rows.append(
             [
                 miss.inquiry_id,
                 INQUIRY_TYPE_LABELS.get(miss.type, miss.type),
@@ -201,4 +200,4 @@ def report_csv(data: Report) -> str:
                 _minutes(miss.late_seconds),
             ]
         )
-    return out.getvalue()
+    return csv_text(None, rows)

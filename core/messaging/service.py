@@ -16,6 +16,7 @@ from core.errors import NotFound, ValidationFailed
 from core.messaging import templates
 from core.messaging.outbox import enqueue
 from core.models import Customer, Message, MessageKind, MessageStatus, Role, Template
+from core.safe_text import search_words
 
 RESENDABLE = (MessageStatus.FAILED.value, MessageStatus.SKIPPED.value)
 
@@ -40,10 +41,10 @@ def list_messages(session: Session, flt: MessageFilter) -> list[tuple[Message, s
         stmt = stmt.where(Message.kind.in_(flt.kinds))
     if flt.template_keys:
         stmt = stmt.where(Message.template_key.in_(flt.template_keys))
-    if flt.customer_query.strip():
-        needle = f"%{flt.customer_query.strip()}%"
-        digits = "".join(ch for ch in flt.customer_query if ch.isdigit())
-        conditions = [Customer.name.like(needle)]
+    query = search_words(flt.customer_query)  # % and _ match themselves; no NUL; at most 100 characters
+    if query:
+        digits = "".join(ch for ch in query if ch.isdigit())
+        conditions = [Customer.name.contains(query, autoescape=True)]
         if digits:
             conditions += [Customer.phone.like(f"%{digits}%"), Message.to_phone.like(f"%{digits[-4:]}%")]
         stmt = stmt.where(or_(*conditions))

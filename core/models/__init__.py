@@ -42,7 +42,7 @@ from core.models.orders import (
     Review,
 )
 from core.models.sandbox import SandboxInstrument, SandboxPayment
-from core.models.staff import AuditLog, Role, StaffUser, StaffUserCreate
+from core.models.staff import AuditLog, LoginThrottle, Role, StaffSession, StaffUser, StaffUserCreate
 from core.models.subscriptions import (
     ChargeAttemptVia,
     ChargeStatus,
@@ -62,11 +62,11 @@ __all__ = [
     "DailyProductSales", "DailySales", "ProductRepurchase", "RepurchaseGap",
     "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeAttemptVia", "ChargeStatus", "ClosedDay", "Customer",
     "CustomerCreate", "CustomerProductSummary", "CustomerSummary", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
-    "InquiryType", "IntervalUnit", "JobRun", "Message", "MessageKind", "MessageStatus", "Order",
+    "InquiryType", "IntervalUnit", "JobRun", "LoginThrottle", "Message", "MessageKind", "MessageStatus", "Order",
     "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",
     "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "SandboxInstrument",
     "SandboxPayment", "Segment", "Setting",
-    "SlaPolicy", "StaffNotification", "StaffUser", "StaffUserCreate", "Subscription",
+    "SlaPolicy", "StaffNotification", "StaffSession", "StaffUser", "StaffUserCreate", "Subscription",
     "SubscriptionCharge", "SubscriptionChargeAttempt", "SubscriptionEvent", "SubscriptionPlan", "SubscriptionStatus", "Template",
     "WorkerHeartbeat",
 ]

@@ -42,10 +42,41 @@ class StaffUser(StaffUserBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     password_hash: str = Field(max_length=255)
-    failed_logins: int = 0
-    locked_until: datetime | None = utc_field()
     last_login_at: datetime | None = utc_field()
     created_at: datetime = utc_field(default_now=True)
+
+
+class StaffSession(SQLModel, table=True):
+    """A login: the browser holds a random token in an HttpOnly cookie, the store only its SHA-256.
+
+    Rows live in the database so a reload, a new tab, a restarted server and a second UI server all
+    see the same login; revoking is one UPDATE (revoked_at), checked on every script run.
+    """
+
+    __tablename__ = "staff_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    user_id: int = Field(foreign_key="staff_user.id", index=True)
+    created_at: datetime = utc_field(default_now=True)
+    last_seen_at: datetime = utc_field(default_now=True)
+    revoked_at: datetime | None = utc_field()
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=256)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per key ("user:<name>" for any typed username, known or not; "addr:<ip>").
+
+    Counted with one atomic UPDATE ... SET failed_logins = failed_logins + 1 RETURNING, so parallel
+    guesses are never lost; the delay grows with the count and never becomes a permanent lock.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=200)
+    failed_logins: int = 0
+    last_failed_at: datetime | None = utc_field()
 
 
 class AuditLog(SQLModel, table=True):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-06 04:56:54.128014
+Create Date: 2026-12-06 05:05:26.474068
 """
 
 from collections.abc import Sequence
@@ -172,6 +172,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_job_run_started_at"), ["started_at"], unique=False)
 
     op.create_table(
+        "login_throttle",
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("failed_logins", sa.Integer(), nullable=False),
+        sa.Column("last_failed_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    op.create_table(
         "product",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
         sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -261,8 +268,6 @@ def upgrade() -> None:
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("password_hash", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-        sa.Column("failed_logins", sa.Integer(), nullable=False),
-        sa.Column("locked_until", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("last_login_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -407,6 +412,26 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("key"),
     )
+    op.create_table(
+        "staff_session",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", core.models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", core.models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("ip", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("user_agent", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["staff_user.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("staff_session", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_staff_session_token_hash"), ["token_hash"], unique=True)
+        batch_op.create_index(batch_op.f("ix_staff_session_user_id"), ["user_id"], unique=False)
+
     op.create_table(
         "subscription_plan",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -1050,6 +1075,11 @@ def downgrade() -> None:
 
     op.drop_table("campaign")
     op.drop_table("subscription_plan")
+    with op.batch_alter_table("staff_session", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_staff_session_user_id"))
+        batch_op.drop_index(batch_op.f("ix_staff_session_token_hash"))
+
+    op.drop_table("staff_session")
     op.drop_table("setting")
     op.drop_table("segment")
     with op.batch_alter_table("payment_link", schema=None) as batch_op:
@@ -1088,6 +1118,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_product_category"))
 
     op.drop_table("product")
+    op.drop_table("login_throttle")
     with op.batch_alter_table("job_run", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_job_run_started_at"))
         batch_op.drop_index(batch_op.f("ix_job_run_job_id"))
