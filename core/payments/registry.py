@@ -45,4 +45,6 @@ def get_router(*, engine: Engine | None = None, settings: Settings | None = None
     backup = None
     if settings.payment_backup_gateway and settings.payment_backup_gateway != settings.payment_gateway:
         backup = get_gateway(settings.payment_backup_gateway, engine=engine, settings=settings)
-    return PaymentRouter(primary, backup)
+    return PaymentRouter(
+        primary, backup, resolve=lambda name: get_gateway(name, engine=engine, settings=settings)
+    )

@@ -59,9 +59,13 @@ class PaymentRouter:
         max_attempts: int = 3,
         backoff_seconds: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
+        resolve: Callable[[str], PaymentGateway] | None = None,
     ) -> None:
+        """`resolve` builds any other gateway a stored payment names (the registry passes its own
+        builder, so the router never imports the registry)."""
         self.primary = primary
         self.backup = backup
+        self.resolve = resolve
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.sleep = sleep
@@ -70,9 +74,9 @@ class PaymentRouter:
         for gateway in (self.primary, self.backup):
             if gateway is not None and gateway.name == name:
                 return gateway
-        from core.payments.registry import get_gateway
-
-        return get_gateway(name)
+        if self.resolve is None:
+            raise PermanentPaymentError(f"설정되지 않은 결제 대행사입니다: {name}", code="UNKNOWN_GATEWAY")
+        return self.resolve(name)
 
     def _with_retries(
         self, gateway: PaymentGateway, operation: str, call: Callable[[], T], log: list[dict[str, Any]]
