@@ -18,7 +18,6 @@ CORE = ROOT / "core"
 ALLOWED_CYCLES: list[frozenset[str]] = [
     frozenset({"core.audit", "core.auth"}),
     frozenset({"core.billing", "core.payment_links"}),
-    frozenset({"core.payments.registry", "core.payments.router"}),
 ]
 
 
