@@ -10,7 +10,7 @@ import time
 import streamlit as st
 
 import ui
-from core import clock
+from core import billing, clock  # noqa: F401 (billing registers the dunning-link hooks)
 from core.auth import LoginFailed, authenticate
 from core.config import ConfigError, get_settings
 from core.db import DatabaseError, session_scope
