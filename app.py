@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 import streamlit as st
 
 import ui
-from core import clock
+from core import billing, clock  # noqa: F401 (billing registers the dunning-link hooks)
 from core.auth import Actor, change_own_password, logout, resolve_session
 from core.config import ConfigError, get_settings
 from core.db import DatabaseError, session_scope

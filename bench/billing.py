@@ -22,7 +22,7 @@ from sqlalchemy import Engine, func, insert, text
 from sqlmodel import Session, select
 
 from core import billing, clock
-from core.billing_dates import kst_instant
+from core.billing.dates import kst_instant
 from core.db import is_postgres, make_engine, upgrade
 from core.models import Customer, Message, Payment, Subscription, SubscriptionCharge, SubscriptionPlan
 from core.models.sandbox import SandboxInstrument, SandboxPayment
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     # On the charge day, before the charge hour, the worker checks every due charge was told in time
-    # (core.billing.hold_unnoticed, every minute): it must be cheap when all notices went out.
+    # (core.billing.notices.hold_unnoticed, every minute): it must be cheap when all notices went out.
     hold_at = kst_instant(DUE, 8)
     started, cpu_started = time.perf_counter(), time.process_time()
     with clock.frozen(hold_at):

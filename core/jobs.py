@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import core.billing  # noqa: F401 (registers the dunning-link hooks payment jobs call)
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -22,8 +24,8 @@ JOBS: list[JobSpec] = [
     JobSpec("payment_reconciliation", "core.payment_jobs:reconcile_payments", 120),
     JobSpec("payment_link_expiry", "core.payment_jobs:payment_link_expiry", 300),
     JobSpec("payment_link_reminders", "core.payment_jobs:payment_link_reminders", 300),
-    JobSpec("billing_notices", "core.billing:billing_notices", 300),
-    JobSpec("billing_charges", "core.billing:billing_charges", 60),
+    JobSpec("billing_notices", "core.billing.jobs:billing_notices", 300),
+    JobSpec("billing_charges", "core.billing.jobs:billing_charges", 60),
     JobSpec("double_charge_sentinel", "core.inquiries.jobs:double_charge_sentinel", 60),
     JobSpec("sla_watch", "core.inquiries.jobs:sla_watch", 30),
     # Post-purchase automations and campaigns queue messages ...

@@ -728,7 +728,7 @@ def order_detail(session: Session, order_id: int) -> dict[str, Any]:
                 }
             )
     if order.subscription_id is not None:  # every try at the subscription charge, with its outcome
-        from core.billing import order_attempts  # billing records orders through this module
+        from core.billing.queries import order_attempts  # billing records orders through this module
 
         timeline.extend(order_attempts(session, order_id))
     for refund in refunds:

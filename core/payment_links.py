@@ -17,6 +17,7 @@ real gateway may be slow), so these services commit the session around the call.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +49,35 @@ from core.payments.router import NOT_PAID_STATUSES, PAID_STATUSES, PaymentRouter
 ALREADY_PROCESSED = "ALREADY_PROCESSED"
 UNKNOWN_LABEL = "결제 대행사 응답 확인 중"
 LINK_SETTINGS_KEY = "payment_links"
+
+
+@dataclass(frozen=True)
+class LinkHooks:
+    """What a higher domain does around a link's approval when the link pays one of its rows (a dunning
+    link pays a failed subscription charge): `claim` before the gateway call (the worker must not
+    charge the card too), `release` when the gateway refuses, `settle` when paid, in the same
+    transaction. Billing registers them (core/billing/__init__.py), so payments never imports billing."""
+
+    claim: Callable[[Session, PaymentLink], None]
+    release: Callable[[Session, PaymentLink, PaymentError], None]
+    settle: Callable[[Session, PaymentLink, Order, Payment], None]
+
+
+_LINK_HOOKS: list[LinkHooks] = []
+
+
+def register_link_hooks(hooks: LinkHooks) -> None:
+    """Register a domain's hooks once (importing core.billing does it)."""
+    if hooks not in _LINK_HOOKS:
+        _LINK_HOOKS.append(hooks)
+
+
+def _link_hooks() -> list[LinkHooks]:
+    """The registered hooks; none means billing was never imported, and a dunning link paid then could
+    be charged by the worker too, so refuse rather than pay blind."""
+    if not _LINK_HOOKS:
+        raise RuntimeError("core.billing is not imported: the dunning-link hooks are not registered")
+    return _LINK_HOOKS
 LINK_DEFAULTS = {"reminder_after_hours": 24, "expire_after_hours": 72}
 OPEN_STATUSES = (
     PaymentLinkStatus.CREATED,
@@ -528,9 +558,8 @@ def pay_link(
     )
     gateway = payment.gateway
     router = _router(session, router)
-    from core import billing  # a dunning link pays a failed subscription charge: the worker must not too
-
-    billing.claim_charge_for_link(session, link)
+    for hooks in _link_hooks():  # a dunning link pays a failed subscription charge: the worker must not too
+        hooks.claim(session, link)
     session.commit()  # no transaction is held across the gateway call
 
     log: list[dict[str, Any]] = []
@@ -561,7 +590,6 @@ def _approve_unanswered(
     after a definite refusal any unpaid state. Otherwise it stays UNKNOWN with its reason, for the
     reconciliation and for staff (주문, 문의).
     """
-    from core import billing
     from core.orders import payment_cid
 
     payment.failure_code = ALREADY_PROCESSED if isinstance(exc, AlreadyProcessed) else exc.code
@@ -590,7 +618,8 @@ def _approve_unanswered(
         link.status = PaymentLinkStatus.FAILED
         session.add_all([payment, link])
         _event(session, link, "failed", tid=tid, code=exc.code, gateway_status=found.status)
-        billing.release_charge_for_link(session, link, exc)
+        for hooks in _link_hooks():
+            hooks.release(session, link, exc)
         session.commit()
         raise ValidationFailed(f"결제가 승인되지 않았습니다: {exc}") from exc
     session.add(payment)
@@ -636,9 +665,8 @@ def complete_link_payment(
     )
 
     enqueue_order_confirmation(session, order)
-    from core import billing
-
-    billing.settle_charge_by_link(session, link, order, payment)  # a dunning link: the charge is paid
+    for hooks in _link_hooks():
+        hooks.settle(session, link, order, payment)  # a dunning link: the charge is paid
     from core.auth import SYSTEM_ACTOR
 
     audit.record(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from core import clock, payment_links
+from core import billing, clock, payment_links  # noqa: F401 (billing registers the dunning-link hooks)
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import PaymentLinkStatus

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from sqlalchemy import Engine, func, insert, select, text
 
-from core.billing_dates import kst_instant
+from core.billing.dates import kst_instant
 from core.db import is_postgres, make_engine, upgrade
 from core.messaging.default_templates import ensure_default_templates
 from core.messaging.outbox import enqueue_many

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from core import billing, clock
 from core.auth import Actor
+from core.billing import jobs as billing_jobs
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.messaging.default_templates import default_body
 from core.messaging.templates import render
@@ -182,7 +183,7 @@ def test_worker_killed_after_gateway_success_is_recorded_once_next_tick(
     def killed(*args: object, **kwargs: object) -> None:
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(billing, "_record_all", killed)
+    monkeypatch.setattr(billing_jobs, "_record_all", killed)  # run_charges looks it up there
     with pytest.raises(SystemExit):
         billing.run_charges(engine, kst("2027-03-01T09:00"), gateway=gateway)
     monkeypatch.undo()

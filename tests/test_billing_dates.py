@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.billing_dates import (
+from core.billing.dates import (
     Interval,
     charge_date_on_or_after,
     first_charge_date,

@@ -9,7 +9,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from core import billing, clock, payment_links
-from core.auth import Actor
+from core.auth import SYSTEM_ACTOR, Actor
+from core.billing import charges, recording
 from core.errors import Conflict, ValidationFailed
 from core.models import (
     ChargeStatus,
@@ -117,15 +118,15 @@ def test_link_is_refused_while_the_worker_charges_and_after_the_sid_paid(
     now = kst("2027-03-02T09:00")
     with Session(engine) as session:  # the worker has claimed the +1 day retry and is at the gateway
         config = billing.load_settings(session)
-        [claim] = billing._claim(session, now, config, 10)
+        [claim] = charges._claim(session, now, config, 10)
         session.commit()
     with (
         clock.frozen(now + timedelta(minutes=1)),
         pytest.raises(ValidationFailed, match="자동 결제가 진행 중"),
     ):
         _pay(engine, link)
-    billing._attempt(gateway, claim)
-    billing._record_all(engine, [claim], now, config, billing.SYSTEM_ACTOR, gateway_name="fake")
+    charges._attempt(gateway, claim)
+    recording._record_all(engine, [claim], now, config, SYSTEM_ACTOR, gateway_name="fake")
     assert _charge(engine, sub_id).status == ChargeStatus.SUCCEEDED
     with Session(engine) as session:
         assert session.get(PaymentLink, link.id).status == PaymentLinkStatus.EXPIRED  # type: ignore[union-attr]
@@ -246,7 +247,7 @@ def test_a_manual_retry_never_takes_a_charge_the_worker_is_making(
     now = kst("2027-03-02T09:00")
     with Session(engine) as session:  # the +1 day retry is at the gateway
         config = billing.load_settings(session)
-        claims = billing._claim(session, now, config, 10)
+        claims = charges._claim(session, now, config, 10)
         session.commit()
     with pytest.raises(Conflict, match="결제 중"):
         billing.retry_charge(
@@ -254,9 +255,9 @@ def test_a_manual_retry_never_takes_a_charge_the_worker_is_making(
         )
     with Session(engine) as session:  # not even through the claim itself
         assert (
-            billing._claim(session, now + timedelta(minutes=1), config, 1, charge_id=claims[0].charge_id)
+            charges._claim(session, now + timedelta(minutes=1), config, 1, charge_id=claims[0].charge_id)
             == []
         )
-    billing._attempt(gateway, claims[0])
-    billing._record_all(engine, claims, now, config, billing.SYSTEM_ACTOR, gateway_name="fake")
+    charges._attempt(gateway, claims[0])
+    recording._record_all(engine, claims, now, config, SYSTEM_ACTOR, gateway_name="fake")
     assert _charge(engine, sub_id).status == ChargeStatus.SUCCEEDED and len(gateway.charged) == 1

@@ -12,8 +12,8 @@ from sqlmodel import Session, col, select
 
 from core import billing, clock
 from core.auth import Actor
-from core.billing_dates import kst_instant
-from core.models import Message, Payment, Role, SubscriptionCharge, SubscriptionEvent
+from core.billing.dates import kst_instant
+from core.models import Message, Payment, Role, Subscription, SubscriptionCharge, SubscriptionEvent
 from core.models.sandbox import SandboxInstrument
 from core.worker import run_once
 from tests.billing_support import get_subscription, make_subscription
@@ -81,7 +81,7 @@ def _setup(engine: Engine, case: Case) -> int:
             instrument_ref="S0000000000000000010",
         )
         with Session(engine) as session:
-            sub = session.get(billing.Subscription, sub_id)
+            sub = session.get(Subscription, sub_id)
             assert sub is not None
             sub.instrument_gateway = "sandbox"
             sub.next_charge_date = CHARGE_DAY
@@ -201,7 +201,7 @@ def test_a_sign_up_on_its_charge_day_is_charged_as_agreed(sqlite_engine: Engine)
     with clock.frozen(kst_instant(CHARGE_DAY, 8)):
         sub_id = make_subscription(engine, OWNER, start=CHARGE_DAY, instrument_ref="S0000000000000000011")
         with Session(engine) as session:
-            sub = session.get(billing.Subscription, sub_id)
+            sub = session.get(Subscription, sub_id)
             assert sub is not None
             sub.instrument_gateway = "sandbox"
             session.add(sub)

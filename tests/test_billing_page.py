@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from core import billing, clock
 from core.auth import Actor
+from core.billing import dunning
 from core.models import Role, Subscription
 from tests.billing_support import FakeGateway, get_subscription, kst, make_subscription
 from tests.ui_helpers import open_app, texts
@@ -50,7 +51,7 @@ def test_retry_needs_confirmation_then_charges(sqlite_engine: Engine, sqlite_act
         billing.set_instrument(session, OWNER, ids["declined"], gateway="fake", instrument_ref="SID_NEW")
         session.commit()
     gateway = FakeGateway()
-    monkeypatch.setattr(billing, "_default_gateway", lambda engine: gateway)
+    monkeypatch.setattr(dunning, "_default_gateway", lambda engine: gateway)  # retry_charge's
     at = open_app(sqlite_engine, sqlite_actors["cs"], "pages/subscriptions.py")
     retry = next(b for b in at.button if b.label == "지금 재시도")
     retry.click().run()

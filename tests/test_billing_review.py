@@ -12,7 +12,8 @@ from sqlmodel import Session, col, select
 
 from core import billing, clock
 from core.auth import Actor
-from core.billing_dates import DEFAULT_REVIEW_BACKOFF_MINUTES, kst_instant
+from core.billing import charges
+from core.billing.dates import DEFAULT_REVIEW_BACKOFF_MINUTES, kst_instant
 from core.models import (
     AuditLog,
     ChargeStatus,
@@ -157,7 +158,7 @@ def test_a_charge_under_review_holds_only_its_own_period(engine: Engine) -> None
 
 def test_needs_review_from_the_lookup_is_kept_not_renamed(sqlite_engine: Engine) -> None:
     """The claim's own rule, as a table: which reason a lookup that told nothing leaves behind."""
-    claim = billing._Claim(
+    claim = charges._Claim(
         charge_id=1,
         subscription_id=1,
         period=date(2027, 3, 1),

@@ -11,8 +11,17 @@ from sqlmodel import Session, col, func, select
 
 from core import billing, clock
 from core.auth import Actor
-from core.billing_dates import Interval, schedule
-from core.models import Customer, Message, Order, Payment, Role, SubscriptionCharge, SubscriptionPlan
+from core.billing.dates import Interval, schedule
+from core.models import (
+    Customer,
+    Message,
+    Order,
+    Payment,
+    Role,
+    Subscription,
+    SubscriptionCharge,
+    SubscriptionPlan,
+)
 from core.models.sandbox import SandboxInstrument, SandboxPayment
 from core.payments.router import PaymentRouter
 from core.payments.sandbox import SandboxGateway
@@ -156,7 +165,7 @@ def test_router_timeout_after_effect_is_recorded_once_with_the_sandbox(sqlite_en
         session.commit()
     make_subscription(engine, OWNER, start=date(2027, 3, 1), instrument_ref="S0000000000000000002")
     with Session(engine) as session:
-        for sub in session.exec(select(billing.Subscription)).all():
+        for sub in session.exec(select(Subscription)).all():
             sub.instrument_gateway = "sandbox"
             session.add(sub)
         session.commit()

@@ -17,7 +17,6 @@ CORE = ROOT / "core"
 # settled" hook that billing registers with payments, a gateway factory above the router).
 ALLOWED_CYCLES: list[frozenset[str]] = [
     frozenset({"core.audit", "core.auth"}),
-    frozenset({"core.billing", "core.payment_links"}),
 ]
 
 
@@ -175,3 +174,16 @@ def test_the_allowed_cycles_are_still_cycles() -> None:
     found = cycles(import_graph())
     stale = [c for c in ALLOWED_CYCLES if c not in found]
     assert not stale, stale
+
+
+def test_payments_never_import_billing_and_billing_registers_its_link_hooks() -> None:
+    """A dunning link settles a subscription charge through hooks billing registers, not an import."""
+    graph = import_graph()
+    assert not any(name.startswith("core.billing") for name in graph["core.payment_links"])
+    from core import billing, payment_links
+
+    assert payment_links.LinkHooks(
+        claim=billing.claim_charge_for_link,
+        release=billing.release_charge_for_link,
+        settle=billing.settle_charge_by_link,
+    ) in payment_links._link_hooks()

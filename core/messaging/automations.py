@@ -358,7 +358,7 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
         "tid": "T1234567890123456789",
         "payment_id": 1,
         "내용": "[결제 오류] 12번 첫 응답 기한 임박 (기한 2026-12-01 09:30) · 결제가 안 돼요",
-        # recurring billing (core/billing.py); optional sentences shown filled in
+        # recurring billing (core/billing/); optional sentences shown filled in
         "언제": "내일",
         "결제일": "12월 1일",
         "금액": "39,000원",

@@ -60,7 +60,7 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
         "kind": MessageKind.INFORMATIONAL,
         "body": "[CS 기한 알림]\n#{내용}",
     },
-    # Recurring billing (core/billing.py renders its text from these bodies, so the outbox text and
+    # Recurring billing (core/billing/ renders its text from these bodies, so the outbox text and
     # an AlimTalk send of the approved template are the same words). Optional sentences are
     # variables that may be empty.
     {

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from core import billing, clock
 from core.auth import Actor
-from core.models import Payment, Role, SubscriptionCharge
+from core.models import Payment, Role, Subscription, SubscriptionCharge
 from core.payments.base import PaymentOutcomeUnknown
 from core.payments.kakaopay import NEEDS_REVIEW, KakaoPayGateway
 from core.payments.router import PaymentRouter, find_charge
@@ -156,7 +156,7 @@ class KakaoPaySubscriptions:
 def _kakaopay_subscription(engine: Engine) -> int:
     sub_id = make_subscription(engine, OWNER, start=date(2027, 3, 1), instrument_ref="S" * 20)
     with Session(engine) as session:
-        subscription = session.get(billing.Subscription, sub_id)
+        subscription = session.get(Subscription, sub_id)
         subscription.instrument_gateway = "kakaopay"
         session.add(subscription)
         session.commit()
