@@ -54,7 +54,7 @@ TARGETS: dict[str, Target] = {
         note="the refund path up to the gateway call (PostgreSQL runs of the same tests are left out)",
     ),
     "core/inquiries/sla.py": Target(tests=("tests/test_sla.py", "tests/test_sla_rules.py")),
-    "core/billing_dates.py": Target(tests=("tests/test_billing_dates.py", "tests/test_billing_dates_rules.py")),
+    "core/billing/dates.py": Target(tests=("tests/test_billing_dates.py", "tests/test_billing_dates_rules.py")),
     "core/payments/http.py": Target(
         tests=("tests/payments/test_gateway_clients.py", "tests/payments/test_router_faults.py"),
         pytest_args=SQLITE_ONLY,

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from core.billing_dates import (
+from core.billing.dates import (
     Interval,
     anchored_day,
     charge_date_on_or_after,
