@@ -12,12 +12,13 @@ import streamlit as st
 
 import ui
 from core import billing, clock  # noqa: F401 (billing registers the dunning-link hooks)
-from core.auth import Actor, change_own_password, logout, resolve_session
+from core.accounts.actor import Actor
+from core.accounts.auth import change_own_password, logout, resolve_session
+from core.accounts.screens import PUBLIC_SCREENS, SCREENS, screens_for
 from core.config import ConfigError, get_settings
 from core.db import DatabaseError, session_scope
 from core.errors import ChannelDeskError
 from core.models.staff import ROLE_LABELS
-from core.screens import PUBLIC_SCREENS, SCREENS, screens_for
 
 st.set_page_config(page_title="ChannelDesk", page_icon=":material/storefront:", layout="wide")
 

@@ -6,7 +6,7 @@ Why st.App and not a login form inside the script: a Streamlit script talks to t
 websocket and cannot set a cookie, least of all an HttpOnly one. Here the login is a plain HTML form
 posted to /auth/login (works on any phone browser, no JavaScript, the password never crosses the
 websocket); the answer sets an HttpOnly, SameSite=Lax (Secure on https) cookie holding a random
-token, and app.py reads it from st.context.cookies on every run and asks core.auth whose it is.
+token, and app.py reads it from st.context.cookies on every run and asks core.accounts.auth whose it is.
 Staff page URLs without a valid session are redirected to the login before Streamlit loads at all.
 
 Add new routes (webhooks, customer pages) to ROUTES below: this module is the one place they live.
@@ -29,10 +29,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core import auth
+from core.accounts import auth
+from core.accounts.screens import PUBLIC_SCREENS, SCREENS
 from core.db import get_engine, read_scope, upgrade
-from core.screens import PUBLIC_SCREENS, SCREENS
-from core.seed import DEMO_PASSWORD, DEMO_USERS
+from core.demo.seed import DEMO_PASSWORD, DEMO_USERS
 
 LOGIN_PATH = "/auth/login"
 LOGOUT_PATH = "/auth/logout"

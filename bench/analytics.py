@@ -202,7 +202,7 @@ def time_page(path: Path, runs: int) -> dict[str, list[float]]:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from core.auth import Actor
+    from core.accounts.actor import Actor
     from core.config import get_settings
     from core.models import Role
 

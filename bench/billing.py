@@ -26,8 +26,8 @@ from core.billing.dates import kst_instant
 from core.db import is_postgres, make_engine, upgrade
 from core.models import Customer, Message, Payment, Subscription, SubscriptionCharge, SubscriptionPlan
 from core.models.sandbox import SandboxInstrument, SandboxPayment
-from core.payments.router import PaymentRouter
-from core.payments.sandbox import SandboxGateway
+from core.payments.gateways.router import PaymentRouter
+from core.payments.gateways.sandbox import SandboxGateway
 
 DUE = date(2027, 3, 31)
 

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, func, select, text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from core import campaigns, clock, customer_summary  # noqa: E402
-from core.auth import Actor  # noqa: E402
+from core.accounts.actor import Actor  # noqa: E402
 from core.db import is_postgres, make_engine, session_scope, upgrade  # noqa: E402
 from core.models import Customer, Message, Role  # noqa: E402
 

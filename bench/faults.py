@@ -181,18 +181,18 @@ def money(args: argparse.Namespace) -> bool:
     from sqlalchemy import func
     from sqlmodel import Session, select
 
-    import core.payment_jobs as jobs
+    import core.payments.jobs as jobs
     from core import clock
-    from core.auth import Actor
+    from core.accounts.actor import Actor
     from core.errors import ValidationFailed
     from core.models import Customer, Payment, Refund, Role
     from core.models.sandbox import SandboxInstrument, SandboxPayment
-    from core.orders import refund_payment
-    from core.payment_links import create_payment_link, pay_link, select_method, start_payment
-    from core.payment_templates import ensure_template
-    from core.payments.base import PaymentError
-    from core.payments.router import PaymentRouter
-    from core.payments.sandbox import SandboxGateway
+    from core.payments.gateways.base import PaymentError
+    from core.payments.gateways.router import PaymentRouter
+    from core.payments.gateways.sandbox import SandboxGateway
+    from core.payments.links import create_payment_link, pay_link, select_method, start_payment
+    from core.payments.orders import refund_payment
+    from core.payments.templates import ensure_template
 
     url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/money.db"
     engine = fs.fresh_store(url)

@@ -29,7 +29,8 @@ from sqlalchemy import Engine, text, update  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
 from core import clock  # noqa: E402
-from core.auth import Actor, create_user  # noqa: E402
+from core.accounts.actor import Actor  # noqa: E402
+from core.accounts.auth import create_user  # noqa: E402
 from core.db import make_engine, upgrade  # noqa: E402
 from core.inquiries import jobs as inquiry_jobs  # noqa: E402
 from core.inquiries import policy as sla_policy  # noqa: E402

@@ -30,14 +30,14 @@ from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.auth import Actor  # noqa: E402
+from core.accounts.actor import Actor  # noqa: E402
 from core.db import is_postgres, make_engine, upgrade  # noqa: E402
 from core.models import Customer, Order, Payment, Role  # noqa: E402
-from core.order_import import import_orders  # noqa: E402
-from core.orders import search_orders  # noqa: E402
-from core.payment_links import create_payment_link, start_payment  # noqa: E402
-from core.payments.router import PaymentRouter  # noqa: E402
-from core.payments.sandbox import SandboxGateway  # noqa: E402
+from core.payments.gateways.router import PaymentRouter  # noqa: E402
+from core.payments.gateways.sandbox import SandboxGateway  # noqa: E402
+from core.payments.links import create_payment_link, start_payment  # noqa: E402
+from core.payments.order_import import import_orders  # noqa: E402
+from core.payments.orders import search_orders  # noqa: E402
 
 OWNER = Actor(id=None, name="bench", role=Role.OWNER)
 SURNAMES = "김이박최정강조윤장임한오서신권황안송류전홍"

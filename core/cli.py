@@ -25,13 +25,16 @@ from typing import Any, TextIO
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from core import auth, clock, order_import
-from core.auth import Actor, create_user
+from core import clock
+from core.accounts import auth
+from core.accounts.actor import Actor
+from core.accounts.auth import create_user
 from core.config import ConfigError, load_settings
 from core.db import DatabaseError, make_engine, session_scope, upgrade
 from core.errors import ChannelDeskError
 from core.models import Role, StaffUser
 from core.models.staff import ROLE_LABELS
+from core.payments import order_import
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -211,7 +214,7 @@ def _cmd_init(engine: Engine, _args: argparse.Namespace, _stdin: TextIO) -> int:
 
 
 def _cmd_seed(engine: Engine, args: argparse.Namespace, _stdin: TextIO) -> int:
-    from core import seed as seeding
+    from core.demo import seed as seeding
 
     options: dict[str, Any] = {
         "customers": args.customers or seeding.DEFAULT_CUSTOMERS,

@@ -21,9 +21,9 @@ class JobSpec:
 
 JOBS: list[JobSpec] = [
     # Settle what the gateways already did before anything new moves money.
-    JobSpec("payment_reconciliation", "core.payment_jobs:reconcile_payments", 120),
-    JobSpec("payment_link_expiry", "core.payment_jobs:payment_link_expiry", 300),
-    JobSpec("payment_link_reminders", "core.payment_jobs:payment_link_reminders", 300),
+    JobSpec("payment_reconciliation", "core.payments.jobs:reconcile_payments", 120),
+    JobSpec("payment_link_expiry", "core.payments.jobs:payment_link_expiry", 300),
+    JobSpec("payment_link_reminders", "core.payments.jobs:payment_link_reminders", 300),
     JobSpec("billing_notices", "core.billing.jobs:billing_notices", 300),
     JobSpec("billing_charges", "core.billing.jobs:billing_charges", 60),
     JobSpec("double_charge_sentinel", "core.inquiries.jobs:double_charge_sentinel", 60),

@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from core import audit, clock
-from core.auth import Actor, require_role
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import Actor, require_role
 from core.models import Role, Setting
 
 

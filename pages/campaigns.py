@@ -11,7 +11,7 @@ import streamlit as st
 
 import ui
 from core import campaigns, clock
-from core.auth import phone_for
+from core.accounts.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import CampaignStatus, Role

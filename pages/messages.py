@@ -6,7 +6,7 @@ import streamlit as st
 
 import ui
 from core import clock
-from core.auth import phone_for
+from core.accounts.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.messaging import service

@@ -10,8 +10,8 @@ import streamlit as st
 from sqlmodel import select
 
 import ui
-from core import clock, payment_jobs, payment_links
-from core.auth import phone_for
+from core import clock
+from core.accounts.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import Customer, Product
@@ -26,8 +26,10 @@ from core.models.orders import (
 )
 from core.models.staff import ROLE_LABELS
 from core.money import format_krw
-from core.order_import import COLUMNS, REQUIRED, ImportRejected, run_import
-from core.orders import (
+from core.payments import jobs as payment_jobs
+from core.payments import links as payment_links
+from core.payments.order_import import COLUMNS, REQUIRED, ImportRejected, run_import
+from core.payments.orders import (
     REFUND_ROLES,
     order_detail,
     refund_payment,

@@ -4,8 +4,8 @@ import streamlit as st
 
 import ui
 from core import clock
+from core.accounts.auth import change_role, create_user, reset_password, set_active
 from core.accounts.staff import staff_users
-from core.auth import change_role, create_user, reset_password, set_active
 from core.db import session_scope
 from core.models.staff import ROLE_LABELS
 from core.worker import worker_health

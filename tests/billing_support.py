@@ -10,9 +10,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core import billing, clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.models import Customer, Subscription, SubscriptionPlan
-from core.payments.base import (
+from core.payments.gateways.base import (
     ApprovalResult,
     LookupResult,
     PaymentOutcomeUnknown,

@@ -13,7 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from core import billing, clock  # noqa: F401 (billing registers its dunning-link hooks, as app.py does)
-from core.auth import Actor, create_user
+from core.accounts.actor import Actor
+from core.accounts.auth import create_user
 from core.db import make_engine, upgrade
 from core.models import Role
 

@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 from sqlmodel import Session
 
-from core.auth import Actor, create_user
+from core.accounts.actor import Actor
+from core.accounts.auth import create_user
 from core.inquiries import service as inquiries
 from core.models import Role
 from tests import fault_support as fs

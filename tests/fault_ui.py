@@ -27,12 +27,14 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from core import clock, payment_links, settings_store
-from core.auth import Actor, create_user
+from core import clock, settings_store
+from core.accounts.actor import Actor
+from core.accounts.auth import create_user
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.inquiries import service as inquiries
 from core.models import JobRun, Message, Role
+from core.payments import links as payment_links
 from tests import fault_support as fs
 
 ROOT = fs.ROOT

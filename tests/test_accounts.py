@@ -18,10 +18,11 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from core import auth, clock
-from core.auth import (
+from core import clock
+from core.accounts import auth
+from core.accounts.actor import Actor
+from core.accounts.auth import (
     LOGIN_REFUSED,
-    Actor,
     Client,
     LoginFailed,
     backoff_seconds,

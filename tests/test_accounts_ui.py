@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from core import cli
-from core.auth import LOGIN_REFUSED, Client, login, resolve_session
+from core.accounts.auth import LOGIN_REFUSED, Client, login, resolve_session
 from core.db import make_engine, upgrade
 from core.models import AuditLog, LoginThrottle, StaffUser
 from tests.browser import streamlit_server

@@ -525,7 +525,7 @@ def _rollup_rows(engine: Engine) -> dict[str, set[tuple]]:
 
 
 def test_backdated_import_marks_days_dirty_and_shows_at_once(engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
-    from core.order_import import import_orders
+    from core.payments.order_import import import_orders
 
     with clock.frozen(NOW):
         prepare(engine, "current")
@@ -562,7 +562,7 @@ def test_run_import_repairs_exactly_the_affected_days_and_customers(engine: Engi
     cohort) and by a new customer: only their rows, the two days and the cohort cells they move
     change; LTV and cohorts are current at once and equal a rebuild from scratch."""
     from core.models import Customer
-    from core.order_import import run_import
+    from core.payments.order_import import run_import
 
     with clock.frozen(NOW):
         shop = prepare(engine, "current")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from core.auth import Actor
+from core.accounts.actor import Actor
+from core.accounts.screens import SCREENS, screens_for
 from core.models import Role
-from core.screens import SCREENS, screens_for
 from tests.ui_helpers import open_app, texts
 
 EXPECTED_MENU = {

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, SQLModel
 
-from core import auth, campaigns, clock, order_import
-from core.auth import Actor
+from core import campaigns, clock
+from core.accounts import auth
+from core.accounts.actor import Actor
 from core.config import ConfigError, Settings, load_settings
 from core.db import make_engine
 from core.errors import ChannelDeskError, ValidationFailed
@@ -33,7 +34,8 @@ from core.inquiries import sla
 from core.messaging import templates
 from core.messaging.phone import InvalidPhone, normalize_mobile
 from core.models import Customer, Role
-from core.orders import MAX_AMOUNT, check_amount
+from core.payments import order_import
+from core.payments.orders import MAX_AMOUNT, check_amount
 
 EXAMPLES = int(os.environ.get("BAD_INPUT_EXAMPLES", "1000"))
 THOROUGH = settings(

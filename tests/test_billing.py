@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from core import billing, clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.billing import jobs as billing_jobs
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.messaging.default_templates import default_body
@@ -396,8 +396,8 @@ def test_cancel_now_and_change_plan(engine: Engine, actors: dict[str, Actor]) ->
 
 def test_sandbox_charge_is_once_per_key_and_refuses_a_dead_sid(engine: Engine) -> None:
     from core.models.sandbox import SandboxInstrument
-    from core.payments.base import PermanentPaymentError
-    from core.payments.sandbox import SandboxGateway
+    from core.payments.gateways.base import PermanentPaymentError
+    from core.payments.gateways.sandbox import SandboxGateway
 
     with Session(engine) as session:
         session.add(SandboxInstrument(sid="S_LIVE", partner_user_id="u1"))
@@ -426,7 +426,7 @@ class NoLookupGateway(FakeGateway):
     """Like KakaoPay: a payment cannot be looked up by our order id (it needs a tid)."""
 
     def find_by_order(self, *, partner_order_id: str) -> None:
-        from core.payments.base import PaymentOutcomeUnknown
+        from core.payments.gateways.base import PaymentOutcomeUnknown
 
         self.calls.append(("find_by_order", partner_order_id))
         raise PaymentOutcomeUnknown("tid 없이 주문번호로는 조회할 수 없습니다", code="NO_TID")

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from core import billing, clock, payment_links
-from core.auth import SYSTEM_ACTOR, Actor
+from core import billing, clock
+from core.accounts.actor import SYSTEM_ACTOR, Actor
 from core.billing import charges, recording
 from core.errors import Conflict, ValidationFailed
 from core.models import (
@@ -24,9 +24,10 @@ from core.models import (
     SubscriptionChargeAttempt,
     SubscriptionStatus,
 )
-from core.payment_jobs import reconcile_payments
-from core.payments.router import PaymentRouter
-from core.payments.sandbox import SandboxGateway
+from core.payments import links as payment_links
+from core.payments.gateways.router import PaymentRouter
+from core.payments.gateways.sandbox import SandboxGateway
+from core.payments.jobs import reconcile_payments
 from tests.billing_support import FakeGateway, get_subscription, kst, make_subscription
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from core import billing, clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.billing.dates import kst_instant
 from core.models import Message, Payment, Role, Subscription, SubscriptionCharge, SubscriptionEvent
 from core.models.sandbox import SandboxInstrument

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core import billing, clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.billing import dunning
 from core.models import Role, Subscription
 from tests.billing_support import FakeGateway, get_subscription, kst, make_subscription

@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
 from core import billing, clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.models import Payment, Role, SubscriptionChargeAttempt
-from core.payments.kakaopay import KakaoPayGateway
-from core.payments.router import PaymentRouter
+from core.payments.gateways.kakaopay import KakaoPayGateway
+from core.payments.gateways.router import PaymentRouter
 from tests.billing_support import kst, make_subscription
 from tests.payments.fake_gateway_server import FakeGateway, serve
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from core import billing, clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.billing.dates import korean_date, kst_instant
 from core.models import Message, Role, SubscriptionChargeAttempt
 from tests.billing_support import FakeGateway, make_subscription

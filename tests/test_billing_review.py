@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from core import billing, clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.billing import charges
 from core.billing.dates import DEFAULT_REVIEW_BACKOFF_MINUTES, kst_instant
 from core.models import (
@@ -23,8 +23,8 @@ from core.models import (
     SubscriptionChargeAttempt,
     SubscriptionEvent,
 )
-from core.payments.base import LookupResult, PaymentOutcomeUnknown, RetriablePaymentError
-from core.payments.kakaopay import NEEDS_REVIEW, needs_review
+from core.payments.gateways.base import LookupResult, PaymentOutcomeUnknown, RetriablePaymentError
+from core.payments.gateways.kakaopay import NEEDS_REVIEW, needs_review
 from tests.billing_support import FakeGateway, get_subscription, kst, make_subscription
 
 OWNER = Actor(None, "사장님", Role.OWNER)

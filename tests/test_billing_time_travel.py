@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from core import billing, clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.billing.dates import Interval, schedule
 from core.models import (
     Customer,
@@ -23,8 +23,8 @@ from core.models import (
     SubscriptionPlan,
 )
 from core.models.sandbox import SandboxInstrument, SandboxPayment
-from core.payments.router import PaymentRouter
-from core.payments.sandbox import SandboxGateway
+from core.payments.gateways.router import PaymentRouter
+from core.payments.gateways.sandbox import SandboxGateway
 from core.worker import run_once
 from tests.billing_support import FakeGateway, get_subscription, kst, make_subscription
 

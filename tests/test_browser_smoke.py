@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.accounts.screens import screens_for
 from core.db import make_engine, upgrade
 from core.models import Role
-from core.screens import screens_for
 from tests.browser import browser_page, login, require_chromium, shot, streamlit_server
 from tests.conftest import make_actors
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from core import campaigns, clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.campaigns import reach, sending
 from core.db import session_scope
 from core.errors import PermissionDenied, ValidationFailed
@@ -31,7 +31,7 @@ from core.models import (
     Product,
     Role,
 )
-from core.orders import record_paid_order
+from core.payments.orders import record_paid_order
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 12:00 KST
 NIGHT = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 23:00 KST

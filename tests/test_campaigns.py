@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from core import campaigns, clock, customer_summary
-from core.auth import Actor
+from core import campaigns, clock
+from core.accounts.actor import Actor
+from core.customers import summary as customer_summary
 from core.db import session_scope
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.models import (

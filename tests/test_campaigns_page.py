@@ -77,7 +77,7 @@ def test_contradictory_rules_show_a_clear_error(sqlite_engine: Engine, sqlite_ac
 
 def test_go_page_records_a_click_and_offers_the_target(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
     from core import campaigns
-    from core.auth import Actor
+    from core.accounts.actor import Actor
     from core.models import Role
 
     _customers(sqlite_engine, 3)

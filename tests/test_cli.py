@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from core import cli, seed
-from core.auth import authenticate
+from core import cli
+from core.accounts.auth import authenticate
 from core.config import PROJECT_ROOT
 from core.db import make_engine
+from core.demo import seed
 from core.models import AuditLog, Customer, StaffUser
 
 SMALL_SEED = ["seed", "--demo", "--customers", "60", "--orders", "400", "--seed", "3", "--quiet"]

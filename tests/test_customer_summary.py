@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from core import campaigns, customer_summary
+from core import campaigns
+from core.customers import summary as customer_summary
 from core.db import session_scope
 from core.errors import ValidationFailed
 from core.models import (
@@ -30,7 +31,7 @@ from core.models import (
     Subscription,
     SubscriptionPlan,
 )
-from core.orders import record_paid_order
+from core.payments.orders import record_paid_order
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 STATUSES = [OrderStatus.PAID] * 6 + [

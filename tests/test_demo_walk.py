@@ -19,9 +19,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from core import clock, seed
-from core.auth import Actor
+from core import clock
+from core.accounts.actor import Actor
 from core.db import session_scope
+from core.demo import seed
 from core.inquiries import service as inquiries
 from core.models import (
     ChargeStatus,
@@ -40,8 +41,8 @@ from core.models import (
     SubscriptionStatus,
 )
 from core.models.sandbox import SandboxInstrument, SandboxPayment
-from core.orders import refund_payment
-from core.payments.registry import get_router
+from core.payments.gateways.registry import get_router
+from core.payments.orders import refund_payment
 
 ROOT = Path(__file__).resolve().parent.parent
 # The seed's instant is given, never the default test clock (CI shifts that years ahead).

@@ -19,8 +19,8 @@ from core import billing, clock
 from core.messaging import sender
 from core.messaging.providers.solapi import SolapiClient
 from core.models.sandbox import SandboxPayment
-from core.payments.router import PaymentRouter
-from core.payments.toss import TossGateway
+from core.payments.gateways.router import PaymentRouter
+from core.payments.gateways.toss import TossGateway
 from tests import fault_support as fs
 
 

@@ -8,7 +8,8 @@ import pytest
 from sqlmodel import Session, select
 
 from core import clock
-from core.auth import LoginFailed, authenticate, change_role, create_user, require_role
+from core.accounts.actor import require_role
+from core.accounts.auth import LoginFailed, authenticate, change_role, create_user
 from core.config import ConfigError, load_settings
 from core.errors import PermissionDenied, ValidationFailed
 from core.models import AuditLog, Role, StaffUser
@@ -106,7 +107,7 @@ def test_role_change_checks_role_and_is_audited(session: Session, actors) -> Non
 
 
 def test_require_role() -> None:
-    from core.auth import Actor
+    from core.accounts.actor import Actor
 
     require_role(Actor(1, "a", Role.OWNER), Role.OWNER)
     with pytest.raises(PermissionDenied):

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from core import clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.inquiries import queue as inquiry_queue
 from core.inquiries import report as sla_report

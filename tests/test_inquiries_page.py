@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from core import clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.inquiries import service as inquiries
 from core.models import Inquiry, InquiryEvent, Message
 from tests.inquiry_helpers import k, make_customer, make_payment

@@ -1,6 +1,6 @@
 """Whole journeys in a real browser, as a new staff member would do them, with a screenshot per step.
 
-One Streamlit server for the module, on a demo shop (core.seed) plus one inquiry whose customer has a
+One Streamlit server for the module, on a demo shop (core.demo.seed) plus one inquiry whose customer has a
 refundable sandbox payment, so the cs journey can refund through the real gateway code path.
 Each journey checks what a person sees AND what the store holds afterwards.
 """
@@ -20,8 +20,10 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from core import clock
-from core.auth import Actor
+from core.accounts.actor import Actor
+from core.accounts.screens import PUBLIC_SCREENS, SCREENS
 from core.db import make_engine, upgrade
+from core.demo.seed import seed_demo
 from core.inquiries import queue as inquiry_queue
 from core.inquiries import service as inquiries
 from core.models import (
@@ -36,16 +38,14 @@ from core.models import (
     Segment,
     StaffUser,
 )
-from core.payments.sandbox import SandboxGateway
-from core.screens import PUBLIC_SCREENS, SCREENS
-from core.seed import seed_demo
+from core.payments.gateways.sandbox import SandboxGateway
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, shot, streamlit_server
 from tests.browser import login as browser_login
 from tests.payments.helpers import paid_order
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "channeldesk"  # the demo logins core.seed creates: owner, cs, staff
+PASSWORD = "channeldesk"  # the demo logins core.demo.seed creates: owner, cs, staff
 REFUND = 12_000
 PAID = 39_000
 

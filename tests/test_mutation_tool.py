@@ -34,7 +34,7 @@ def test_every_configured_test_file_exists(module):
 
 def test_mutant_names_follow_mutmut():
     orders = tool.TARGETS["core/orders.py"]
-    assert "core.orders.x__reserve_refund__mutmut_*" in tool.mutant_patterns("core/orders.py", orders)
+    assert "core.payments.orders.x__reserve_refund__mutmut_*" in tool.mutant_patterns("core/orders.py", orders)
     assert tool.mutant_patterns("core/inquiries/sla.py", tool.TARGETS["core/inquiries/sla.py"]) == ["core.inquiries.sla.*"]
 
 

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 import ui
 from core.errors import ValidationFailed
-from core.payment_links import GATEWAY_TROUBLE, create_payment_link, customer_message
-from core.payments.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
+from core.payments.gateways.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
+from core.payments.links import GATEWAY_TROUBLE, create_payment_link, customer_message
 from tests.payments.helpers import sandbox_router
 from tests.ui_helpers import ROOT, point_app_at, texts
 

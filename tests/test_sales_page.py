@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core import analytics, clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.models import Role
 from core.money import format_krw
 from tests.analytics_data import NOW, ShopWriter, build_shop, kst

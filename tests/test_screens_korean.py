@@ -18,10 +18,10 @@ from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from core import clock
-from core.auth import Actor
+from core.accounts.actor import Actor
+from core.accounts.screens import SCREENS
+from core.demo.seed import seed_demo
 from core.models import Role
-from core.screens import SCREENS
-from core.seed import seed_demo
 from core.worker import run_once
 from tests.conftest import TEST_NOW
 from tests.ui_helpers import open_app

@@ -13,15 +13,17 @@ from argon2.low_level import Type
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from core import audit, clock
-from core.auth import Actor, LoginFailed, authenticate, create_user, phone_for
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import Actor
+from core.accounts.auth import LoginFailed, authenticate, create_user, phone_for
+from core.accounts.screens import SCREENS, screens_for
 from core.config import ConfigError, load_settings
 from core.errors import PermissionDenied
 from core.messaging.phone import mask_phone
 from core.models import AuditLog, Customer, Role
-from core.payments.base import PaymentError
-from core.payments.kakaopay import KakaoPayGateway
-from core.screens import SCREENS, screens_for
+from core.payments.gateways.base import PaymentError
+from core.payments.gateways.kakaopay import KakaoPayGateway
 from tests.ui_helpers import open_app, texts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,7 +162,7 @@ def test_only_owner_and_cs_see_whole_phone_numbers(role: Role, whole: bool) -> N
 
 
 def test_staff_sees_masked_numbers_on_the_orders_screen(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
-    from core.payments.sandbox import SandboxGateway
+    from core.payments.gateways.sandbox import SandboxGateway
     from tests.payments.helpers import paid_order
 
     paid_order(sqlite_engine, SandboxGateway(sqlite_engine), phone="010-2468-1357")

@@ -12,25 +12,19 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, SQLModel
 
-from core import (
-    auth,
-    billing,
-    campaigns,
-    clock,
-    order_import,
-    orders,
-    payment_jobs,
-    payment_links,
-    settings_store,
-)
-from core.auth import Actor
+from core import billing, campaigns, clock, settings_store
+from core.accounts import auth
+from core.accounts.actor import Actor
 from core.errors import ChannelDeskError, PermissionDenied
 from core.inquiries import policy as sla_policy
 from core.inquiries import service as inquiries
 from core.messaging import service as messaging
 from core.messaging.default_templates import ensure_default_templates
 from core.models import AuditLog, Customer, Message, Product, Role, StaffNotification, StaffUser
-from core.payments.sandbox import SandboxGateway
+from core.payments import jobs as payment_jobs
+from core.payments import links as payment_links
+from core.payments import order_import, orders
+from core.payments.gateways.sandbox import SandboxGateway
 from tests.payments.helpers import paid_order, sandbox_router
 
 OWNER, CS, STAFF = Role.OWNER, Role.CS, Role.STAFF

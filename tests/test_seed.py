@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session, SQLModel
 
-from core import clock, seed
-from core.auth import authenticate
+from core import clock
+from core.accounts.auth import authenticate
 from core.db import make_engine
+from core.demo import seed
 from core.models import (
     AuditLog,
     ChargeStatus,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from core.auth import create_user
+from core.accounts.auth import create_user
 from core.db import make_engine, upgrade
 from tests.browser import browser_context, browser_page, login, require_chromium, shot, streamlit_server
 

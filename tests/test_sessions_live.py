@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from core.auth import LOGIN_REFUSED, SESSION_COOKIE, create_user
+from core.accounts.auth import LOGIN_REFUSED, SESSION_COOKIE, create_user
 from core.db import make_engine, upgrade
 from tests.browser import streamlit_server
 

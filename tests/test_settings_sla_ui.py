@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
 from core import clock, settings_store
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.inquiries import policy as sla_policy
 from core.models import ClosedDay, SlaPolicy
 from tests.inquiry_helpers import k

@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from core import billing, clock, seed
-from core.auth import Actor
+from core import billing, clock
+from core.accounts.actor import Actor
 from core.db import session_scope
+from core.demo import seed
 from core.inquiries.jobs import double_charge_sentinel
 from core.models import (
     CustomerProductSummary,
@@ -32,9 +33,9 @@ from core.models import (
     Subscription,
     SubscriptionStatus,
 )
-from core.order_import import run_import
-from core.orders import order_refunded_amount, refund_payment
-from core.payment_links import create_payment_link, open_link, pay_link, select_method, start_payment
+from core.payments.links import create_payment_link, open_link, pay_link, select_method, start_payment
+from core.payments.order_import import run_import
+from core.payments.orders import order_refunded_amount, refund_payment
 from tests.payments.helpers import sandbox_router
 
 SEEDED_AT = clock.parse_instant("2026-11-23T10:00:00+09:00")
@@ -141,7 +142,7 @@ def test_every_write_path_keeps_customer_summaries_current(engine: Engine) -> No
     run_import(engine, owner, SAMPLE.read_bytes())
     assert_summaries_current(engine, "an import")
 
-    # The day's subscription charges, recorded in one batch (core.orders.record_paid_orders).
+    # The day's subscription charges, recorded in one batch (core.payments.orders.record_paid_orders).
     with Session(engine) as session:
         period = session.execute(
             select(Subscription.next_charge_date)

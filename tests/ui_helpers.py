@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest, app_test
 
-from core.auth import Actor, open_session
+from core.accounts.actor import Actor
+from core.accounts.auth import open_session
 from core.config import get_settings
 from core.db import session_scope
 from core.models import StaffUser

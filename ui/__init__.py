@@ -13,7 +13,8 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from core import clock
-from core.auth import SESSION_COOKIE, Actor, resolve_session
+from core.accounts.actor import Actor
+from core.accounts.auth import SESSION_COOKIE, resolve_session
 from core.db import make_engine, upgrade
 
 

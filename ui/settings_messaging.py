@@ -7,7 +7,7 @@ import streamlit as st
 from sqlalchemy import Engine, select
 
 from core import settings_store
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.messaging import service

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core import clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.db import session_scope
 from core.inquiries import policy as sla_policy
 from core.inquiries import service as inquiries

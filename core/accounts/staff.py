@@ -1,4 +1,4 @@
-"""The staff list, for 설정 → 사용자 (creating users and changing roles is core.auth's)."""
+"""The staff list, for 설정 → 사용자 (creating users and changing roles is core.accounts.auth's)."""
 
 from __future__ import annotations
 

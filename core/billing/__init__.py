@@ -77,7 +77,7 @@ from core.billing.subscriptions import (
     resume,
     set_instrument,
 )
-from core.payment_links import LinkHooks, register_link_hooks
+from core.payments.links import LinkHooks, register_link_hooks
 
 # payment_links calls these around a link's approval; they do nothing for links that pay no charge.
 register_link_hooks(

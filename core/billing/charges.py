@@ -14,7 +14,7 @@ from sqlalchemy import Engine, String, and_, cast, func, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from core.auth import SYSTEM_ACTOR, Actor
+from core.accounts.actor import SYSTEM_ACTOR, Actor
 from core.billing.dates import kst_instant
 from core.billing.settings import CHARGED_STATUSES, LOOKUP_FAILED, NEEDS_REVIEW, BillingSettings, order_number
 from core.db import is_postgres
@@ -30,7 +30,7 @@ from core.models import (
     SubscriptionPlan,
     SubscriptionStatus,
 )
-from core.payments.base import (
+from core.payments.gateways.base import (
     ApprovalResult,
     LookupResult,
     PaymentError,
@@ -38,7 +38,7 @@ from core.payments.base import (
     PaymentOutcomeUnknown,
     PermanentPaymentError,
 )
-from core.payments.router import PaymentRouter, find_charge, note
+from core.payments.gateways.router import PaymentRouter, find_charge, note
 
 
 @dataclass
@@ -114,7 +114,7 @@ class _Claim:
 
 def _default_gateway(engine: Engine) -> PaymentRouter:
     """The configured gateway router (sandbox by default, with failover to an enrolled backup)."""
-    from core.payments.registry import get_router
+    from core.payments.gateways.registry import get_router
 
     return get_router(engine=engine)
 
@@ -134,7 +134,7 @@ def _find_by_order(
 ) -> LookupResult | None:
     """Look our order id up on every gateway the subscription has an instrument with.
 
-    Hook into core.payments.router.find_charge: KakaoPay cannot look an order id up, so it also
+    Hook into core.payments.gateways.router.find_charge: KakaoPay cannot look an order id up, so it also
     gets the instrument and the attempt's times (it judges by the SID's last approval, or says
     NEEDS_REVIEW, which stays UNKNOWN with that message on the subscriptions page).
     """

@@ -9,8 +9,9 @@ from datetime import date, datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from core import audit, clock
-from core.auth import SYSTEM_ACTOR, Actor, require_role
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import SYSTEM_ACTOR, Actor, require_role
 from core.billing.charges import _attempt, _claim, _default_gateway
 from core.billing.dates import period_key, retry_dates
 from core.billing.events import _cancel_now, _history, _plan_name, _tell
@@ -20,8 +21,8 @@ from core.billing.settings import MANAGERS, BillingSettings, load_settings
 from core.db import session_scope
 from core.errors import Conflict, NotFound
 from core.models import ChargeAttemptVia, ChargeStatus, Subscription, SubscriptionCharge, SubscriptionStatus
-from core.payments.base import PaymentGateway
-from core.payments.router import PaymentRouter
+from core.payments.gateways.base import PaymentGateway
+from core.payments.gateways.router import PaymentRouter
 
 
 def _schedule_spent(charge: SubscriptionCharge, config: BillingSettings) -> bool:

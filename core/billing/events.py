@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from core import audit, clock
-from core.auth import Actor
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import Actor
 from core.billing.dates import Interval, charge_date_on_or_after, first_charge_date
 from core.db import is_postgres
 from core.errors import NotFound, ValidationFailed

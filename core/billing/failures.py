@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, select
 
 from core import clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.billing.charges import _Claim
 from core.billing.dates import korean_date, kst_instant, period_key, retry_dates
 from core.billing.events import _history, _tell
@@ -23,8 +23,8 @@ from core.models import (
     SubscriptionStatus,
 )
 from core.money import format_krw
-from core.payment_links import OPEN_STATUSES as LINK_OPEN_STATUSES
-from core.payment_links import link_url
+from core.payments.links import OPEN_STATUSES as LINK_OPEN_STATUSES
+from core.payments.links import link_url
 
 
 def _next_retry(period: date, today: date, config: BillingSettings) -> date | None:

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
 from core import clock
-from core.auth import SYSTEM_ACTOR
+from core.accounts.actor import SYSTEM_ACTOR
 from core.billing.charges import _attempt_all, _claim, _default_gateway, _open_due_charges
 from core.billing.dunning import _end_dunning
 from core.billing.events import _cancel_now, _history
@@ -20,8 +20,8 @@ from core.billing.settings import GatewayFor, load_settings
 from core.billing.subscriptions import _resume
 from core.db import session_scope
 from core.models import Subscription, SubscriptionStatus
-from core.payments.base import PaymentGateway
-from core.payments.router import PaymentRouter
+from core.payments.gateways.base import PaymentGateway
+from core.payments.gateways.router import PaymentRouter
 
 
 def billing_notices(engine: Engine, now: datetime) -> dict[str, int]:

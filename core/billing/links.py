@@ -13,7 +13,7 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from core import clock
-from core.auth import SYSTEM_ACTOR
+from core.accounts.actor import SYSTEM_ACTOR
 from core.billing.charges import _Claim, _default_gateway
 from core.billing.dates import kst_instant, period_key, retry_dates
 from core.billing.events import _history, _plan_name
@@ -33,9 +33,9 @@ from core.models import (
     SubscriptionChargeAttempt,
     SubscriptionPlan,
 )
-from core.payment_links import code_order_id, create_payment_link
-from core.payments.base import PaymentError, PaymentGateway
-from core.payments.router import PaymentRouter
+from core.payments.gateways.base import PaymentError, PaymentGateway
+from core.payments.gateways.router import PaymentRouter
+from core.payments.links import code_order_id, create_payment_link
 
 
 def _check_link_payments(

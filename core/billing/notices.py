@@ -14,7 +14,7 @@ from sqlalchemy import Engine, String, and_, cast, func, literal
 from sqlmodel import Session, col, select
 
 from core import clock
-from core.auth import SYSTEM_ACTOR
+from core.accounts.actor import SYSTEM_ACTOR
 from core.billing.dates import (
     korean_date,
     kst_instant,

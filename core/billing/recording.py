@@ -11,8 +11,9 @@ from sqlalchemy import Engine, bindparam, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core import audit, clock
-from core.auth import Actor
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import Actor
 from core.billing.charges import _Claim
 from core.billing.dates import Interval, korean_date, next_charge_date, period_key, review_delay
 from core.billing.events import _history, _interval, _tell
@@ -39,8 +40,8 @@ from core.models import (
     SubscriptionStatus,
 )
 from core.money import format_krw
-from core.orders import record_paid_order, record_paid_orders
-from core.payment_links import OPEN_STATUSES as LINK_OPEN_STATUSES
+from core.payments.links import OPEN_STATUSES as LINK_OPEN_STATUSES
+from core.payments.orders import record_paid_order, record_paid_orders
 
 
 def _record_all(

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from core import clock, settings_store
-from core.auth import Actor, require_role
+from core.accounts.actor import Actor, require_role
 from core.billing.dates import (
     DEFAULT_NOTICE_LEAD_DAYS,
     DEFAULT_RETRY_DAYS,
@@ -23,10 +23,10 @@ from core.billing.dates import (
 )
 from core.errors import ValidationFailed
 from core.models import Role, Setting
-from core.payments.base import PaymentGateway
-from core.payments.router import PaymentRouter
+from core.payments.gateways.base import PaymentGateway
+from core.payments.gateways.router import PaymentRouter
 
-NEEDS_REVIEW = "NEEDS_REVIEW"  # core.payments.kakaopay's code: only a person can settle it
+NEEDS_REVIEW = "NEEDS_REVIEW"  # core.payments.gateways.kakaopay's code: only a person can settle it
 LOOKUP_FAILED = "LOOKUP_FAILED"
 NOTICE_TEMPLATE = "billing_notice"
 RECEIPT_TEMPLATE = "billing_receipt"

@@ -9,8 +9,9 @@ from datetime import date
 
 from sqlmodel import Session
 
-from core import audit, clock
-from core.auth import Actor, require_role
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import Actor, require_role
 from core.billing.dates import Interval, first_charge_date, korean_date
 from core.billing.events import (
     _cancel_now,

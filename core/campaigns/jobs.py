@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session
 
-from core import audit
-from core.auth import SYSTEM_ACTOR
+from core.accounts import audit
+from core.accounts.actor import SYSTEM_ACTOR
 from core.campaigns.queries import _get
 from core.campaigns.service import _transition, send_winner, start
 from core.campaigns.tables import M

@@ -16,8 +16,9 @@ from urllib.parse import urlparse
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from core import audit, clock, settings_store
-from core.auth import Actor, require_role
+from core import clock, settings_store
+from core.accounts import audit
+from core.accounts.actor import Actor, require_role
 from core.campaigns.content import _Renderer, _variable_values, validate_variants
 from core.campaigns.queries import _get, product_categories
 from core.campaigns.reach import _members, count_segment, is_night_kst, next_ad_window

@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from core import audit, settings_store
-from core.auth import Actor, require_role
+from core import settings_store
+from core.accounts import audit
+from core.accounts.actor import Actor, require_role
 from core.errors import ValidationFailed
 from core.inquiries import sla
 from core.messaging.phone import InvalidPhone, normalize_mobile

@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from core import clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.errors import ValidationFailed
 from core.inquiries import policy, sla
 from core.inquiries.service import OPEN_STATUSES, _load, evaluate, events_of
@@ -253,13 +253,13 @@ GATEWAY_STATUS_LABELS = {
 
 def live_payment_status(session: Session, payment_id: int, router: Any = None) -> dict[str, Any]:
     """Ask the payment's gateway for its current state (on a staff click, never on every rerun)."""
-    from core.payments.base import PaymentError
+    from core.payments.gateways.base import PaymentError
 
     payment = session.get(Payment, payment_id)
     if payment is None or not payment.gateway_tid:
         raise ValidationFailed("게이트웨이에서 조회할 수 없는 결제입니다")
     if router is None:
-        from core.payments.registry import get_router
+        from core.payments.gateways.registry import get_router
 
         router = get_router(engine=session.get_bind())  # type: ignore[arg-type]
     gateway, tid = payment.gateway, payment.gateway_tid

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from core import clock, settings_store
-from core.auth import SYSTEM_ACTOR
+from core.accounts.actor import SYSTEM_ACTOR
 from core.inquiries import service
 from core.models import Inquiry, InquiryStatus, InquiryType, OrderItem, Payment, PaymentStatus
 from core.money import format_krw

@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from core import audit, clock
-from core.auth import Actor, require_role
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import Actor, require_role
 from core.errors import NotFound, ValidationFailed
 from core.inquiries import policy, sla
 from core.messaging import outbox
@@ -386,7 +387,7 @@ RefundFn = Callable[..., Any]
 
 
 def _default_refund_fn() -> RefundFn:
-    from core.orders import refund_payment  # type: ignore[attr-defined]  # the payments engineer's service
+    from core.payments.orders import refund_payment  # type: ignore[attr-defined]  # the payments engineer's service
 
     return refund_payment
 
@@ -402,7 +403,7 @@ def refund(
     idempotency_key: str | None = None,
     refund_fn: RefundFn | None = None,
 ) -> Any:
-    """Refund (full or partial) a payment of the inquiry's customer through core.orders.
+    """Refund (full or partial) a payment of the inquiry's customer through core.payments.orders.
 
     The amount check against what is refundable is repeated by refund_payment under a row lock;
     this one gives the early, readable error.

@@ -89,7 +89,7 @@ KEEPS_AD_SLOT = (MessageStatus.SENDING.value, MessageStatus.SENT.value, MessageS
 
 def messaging_settings(session: Session) -> dict[str, Any]:
     """The "messaging" owner setting over its defaults. Read directly (not via settings_store) so
-    the sender does not import core.auth, whose import-time argon2 hash costs 64 MB of peak RSS."""
+    the sender does not import core.accounts.auth, whose import-time argon2 hash costs 64 MB of peak RSS."""
     row = session.get(Setting, "messaging")
     return {**MESSAGING_DEFAULTS, **((row.value if row is not None else None) or {})}
 

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
-from core import audit, clock
-from core.auth import Actor, require_role
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import Actor, require_role
 from core.errors import NotFound, ValidationFailed
 from core.messaging import templates
 from core.messaging.outbox import enqueue

@@ -1,7 +1,7 @@
 """Per-customer purchase summaries the segment rules read instead of grouping a million orders.
 
 Kept in the same transaction as every write that changes a customer's paid orders
-(core.customer_summary.refresh), so they are exact at all times, not eventually: a segment count
+(core.customers.summary.refresh), so they are exact at all times, not eventually: a segment count
 is then one indexed query. Definitions (the same as the raw segment rules): a paid order is one in
 status paid or partially_refunded; amounts are total minus refunded; times are `ordered_at`.
 A customer without a paid order has no row.

@@ -7,8 +7,8 @@ from sqlmodel import Session
 
 from core import clock
 from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus
-from core.payments.router import PaymentRouter
-from core.payments.sandbox import SandboxGateway
+from core.payments.gateways.router import PaymentRouter
+from core.payments.gateways.sandbox import SandboxGateway
 
 
 def sandbox_router(engine: Engine) -> tuple[SandboxGateway, PaymentRouter]:

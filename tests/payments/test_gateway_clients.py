@@ -10,15 +10,15 @@ import httpx
 import pytest
 
 from core.config import ConfigError, load_settings
-from core.payments.base import (
+from core.payments.gateways.base import (
     AlreadyProcessed,
     PaymentOutcomeUnknown,
     PermanentPaymentError,
     RetriablePaymentError,
 )
-from core.payments.kakaopay import KakaoPayGateway
-from core.payments.registry import UnknownGateway, get_gateway
-from core.payments.toss import TossGateway
+from core.payments.gateways.kakaopay import KakaoPayGateway
+from core.payments.gateways.registry import UnknownGateway, get_gateway
+from core.payments.gateways.toss import TossGateway
 
 READY = {
     "tid": "T1234567890123456789",

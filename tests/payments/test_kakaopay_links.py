@@ -17,10 +17,10 @@ from sqlmodel import Session, select
 from core import clock
 from core.errors import ValidationFailed
 from core.models import AuditLog, Customer, Order, Payment, PaymentLink
-from core.payment_jobs import reconcile_payments
-from core.payment_links import create_payment_link, open_link, pay_link, return_from_gateway, start_payment
-from core.payments.kakaopay import KakaoPayGateway
-from core.payments.router import PaymentRouter
+from core.payments.gateways.kakaopay import KakaoPayGateway
+from core.payments.gateways.router import PaymentRouter
+from core.payments.jobs import reconcile_payments
+from core.payments.links import create_payment_link, open_link, pay_link, return_from_gateway, start_payment
 from tests.payments.fake_gateway_server import FakeGateway, GatewayRefusal, serve
 
 READY_PATH = "/online/v1/payment/ready"
@@ -269,7 +269,7 @@ def test_a_timed_out_approve_is_settled_by_the_order_lookup_not_a_second_approve
                 session, link.code, pg_token=back["pg_token"], attempt=back["attempt"], router=router
             )
             assert first.id == again.id
-        monkeypatch.setattr("core.payment_jobs._router", lambda engine: router)
+        monkeypatch.setattr("core.payments.jobs._router", lambda engine: router)
         assert reconcile_payments(engine, clock.now())["paid"] == 0  # nothing left to settle
     assert fake.done.count(APPROVE_PATH) == 1 and ORDER_PATH in fake.done
     with Session(engine) as session:
@@ -349,7 +349,7 @@ def test_the_worker_follows_kakaopays_page_into_the_funnel(engine, actors, monke
     state = KakaoPayState()
     fake = FakeGateway(state.answers())
     customer_id = _customer(engine)
-    monkeypatch.setattr("core.payment_jobs._router", lambda engine: router)
+    monkeypatch.setattr("core.payments.jobs._router", lambda engine: router)
     with serve(fake) as url:
         router = _router(url)
         with Session(engine, expire_on_commit=False) as session:

@@ -17,11 +17,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from core import billing, clock
-from core.auth import Actor
+from core.accounts.actor import Actor
 from core.models import Payment, Role, Subscription, SubscriptionCharge
-from core.payments.base import PaymentOutcomeUnknown
-from core.payments.kakaopay import NEEDS_REVIEW, KakaoPayGateway
-from core.payments.router import PaymentRouter, find_charge
+from core.payments.gateways.base import PaymentOutcomeUnknown
+from core.payments.gateways.kakaopay import NEEDS_REVIEW, KakaoPayGateway
+from core.payments.gateways.router import PaymentRouter, find_charge
 from tests.billing_support import kst, make_subscription
 from tests.payments.fake_gateway_server import FakeGateway, serve
 

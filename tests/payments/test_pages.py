@@ -9,8 +9,8 @@ from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
 from core.models import Order, PaymentLink, Refund
-from core.order_import import import_orders
-from core.payment_links import create_payment_link
+from core.payments.links import create_payment_link
+from core.payments.order_import import import_orders
 from tests.payments.helpers import paid_order, sandbox_router
 from tests.ui_helpers import ROOT, open_app, point_app_at, texts
 
@@ -98,7 +98,7 @@ def test_pay_page_reads_the_approval_return_and_approves_once(sqlite_engine: Eng
     """The approval_url KakaoPay redirects to: ?link=&attempt=&result=ok&pg_token= (sandbox plays KakaoPay)."""
     from core.models import Customer, Payment
     from core.models.sandbox import SandboxPayment
-    from core.payment_links import select_method, start_payment
+    from core.payments.links import select_method, start_payment
 
     _, router = sandbox_router(sqlite_engine)
     with Session(sqlite_engine, expire_on_commit=False) as session:

@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 from core import clock
 from core.errors import ValidationFailed
 from core.models import Customer, Message, Order, Payment, PaymentLink, Product
-from core.payment_jobs import payment_link_expiry, payment_link_reminders, reconcile_payments
-from core.payment_links import (
+from core.payments.jobs import payment_link_expiry, payment_link_reminders, reconcile_payments
+from core.payments.links import (
     chat_text,
     create_payment_link,
     funnel,
@@ -170,7 +170,7 @@ def test_lost_approval_is_reconciled_by_lookup(engine, actors, monkeypatch):
         with pytest.raises(ValidationFailed, match="확인 중"):  # a reload does not approve again
             pay_link(session, link.code, pg_token=token, attempt=attempt, router=router)
         assert session.exec(select(Payment)).one().status == "unknown"
-    monkeypatch.setattr("core.payment_jobs._router", lambda engine: router)
+    monkeypatch.setattr("core.payments.jobs._router", lambda engine: router)
     assert reconcile_payments(engine, clock.now())["paid"] == 1
     with Session(engine) as session:
         payment = session.exec(select(Payment)).one()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from core.payments.base import PaymentOutcomeUnknown, PermanentPaymentError
-from core.payments.kakaopay import KakaoPayGateway
-from core.payments.router import PaymentRouter, PrimaryUnavailable
-from core.payments.toss import TossGateway
+from core.payments.gateways.base import PaymentOutcomeUnknown, PermanentPaymentError
+from core.payments.gateways.kakaopay import KakaoPayGateway
+from core.payments.gateways.router import PaymentRouter, PrimaryUnavailable
+from core.payments.gateways.toss import TossGateway
 from tests.payments.fake_gateway_server import FakeGateway, serve
 
 FAST = httpx.Timeout(0.3, connect=0.3)

@@ -20,12 +20,12 @@ from sqlmodel import Session, select
 from core import clock
 from core.errors import ValidationFailed
 from core.models import Order, Payment, PaymentLink, Refund
-from core.payment_jobs import lookup_payment_now, reconcile_payments
-from core.payment_links import create_payment_link, pay_link, start_payment
-from core.payments.base import PaymentOutcomeUnknown
-from core.payments.kakaopay import KakaoPayGateway
-from core.payments.router import PaymentRouter
-from core.payments.toss import TossGateway
+from core.payments.gateways.base import PaymentOutcomeUnknown
+from core.payments.gateways.kakaopay import KakaoPayGateway
+from core.payments.gateways.router import PaymentRouter
+from core.payments.gateways.toss import TossGateway
+from core.payments.jobs import lookup_payment_now, reconcile_payments
+from core.payments.links import create_payment_link, pay_link, start_payment
 from tests.payments.fake_gateway_server import BAD_ANSWERS, FakeGateway, GatewayRefusal, serve
 from tests.payments.test_kakaopay_links import (
     APPROVE_PATH,
@@ -108,7 +108,7 @@ def test_an_approve_answered_badly_after_kakaopay_approved_is_never_a_second_cha
     fake = FakeGateway(state.answers(), slow_seconds=0.5)
     with serve(fake) as url:
         router = _router(url)
-        monkeypatch.setattr("core.payment_jobs._router", lambda engine: router)
+        monkeypatch.setattr("core.payments.jobs._router", lambda engine: router)
         code, back = _paid_link(sqlite_engine, sqlite_actors, state, router, 39_000)
         fake.plan(APPROVE_PATH, behaviour)
         if lookup_fails:
@@ -166,13 +166,13 @@ def test_a_cancel_answered_badly_after_kakaopay_refunded_is_never_sent_twice(
     sqlite_engine, sqlite_actors, monkeypatch, behaviour, lookup_fails
 ):
     """Issue 13 item 2: never 6,000원 refunded at the gateway while 3,000원 is recorded."""
-    from core.orders import refund_payment
+    from core.payments.orders import refund_payment
 
     state = KakaoPayWithCancels()
     fake = FakeGateway(state.answers(), slow_seconds=0.5)
     with serve(fake) as url:
         router = _router(url)
-        monkeypatch.setattr("core.payment_jobs._router", lambda engine: router)
+        monkeypatch.setattr("core.payments.jobs._router", lambda engine: router)
         payment_id = _kakaopay_payment(sqlite_engine, sqlite_actors, state, router, 30_000)
         fake.plan(CANCEL_PATH, behaviour)
         if lookup_fails:
@@ -204,7 +204,7 @@ def test_a_cancel_answered_badly_after_kakaopay_refunded_is_never_sent_twice(
 
 def test_a_cancel_answered_with_another_amount_stays_unknown_for_a_person(sqlite_engine, sqlite_actors):
     """The gateway cancelled 6,000원 when 3,000원 was asked: not recorded as done, not sent again."""
-    from core.orders import refund_payment
+    from core.payments.orders import refund_payment
 
     state = KakaoPayWithCancels()
     original = state.cancel
@@ -306,7 +306,7 @@ def test_a_cs_person_sees_the_reason_and_triggers_the_lookup_by_hand(sqlite_engi
     ask the gateway now, the ask is audited, and the payment is settled by what the gateway says."""
     from core.errors import PermissionDenied
     from core.models import AuditLog
-    from core.orders import unknown_outcome_notes
+    from core.payments.orders import unknown_outcome_notes
 
     state = KakaoPayWithCancels()
     fake = FakeGateway(state.answers())

@@ -16,8 +16,10 @@ from sqlalchemy import and_, exists, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from core import audit, clock, customer_summary
-from core.auth import Actor, require_role
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import Actor, require_role
+from core.customers import summary as customer_summary
 from core.db import is_postgres
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.messaging import outbox
@@ -37,9 +39,9 @@ from core.models import (
 from core.models.messaging import MESSAGE_STATUS_LABELS
 from core.models.orders import GATEWAY_LABELS, PAYMENT_METHOD_LABELS, PAYMENT_STATUS_LABELS
 from core.money import format_krw
-from core.payment_templates import ensure_template
-from core.payments.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
-from core.payments.router import PaymentRouter, cancel_verdict
+from core.payments.gateways.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
+from core.payments.gateways.router import PaymentRouter, cancel_verdict
+from core.payments.templates import ensure_template
 
 MAX_AMOUNT = 100_000_000  # 1억원: anything above is a typo, not an order
 REFUND_ROLES = (Role.OWNER, Role.CS)
@@ -159,7 +161,7 @@ def check_amount(value: Any, label: str = "금액", *, allow_zero: bool = False)
 def _router_for(session: Session, router: PaymentRouter | None) -> PaymentRouter:
     if router is not None:
         return router
-    from core.payments.registry import get_router
+    from core.payments.gateways.registry import get_router
 
     return get_router(engine=session.get_bind())  # type: ignore[arg-type]
 
@@ -189,7 +191,7 @@ def payment_cid(session: Session, payment: Payment) -> str | None:
     order = session.get(Order, payment.order_id) if payment.order_id else None
     recurring = order is not None and order.subscription_id is not None
     if payment.gateway == "sandbox":
-        from core.payments.sandbox import ONE_TIME_CID, RECURRING_CID
+        from core.payments.gateways.sandbox import ONE_TIME_CID, RECURRING_CID
 
         return RECURRING_CID if recurring else ONE_TIME_CID
     from core.config import get_settings
@@ -551,7 +553,7 @@ def settle_pending_refund(
 ) -> Refund:
     """Settle a REQUESTED or UNKNOWN refund: look it up first, send again (same key) only if it did
     not take (the worker's reconciliation and a CS person's lookup do this)."""
-    from core.auth import SYSTEM_ACTOR
+    from core.accounts.actor import SYSTEM_ACTOR
 
     refund = session.get(Refund, refund_id)
     if refund is None:

@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, select
 
-from core import audit, clock
-from core.auth import Actor, require_role
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import Actor, require_role
 from core.config import get_settings
 from core.errors import NotFound, ValidationFailed
 from core.models import (
@@ -40,9 +41,9 @@ from core.models import (
 )
 from core.models.orders import Payment
 from core.money import format_krw
-from core.orders import check_amount, record_paid_order
-from core.payments.base import AlreadyProcessed, PaymentError, PermanentPaymentError
-from core.payments.router import NOT_PAID_STATUSES, PAID_STATUSES, PaymentRouter, note
+from core.payments.gateways.base import AlreadyProcessed, PaymentError, PermanentPaymentError
+from core.payments.gateways.router import NOT_PAID_STATUSES, PAID_STATUSES, PaymentRouter, note
+from core.payments.orders import check_amount, record_paid_order
 
 # failure_code of a payment whose last answer was a refusal that implies an earlier success (a used
 # pg_token): the reconciliation looks every such payment up, whatever its status.
@@ -123,7 +124,7 @@ def link_settings(session: Session) -> dict[str, int]:
 def _router(session: Session, router: PaymentRouter | None) -> PaymentRouter:
     if router is not None:
         return router
-    from core.payments.registry import get_router
+    from core.payments.gateways.registry import get_router
 
     return get_router(engine=session.get_bind())  # type: ignore[arg-type]
 
@@ -250,7 +251,7 @@ def _expire_if_due(session: Session, link: PaymentLink, now: datetime) -> bool:
 
 def _event(session: Session, link: PaymentLink, event: str, **detail: Any) -> None:
     """One funnel event (opened, ready, approved, failed, cancelled) in the audit log, any gateway."""
-    from core.auth import SYSTEM_ACTOR
+    from core.accounts.actor import SYSTEM_ACTOR
 
     audit.record(session, SYSTEM_ACTOR, f"payment_link.{event}", "payment_link", link.id, **detail)
 
@@ -590,7 +591,7 @@ def _approve_unanswered(
     after a definite refusal any unpaid state. Otherwise it stays UNKNOWN with its reason, for the
     reconciliation and for staff (주문, 문의).
     """
-    from core.orders import payment_cid
+    from core.payments.orders import payment_cid
 
     payment.failure_code = ALREADY_PROCESSED if isinstance(exc, AlreadyProcessed) else exc.code
     payment.failure_message = str(exc)[:500]
@@ -667,7 +668,7 @@ def complete_link_payment(
     enqueue_order_confirmation(session, order)
     for hooks in _link_hooks():
         hooks.settle(session, link, order, payment)  # a dunning link: the charge is paid
-    from core.auth import SYSTEM_ACTOR
+    from core.accounts.actor import SYSTEM_ACTOR
 
     audit.record(
         session,

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from core.config import ConfigError, Settings
-from core.payments.base import (
+from core.payments.gateways.base import (
     AlreadyProcessed,
     ApprovalResult,
     CancelResult,
@@ -26,7 +26,7 @@ from core.payments.base import (
     RetriablePaymentError,
     moves_money,
 )
-from core.payments.http import DEFAULT_TIMEOUT, require, send
+from core.payments.gateways.http import DEFAULT_TIMEOUT, require, send
 
 RETRIABLE_CODES = frozenset(
     {

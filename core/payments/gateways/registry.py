@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from core.config import Settings, get_settings
-from core.payments.base import PaymentGateway
-from core.payments.router import PaymentRouter
+from core.payments.gateways.base import PaymentGateway
+from core.payments.gateways.router import PaymentRouter
 
 GATEWAY_NAMES = ("sandbox", "kakaopay", "toss")
 
@@ -23,15 +23,15 @@ def get_gateway(
     key = (name or "").strip().lower()
     if key == "sandbox":
         from core.db import get_engine
-        from core.payments.sandbox import SandboxGateway
+        from core.payments.gateways.sandbox import SandboxGateway
 
         return SandboxGateway(engine or get_engine(), public_base_url=settings.public_base_url)
     if key == "kakaopay":
-        from core.payments.kakaopay import KakaoPayGateway
+        from core.payments.gateways.kakaopay import KakaoPayGateway
 
         return KakaoPayGateway.from_settings(settings)
     if key == "toss":
-        from core.payments.toss import TossGateway
+        from core.payments.gateways.toss import TossGateway
 
         return TossGateway.from_settings(settings)
     raise UnknownGateway(

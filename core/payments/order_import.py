@@ -42,8 +42,10 @@ from sqlalchemy import ARRAY, Column, Engine, String, Table, any_, cast, insert,
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from core import analytics, audit, clock, customer_summary
-from core.auth import Actor, require_role
+from core import analytics, clock
+from core.accounts import audit
+from core.accounts.actor import Actor, require_role
+from core.customers import summary as customer_summary
 from core.db import session_scope
 from core.errors import ValidationFailed
 from core.models import (
@@ -58,7 +60,7 @@ from core.models import (
     Role,
 )
 from core.models.customers import _opaque_id
-from core.orders import MAX_AMOUNT
+from core.payments.orders import MAX_AMOUNT
 
 COLUMNS = {
     "order_number": ("order_number", "주문번호"),

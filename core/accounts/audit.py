@@ -12,7 +12,7 @@ from core.errors import PermissionDenied
 from core.models import AuditLog
 
 if TYPE_CHECKING:
-    from core.auth import Actor
+    from core.accounts.actor import Actor
 
 
 def record(

@@ -25,7 +25,7 @@ import httpx
 from core import clock
 from core.config import ConfigError, Settings
 from core.money import vat_of
-from core.payments.base import (
+from core.payments.gateways.base import (
     AlreadyProcessed,
     ApprovalResult,
     CancelResult,
@@ -37,7 +37,7 @@ from core.payments.base import (
     RetriablePaymentError,
     moves_money,
 )
-from core.payments.http import DEFAULT_TIMEOUT, require, send
+from core.payments.gateways.http import DEFAULT_TIMEOUT, require, send
 
 # An earlier attempt's request has surely finished at KakaoPay this long after we gave up on it.
 SETTLE_GRACE = timedelta(minutes=2)

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, or_, update
 from sqlmodel import Session, select
 
-from core import audit, clock
-from core.auth import SYSTEM_ACTOR, Actor, require_role
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import SYSTEM_ACTOR, Actor, require_role
 from core.db import session_scope
 from core.errors import NotFound, ValidationFailed
 from core.messaging import outbox
@@ -30,7 +31,9 @@ from core.models import (
 )
 from core.models.orders import Payment
 from core.money import format_krw
-from core.payment_links import (
+from core.payments.gateways.base import PaymentError
+from core.payments.gateways.router import NOT_PAID_STATUSES, PAID_STATUSES, PaymentRouter
+from core.payments.links import (
     ALREADY_PROCESSED,
     GATEWAY_FUNNEL,
     OPEN_STATUSES,
@@ -38,9 +41,7 @@ from core.payment_links import (
     link_settings,
     link_url,
 )
-from core.payment_templates import ensure_template
-from core.payments.base import PaymentError
-from core.payments.router import NOT_PAID_STATUSES, PAID_STATUSES, PaymentRouter
+from core.payments.templates import ensure_template
 
 REMINDABLE = (
     PaymentLinkStatus.CREATED,
@@ -64,7 +65,7 @@ BATCH = 200
 
 
 def _router(engine: Engine) -> PaymentRouter:
-    from core.payments.registry import get_router
+    from core.payments.gateways.registry import get_router
 
     return get_router(engine=engine)
 
@@ -159,13 +160,13 @@ def settle_payment(
 ) -> str:
     """Look one payment up and record what the gateway says: "paid", "failed" or "still_unknown".
 
-    Used by the reconciliation and by a CS person's "지금 조회" (core.payment_jobs.lookup_payment_now).
+    Used by the reconciliation and by a CS person's "지금 조회" (core.payments.jobs.lookup_payment_now).
     Only the gateway's word moves a payment: paid -> approved (a link's order is recorded, once);
     a terminal failure, or a payment page still open well after the approve was sent (SETTLE_GRACE)
     -> not paid (a link's payment goes back to READY so the customer can pay again). A lookup that
     fails leaves it as it is, its reason kept for staff.
     """
-    from core.orders import payment_cid
+    from core.payments.orders import payment_cid
 
     payment = session.get(Payment, payment_id)
     if payment is None or not payment.gateway_tid:
@@ -234,7 +235,7 @@ def lookup_payment_now(session: Session, actor: Actor, payment_id: int, router: 
     session.commit()
     router = router or _router(session.get_bind())  # type: ignore[arg-type]
     outcome = settle_payment(session, payment_id, clock.now(), router=router, actor=actor)
-    from core.orders import settle_unknown_refunds
+    from core.payments.orders import settle_unknown_refunds
 
     settle_unknown_refunds(session, payment_id, router=router, actor=actor)
     return outcome
@@ -305,7 +306,7 @@ def _follow_hosted_links(engine: Engine, router: PaymentRouter) -> int:
 
 
 def _settle_refunds(engine: Engine, now: datetime, router: PaymentRouter) -> int:
-    from core.orders import settle_pending_refund
+    from core.payments.orders import settle_pending_refund
 
     settled = 0
     with Session(engine, expire_on_commit=False) as session:

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from core import clock
 from core.models.sandbox import SandboxInstrument, SandboxPayment
 from core.money import vat_of
-from core.payments.base import (
+from core.payments.gateways.base import (
     ApprovalResult,
     CancelResult,
     LookupResult,

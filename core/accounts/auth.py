@@ -16,7 +16,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
-from core import audit, clock
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import CLI_ACTOR, Actor, require_role
 from core.config import get_settings
 from core.db import read_scope, session_scope
 from core.errors import PermissionDenied, ValidationFailed
@@ -25,19 +27,6 @@ from core.models import AuditLog, LoginThrottle, Role, StaffSession, StaffUser
 from core.safe_text import has_control_chars
 
 _hasher = PasswordHasher()  # argon2id, memory-hard, library defaults (RFC 9106 low-memory profile)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a logged-in staff member, or the worker."""
-
-    id: int | None
-    name: str
-    role: Role
-
-
-SYSTEM_ACTOR = Actor(id=None, name="worker", role=Role.OWNER)
-CLI_ACTOR = Actor(id=None, name="cli", role=Role.OWNER)
 
 
 class LoginFailed(ValidationFailed):
@@ -53,13 +42,6 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def require_role(actor: Actor, *roles: Role) -> None:
-    """Every service that changes data calls this first; the UI hiding a button is not enough."""
-    if actor.role not in roles:
-        allowed = ", ".join(r.value for r in roles)
-        raise PermissionDenied(f"권한이 없습니다 ({actor.role.value} → {allowed} 필요)")
 
 
 # Owners and CS call customers back; staff choose campaign audiences by rules, never by number.

@@ -35,10 +35,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlmodel import Session, SQLModel
 
-from core import audit, clock, customer_summary
-from core.auth import Actor, create_user
+from core import clock
+from core.accounts import audit
+from core.accounts.actor import Actor
+from core.accounts.auth import create_user
 from core.billing import charge_key
 from core.billing import order_number as subscription_order_number
+from core.customers import summary as customer_summary
 from core.errors import Conflict, ValidationFailed
 from core.inquiries import service as inquiries
 from core.models import (
@@ -57,8 +60,8 @@ from core.models import (
     SubscriptionStatus,
 )
 from core.money import vat_of
-from core.payment_links import code_order_id
-from core.payments.sandbox import ONE_TIME_CID, RECURRING_CID
+from core.payments.gateways.sandbox import ONE_TIME_CID, RECURRING_CID
+from core.payments.links import code_order_id
 
 DEMO_PASSWORD = "channeldesk"
 DEMO_USERS = (
@@ -883,7 +886,7 @@ class _Generator:
         """The sandbox's row of a seeded payment (a PAYMENT_COLS tuple), so the gateway knows it.
 
         `cancel` is the seeded refund (id, amount, tax-free part, instant, our key, reason); the
-        gateway records it under the key core.orders sends (refund:{key}), so a repeat is a no-op.
+        gateway records it under the key core.payments.orders sends (refund:{key}), so a repeat is a no-op.
         `sid` marks a subscription charge: recurring CID, the SID, and the charge key billing sends.
         Times are the payment's own (created, approved), already in the driver's shape.
         """

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from core import clock
-from core.payments.base import (
+from core.payments.gateways.base import (
     ApprovalResult,
     CancelResult,
     LookupResult,
@@ -279,7 +279,7 @@ def find_charge(
 
     A gateway that can look our order id up (sandbox, Toss) just does; KakaoPay cannot, and is
     given what it needs to judge otherwise: the instrument (SID), when the charge was opened and
-    when its last answer was lost (core.payments.kakaopay.KakaoPayGateway.find_charge).
+    when its last answer was lost (core.payments.gateways.kakaopay.KakaoPayGateway.find_charge).
     """
     finder = getattr(gateway, "find_charge", None)
     if finder is None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from core.payments.base import (
+from core.payments.gateways.base import (
     PaymentError,
     PaymentOutcomeUnknown,
     PermanentPaymentError,
