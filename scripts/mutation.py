@@ -47,7 +47,7 @@ TARGETS: dict[str, Target] = {
     "core/messaging/compliance.py": Target(
         tests=("tests/messaging/test_compliance_law.py", "tests/messaging/test_rules.py"),
     ),
-    "core/orders.py": Target(
+    "core/payments/orders.py": Target(
         tests=("tests/payments/test_refund_rules.py", "tests/payments/test_refunds.py"),
         functions=("refund_payment", "_reserve_refund", "refund_tax_free_amount", "check_amount", "refundable_amount"),
         pytest_args=SQLITE_ONLY,
@@ -55,7 +55,7 @@ TARGETS: dict[str, Target] = {
     ),
     "core/inquiries/sla.py": Target(tests=("tests/test_sla.py", "tests/test_sla_rules.py")),
     "core/billing/dates.py": Target(tests=("tests/test_billing_dates.py", "tests/test_billing_dates_rules.py")),
-    "core/payments/http.py": Target(
+    "core/payments/gateways/http.py": Target(
         tests=("tests/payments/test_gateway_clients.py", "tests/payments/test_router_faults.py"),
         pytest_args=SQLITE_ONLY,
         note="the gateway answer classification",
