@@ -27,7 +27,7 @@ def _charge(engine: Engine, sub_id: int) -> SubscriptionCharge:
 
 def _timeline(engine: Engine, order_id: int) -> list[str]:
     with Session(engine) as session:
-        return [e["event"] for e in order_detail(session, order_id)["timeline"] if "정기결제" in e["event"]]
+        return [e["event"] for e in order_detail(session, order_id)["timeline"] if e["event"].startswith("정기결제 ")]
 
 
 def test_a_retry_that_is_approved_clears_the_failure_and_the_order_shows_both_tries(
