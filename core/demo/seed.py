@@ -60,7 +60,7 @@ from core.models import (
     SubscriptionStatus,
 )
 from core.money import vat_of
-from core.payments.gateways.sandbox import ONE_TIME_CID, RECURRING_CID
+from core.payments.gateways.sandbox import ONE_TIME_CID, PAYMENT_COLUMNS, RECURRING_CID
 from core.payments.links import code_order_id
 
 DEMO_PASSWORD = "channeldesk"
@@ -741,27 +741,6 @@ EVENT_COLS = ("id", "inquiry_id", "at", "kind", "author_id", "body", "detail")
 
 # The sandbox gateway's own rows (core/models/sandbox.py): every seeded payment, refund and SID
 # exists at the gateway too, so refunds, live lookups and charges work on the demo data.
-GATEWAY_PAYMENT_COLS = (
-    "tid",
-    "cid",
-    "partner_order_id",
-    "partner_user_id",
-    "item_name",
-    "quantity",
-    "total_amount",
-    "tax_free_amount",
-    "vat_amount",
-    "status",
-    "method",
-    "aid",
-    "sid",
-    "charge_key",
-    "canceled_amount",
-    "canceled_tax_free_amount",
-    "actions",
-    "created_at",
-    "approved_at",
-)
 INSTRUMENT_COLS = ("sid", "partner_user_id", "status", "created_at", "inactivated_at")
 # Our payment status -> the sandbox's (KakaoPay's) status of the same payment.
 GATEWAY_STATUS = {
@@ -1133,7 +1112,7 @@ class _Generator:
         w.insert("payment", PAYMENT_COLS, buf.payments)
         w.insert("refund", REFUND_COLS, buf.refunds)
         w.insert("review", REVIEW_COLS, buf.reviews)
-        w.insert("sandbox_payment", GATEWAY_PAYMENT_COLS, buf.gateway)
+        w.insert("sandbox_payment", PAYMENT_COLUMNS, buf.gateway)
         for name, rows in (
             ("payment_links", buf.links),
             ("order_items", buf.items),

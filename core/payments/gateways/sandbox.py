@@ -44,7 +44,8 @@ PRE_PAYMENT_STATUSES = ("READY", "OPEN_PAYMENT", "SELECT_METHOD")
 _PAYMENTS = SandboxPayment.__table__  # type: ignore[attr-defined]
 _INSTRUMENTS = SandboxInstrument.__table__  # type: ignore[attr-defined]
 _PAYMENT_BY_CHARGE_KEY = _PAYMENTS.select().where(_PAYMENTS.c.charge_key == bindparam("key"))
-_CHARGE_COLUMNS = (
+# Every column of a gateway payment row, in the order the bulk writers (a charge, the demo seed) use.
+PAYMENT_COLUMNS = (
     "tid",
     "cid",
     "partner_order_id",
@@ -76,12 +77,12 @@ def _charge_statement(dialect_name: str) -> Any:
         .where(_INSTRUMENTS.c.sid == bindparam("instrument"), _INSTRUMENTS.c.status == "ACTIVE")
         .exists()
     )
-    values = select(*[bindparam(name, type_=_PAYMENTS.c[name].type) for name in _CHARGE_COLUMNS]).where(
+    values = select(*[bindparam(name, type_=_PAYMENTS.c[name].type) for name in PAYMENT_COLUMNS]).where(
         active
     )
     return (
         dialect.insert(_PAYMENTS)
-        .from_select(list(_CHARGE_COLUMNS), values)
+        .from_select(list(PAYMENT_COLUMNS), values)
         .on_conflict_do_nothing(index_elements=["charge_key"])
         .returning(_PAYMENTS.c.tid)
     )
