@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import Engine, func, select, text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from core import campaigns, clock, customer_summary  # noqa: E402
+from core import campaigns, clock  # noqa: E402
 from core.accounts.actor import Actor  # noqa: E402
+from core.customers import summary as customer_summary  # noqa: E402
 from core.db import is_postgres, make_engine, session_scope, upgrade  # noqa: E402
 from core.models import Customer, Message, Role  # noqa: E402
 

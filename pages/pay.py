@@ -11,11 +11,12 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from core import billing, clock, payment_links  # noqa: F401 (billing registers the dunning-link hooks)
+from core import billing, clock  # noqa: F401 (billing registers the dunning-link hooks)
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import PaymentLinkStatus
 from core.money import format_krw
+from core.payments import links as payment_links
 from core.safe_text import has_control_chars
 
 engine = ui.engine()

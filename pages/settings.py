@@ -99,7 +99,7 @@ with tab_users:
         st.subheader("비밀번호 재설정")
         c1, c2 = st.columns(2)
         reset_id = c1.selectbox("사용자", [u.id for u in users],
-                                format_func=lambda i: next(u.username for u in users if u.id == i),
+                                format_func=lambda i: next(u.display_name for u in users if u.id == i),
                                 key="set_reset_user")
         reset_to = c2.text_input("새 비밀번호 (8자 이상)", type="password", key="set_reset_password")
         if st.form_submit_button("재설정") and reset_id is not None:
@@ -114,7 +114,7 @@ with tab_users:
         c1, c2 = st.columns(2)
         target_id = c1.selectbox(
             "사용자", [u.id for u in users],
-            format_func=lambda i: next(f"{u.username} ({'사용 중' if u.is_active else '정지됨'})"
+            format_func=lambda i: next(f"{u.display_name} ({'사용 중' if u.is_active else '정지됨'})"
                                        for u in users if u.id == i),
             key="set_active_user")
         action = c2.radio("처리", ["정지", "다시 사용"], horizontal=True, key="set_active_action")

@@ -150,9 +150,9 @@ ACTIONS: list[Action] = [
     Action("inquiries.refund", MANAGERS, lambda s, a, w: inquiries.refund(
         s, a, w.inquiry_id, payment_id=w.payment_id, amount=1_000, reason="부분",
         refund_fn=lambda *args, **kw: None)),
-    Action("payment_jobs.lookup_payment_now", MANAGERS, lambda s, a, w: payment_jobs.lookup_payment_now(
+    Action("jobs.lookup_payment_now", MANAGERS, lambda s, a, w: payment_jobs.lookup_payment_now(
         s, a, w.payment_id, router=sandbox_router(w.engine)[1])),
-    Action("payment_links.create_payment_link", EVERYONE, lambda s, a, w: payment_links.create_payment_link(
+    Action("links.create_payment_link", EVERYONE, lambda s, a, w: payment_links.create_payment_link(
         s, a, product_id=w.product_id, router=sandbox_router(w.engine)[1])),
     Action("order_import.import_orders", EVERYONE, lambda s, a, w: order_import.import_orders(s, a, CSV.encode())),
     # subscriptions
