@@ -1,6 +1,6 @@
 """Many real browser sessions on the 문의 page with live countdowns (issue 9, faults and load).
 
-The real Streamlit server (`streamlit run app.py`) on a SQLite store with open inquiries; one
+The real Streamlit server (`streamlit run server.py`, as scripts/start.sh) on a SQLite store with open inquiries; one
 Debian chromium (Playwright) with one context per session, each logged in as its own cs user and
 left on 문의, whose queue fragment reruns every second. While they are open we sample the
 Streamlit process's CPU time and resident memory from /proc, check that every session's
@@ -88,7 +88,7 @@ def _start_server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url}
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(fs.ROOT / "app.py"), "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(fs.ROOT / "server.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=fs.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -45,7 +45,7 @@ def test_customer_text_is_shown_as_text_never_executed(server: str) -> None:
         login(page, server, "cs1", "password-123")
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="문의").click()
         page.get_by_role("heading", name="문의").first.wait_for(timeout=30_000)
-        page.get_by_text("<script>window.__pwned=1", exact=False).first.wait_for(timeout=30_000)
+        page.get_by_text("<script>window.__pwned=1", exact=False).filter(visible=True).first.wait_for(timeout=30_000)
         page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=30_000)
         shot(page, "inquiries_hostile_text")
         assert page.evaluate("window.__pwned") is None

@@ -175,7 +175,7 @@ def test_cs_claims_replies_refunds_part_and_resolves(shop: Shop, browser) -> Non
         shot(page, "journey_cs_01_logged_in")
         _open(page, "문의")
         # The queue is sorted by time left: the pre-selected inquiry is the most urgent one.
-        page.get_by_role("heading", name=f"#{shop.urgent_inquiry_id} ").first.wait_for(timeout=30_000)
+        page.get_by_role("heading", name=f"{shop.urgent_inquiry_id}번 문의").first.wait_for(timeout=30_000)
         shot(page, "journey_cs_02_queue_most_urgent")
 
         page.get_by_role("button", name="담당하기").click()
@@ -239,10 +239,13 @@ def test_owner_reads_sales_and_changes_the_range(shop: Shop, browser) -> None:  
         shot(page, "journey_owner_01_sales_30_days")
 
         first, last = today - timedelta(days=89), today - timedelta(days=60)
-        # The range picker is a pair of date fields made of year/month/day spin buttons.
+        # 직접 선택 opens the range picker: a pair of date fields made of year/month/day spin buttons.
+        page.get_by_test_id("stSelectbox").filter(has_text="기간").first.click()
+        page.get_by_role("option", name="직접 선택").click()
+        _settled(page)
         for end, day in (("start", first), ("end", last)):
             for part, value in (("year", day.year), ("month", day.month), ("day", day.day)):
-                page.get_by_role("spinbutton", name=f"{part}, 기간 {end} date").click()
+                page.get_by_role("spinbutton", name=f"{part}, 시작일 ~ 종료일 {end} date").click()
                 page.keyboard.type(f"{value:02d}")
         page.keyboard.press("Tab")
         page.get_by_role("heading", name="매출").first.click()
@@ -287,7 +290,7 @@ def test_staff_builds_a_segment_runs_a_smart_test_and_sends_the_winner(shop: Sho
         _settled(page)
         shot(page, "journey_staff_02_compose")
         page.get_by_role("button", name="캠페인 만들기").click()
-        _flash(page, "캠페인을 만들었습니다")
+        _flash(page, "을(를) 만들었습니다")
         _settled(page)
 
         page.get_by_role("tab", name="발송").click()
@@ -303,8 +306,15 @@ def test_staff_builds_a_segment_runs_a_smart_test_and_sends_the_winner(shop: Sho
 
         # The campaign is now testing: the page offers the winner to the rest.
         page.get_by_text("테스트 결과").first.wait_for(timeout=30_000)
+        # Seconds into the test and with no clicks yet, the page asks first (the guard states the
+        # numbers), and a send to more than one person names its count and cost.
+        for confirm in ("그래도 지금 승자를 정해 보냅니다", "나머지 "):
+            box = page.get_by_test_id("stCheckbox").filter(has_text=confirm).filter(visible=True)
+            if box.count():
+                box.first.locator("label").click()
+                _settled(page)
         page.get_by_role("button", name="승자를 나머지 모두에게 보내기").click()
-        _flash(page, "명에게 발송 대기열 등록")
+        _flash(page, "명에게 보내도록 대기열에 등록했습니다")
         _settled(page)
         shot(page, "journey_staff_05_winner_sent")
 
