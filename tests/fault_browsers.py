@@ -184,7 +184,7 @@ def run(sessions: int = 20, seconds: float = 60.0, clicks: int = 5) -> BrowserLo
                     field_.fill(str(target))
                     started = time.perf_counter()
                     field_.press("Enter")
-                    probe.get_by_role("heading", name=f"#{target} ").first.wait_for(timeout=60_000)
+                    probe.get_by_role("heading", name=f"{target}번 문의").first.wait_for(timeout=60_000)
                     load.click_seconds.append(time.perf_counter() - started)
                 load.window = time.perf_counter() - window_started
                 load.cpu_percent, load.peak_rss_mb = statistics.fmean(cpu_samples), peak
