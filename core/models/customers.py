@@ -37,6 +37,9 @@ class Customer(CustomerBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # Sent to gateways as partner_user_id: never personal data.
     public_id: str = Field(default_factory=_opaque_id, max_length=20, unique=True)
+    # The canonical Korean mobile number (01012345678, core.customers.identity), one customer per number;
+    # None when `phone` is not a mobile number: such a customer is never a message recipient.
+    mobile: str | None = Field(default=None, max_length=11, unique=True, index=True)
     ad_consent_at: datetime | None = utc_field()
     night_ad_consent_at: datetime | None = utc_field()
     ad_opt_out_at: datetime | None = utc_field()

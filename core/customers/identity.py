@@ -1,0 +1,99 @@
+"""One person, one customer: the canonical form of a phone number, the key customers are found by.
+
+Numbers arrive in every shape: "010-1234-5678", "01012345678", "+82 10 1234 5678", "82-10-…",
+full-width digits from a Korean IME ("０１０…"), other scripts' digits, spaces and dots. Each path in
+(forms, /pay, CSV import, campaigns, seeding, the chatbot) calls `identify` so the same number always
+lands on one row. Only a Korean mobile number (what phonenumbers calls MOBILE) gets a canonical form;
+anything else is kept as given and is never a message recipient.
+
+Parsing is phonenumbers' (Google's libphonenumber metadata), not hand-written rules: it knows which
+prefixes are mobile, converts every Unicode decimal digit, and is kept current with numbering plans.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType
+
+MAX_RAW_LENGTH = 200  # what we keep of a number we could not read ("stored as given", bounded)
+NOT_MOBILE = "휴대전화 번호 아님"
+_SEPARATORS = re.compile(r"[\s\-.()/·‐-―−]+")
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneIdentity:
+    """What a typed phone number is: `mobile` is the canonical 010XXXXXXXX, or None when it is not one."""
+
+    raw: str | None
+    mobile: str | None
+
+    @property
+    def is_mobile(self) -> bool:
+        return self.mobile is not None
+
+    @property
+    def display(self) -> str:
+        """010-1234-5678 for a mobile; the text as given otherwise ("" when nothing was given)."""
+        if self.mobile is not None:
+            return format_mobile(self.mobile)
+        return self.raw or ""
+
+
+def _clean(raw: str) -> str:
+    text = unicodedata.normalize("NFKC", raw).strip()
+    return _SEPARATORS.sub("", text)
+
+
+def canonical_mobile(raw: str | None) -> str | None:
+    """'+82 10-1234-5678', '０１０１２３４５６７８', '82-10-1234-5678' → '01012345678'; not a Korean mobile → None.
+
+    Idempotent: canonical_mobile(canonical_mobile(x)) == canonical_mobile(x) for every mobile x.
+    """
+    if raw is None:
+        return None
+    text = _clean(str(raw)[: MAX_RAW_LENGTH * 4])
+    if not text or len(text) > 24:
+        return None
+    digits = "".join(str(unicodedata.digit(ch)) if ch.isdecimal() else ch for ch in text)
+    if digits.startswith("+"):
+        candidate = digits
+    elif digits.startswith("82") and len(digits) in (11, 12, 13):
+        candidate = "+" + digits  # "82-10-…" and "82-010-…" are both written for +82
+    else:
+        candidate = digits
+    if candidate.startswith("+820"):
+        candidate = "+82" + candidate[4:]  # the trunk 0 kept after the country code
+    if not candidate.lstrip("+").isdigit():
+        return None
+    try:
+        number = phonenumbers.parse(candidate, "KR")
+    except NumberParseException:
+        return None
+    if number.country_code != 82 or not phonenumbers.is_valid_number(number):
+        return None
+    if phonenumbers.number_type(number) != PhoneNumberType.MOBILE:
+        return None
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    mobile = re.sub(r"\D", "", national)
+    return mobile if mobile.startswith("01") and len(mobile) in (10, 11) else None
+
+
+def identify(raw: str | None) -> PhoneIdentity:
+    """The number as kept on the customer row: canonical when mobile, else the given text, bounded."""
+    if raw is None or not str(raw).strip():
+        return PhoneIdentity(raw=None, mobile=None)
+    given = str(raw).strip()[:MAX_RAW_LENGTH]
+    return PhoneIdentity(raw=given, mobile=canonical_mobile(given))
+
+
+def format_mobile(mobile: str) -> str:
+    """'01012345678' → '010-1234-5678' (how staff read it)."""
+    if len(mobile) == 11:
+        return f"{mobile[:3]}-{mobile[3:7]}-{mobile[7:]}"
+    if len(mobile) == 10:
+        return f"{mobile[:3]}-{mobile[3:6]}-{mobile[6:]}"
+    return mobile
