@@ -13,7 +13,7 @@ import ui
 from core import clock
 from core.accounts.auth import phone_for
 from core.db import session_scope
-from core.errors import ChannelDeskError
+from core.errors import ChannelDeskError, ValidationFailed
 from core.models import Customer, Product
 from core.models.orders import (
     ORDER_STATUS_LABELS,
@@ -64,15 +64,19 @@ with tab_search:
     )
     date_from = cols[3].date_input("시작일", value=None, key="ord_from")
     date_to = cols[4].date_input("종료일", value=None, key="ord_to")
-    with session_scope(engine) as session:
-        rows = search_orders(
-            session,
-            query=query,
-            status=None if status_choice == "전체" else status_choice,
-            payment_method=None if method_choice == "전체" else method_choice,
-            date_from=date_from if isinstance(date_from, date) else None,
-            date_to=date_to if isinstance(date_to, date) else None,
-        )
+    try:
+        with session_scope(engine) as session:
+            rows = search_orders(
+                session,
+                query=query,
+                status=None if status_choice == "전체" else status_choice,
+                payment_method=None if method_choice == "전체" else method_choice,
+                date_from=date_from if isinstance(date_from, date) else None,
+                date_to=date_to if isinstance(date_to, date) else None,
+            )
+    except ValidationFailed as exc:
+        st.warning(str(exc))
+        rows = []
     show_rows(
         [
             {

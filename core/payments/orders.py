@@ -20,6 +20,7 @@ from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor, require_role
 from core.customers import summary as customer_summary
+from core.customers.identity import canonical_mobile, format_mobile
 from core.db import is_postgres
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.messaging import outbox
@@ -39,6 +40,7 @@ from core.models import (
 from core.models.messaging import MESSAGE_STATUS_LABELS
 from core.models.orders import GATEWAY_LABELS, PAYMENT_METHOD_LABELS, PAYMENT_STATUS_LABELS
 from core.money import format_krw
+from core.safe_text import search_words
 from core.payments.gateways.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
 from core.payments.gateways.router import PaymentRouter, cancel_verdict
 from core.payments.templates import ensure_template
@@ -584,10 +586,6 @@ def settle_unknown_refunds(
 SEARCH_LIMIT = 50
 
 
-def _digits(text: str) -> str:
-    return "".join(ch for ch in text if ch.isdigit())
-
-
 def _prefix(column: Any, text: str) -> Any:
     """`column LIKE 'text%'` written as a range, so the column's index is used on SQLite and PostgreSQL."""
     return and_(column >= text, column < text + "\U0010ffff")
@@ -655,17 +653,18 @@ def search_orders(
         )
         return list(session.exec(statement).all())
 
-    text = (query or "").strip()
+    text = search_words(query)
     if not text:
         rows = run()
     else:
         rows = run(_prefix(Order.order_number, text), indexed=False, index_order=False)
-        digits = _digits(text)
         customer_match = _prefix(Customer.name, text)
-        if len(digits) >= 7 and len(digits) >= len(text.replace("-", "").replace(" ", "")):
-            customer_match = or_(
-                _prefix(Customer.phone, digits), _prefix(Customer.phone, _hyphenated(digits))
-            )
+        mobile = canonical_mobile(text)
+        if mobile is not None:
+            # The whole number only: a prefix search let staff recover masked numbers digit by digit.
+            customer_match = or_(Customer.mobile == mobile, Customer.phone.in_([format_mobile(mobile), mobile]))
+        elif sum(ch.isdigit() for ch in text) >= 7:
+            customer_match = Customer.phone == text  # a number kept as given (not a mobile): exactly
         customer_ids = list(session.exec(select(Customer.id).where(customer_match).limit(200)).all())
         if customer_ids:
             rows += run(Order.customer_id.in_(customer_ids), indexed=False)  # type: ignore[attr-defined]
@@ -685,14 +684,6 @@ def search_orders(
         }
         for r in rows[:limit]
     ]
-
-
-def _hyphenated(digits: str) -> str:
-    if len(digits) == 11:
-        return f"{digits[:3]}-{digits[3:7]}-{digits[7:]}"
-    if len(digits) >= 7:
-        return f"{digits[:3]}-{digits[3:7]}" + (f"-{digits[7:]}" if len(digits) > 7 else "")
-    return digits
 
 
 TEMPLATE_NAMES = {spec["key"]: spec["name"] for spec in DEFAULT_TEMPLATES}
