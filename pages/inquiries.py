@@ -17,7 +17,7 @@ from core.inquiries import sla
 from core.models.inquiries import INQUIRY_STATUS_LABELS, INQUIRY_TYPE_LABELS
 from core.models.orders import ORDER_STATUS_LABELS, PAYMENT_STATUS_LABELS
 from core.money import format_krw
-from core.payments.orders import unknown_outcome_notes_for
+from core.payments.refunds import unknown_outcome_notes_for
 from ui import feedback
 from ui.labels import gateway_label, iso_week_text
 

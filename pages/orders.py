@@ -29,14 +29,8 @@ from core.money import format_krw
 from core.payments import jobs as payment_jobs
 from core.payments import links as payment_links
 from core.payments.order_import import COLUMNS, REQUIRED, ImportRejected, run_import
-from core.payments.orders import (
-    REFUND_ROLES,
-    order_detail,
-    refund_payment,
-    refundable_amount,
-    search_orders,
-    unknown_outcome_notes,
-)
+from core.payments.queries import order_detail, search_orders
+from core.payments.refunds import REFUND_ROLES, refund_payment, refundable_amount, unknown_outcome_notes
 from ui import feedback
 from ui.labels import PAYMENT_METHOD_LABELS, gateway_label, method_label
 from ui.tables import show_rows

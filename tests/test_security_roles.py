@@ -23,7 +23,7 @@ from core.messaging.default_templates import ensure_default_templates
 from core.models import AuditLog, Customer, Message, Product, Role, StaffNotification, StaffUser
 from core.payments import jobs as payment_jobs
 from core.payments import links as payment_links
-from core.payments import order_import, orders
+from core.payments import order_import, refunds
 from core.payments.gateways.sandbox import SandboxGateway
 from tests.payments.helpers import paid_order, sandbox_router
 
@@ -117,7 +117,7 @@ class Action:
 def _refund(s: Session, a: Actor, w: World) -> object:
     router = sandbox_router(w.engine)[1]
     s.commit()  # the sandbox writes on its own connection
-    return orders.refund_payment(s, a, payment_id=w.payment_id, amount=1_000, reason="부분", idempotency_key=f"r:{a.role}",
+    return refunds.refund_payment(s, a, payment_id=w.payment_id, amount=1_000, reason="부분", idempotency_key=f"r:{a.role}",
                                  router=router)
 
 
@@ -146,7 +146,7 @@ ACTIONS: list[Action] = [
     Action("messaging.update_template", OWNER_ONLY,
            lambda s, a, w: messaging.update_template(s, a, "receipt", name="전자 영수증")),
     # money
-    Action("orders.refund_payment", MANAGERS, _refund),
+    Action("refunds.refund_payment", MANAGERS, _refund),
     Action("inquiries.refund", MANAGERS, lambda s, a, w: inquiries.refund(
         s, a, w.inquiry_id, payment_id=w.payment_id, amount=1_000, reason="부분",
         refund_fn=lambda *args, **kw: None)),

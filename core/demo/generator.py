@@ -154,7 +154,7 @@ class Generator(SubscriptionsPart, InquiriesPart):
         """The sandbox's row of a seeded payment (a PAYMENT_COLS tuple), so the gateway knows it.
 
         `cancel` is the seeded refund (id, amount, tax-free part, instant, our key, reason); the
-        gateway records it under the key core.payments.orders sends (refund:{key}), so a repeat is a no-op.
+        gateway records it under the key core.payments.refunds sends (refund:{key}), so a repeat is a no-op.
         `sid` marks a subscription charge: recurring CID, the SID, and the charge key billing sends.
         Times are the payment's own (created, approved), already in the driver's shape.
         """

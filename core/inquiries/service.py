@@ -403,7 +403,7 @@ def refund(
     idempotency_key: str | None = None,
     refund_fn: RefundFn | None = None,
 ) -> Any:
-    """Refund (full or partial) a payment of the inquiry's customer through core.payments.orders.
+    """Refund (full or partial) a payment of the inquiry's customer through core.payments.refunds.
 
     The amount check against what is refundable is repeated by refund_payment under a row lock;
     this one gives the early, readable error.

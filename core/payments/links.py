@@ -591,7 +591,7 @@ def _approve_unanswered(
     after a definite refusal any unpaid state. Otherwise it stays UNKNOWN with its reason, for the
     reconciliation and for staff (주문, 문의).
     """
-    from core.payments.orders import payment_cid
+    from core.payments.refunds import payment_cid
 
     payment.failure_code = ALREADY_PROCESSED if isinstance(exc, AlreadyProcessed) else exc.code
     payment.failure_message = str(exc)[:500]

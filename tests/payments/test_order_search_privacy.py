@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from core.errors import ValidationFailed
 from core.payments.order_import import import_orders
-from core.payments.orders import search_orders
+from core.payments.queries import search_orders
 from tests.payments.test_orders_search_import import SAMPLE
 
 BOTH = {"20261101-0002", "20261105-0001"}  # 박서준, 010-2345-6789 in the sample

@@ -10,7 +10,8 @@ from sqlmodel import Session, func, select
 
 from core.models import Customer, Order, Payment
 from core.payments.order_import import ImportRejected, decode, import_orders
-from core.payments.orders import order_detail, refund_payment, search_orders
+from core.payments.queries import order_detail, search_orders
+from core.payments.refunds import refund_payment
 from tests.payments.helpers import paid_order, sandbox_router
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "orders_sample.csv"
