@@ -387,7 +387,7 @@ RefundFn = Callable[..., Any]
 
 
 def _default_refund_fn() -> RefundFn:
-    from core.payments.orders import refund_payment  # type: ignore[attr-defined]  # the payments engineer's service
+    from core.payments.refunds import refund_payment
 
     return refund_payment
 
