@@ -456,3 +456,24 @@ def _log_help(session: Session, result: Received, request_digest: str, phone: st
         address=address, inquiry_id=result.inquiry_id, customer_id=result.customer_id, digest=request_digest,
         subject=phone_subject(phone), length=length, type=result.inquiry_type,
     )
+
+
+# --------------------------------------------------------------------------- /help throttles
+
+# Per address: a person writes a few messages a minute at most; 1,000 a minute is a script.
+# Per phone: nobody needs more than this many inquiries in ten minutes (and guessing order numbers
+# for someone's phone is slowed to a crawl).
+ADDRESS_LIMIT, ADDRESS_WINDOW = 10, timedelta(minutes=1)
+PHONE_LIMIT, PHONE_WINDOW = 5, timedelta(minutes=10)
+
+
+def help_throttled(session: Session, *, address: str, phone: str | None) -> bool:
+    """True when this address, or this phone, has sent too many /help posts lately (every post
+    counts, refused ones too, so a flood stays refused)."""
+    now = clock.now()
+    if address and inbound_log.count_since(session, "help", since=now - ADDRESS_WINDOW, address=address) \
+            >= ADDRESS_LIMIT:
+        return True
+    return bool(phone) and inbound_log.count_since(
+        session, "help", since=now - PHONE_WINDOW, subject=phone_subject(phone)  # type: ignore[arg-type]
+    ) >= PHONE_LIMIT
