@@ -373,6 +373,21 @@ def _log_kakao(session: Session, result: Received, request_digest: str, started:
     )
 
 
+def answer_test(session: Session, utterance: str, *, started: float | None = None, address: str = "") -> Received:
+    """The 설정 test button's request: classified and answered like a customer's, logged as "test",
+    nothing filed (an inquiry that is never saved gives the promise its deadline)."""
+    started = started if started is not None else time.perf_counter()
+    text, truncated = clean_text(utterance)
+    now = clock.now()
+    draft = Inquiry(customer_id=0, type=service.suggest_type(text).value, subject="", created_at=now)
+    config = policy.load(session)
+    service.apply_sla(draft, service.evaluate(draft, [], config, now))
+    result = Received("test", 0, None, draft.type, promise(session, draft, now), truncated)
+    inbound_log.record(session, channel="kakao_skill", status_code=200, outcome="test", verified=True,
+                       started=started, address=address, type=draft.type)
+    return result
+
+
 # --------------------------------------------------------------------------- /help
 
 

@@ -38,6 +38,8 @@ OUTCOME_LABELS = {
     "ignored": "처리하지 않는 이벤트",
     "lookup_failed": "조회 실패 (재전송 대기)",
     "error": "처리 오류",
+    "test": "연결 테스트",
+    "pending_refund": "환불 처리 중 (워커가 확인)",
 }
 
 

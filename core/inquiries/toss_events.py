@@ -21,6 +21,7 @@ that fails (Toss down, an HTML 502, a reset) answers 503 so Toss delivers again 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from sqlmodel import Session, col, select
 
 from core import clock
 from core.accounts.actor import Actor
+from core.config import ConfigError
 from core.inquiries import inbound_log, service
 from core.models import Payment, PaymentStatus, Refund, RefundStatus, Role
 from core.models.orders import PAYMENT_STATUS_LABELS
@@ -100,9 +102,10 @@ def _payment_of(session: Session, payment_key: str) -> Payment | None:
     ).first()
 
 
-def handle(engine: Engine, event: Event, router: PaymentRouter, *, address: str = "",
+def handle(engine: Engine, event: Event, router: Callable[[], PaymentRouter], *, address: str = "",
            started: float | None = None) -> Handled:
-    """Act on one (parsed) event and log it; see the module docstring for what each case does."""
+    """Act on one (parsed) event and log it; see the module docstring for what each case does.
+    `router` builds the Toss client only when a lookup is needed (Toss unconfigured: 503)."""
     started = started if started is not None else time.perf_counter()
     with Session(engine, expire_on_commit=False) as session:
         result = _handle(session, event, router)
@@ -116,7 +119,7 @@ def handle(engine: Engine, event: Event, router: PaymentRouter, *, address: str 
     return result
 
 
-def _handle(session: Session, event: Event, router: PaymentRouter) -> Handled:
+def _handle(session: Session, event: Event, make_router: Callable[[], PaymentRouter]) -> Handled:
     if event.payment_key is None:
         return Handled(200, "ignored")
     first = inbound_log.seen_within(session, "toss", event.digest, DUPLICATE_WINDOW, SETTLED_OUTCOMES)
@@ -128,8 +131,9 @@ def _handle(session: Session, event: Event, router: PaymentRouter) -> Handled:
     payment_id = payment.id
     session.commit()  # no transaction is held across the gateway call
     try:
+        router = make_router()
         found = router.lookup("toss", [], tid=event.payment_key)
-    except PaymentError:
+    except (PaymentError, ConfigError):
         return Handled(503, "lookup_failed", payment_id=payment_id)
     payment = session.exec(
         select(Payment).where(Payment.id == payment_id).execution_options(populate_existing=True)

@@ -22,22 +22,19 @@ import logging
 import time
 from typing import Any
 
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from core import settings_store
-from core.config import get_settings
 from core.db import read_scope, session_scope
 from core.errors import ValidationFailed
-from core.inquiries import inbound, inbound_log
+from core.inquiries import channels, inbound, inbound_log
 from web import hooks
 from web.hooks import BodyTooLarge, client_address, read_body
 
-PATH = "/hooks/kakao/skill"
-SECRET_HEADER = "X-Skill-Secret"
-SECRET_SETTING = "kakao_skill_secret"
+PATH = channels.SKILL_PATH
+SECRET_HEADER = channels.SECRET_HEADER
+SECRET_SETTING = channels.SECRET_SETTING
 MAX_BODY = 256 * 1024  # Kakao's utterances are short; 10,000 Hangul characters are 30 KB of JSON
 MAX_USER_KEY = 80
 ANSWER_WITHIN = 4.0  # seconds: Kakao gives up at 5
@@ -57,14 +54,10 @@ def skill_response(text: str, *, quick_replies: bool = True) -> dict[str, Any]:
     return {"version": "2.0", "template": template}
 
 
-def configured_secret(session: Session) -> str | None:
-    """KAKAO_SKILL_SECRET, else the one the owner made on 설정 → 연동."""
-    return get_settings().kakao_skill_secret or settings_store.get(session, SECRET_SETTING) or None
-
-
 def _secret() -> str | None:
+    """KAKAO_SKILL_SECRET, else the one the owner made on 설정 → 연동."""
     with read_scope(hooks.engine()) as session:
-        return configured_secret(session)
+        return channels.skill_secret(session)
 
 
 def _log_only(**fields: Any) -> None:
@@ -106,6 +99,9 @@ def parse(body: bytes) -> tuple[str, str, bool | None]:
 
 def _file(user_key: str, utterance: str, is_friend: bool | None, started: float,
           address: str) -> inbound.Received:
+    if user_key == channels.TEST_USER_KEY:  # 설정 → 연동's test button: answered and logged, never filed
+        with session_scope(hooks.engine()) as session:
+            return inbound.answer_test(session, utterance, started=started, address=address)
     with session_scope(hooks.engine()) as session:
         return inbound.receive_kakao(session, user_key=user_key, utterance=utterance, is_friend=is_friend,
                                      started=started, address=address)

@@ -44,7 +44,7 @@ def _refuse(status: int, outcome: str, started: float, address: str, **detail: o
 
 
 def _handle(event: toss_events.Event, started: float, address: str) -> toss_events.Handled:
-    return toss_events.handle(hooks.engine(), event, router(), address=address, started=started)
+    return toss_events.handle(hooks.engine(), event, router, address=address, started=started)
 
 
 async def toss_webhook(request: Request) -> JSONResponse:
