@@ -177,10 +177,11 @@ def _hours_word(calendar: sla.Calendar) -> str:
     return "평일" if open_days == [0, 1, 2, 3, 4] else "운영 시간 중"
 
 
-def promise(session: Session, inquiry: Inquiry, now: datetime | None = None) -> str:
+def promise(session: Session, inquiry: Inquiry, now: datetime | None = None,
+            config: policy.SlaConfig | None = None) -> str:
     """The answer the customer gets: received, and by when a person answers (from the SLA policy)."""
     now = now or clock.now()
-    config = policy.load(session)
+    config = config or policy.load(session)
     pol = config.policy(inquiry.type)
     label = INQUIRY_TYPE_LABELS.get(InquiryType(inquiry.type), "문의")
     head = f"{label} 문의가 접수되었습니다."

@@ -20,6 +20,13 @@ SECRET = "skill-secret-0123456789-abcdef"
 OWNER = Actor(id=None, name="테스트 사장님", role=Role.OWNER)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_secret_cache() -> Iterator[None]:
+    kakao_skill._secret_cache.clear()
+    yield
+    kakao_skill._secret_cache.clear()
+
+
 @pytest.fixture
 def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """server.app with its routes writing to the test store (no lifespan: the store is migrated)."""

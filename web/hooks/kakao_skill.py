@@ -54,10 +54,20 @@ def skill_response(text: str, *, quick_replies: bool = True) -> dict[str, Any]:
     return {"version": "2.0", "template": template}
 
 
+SECRET_TTL = 5.0  # seconds a read secret is reused: a new one on 설정 → 연동 counts within this
+_secret_cache: dict[object, tuple[float, str | None]] = {}
+
+
 def _secret() -> str | None:
-    """KAKAO_SKILL_SECRET, else the one the owner made on 설정 → 연동."""
-    with read_scope(hooks.engine()) as session:
-        return channels.skill_secret(session)
+    """KAKAO_SKILL_SECRET, else the one the owner made on 설정 → 연동 (read at most every SECRET_TTL)."""
+    engine = hooks.engine()
+    cached = _secret_cache.get(engine.url)
+    if cached is not None and time.monotonic() - cached[0] < SECRET_TTL:
+        return cached[1]
+    with read_scope(engine) as session:
+        value = channels.skill_secret(session)
+    _secret_cache[engine.url] = (time.monotonic(), value)
+    return value
 
 
 def _log_only(**fields: Any) -> None:
