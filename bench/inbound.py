@@ -100,6 +100,7 @@ def main() -> None:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
+    late_answers = [0]
     client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=64))
 
     def send(i: int, at: float) -> None:
@@ -107,14 +108,18 @@ def main() -> None:
         if delay > 0:
             time.sleep(delay)
         began = time.perf_counter()
+        late = False
         try:
-            status = client.post(target, json=payload(i % args.users, i), headers={channels.SECRET_HEADER: secret}).status_code
+            response = client.post(target, json=payload(i % args.users, i), headers={channels.SECRET_HEADER: secret})
+            status = response.status_code
+            late = "접수하고 있어요" in response.text  # answered before the filing finished (ANSWER_WITHIN)
         except httpx.HTTPError:
             status = 0
         took = time.perf_counter() - began
         with lock:
             latencies.append(took)
             statuses[status] = statuses.get(status, 0) + 1
+            late_answers[0] += late
 
     try:
         httpx.post(target, json=payload(10**6, 0), headers={channels.SECRET_HEADER: secret}, timeout=30)  # warm up
@@ -123,6 +128,14 @@ def main() -> None:
             for i in range(total):
                 pool.submit(send, i, t0 + i / args.rate)
         wall = time.perf_counter() - t0
+        # A request answered early (the store was busy past ANSWER_WITHIN) is still being filed:
+        # wait for it before stopping the server, as a graceful stop would.
+        settle_until = time.monotonic() + 30
+        while time.monotonic() < settle_until:
+            with Session(engine) as session:
+                if session.exec(select(func.count()).select_from(InboundRequest)).one() >= total + 1:
+                    break
+            time.sleep(0.5)
     finally:
         for proc in procs:
             proc.terminate()
@@ -143,7 +156,7 @@ def main() -> None:
     print(f"skill endpoint, {args.rate:g} req/s for {args.seconds:g} s ({total} requests, {args.users} users, "
           f"worker {'on' if not args.no_worker else 'off'}, {url.split(':')[0]}), sent over {wall:.1f} s")
     print(f"  answer time ms: p50 {statistics.median(ms):.1f}  p95 {pct(95):.1f}  p99 {pct(99):.1f}  "
-          f"max {ms[-1]:.1f}   statuses {dict(sorted(statuses.items()))}")
+          f"max {ms[-1]:.1f}   statuses {dict(sorted(statuses.items()))}, answered before filed: {late_answers[0]}")
     print(f"  store: {events - 1} inquiry events for {answered - 0} answered requests (warm-up excluded), "
           f"{inquiries - 1} inquiries, {logged - 1} log rows")
     ok = events - 1 == answered and logged - 1 == answered

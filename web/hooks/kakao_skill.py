@@ -109,12 +109,22 @@ def parse(body: bytes) -> tuple[str, str, bool | None]:
 
 def _file(user_key: str, utterance: str, is_friend: bool | None, started: float,
           address: str) -> inbound.Received:
-    if user_key == channels.TEST_USER_KEY:  # 설정 → 연동's test button: answered and logged, never filed
-        with session_scope(hooks.engine()) as session:
-            return inbound.answer_test(session, utterance, started=started, address=address)
-    with session_scope(hooks.engine()) as session:
-        return inbound.receive_kakao(session, user_key=user_key, utterance=utterance, is_friend=is_friend,
-                                     started=started, address=address)
+    engine = hooks.engine()
+
+    def work() -> inbound.Received:
+        with session_scope(engine) as session:
+            if user_key == channels.TEST_USER_KEY:  # 설정 → 연동's test button: answered, logged, never filed
+                return inbound.answer_test(session, utterance, started=started, address=address)
+            return inbound.receive_kakao(session, user_key=user_key, utterance=utterance, is_friend=is_friend,
+                                         started=started, address=address)
+
+    return hooks.with_retry_on_locked(engine, work)
+
+
+def _report_late_failure(task: asyncio.Future[inbound.Received]) -> None:
+    """A filing that outlived its early answer and then failed: never silent."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("kakao skill: a message answered early could not be filed", exc_info=task.exception())
 
 
 async def kakao_skill(request: Request) -> JSONResponse:
@@ -144,6 +154,7 @@ async def kakao_skill(request: Request) -> JSONResponse:
         result = await asyncio.wait_for(asyncio.shield(work), timeout=ANSWER_WITHIN)
     except TimeoutError:
         # Still being filed (the store is busy): it will land; Kakao must not wait past 5 s.
+        work.add_done_callback(_report_late_failure)
         log.warning("kakao skill: filing took over %.1f s; answered before it finished", ANSWER_WITHIN)
         return JSONResponse(skill_response("문의를 접수하고 있어요. 잠시 후 담당자가 확인할게요."))
     except ValidationFailed:
