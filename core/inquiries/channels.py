@@ -37,7 +37,7 @@ def endpoints(base_url: str | None = None) -> list[Endpoint]:
         Endpoint("카카오톡 챗봇 스킬", base + SKILL_PATH,
                  f"카카오 i 오픈빌더 → 스킬 → 스킬 서버 URL. 헤더 값 입력에 {SECRET_HEADER}: (아래 비밀값)"),
         Endpoint("토스페이먼츠 웹훅", base + TOSS_PATH,
-                 "토스페이먼츠 개발자센터 → 웹훅 → 등록 (PAYMENT_STATUS_CHANGED, CANCEL_STATUS_CHANGED)"),
+                 "토스페이먼츠 개발자센터 → 웹훅 → 등록 (결제 상태 변경, 취소 상태 변경 이벤트)"),
         Endpoint("고객 문의 페이지", base + HELP_PATH, "카카오톡 채널 관리자센터 → 채널 홈 버튼/메뉴의 링크"),
     ]
 
