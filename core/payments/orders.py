@@ -40,10 +40,10 @@ from core.models import (
 from core.models.messaging import MESSAGE_STATUS_LABELS
 from core.models.orders import GATEWAY_LABELS, PAYMENT_METHOD_LABELS, PAYMENT_STATUS_LABELS
 from core.money import format_krw
+from core.safe_text import search_words
 from core.payments.gateways.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
 from core.payments.gateways.router import PaymentRouter, cancel_verdict
 from core.payments.templates import ensure_template
-from core.safe_text import search_words
 
 MAX_AMOUNT = 100_000_000  # 1억원: anything above is a typo, not an order
 REFUND_ROLES = (Role.OWNER, Role.CS)
