@@ -33,6 +33,8 @@ from core.accounts import auth
 from core.accounts.screens import PUBLIC_SCREENS, SCREENS
 from core.db import get_engine, read_scope, upgrade
 from core.demo.seed import DEMO_PASSWORD, DEMO_USERS
+from web.customer import help as customer_help
+from web.hooks import kakao_skill, toss
 
 LOGIN_PATH = "/auth/login"
 LOGOUT_PATH = "/auth/logout"
@@ -227,6 +229,9 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
 ROUTES = [
     Route(LOGIN_PATH, login_page, methods=["GET", "POST"]),
     Route(LOGOUT_PATH, logout, methods=["POST"]),
+    Route(kakao_skill.PATH, kakao_skill.kakao_skill, methods=["POST"]),
+    Route(toss.PATH, toss.toss_webhook, methods=["POST"]),
+    Route(customer_help.PATH, customer_help.help_page, methods=["GET", "POST"]),
 ]
 
 app = st.App("app.py", routes=ROUTES, middleware=[Middleware(LoginGate)], lifespan=lifespan)

@@ -16,6 +16,7 @@ from core import billing, campaigns, clock, settings_store
 from core.accounts import auth
 from core.accounts.actor import Actor
 from core.errors import ChannelDeskError, PermissionDenied
+from core.inquiries import channels
 from core.inquiries import policy as sla_policy
 from core.inquiries import service as inquiries
 from core.messaging import service as messaging
@@ -131,6 +132,7 @@ ACTIONS: list[Action] = [
     Action("auth.set_active", OWNER_ONLY, lambda s, a, w: auth.set_active(s, a, w.actors[STAFF].id, False)),
     Action("auth.unlock", OWNER_ONLY, lambda s, a, w: auth.unlock(s, a, "staff")),
     Action("settings_store.put", OWNER_ONLY, lambda s, a, w: settings_store.put(s, a, "daily_ad_limit", 2)),
+    Action("channels.new_skill_secret", OWNER_ONLY, lambda s, a, w: channels.new_skill_secret(s, a)),
     Action("inquiries.save_policy", OWNER_ONLY, lambda s, a, w: inquiries.save_policy(
         s, a, inquiry_type="refund_request", first_response_minutes=30, resolution_minutes=600)),
     Action("inquiries.save_business_hours", OWNER_ONLY, lambda s, a, w: inquiries.save_business_hours(

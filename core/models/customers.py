@@ -40,6 +40,9 @@ class Customer(CustomerBase, table=True):
     # The canonical Korean mobile number (01012345678, core.customers.identity), one customer per number;
     # None when `phone` is not a mobile number: such a customer is never a message recipient.
     mobile: str | None = Field(default=None, max_length=11, unique=True, index=True)
+    # The KakaoTalk channel's key for this person (plusfriendUserKey; "bot:<botUserKey>" when the
+    # chatbot gives only that): how the chatbot skill finds them again (core.inquiries.inbound).
+    kakao_user_key: str | None = Field(default=None, max_length=80, unique=True, index=True)
     ad_consent_at: datetime | None = utc_field()
     night_ad_consent_at: datetime | None = utc_field()
     ad_opt_out_at: datetime | None = utc_field()
