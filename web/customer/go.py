@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from core import campaigns
-from core.db import get_engine, session_scope
+from core.db import session_scope
 from web.customer import render
 
 PATH = "/go"
@@ -36,7 +36,7 @@ def looks_like_url(value: str) -> bool:
 
 
 def _record(campaign_id: str, public_id: str, variant: str | None) -> str | None:
-    with session_scope(get_engine()) as session:
+    with session_scope(render.engine()) as session:
         return campaigns.record_click(session, campaign_id=campaign_id, public_id=public_id, variant=variant)
 
 

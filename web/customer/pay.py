@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from core import billing, clock  # noqa: F401 (billing registers the dunning-link hooks)
-from core.db import get_engine, session_scope
+from core.db import session_scope
 from core.errors import ChannelDeskError, NotFound
 from core.money import format_krw
 from core.payments import links as payment_links
@@ -78,9 +78,10 @@ def _view(session: Any, code: str, *, open_it: bool) -> tuple[CheckoutView, bool
     return checkout_view(session, link), hosted
 
 
-def _show(code: str) -> Outcome:
-    with session_scope(get_engine()) as session:
-        view, hosted = _view(session, code, open_it=True)
+def _show(code: str, *, open_it: bool = True) -> Outcome:
+    """The page; `open_it` counts the visit in the funnel (not after a return: quit stays quit)."""
+    with session_scope(render.engine()) as session:
+        view, hosted = _view(session, code, open_it=open_it)
     return Outcome(view=view, hosted=hosted, status=410 if view.expired else 200)
 
 
@@ -98,7 +99,7 @@ def _failed(session: Any, code: str, exc: ChannelDeskError, status: int = 422) -
 
 def _approve_return(code: str, pg_token: str, attempt: str | None) -> Outcome:
     """KakaoPay's approval return (or a reload / replay of it): pay_link approves at most once."""
-    with session_scope(get_engine()) as session:
+    with session_scope(render.engine()) as session:
         try:
             payment_links.pay_link(session, code, pg_token=pg_token, attempt=attempt)
         except NotFound:
@@ -109,7 +110,7 @@ def _approve_return(code: str, pg_token: str, attempt: str | None) -> Outcome:
 
 
 def _gateway_return(code: str, result: str, attempt: str | None) -> Outcome:
-    with session_scope(get_engine()) as session:
+    with session_scope(render.engine()) as session:
         try:
             link = payment_links.return_from_gateway(session, code, result, attempt=attempt)
         except NotFound:
@@ -123,7 +124,7 @@ def _gateway_return(code: str, result: str, attempt: str | None) -> Outcome:
 
 def _start(code: str, *, name: str | None, phone: str | None, method: str, mobile: bool) -> Outcome:
     """The pay button: KakaoPay readies and we send the customer to its page; the sandbox pays here."""
-    with session_scope(get_engine()) as session:
+    with session_scope(render.engine()) as session:
         try:
             link = payment_links.get_link(session, code)
             if link.status == "paid":
@@ -146,7 +147,7 @@ def _start(code: str, *, name: str | None, phone: str | None, method: str, mobil
 
 
 def _quit(code: str) -> Outcome:
-    with session_scope(get_engine()) as session:
+    with session_scope(render.engine()) as session:
         try:
             link = payment_links.quit_link(session, code)
         except NotFound:
@@ -208,7 +209,7 @@ async def pay(request: Request) -> Response:
         elif result in ("cancel", "fail"):
             outcome = await run_in_threadpool(_gateway_return, code, result, attempt)
         else:
-            outcome = await run_in_threadpool(_show, code)
+            outcome = await run_in_threadpool(_show, code, open_it=params.get("notice") not in NOTICES)
     except NotFound:
         return _not_found()
     if outcome.redirect:
