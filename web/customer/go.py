@@ -26,8 +26,8 @@ CAMPAIGN = re.compile(r"[0-9]{1,12}")
 PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 VARIANT = re.compile(r"[A-Za-z0-9가-힣]{1,8}")
 KNOWN = frozenset({"c", "u", "v"})
-# A value that could send a browser elsewhere: a scheme, a network path, a backslash or a control.
-URLISH = re.compile(r"(?i)[a-z][a-z0-9+.-]*:|//|\\|[\x00-\x1f\x7f]|^www\.")
+# A value that could send a browser elsewhere: a scheme, a network path, a backslash, a bare host.
+URLISH = re.compile(r"(?i)[a-z][a-z0-9+.-]*:|//|\\|^www\.")
 
 
 def looks_like_url(value: str) -> bool:
