@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from core import billing, clock  # noqa: F401 (billing registers the dunning-link hooks)
-from core.db import session_scope
+from core.db import read_scope, session_scope
 from core.errors import ChannelDeskError, NotFound
 from core.money import format_krw
 from core.payments import links as payment_links
@@ -44,6 +44,7 @@ NOTICES = {
 }
 METHODS = {"MONEY": "카카오머니", "CARD": "카드"}
 CHECKING = "결제 결과를 확인 중입니다. 잠시 후 다시 확인해 주세요"
+REOPENED = frozenset({"created", "quit", "failed"})  # statuses open_link moves to "opened"
 MOBILE_WORDS = ("mobile", "android", "iphone", "ipad", "kakaotalk")
 
 
@@ -79,7 +80,18 @@ def _view(session: Any, code: str, *, open_it: bool) -> tuple[CheckoutView, bool
 
 
 def _show(code: str, *, open_it: bool = True) -> Outcome:
-    """The page; `open_it` counts the visit in the funnel (not after a return: quit stays quit)."""
+    """The page; `open_it` counts the visit in the funnel (not after a return: quit stays quit).
+
+    Read first in a read-only transaction (on SQLite a plain BEGIN: a page view neither waits for
+    nor holds up the shop's writers); a write transaction only when the visit moves the link
+    (first open, a reopen after quit/fail, or the expiry falling due)."""
+    with read_scope(render.engine()) as session:
+        link = payment_links.get_link(session, code)
+        due = link.expires_at is not None and link.expires_at <= clock.now() and link.status in payment_links.OPEN_STATUSES
+        if not (due or (open_it and link.status in REOPENED)):
+            view = checkout_view(session, link)
+            return Outcome(view=view, hosted=payment_links.is_hosted(session, link),
+                           status=410 if view.expired else 200)
     with session_scope(render.engine()) as session:
         view, hosted = _view(session, code, open_it=open_it)
     return Outcome(view=view, hosted=hosted, status=410 if view.expired else 200)
