@@ -113,16 +113,33 @@ def first_visits(base: str, codes: list[str]) -> list[tuple[float, int, int]]:
     return results
 
 
-def go_times(base: str, cid: int, count: int) -> list[float]:
+def server_cpu() -> float:
+    """CPU seconds used so far by the server (our child process): a figure the machine's load does not inflate."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():  # ppid
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
+
+
+def sequential(base: str, paths: list[str], status: int) -> tuple[list[float], float]:
+    """Wall time per request, one after the other, and the server's CPU per request."""
     times = []
-    with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as client:
-        client.get(f"/go?c={cid}&u=benchpub")  # warm the connection
-        for _ in range(count):
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=30, headers={"User-Agent": KAKAOTALK_UA}) as client:
+        client.get(paths[0])  # warm the connection
+        cpu = server_cpu()
+        for path in paths:
             started = time.perf_counter()
-            answer = client.get(f"/go?c={cid}&u=benchpub")
+            answer = client.get(path)
             times.append(time.perf_counter() - started)
-            assert answer.status_code == 303, answer.status_code
-    return times
+            assert answer.status_code == status, answer.status_code
+        cpu = (server_cpu() - cpu) / len(paths)
+    return times, cpu
 
 
 async def _paced(base: str, codes: list[str], rate: float, seconds: float) -> list[float]:
@@ -160,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=100_000, help="orders of a fresh demo store (no --path)")
     parser.add_argument("--links", type=int, default=200)
     parser.add_argument("--visits", type=int, default=5)
-    parser.add_argument("--go", type=int, default=200)
+    parser.add_argument("--go", type=int, default=200, help="sequential /go and /pay requests")
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args(argv)
@@ -174,13 +191,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"{size / 1024:.1f} KB in {requests} request(s)")
         print(f"/pay first visit: median {statistics.median(v[0] for v in visits) * 1000:.0f} ms, "
               f"max {max(v[0] for v in visits) * 1000:.0f} ms; max {max(v[1] for v in visits) / 1024:.1f} KB")
-        go = go_times(base, cid, args.go)
+        go, go_cpu = sequential(base, [f"/go?c={cid}&u=benchpub"] * args.go, 303)
         print(f"/go server time ({len(go)} sequential): p50 {_ms(go, .5):.1f} ms, p99 {_ms(go, .99):.1f} ms, "
-              f"max {max(go) * 1000:.1f} ms")
+              f"max {max(go) * 1000:.1f} ms; server CPU {go_cpu * 1000:.1f} ms per request")
+        pay, pay_cpu = sequential(base, [f"/pay?link={codes[i % len(codes)]}" for i in range(args.go)], 200)
+        print(f"/pay server time ({len(pay)} sequential): p50 {_ms(pay, .5):.1f} ms, p99 {_ms(pay, .99):.1f} ms, "
+              f"max {max(pay) * 1000:.1f} ms; server CPU {pay_cpu * 1000:.1f} ms per request")
+        cpu = server_cpu()
         paced = asyncio.run(_paced(base, codes, args.rate, args.seconds))
+        cpu = (server_cpu() - cpu) / len(paced)
         print(f"/pay at {args.rate:.0f} req/s for {args.seconds:.0f} s ({len(paced)} requests): "
               f"p50 {_ms(paced, .5):.1f} ms, p95 {_ms(paced, .95):.1f} ms, p99 {_ms(paced, .99):.1f} ms, "
-              f"max {max(paced) * 1000:.1f} ms")
+              f"max {max(paced) * 1000:.1f} ms; server CPU {cpu * 1000:.1f} ms per request")
     load = os.getloadavg()[0]
     print(f"load average {load:.1f}")
     return 0
