@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from sqlmodel import select  # noqa: E402
 
 from core import campaigns, clock  # noqa: E402
 from core.accounts.actor import Actor  # noqa: E402
@@ -66,9 +67,10 @@ def _store(args: argparse.Namespace) -> tuple[str, list[str], int, int]:
         for i in range(args.links):
             codes.append(create_payment_link(session, actor, item_name=f"수분 크림 세트 {i}", amount=39_000,
                                              memo="오늘 주문하면 내일 도착").code)
-    with session_scope(engine) as session:
-        session.add(Customer(name="벤치 고객", phone="010-5555-0000", public_id="benchpub",
-                             ad_consent_at=clock.now(), night_ad_consent_at=clock.now()))
+    with session_scope(engine) as session:  # a second run on the same store reuses its bench customer
+        if session.exec(select(Customer).where(Customer.public_id == "benchpub")).first() is None:
+            session.add(Customer(name="벤치 고객", phone="010-5555-0000", public_id="benchpub",
+                                 ad_consent_at=clock.now(), night_ad_consent_at=clock.now()))
     staff = Actor(None, "bench", Role.STAFF)
     with session_scope(engine) as session:
         cid = campaigns.create_campaign(session, staff, name="벤치", bodies=["#{링크}"],
