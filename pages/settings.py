@@ -9,7 +9,7 @@ from core.accounts.staff import staff_users
 from core.db import session_scope
 from core.models.staff import ROLE_LABELS
 from core.worker import worker_health
-from ui import feedback, settings_inbound, settings_messaging, settings_sla
+from ui import feedback, settings_checkout, settings_inbound, settings_messaging, settings_sla
 from ui.labels import JOB_OUTCOME_LABELS, job_counts_sentence, job_label
 from ui.tables import show_rows
 
@@ -25,6 +25,7 @@ with tab_sla:
 
 with tab_messaging:
     settings_messaging.render(actor, ui.engine())
+    settings_checkout.render(actor, ui.engine())  # the refund policy on the customer's /pay page
 
 with tab_inbound:
     settings_inbound.render(actor, ui.engine())

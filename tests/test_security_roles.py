@@ -22,9 +22,9 @@ from core.inquiries import service as inquiries
 from core.messaging import service as messaging
 from core.messaging.default_templates import ensure_default_templates
 from core.models import AuditLog, Customer, Message, Product, Role, StaffNotification, StaffUser
+from core.payments import checkout, order_import, refunds
 from core.payments import jobs as payment_jobs
 from core.payments import links as payment_links
-from core.payments import order_import, refunds
 from core.payments.gateways.sandbox import SandboxGateway
 from tests.payments.helpers import paid_order, sandbox_router
 
@@ -133,6 +133,8 @@ ACTIONS: list[Action] = [
     Action("auth.unlock", OWNER_ONLY, lambda s, a, w: auth.unlock(s, a, "staff")),
     Action("settings_store.put", OWNER_ONLY, lambda s, a, w: settings_store.put(s, a, "daily_ad_limit", 2)),
     Action("channels.new_skill_secret", OWNER_ONLY, lambda s, a, w: channels.new_skill_secret(s, a)),
+    Action("checkout.set_refund_policy", OWNER_ONLY,
+           lambda s, a, w: checkout.set_refund_policy(s, a, "환불 안내")),
     Action("inquiries.save_policy", OWNER_ONLY, lambda s, a, w: inquiries.save_policy(
         s, a, inquiry_type="refund_request", first_response_minutes=30, resolution_minutes=600)),
     Action("inquiries.save_business_hours", OWNER_ONLY, lambda s, a, w: inquiries.save_business_hours(

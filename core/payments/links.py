@@ -7,7 +7,7 @@ lives ~15 minutes, a link days). The customer's flow, KakaoPay's documented one:
     -> approval_url?pg_token=... -> pay_link: approve once (approved) -> order, payment, message
     -> or cancel_url / fail_url -> return_from_gateway (cancelled / failed)
 
-The sandbox plays KakaoPay's page in our own pages/pay.py (select_method gives the pg_token). Each
+The sandbox plays KakaoPay's page in our own /pay (web/customer/pay.py; select_method gives the pg_token). Each
 step is a funnel event in the audit log and moves the link's status (created -> opened -> method
 selected -> paid, or quit / failed / expired). Paying creates the order and the payment, once. Like refunds, no
 database transaction is held across a gateway call (the sandbox writes on its own connection, and a

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -46,6 +47,14 @@ ENV = Environment(
 # form-action allows https: because the pay form's answer is a 303 to the gateway's own page.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
        "form-action 'self' https:; frame-ancestors 'none'")
+
+
+def engine() -> Engine:
+    """The store of the configured DATABASE_URL (one engine per URL per process)."""
+    from core.config import get_settings
+    from core.db import get_engine
+
+    return get_engine(get_settings().database_url)
 
 
 def shop_context() -> dict[str, str]:
@@ -133,19 +142,19 @@ def _secret() -> bytes:
 def _stored_secret() -> str:
     from sqlalchemy.exc import IntegrityError
 
-    from core.db import get_engine, session_scope
+    from core.db import session_scope
     from core.models import Setting
 
-    with session_scope(get_engine()) as session:
+    with session_scope(engine()) as session:
         row = session.get(Setting, SECRET_KEY)
         if row is not None and isinstance(row.value, str):
             return row.value
     try:
-        with session_scope(get_engine()) as session:
+        with session_scope(engine()) as session:
             session.add(Setting(key=SECRET_KEY, value=secrets.token_urlsafe(32)))
     except IntegrityError:
         pass  # another server created it first: read theirs
-    with session_scope(get_engine()) as session:
+    with session_scope(engine()) as session:
         row = session.get(Setting, SECRET_KEY)
         assert row is not None
         return str(row.value)
