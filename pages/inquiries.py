@@ -478,7 +478,9 @@ with tab_queue:
                 TYPE_OPTIONS,
                 index=TYPE_OPTIONS.index(inquiry.type) if inquiry.type in TYPE_OPTIONS else 0,
                 format_func=lambda t: INQUIRY_TYPE_LABELS[t],
-                key=f"inq_type_edit_{iid}",
+                # The current type in the key: a type changed elsewhere (bulk, a colleague) starts a fresh
+                # picker instead of a stale choice that would change the type straight back.
+                key=f"inq_type_edit_{iid}_{inquiry.type}",
             )
             if new_type != inquiry.type:
                 _run(lambda s: inquiries.change_type(s, actor, iid, new_type), "유형을 바꿨습니다", iid)
@@ -513,10 +515,12 @@ with tab_queue:
                     )
 
             desk.macro_buttons(engine, actor, inquiry)
-            # Kept when sending fails (a #{...} left, a closed inquiry): only a sent reply empties the box.
-            with st.form("inq_reply_form", clear_on_submit=False):
+            # Not a form: what is typed reaches the server on leaving the box, so a macro inserted
+            # afterwards is added to it instead of replacing it. Kept when sending fails (a #{...} left,
+            # a closed inquiry); only a sent reply empties the box.
+            with st.container(border=True, key="inq_reply_box"):
                 reply_text = st.text_area("고객에게 답변", key="inq_reply_text", max_chars=inquiries.MAX_TEXT)
-                if st.form_submit_button("답변 보내기", disabled=not is_open):
+                if st.button("답변 보내기", key="inq_reply_send", disabled=not is_open, type="primary"):
                     _run(
                         lambda s: desk.sent(inquiries.reply(s, actor, iid, reply_text)),
                         "답변을 기록하고 발송 대기열에 넣었습니다", iid,

@@ -24,10 +24,10 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core import clock
-from core.accounts.actor import Actor
+from core.accounts.actor import Actor, require_role
 from core.errors import ValidationFailed
 from core.inquiries import sentinel, service
-from core.models import Inquiry, Order, Payment, PaymentStatus
+from core.models import Inquiry, Order, Payment, PaymentStatus, Role
 from core.money import format_krw
 
 # Payments that took money (refunded ones too: a pair whose later payment is refunded shows as done).
@@ -134,6 +134,7 @@ def refund_later(
     The pair is checked again here (both the customer's, still a look-alike now), so a stale page
     cannot refund a payment that no longer looks like a duplicate.
     """
+    require_role(actor, Role.CS, Role.OWNER)
     inquiry = session.get(Inquiry, inquiry_id)
     if inquiry is None:
         raise ValidationFailed(f"문의를 찾을 수 없습니다 (#{inquiry_id})")
