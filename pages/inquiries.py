@@ -286,10 +286,13 @@ with tab_queue:
                     width="stretch",
                     key=f"inq_queue_table_{generation}",
                     on_select="rerun",
-                    selection_mode="single-row",
+                    # A click on any cell (single-cell) or on the row's box at the left (single-row).
+                    selection_mode=["single-row", "single-cell"],
                     column_config=TABLE_COLUMNS,
                 )
-                picked_rows = event.selection.rows if event is not None else []
+                picked_rows = []
+                if event is not None:
+                    picked_rows = list(event.selection.rows) or [cell[0] for cell in event.selection.cells]
                 if picked_rows and picked_rows[0] < len(previous_ids):
                     # The row the person saw (the previous draw), then a fresh table without a selection:
                     # a selection kept across redraws would point at another inquiry once rows move.
