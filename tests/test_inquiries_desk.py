@@ -439,6 +439,7 @@ def test_refund_later_refuses_what_is_not_a_look_alike(
         session.commit()
         cases = [
             (cs, doubled["inquiry"], doubled["first"], doubled["other"], "중복으로 보이지 않습니다"),
+            (cs, doubled["inquiry"], doubled["later"], doubled["later"], "같은 결제를 두 번"),
             (cs, other_inquiry.id, doubled["first"], doubled["later"], "이 고객의 결제가 아닙니다"),
             (staff, doubled["inquiry"], doubled["first"], doubled["later"], None),
         ]

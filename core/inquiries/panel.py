@@ -138,6 +138,8 @@ def refund_later(
     inquiry = session.get(Inquiry, inquiry_id)
     if inquiry is None:
         raise ValidationFailed(f"문의를 찾을 수 없습니다 (#{inquiry_id})")
+    if original_id == later_id:
+        raise ValidationFailed("같은 결제를 두 번 고를 수 없습니다")
     original, later = session.get(Payment, original_id), session.get(Payment, later_id)
     if original is None or later is None or {original.customer_id, later.customer_id} != {inquiry.customer_id}:
         raise ValidationFailed("이 고객의 결제가 아닙니다")
