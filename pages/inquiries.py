@@ -191,12 +191,14 @@ with tab_queue:
     with session_scope(engine) as session:
         staff = inquiry_queue.assignable_staff(session)
     staff_names = {u.id: u.display_name for u in staff}
-    t1, t2, t3 = st.columns(3)
-    mine = t1.toggle("내 문의", key="inq_f_mine", help="나에게 배정된 문의만 봅니다")
-    bulk_mode = t2.toggle("여러 건 선택", key="inq_bulk", help="표에서 여러 문의를 골라 한 번에 배정·유형 변경·해결")
-    sound = t3.toggle(
-        "알림음", key="inq_sound", help="새 문의나 기한 초과 때 짧은 소리 (브라우저가 막으면 화면을 한 번 누른 뒤부터)"
-    )
+    with st.container(horizontal=True, key="inq_toggles"):  # one line on a phone too
+        mine = st.toggle("내 문의", key="inq_f_mine", help="나에게 배정된 문의만 봅니다")
+        bulk_mode = st.toggle(
+            "여러 건 선택", key="inq_bulk", help="표에서 여러 문의를 골라 한 번에 배정·유형 변경·해결"
+        )
+        sound = st.toggle(
+            "알림음", key="inq_sound", help="새 문의나 기한 초과 때 짧은 소리 (브라우저가 막으면 화면을 한 번 누른 뒤부터)"
+        )
     active = sum(bool(st.session_state.get(k)) for k in ("inq_f_type", "inq_f_state")) + (
         st.session_state.get("inq_f_assignee", "all") != "all"
     )

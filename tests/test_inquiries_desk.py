@@ -340,6 +340,25 @@ def test_new_inquiry_and_breach_raise_a_toast_while_the_page_is_open(
     assert not any("기한 초과" in t.value for t in at.toast)
 
 
+
+def test_the_optional_sound_plays_only_with_a_signal_and_only_when_switched_on(
+    sqlite_engine: Engine, sqlite_actors: dict[str, Actor], queue3: dict[str, int]
+) -> None:
+    cs = sqlite_actors["cs"]
+    at = _page(sqlite_engine, cs)
+    with session_scope(sqlite_engine) as session:
+        inquiries.create_inquiry(session, cs, customer_id=queue3["customer"], body="첫 번째")
+    at.run()
+    assert len(at.get("audio")) == 0  # off by default
+    at.toggle(key="inq_sound").set_value(True).run()
+    assert len(at.get("audio")) == 0  # no signal, no sound
+    with session_scope(sqlite_engine) as session:
+        inquiries.create_inquiry(session, cs, customer_id=queue3["customer"], body="두 번째")
+    at.run()
+    (audio,) = at.get("audio")
+    assert audio.proto.autoplay
+
+
 # --------------------------------------------------------------------------- customer panel
 
 
