@@ -81,7 +81,8 @@ changed = feedback.highlighted("inq")
 # One layout per width: the table on a desktop, cards on a phone (CSS on the keyed containers).
 st.html(
     "<style>@media (max-width: 640px) { .st-key-inq_wide { display: none; } }"
-    "@media (min-width: 641px) { .st-key-inq_narrow { display: none; } }</style>"
+    "@media (min-width: 641px) { .st-key-inq_narrow { display: none; } }"
+    ".st-key-inq_beep { display: none; }</style>"  # the alert sound plays; its player is not shown
 )
 
 with session_scope(engine) as session:

@@ -63,6 +63,9 @@ def test_a_tap_on_a_card_opens_it_and_a_new_inquiry_signals(store: tuple[str, st
         page.get_by_role("heading", name=f"{number}번 문의").wait_for(timeout=30_000)
         shot(page, "desk_phone_card_opened")
 
+        page.get_by_text("알림음").click()  # the optional sound, switched on by this person
+        page.wait_for_function("document.querySelector('.st-key-inq_sound input')?.checked", timeout=10_000)
+        page.wait_for_timeout(1_500)  # the toggle's rerun reaches the server before the new inquiry does
         engine = make_engine(url)
         try:
             with Session(engine) as session:
@@ -73,6 +76,8 @@ def test_a_tap_on_a_card_opens_it_and_a_new_inquiry_signals(store: tuple[str, st
                 new_id = new.id
         finally:
             engine.dispose()
+        # The sound: an <audio autoplay> for that one tick (whether it is heard is the browser's autoplay policy).
+        page.wait_for_function("document.querySelector('.st-key-inq_beep audio')?.autoplay === true", timeout=5_000)
         page.get_by_text(f"새 문의: {new_id}번 이중 결제").wait_for(timeout=5_000)
         page.wait_for_function("document.title.startsWith('(1) 문의')", timeout=5_000)
         assert page.title() == "(1) 문의 · ChannelDesk"
