@@ -49,11 +49,16 @@ def test_a_click_is_recorded_and_redirected_to_the_campaigns_own_target(engine: 
     assert _clicks(engine) == 1
 
 
-def test_someone_elses_forward_is_sent_on_but_not_counted(sqlite_engine: Engine) -> None:
+def test_a_made_up_recipient_id_gets_the_not_found_page(sqlite_engine: Engine) -> None:
+    """Only a link that was sent answers (#16): the campaign id is sequential, the recipient's id is
+    80 random bits; a forwarded message still works because it carries the recipient's own id."""
     cid = _campaign(sqlite_engine)
     with customer_client(sqlite_engine) as client:
-        answer = client.get(f"/go?c={cid}&u=notarecipient")
-    assert answer.headers["location"] == TARGET and _clicks(sqlite_engine) == 0
+        forged = client.get(f"/go?c={cid}&u=notarecipient")
+        forwarded = client.get(f"/go?c={cid}&u=pub2")
+    assert forged.status_code == 404 and "location" not in forged.headers
+    assert '<html lang="ko">' in forged.text
+    assert forwarded.headers["location"] == TARGET and _clicks(sqlite_engine) == 1
 
 
 @pytest.mark.parametrize(
