@@ -42,6 +42,7 @@ from core.accounts.auth import create_user
 from core.billing import charge_key
 from core.billing import order_number as subscription_order_number
 from core.customers import summary as customer_summary
+from core.db import analyze
 from core.errors import Conflict, ValidationFailed
 from core.inquiries import service as inquiries
 from core.models import (
@@ -385,6 +386,7 @@ def seed_demo(
             )
             session.flush()
         _fix_sequences(connection)
+    analyze(engine)  # planner statistics for the seeded rows (core.db.analyze says why)
     return counts
 
 
