@@ -79,6 +79,48 @@ def _items_of(session: Session, order_ids: Iterable[int]) -> dict[int, list[tupl
     return result
 
 
+# What an order's payments took: the approved ones, whatever was refunded of them since.
+COLLECTED_SQL = (
+    "(SELECT COALESCE(SUM(p3.amount), 0) FROM payment p3 WHERE p3.order_id = o.id "
+    "AND p3.status IN ('approved', 'partially_refunded', 'refunded'))"
+)
+
+
+def counted_refunds(
+    session: Session, rows: Sequence[tuple[int, int, int, int, int]]
+) -> dict[int, int]:
+    """refund id -> the part of it that gives back revenue, for rows (refund id, order id, order
+    total, collected by the order's payments, refund amount).
+
+    The rule of core.payments.orders.order_refunded_amount, in time order: money collected over
+    the order's price (a double charge) is not revenue, so the refunds that return it (the
+    sentinel's refund of the later payment, or any refund while the order is overpaid) give back
+    no revenue; only what goes back beyond the overpayment does, up to the price. Without this a
+    double charge refunded by the sentinel would be subtracted from net revenue although the
+    duplicate was never counted in it. Only overpaid orders need a look at their other refunds.
+    """
+    result = {refund_id: amount for refund_id, _o, _t, _c, amount in rows}
+    overpaid = {order_id: (total, collected) for _r, order_id, total, collected, _a in rows if collected > total}
+    if not overpaid:
+        return result
+    statement = text(
+        "SELECT p.order_id, r.id, r.amount FROM refund r JOIN payment p ON p.id = r.payment_id "
+        "WHERE r.status = 'succeeded' AND p.order_id IN :ids "
+        "ORDER BY p.order_id, COALESCE(r.completed_at, r.created_at), r.id"
+    ).bindparams(bindparam("ids", expanding=True))
+    ids = sorted(overpaid)
+    for start in range(0, len(ids), _CHUNK):
+        given_back: dict[int, int] = defaultdict(int)
+        for order_id, refund_id, amount in session.execute(statement, {"ids": ids[start : start + _CHUNK]}):
+            total, collected = overpaid[order_id]
+            before = min(total, max(0, total - collected + given_back[order_id]))
+            given_back[order_id] += amount
+            after = min(total, max(0, total - collected + given_back[order_id]))
+            if refund_id in result:
+                result[refund_id] = after - before
+    return result
+
+
 def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts | None = None) -> Facts:
     """Add the sales paid and the refunds completed in [start, end) (UTC instants) to `facts`."""
     facts = facts or Facts()
@@ -93,11 +135,12 @@ def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts
         ).bindparams(bindparam("statuses", expanding=True)),
         {"s": s, "e": e, **statuses},
     ).all()
-    refunds = session.execute(
+    refund_rows = session.execute(
         text(
             "SELECT r.amount, COALESCE(r.completed_at, r.created_at), o.id, o.customer_id, o.total_amount, "
             "(SELECT p2.method FROM payment p2 WHERE p2.order_id = o.id AND p2.approved_at IS NOT NULL "
-            " ORDER BY p2.id LIMIT 1), p.method "
+            " ORDER BY p2.id LIMIT 1), p.method, r.id, "
+            f"{COLLECTED_SQL} "
             "FROM refund r JOIN payment p ON p.id = r.payment_id "
             "JOIN orders o ON o.id = COALESCE(r.order_id, p.order_id) "
             "WHERE r.status = 'succeeded' AND ((r.completed_at >= :s AND r.completed_at < :e) "
@@ -105,6 +148,8 @@ def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts
         ),
         {"s": s, "e": e},
     ).all()
+    counted = counted_refunds(session, [(row[7], row[2], row[4], row[8], row[0]) for row in refund_rows])
+    refunds = [(counted[row[7]], *row[1:7]) for row in refund_rows if counted[row[7]]]
     items = _items_of(session, [row[0] for row in orders] + [row[2] for row in refunds])
 
     for order_id, customer_id, total, paid_at, method in orders:
