@@ -312,7 +312,10 @@ def _refresh_repurchase(session: Session, start: datetime, end: datetime) -> Non
         session.execute(statement, rows[i : i + 5000])
 
 
-REBUILD_CHUNK_DAYS = 2  # one short transaction per two days of sales: writers wait at most one chunk
+# One short transaction per chunk: at least two days of sales, more while they hold fewer than
+# REBUILD_CHUNK_ORDERS sales (writers wait at most one chunk).
+REBUILD_CHUNK_DAYS = 2
+REBUILD_CHUNK_ORDERS = 2_000
 
 
 def rebuild_rollups(engine: Engine, until: date | datetime | None = None) -> dict[str, int]:
@@ -374,13 +377,29 @@ def _next_activity(session: Session, start: datetime, end: datetime) -> datetime
     return min(instants) if instants else None
 
 
+def _chunk_end(session: Session, start: datetime, following: datetime, target: datetime) -> datetime:
+    """Where the chunk from `start` ends: the midnight after the day that holds the
+    REBUILD_CHUNK_ORDERS-th sale from the next activity on, but at least REBUILD_CHUNK_DAYS days
+    of it, and at most the target. A chunk's work (and a writer's wait) is then bounded by sales,
+    not days: a sparse or slow history is rolled up in few chunks, a busy one in short ones."""
+    end = clock.kst_midnight(kst_day(following) + timedelta(days=REBUILD_CHUNK_DAYS))
+    nth = session.execute(
+        text("SELECT paid_at FROM orders WHERE paid_at >= :s AND paid_at < :e ORDER BY paid_at LIMIT 1 OFFSET :n"),
+        {"s": _bind_instant(session, start), "e": _bind_instant(session, target), "n": REBUILD_CHUNK_ORDERS},
+    ).scalar()
+    if nth is None:
+        return target
+    return min(target, max(end, clock.kst_midnight(kst_day(_as_utc(nth)))))
+
+
 def _roll_forward(engine: Engine, target: datetime) -> dict[str, int]:
     """Move the watermark to `target` chunk by chunk, one transaction each (the state row locked).
 
-    A chunk starts at the watermark and ends REBUILD_CHUNK_DAYS after the KST day of the next sale
-    or refund, so the work is proportional to the days that have sales, not to calendar days: an
-    imported history with orders on 200 days of 5 years takes at most 200 chunks, and a stretch
-    with none is passed in the same transaction as the chunk after it (or the last one).
+    A chunk starts at the watermark and ends after the next REBUILD_CHUNK_ORDERS sales (at least
+    REBUILD_CHUNK_DAYS days from the next sale or refund; `_chunk_end`), so the work is
+    proportional to the sales and the days that have them, not to calendar days: an imported
+    history with orders on 200 days of 5 years takes at most 200 chunks (fewer when they are
+    small), and a stretch with none is passed in the same transaction as the chunk after it.
     """
     totals = {"days": 0, "orders": 0, "chunks": 0, "longest_chunk_ms": 0}
     while True:
@@ -397,7 +416,7 @@ def _roll_forward(engine: Engine, target: datetime) -> dict[str, int]:
                 if not _set_state(session, target, expected=start):
                     raise RuntimeError("analytics rollup advanced by another worker")
                 return totals
-            end = min(target, clock.kst_midnight(kst_day(following) + timedelta(days=REBUILD_CHUNK_DAYS)))
+            end = _chunk_end(session, start, following, target)
             facts = collect_facts(session, start, end)
             days = len({d for d, _ in facts.daily})
             orders = sum(v[0] for v in facts.daily.values())
@@ -442,8 +461,9 @@ def _write_customers(
                 statement, {"ids": ids[start : start + _CHUNK]}
             ):
                 existing[cid] = [orders, gross, refunds, _as_utc(first), _as_utc(last)]
-        for start in range(0, len(existing), _CHUNK):
-            chunk = sorted(existing)[start : start + _CHUNK]
+        known = sorted(existing)
+        for start in range(0, len(known), _CHUNK):
+            chunk = known[start : start + _CHUNK]
             session.execute(delete(CustomerSales).where(CustomerSales.customer_id.in_(chunk)))  # type: ignore[attr-defined]
     before = {cid: list(row) for cid, row in existing.items()}
     merged = existing
