@@ -318,7 +318,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3, help="cold runs per state (2 warm runs after each)")
     parser.add_argument("--reuse", action="store_true", help="reuse generated files under bench/.data/")
     parser.add_argument("--page", action="store_true", help="also time the page script in AppTest (after)")
