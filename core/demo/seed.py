@@ -33,6 +33,7 @@ from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.auth import create_user
 from core.customers import summary as customer_summary
+from core.db import analyze
 from core.demo.generator import Generator
 from core.errors import Conflict, ValidationFailed
 from core.inquiries import service as inquiries
@@ -127,6 +128,7 @@ def seed_demo(
             )
             session.flush()
         _fix_sequences(connection)
+    analyze(engine)  # planner statistics for the seeded rows (core.db.analyze says why)
     return counts
 
 

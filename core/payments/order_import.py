@@ -46,7 +46,7 @@ from core import analytics, clock
 from core.accounts import audit
 from core.accounts.actor import Actor, require_role
 from core.customers import summary as customer_summary
-from core.db import session_scope
+from core.db import analyze, session_scope
 from core.errors import ValidationFailed
 from core.models import (
     Customer,
@@ -609,6 +609,7 @@ def run_import(engine: Engine, actor: Actor, data: bytes, *, source_name: str = 
     with session_scope(engine) as session:
         result = import_orders(session, actor, data, source_name=source_name)
     if result.created:
+        analyze(engine)  # planner statistics for the new rows (core.db.analyze says why)
         try:
             result.repaired = analytics.repair_dirty(engine)
         except SQLAlchemyError:
