@@ -180,7 +180,7 @@ def merged_ranges(data: bytes) -> list[tuple[str, int]]:
                     tail = block[max(last, len(block) - 200) :]
     except zipfile.BadZipFile as exc:
         raise SourceError("XLSX 파일을 열 수 없습니다 (손상되었거나 암호가 걸린 파일)") from exc
-    return found
+    return sorted(found, key=lambda item: (item[1], len(item[0]), item[0]))
 
 
 def _xlsx_rows(data: bytes) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
