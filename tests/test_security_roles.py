@@ -21,9 +21,9 @@ from core.inquiries import service as inquiries
 from core.messaging import service as messaging
 from core.messaging.default_templates import ensure_default_templates
 from core.models import AuditLog, Customer, Message, Product, Role, StaffNotification, StaffUser
+from core.payments import import_mapping, order_import, orders
 from core.payments import jobs as payment_jobs
 from core.payments import links as payment_links
-from core.payments import import_mapping, order_import, orders
 from core.payments.gateways.sandbox import SandboxGateway
 from tests.payments.helpers import paid_order, sandbox_router
 

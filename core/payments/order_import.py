@@ -569,6 +569,8 @@ def _settle(order: OrderDraft) -> list[RowError]:
             return []
         return [RowError(rows[0], f"주문번호 {order.number}에 상품 줄이 없습니다 (할인 줄만 있는 주문)")]
     gross = sum(line.amount for line in order.lines)
+    if gross > MAX_AMOUNT:
+        return [RowError(order.lines[-1].row, f"주문 {order.number}의 금액이 너무 큽니다: {gross:,}원")]
     off = sum(amount for _, amount in order.discounts)
     if off > gross:
         return [
