@@ -8,7 +8,7 @@
   the same 100,000-line export: 4.4 s vs 56.6 s, bench/import_lines.py --xlsx; openpyxl alone
   would break the 30 s import goal); dates become
   'YYYY-MM-DD HH:MM:SS' (KST wall time, as the export shows them), whole numbers lose their '.0'.
-  Merged cells are refused with their ranges: a merged header names several columns at once, and a
+  Merged cells (calamine's merged_cell_ranges) are refused with their ranges: a merged header names several columns at once, and a
   merged data cell holds its value only in its first cell, so neither can be read row by row.
 - A file over MAX_FILE_BYTES is refused before it is read, with its size (split it, or export a
   shorter period).
@@ -22,13 +22,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
-from xml.etree import ElementTree
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # ~350,000 lines of a marketplace export; peak memory stays < 300 MB
 STEP = 1 << 20
@@ -137,55 +134,32 @@ def cell_text(value: Any) -> str:
 
 # ---------------------------------------------------------------------------------------- XLSX
 
-_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
-_NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+def _column(index: int) -> str:
+    """0 → 'A', 25 → 'Z', 26 → 'AA'."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(65 + rest) + name
+    return name
 
 
-def _first_sheet_path(archive: zipfile.ZipFile) -> str | None:
-    """xl/worksheets/sheetN.xml of the workbook's first sheet (the one both readers open)."""
-    try:
-        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    except (KeyError, ElementTree.ParseError):
-        return None
-    sheet = workbook.find(f"{_NS_MAIN}sheets/{_NS_MAIN}sheet")
-    if sheet is None:
-        return None
-    rel_id = sheet.get(f"{_NS_REL}id")
-    for rel in rels:
-        if rel.get("Id") == rel_id:
-            target = rel.get("Target", "")
-            return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-    return None
-
-
-def merged_ranges(data: bytes) -> list[tuple[str, int]]:
-    """('A1:C1', first row) of every merged range on the first sheet; the sheet XML is scanned in
-    1 MB steps (mergeCells come after the rows)."""
-    found: list[tuple[str, int]] = []
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            path = _first_sheet_path(archive)
-            if path is None or path not in archive.namelist():
-                return []
-            with archive.open(path) as sheet:
-                tail = b""
-                while chunk := sheet.read(STEP):
-                    block = tail + chunk
-                    last = 0
-                    for match in _MERGE.finditer(block):
-                        a, r1, b, r2 = (g.decode() if g else "" for g in match.groups())
-                        found.append((f"{a}{r1}:{b}{r2}" if b else f"{a}{r1}", int(r1)))
-                        last = match.end()
-                    tail = block[max(last, len(block) - 200) :]
-    except zipfile.BadZipFile as exc:
-        raise SourceError("XLSX 파일을 열 수 없습니다 (손상되었거나 암호가 걸린 파일)") from exc
-    return sorted(found, key=lambda item: (item[1], len(item[0]), item[0]))
+def merged_ranges(sheet: Any) -> list[tuple[str, int]]:
+    """('A1:C1', first row) of every merged range of a calamine sheet, top to bottom."""
+    found = []
+    for (r1, c1), (r2, c2) in sheet.merged_cell_ranges or []:
+        found.append((f"{_column(c1)}{r1 + 1}:{_column(c2)}{r2 + 1}", r1 + 1, c1))
+    return [(ref, row) for ref, row, _ in sorted(found, key=lambda item: (item[1], item[2]))]
 
 
 def _xlsx_rows(data: bytes) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    merged = merged_ranges(data)
+    from python_calamine import CalamineWorkbook  # imported here: only XLSX uploads need it
+
+    try:
+        sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0)
+    except Exception as exc:  # calamine's own error types: a damaged or encrypted file
+        raise SourceError(f"XLSX 파일을 열 수 없습니다 (손상되었거나 암호가 걸린 파일): {str(exc)[:80]}") from exc
+    merged = merged_ranges(sheet)
     if merged:
         in_header = [ref for ref, row in merged if row == 1]
         if in_header:
@@ -199,22 +173,11 @@ def _xlsx_rows(data: bytes) -> tuple[list[str], Iterator[tuple[int, list[str]]]]
             "값이 있어 줄마다 읽을 수 없습니다: 병합을 풀고 저장하세요",
             merged[0][1],
         )
-    rows = _calamine_rows(data)
+    rows = _numbered(sheet.iter_rows(), sheet.start)
     first = next(rows, None)
     if first is None or not "".join(first[1]).strip():
         raise SourceError("빈 시트입니다 (첫 줄에 머리글이 필요합니다)")
     return [h.strip() for h in first[1]], rows
-
-
-def _calamine_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
-    from python_calamine import CalamineWorkbook  # imported here: only XLSX uploads need it
-
-    try:
-        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        sheet = workbook.get_sheet_by_index(0)
-    except Exception as exc:  # calamine's own error types: a damaged or encrypted file
-        raise SourceError(f"XLSX 파일을 열 수 없습니다: {exc}") from exc
-    return _numbered(sheet.iter_rows(), sheet.start)
 
 
 def openpyxl_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
