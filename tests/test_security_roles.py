@@ -22,7 +22,7 @@ from core.inquiries import service as inquiries
 from core.messaging import service as messaging
 from core.messaging.default_templates import ensure_default_templates
 from core.models import AuditLog, Customer, Message, Product, Role, StaffNotification, StaffUser
-from core.payments import checkout, order_import, refunds
+from core.payments import checkout, import_mapping, order_import, refunds
 from core.payments import jobs as payment_jobs
 from core.payments import links as payment_links
 from core.payments.gateways.sandbox import SandboxGateway
@@ -159,6 +159,8 @@ ACTIONS: list[Action] = [
     Action("links.create_payment_link", EVERYONE, lambda s, a, w: payment_links.create_payment_link(
         s, a, product_id=w.product_id, router=sandbox_router(w.engine)[1])),
     Action("order_import.import_orders", EVERYONE, lambda s, a, w: order_import.import_orders(s, a, CSV.encode())),
+    Action("import_mapping.save", EVERYONE, lambda s, a, w: import_mapping.save(s, a, "쇼핑몰", {
+        k: k for k in import_mapping.REQUIRED})),
     # subscriptions
     Action("billing.create_subscription", MANAGERS, lambda s, a, w: billing.create_subscription(
         s, a, customer_id=w.customer_id, plan_id=w.plan_id, start=clock.today_kst())),

@@ -74,6 +74,8 @@ class Product(ProductBase, table=True):
     __tablename__ = "product"
 
     id: int | None = Field(default=None, primary_key=True)
+    # The shop's own product code (스마트스토어 상품번호, a SKU): how an order import finds the product.
+    code: str | None = Field(default=None, max_length=64, unique=True)
     is_active: bool = True
     deleted_at: datetime | None = utc_field()
     created_at: datetime = utc_field(default_now=True)

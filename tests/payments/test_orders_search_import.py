@@ -97,7 +97,7 @@ def test_every_bad_row_is_reported_and_nothing_is_written(engine, actors):
         + "\n".join(
             [
                 "B-1,2026-11-01 10:00,김민지,01012345678,수분크림,1,32000",
-                "B-1,2026-11-01 10:00,김민지,01012345678,수분크림,1,32000",
+                "B-1,2026-11-01 10:00,김민수,01012345678,수분크림,1,32000",
                 "B-2,어제,박서준,010-2345-6789,세럼,1,28000",
                 "B-3,2026-11-01,이하은,010,폼,0,12000",
                 "B-4,2026-11-01,최도윤,,폼,1,-5",
@@ -113,7 +113,7 @@ def test_every_bad_row_is_reported_and_nothing_is_written(engine, actors):
         rows = sorted({error.row for error in caught.value.errors})
         assert rows == [3, 4, 5, 6, 7, 8]
         messages = "\n".join(str(e) for e in caught.value.errors)
-        assert "3행: 주문번호 B-1이(가) 2행과 중복됩니다" in messages
+        assert "3행: 주문번호 B-1의 구매자명이(가) 2행과 다릅니다" in messages
         assert "주문일시 형식" in messages and "연락처" in messages and "수량" in messages
         session.rollback()
         assert _count(session, Order) == 0
