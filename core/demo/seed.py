@@ -42,6 +42,7 @@ from core.accounts.auth import create_user
 from core.billing import charge_key
 from core.billing import order_number as subscription_order_number
 from core.customers import summary as customer_summary
+from core.customers.identity import identify
 from core.errors import Conflict, ValidationFailed
 from core.inquiries import service as inquiries
 from core.models import (
@@ -578,6 +579,7 @@ CUSTOMER_COLS = (
     "id",
     "name",
     "phone",
+    "mobile",
     "is_channel_friend",
     "public_id",
     "ad_consent_at",
@@ -1013,7 +1015,10 @@ class _Generator:
         rows = []
         for i in range(n):
             name = rng.choices(surnames, cum_weights=surname_cum)[0] + rng.choice(GIVEN_NAMES)
-            phone = f"010-{phones[i] // 10000:04d}-{phones[i] % 10000:04d}"
+            # Through identity like every path in: the display form and the canonical mobile (unique:
+            # the sampled numbers are distinct); a number outside the mobile plan is kept, never sent to.
+            found = identify(f"010-{phones[i] // 10000:04d}-{phones[i] % 10000:04d}")
+            phone = found.display
             created = joined[i]
             consent = night = opt_out = None
             roll = rng.random()
@@ -1031,6 +1036,7 @@ class _Generator:
                     first + i,
                     name,
                     phone,
+                    found.mobile,
                     w.true if rng.random() < 0.86 else w.false,
                     public_ids[i],
                     w.ts(consent),
