@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     import_commands = importer.add_subparsers(dest="import_kind", metavar="KIND", required=True)
     orders = import_commands.add_parser("orders", help="주문 CSV 가져오기 (import orders from a CSV file)")
     orders.add_argument("file", type=Path, metavar="FILE.csv")
+
+    customers = commands.add_parser("customers", help="고객 (customers)")
+    customer_commands = customers.add_subparsers(dest="customers_command", metavar="ACTION", required=True)
+    customer_commands.add_parser(
+        "merge", help="번호 다시 확인, 같은 휴대전화 번호의 고객 합치기 (re-identify numbers, merge duplicates)"
+    )
     return parser
 
 
@@ -202,6 +208,7 @@ def _dispatch(args: argparse.Namespace, stdin: TextIO) -> int:
             "seed": _cmd_seed,
             "user": _cmd_user,
             "import": _cmd_import,
+            "customers": _cmd_customers,
         }[args.command]
         return handler(engine, args, stdin)
     finally:
@@ -357,6 +364,19 @@ def _cmd_import(engine: Engine, args: argparse.Namespace, _stdin: TextIO) -> int
     print(
         f"주문을 가져왔습니다 (orders imported): 새 주문 {result.created:,}건, "
         f"이미 있던 주문 {result.skipped_existing:,}건 건너뜀, 새 고객 {result.customers_created:,}명"
+    )
+    return EXIT_OK
+
+
+def _cmd_customers(engine: Engine, _args: argparse.Namespace, _stdin: TextIO) -> int:
+    """customers merge: the same merge as migration 0002, audited per merged number."""
+    from core.customers import merge
+
+    with session_scope(engine) as session:
+        report = merge.merge_all(session, None)
+    print(
+        f"고객 번호를 확인했습니다 (customers checked): {report.checked:,}명, 번호 정리 {report.identified:,}명, "
+        f"합친 번호 {report.numbers_merged:,}개 (합쳐진 고객 {report.rows_merged:,}명, 수신거부 {report.opted_out:,}개)"
     )
     return EXIT_OK
 

@@ -35,10 +35,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlmodel import Session
 
 from core import clock
+from core.accounts.actor import Actor, require_role
 from core.customers.identity import canonical_mobile, format_mobile
-from core.models import AdSendSlot, AnalyticsDirtyCustomer, AuditLog, Customer, CustomerProductLast
+from core.models import AdSendSlot, AnalyticsDirtyCustomer, AuditLog, Customer, CustomerProductLast, Role
 
 C = Customer.__table__.c  # type: ignore[attr-defined]
 SLOT = AdSendSlot.__table__  # type: ignore[attr-defined]
@@ -368,8 +370,6 @@ def _mark_analytics_dirty(connection: Connection, ids: list[int]) -> None:
 def _refresh_summaries(connection: Connection, ids: list[int]) -> None:
     """customer_summary and customer_product_summary of the kept rows from their orders; the merged
     rows' summaries are deleted (they have no orders left)."""
-    from sqlmodel import Session
-
     from core.customers import summary
 
     with Session(bind=connection) as session:
@@ -385,3 +385,68 @@ def _utc(value: Any) -> Any:
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {key: (value.isoformat() if isinstance(value, datetime) else value) for key, value in row.items()}
+
+
+def merge_all(session: Session, actor: Actor | None) -> MergeReport:
+    """Owner (or the operator CLI, actor None): identify every number again and merge duplicates.
+
+    Needed after a numbering-plan update (phonenumbers) turns a kept "not a mobile" into a mobile
+    another customer already has; audited per merged number like the migration."""
+    if actor is not None:
+        require_role(actor, Role.OWNER)
+    connection = session.connection()
+    return merge_duplicates(
+        connection,
+        actor_id=actor.id if actor is not None else None,
+        actor_name=actor.name if actor is not None else SYSTEM_ACTOR,
+    )
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    """One merged number as the owner reads it on 설정."""
+
+    at: datetime
+    actor_name: str
+    kept_id: int
+    kept_name: str
+    kept_phone: str
+    merged: list[dict[str, Any]]
+    opted_out: bool
+
+
+def merge_history(session: Session, actor: Actor, *, limit: int = 200) -> list[MergeRecord]:
+    """The latest merges, newest first (owner only: it names people and numbers)."""
+    require_role(actor, Role.OWNER)
+    audit_log = AuditLog.__table__  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa.select(audit_log.c.at, audit_log.c.actor_name, audit_log.c.entity_id, audit_log.c.detail)
+        .where(audit_log.c.action == MERGE_ACTION)
+        .order_by(audit_log.c.id.desc())
+        .limit(limit)
+    ).all()
+    out = []
+    for at, actor_name, entity_id, detail in rows:
+        kept = (detail or {}).get("kept") or {}
+        consent = (detail or {}).get("consent") or {}
+        out.append(
+            MergeRecord(
+                at=_utc(at),
+                actor_name=actor_name,
+                kept_id=int(entity_id),
+                kept_name=str(kept.get("name") or ""),
+                kept_phone=str(kept.get("phone") or ""),
+                merged=list((detail or {}).get("merged") or []),
+                opted_out=consent.get("ad_opt_out_at") is not None and consent.get("ad_consent_at") is None,
+            )
+        )
+    return out
+
+
+def not_mobile_count(session: Session) -> int:
+    """Customers whose phone is not a mobile number (kept as given; never message recipients)."""
+    return int(
+        session.execute(
+            sa.select(sa.func.count()).select_from(Customer.__table__).where(C.phone.is_not(None), C.mobile.is_(None))
+        ).scalar_one()
+    )
