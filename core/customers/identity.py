@@ -110,3 +110,14 @@ def format_mobile(mobile: str) -> str:
     if len(mobile) == 10:
         return f"{mobile[:3]}-{mobile[3:6]}-{mobile[6:]}"
     return mobile
+
+
+def search_digits(text: str | None) -> str:
+    """The digits a staff search means, in ASCII: the canonical mobile when the text is one
+    ('+82 10 1234 5678' → '01012345678'), else its decimal digits of any script ('５６７８' → '5678')."""
+    if not text:
+        return ""
+    mobile = canonical_mobile(text)
+    if mobile is not None:
+        return mobile
+    return "".join(str(unicodedata.digit(ch)) for ch in unicodedata.normalize("NFKC", text)[:100] if ch.isdecimal())

@@ -233,3 +233,14 @@ def test_the_orm_keeps_phone_and_mobile_in_step(engine: Engine) -> None:
         session.add(customer)
         session.commit()
         assert (customer.phone, customer.mobile) == ("02-123-4567", None)
+
+
+@pytest.mark.parametrize("query", ["01012345678", "010-1234-5678", "+82 10 1234 5678", "１２３４５６７８", "5678"])
+def test_staff_searches_find_the_number_in_any_shape(sqlite_engine: Engine, query: str) -> None:
+    from core.inquiries.queue import find_customers
+
+    with Session(sqlite_engine) as s:
+        customer = service.find_or_create_by_phone(s, "가", "010-1234-5678")
+        service.find_or_create_by_phone(s, "나", "010-9999-0000")
+        s.commit()
+        assert [c.id for c in find_customers(s, query)] == [customer.id]
