@@ -25,7 +25,7 @@ def normalize_mobile(raw: str | None) -> str:
         raise InvalidPhone("전화번호가 없습니다")
     mobile = canonical_mobile(raw)
     if mobile is None:
-        raise InvalidPhone(f"{NOT_MOBILE}: {str(raw).strip()[:40]}")
+        raise InvalidPhone(f"{NOT_MOBILE}: 한국 휴대전화 번호 형식이 아닙니다 ({str(raw).strip()[:40]})")
     return format_mobile(mobile)
 
 
