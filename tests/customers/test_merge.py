@@ -281,3 +281,18 @@ def test_migration_0002_merges_before_the_unique_index(engine: Engine) -> None:
     index = [i for i in sa.inspect(new).get_indexes("customer") if i["name"] == "ix_customer_mobile"]
     assert index and index[0]["unique"]
     new.dispose()
+
+
+def test_the_cli_merges_and_says_what_it_did(sqlite_engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    from core.cli import main
+
+    with Session(sqlite_engine) as session:
+        for form in PERSON_FORMS[:3]:
+            _raw_customer(session.connection(), "김민지", form)
+        session.commit()
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    assert main(["--database-url", url, "customers", "merge"]) == 0
+    out = capsys.readouterr().out
+    assert "합친 번호 1개" in out and "합쳐진 고객 2명" in out
+    with Session(sqlite_engine) as session:
+        assert session.exec(select(func.count()).select_from(Customer)).one() == 1
