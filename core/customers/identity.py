@@ -78,15 +78,26 @@ def _canonical(raw: str) -> str | None:
     bare = candidate.lstrip("+")
     if not (bare.isascii() and bare.isdigit()):
         return None
+    if candidate.startswith("+821") and _NATIONAL_MOBILE.fullmatch("0" + candidate[3:]):
+        candidate = "0" + candidate[3:]  # +82 10… is 010…: the shapes of one number share one check
     if _NATIONAL_MOBILE.fullmatch(candidate):
-        # The common shape (010…, written nationally): what parse(candidate, "KR") gives, without
-        # its slow general path (tests/customers/test_identity.py checks both agree).
-        number = phonenumbers.PhoneNumber(country_code=82, national_number=int(candidate[1:]))
-    else:
-        try:
-            number = phonenumbers.parse(candidate, "KR")
-        except NumberParseException:
-            return None
+        return _national_mobile(candidate)
+    try:
+        number = phonenumbers.parse(candidate, "KR")
+    except NumberParseException:
+        return None
+    return _mobile_of(number)
+
+
+@lru_cache(maxsize=262_144)
+def _national_mobile(national: str) -> str | None:
+    """The common shape (01X…, written nationally): what parse(national, "KR") gives, without its
+    slow general path (tests/customers/test_identity.py checks both agree). Cached by the national
+    digits, so the shapes of one number ("+82 10…", full-width, hyphens) are checked once."""
+    return _mobile_of(phonenumbers.PhoneNumber(country_code=82, national_number=int(national[1:])))
+
+
+def _mobile_of(number: phonenumbers.PhoneNumber) -> str | None:
     # number_type is UNKNOWN for an invalid number, so MOBILE implies valid (one check, not two: the
     # merge and the import run this for every row). A Korean national number drops the trunk 0.
     if number.country_code != 82 or phonenumbers.number_type(number) != PhoneNumberType.MOBILE:

@@ -206,6 +206,13 @@ def test_the_fast_path_agrees_with_phonenumbers(national: str) -> None:
         "0" + str(number.national_number) if phonenumbers.number_type(number) == PhoneNumberType.MOBILE else None
     )
     assert canonical_mobile(national) == expected
+    international = phonenumbers.parse("+82" + national[1:], None)
+    expected = (
+        "0" + str(international.national_number)
+        if phonenumbers.number_type(international) == PhoneNumberType.MOBILE
+        else None
+    )
+    assert canonical_mobile("+82 " + national[1:]) == expected
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
