@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     orders.add_argument("file", type=Path, metavar="FILE.csv|FILE.xlsx")
     orders.add_argument("--mapping", metavar="NAME",
                         help="주문 화면에서 저장한 열 매핑 이름 (a saved column mapping; default: header names)")
+
+    customers = commands.add_parser("customers", help="고객 (customers)")
+    customer_commands = customers.add_subparsers(dest="customers_command", metavar="ACTION", required=True)
+    customer_commands.add_parser(
+        "merge", help="번호 다시 확인, 같은 휴대전화 번호의 고객 합치기 (re-identify numbers, merge duplicates)"
+    )
     return parser
 
 
@@ -204,6 +210,7 @@ def _dispatch(args: argparse.Namespace, stdin: TextIO) -> int:
             "seed": _cmd_seed,
             "user": _cmd_user,
             "import": _cmd_import,
+            "customers": _cmd_customers,
         }[args.command]
         return handler(engine, args, stdin)
     finally:
@@ -373,6 +380,19 @@ def _cmd_import(engine: Engine, args: argparse.Namespace, _stdin: TextIO) -> int
         shown = ", ".join(result.products_created[:20])
         more = f" 외 {len(result.products_created) - 20:,}개" if len(result.products_created) > 20 else ""
         print(f"새 상품 {len(result.products_created):,}개 (products created): {shown}{more}")
+    return EXIT_OK
+
+
+def _cmd_customers(engine: Engine, _args: argparse.Namespace, _stdin: TextIO) -> int:
+    """customers merge: the same merge as migration 0002, audited per merged number."""
+    from core.customers import merge
+
+    with session_scope(engine) as session:
+        report = merge.merge_all(session, None)
+    print(
+        f"고객 번호를 확인했습니다 (customers checked): {report.checked:,}명, 번호 정리 {report.identified:,}명, "
+        f"합친 번호 {report.numbers_merged:,}개 (합쳐진 고객 {report.rows_merged:,}명, 수신거부 {report.opted_out:,}개)"
+    )
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 import ui
 from core import clock
+from core.accounts.auth import phone_for
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.inquiries import panel as inquiry_panel
@@ -599,7 +600,7 @@ with tab_new:
     except ChannelDeskError as exc:  # a search with control characters or over 100 characters
         st.error(str(exc))
         found = []
-    customer_labels = {c.id: f"{c.name} · {c.phone or '-'}" for c in found}
+    customer_labels = {c.id: f"{c.name} · {phone_for(actor, c.phone) or '-'}" for c in found}
     customer_id = st.selectbox(
         "고객",
         list(customer_labels),

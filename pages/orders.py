@@ -12,9 +12,10 @@ from sqlmodel import select
 import ui
 from core import clock
 from core.accounts.auth import phone_for
+from core.customers import service as customer_service
 from core.db import session_scope
 from core.errors import ChannelDeskError, ValidationFailed
-from core.models import Customer, Product
+from core.models import Product
 from core.models.orders import (
     ORDER_STATUS_LABELS,
     PAYMENT_LINK_STATUS_LABELS,
@@ -269,9 +270,8 @@ with tab_links:
 
         def _create_link(session):  # type: ignore[no-untyped-def]
             customer_id = None
-            digits = "".join(ch for ch in phone if ch.isdigit())
-            if digits:
-                customer = session.exec(select(Customer).where(Customer.phone.in_([digits, phone.strip()]))).first()
+            if phone.strip():
+                customer = customer_service.find_by_phone(session, phone)  # any shape of the number
                 if customer is None:
                     raise ChannelDeskError(f"연락처 {phone}의 고객을 찾을 수 없습니다")
                 customer_id = customer.id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from core import campaigns, clock
 from core.accounts.actor import Actor
 from core.customers import summary as customer_summary
+from core.customers.identity import canonical_mobile
 from core.db import session_scope
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.models import (
@@ -40,6 +42,9 @@ CS = Actor(id=None, name="상담", role=Role.CS)
 NIGHT = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 23:00 KST
 
 
+_NUMBERS = itertools.count(1000)
+
+
 def _customer(
     s: Session,
     name: str,
@@ -47,12 +52,13 @@ def _customer(
     consent: bool = True,
     night: bool = False,
     friend: bool = True,
-    phone: str | None = "010-1234-5678",
+    phone: str | None = "",
     opted_out: bool = False,
 ) -> int:
     c = Customer(
         name=name,
-        phone=phone,
+        # one customer per number (a unique index): each gets their own unless the test names one
+        phone=f"010-{next(_NUMBERS) % 9000 + 1000:04d}-5678" if phone == "" else phone,
         is_channel_friend=friend,
         ad_consent_at=NOW - timedelta(days=400) if consent else None,
         night_ad_consent_at=NOW - timedelta(days=400) if night else None,
@@ -344,6 +350,7 @@ def _bulk_customers(engine: Engine, n: int, *, night_every: int = 0) -> None:
                 {
                     "name": f"고객{i}",
                     "phone": f"010-0000-{i:04d}",
+                    "mobile": canonical_mobile(f"010-0000-{i:04d}"),  # a bulk insert identifies itself
                     "is_channel_friend": True,
                     "public_id": f"pub{i}",
                     "ad_consent_at": NOW - timedelta(days=30),

@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel
 from core import billing, campaigns, clock, settings_store
 from core.accounts import auth
 from core.accounts.actor import Actor
+from core.customers import merge as customer_merge
 from core.errors import ChannelDeskError, PermissionDenied
 from core.inquiries import channels, macros
 from core.inquiries import policy as sla_policy
@@ -161,6 +162,9 @@ ACTIONS: list[Action] = [
     Action("order_import.import_orders", EVERYONE, lambda s, a, w: order_import.import_orders(s, a, CSV.encode())),
     Action("import_mapping.save", EVERYONE, lambda s, a, w: import_mapping.save(s, a, "쇼핑몰", {
         k: k for k in import_mapping.REQUIRED})),
+    # Nothing to merge in this world, so nothing to audit (each merged number is audited: tests/customers).
+    Action("merge.merge_all", OWNER_ONLY, lambda s, a, w: customer_merge.merge_all(s, a), audited=False),
+    Action("merge.merge_history", OWNER_ONLY, lambda s, a, w: customer_merge.merge_history(s, a), audited=False),
     # subscriptions
     Action("billing.create_subscription", MANAGERS, lambda s, a, w: billing.create_subscription(
         s, a, customer_id=w.customer_id, plan_id=w.plan_id, start=clock.today_kst())),

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from core.customers.identity import identify
 from core.demo.catalog import (
     GATEWAY,
     GIVEN_NAMES,
@@ -302,7 +303,10 @@ class Generator(SubscriptionsPart, InquiriesPart):
         rows = []
         for i in range(n):
             name = rng.choices(surnames, cum_weights=surname_cum)[0] + rng.choice(GIVEN_NAMES)
-            phone = f"010-{phones[i] // 10000:04d}-{phones[i] % 10000:04d}"
+            # Through identity like every path in: the display form and the canonical mobile (unique:
+            # the sampled numbers are distinct); a number outside the mobile plan is kept, never sent to.
+            found = identify(f"010-{phones[i] // 10000:04d}-{phones[i] % 10000:04d}")
+            phone = found.display
             created = joined[i]
             consent = night = opt_out = None
             roll = rng.random()
@@ -320,6 +324,7 @@ class Generator(SubscriptionsPart, InquiriesPart):
                     first + i,
                     name,
                     phone,
+                    found.mobile,
                     w.true if rng.random() < 0.86 else w.false,
                     public_ids[i],
                     w.ts(consent),

@@ -132,6 +132,7 @@ CUSTOMER_COLS = (
     "id",
     "name",
     "phone",
+    "mobile",
     "is_channel_friend",
     "public_id",
     "ad_consent_at",

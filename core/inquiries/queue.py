@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from core import clock
 from core.accounts.actor import Actor
+from core.customers.identity import search_digits
 from core.errors import ValidationFailed
 from core.inquiries import policy, sla
 from core.inquiries.service import OPEN_STATUSES, _load, evaluate, events_of
@@ -237,6 +238,8 @@ def find_customers(session: Session, query: str, limit: int = 20) -> list[Custom
         conditions = [col(Customer.name).contains(query, autoescape=True)]
         if digits:
             conditions.append(col(Customer.phone).contains(digits))
+        if wanted := search_digits(query):  # the number in any shape finds its customer
+            conditions.append(col(Customer.mobile).contains(wanted))
         statement = statement.where(or_(*conditions))
     return list(session.exec(statement.order_by(col(Customer.id).desc()).limit(limit)).all())
 

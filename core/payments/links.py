@@ -29,6 +29,7 @@ from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor, require_role
 from core.config import get_settings
+from core.customers import service as customers
 from core.errors import NotFound, ValidationFailed
 from core.models import (
     Customer,
@@ -491,17 +492,10 @@ def _find_or_create_customer(
         customer = session.get(Customer, link.customer_id)
         assert customer is not None
         return customer
-    name = (name or "").strip()
-    digits = "".join(ch for ch in (phone or "") if ch.isdigit())
-    if not name or not (10 <= len(digits) <= 11):
-        raise ValidationFailed("이름과 휴대폰 번호(10~11자리)를 입력하세요")
-    existing = session.exec(select(Customer).where(Customer.phone == digits)).first()
-    if existing is not None:
-        return existing
-    customer = Customer(name=name[:64], phone=digits)
-    session.add(customer)
-    session.flush()
-    return customer
+    # One person, one customer: the number in any shape finds the row that carries its consent.
+    if not (name or "").strip() or not (phone or "").strip():
+        raise ValidationFailed("이름과 휴대폰 번호를 입력하세요")
+    return customers.find_or_create_by_phone(session, name, phone, require_mobile=True)
 
 
 def pay_link(

@@ -71,7 +71,9 @@ from sqlmodel import Session
 from core import analytics, clock
 from core.accounts import audit
 from core.accounts.actor import Actor, require_role
+from core.customers import service as customers
 from core.customers import summary as customer_summary
+from core.customers.identity import MAX_RAW_LENGTH
 from core.db import analyze, session_scope
 from core.errors import ValidationFailed
 from core.models import (
@@ -230,7 +232,6 @@ def decode(data: bytes) -> str:
 
 
 _INT_NOISE = str.maketrans("", "", ",원₩ ")
-_NOT_DIGITS = re.compile(r"\D")
 _SPACES = re.compile(r"\s+")
 
 
@@ -275,12 +276,8 @@ def _parse_instant(text: str, label: str = "주문일시") -> datetime:
 
 
 def _phone(text: str) -> str | None:
-    if not text:
-        return None
-    digits = _NOT_DIGITS.sub("", text)
-    if not 9 <= len(digits) <= 11:
-        raise ValueError(f"연락처가 올바르지 않습니다: {text!r}")
-    return digits
+    """As given (bounded): core.customers.identity finds the person; a non-mobile is kept, never sent to."""
+    return text.strip()[:MAX_RAW_LENGTH] or None
 
 
 def _choice(text: str, choices: dict[str, Any]) -> tuple[bool, Any]:
@@ -1165,11 +1162,14 @@ def _customer_key(row: dict[str, Any]) -> str:
 
 def _customers(session: Session, rows: list[dict[str, Any]], result: ImportResult) -> dict[str, int]:
     """Match customers by phone (else by exact name among customers without a phone); create the rest."""
-    ids: dict[str, int] = {}
     customer = Customer.__table__.c
-    phones = sorted({row["customer_phone"] for row in rows if row["customer_phone"]})
-    for phone, customer_id in _matching(session, customer.phone, phones, customer.id):
-        ids.setdefault(phone, customer_id)
+    # By phone through identity: every typed form of one number is one customer (core.customers.service).
+    names_by_phone: dict[str, str] = {}
+    for row in rows:
+        if row["customer_phone"]:
+            names_by_phone.setdefault(row["customer_phone"], row["customer_name"])
+    matched = customers.ids_for_phones(session, names_by_phone)
+    ids: dict[str, int] = dict(matched.ids)
     names = sorted({row["customer_name"] for row in rows if not row["customer_phone"]})
     for name, customer_id in _matching(
         session, customer.name, names, customer.id, where=customer.phone.is_(None)
@@ -1196,4 +1196,5 @@ def _customers(session: Session, rows: list[dict[str, Any]], result: ImportResul
         for public, customer_id in _matching(session, customer.public_id, list(key_of), customer.id):
             ids[key_of[public]] = customer_id
         result.customers_created = len(new)
+    result.customers_created += matched.created
     return ids
