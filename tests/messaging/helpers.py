@@ -73,3 +73,13 @@ def queue(
 def message(engine: Engine, key: str) -> Message:
     with Session(engine) as s:
         return s.exec(select(Message).where(Message.idempotency_key == key)).one()
+
+
+def go_live(engine: Engine, since: datetime) -> None:
+    """The automations went live at `since` (orders paid after it are live events, not history)."""
+    from core.messaging.automations import LIVE_KEY
+    from core.models import Setting
+
+    with Session(engine) as s:
+        s.merge(Setting(key=LIVE_KEY, value={"since": since.isoformat(), "history_from": None}))
+        s.commit()
