@@ -1,5 +1,4 @@
-"""The worker's entry point of analytics (JobSpec `analytics_rollup`): repair, then roll forward.
-"""
+"""The worker's entry point of analytics (JobSpec `analytics_rollup`): repair, then roll forward."""
 
 from __future__ import annotations
 

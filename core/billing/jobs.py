@@ -1,5 +1,4 @@
-"""The worker's billing entry points (core/jobs.py registers them): D-1 notices and the charge run.
-"""
+"""The worker's billing entry points (core/jobs.py registers them): D-1 notices and the charge run."""
 
 from __future__ import annotations
 

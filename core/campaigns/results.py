@@ -1,5 +1,4 @@
-"""Campaign results: clicks, conversions attributed to a variant, per-variant figures.
-"""
+"""Campaign results: clicks, conversions attributed to a variant, per-variant figures."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Short names for the table columns the campaign SQL is written against (customer, orders, ...).
-"""
+"""Short names for the table columns the campaign SQL is written against (customer, orders, ...)."""
 
 from __future__ import annotations
 
