@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from core import campaigns, clock
 from core.accounts.actor import Actor
 from core.customers import summary as customer_summary
+from core.customers.identity import canonical_mobile
 from core.db import session_scope
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.models import (
@@ -39,6 +41,9 @@ CS = Actor(id=None, name="상담", role=Role.CS)
 NIGHT = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 23:00 KST
 
 
+_PHONES = itertools.count()
+
+
 def _customer(
     s: Session,
     name: str,
@@ -46,12 +51,15 @@ def _customer(
     consent: bool = True,
     night: bool = False,
     friend: bool = True,
-    phone: str | None = "010-1234-5678",
+    phone: str | None = "auto",
     opted_out: bool = False,
 ) -> int:
+    if phone == "auto":  # one number per person (Customer.mobile is unique), all ending 5678
+        phone = f"010-{1000 + next(_PHONES):04d}-5678"
     c = Customer(
         name=name,
         phone=phone,
+        mobile=canonical_mobile(phone),
         is_channel_friend=friend,
         ad_consent_at=NOW - timedelta(days=400) if consent else None,
         night_ad_consent_at=NOW - timedelta(days=400) if night else None,
@@ -233,7 +241,13 @@ def test_count_shows_reachable_excluded_why_and_a_sample(engine: Engine, shop: d
             s, {"include": [{"type": "spent", "min_amount": 300000, "days": 60}]}, now=NOW
         )
     assert (counted.total, counted.reachable) == (4, 1)
-    assert counted.excluded == {"opted_out": 1, "no_consent": 1, "not_friend": 1, "pressure": 0}
+    assert counted.excluded == {
+        "opted_out": 1,
+        "no_consent": 1,
+        "not_mobile": 0,
+        "not_friend": 1,
+        "pressure": 0,
+    }
     assert [m["id"] for m in counted.sample] == [shop["vip"]]
     assert counted.sample[0]["phone"] == "010-****-5678"
 
@@ -343,6 +357,7 @@ def _bulk_customers(engine: Engine, n: int, *, night_every: int = 0) -> None:
                 {
                     "name": f"고객{i}",
                     "phone": f"010-0000-{i:04d}",
+                    "mobile": f"0100000{i:04d}",
                     "is_channel_friend": True,
                     "public_id": f"pub{i}",
                     "ad_consent_at": NOW - timedelta(days=30),

@@ -64,6 +64,7 @@ class Context:
                         select(
                             Customer.id,
                             Customer.phone,
+                            Customer.mobile,
                             Customer.ad_consent_at,
                             Customer.night_ad_consent_at,
                             Customer.ad_opt_out_at,
@@ -165,7 +166,10 @@ def prepare_row(row: dict[str, Any], ctx: Context) -> Row:
     except templates.TemplateError as exc:
         return Row(dict(out, status=MessageStatus.FAILED.value, reason=str(exc)))
     try:
-        phone = normalize_mobile(row["to_phone"] or (customer.phone if customer else None))
+        # The customer's canonical mobile number (consent follows it); a row without a customer
+        # (a staff alert) has its own number. Either way only a Korean mobile in ASCII digits.
+        mobile = customer.mobile if customer is not None else None
+        phone = normalize_mobile(mobile or row["to_phone"] or (customer.phone if customer else None))
     except InvalidPhone as exc:
         return Row(dict(out, status=MessageStatus.FAILED.value, reason=str(exc), text=text))
     recipient = compliance.Recipient()
