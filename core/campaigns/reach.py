@@ -52,13 +52,16 @@ def exclusion_reason(
     *,
     campaign_id: int | None = None,
     advertised_category: str | None = None,
+    pressure: bool = True,
 ) -> ColumnElement[str | None]:
     """The first reason a customer may not get an ad now, NULL when they may (SQL CASE).
 
     The same rules as core.messaging.compliance.check, as SQL over all members at once: opt-out
     (unless consented again after it), consent or the same-kind purchase exception, a Korean
     mobile number (Customer.mobile), a KakaoTalk channel friend, and the sender's pressure limit. The night ban is not an
-    exclusion: those messages are held to 08:00.
+    exclusion: those messages are held to 08:00. With `pressure=False` the daily limit is not one
+    either (the smart test's winner: whoever is over today's limit is held to their next free day
+    by the sender, never dropped).
     """
     # The sender's ledger of today's (KST) ad slots: a customer whose slots are all taken gets
     # this campaign's ad held to tomorrow, so today's reach leaves them out.
@@ -86,7 +89,7 @@ def exclusion_reason(
         ),
         (C.mobile.is_(None), literal("not_mobile")),  # no phone, a landline, a short number, text
         (C.is_channel_friend.is_(False), literal("not_friend")),
-        (C.id.in_(recent_ads), literal("pressure")),
+        (and_(literal(pressure), C.id.in_(recent_ads)), literal("pressure")),
         else_=None,
     )
 
@@ -198,7 +201,7 @@ Member = tuple[int, str, str, bool, str | None]  # id, name, public_id, night co
 
 
 def _members(
-    session: Session, campaign: Campaign, now: datetime, *, limit: int | None = None
+    session: Session, campaign: Campaign, now: datetime, *, limit: int | None = None, pressure: bool = True
 ) -> list[Member]:
     condition = segment_condition(session, campaign.segment_rules, now)
     _roomy_aggregates(session)
@@ -211,6 +214,7 @@ def _members(
                 now,
                 campaign_id=campaign.id,
                 advertised_category=campaign.options.get("advertised_category"),
+                pressure=pressure,
             ).is_(None),
         )
         .order_by(C.id)

@@ -55,6 +55,7 @@ class Decision:
     text: str
     reason: str | None = None
     hold_until: datetime | None = None
+    pressure: bool = False  # held for the daily limit: the sender moves it to the next free day
 
 
 def has_opted_out(recipient: Recipient) -> bool:
@@ -81,8 +82,18 @@ def next_ad_day_start(at: datetime, *, night_consent: bool) -> datetime:
     )
 
 
-def pressure_reason(daily_ad_limit: int, until: datetime) -> str:
-    return f"광고 빈도 제한 (고객당 하루 {daily_ad_limit}건): {clock.format_kst(until)}까지 보류"
+def pressure_reason(daily_ad_limit: int, until: datetime, now: datetime | None = None) -> str:
+    """What staff and the 메시지 page read on an ad held for the daily limit: when it goes, and why
+    ("내일 08:00 발송 예정: 하루 광고 한도 (고객당 1건)")."""
+    local = clock.to_kst(until)
+    days = (local.date() - clock.today_kst(now)).days if now is not None else None
+    day = (
+        {0: "오늘", 1: "내일", 2: "모레"}.get(days, f"{local.month}월 {local.day}일")
+        if days is not None
+        else None
+    )
+    when = f"{day} {local:%H:%M}" if day else clock.format_kst(until)
+    return f"{when} 발송 예정: 하루 광고 한도 (광고 빈도 제한, 고객당 하루 {daily_ad_limit}건)"
 
 
 def purchase_exception_last_day(purchase_day: date) -> date:
@@ -188,5 +199,11 @@ def check(
         )
     if recipient.ads_today >= daily_ad_limit:
         until = next_ad_day_start(now, night_consent=recipient.night_ad_consent_at is not None)
-        return Decision(Action.HOLD, text, reason=pressure_reason(daily_ad_limit, until), hold_until=until)
+        return Decision(
+            Action.HOLD,
+            text,
+            reason=pressure_reason(daily_ad_limit, until, now),
+            hold_until=until,
+            pressure=True,
+        )
     return Decision(Action.SEND, advertising_text(text, shop))

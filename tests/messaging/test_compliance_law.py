@@ -268,7 +268,7 @@ def test_daily_ad_limit_holds_the_ad_over_the_limit_to_the_next_day(ads_today, l
     assert decision.action == action
     if action == Action.HOLD:
         assert decision.hold_until == kst("2027-03-16T08:00")
-        assert f"하루 {limit}건" in decision.reason and "보류" in decision.reason
+        assert f"하루 {limit}건" in decision.reason and "발송 예정" in decision.reason
         assert decision.text == "봄 신상품 소식"
         night = Recipient(ad_consent_at=AT, night_ad_consent_at=AT, ads_today=ads_today)
         assert _ad(night, daily_ad_limit=limit).hold_until == kst("2027-03-16T00:00")

@@ -22,7 +22,9 @@ from core.models import (
 
 M = Message.__table__
 S = AdSendSlot.__table__
-DUE = (MessageStatus.QUEUED.value, MessageStatus.HELD.value)
+# Held rows whose time came first, then new ones, each oldest first: a held ad takes the day's
+# slot before a fresh one can (a repurchase reminder can no longer starve a held campaign ad).
+DUE = (MessageStatus.HELD.value, MessageStatus.QUEUED.value)
 # An ad in these states keeps its slot of the daily limit; any other state gives it back.
 KEEPS_AD_SLOT = (MessageStatus.SENDING.value, MessageStatus.SENT.value, MessageStatus.DELIVERED.value)
 
@@ -45,7 +47,7 @@ def claim_due_rows(
 ) -> tuple[str | None, list[dict[str, Any]]]:
     """Claim up to `limit` due rows for this worker in one transaction; returns (token, rows).
 
-    Queued rows first, then held rows whose hold ended, each oldest first: one status per
+    Held rows whose hold ended first, then queued rows, each oldest first: one status per
     statement lets the (status, send_after) index give the order without sorting the backlog."""
     token = uuid.uuid4().hex
     rows: list[dict[str, Any]] = []
@@ -72,7 +74,9 @@ def claim_due_rows(
                 )
                 .returning(*_LOAD_COLUMNS)
             )
-            rows.extend(dict(r._mapping) for r in conn.execute(stmt))
+            # RETURNING gives no order: oldest first again (ids are creation order), so the gate
+            # counts the daily limit for the oldest ad first.
+            rows.extend(sorted((dict(r._mapping) for r in conn.execute(stmt)), key=lambda r: r["id"]))
     return (token if rows else None), rows
 
 

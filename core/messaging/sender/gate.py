@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
@@ -23,7 +23,7 @@ from core.messaging.providers import (
     OutgoingMessage,
     Provider,
 )
-from core.messaging.sender.claims import S
+from core.messaging.sender.claims import M, S
 from core.messaging.sender.settings import CATEGORY_HINT, messaging_settings
 from core.models import (
     Customer,
@@ -81,7 +81,21 @@ class Context:
             }
             self.ads_sent: Counter[int] = Counter()
             self.purchases: dict[tuple[int, str], datetime] = {}
+            # Ads already held to a later day, per (customer, KST day): the next free day is the
+            # first one under the limit, so held ads spread over days instead of piling on one.
+            self.planned: Counter[tuple[int, date]] = Counter()
             if ad_customers:
+                batch = [r["id"] for r in rows]
+                for cid, send_after in session.execute(
+                    select(M.c.customer_id, M.c.send_after).where(
+                        M.c.customer_id.in_(ad_customers),
+                        M.c.kind == MessageKind.ADVERTISING.value,
+                        M.c.status == MessageStatus.HELD.value,
+                        M.c.send_after > now,
+                        M.c.id.not_in(batch),
+                    )
+                ):
+                    self.planned[(cid, clock.today_kst(clock.as_utc(send_after)))] += 1
                 # A first look at today's slots lets the gate hold what is surely over the limit;
                 # the slot insert in reserve_ad_slots is what decides when two workers race.
                 counted = session.execute(
@@ -112,6 +126,20 @@ class Context:
         self.shop = compliance.Shop(
             name=app.shop_name, opt_out_number=app.opt_out_number, phone=app.shop_phone
         )
+
+
+def next_free_day(ctx: Context, customer_id: int, *, night_consent: bool) -> datetime:
+    """The first instant of the customer's next KST day with a free ad slot (08:00, or midnight with
+    night consent), counting the ads already held to each day; books this ad on it."""
+    limit = int(ctx.settings["daily_ad_limit"])
+    until = compliance.next_ad_day_start(ctx.now, night_consent=night_consent)
+    for _ in range(60):
+        day = clock.today_kst(until)
+        if ctx.planned[(customer_id, day)] < limit:
+            break
+        until = compliance.next_ad_day_start(until, night_consent=night_consent)
+    ctx.planned[(customer_id, clock.today_kst(until))] += 1
+    return until
 
 
 def _with_default_templates(engine: Engine) -> dict[str, Template]:
@@ -197,6 +225,10 @@ def prepare_row(row: dict[str, Any], ctx: Context) -> Row:
     out.update(text=decision.text[:2000], to_phone=phone)
     if decision.action == compliance.Action.SKIP:
         return Row(dict(out, status=MessageStatus.SKIPPED.value, reason=decision.reason))
+    if decision.action == compliance.Action.HOLD and decision.pressure and customer is not None:
+        until = next_free_day(ctx, customer.id, night_consent=customer.night_ad_consent_at is not None)
+        reason = compliance.pressure_reason(int(ctx.settings["daily_ad_limit"]), until, ctx.now)
+        return Row(dict(out, status=MessageStatus.HELD.value, reason=reason, send_after=until))
     if decision.action == compliance.Action.HOLD:
         return Row(
             dict(out, status=MessageStatus.HELD.value, reason=decision.reason, send_after=decision.hold_until)
@@ -279,14 +311,16 @@ def reserve_ad_slots(
     for mid in sorted(over_limit):
         values = ads[mid].values
         customer = ctx.customers.get(values["customer_id"])
-        until = compliance.next_ad_day_start(
-            ctx.now, night_consent=customer is not None and customer.night_ad_consent_at is not None
+        until = next_free_day(
+            ctx,
+            values["customer_id"],
+            night_consent=customer is not None and customer.night_ad_consent_at is not None,
         )
         held.append(
             dict(
                 values,
                 status=MessageStatus.HELD.value,
-                reason=compliance.pressure_reason(limit, until),
+                reason=compliance.pressure_reason(limit, until, ctx.now),
                 send_after=until,
             )
         )
