@@ -38,6 +38,14 @@ def _templates(actor: Actor, engine: Engine) -> None:
     if not templates:
         st.info("템플릿이 없습니다. `python -m core.cli init`으로 기본 템플릿을 만드세요.")
         return
+    with session_scope(engine) as session:
+        registry = service.template_registry(session)
+    unregistered = sum(1 for r in registry if r["알림톡 등록"] == "미등록")
+    st.caption(
+        f"템플릿 {len(registry)}개 · 알림톡 ID 미등록 {unregistered}개 "
+        "(미등록 템플릿의 메시지는 실패하지 않고 보류되었다가 ID를 등록하면 발송됩니다)"
+    )
+    st.dataframe(registry, hide_index=True)
     by_key = {t.key: t for t in templates}
     key = st.selectbox("템플릿", list(by_key), format_func=lambda k: by_key[k].name, key="setmsg_tpl")
     template = by_key[key]

@@ -532,6 +532,11 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
         "다음결제일": "1월 1일",
         "해지상태": "접수되었습니다",
         "종료일": "1월 1일",
+        # payment links, refunds, inquiry replies
+        "환불금액": "30,000원",
+        "결제링크": "https://example.com/pay?link=…",
+        "만료일시": "2026-12-03 12:00",
+        "답변": "문의 주셔서 감사합니다. 환불은 오늘 처리해 드렸습니다.",
     }
     if order is not None:
         values.update(order_confirmation_variables(session, order, shop))

@@ -360,7 +360,7 @@ def test_caller_text_without_a_template_goes_through_outbox_but_not_alimtalk(sto
         store,
         cid,
         "refund:1",
-        template="refund_completed",
+        template="custom_notice",
         variables={"amount": 1000},
         text="환불이 완료되었습니다",
     )
@@ -378,11 +378,11 @@ def test_caller_text_without_a_template_goes_through_outbox_but_not_alimtalk(sto
         "환불이 완료되었습니다",
     )
     assert message(store, "order_confirmation:77").text == "주문해 주셔서 감사합니다"
-    queue(store, cid, "refund:2", template="refund_completed", variables={}, text="환불 완료")
+    queue(store, cid, "refund:2", template="custom_notice", variables={}, text="환불 완료")
     provider = ScriptedProvider()
     sender.run(store, NOON, provider=provider)
     refused = message(store, "refund:2")
-    assert refused.status == "failed" and "알림톡 템플릿이 없습니다: refund_completed" in refused.reason
+    assert refused.status == "failed" and "알림톡 템플릿이 없습니다: custom_notice" in refused.reason
     assert not provider.sent
 
 

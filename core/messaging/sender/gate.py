@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
@@ -128,6 +128,9 @@ class Context:
         )
 
 
+NOT_REGISTERED_RECHECK = timedelta(hours=1)  # a held row looks again hourly; saving the id wakes it at once
+
+
 def next_free_day(ctx: Context, customer_id: int, *, night_consent: bool) -> datetime:
     """The first instant of the customer's next KST day with a free ad slot (08:00, or midnight with
     night consent), counting the ads already held to each day; books this ad on it."""
@@ -191,6 +194,16 @@ def prepare_row(row: dict[str, Any], ctx: Context) -> Row:
     customer = ctx.customers.get(row["customer_id"])
     try:
         text, template = _render(row, ctx)
+    except templates.TemplateNotRegistered as exc:
+        # Held, not failed: it goes once the owner enters the id (service.update_template wakes it).
+        return Row(
+            dict(
+                out,
+                status=MessageStatus.HELD.value,
+                reason=str(exc),
+                send_after=ctx.now + NOT_REGISTERED_RECHECK,
+            )
+        )
     except templates.TemplateError as exc:
         return Row(dict(out, status=MessageStatus.FAILED.value, reason=str(exc)))
     try:
