@@ -155,7 +155,7 @@ def order_confirmations(engine: Engine, now: datetime) -> dict[str, int]:
 LIVE_KEY = "automations_live"
 
 
-def live_state(session: Session, now: datetime) -> dict[str, Any]:
+def live_state(session: Session, now: datetime, *, record: bool = True) -> dict[str, Any]:
     """When the automations went live on this store, and which history the owner let in.
 
     Klaviyo's rule: a flow acts on events after it goes live, never on the past. The first tick of
@@ -167,6 +167,8 @@ def live_state(session: Session, now: datetime) -> dict[str, Any]:
     value = dict(row.value or {}) if row is not None else {}
     if not value.get("since"):
         value = {"since": now.isoformat(), "history_from": None}
+        if not record:  # a look from 설정 before the worker's first tick: nothing went live yet
+            return {"since": now, "history_from": None}
         try:
             with session.begin_nested():
                 session.add(Setting(key=LIVE_KEY, value=value, updated_at=now))
@@ -355,7 +357,7 @@ def history_preview(session: Session, now: datetime) -> dict[str, int]:
     orders they would name. Shown on 설정 before the owner confirms."""
     config = automation_settings(session)
     rule = config["review_request"]
-    state = live_state(session, now)
+    state = live_state(session, now, record=False)
     window_start = now - timedelta(days=int(rule["window_days"]))
     wider = {"since": state["since"], "history_from": min(window_start, state["since"])}
     with_history = review_candidates(session, now, rule, wider)
