@@ -103,25 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="비밀번호를 표준 입력 첫 줄에서 읽기 (read the password from stdin; otherwise prompt)",
     )
     user_commands.add_parser("list", help="직원 목록 (list staff users)")
-    passwd = user_commands.add_parser(
-        "passwd", help="비밀번호 재설정; 그 사람의 모든 로그인 종료 (reset a password)"
-    )
+    passwd = user_commands.add_parser("passwd", help="비밀번호 재설정; 그 사람의 모든 로그인 종료 (reset a password)")
     passwd.add_argument("username", help="로그인 아이디 (login name)")
-    passwd.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="비밀번호를 표준 입력 첫 줄에서 읽기 (read the password from stdin; otherwise prompt)",
-    )
+    passwd.add_argument("--password-stdin", action="store_true",
+                        help="비밀번호를 표준 입력 첫 줄에서 읽기 (read the password from stdin; otherwise prompt)")
     first = user_commands.add_parser(
         "first-owner",
-        help="직원이 하나도 없을 때만 사장님 계정 만들기; 비밀번호는 OWNER_PASSWORD 또는 입력 (first start)",
-    )
+        help="직원이 하나도 없을 때만 사장님 계정 만들기; 비밀번호는 OWNER_PASSWORD 또는 입력 (first start)")
     first.add_argument("--username", default="owner", help="로그인 아이디 (default: owner)")
-    for name, text in (
-        ("disable", "계정 정지; 모든 로그인 즉시 종료 (deactivate; ends every session)"),
-        ("enable", "정지한 계정 다시 사용 (reactivate)"),
-        ("unlock", "틀린 로그인 횟수 초기화, 대기 시간 해제 (clear the login backoff)"),
-    ):
+    for name, text in (("disable", "계정 정지; 모든 로그인 즉시 종료 (deactivate; ends every session)"),
+                       ("enable", "정지한 계정 다시 사용 (reactivate)"),
+                       ("unlock", "틀린 로그인 횟수 초기화, 대기 시간 해제 (clear the login backoff)")):
         user_commands.add_parser(name, help=text).add_argument("username", help="로그인 아이디 (login name)")
 
     importer = commands.add_parser("import", help="외부 데이터 가져오기 (import data)")
@@ -310,9 +302,7 @@ def _cmd_first_owner(engine: Engine, args: argparse.Namespace) -> int:
     elif len(password) < 8:
         raise CliError("OWNER_PASSWORD 는 8자 이상이어야 합니다 (must be at least 8 characters)")
     with session_scope(engine) as session:
-        create_user(
-            session, None, username=args.username, display_name="사장님", role="owner", password=password
-        )
+        create_user(session, None, username=args.username, display_name="사장님", role="owner", password=password)
     print(f"사장님 계정을 만들었습니다 (owner created): {args.username.strip()}")
     return EXIT_OK
 
@@ -326,9 +316,7 @@ def _cmd_user_account(engine: Engine, args: argparse.Namespace, stdin: TextIO) -
         print(f"로그인 대기 시간을 해제했습니다 (backoff cleared): {username}")
         return EXIT_OK
     with session_scope(engine) as session:
-        found = session.execute(
-            select(StaffUser.id).where(StaffUser.username == username)
-        ).scalar_one_or_none()
+        found = session.execute(select(StaffUser.id).where(StaffUser.username == username)).scalar_one_or_none()
     if found is None:
         raise CliError(f"없는 아이디입니다 (no such user): {username}")
     if args.user_command == "passwd":
@@ -340,10 +328,8 @@ def _cmd_user_account(engine: Engine, args: argparse.Namespace, stdin: TextIO) -
     active = args.user_command == "enable"
     with session_scope(engine) as session:
         auth.set_active(session, None, found, active)
-    print(
-        f"계정을 {'다시 사용합니다' if active else '정지했습니다. 모든 로그인이 끝났습니다'} "
-        f"(user {'enabled' if active else 'disabled'}): {username}"
-    )
+    print(f"계정을 {'다시 사용합니다' if active else '정지했습니다. 모든 로그인이 끝났습니다'} "
+          f"(user {'enabled' if active else 'disabled'}): {username}")
     return EXIT_OK
 
 

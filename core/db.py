@@ -132,9 +132,7 @@ def upgrade(engine: Engine | None = None) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:
-        raise DatabaseError(
-            f"데이터베이스를 열 수 없습니다 (cannot open database {engine.url!r}): {exc.orig}"
-        ) from exc
+        raise DatabaseError(f"데이터베이스를 열 수 없습니다 (cannot open database {engine.url!r}): {exc.orig}") from exc
 
 
 def is_postgres(engine: Engine) -> bool:

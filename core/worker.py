@@ -97,7 +97,9 @@ def worker_health(session: Session, now: datetime | None = None) -> dict[str, An
     now = now or clock.now()
     beat = session.exec(select(WorkerHeartbeat).order_by(col(WorkerHeartbeat.last_beat_at).desc())).first()
     seconds = None if beat is None else max(0, int((now - beat.last_beat_at).total_seconds()))
-    latest = select(JobRun.job_id, func.max(JobRun.id).label("last_id")).group_by(JobRun.job_id).subquery()
+    latest = (
+        select(JobRun.job_id, func.max(JobRun.id).label("last_id")).group_by(JobRun.job_id).subquery()
+    )
     runs = session.exec(select(JobRun).join(latest, col(JobRun.id) == latest.c.last_id)).all()
     return {
         "alive": seconds is not None and seconds <= WORKER_STALE_AFTER_SECONDS,
@@ -157,13 +159,8 @@ def serve(engine: Engine) -> None:
     scheduler = BlockingScheduler(
         timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     )
-    scheduler.add_job(
-        beat,
-        IntervalTrigger(seconds=HEARTBEAT_SECONDS),
-        id="heartbeat",
-        args=[engine, worker_id, started_at],
-        next_run_time=datetime.now(clock.UTC),
-    )
+    scheduler.add_job(beat, IntervalTrigger(seconds=HEARTBEAT_SECONDS), id="heartbeat",
+                      args=[engine, worker_id, started_at], next_run_time=datetime.now(clock.UTC))
     for spec in JOBS:
         resolve(spec)  # fail at start, not at the first tick, if a job is misnamed
         scheduler.add_job(

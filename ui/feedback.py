@@ -43,9 +43,7 @@ def _highlight_key(page: str) -> str:
     return f"{page}__highlight"
 
 
-def done(
-    page: str, message: str, *, highlight: object = None, info: bool = False, rerun: bool = True
-) -> None:
+def done(page: str, message: str, *, highlight: object = None, info: bool = False, rerun: bool = True) -> None:
     """Record a success (or, with info=True, a neutral outcome such as "확인 중") and rerun the page."""
     st.session_state[_flash_key(page)] = ("info" if info else "ok", message)
     st.session_state[_highlight_key(page)] = highlight

@@ -95,34 +95,13 @@ JOB_LABELS = {
 }
 JOB_OUTCOME_LABELS = {"ok": "정상", "error": "오류", "running": "실행 중"}
 JOB_COUNT_LABELS = {
-    "found": "발견",
-    "opened": "문의 생성",
-    "queued": "대기열 등록",
-    "sent": "발송",
-    "failed": "실패",
-    "claimed": "처리 대상",
-    "due": "도래",
-    "expired": "만료",
-    "reminded": "재안내",
-    "succeeded": "성공",
-    "unknown": "확인 중",
-    "skipped": "건너뜀",
-    "held": "보류",
-    "deferred": "연기",
-    "resolved": "해결",
-    "refunded": "환불",
-    "breached": "기한 초과",
-    "at_risk": "기한 임박",
-    "messages": "메시지",
-    "recipients": "수신자",
-    "paid": "결제 완료",
-    "started": "시작",
-    "finished": "완료",
-    "notices_queued": "안내 등록",
-    "rebuilt": "재집계",
-    "winners_sent": "승자 발송",
-    "still_unknown": "여전히 확인 중",
-    "refunds_settled": "환불 확정",
+    "found": "발견", "opened": "문의 생성", "queued": "대기열 등록", "sent": "발송", "failed": "실패",
+    "claimed": "처리 대상", "due": "도래", "expired": "만료", "reminded": "재안내", "succeeded": "성공",
+    "unknown": "확인 중", "skipped": "건너뜀", "held": "보류", "deferred": "연기", "resolved": "해결",
+    "refunded": "환불", "breached": "기한 초과", "at_risk": "기한 임박", "messages": "메시지",
+    "recipients": "수신자", "paid": "결제 완료", "started": "시작", "finished": "완료",
+    "notices_queued": "안내 등록", "rebuilt": "재집계", "winners_sent": "승자 발송",
+    "still_unknown": "여전히 확인 중", "refunds_settled": "환불 확정",
 }
 
 
@@ -148,11 +127,7 @@ def job_counts_sentence(counts: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------ campaigns
 SUBSCRIPTION_RULE_STATUS = {
-    "active": "이용 중",
-    "paused": "일시정지",
-    "past_due": "결제 실패",
-    "canceled": "해지",
-    "none": "없음",
+    "active": "이용 중", "paused": "일시정지", "past_due": "결제 실패", "canceled": "해지", "none": "없음",
 }
 
 
@@ -236,7 +211,7 @@ def week_label(year: int, week: int) -> str:
 
 
 def iso_week_text(text: str) -> str:
-    """ "2026-W46" -> "11월 2주" (anything else unchanged)."""
+    """"2026-W46" -> "11월 2주" (anything else unchanged)."""
     try:
         year, week = text.split("-W")
         return week_label(int(year), int(week))
@@ -248,29 +223,12 @@ def iso_week_text(text: str) -> str:
 FINAL_ACTION_LABELS = {"pause": "일시정지", "cancel": "해지", "keep": "유지", "past_due": "미납으로 유지"}
 _AMOUNT_KEYS = {"amount", "old", "new"}
 HISTORY_DETAIL_LABELS = {
-    "plan": "상품",
-    "amount": "금액",
-    "old": "이전 금액",
-    "new": "새 금액",
-    "next_charge_date": "다음 결제일",
-    "has_instrument": "결제수단",
-    "reason": "사유",
-    "ends_on": "종료일",
-    "from_date": "적용일",
-    "final_action": "최종 처리",
-    "period": "결제일",
-    "resume_on": "재개일",
-    "gateway": "결제 대행사",
-    "moved_from": "조정 전 결제일",
-    "held_period": "확인 중인 결제일",
-    "hard": "재시도 안 함",
-    "next_retry_on": "다음 재시도일",
-    "attempt": "시도",
-    "lookups": "조회 횟수",
-    "via": "방식",
-    "via_lookup": "조회로 확인",
-    "order_id": "주문",
-    "payment_id": "결제",
+    "plan": "상품", "amount": "금액", "old": "이전 금액", "new": "새 금액", "next_charge_date": "다음 결제일",
+    "has_instrument": "결제수단", "reason": "사유", "ends_on": "종료일", "from_date": "적용일",
+    "final_action": "최종 처리", "period": "결제일", "resume_on": "재개일", "gateway": "결제 대행사",
+    "moved_from": "조정 전 결제일", "held_period": "확인 중인 결제일", "hard": "재시도 안 함",
+    "next_retry_on": "다음 재시도일", "attempt": "시도", "lookups": "조회 횟수", "via": "방식",
+    "via_lookup": "조회로 확인", "order_id": "주문", "payment_id": "결제",
 }
 
 

@@ -98,9 +98,7 @@ def _revenue_chart(grain: str) -> dict[str, Any]:
     area = (
         alt.Chart(data)
         .mark_area(opacity=0.35, line=True)
-        .encode(
-            x=detail_x, y=alt.Y("순매출:Q", title="순매출 (원)", axis=alt.Axis(format=",d")), tooltip=tooltip
-        )
+        .encode(x=detail_x, y=alt.Y("순매출:Q", title="순매출 (원)", axis=alt.Axis(format=",d")), tooltip=tooltip)
     )
     points = (
         alt.Chart(data)
@@ -151,7 +149,11 @@ def _bar_chart(x: str, y: str, tooltip: tuple[str, ...], *, ranked: bool = True)
     base = alt.Chart(data).encode(y=names, x=values, tooltip=[alt.Tooltip(f"{t}:N") for t in tooltip])
     bars = base.mark_bar()
     figures = base.mark_text(align="left", dx=4, fontSize=11).encode(text=alt.Text(f"{x}:Q", format=",d"))
-    return alt.layer(bars, figures).properties(height=alt.Step(26), width="container").to_dict(validate=False)
+    return (
+        alt.layer(bars, figures)
+        .properties(height=alt.Step(26), width="container")
+        .to_dict(validate=False)
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -398,13 +400,17 @@ def _figures(
         "methods": _pack(method_rows, filled(_method_chart(), method_rows)),
         "funnel_rows": _pack(
             funnel_rows,
-            filled(_bar_chart("링크 수", "단계", ("단계", "링크 수", "발송 대비"), ranked=False), funnel_rows)
+            filled(
+                _bar_chart("링크 수", "단계", ("단계", "링크 수", "발송 대비"), ranked=False), funnel_rows
+            )
             if funnel.sent
             else None,
         ),
         "cohorts": _pack(
             cohort_table,
-            filled(_cohort_chart(), cohort_cells) if cohort_cells else None,
+            filled(_cohort_chart(), cohort_cells)
+            if cohort_cells
+            else None,
         ),
         "subscriptions": _pack(
             sub_rows,
@@ -497,9 +503,7 @@ def render() -> None:
 
     today = clock.today_kst()
     filters = st.columns([2, 1, 2, 1])
-    preset = filters[0].selectbox(
-        "기간", RANGE_CHOICES, index=RANGE_CHOICES.index("최근 30일"), key="sal_preset"
-    )
+    preset = filters[0].selectbox("기간", RANGE_CHOICES, index=RANGE_CHOICES.index("최근 30일"), key="sal_preset")
     if preset == CUSTOM_RANGE:
         picked = filters[0].date_input(
             "시작일 ~ 종료일", value=(today - timedelta(days=29), today), key="sal_range", format="YYYY-MM-DD"
@@ -614,9 +618,7 @@ def render() -> None:
         _chart(figures["methods"], "결제 내역이 없습니다.", "sal_chart_methods")
         _download("결제수단", figures["methods"], "sales_methods.csv", "sal_csv_methods")
         st.subheader("결제 링크 전환")
-        st.caption(
-            "보낸 결제 링크가 열람, 수단 선택, 결제 완료까지 몇 건 이어졌는지 단계 순서로 보여 줍니다."
-        )
+        st.caption("보낸 결제 링크가 열람, 수단 선택, 결제 완료까지 몇 건 이어졌는지 단계 순서로 보여 줍니다.")
         _chart(figures["funnel_rows"], "이 기간에 보낸 결제 링크가 없습니다.", "sal_chart_funnel")
         _download("결제 링크 전환", figures["funnel_rows"], "sales_link_funnel.csv", "sal_csv_funnel")
 
@@ -628,16 +630,12 @@ def render() -> None:
         f"구매 고객 {value.customers:,}명 기준, 기간·상품 필터와 무관하게 전체 기간으로 셉니다. "
         "가입 월별 LTV는 아래 CSV에 있습니다."
     )
-    st.caption(
-        "행: 첫 구매 월(가입 월), 열: 그 뒤 몇 개월째, 색: 그 달에 다시 산 고객의 비율(진할수록 높음)."
-    )
+    st.caption("행: 첫 구매 월(가입 월), 열: 그 뒤 몇 개월째, 색: 그 달에 다시 산 고객의 비율(진할수록 높음).")
     _chart(figures["cohorts"], "아직 구매 고객이 없습니다.", "sal_chart_cohorts")
     _download("코호트", figures["cohorts"], "sales_cohorts.csv", "sal_csv_cohorts")
 
     st.subheader("정기결제: MRR과 해지율")
-    st.caption(
-        "월별 정기결제 월 매출(MRR, 위)과 해지율·결제 실패율(아래). 위에서 달을 드래그하면 강조됩니다."
-    )
+    st.caption("월별 정기결제 월 매출(MRR, 위)과 해지율·결제 실패율(아래). 위에서 달을 드래그하면 강조됩니다.")
     _chart(figures["subscriptions"], "정기결제 내역이 없습니다.", "sal_chart_subscriptions")
     _download("정기결제", figures["subscriptions"], "sales_subscriptions.csv", "sal_csv_subscriptions")
 

@@ -33,7 +33,7 @@ def _apply(engine: Engine, action: Callable[[Session], object], success: str) ->
 
 
 def warn_minutes(target: timedelta, at_risk_share: float) -> int:
-    """ "임박" as people set it: minutes before the deadline. 60 min target at 0.8 -> 12분 전."""
+    """"임박" as people set it: minutes before the deadline. 60 min target at 0.8 -> 12분 전."""
     return max(1, round(target / timedelta(minutes=1) * (1 - at_risk_share)))
 
 
@@ -48,12 +48,9 @@ def _duration_picker(container: Any, label: str, value: timedelta, key: str) -> 
     """시간 + 분 side by side; returns minutes."""
     total = int(value / timedelta(minutes=1))
     hours_col, minutes_col = container.columns(2)
-    hours = hours_col.number_input(
-        f"{label} 시간", min_value=0, max_value=24 * 30, value=total // 60, key=f"{key}_h"
-    )
-    minutes = minutes_col.number_input(
-        f"{label} 분", min_value=0, max_value=59, value=total % 60, step=5, key=f"{key}_m"
-    )
+    hours = hours_col.number_input(f"{label} 시간", min_value=0, max_value=24 * 30, value=total // 60, key=f"{key}_h")
+    minutes = minutes_col.number_input(f"{label} 분", min_value=0, max_value=59, value=total % 60, step=5,
+                                       key=f"{key}_m")
     return int(hours) * 60 + int(minutes)
 
 

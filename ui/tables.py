@@ -30,12 +30,9 @@ def show_rows(
         return
     shown = [
         {
-            name: format_krw(value)
-            if name in AMOUNT_COLUMNS and isinstance(value, int)
-            else clock.format_kst(value)
-            if isinstance(value, datetime)
-            else "-"
-            if value is None  # st.dataframe draws a missing value as the word "None"
+            name: format_krw(value) if name in AMOUNT_COLUMNS and isinstance(value, int)
+            else clock.format_kst(value) if isinstance(value, datetime)
+            else "-" if value is None  # st.dataframe draws a missing value as the word "None"
             else value
             for name, value in row.items()
         }
@@ -46,5 +43,7 @@ def show_rows(
         st.dataframe(shown, hide_index=True, width="stretch", key=key)
         return
     frame = pd.DataFrame(shown)
-    styler = frame.style.apply(lambda row: [HIGHLIGHT_CSS if row.name in marked else ""] * len(row), axis=1)
+    styler = frame.style.apply(
+        lambda row: [HIGHLIGHT_CSS if row.name in marked else ""] * len(row), axis=1
+    )
     st.dataframe(styler, hide_index=True, width="stretch", key=key)

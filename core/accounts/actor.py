@@ -29,6 +29,4 @@ def require_role(actor: Actor, *roles: Role) -> None:
     """Every service that changes data calls this first; the UI hiding a button is not enough."""
     if actor.role not in roles:
         allowed = ", ".join(ROLE_LABELS.get(r, r.value) for r in roles)
-        raise PermissionDenied(
-            f"권한이 없습니다 ({ROLE_LABELS.get(actor.role, actor.role.value)} → {allowed} 필요)"
-        )
+        raise PermissionDenied(f"권한이 없습니다 ({ROLE_LABELS.get(actor.role, actor.role.value)} → {allowed} 필요)")

@@ -59,7 +59,9 @@ def parse_role(value: str) -> Role:
     try:
         return Role(value.strip().lower())
     except ValueError:
-        raise ValidationFailed(f"알 수 없는 역할입니다: {value!r} (owner, cs, staff 중 하나)") from None
+        raise ValidationFailed(
+            f"알 수 없는 역할입니다: {value!r} (owner, cs, staff 중 하나)"
+        ) from None
 
 
 def create_user(
@@ -78,22 +80,13 @@ def create_user(
     if session.exec(select(StaffUser).where(StaffUser.username == username)).first():
         raise ValidationFailed(f"이미 있는 아이디입니다: {username}")
     user = StaffUser(
-        username=username,
-        display_name=display_name or username,
-        role=parsed_role.value,
+        username=username, display_name=display_name or username, role=parsed_role.value,
         password_hash=hash_password(password),
     )
     session.add(user)
     session.flush()
-    audit.record(
-        session,
-        actor or CLI_ACTOR,
-        "user.create",
-        "staff_user",
-        user.id,
-        username=username,
-        role=parsed_role.value,
-    )
+    audit.record(session, actor or CLI_ACTOR, "user.create", "staff_user", user.id,
+                 username=username, role=parsed_role.value)
     return user
 
 
@@ -178,15 +171,8 @@ def login(engine: Engine, username: str, password: str, client: Client = Client(
     """
     settings = get_settings()
     name = username.strip() if isinstance(username, str) else ""
-    if (
-        not name
-        or len(name) > 64
-        or has_control_chars(username)
-        or not isinstance(password, str)
-        or not password
-        or len(password) > MAX_PASSWORD_CHARS
-        or "\x00" in password
-    ):
+    if (not name or len(name) > 64 or has_control_chars(username) or not isinstance(password, str)
+            or not password or len(password) > MAX_PASSWORD_CHARS or "\x00" in password):
         raise LoginFailed(LOGIN_REFUSED)
     user_key, addr_key = throttle_keys(name, client.ip)
     with read_scope(engine) as session:
@@ -194,10 +180,8 @@ def login(engine: Engine, username: str, password: str, client: Client = Client(
         user_row = session.get(LoginThrottle, user_key)
         addr_row = session.get(LoginThrottle, addr_key)
     now = clock.now()
-    for row, cap in (
-        (user_row, settings.login_user_backoff_max_seconds),
-        (addr_row, settings.login_address_backoff_max_seconds),
-    ):
+    for row, cap in ((user_row, settings.login_user_backoff_max_seconds),
+                     (addr_row, settings.login_address_backoff_max_seconds)):
         until = _throttled_until(row, settings.login_max_failures, cap)
         if until is not None and now < until:
             raise LoginFailed(LOGIN_REFUSED)
@@ -220,14 +204,8 @@ def login(engine: Engine, username: str, password: str, client: Client = Client(
             values["password_hash"] = new_hash
         session.exec(update(StaffUser).where(StaffUser.id == user.id).values(**values))  # type: ignore[call-overload]
         token = open_session(session, user.id, client)  # type: ignore[arg-type]
-        audit.record(
-            session,
-            Actor(user.id, user.display_name, Role(user.role)),
-            "user.login",
-            "staff_user",
-            user.id,
-            ip=client.ip[:64],
-        )
+        audit.record(session, Actor(user.id, user.display_name, Role(user.role)), "user.login", "staff_user",
+                     user.id, ip=client.ip[:64])
     return token, Actor(id=user.id, name=user.display_name, role=Role(user.role))
 
 
@@ -236,16 +214,8 @@ def open_session(session: Session, user_id: int, client: Client = Client()) -> s
     (256 random bits; only its SHA-256 is stored)."""
     token = secrets.token_urlsafe(32)
     now = clock.now()
-    session.add(
-        StaffSession(
-            token_hash=token_digest(token),
-            user_id=user_id,
-            created_at=now,
-            last_seen_at=now,
-            ip=client.ip[:64],
-            user_agent=client.user_agent[:256],
-        )
-    )
+    session.add(StaffSession(token_hash=token_digest(token), user_id=user_id, created_at=now, last_seen_at=now,
+                             ip=client.ip[:64], user_agent=client.user_agent[:256]))
     return token
 
 
@@ -276,10 +246,8 @@ def _looks_like_token(token: object) -> bool:
 def session_ends_at(created_at: datetime, last_seen_at: datetime) -> datetime:
     """Idle limit from the last request, absolute limit from the login: whichever comes first."""
     settings = get_settings()
-    return min(
-        last_seen_at + timedelta(minutes=settings.session_idle_minutes),
-        created_at + timedelta(minutes=settings.session_max_minutes),
-    )
+    return min(last_seen_at + timedelta(minutes=settings.session_idle_minutes),
+               created_at + timedelta(minutes=settings.session_max_minutes))
 
 
 def resolve_session(engine: Engine, token: object, *, touch: bool = True) -> Actor | None:
@@ -299,19 +267,12 @@ def resolve_session(engine: Engine, token: object, *, touch: bool = True) -> Act
     if found is None:
         return None
     row, user = found
-    if (
-        row.revoked_at is not None
-        or not user.is_active
-        or now >= session_ends_at(row.created_at, row.last_seen_at)
-    ):
+    if row.revoked_at is not None or not user.is_active or now >= session_ends_at(row.created_at, row.last_seen_at):
         return None
     if touch and now - row.last_seen_at >= SESSION_TOUCH_EVERY:
         with session_scope(engine) as session:
-            session.exec(
-                update(StaffSession)
-                .where(StaffSession.id == row.id)  # type: ignore[call-overload]
-                .values(last_seen_at=now)
-            )
+            session.exec(update(StaffSession).where(StaffSession.id == row.id)  # type: ignore[call-overload]
+                         .values(last_seen_at=now))
     return Actor(id=user.id, name=user.display_name, role=Role(user.role))
 
 
@@ -337,13 +298,8 @@ def logout(engine: Engine, token: object) -> None:
         if row is not None and revoke_sessions(session, row.user_id):
             user = session.get(StaffUser, row.user_id)
             if user is not None:
-                audit.record(
-                    session,
-                    Actor(user.id, user.display_name, Role(user.role)),
-                    "user.logout",
-                    "staff_user",
-                    user.id,
-                )
+                audit.record(session, Actor(user.id, user.display_name, Role(user.role)), "user.logout",
+                             "staff_user", user.id)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -367,11 +323,9 @@ def _user(session: Session, user_id: int) -> StaffUser:
 
 
 def _active_owner_count(session: Session) -> int:
-    return len(
-        session.exec(
-            select(StaffUser.id).where(StaffUser.role == Role.OWNER.value, StaffUser.is_active.is_(True))  # type: ignore[attr-defined]
-        ).all()
-    )
+    return len(session.exec(
+        select(StaffUser.id).where(StaffUser.role == Role.OWNER.value, StaffUser.is_active.is_(True))  # type: ignore[attr-defined]
+    ).all())
 
 
 def change_own_password(session: Session, actor: Actor, current: str, new: str) -> None:
@@ -379,11 +333,7 @@ def change_own_password(session: Session, actor: Actor, current: str, new: str) 
     if actor.id is None:
         raise PermissionDenied("로그인한 직원만 비밀번호를 바꿀 수 있습니다")
     user = _user(session, actor.id)
-    if (
-        not isinstance(current, str)
-        or len(current) > MAX_PASSWORD_CHARS
-        or not verify_password(user.password_hash, current)
-    ):
+    if not isinstance(current, str) or len(current) > MAX_PASSWORD_CHARS or not verify_password(user.password_hash, current):
         raise ValidationFailed("지금 비밀번호가 올바르지 않습니다")
     _check_new_password(new)
     user.password_hash = hash_password(new)
@@ -402,9 +352,7 @@ def reset_password(session: Session, actor: Actor | None, user_id: int, new: str
     session.add(user)
     revoke_sessions(session, user.id)
     session.exec(delete(LoginThrottle).where(LoginThrottle.key == throttle_keys(user.username, "")[0]))  # type: ignore[call-overload]
-    audit.record(
-        session, actor or CLI_ACTOR, "user.password_reset", "staff_user", user.id, username=user.username
-    )
+    audit.record(session, actor or CLI_ACTOR, "user.password_reset", "staff_user", user.id, username=user.username)
     return user
 
 
@@ -420,14 +368,8 @@ def set_active(session: Session, actor: Actor | None, user_id: int, active: bool
     user.is_active = active
     session.add(user)
     revoke_sessions(session, user.id)
-    audit.record(
-        session,
-        actor or CLI_ACTOR,
-        "user.enable" if active else "user.disable",
-        "staff_user",
-        user.id,
-        username=user.username,
-    )
+    audit.record(session, actor or CLI_ACTOR, "user.enable" if active else "user.disable", "staff_user", user.id,
+                 username=user.username)
     return user
 
 
@@ -446,12 +388,8 @@ def change_role(session: Session, actor: Actor, user_id: int, role: str) -> Staf
     user = _user(session, user_id)
     new_role = parse_role(role)
     old = user.role
-    if (
-        old == Role.OWNER.value
-        and new_role is not Role.OWNER
-        and user.is_active
-        and _active_owner_count(session) <= 1
-    ):
+    if (old == Role.OWNER.value and new_role is not Role.OWNER and user.is_active
+            and _active_owner_count(session) <= 1):
         raise ValidationFailed("마지막 사장님 계정의 역할은 바꿀 수 없습니다")
     user.role = new_role.value
     session.add(user)
@@ -463,9 +401,7 @@ def change_role(session: Session, actor: Actor, user_id: int, role: str) -> Staf
 
 def is_demo_store(session: Session) -> bool:
     """A store filled by `seed --demo` (its audit log says so): only there the login names demo accounts."""
-    return (
-        session.exec(select(AuditLog.id).where(AuditLog.action == "seed.demo").limit(1)).first() is not None
-    )
+    return session.exec(select(AuditLog.id).where(AuditLog.action == "seed.demo").limit(1)).first() is not None
 
 
 @cache

@@ -138,13 +138,8 @@ def _daily_values(
     rollup, live = cov.split(first, last)
     if rollup is not None:
         for day, orders, gross, refunds in _read_rollup(
-            session,
-            cov,
-            rollup,
-            "day, SUM(orders), SUM(gross), SUM(refunds)",
-            "day",
-            product_id=product_id,
-            method=method,
+            session, cov, rollup, "day, SUM(orders), SUM(gross), SUM(refunds)", "day",
+            product_id=product_id, method=method,
         ):
             result[_as_date(day)] = [int(orders), int(gross), int(refunds)]
     for start, end, live_first, live_last in live:
@@ -249,13 +244,9 @@ def _read_product_values(
     rollup, live = cov.split(first, last)
     if rollup is not None:
         for pid, name, orders, units, gross, refunds in _read_rollup(
-            session,
-            cov,
-            rollup,
-            "product_id, MAX(product_name), SUM(orders), SUM(units), SUM(gross), SUM(refunds)",
-            "product_id",
-            method=method,
-            by_product=True,
+            session, cov, rollup,
+            "product_id, MAX(product_name), SUM(orders), SUM(units), SUM(gross), SUM(refunds)", "product_id",
+            method=method, by_product=True,
         ):
             values[pid] = [int(orders), int(units), int(gross), int(refunds)]
             names[pid] = name

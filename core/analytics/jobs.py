@@ -1,4 +1,5 @@
-"""The worker's entry point of analytics (JobSpec `analytics_rollup`): repair, then roll forward."""
+"""The worker's entry point of analytics (JobSpec `analytics_rollup`): repair, then roll forward.
+"""
 
 from __future__ import annotations
 

@@ -157,12 +157,7 @@ def _lifetime_customers(
     ).bindparams(bindparam("ids", expanding=True))
     seen: set[int] = set()
     for i in range(0, len(order_ids), _CHUNK):
-        for (
-            refund_id,
-            amount,
-            at,
-            cid,
-        ) in session.execute(refunds, {"ids": order_ids[i : i + _CHUNK]}):
+        for refund_id, amount, at, cid, in session.execute(refunds, {"ids": order_ids[i : i + _CHUNK]}):
             if refund_id in seen or _as_utc(at) >= until or cid not in rows:
                 continue
             seen.add(refund_id)

@@ -375,9 +375,7 @@ def _roll_forward(engine: Engine, target: datetime) -> dict[str, int]:
                 raise RuntimeError("analytics rollup advanced by another worker")
         totals["days"] += days
         totals["orders"] += orders
-        totals["longest_chunk_ms"] = max(
-            totals["longest_chunk_ms"], round((time.perf_counter() - began) * 1000)
-        )
+        totals["longest_chunk_ms"] = max(totals["longest_chunk_ms"], round((time.perf_counter() - began) * 1000))
         totals["chunks"] += 1
 
 

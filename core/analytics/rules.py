@@ -73,9 +73,7 @@ def rounded_div(numerator: int, denominator: int) -> int | None:
     """Integer KRW division rounded half up (away from zero); None when dividing by zero."""
     if not denominator:
         return None
-    sign = (
-        -1 if (numerator < 0) != (denominator < 0) else 1
-    )  # pragma: no mutate (equivalent: 0 / d rounds to 0 with either sign; d == 0 returned above)
+    sign = -1 if (numerator < 0) != (denominator < 0) else 1  # pragma: no mutate (equivalent: 0 / d rounds to 0 with either sign; d == 0 returned above)
     n, d = abs(numerator), abs(denominator)
     return sign * ((2 * n + d) // (2 * d))
 
@@ -105,9 +103,7 @@ def split_amount(total: int, weights: Sequence[int]) -> list[int]:
     if not weights:
         return []
     weight_sum = sum(weights)
-    shares = (
-        [0] * len(weights) if weight_sum <= 0 else [total * w // weight_sum for w in weights]
-    )  # pragma: no mutate (equivalent: <= 1 also gives all to the one weight of 1)
+    shares = [0] * len(weights) if weight_sum <= 0 else [total * w // weight_sum for w in weights]  # pragma: no mutate (equivalent: <= 1 also gives all to the one weight of 1)
     shares[-1] += total - sum(shares)
     return shares
 
@@ -125,10 +121,7 @@ def _as_date(value: Any) -> date:
 def _median_of_counts(counts: dict[int, int]) -> float:
     """The median of a multiset given as value -> count (same as statistics.median of the list)."""
     total = sum(counts.values())
-    wanted = {
-        (total - 1) // 2,
-        total // 2,
-    }  # pragma: no mutate (equivalent: a half index falls in the same value's run as its floor)
+    wanted = {(total - 1) // 2, total // 2}  # pragma: no mutate (equivalent: a half index falls in the same value's run as its floor)
     found: list[int] = []
     seen = 0
     for value in sorted(counts):

@@ -71,9 +71,7 @@ def next_charge_date(current: date, anchor_day: int, interval: Interval = Interv
     """The charge date after `current` (itself a charge date): anchored, so it never drifts."""
     if interval.unit == MONTH:
         return add_months(current, interval.count, anchor_day)
-    return current + timedelta(
-        days=interval.days or 0
-    )  # pragma: no mutate (equivalent: a week or day plan always has days >= 1)
+    return current + timedelta(days=interval.days or 0)  # pragma: no mutate (equivalent: a week or day plan always has days >= 1)
 
 
 def charge_date_on_or_after(

@@ -1,4 +1,5 @@
-"""The worker's billing entry points (core/jobs.py registers them): D-1 notices and the charge run."""
+"""The worker's billing entry points (core/jobs.py registers them): D-1 notices and the charge run.
+"""
 
 from __future__ import annotations
 

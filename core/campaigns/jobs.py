@@ -1,4 +1,5 @@
-"""The worker's entry point (JobSpec `campaign_scheduler`): start due campaigns, send due winners."""
+"""The worker's entry point (JobSpec `campaign_scheduler`): start due campaigns, send due winners.
+"""
 
 from __future__ import annotations
 

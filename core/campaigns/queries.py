@@ -1,4 +1,5 @@
-"""Campaign read models: one campaign, the open ones, saved segments, product lists, the list page."""
+"""Campaign read models: one campaign, the open ones, saved segments, product lists, the list page.
+"""
 
 from __future__ import annotations
 

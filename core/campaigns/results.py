@@ -1,4 +1,5 @@
-"""Campaign results: clicks, conversions attributed to a variant, per-variant figures."""
+"""Campaign results: clicks, conversions attributed to a variant, per-variant figures.
+"""
 
 from __future__ import annotations
 

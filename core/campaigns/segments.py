@@ -332,8 +332,7 @@ def _rules_lists(rules: dict[str, Any] | None) -> tuple[list[dict[str, Any]], li
     for side in ("include", "exclude"):
         listed = rules.get(side) or []
         if not isinstance(listed, (list, tuple)) or not all(
-            isinstance(r, dict) and isinstance(r.get("type"), str) and r["type"] in RULE_LABELS
-            for r in listed
+            isinstance(r, dict) and isinstance(r.get("type"), str) and r["type"] in RULE_LABELS for r in listed
         ):
             raise ValidationFailed(
                 f"알 수 없는 세그먼트 조건입니다 (사용 가능: {', '.join(RULE_LABELS.values())})"

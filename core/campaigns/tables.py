@@ -1,4 +1,5 @@
-"""Short names for the table columns the campaign SQL is written against (customer, orders, ...)."""
+"""Short names for the table columns the campaign SQL is written against (customer, orders, ...).
+"""
 
 from __future__ import annotations
 

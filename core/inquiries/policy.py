@@ -96,9 +96,7 @@ def store_policy(
         raise ValidationFailed(f"알 수 없는 문의 유형입니다: {inquiry_type!r}")
     for label, minutes in (("첫 응답", first_response_minutes), ("해결", resolution_minutes)):
         if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes > MAX_POLICY_MINUTES:
-            raise ValidationFailed(
-                f"{label} 목표는 {MAX_POLICY_MINUTES:,}분 이하의 정수여야 합니다: {minutes!r}"
-            )
+            raise ValidationFailed(f"{label} 목표는 {MAX_POLICY_MINUTES:,}분 이하의 정수여야 합니다: {minutes!r}")
     if isinstance(at_risk_share, bool) or not isinstance(at_risk_share, (int, float)):
         raise ValidationFailed(f"임박 비율은 0과 1 사이의 숫자여야 합니다: {at_risk_share!r}")
     sla.validate_policy(

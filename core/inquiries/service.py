@@ -157,7 +157,9 @@ def evaluate(
     return sla.evaluate(config.policy(inquiry.type), config.business_calendar, timeline, now or clock.now())
 
 
-def recompute(session: Session, inquiry: Inquiry, config: policy.SlaConfig | None = None) -> sla.InquirySla:
+def recompute(
+    session: Session, inquiry: Inquiry, config: policy.SlaConfig | None = None
+) -> sla.InquirySla:
     config = config or policy.load(session)
     session.flush()
     result = evaluate(inquiry, events_of(session, inquiry.id), config)

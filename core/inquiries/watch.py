@@ -58,9 +58,7 @@ def watch(session: Session, now: datetime) -> dict[str, int]:
     )
     if closed_types or not other_open:
         counts["deferred"] = int(
-            session.execute(
-                core_select(func.count()).select_from(table).where(due, not_(type_is_open))
-            ).scalar_one()
+            session.execute(core_select(func.count()).select_from(table).where(due, not_(type_is_open))).scalar_one()
         )
     inserted = session.execute(_notification_insert(session, table, and_(due, type_is_open), now)).all()
     for row in inserted:
@@ -115,9 +113,7 @@ def _notification_insert(session: Session, table: Any, where: Any, now: datetime
     """INSERT .. SELECT .. ON CONFLICT (dedupe_key) DO NOTHING RETURNING the rows really inserted."""
     now_sql = _bind_utc(now)
     threshold = _threshold(table, now_sql)
-    target = case(
-        (table.c.first_response_at.is_(None), literal("first_response")), else_=literal("resolution")
-    )
+    target = case((table.c.first_response_at.is_(None), literal("first_response")), else_=literal("resolution"))
     label = case(
         *((table.c.type == key.value, literal(text)) for key, text in INQUIRY_TYPE_LABELS.items()),
         else_=table.c.type,
@@ -125,18 +121,9 @@ def _notification_insert(session: Session, table: Any, where: Any, now: datetime
     target_label = case(*((target == key, literal(text)) for key, text in TARGET_LABELS.items()))
     verb = case(*((threshold == key, literal(text)) for key, text in THRESHOLD_VERBS.items()))
     message = (
-        literal("[")
-        + label
-        + literal("] ")
-        + cast(table.c.id, String)
-        + literal("번 ")
-        + target_label
-        + literal(" ")
-        + verb
-        + literal(" (기한 ")
-        + _kst_text(session, table.c.sla_due_at)
-        + literal(") · ")
-        + table.c.subject
+        literal("[") + label + literal("] ") + cast(table.c.id, String) + literal("번 ") + target_label
+        + literal(" ") + verb + literal(" (기한 ") + _kst_text(session, table.c.sla_due_at)
+        + literal(") · ") + table.c.subject
     )
     rows = (
         core_select(
@@ -169,9 +156,6 @@ def _advance_alerts(session: Session, table: Any, where: Any, now: datetime) -> 
         else_=table.c.sla_at_risk_at,
     )
     result = session.execute(
-        update(table)
-        .where(where)
-        .values(sla_next_alert_at=following)
-        .execution_options(synchronize_session=False)
+        update(table).where(where).values(sla_next_alert_at=following).execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)

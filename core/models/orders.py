@@ -101,12 +101,7 @@ class Order(OrderBase, table=True):
         Index("ix_orders_customer_ordered", "customer_id", "ordered_at"),
         # Covering for a time window's paid orders by buyer (campaign segments, analytics).
         Index(
-            "ix_orders_status_ordered",
-            "status",
-            "ordered_at",
-            "customer_id",
-            "total_amount",
-            "refunded_amount",
+            "ix_orders_status_ordered", "status", "ordered_at", "customer_id", "total_amount", "refunded_amount"
         ),
     )
 

@@ -98,9 +98,7 @@ class SubscriptionCharge(SQLModel, table=True):
     order_id: int | None = Field(default=None, foreign_key="orders.id")
     failure_code: str | None = Field(default=None, max_length=64)
     failure_message: str | None = Field(default=None, max_length=500)
-    hard_decline: bool = Field(
-        default=False, sa_column_kwargs={"server_default": text("false")}
-    )  # a permanent failure: never retried by the schedule, only by a person
+    hard_decline: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})  # a permanent failure: never retried by the schedule, only by a person
     payment_link_id: int | None = Field(default=None, foreign_key="payment_link.id")  # to pay by hand
     # Lookups in a row that could not settle an unknown outcome: the next waits longer, then a person.
     unknown_checks: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})

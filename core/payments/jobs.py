@@ -205,9 +205,7 @@ def settle_payment(
         session.commit()
         return "paid"
     settled_unpaid = found.status in NOT_PAID_STATUSES or (
-        found.status in OPEN_GATEWAY_STATUSES
-        and last_attempt is not None
-        and now - last_attempt >= SETTLE_GRACE
+        found.status in OPEN_GATEWAY_STATUSES and last_attempt is not None and now - last_attempt >= SETTLE_GRACE
     )
     if not settled_unpaid:
         session.commit()
@@ -225,9 +223,7 @@ def settle_payment(
     return "failed"
 
 
-def lookup_payment_now(
-    session: Session, actor: Actor, payment_id: int, router: PaymentRouter | None = None
-) -> str:
+def lookup_payment_now(session: Session, actor: Actor, payment_id: int, router: PaymentRouter | None = None) -> str:
     """A CS person asks the gateway now about a payment whose outcome is unknown (주문 화면의 버튼)."""
     require_role(actor, Role.OWNER, Role.CS)
     payment = session.get(Payment, payment_id)

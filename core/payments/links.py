@@ -79,8 +79,6 @@ def _link_hooks() -> list[LinkHooks]:
     if not _LINK_HOOKS:
         raise RuntimeError("core.billing is not imported: the dunning-link hooks are not registered")
     return _LINK_HOOKS
-
-
 LINK_DEFAULTS = {"reminder_after_hours": 24, "expire_after_hours": 72}
 OPEN_STATUSES = (
     PaymentLinkStatus.CREATED,
@@ -103,9 +101,7 @@ GATEWAY_FUNNEL = {
 }
 
 
-GATEWAY_TROUBLE = (
-    "결제사 응답에 문제가 있어 결제를 마치지 못했습니다. 잠시 후 다시 시도하거나 상담원에게 문의해 주세요."
-)
+GATEWAY_TROUBLE = "결제사 응답에 문제가 있어 결제를 마치지 못했습니다. 잠시 후 다시 시도하거나 상담원에게 문의해 주세요."
 
 
 def customer_message(exc: Exception) -> str:

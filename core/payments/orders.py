@@ -150,9 +150,7 @@ def check_amount(value: Any, label: str = "금액", *, allow_zero: bool = False)
         else:
             raise ValidationFailed(f"{label}은(는) 원 단위 정수여야 합니다: {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
-        raise ValidationFailed(
-            f"{label}은(는) {'0 이상이어야' if allow_zero else '0보다 커야'} 합니다: {value:,}"
-        )
+        raise ValidationFailed(f"{label}은(는) {'0 이상이어야' if allow_zero else '0보다 커야'} 합니다: {value:,}")
     if value > MAX_AMOUNT:
         raise ValidationFailed(
             f"{label}이(가) 너무 큽니다: {format_krw(value)} (최대 {format_krw(MAX_AMOUNT)})"

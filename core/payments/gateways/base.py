@@ -203,11 +203,7 @@ def unsettled_answer(result: Any, request: dict[str, Any]) -> tuple[str, str] | 
     if isinstance(result, ApprovalResult):
         if not isinstance(result.tid, str) or not result.tid:
             return "MISSING_FIELDS", "응답에 결제 번호(tid)가 없습니다"
-        if (
-            isinstance(result.total_amount, bool)
-            or not isinstance(result.total_amount, int)
-            or result.total_amount <= 0
-        ):
+        if isinstance(result.total_amount, bool) or not isinstance(result.total_amount, int) or result.total_amount <= 0:
             return "MISSING_FIELDS", "응답에 결제 금액이 없습니다"
         asked = request.get("total_amount")
         if asked is not None and result.total_amount != asked:

@@ -83,9 +83,7 @@ def send(
     if response.status_code >= 500:
         message = f"{gateway}: HTTP {response.status_code} ({detail})"
         if mutating:
-            raise PaymentOutcomeUnknown(
-                f"{message}, 처리되었을 수 있어 결과를 확인합니다", code=code, raw=raw
-            )
+            raise PaymentOutcomeUnknown(f"{message}, 처리되었을 수 있어 결과를 확인합니다", code=code, raw=raw)
         raise RetriablePaymentError(message, code=code, raw=raw)
     if body is None:
         message = f"{gateway}: HTTP {response.status_code}, {detail}"

@@ -76,10 +76,8 @@ def classify_error(response: httpx.Response, body: dict[str, Any] | None) -> Pay
     if method_code in RETRIABLE_METHOD_CODES:
         return RetriablePaymentError(text, code=code, raw=body)
     said = f"{message} {body.get('error_message') or ''}".lower()
-    if (
-        code in ALREADY_DONE_CODES
-        or str(body.get("error_code")) in ALREADY_DONE_CODES
-        or any(word in said for word in ALREADY_DONE_WORDS)
+    if code in ALREADY_DONE_CODES or str(body.get("error_code")) in ALREADY_DONE_CODES or any(
+        word in said for word in ALREADY_DONE_WORDS
     ):
         return AlreadyProcessed(f"{text}: 이미 처리된 결제일 수 있어 조회로 확인합니다", code=code, raw=body)
     return PermanentPaymentError(text, code=code, raw=body)
@@ -105,9 +103,7 @@ def needs_review(partner_order_id: str, why: str) -> PaymentOutcomeUnknown:
 class KakaoPayGateway:
     name = "kakaopay"
     idempotent_cancel = False  # no idempotency: compare the cancelled totals before any resend
-    max_concurrent_charges = (
-        8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
-    )
+    max_concurrent_charges = 8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
 
     def __init__(
         self,

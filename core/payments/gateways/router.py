@@ -157,9 +157,7 @@ class PaymentRouter:
             )
             verdict = cancel_verdict(found, canceled_before, cancel_amount)
             if verdict == "done":
-                note(
-                    log, gateway.name, "cancel", "confirmed_by_lookup", canceled_amount=found.canceled_amount
-                )
+                note(log, gateway.name, "cancel", "confirmed_by_lookup", canceled_amount=found.canceled_amount)
                 return confirmed_cancel(found, cancel_amount)
             if verdict == "not_applied" and getattr(gateway, "idempotent_cancel", False):
                 note(log, gateway.name, "cancel", "not_applied_resent_with_same_key")

@@ -246,9 +246,7 @@ class SandboxGateway:
         self._after(kind, "approve")
         return result
 
-    def lookup(
-        self, *, tid: str, partner_order_id: str | None = None, cid: str | None = None
-    ) -> LookupResult:
+    def lookup(self, *, tid: str, partner_order_id: str | None = None, cid: str | None = None) -> LookupResult:
         self._fault("lookup")
         with Session(self.engine, expire_on_commit=False) as session:
             return _lookup(self._get(session, tid, cid=cid))
@@ -443,9 +441,7 @@ class SandboxGateway:
             return row.status
 
     @staticmethod
-    def _get(
-        session: Session, tid: str, *, for_update: bool = False, cid: str | None = None
-    ) -> SandboxPayment:
+    def _get(session: Session, tid: str, *, for_update: bool = False, cid: str | None = None) -> SandboxPayment:
         """The payment by tid; like KakaoPay, one made under another CID is not found (-701)."""
         statement = select(SandboxPayment).where(SandboxPayment.tid == tid)
         if for_update:

@@ -85,9 +85,7 @@ def _instant(value: Any) -> datetime | None:
 class TossGateway:
     name = "toss"
     idempotent_cancel = True  # Idempotency-Key: a repeat returns the first result
-    max_concurrent_charges = (
-        8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
-    )
+    max_concurrent_charges = 8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
 
     def __init__(
         self,
@@ -164,9 +162,7 @@ class TossGateway:
             },
         )
 
-    def lookup(
-        self, *, tid: str, partner_order_id: str | None = None, cid: str | None = None
-    ) -> LookupResult:
+    def lookup(self, *, tid: str, partner_order_id: str | None = None, cid: str | None = None) -> LookupResult:
         body = self._call("GET", f"/v1/payments/{quote(tid, safe='')}", mutating=False)
         return self._payment(body, "lookup", mutating=False)
 
