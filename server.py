@@ -33,12 +33,18 @@ from core.accounts import auth
 from core.accounts.screens import PUBLIC_SCREENS, SCREENS
 from core.db import get_engine, read_scope, upgrade
 from core.demo.seed import DEMO_PASSWORD, DEMO_USERS
+from web.customer import go as customer_go
+from web.customer import help as customer_help
+from web.customer import pay as customer_pay
+from web.hooks import kakao_skill, toss
 
 LOGIN_PATH = "/auth/login"
 LOGOUT_PATH = "/auth/logout"
 MAX_FORM_BYTES = 128 * 1024  # a login form is a few hundred bytes; 10,000 Hangul characters (90 KB encoded) fit
 STAFF_PATHS = frozenset({"/", *(f"/{s.url_path}" for s in SCREENS)})
-PUBLIC_PATHS = frozenset(f"/{s.url_path}" for s in PUBLIC_SCREENS)
+# Customer pages: plain HTML routes below (web/customer), never the Streamlit app, never behind the login.
+CUSTOMER_PATHS = frozenset({customer_pay.PATH, customer_go.PATH, customer_help.PATH})
+PUBLIC_PATHS = frozenset({*CUSTOMER_PATHS, *(f"/{s.url_path}" for s in PUBLIC_SCREENS)})
 
 
 def _engine() -> Engine:
@@ -227,6 +233,11 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
 ROUTES = [
     Route(LOGIN_PATH, login_page, methods=["GET", "POST"]),
     Route(LOGOUT_PATH, logout, methods=["POST"]),
+    Route(kakao_skill.PATH, kakao_skill.kakao_skill, methods=["POST"]),
+    Route(toss.PATH, toss.toss_webhook, methods=["POST"]),
+    Route(customer_help.PATH, customer_help.help_page, methods=["GET", "POST"]),
+    Route(customer_pay.PATH, customer_pay.pay, methods=["GET", "POST"]),
+    Route(customer_go.PATH, customer_go.go, methods=["GET"]),
 ]
 
 app = st.App("app.py", routes=ROUTES, middleware=[Middleware(LoginGate)], lifespan=lifespan)

@@ -1,18 +1,19 @@
-"""Benchmark of the 매출 page at 100,000 and 1,000,000 orders (not part of the test suite).
+"""Benchmark of the 매출 figures against DuckDB at 100,000 and 1,000,000 orders (not part of the suite).
 
-    .venv/bin/python -m bench.analytics                 # both sizes, SQLite files under bench/.data/
-    .venv/bin/python -m bench.analytics --sizes 100000  # one size
-    .venv/bin/python -m bench.analytics --reuse         # keep already generated files
+    .venv/bin/python -m bench.analytics --sizes 100000            # one size, SQLite files under bench/.data/
+    .venv/bin/python -m bench.analytics --sizes 100000 --reuse    # keep the generated store and DuckDB file
+    .venv/bin/python -m bench.analytics --sizes 100000 --page     # also the page script in AppTest
+    .venv/bin/python -m bench.analytics --sizes --sparse 100000   # only: first rollup, 200 days of 5 years
 
 For each size it bulk-inserts a shop (two years of orders, items, payments, refunds, payment
-links, subscriptions and charges), builds the rollups as the worker would, then times the whole
-매출 page script in AppTest as the owner:
-- cold: st.cache_data cleared and a new AppTest session (the engine, like in a running server,
-  stays in st.cache_resource; Python modules are already imported),
-- warm: the same session run again (data unchanged: the figures come from the cache).
-It prints both sizes, the growth ratio, and the daily revenue series computed by DuckDB from the
-same rows (loaded into DuckDB beforehand; the load is not timed) against ours (core.analytics
-revenue_series over the whole two years, cold), as a ratio.
+links, subscriptions and charges; ANALYZE at the end as the import does) and copies the same rows
+into a DuckDB file (not timed). Then, on the page's default range (최근 30일), it computes every
+figure of the page with core.analytics and with DuckDB SQL (bench/analytics_duckdb.py), checks
+they are equal, and prints cold and warm medians and the ratios, wall and CPU:
+- before the first rollup (a store just imported: everything read live from the raw tables),
+- after the first rollup (timed too: the worker's job on such a store).
+With --page it also times the whole 매출 page script in AppTest as the owner, cold (st.cache_data
+cleared, new session) and warm (the same session again: a cache hit).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,8 +46,11 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).strftime(STAMP)
 
 
-def generate(path: Path, orders: int, seed: int = 42) -> None:
-    """Bulk-insert a shop with `orders` orders ending now (raw sqlite3, executemany)."""
+def generate(path: Path, orders: int, seed: int = 42, *, sale_days: list[int] | None = None) -> None:
+    """Bulk-insert a shop with `orders` orders ending now (raw sqlite3, executemany).
+
+    With `sale_days` (days before today), every order is paid on one of those days only (a sparse
+    imported history); otherwise over the last DAYS days, more of them recently."""
     if path.exists():
         path.unlink()
     engine = make_engine(f"sqlite:///{path}")
@@ -52,7 +58,7 @@ def generate(path: Path, orders: int, seed: int = 42) -> None:
     engine.dispose()
     rng = random.Random(seed)
     now = clock.now()
-    start = now - timedelta(days=DAYS)
+    start = now - timedelta(days=max(sale_days) + 1 if sale_days else DAYS)
     span = int((now - start).total_seconds()) - 60
     n_customers = max(100, orders // 5)
     n_products = 60
@@ -75,7 +81,11 @@ def generate(path: Path, orders: int, seed: int = 42) -> None:
     order_rows, item_rows, payment_rows, refund_rows = [], [], [], []
     item_id = 0
     for oid in range(1, orders + 1):
-        paid = start + timedelta(seconds=int(span * (rng.random() ** 0.8)))
+        if sale_days:
+            day = clock.kst_midnight(clock.today_kst() - timedelta(days=rng.choice(sale_days)))
+            paid = min(day + timedelta(seconds=rng.randrange(86_400)), now - timedelta(minutes=30))
+        else:
+            paid = start + timedelta(seconds=int(span * (rng.random() ** 0.8)))
         customer = 1 + int(n_customers * rng.random() ** 2)
         n_items = 1 if rng.random() < 0.6 else rng.randint(2, 3)
         total = 0
@@ -232,113 +242,121 @@ def time_page(path: Path, runs: int) -> dict[str, list[float]]:
     return times
 
 
-def duckdb_ratio(path: Path, repeats: int = 5) -> tuple[float, float]:
-    """(our ms, DuckDB ms) for the two-year daily revenue series (gross, refunds, orders by KST day)."""
+def compare(path: Path, duck_path: Path, runs: int, state: str) -> dict[str, float]:
+    """Ours (core.analytics, the page's figures) against DuckDB (bench/analytics_duckdb.py) on
+    the same rows: cold = a new engine / a new DuckDB connection (process caches empty, the OS
+    file cache warm) and its first computation; warm = the same again on that engine/connection
+    (no result cache on either side). Medians of `runs`; refuses to print a ratio unless every
+    figure is equal on both sides."""
     import duckdb
 
-    con = sqlite3.connect(path)
-    orders = con.execute(
-        "SELECT id, total_amount, paid_at FROM orders WHERE paid_at IS NOT NULL "
-        "AND status IN ('paid', 'partially_refunded', 'refunded')"
-    ).fetchall()
-    refunds = con.execute(
-        "SELECT amount, COALESCE(completed_at, created_at) FROM refund WHERE status = 'succeeded'"
-    ).fetchall()
-    con.close()
-    duck = duckdb.connect()
-    duck.execute("CREATE TABLE orders (id BIGINT, total BIGINT, paid_at TIMESTAMP)")
-    duck.execute("CREATE TABLE refunds (amount BIGINT, refunded_at TIMESTAMP)")
-    import pandas as pd
-
-    frame = pd.DataFrame(orders, columns=["id", "total", "paid_at"])
-    frame["paid_at"] = pd.to_datetime(frame["paid_at"])
-    rframe = pd.DataFrame(refunds, columns=["amount", "refunded_at"])
-    rframe["refunded_at"] = pd.to_datetime(rframe["refunded_at"])
-    duck.register("orders_frame", frame)
-    duck.register("refunds_frame", rframe)
-    duck.execute("INSERT INTO orders SELECT * FROM orders_frame")
-    duck.execute("INSERT INTO refunds SELECT * FROM refunds_frame")
-    today = clock.today_kst()
-    first = today - timedelta(days=DAYS)
-    query = """
-        WITH s AS (SELECT CAST(paid_at + INTERVAL 9 HOUR AS DATE) AS day, COUNT(*) AS orders, SUM(total) AS gross
-                   FROM orders GROUP BY 1),
-             r AS (SELECT CAST(refunded_at + INTERVAL 9 HOUR AS DATE) AS day, SUM(amount) AS refunds FROM refunds GROUP BY 1)
-        SELECT COALESCE(s.day, r.day) AS day, COALESCE(orders, 0), COALESCE(gross, 0), COALESCE(refunds, 0)
-        FROM s FULL OUTER JOIN r ON s.day = r.day WHERE COALESCE(s.day, r.day) BETWEEN ? AND ? ORDER BY 1
-    """
-    duck_times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        duck_rows = duck.execute(query, [first, today]).fetchall()
-        duck_times.append((time.perf_counter() - began) * 1000)
-    engine = make_engine(f"sqlite:///{path}")
+    from bench import analytics_duckdb
     from core.db import session_scope
 
-    our_times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        with session_scope(engine) as session:
-            ours = analytics.revenue_series(session, first, today, "day")
-        our_times.append((time.perf_counter() - began) * 1000)
+    today = clock.today_kst()
+    first = today - timedelta(days=29)  # the page's default range: 최근 30일
+    times: dict[str, list[float]] = defaultdict(list)
+
+    def timed(kind: str, compute):  # type: ignore[no-untyped-def]
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = compute()
+        times[kind].append((time.perf_counter() - wall) * 1000)
+        times[f"{kind}_cpu"].append((time.process_time() - cpu) * 1000)
+        return result
+
+    ours = duck = None
+    for _ in range(runs):
+        engine = make_engine(f"sqlite:///{path}")
+
+        def run_ours(engine=engine):  # type: ignore[no-untyped-def]
+            with session_scope(engine) as session:
+                return analytics_duckdb.ours(session, first, today)
+
+        ours = timed("ours_cold", run_ours)
+        for _ in range(2):
+            timed("ours_warm", run_ours)
+        engine.dispose()
+        con = duckdb.connect(str(duck_path), read_only=True)
+        duck = timed("duck_cold", lambda con=con: analytics_duckdb.figures(con, first, today, today))
+        for _ in range(2):
+            timed("duck_warm", lambda con=con: analytics_duckdb.figures(con, first, today, today))
+        con.close()
+    assert ours is not None and duck is not None
+    differ = analytics_duckdb.differences(ours, duck)
+    if differ:
+        raise SystemExit(f"DuckDB and core.analytics disagree on: {', '.join(differ)}")
+    med = {kind: statistics.median(values) for kind, values in times.items()}
+    print(
+        f"  {state}: ours cold {med['ours_cold']:.0f} ms ({med['ours_cold_cpu']:.0f} CPU), "
+        f"warm {med['ours_warm']:.0f} ms ({med['ours_warm_cpu']:.0f} CPU); "
+        f"DuckDB cold {med['duck_cold']:.0f} ms ({med['duck_cold_cpu']:.0f} CPU), "
+        f"warm {med['duck_warm']:.0f} ms ({med['duck_warm_cpu']:.0f} CPU); "
+        f"ratio cold {med['ours_cold'] / med['duck_cold']:.2f}x wall / "
+        f"{med['ours_cold_cpu'] / med['duck_cold_cpu']:.2f}x CPU, "
+        f"warm {med['ours_warm'] / med['duck_warm']:.2f}x wall / {med['ours_warm_cpu'] / med['duck_warm_cpu']:.2f}x CPU"
+        f" (all {len(ours)} figures equal)"
+    )
+    return med
+
+
+def sparse_first_rollup(orders: int, days: int = 200, years: int = 5) -> None:
+    """The first rollup after importing `years` of history with orders on `days` days only."""
+    path = DATA / f"analytics_sparse_{orders}.db"
+    sale_days = sorted(random.Random(7).sample(range(1, years * 365), days))
+    generate(path, orders, sale_days=sale_days)
+    engine = make_engine(f"sqlite:///{path}")
+    wall, cpu = time.perf_counter(), time.process_time()
+    counts = analytics.rebuild_rollups(engine)
+    print(
+        f"[sparse] first rollup of {orders:,} orders on {days} days of {years} years: "
+        f"{time.perf_counter() - wall:.1f} s wall, {time.process_time() - cpu:.1f} s CPU, {counts}"
+    )
     engine.dispose()
-    ours_map = {p.period: (p.orders, p.gross, p.refunds) for p in ours if p.orders or p.refunds}
-    duck_map = {d: (int(o), int(g), int(r)) for d, o, g, r in duck_rows}
-    if ours_map != duck_map:
-        raise SystemExit("DuckDB and core.analytics disagree on the daily revenue series")
-    return statistics.median(our_times), statistics.median(duck_times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--runs", type=int, default=5, help="cold runs per size (3 warm runs after each)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument("--runs", type=int, default=3, help="cold runs per state (2 warm runs after each)")
     parser.add_argument("--reuse", action="store_true", help="reuse generated files under bench/.data/")
+    parser.add_argument("--page", action="store_true", help="also time the page script in AppTest (after)")
+    parser.add_argument("--sparse", type=int, default=0, help="orders of the sparse-history first rollup run")
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
-    results = {}
+    if args.sparse:
+        sparse_first_rollup(args.sparse)
     for size in args.sizes:
-        path = DATA / f"analytics_{size}.db"
-        if not (args.reuse and path.exists()):
+        raw, path = DATA / f"analytics_{size}_raw.db", DATA / f"analytics_{size}.db"
+        duck_path = DATA / f"analytics_{size}.duckdb"
+        if not (args.reuse and raw.exists() and duck_path.exists()):
             began = time.perf_counter()
-            generate(path, size)
-            print(f"[{size:,}] generated in {time.perf_counter() - began:.1f} s -> {path}")
-            engine = make_engine(f"sqlite:///{path}")
-            began = time.perf_counter()
-            counts = analytics.rebuild_rollups(engine)
-            engine.dispose()
-            print(f"[{size:,}] rollups rebuilt in {time.perf_counter() - began:.1f} s {counts}")
-        # The worker's 10-minute job: add what came since the watermark (today's sales so far).
+            generate(raw, size)  # ends with ANALYZE, as the import and the seed do
+            print(f"[{size:,}] generated in {time.perf_counter() - began:.1f} s -> {raw}")
+            from bench import analytics_duckdb
+
+            analytics_duckdb.load(raw, duck_path)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        shutil.copy(raw, path)
+        print(f"[{size:,} orders] 매출 figures, range 최근 30일, {args.runs} runs:")
+        compare(path, duck_path, args.runs, "before the first rollup")
         engine = make_engine(f"sqlite:///{path}")
-        began = time.perf_counter()
-        counts = analytics.refresh_rollups(engine, clock.now())
+        wall, cpu = time.perf_counter(), time.process_time()
+        counts = analytics.rebuild_rollups(engine)
+        print(
+            f"  first rollup in {time.perf_counter() - wall:.1f} s wall, {time.process_time() - cpu:.1f} s CPU {counts}"
+        )
         engine.dispose()
-        print(
-            f"[{size:,}] worker job (incremental rollup) in {(time.perf_counter() - began) * 1000:.0f} ms {counts}"
-        )
-        times = time_page(path, args.runs)
-        ours, duck = duckdb_ratio(path)
-        med = {kind: statistics.median(values) for kind, values in times.items()}
-        results[size] = med
-        print(
-            f"[{size:,} orders] page cold median {med['cold']:.0f} ms wall (min {min(times['cold']):.0f}), "
-            f"{med['cold_cpu']:.0f} ms CPU; warm median {med['warm']:.0f} ms wall (min {min(times['warm']):.0f}), "
-            f"{med['warm_cpu']:.0f} ms CPU"
-        )
-        print(
-            f"[{size:,} orders] daily revenue series (2 years): ours {ours:.1f} ms, DuckDB {duck:.1f} ms "
-            f"-> ours = {ours / duck:.2f}x DuckDB's time"
-        )
-    if len(results) >= 2:
-        small, large = min(results), max(results)
-        print(
-            f"growth {small:,} -> {large:,} orders: "
-            + ", ".join(
-                f"{kind} {results[large][kind] / results[small][kind]:.2f}x" for kind in results[large]
+        compare(path, duck_path, args.runs, "after the first rollup ")
+        if args.page:
+            times = time_page(path, args.runs)
+            med = {kind: statistics.median(values) for kind, values in times.items()}
+            print(
+                f"  page script (AppTest, owner): cold {med['cold']:.0f} ms ({med['cold_cpu']:.0f} CPU), "
+                f"warm {med['warm']:.0f} ms ({med['warm_cpu']:.0f} CPU)"
             )
-        )
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 

@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 from core import billing, clock
 from core.billing.dates import kst_instant
+from core.customers.identity import canonical_mobile
 from core.db import is_postgres, make_engine, upgrade
 from core.models import Customer, Message, Payment, Subscription, SubscriptionCharge, SubscriptionPlan
 from core.models.sandbox import SandboxInstrument, SandboxPayment
@@ -50,6 +51,7 @@ def seed(engine: Engine, count: int) -> None:
                         "id": i,
                         "name": f"고객{i}",
                         "phone": f"010{i:08d}",
+                        "mobile": canonical_mobile(f"010{i:08d}"),
                         "is_channel_friend": True,
                         "public_id": f"u{i:019d}",
                         "created_at": now,

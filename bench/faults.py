@@ -191,7 +191,7 @@ def money(args: argparse.Namespace) -> bool:
     from core.payments.gateways.router import PaymentRouter
     from core.payments.gateways.sandbox import SandboxGateway
     from core.payments.links import create_payment_link, pay_link, select_method, start_payment
-    from core.payments.orders import refund_payment
+    from core.payments.refunds import refund_payment
     from core.payments.templates import ensure_template
 
     url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/money.db"

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, text  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
+from core.customers.identity import canonical_mobile  # noqa: E402
 from core.db import is_postgres, make_engine, upgrade  # noqa: E402
 from core.messaging.automations import ensure_default_templates  # noqa: E402
 from core.models import Customer, Message, Order, OrderItem, Setting, Template  # noqa: E402
@@ -92,6 +93,7 @@ def throughput(url: str, count: int) -> None:
                 {
                     "name": f"고객{i}",
                     "phone": f"010-{1000 + i // 10000:04d}-{i % 10000:04d}",
+                    "mobile": canonical_mobile(f"010-{1000 + i // 10000:04d}-{i % 10000:04d}"),
                     "public_id": f"c{i:019d}",
                     "is_channel_friend": True,
                     "created_at": now,

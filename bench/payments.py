@@ -37,7 +37,7 @@ from core.payments.gateways.router import PaymentRouter  # noqa: E402
 from core.payments.gateways.sandbox import SandboxGateway  # noqa: E402
 from core.payments.links import create_payment_link, start_payment  # noqa: E402
 from core.payments.order_import import import_orders  # noqa: E402
-from core.payments.orders import search_orders  # noqa: E402
+from core.payments.queries import search_orders  # noqa: E402
 
 OWNER = Actor(id=None, name="bench", role=Role.OWNER)
 SURNAMES = "김이박최정강조윤장임한오서신권황안송류전홍"

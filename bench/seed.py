@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core import clock
 from core.db import make_engine, upgrade
-from core.demo import seed as seeding
+from core.demo import generator
 from core.demo.seed import describe, seed_demo
 
 GOAL_SECONDS = 60.0
@@ -33,10 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", type=Path, default=None, help="SQLite file (default: a temp file)")
     parser.add_argument("--keep", action="store_true", help="keep the database file afterwards")
     parser.add_argument(
-        "--background-writer", action="store_true", help="store chunks from a second thread (see core.demo.seed)"
+        "--background-writer", action="store_true", help="store chunks from a second thread (see core.demo.writer)"
     )
     args = parser.parse_args(argv)
-    seeding.BACKGROUND_WRITER = args.background_writer
+    generator.BACKGROUND_WRITER = args.background_writer
 
     folder = None
     if args.path is None:

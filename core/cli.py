@@ -5,7 +5,7 @@
     python -m core.cli user add --username U --role owner|cs|staff [--name N] [--password-stdin]
     python -m core.cli user list
     python -m core.cli user passwd|disable|enable|unlock USERNAME [--password-stdin]
-    python -m core.cli import orders FILE.csv
+    python -m core.cli import orders FILE.csv|FILE.xlsx [--mapping NAME]
 
 Every failure an operator can cause (unknown role, malformed DATABASE_URL, unwritable database file,
 an already seeded database, ...) prints ONE line starting with "오류 (error):" and exits with code 2;
@@ -34,7 +34,7 @@ from core.db import DatabaseError, make_engine, session_scope, upgrade
 from core.errors import ChannelDeskError
 from core.models import Role, StaffUser
 from core.models.staff import ROLE_LABELS
-from core.payments import order_import
+from core.payments import import_mapping, import_source, order_import
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -119,7 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     importer = commands.add_parser("import", help="외부 데이터 가져오기 (import data)")
     import_commands = importer.add_subparsers(dest="import_kind", metavar="KIND", required=True)
     orders = import_commands.add_parser("orders", help="주문 CSV 가져오기 (import orders from a CSV file)")
-    orders.add_argument("file", type=Path, metavar="FILE.csv")
+    orders.add_argument("file", type=Path, metavar="FILE.csv|FILE.xlsx")
+    orders.add_argument("--mapping", metavar="NAME",
+                        help="주문 화면에서 저장한 열 매핑 이름 (a saved column mapping; default: header names)")
+
+    customers = commands.add_parser("customers", help="고객 (customers)")
+    customer_commands = customers.add_subparsers(dest="customers_command", metavar="ACTION", required=True)
+    customer_commands.add_parser(
+        "merge", help="번호 다시 확인, 같은 휴대전화 번호의 고객 합치기 (re-identify numbers, merge duplicates)"
+    )
     return parser
 
 
@@ -202,6 +210,7 @@ def _dispatch(args: argparse.Namespace, stdin: TextIO) -> int:
             "seed": _cmd_seed,
             "user": _cmd_user,
             "import": _cmd_import,
+            "customers": _cmd_customers,
         }[args.command]
         return handler(engine, args, stdin)
     finally:
@@ -352,11 +361,37 @@ def _read_password(from_stdin: bool, stdin: TextIO) -> str:
 
 def _cmd_import(engine: Engine, args: argparse.Namespace, _stdin: TextIO) -> int:
     """All rows or none (row-numbered errors otherwise); order numbers already stored are skipped."""
+    try:
+        import_source.check_size(args.file.stat().st_size)  # before reading it into memory
+    except import_source.SourceError as exc:
+        raise CliError(str(exc)) from exc
+    mapping = None
+    if args.mapping:
+        with session_scope(engine) as session:
+            mapping = import_mapping.load(session, args.mapping)
     data = args.file.read_bytes()
-    result = order_import.run_import(engine, CLI_ACTOR, data, source_name=args.file.name)
+    result = order_import.run_import(engine, CLI_ACTOR, data, source_name=args.file.name, mapping=mapping)
     print(
-        f"주문을 가져왔습니다 (orders imported): 새 주문 {result.created:,}건, "
-        f"이미 있던 주문 {result.skipped_existing:,}건 건너뜀, 새 고객 {result.customers_created:,}명"
+        f"주문을 가져왔습니다 (orders imported): 새 주문 {result.created:,}건 (상품 줄 {result.lines:,}개), "
+        f"이미 있던 주문 {result.skipped_existing:,}건 건너뜀, 새 고객 {result.customers_created:,}명, "
+        f"환불 {result.refunds_created:,}건 (이미 있던 환불 {result.refunds_skipped:,}건 건너뜀)"
+    )
+    if result.products_created:
+        shown = ", ".join(result.products_created[:20])
+        more = f" 외 {len(result.products_created) - 20:,}개" if len(result.products_created) > 20 else ""
+        print(f"새 상품 {len(result.products_created):,}개 (products created): {shown}{more}")
+    return EXIT_OK
+
+
+def _cmd_customers(engine: Engine, _args: argparse.Namespace, _stdin: TextIO) -> int:
+    """customers merge: the same merge as migration 0002, audited per merged number."""
+    from core.customers import merge
+
+    with session_scope(engine) as session:
+        report = merge.merge_all(session, None)
+    print(
+        f"고객 번호를 확인했습니다 (customers checked): {report.checked:,}명, 번호 정리 {report.identified:,}명, "
+        f"합친 번호 {report.numbers_merged:,}개 (합쳐진 고객 {report.rows_merged:,}명, 수신거부 {report.opted_out:,}개)"
     )
     return EXIT_OK
 

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     toss_base_url: str = "https://api.tosspayments.com"
     toss_secret_key: str | None = Field(default=None, repr=False)
     public_base_url: str = "http://localhost:8501"
+    # The header value Kakao i Open Builder sends with every skill call (set in the skill's header
+    # settings); unset: the owner makes one on 설정 → 연동 (stored in the settings table).
+    kakao_skill_secret: str | None = Field(default=None, repr=False)
+    # Signs the customer pages' CSRF tokens (web/customer/render.py); unset, one random key is kept in the store.
+    web_secret: str | None = Field(default=None, repr=False)
 
     message_provider: Literal["outbox", "solapi"] = "outbox"
     solapi_base_url: str = "https://api.solapi.com"

@@ -1,5 +1,5 @@
 """주문: search orders, read one (items, payments, refunds, messages, timeline), refund with a
-confirmation, payment links and their funnel, CSV import."""
+confirmation, payment links and their funnel, order import (CSV/XLSX with a column mapping)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from sqlmodel import select
 import ui
 from core import clock
 from core.accounts.auth import phone_for
+from core.customers import service as customer_service
 from core.db import session_scope
-from core.errors import ChannelDeskError
-from core.models import Customer, Product
+from core.errors import ChannelDeskError, ValidationFailed
+from core.models import Product
 from core.models.orders import (
     ORDER_STATUS_LABELS,
     PAYMENT_LINK_STATUS_LABELS,
@@ -26,17 +27,12 @@ from core.models.orders import (
 )
 from core.models.staff import ROLE_LABELS
 from core.money import format_krw
+from core.payments import import_mapping, import_source
 from core.payments import jobs as payment_jobs
 from core.payments import links as payment_links
-from core.payments.order_import import COLUMNS, REQUIRED, ImportRejected, run_import
-from core.payments.orders import (
-    REFUND_ROLES,
-    order_detail,
-    refund_payment,
-    refundable_amount,
-    search_orders,
-    unknown_outcome_notes,
-)
+from core.payments.order_import import ImportRejected, run_import
+from core.payments.queries import order_detail, search_orders
+from core.payments.refunds import REFUND_ROLES, refund_payment, refundable_amount, unknown_outcome_notes
 from ui import feedback
 from ui.labels import PAYMENT_METHOD_LABELS, gateway_label, method_label
 from ui.tables import show_rows
@@ -47,7 +43,7 @@ st.title("주문")
 feedback.show("ord")
 changed = feedback.highlighted("ord")  # ("refund", id) / ("link", id) after an action
 
-tab_search, tab_links, tab_import = st.tabs(["주문 조회", "결제 링크", "CSV 가져오기"])
+tab_search, tab_links, tab_import = st.tabs(["주문 조회", "결제 링크", "주문 가져오기"])
 
 with tab_search:
     cols = st.columns([3, 1, 1, 1, 1])
@@ -64,15 +60,19 @@ with tab_search:
     )
     date_from = cols[3].date_input("시작일", value=None, key="ord_from")
     date_to = cols[4].date_input("종료일", value=None, key="ord_to")
-    with session_scope(engine) as session:
-        rows = search_orders(
-            session,
-            query=query,
-            status=None if status_choice == "전체" else status_choice,
-            payment_method=None if method_choice == "전체" else method_choice,
-            date_from=date_from if isinstance(date_from, date) else None,
-            date_to=date_to if isinstance(date_to, date) else None,
-        )
+    try:
+        with session_scope(engine) as session:
+            rows = search_orders(
+                session,
+                query=query,
+                status=None if status_choice == "전체" else status_choice,
+                payment_method=None if method_choice == "전체" else method_choice,
+                date_from=date_from if isinstance(date_from, date) else None,
+                date_to=date_to if isinstance(date_to, date) else None,
+            )
+    except ValidationFailed as exc:
+        st.warning(str(exc))
+        rows = []
     show_rows(
         [
             {
@@ -270,9 +270,8 @@ with tab_links:
 
         def _create_link(session):  # type: ignore[no-untyped-def]
             customer_id = None
-            digits = "".join(ch for ch in phone if ch.isdigit())
-            if digits:
-                customer = session.exec(select(Customer).where(Customer.phone.in_([digits, phone.strip()]))).first()
+            if phone.strip():
+                customer = customer_service.find_by_phone(session, phone)  # any shape of the number
                 if customer is None:
                     raise ChannelDeskError(f"연락처 {phone}의 고객을 찾을 수 없습니다")
                 customer_id = customer.id
@@ -315,29 +314,97 @@ with tab_links:
         highlight=lambda i: changed == ("link", links[i].id),
     )
 
+def ui_columns(header: list[str]) -> list[str]:
+    """Unique, non-empty column titles for the preview table ('' → '열 3', a repeat → '상품명 (2)')."""
+    seen: dict[str, int] = {}
+    titles = []
+    for i, name in enumerate(header, start=1):
+        title = name or f"열 {i}"
+        seen[title] = seen.get(title, 0) + 1
+        titles.append(title if seen[title] == 1 else f"{title} ({seen[title]})")
+    return titles
+
+
 with tab_import:
-    st.markdown(
-        "CSV 열: "
-        + ", ".join(f"{names[1]}{' (필수)' if key in REQUIRED else ''}" for key, names in COLUMNS.items())
+    st.caption(
+        "스마트스토어·카페24 등에서 내려받은 주문 파일(CSV 또는 엑셀 XLSX, UTF-8 또는 CP949). 한 줄이 주문의 상품 "
+        "한 줄이고, 같은 주문번호의 줄은 한 주문이 됩니다. 모든 줄이 올바를 때만 저장되며, 이미 있는 주문번호는 "
+        "건너뜁니다."
     )
-    st.caption("UTF-8 또는 CP949(엑셀) CSV. 모든 행이 올바를 때만 저장되며, 이미 있는 주문번호는 건너뜁니다.")
-    upload = st.file_uploader("주문 CSV (최대 10MB, 약 10만 건)", type=["csv"], key="ord_import_file",
-                              max_upload_size=10)
-    if upload is not None and st.button("가져오기", type="primary", key="ord_import_run"):
+    upload = st.file_uploader("주문 파일 (최대 50MB)", type=["csv", "xlsx"], key="ord_import_file",
+                              max_upload_size=50)
+    if upload is not None and st.session_state.get("ord_import_name") != (upload.name, upload.size):
+        st.session_state["ord_import_data"] = upload.getvalue()
+        st.session_state["ord_import_name"] = (upload.name, upload.size)
+        st.session_state.pop("ord_import_errors", None)
+    data = st.session_state.get("ord_import_data")
+    if data:
+        source_name = str((st.session_state.get("ord_import_name") or ("upload.csv",))[0])
         try:
-            result = run_import(engine, actor, upload.getvalue(), source_name=upload.name)
-        except ImportRejected as exc:
-            st.session_state["ord_import_errors"] = [{"행": e.row, "오류": e.message} for e in exc.errors]
-            feedback.failed("ord", f"{len(exc.errors)}건의 오류가 있어 아무것도 저장하지 않았습니다.")
-        except ChannelDeskError as exc:
-            feedback.failed("ord", str(exc))
-        else:
-            st.session_state.pop("ord_import_errors", None)
-            feedback.done(
-                "ord",
-                f"{result.created}건 가져옴 · 이미 있는 주문 {result.skipped_existing}건 건너뜀 · "
-                f"새 고객 {result.customers_created}명",
-            )
+            header, first_rows = import_source.preview(data)
+        except import_source.SourceError as exc:
+            st.error(str(exc))
+            header, first_rows = [], []
+        if header:
+            st.markdown("**미리보기** (처음 5줄)")
+            shown = ui_columns(header)
+            st.dataframe([dict(zip(shown, row, strict=False)) for row in first_rows], hide_index=True,
+                         key="ord_import_preview")
+            with session_scope(engine) as session:
+                saved = import_mapping.saved(session)
+            choice = st.selectbox("열 매핑", ["자동 추천 (머리글 이름)", *sorted(saved)], key="ord_import_saved")
+            base = saved.get(choice) or import_mapping.suggest(header)
+            token = abs(hash((tuple(header), choice))) % 10**8  # a new file or mapping starts fresh choices
+            none = "(없음)"
+            mapping: dict[str, str] = {}
+            columns = st.columns(3)
+            for i, import_field in enumerate(import_mapping.FIELDS):
+                options = [none, *dict.fromkeys(header)]
+                current = base.get(import_field.key)
+                picked = columns[i % 3].selectbox(
+                    f"{import_field.label}{' (필수)' if import_field.required else ''}",
+                    options,
+                    index=options.index(current) if current in options else 0,
+                    help=import_field.help or None,
+                    key=f"ord_map_{import_field.key}_{token}",
+                )
+                if picked != none:
+                    mapping[import_field.key] = picked
+            problems = import_mapping.check(mapping, header)
+            for problem in problems:
+                st.warning(problem)
+            name_column, save_column = st.columns([3, 1])
+            mapping_name = name_column.text_input("매핑 이름 (다음에 다시 쓰기)", key="ord_import_mapping_name",
+                                                  placeholder="예: 스마트스토어")
+            if save_column.button("매핑 저장", key="ord_import_mapping_save", disabled=bool(problems)):
+                try:
+                    with session_scope(engine) as session:
+                        import_mapping.save(session, actor, mapping_name, mapping)
+                except ChannelDeskError as exc:
+                    feedback.failed("ord", str(exc))
+                else:
+                    feedback.done("ord", f"열 매핑 '{mapping_name.strip()}'을(를) 저장했습니다")
+            if st.button("가져오기", type="primary", key="ord_import_run", disabled=bool(problems)):
+                try:
+                    result = run_import(engine, actor, data, source_name=source_name, mapping=mapping)
+                except ImportRejected as exc:
+                    st.session_state["ord_import_errors"] = [{"행": e.row, "오류": e.message} for e in exc.errors]
+                    feedback.failed("ord", f"{len(exc.errors)}건의 오류가 있어 아무것도 저장하지 않았습니다.")
+                except ChannelDeskError as exc:
+                    feedback.failed("ord", str(exc))
+                else:
+                    st.session_state.pop("ord_import_errors", None)
+                    created = result.products_created
+                    products = (
+                        f" · 새 상품 {len(created):,}개: {', '.join(created[:10])}{' …' if len(created) > 10 else ''}"
+                        if created else ""
+                    )
+                    feedback.done(
+                        "ord",
+                        f"주문 {result.created:,}건(상품 {result.lines:,}줄) 가져옴 · 이미 있는 주문 "
+                        f"{result.skipped_existing:,}건 건너뜀 · 새 고객 {result.customers_created:,}명 · "
+                        f"환불 {result.refunds_created:,}건{products}",
+                    )
     if errors := st.session_state.get("ord_import_errors"):
         st.dataframe(errors, hide_index=True, key="ord_import_error_rows")
 

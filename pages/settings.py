@@ -9,7 +9,14 @@ from core.accounts.staff import staff_users
 from core.db import session_scope
 from core.models.staff import ROLE_LABELS
 from core.worker import worker_health
-from ui import feedback, settings_messaging, settings_sla
+from ui import (
+    feedback,
+    settings_checkout,
+    settings_customers,
+    settings_inbound,
+    settings_messaging,
+    settings_sla,
+)
 from ui.labels import JOB_OUTCOME_LABELS, job_counts_sentence, job_label
 from ui.tables import show_rows
 
@@ -17,13 +24,19 @@ actor = ui.current_actor()
 st.title("설정")
 
 feedback.show("set")
-tab_sla, tab_messaging, tab_users, tab_worker = st.tabs(["응답 기한·영업시간", "템플릿·자동화", "사용자", "자동 작업 상태"])
+tab_sla, tab_messaging, tab_users, tab_worker, tab_inbound, tab_customers = st.tabs(
+    ["응답 기한·영업시간", "템플릿·자동화", "사용자", "자동 작업 상태", "연동", "고객 통합"]
+)
 
 with tab_sla:
     settings_sla.render(actor, ui.engine())
 
 with tab_messaging:
     settings_messaging.render(actor, ui.engine())
+    settings_checkout.render(actor, ui.engine())  # the refund policy on the customer's /pay page
+
+with tab_inbound:
+    settings_inbound.render(actor, ui.engine())
 
 with tab_worker:
 
@@ -126,3 +139,6 @@ with tab_users:
                 else "계정을 다시 사용합니다.",
                 highlight=lambda _: target_id,
             )
+
+with tab_customers:
+    settings_customers.render(actor, ui.engine())

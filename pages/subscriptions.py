@@ -21,7 +21,9 @@ from core.models.subscriptions import (
     SubscriptionStatus,
 )
 from core.money import format_krw
+from ui import feedback
 from ui.labels import history_detail, reason_label, template_label
+from ui.tables import show_rows
 
 CHARGE_STATUS_LABELS = {"pending": "대기", "succeeded": "결제 완료", "failed": "실패", "unknown": "확인 중"}
 EVENT_LABELS = {
@@ -43,28 +45,29 @@ EVENT_LABELS = {
     "moved_past_review": "다음 결제 진행 (이전 결제 확인 중)",
 }
 
-# History detail keys as the screen names them (no code names on screen).
+RETRY_OUTCOME_WORDS = {"succeeded": "결제되었습니다", "failed": "다시 실패했습니다", "unknown": "결과 확인 중입니다"}
+
+PAGE = "sub"
 actor = ui.current_actor()
 engine = ui.engine()
 today = clock.today_kst()
 st.title("정기결제")
 
-flash = st.session_state.pop("sub_flash", None)
-if flash:
-    (st.success if flash[0] == "ok" else st.error)(flash[1])
+feedback.show(PAGE)
 
 
 def run_action(label: str, action) -> None:  # type: ignore[no-untyped-def]
-    """Call a core service in one transaction; show its Korean message on failure, and say so when
-    the change moved the next charge so its notice goes out first."""
+    """Call a core service in one transaction; a toast in view, the subscription marked in the list,
+    and when the change moved the next charge, say so (its notice goes out first)."""
     try:
         with session_scope(engine) as session:
             subscription = action(session)
             moved = billing.last_move_words(session, subscription.id) if subscription is not None else None
-        st.session_state["sub_flash"] = ("ok", f"{label} 완료" + (f". {moved}" if moved else ""))
+            changed = subscription.id if subscription is not None else None
     except ChannelDeskError as exc:
-        st.session_state["sub_flash"] = ("error", f"{label} 실패: {exc}")
-    st.rerun()
+        feedback.failed(PAGE, f"{label} 실패: {exc}")
+    else:
+        feedback.done(PAGE, f"{label} 완료" + (f". {moved}" if moved else ""), highlight=("sub", changed))
 
 
 with session_scope(engine) as session:
@@ -95,8 +98,8 @@ else:
 
 st.subheader("결제 실패 · 확인 필요")
 if failed:
-    st.dataframe(
-        [
+    marked = feedback.highlighted(PAGE)
+    failed_rows = [
             {
                 "번호": charge.id,
                 "고객": customer.name,
@@ -113,14 +116,16 @@ if failed:
                 "구독 상태": SUBSCRIPTION_STATUS_LABELS.get(sub.status, sub.status),
             }
             for charge, sub, customer in failed
-        ],
-        hide_index=True,
-        width="stretch",
+    ]
+    show_rows(
+        failed_rows,
         key="sub_failed",
+        highlight=lambda i: marked == ("sub", failed[i][1].id),
     )
     retry_options = {
         f"{cu.name} · {c.period:%Y-%m-%d} · {format_krw(c.amount)} ({c.id}번)": c.id for c, _, cu in failed
     }
+    charge_subs = {c.id: sub.id for c, sub, _ in failed}
     with st.form("sub_retry_form"):
         chosen = st.selectbox("재시도할 결제", list(retry_options), key="sub_retry_pick")
         sure = st.checkbox("고객과 확인했고, 지금 다시 결제합니다", key="sub_retry_confirm")
@@ -128,17 +133,16 @@ if failed:
             if not sure:
                 st.warning("확인란을 먼저 선택하세요.")
             else:
+                charge_id = retry_options[chosen]
                 try:
-                    outcome = billing.retry_charge(engine, actor, retry_options[chosen])
-                    labels = {
-                        "succeeded": "결제되었습니다",
-                        "failed": "다시 실패했습니다",
-                        "unknown": "결과 확인 중입니다",
-                    }
-                    st.session_state["sub_flash"] = ("ok", f"재시도: {labels.get(outcome, outcome)}")
+                    outcome = billing.retry_charge(engine, actor, charge_id)
                 except ChannelDeskError as exc:
-                    st.session_state["sub_flash"] = ("error", f"재시도 실패: {exc}")
-                st.rerun()
+                    feedback.failed(PAGE, f"재시도 실패: {exc}")
+                else:
+                    words = RETRY_OUTCOME_WORDS.get(outcome, "결과 확인 중입니다")
+                    feedback.done(
+                        PAGE, f"재시도: {words}", highlight=("sub", charge_subs[charge_id]), info=outcome != "succeeded"
+                    )
 else:
     st.success("실패한 결제가 없습니다.")
 
@@ -150,7 +154,8 @@ with session_scope(engine) as session:
 if not subscriptions:
     st.info("구독이 없습니다.")
     st.stop()
-st.dataframe(
+marked = feedback.highlighted(PAGE)
+show_rows(
     [
         {
             "번호": sub.id,
@@ -165,9 +170,8 @@ st.dataframe(
         }
         for sub, customer, plan_name in subscriptions
     ],
-    hide_index=True,
-    width="stretch",
     key="sub_list",
+    highlight=lambda i: marked == ("sub", subscriptions[i][0].id),
 )
 
 labels = {f"{customer.name} · {plan_name} ({sub.id}번)": sub.id for sub, customer, plan_name in subscriptions}

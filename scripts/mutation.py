@@ -47,9 +47,9 @@ TARGETS: dict[str, Target] = {
     "core/messaging/compliance.py": Target(
         tests=("tests/messaging/test_compliance_law.py", "tests/messaging/test_rules.py"),
     ),
-    "core/payments/orders.py": Target(
+    "core/payments/refunds.py": Target(
         tests=("tests/payments/test_refund_rules.py", "tests/payments/test_refunds.py"),
-        functions=("refund_payment", "_reserve_refund", "refund_tax_free_amount", "check_amount", "refundable_amount"),
+        functions=("refund_payment", "_reserve_refund", "refund_tax_free_amount", "refundable_amount"),
         pytest_args=SQLITE_ONLY,
         note="the refund path up to the gateway call (PostgreSQL runs of the same tests are left out)",
     ),

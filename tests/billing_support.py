@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from datetime import date, datetime
@@ -112,6 +113,9 @@ def kst(text: str) -> datetime:
     return clock.parse_instant(text)
 
 
+_NUMBERS = itertools.count(1000)
+
+
 def make_subscription(
     engine: Engine,
     actor: Actor,
@@ -126,7 +130,8 @@ def make_subscription(
     customer_name: str = "김회원",
 ) -> int:
     with Session(engine) as session:
-        customer = Customer(name=customer_name, phone="01012345678")
+        # a number of their own: one customer per number (a unique index on customer.mobile)
+        customer = Customer(name=customer_name, phone=f"010{next(_NUMBERS) % 9000 + 1000:04d}5678")
         session.add(customer)
         session.flush()
         plan = billing.create_plan(

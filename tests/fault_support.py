@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from sqlalchemy import Engine, func, insert, select, text
 
 from core.billing.dates import kst_instant
+from core.customers.identity import canonical_mobile
 from core.db import is_postgres, make_engine, upgrade
 from core.messaging.default_templates import ensure_default_templates
 from core.messaging.outbox import enqueue_many
@@ -356,6 +357,7 @@ def seed(
                     "id": i,
                     "name": f"고객{i}",
                     "phone": f"010{i:08d}",
+                    "mobile": canonical_mobile(f"010{i:08d}"),  # a bulk insert identifies itself
                     "public_id": f"u{i:019d}",
                     "is_channel_friend": True,
                     "created_at": now,

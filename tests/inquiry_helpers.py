@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 from sqlmodel import Session
@@ -14,7 +15,13 @@ def k(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=KST).astimezone(UTC)
 
 
-def make_customer(session: Session, name: str = "김고객", phone: str = "01012345678") -> Customer:
+_NUMBERS = itertools.count(1000)
+
+
+def make_customer(session: Session, name: str = "김고객", phone: str | None = None) -> Customer:
+    """A customer; without a phone, a number of their own (one customer per number: a unique index)."""
+    if phone is None:
+        phone = f"010{next(_NUMBERS) % 9000 + 1000:04d}5678"
     customer = Customer(name=name, phone=phone)
     session.add(customer)
     session.flush()

@@ -634,6 +634,7 @@ def test_rebuild_commits_chunk_by_chunk_and_keeps_writes_made_in_between(
                     other.commit()
 
         monkeypatch.setattr(rollup, "session_scope", scope)
+        monkeypatch.setattr(rollup, "REBUILD_CHUNK_ORDERS", 3)  # chunks of this small shop's size
         counts = analytics.rebuild_rollups(engine, date(2026, 3, 15))
         monkeypatch.undo()
         assert counts["chunks"] == len(scopes) - 2 >= 10  # reset, chunks, the last look at the state

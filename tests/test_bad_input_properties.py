@@ -129,14 +129,16 @@ def csv_files(draw: st.DrawFn) -> bytes:
 @given(data=csv_files())
 def test_csv_order_import_accepts_or_rejects_whole_files(store: Engine, data: bytes) -> None:
     try:
-        rows = order_import.parse(data)
+        parsed = order_import.parse_file(data)
     except order_import.ImportRejected as exc:
         _readable(exc)
         assert exc.errors and all(e.row >= 1 for e in exc.errors)
     else:
-        assert rows
-        for row in rows:
-            assert 1 <= row["quantity"] <= 10_000 and 0 <= row["unit_price"] <= MAX_AMOUNT
+        assert parsed.orders or parsed.refund_rows
+        for order in parsed.orders.values():
+            assert 0 <= order.refunded <= order.total == sum(line.amount for line in order.lines) <= MAX_AMOUNT
+            for line in order.lines:
+                assert 1 <= line.quantity <= 10_000 and 0 <= line.unit_price <= MAX_AMOUNT and line.amount >= 0
     with _refusal_writes_nothing(store) as session:
         order_import.import_orders(session, OWNER, data)
 

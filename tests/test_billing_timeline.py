@@ -11,7 +11,7 @@ from core import billing, clock
 from core.accounts.actor import Actor
 from core.errors import ValidationFailed
 from core.models import ChargeStatus, Payment, Role, SubscriptionCharge
-from core.payments.orders import order_detail
+from core.payments.queries import order_detail
 from tests.billing_support import FakeGateway, kst, make_subscription
 from tests.test_billing_dunning import _fail_first_charge, _pay
 

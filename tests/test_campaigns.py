@@ -20,6 +20,7 @@ from core.models import (
     AdSendSlot,
     AuditLog,
     Campaign,
+    CampaignClick,
     CampaignRecipient,
     CampaignStatus,
     Customer,
@@ -414,10 +415,9 @@ def test_smart_test_then_winner_to_the_rest_once(engine: Engine, actors: dict[st
                 )
                 == "https://shop.example/sale"
             )
-        assert (
-            campaigns.record_click(s, campaign_id=str(cid), public_id="stranger")
-            == "https://shop.example/sale"
-        )
+        # Walking campaign ids with a made-up recipient id reveals nothing (#16): only sent links answer.
+        assert campaigns.record_click(s, campaign_id=str(cid), public_id="stranger") is None
+        assert campaigns.record_click(s, campaign_id=str(cid), public_id="") is None
         assert campaigns.record_click(s, campaign_id="x", public_id="y") is None
         for m in b_people:
             s.add(
@@ -717,3 +717,14 @@ def test_campaign_at_23h_with_the_provider_down_goes_later_once(
         result = campaigns.results(s, cid)
     assert all(t.startswith("(광고) ") and t.count("무료수신거부") == 1 for t in texts)
     assert (result.total.delivered, result.total.failed) == (10, 0)
+
+
+def test_a_draft_campaigns_link_answers_nobody(engine: Engine, actors: dict[str, Actor]) -> None:
+    """/go answers only for links that were sent (#16): a draft's target stays unknown to a visitor
+    walking campaign ids, even with a real customer's public id."""
+    _bulk_customers(engine, 3)
+    cid = _campaign(engine, actors["staff"], ["a"], options={"link_url": "https://shop.example/secret-sale"})
+    with session_scope(engine) as s:
+        for public_id in ("pub0", "pub1", "stranger", ""):
+            assert campaigns.record_click(s, campaign_id=str(cid), public_id=public_id) is None
+        assert s.execute(select(func.count()).select_from(CampaignClick)).scalar_one() == 0

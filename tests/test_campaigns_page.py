@@ -1,4 +1,4 @@
-"""캠페인 page in AppTest as staff: build a segment, compose, confirm and send, results; go.py clicks."""
+"""캠페인 page in AppTest as staff: build a segment, compose, confirm and send, results; /go clicks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlmodel import Session
 from core import clock
 from core.db import session_scope
 from core.models import AuditLog, CampaignClick, Customer, Message
-from tests.ui_helpers import open_app, point_app_at, texts
+from tests.ui_helpers import open_app, texts
 
 
 def _customers(engine: Engine, n: int = 30) -> None:
@@ -76,7 +76,7 @@ def test_contradictory_rules_show_a_clear_error(sqlite_engine: Engine, sqlite_ac
     assert any("조건이 서로 맞지 않습니다" in e.value for e in at.error)
 
 
-def test_go_page_records_a_click_and_offers_the_target(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+def test_go_records_a_click_and_redirects_to_the_target(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
     from core import campaigns
     from core.accounts.actor import Actor
     from core.models import Role
@@ -93,17 +93,11 @@ def test_go_page_records_a_click_and_offers_the_target(sqlite_engine: Engine, sq
             options={"link_url": "https://shop.example/x"},
         ).id
         campaigns.start(s, staff, cid)
-    point_app_at(sqlite_engine)
-    from streamlit.testing.v1 import AppTest
+    from tests.web.helpers import customer_client
 
-    from tests.ui_helpers import ROOT
-
-    at = AppTest.from_file(str(ROOT / "pages" / "go.py"), default_timeout=30)
-    at.query_params["c"] = str(cid)
-    at.query_params["u"] = "pub1"
-    at.run()
-    assert not at.exception, at.exception
-    assert "https://shop.example/x" in texts(at)
+    with customer_client(sqlite_engine) as client:  # /go is a plain route of server.py (web/customer/go.py)
+        answer = client.get(f"/go?c={cid}&u=pub1")
+    assert answer.status_code == 303 and answer.headers["location"] == "https://shop.example/x"
     with Session(sqlite_engine) as s:
         assert s.execute(select(func.count()).select_from(CampaignClick)).scalar() == 1
 

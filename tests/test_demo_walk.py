@@ -42,7 +42,7 @@ from core.models import (
 )
 from core.models.sandbox import SandboxInstrument, SandboxPayment
 from core.payments.gateways.registry import get_router
-from core.payments.orders import refund_payment
+from core.payments.refunds import refund_payment
 
 ROOT = Path(__file__).resolve().parent.parent
 # The seed's instant is given, never the default test clock (CI shifts that years ahead).

@@ -17,7 +17,7 @@ from core import analytics, clock
 from core.accounts.actor import Actor
 from core.models import CustomerSummary, Order, OrderStatus, Payment, PaymentStatus, Refund, RefundStatus
 from core.payments.order_import import IMPORT_REFUND_REASON, ImportRejected, import_orders, run_import
-from core.payments.orders import order_detail
+from core.payments.queries import order_detail
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "orders_sample.csv"
 HEADER = "order_number,ordered_at,customer_name,customer_phone,product_name,quantity,unit_price,status"

@@ -253,7 +253,7 @@ def test_alert_message_setting_is_audited(sqlite_engine: Engine, sqlite_actors: 
 
 
 class FakeGateway:
-    """Stands in for core.payments.orders.refund_payment: idempotent by key, never over-refunds."""
+    """Stands in for core.payments.refunds.refund_payment: idempotent by key, never over-refunds."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -414,11 +414,11 @@ def test_refund_larger_than_refundable_rejected(
 def test_sentinel_with_real_refund_service_and_sandbox_gateway(
     engine: Engine, actors: dict[str, Actor]
 ) -> None:
-    """End to end: two approved sandbox payments for one order; core.payments.orders.refund_payment cancels the later."""
+    """End to end: two approved sandbox payments for one order; core.payments.refunds.refund_payment cancels the later."""
     import functools
 
     from core.models import Order, OrderItem, SandboxPayment
-    from core.payments.orders import refund_payment
+    from core.payments.refunds import refund_payment
     from tests.payments.helpers import sandbox_router
 
     sandbox, router = sandbox_router(engine)

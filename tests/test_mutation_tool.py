@@ -33,16 +33,16 @@ def test_every_configured_test_file_exists(module):
 
 
 def test_mutant_names_follow_mutmut():
-    orders = tool.TARGETS["core/payments/orders.py"]
-    assert "core.payments.orders.x__reserve_refund__mutmut_*" in tool.mutant_patterns("core/payments/orders.py", orders)
+    refunds = tool.TARGETS["core/payments/refunds.py"]
+    assert "core.payments.refunds.x__reserve_refund__mutmut_*" in tool.mutant_patterns("core/payments/refunds.py", refunds)
     assert tool.mutant_patterns("core/inquiries/sla.py", tool.TARGETS["core/inquiries/sla.py"]) == ["core.inquiries.sla.*"]
 
 
 def test_the_scratch_config_is_valid_toml_for_mutmut():
-    section = tool._mutmut_section("core/payments/orders.py", tool.TARGETS["core/payments/orders.py"])
+    section = tool._mutmut_section("core/payments/refunds.py", tool.TARGETS["core/payments/refunds.py"])
     config = tomllib.loads(section)["tool"]["mutmut"]
-    assert config["only_mutate"] == ["core/payments/orders.py"]
-    assert config["pytest_add_cli_args_test_selection"] == list(tool.TARGETS["core/payments/orders.py"].tests)
+    assert config["only_mutate"] == ["core/payments/refunds.py"]
+    assert config["pytest_add_cli_args_test_selection"] == list(tool.TARGETS["core/payments/refunds.py"].tests)
     assert config["pytest_add_cli_args"][-2:] == ["-m", "not postgres and not browser"]
 
 

@@ -159,3 +159,35 @@ def test_inquiry_cards_carry_number_type_customer_subject_and_time_left(sqlite_e
     assert not any(ch in texts(at) for ch in "🔴🟠🟢⏸🔔")
     # the filters are folded into one expander
     assert "필터" in [e.label for e in at.expander]
+
+
+def test_subscription_actions_answer_in_a_toast_and_mark_the_changed_subscription(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    """정기결제 follows the same pattern: the toast says what happened, the list shows the new status
+    on the marked row, and a refused action's error stays until closed."""
+    from datetime import date
+
+    from core import clock
+    from core.accounts.actor import Actor
+    from core.models import Role
+    from tests.billing_support import kst, make_subscription
+
+    clock.set_now(kst("2027-03-01T12:00"))
+    owner = Actor(None, "사장님", Role.OWNER)
+    sub_id = make_subscription(sqlite_engine, owner, start=date(2027, 3, 4), customer_name="박회원")
+    at = open_app(sqlite_engine, sqlite_actors["cs"], "pages/subscriptions.py")
+    at.checkbox(key="sub_pause_confirm").check()
+    next(b for b in at.button if b.label == "일시정지").click().run()
+    assert not at.exception, at.exception
+    assert toasts(at) == ["일시정지 완료"]
+    rows = table(at, "다음 결제일").value
+    assert list(rows.loc[rows["번호"] == sub_id, "상태"]) == ["일시정지"]
+    assert highlighted_rows(at, "다음 결제일")  # the paused subscription is marked
+
+    at.checkbox(key="sub_amount_confirm").check()
+    at.number_input(key="sub_amount").set_value(0)
+    next(b for b in at.button if b.label == "금액 변경").click().run()
+    assert not at.exception, at.exception
+    assert toasts(at) and toasts(at)[0].startswith("금액 변경 실패")
+    assert any(e.value.startswith("금액 변경 실패") for e in at.error)  # stays until 닫기
+    at.button(key="sub__feedback_dismiss").click().run()
+    assert not any(e.value.startswith("금액 변경 실패") for e in at.error)

@@ -209,7 +209,7 @@ def test_money_campaign_role_and_setting_changes_are_audited() -> None:
     from tests.test_security_roles import ACTIONS
 
     names = {a.name for a in ACTIONS if a.audited}
-    assert {"orders.refund_payment", "inquiries.refund", "links.create_payment_link",
+    assert {"refunds.refund_payment", "inquiries.refund", "links.create_payment_link",
             "order_import.import_orders"} <= names  # money
     assert {"campaigns.start", "campaigns.send_winner", "campaigns.schedule"} <= names  # campaign sends
     assert {"auth.change_role", "auth.create_user"} <= names  # roles

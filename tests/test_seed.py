@@ -16,7 +16,7 @@ from sqlmodel import Session, SQLModel
 from core import clock
 from core.accounts.auth import authenticate
 from core.db import make_engine
-from core.demo import seed
+from core.demo import generator, seed, writer
 from core.models import (
     AuditLog,
     ChargeStatus,
@@ -297,8 +297,8 @@ def test_a_failure_half_way_writes_nothing(engine: Engine, monkeypatch: pytest.M
     def explode(self: Any, n_orders: int) -> None:
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr(seed._Generator, "_inquiries", explode)
-    monkeypatch.setattr(seed, "BULK_INDEX_THRESHOLD", 0)  # the index drop must roll back too
+    monkeypatch.setattr(generator.Generator, "_inquiries", explode)
+    monkeypatch.setattr(generator, "BULK_INDEX_THRESHOLD", 0)  # the index drop must roll back too
     indexes_before = _index_names(engine)
     with pytest.raises(RuntimeError, match="simulated"):
         seed.seed_demo(engine, **SMALL)
@@ -317,7 +317,7 @@ def _index_names(engine: Engine) -> set[str]:
 
 
 def test_big_load_path_rebuilds_every_index(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(seed, "BULK_INDEX_THRESHOLD", 0)
+    monkeypatch.setattr(generator, "BULK_INDEX_THRESHOLD", 0)
     before = _index_names(engine)
     seed.seed_demo(engine, **{**SMALL, "orders": 300})
     assert _index_names(engine) == before
@@ -355,15 +355,15 @@ def test_bad_arguments_are_refused(sqlite_engine: Engine) -> None:
 def test_a_writer_thread_error_surfaces_and_writes_nothing(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_write = seed._Writer._write
+    real_write = writer.Writer._write
 
     def failing(self: Any, table: str, columns: Any, rows: Any) -> None:
         if table == "review":
             raise RuntimeError("writer broke (simulated)")
         real_write(self, table, columns, rows)
 
-    monkeypatch.setattr(seed._Writer, "_write", failing)
-    monkeypatch.setattr(seed, "BACKGROUND_WRITER", True)
+    monkeypatch.setattr(writer.Writer, "_write", failing)
+    monkeypatch.setattr(generator, "BACKGROUND_WRITER", True)
     with pytest.raises(RuntimeError, match="writer broke"):
         seed.seed_demo(engine, **SMALL)
     assert _rows(engine, Customer) == [] and _rows(engine, Order) == []
@@ -372,7 +372,7 @@ def test_a_writer_thread_error_surfaces_and_writes_nothing(
 def test_background_writer_gives_the_same_data(
     seeded: Engine, sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(seed, "BACKGROUND_WRITER", True)
+    monkeypatch.setattr(generator, "BACKGROUND_WRITER", True)
     other = _sqlite_copy(sqlite_template, tmp_path, "background.db")
     seed.seed_demo(other, **SMALL)
     assert _dump(other) == _dump(seeded)

@@ -68,7 +68,10 @@ def test_staff_pages_without_a_session_go_to_the_login(server: str) -> None:
         assert response.headers["location"].startswith("/auth/login?next=")
     page = httpx.get(f"{server}/auth/login", timeout=30)
     assert page.status_code == 200 and "ChannelDesk 로그인" in page.text and 'type="password"' in page.text
-    assert _get(server, "/pay", None).status_code == 200  # public pages stay public
+    # Customer pages stay public: plain HTML answers of their own (no login redirect, no Streamlit).
+    bare_pay = _get(server, "/pay", None)
+    assert bare_pay.status_code == 400 and "결제 링크가 올바르지 않습니다" in bare_pay.text
+    assert _get(server, "/go", None).status_code == 404
 
 
 def test_the_cookie_is_httponly_lax_and_secure_on_https(server: str) -> None:

@@ -35,7 +35,7 @@ from core.models import (
 )
 from core.payments.links import create_payment_link, open_link, pay_link, select_method, start_payment
 from core.payments.order_import import run_import
-from core.payments.orders import order_refunded_amount, refund_payment
+from core.payments.refunds import order_refunded_amount, refund_payment
 from tests.payments.helpers import sandbox_router
 
 SEEDED_AT = clock.parse_instant("2026-11-23T10:00:00+09:00")

@@ -20,6 +20,7 @@ from core import clock
 from core.accounts import audit
 from core.accounts.actor import CLI_ACTOR, Actor, require_role
 from core.config import get_settings
+from core.customers.identity import NOT_MOBILE, identify
 from core.db import read_scope, session_scope
 from core.errors import PermissionDenied, ValidationFailed
 from core.messaging.phone import mask_phone
@@ -49,10 +50,19 @@ PHONE_ROLES = frozenset({Role.OWNER, Role.CS})
 
 
 def phone_for(actor: Actor, phone: str | None) -> str:
-    """A customer's number as this role may see it: whole for owner and cs, masked for staff."""
+    """A customer's number as this role may see it: whole for owner and cs, masked for staff.
+    A number that is not a mobile (core.customers.identity) says so: it never receives a message."""
     if not phone:
         return ""
-    return phone if actor.role in PHONE_ROLES else mask_phone(phone)
+    found = identify(phone)
+    if found.raw is None:
+        return ""
+    shown = found.display if actor.role in PHONE_ROLES else mask_phone(found.display)
+    if found.is_mobile:
+        return shown
+    if len(shown) > 40:
+        shown = shown[:40] + "…"
+    return f"{shown} ({NOT_MOBILE})"
 
 
 def parse_role(value: str) -> Role:

@@ -46,11 +46,9 @@ SCREENS: list[Screen] = [
     Screen("pages/settings.py", "설정", ":material/settings:", "settings", frozenset({Role.OWNER})),
 ]
 
-# Pages a customer opens from a link, without a staff login (sandbox payment, tracked links).
-PUBLIC_SCREENS: list[Screen] = [
-    Screen("pages/pay.py", "결제", ":material/payments:", "pay", _ALL),
-    Screen("pages/go.py", "링크", ":material/link:", "go", frozenset()),  # campaign tracked links
-]
+# Streamlit pages a customer opens without a staff login: none. The customer pages (/pay, /go, /help)
+# are plain HTML routes of server.py (web/customer), so the customer never loads Streamlit.
+PUBLIC_SCREENS: list[Screen] = []
 
 
 def screens_for(role: Role) -> list[Screen]:

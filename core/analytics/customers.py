@@ -9,7 +9,7 @@ import itertools
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -23,7 +23,8 @@ from core.analytics.facts import (
     _memo,
     _repurchase_after,
     _repurchase_gaps,
-    collect_facts,
+    lifetime_customers,
+    repurchase_histogram,
 )
 from core.analytics.rollup import Coverage, _merge_customers, coverage
 from core.analytics.rules import (
@@ -76,7 +77,7 @@ def _read_tail_customers(
         # A backdated write changed a rolled-up customer: read everything live until the rebuild.
         cov = Coverage(None, frozenset())
     if cov.until is None:
-        facts = collect_facts(session, datetime(1970, 1, 1, tzinfo=UTC), end)
+        facts = lifetime_customers(session, end)
     elif cov.until >= end:
         facts = Facts()
     else:
@@ -254,7 +255,8 @@ def product_repurchase_intervals(session: Session) -> dict[int, tuple[float, int
     cov = coverage(session)
     if cov.until is None or cov.dirty:
         return {
-            pid: (float(statistics.median(g)), len(g)) for pid, g in _repurchase_gaps(session).items() if g
+            pid: (_median_of_counts(counts), sum(counts.values()))
+            for pid, counts in repurchase_histogram(session).items()
         }
     result = {
         int(pid): (float(median), int(n))

@@ -14,7 +14,14 @@ from sqlalchemy import Engine, bindparam, delete, text
 from sqlmodel import Session
 
 from core import clock
-from core.analytics.facts import Facts, _bind_instant, _repurchase_scan, collect_facts
+from core.analytics.facts import (
+    COLLECTED_SQL,
+    Facts,
+    _bind_instant,
+    _repurchase_scan,
+    collect_facts,
+    counted_refunds,
+)
 from core.analytics.rollup import (
     _insert_many,
     _lock_state,
@@ -150,18 +157,23 @@ def _lifetime_customers(
             row[4] = paid_at if row[4] is None else max(row[4], paid_at)
             months.add((cid, month_start(kst_day(paid_at))))
     refunds = text(
-        "SELECT r.id, r.amount, COALESCE(r.completed_at, r.created_at), o.customer_id "
+        "SELECT r.id, r.amount, COALESCE(r.completed_at, r.created_at), o.customer_id, o.id, o.total_amount, "
+        f"{COLLECTED_SQL} "
         "FROM refund r JOIN payment p ON p.id = r.payment_id "
         "JOIN orders o ON o.id = COALESCE(r.order_id, p.order_id) "
         "WHERE r.status = 'succeeded' AND (r.order_id IN :ids OR (r.order_id IS NULL AND p.order_id IN :ids))"
     ).bindparams(bindparam("ids", expanding=True))
     seen: set[int] = set()
+    found: list[tuple[int, int, Any, int, int, int, int]] = []
     for i in range(0, len(order_ids), _CHUNK):
-        for refund_id, amount, at, cid, in session.execute(refunds, {"ids": order_ids[i : i + _CHUNK]}):
-            if refund_id in seen or _as_utc(at) >= until or cid not in rows:
+        for row in session.execute(refunds, {"ids": order_ids[i : i + _CHUNK]}):
+            if row[0] in seen or _as_utc(row[2]) >= until or row[3] not in rows:
                 continue
-            seen.add(refund_id)
-            rows[cid][2] += amount
+            seen.add(row[0])
+            found.append(tuple(row))
+    counted = counted_refunds(session, [(r[0], r[4], r[5], r[6], r[1]) for r in found])
+    for refund_id, _amount, _at, cid, _order, _total, _collected in found:
+        rows[cid][2] += counted[refund_id]
     return rows, months
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from core import clock
-from core.analytics.facts import Facts, _memo, _repurchase_after, collect_facts
+from core.analytics.facts import Facts, _bind_instant, _memo, _repurchase_after, collect_facts
 from core.analytics.rules import (
     _CHUNK,
     _as_date,
@@ -27,7 +27,7 @@ from core.analytics.rules import (
     month_start,
     months_between,
 )
-from core.db import is_postgres, session_scope
+from core.db import analyze, is_postgres, session_scope
 from core.models import (
     AnalyticsDirtyCustomer,
     AnalyticsDirtyDay,
@@ -312,7 +312,10 @@ def _refresh_repurchase(session: Session, start: datetime, end: datetime) -> Non
         session.execute(statement, rows[i : i + 5000])
 
 
-REBUILD_CHUNK_DAYS = 2  # one short transaction per two days of sales: writers wait at most one chunk
+# One short transaction per chunk: at least two days of sales, more while they hold fewer than
+# REBUILD_CHUNK_ORDERS sales (writers wait at most one chunk).
+REBUILD_CHUNK_DAYS = 2
+REBUILD_CHUNK_ORDERS = 2_000
 
 
 def rebuild_rollups(engine: Engine, until: date | datetime | None = None) -> dict[str, int]:
@@ -348,12 +351,56 @@ def rebuild_rollups(engine: Engine, until: date | datetime | None = None) -> dic
         first = _first_sale_day(session)
         start = until if first is None else min(until, clock.kst_midnight(first))
         _set_state(session, start)
-    counts = _roll_forward(engine, until)
-    return counts
+    # Statistics first: without them SQLite reads each chunk's window through the status index,
+    # i.e. every paid order per chunk.
+    analyze(engine)
+    return _roll_forward(engine, until)
+
+
+def _next_activity(session: Session, start: datetime, end: datetime) -> datetime | None:
+    """The first instant in [start, end) where a sale was paid or a refund went back, or None.
+
+    Index lookups only (MIN over ix_orders_paid_at / ix_refund_completed_at), so skipping an empty
+    stretch of history costs the same for a day as for ten years. Any status counts: a window
+    that turns out to hold no sale is merely one wasted chunk, a missed one would be a lost sale.
+    """
+    s, e = _bind_instant(session, start), _bind_instant(session, end)
+    found = [
+        session.execute(text(sql), {"s": s, "e": e}).scalar()
+        for sql in (
+            "SELECT MIN(paid_at) FROM orders WHERE paid_at >= :s AND paid_at < :e",
+            "SELECT MIN(completed_at) FROM refund WHERE completed_at >= :s AND completed_at < :e",
+            "SELECT MIN(created_at) FROM refund WHERE completed_at IS NULL AND created_at >= :s AND created_at < :e",
+        )
+    ]
+    instants = [_as_utc(v) for v in found if v is not None]
+    return min(instants) if instants else None
+
+
+def _chunk_end(session: Session, start: datetime, following: datetime, target: datetime) -> datetime:
+    """Where the chunk from `start` ends: the midnight after the day that holds the
+    REBUILD_CHUNK_ORDERS-th sale from the next activity on, but at least REBUILD_CHUNK_DAYS days
+    of it, and at most the target. A chunk's work (and a writer's wait) is then bounded by sales,
+    not days: a sparse or slow history is rolled up in few chunks, a busy one in short ones."""
+    end = clock.kst_midnight(kst_day(following) + timedelta(days=REBUILD_CHUNK_DAYS))
+    nth = session.execute(
+        text("SELECT paid_at FROM orders WHERE paid_at >= :s AND paid_at < :e ORDER BY paid_at LIMIT 1 OFFSET :n"),
+        {"s": _bind_instant(session, start), "e": _bind_instant(session, target), "n": REBUILD_CHUNK_ORDERS},
+    ).scalar()
+    if nth is None:
+        return target
+    return min(target, max(end, clock.kst_midnight(kst_day(_as_utc(nth)))))
 
 
 def _roll_forward(engine: Engine, target: datetime) -> dict[str, int]:
-    """Move the watermark to `target` chunk by chunk, one transaction each (the state row locked)."""
+    """Move the watermark to `target` chunk by chunk, one transaction each (the state row locked).
+
+    A chunk starts at the watermark and ends after the next REBUILD_CHUNK_ORDERS sales (at least
+    REBUILD_CHUNK_DAYS days from the next sale or refund; `_chunk_end`), so the work is
+    proportional to the sales and the days that have them, not to calendar days: an imported
+    history with orders on 200 days of 5 years takes at most 200 chunks (fewer when they are
+    small), and a stretch with none is passed in the same transaction as the chunk after it.
+    """
     totals = {"days": 0, "orders": 0, "chunks": 0, "longest_chunk_ms": 0}
     while True:
         began = time.perf_counter()
@@ -364,7 +411,12 @@ def _roll_forward(engine: Engine, target: datetime) -> dict[str, int]:
             start = _state_until(state)
             if start >= target:
                 return totals
-            end = min(target, clock.kst_midnight(kst_day(start) + timedelta(days=REBUILD_CHUNK_DAYS)))
+            following = _next_activity(session, start, target)
+            if following is None:  # nothing more up to the target: only the watermark moves
+                if not _set_state(session, target, expected=start):
+                    raise RuntimeError("analytics rollup advanced by another worker")
+                return totals
+            end = _chunk_end(session, start, following, target)
             facts = collect_facts(session, start, end)
             days = len({d for d, _ in facts.daily})
             orders = sum(v[0] for v in facts.daily.values())
@@ -409,8 +461,9 @@ def _write_customers(
                 statement, {"ids": ids[start : start + _CHUNK]}
             ):
                 existing[cid] = [orders, gross, refunds, _as_utc(first), _as_utc(last)]
-        for start in range(0, len(existing), _CHUNK):
-            chunk = sorted(existing)[start : start + _CHUNK]
+        known = sorted(existing)
+        for start in range(0, len(known), _CHUNK):
+            chunk = known[start : start + _CHUNK]
             session.execute(delete(CustomerSales).where(CustomerSales.customer_id.in_(chunk)))  # type: ignore[attr-defined]
     before = {cid: list(row) for cid, row in existing.items()}
     merged = existing

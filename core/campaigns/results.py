@@ -28,8 +28,10 @@ def record_click(
 ) -> str | None:
     """A click on a tracked link (public page, no login): returns where to send the person.
 
-    Only a click by a real recipient of the campaign is counted; the target always comes from the
-    campaign, never from the URL, so the link cannot be turned into an open redirect.
+    The target always comes from the campaign, never from the URL, so the link cannot be turned into
+    an open redirect; and it is given only for a link that was really sent: the campaign id is
+    sequential, but the recipient's public id (80 random bits) is not, so walking ids reveals no
+    draft's target. A forwarded message still works (it carries the recipient's id).
     """
     try:
         campaign = session.get(Campaign, int(campaign_id))
@@ -43,15 +45,16 @@ def record_click(
         .join(CampaignRecipient.__table__, and_(R.customer_id == C.id, R.campaign_id == campaign.id))
         .where(C.public_id == str(public_id or ""))
     ).first()
-    if row is not None:
-        session.add(
-            CampaignClick(
-                campaign_id=campaign.id,
-                customer_id=row.id,
-                variant=row.variant,
-                clicked_at=now or clock.now(),
-            )
+    if row is None:
+        return None
+    session.add(
+        CampaignClick(
+            campaign_id=campaign.id,
+            customer_id=row.id,
+            variant=row.variant,
+            clicked_at=now or clock.now(),
         )
+    )
     return target
 
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
 MAX_RAW_LENGTH = 200  # what we keep of a number we could not read ("stored as given", bounded)
 NOT_MOBILE = "휴대전화 번호 아님"
+_NATIONAL_MOBILE = re.compile(r"01[0-9]{8,9}")
 _SEPARATORS = re.compile(r"[\s\-.()/·‐-―−]+")
 
 
@@ -52,10 +54,16 @@ def canonical_mobile(raw: str | None) -> str | None:
     """'+82 10-1234-5678', '０１０１２３４５６７８', '82-10-1234-5678' → '01012345678'; not a Korean mobile → None.
 
     Idempotent: canonical_mobile(canonical_mobile(x)) == canonical_mobile(x) for every mobile x.
+    Cached: an import or a merge meets the same number many times.
     """
     if raw is None:
         return None
-    text = _clean(str(raw)[: MAX_RAW_LENGTH * 4])
+    return _canonical(str(raw)[: MAX_RAW_LENGTH * 4])
+
+
+@lru_cache(maxsize=65_536)
+def _canonical(raw: str) -> str | None:
+    text = _clean(raw)
     if not text or len(text) > 24:
         return None
     digits = "".join(str(unicodedata.digit(ch)) if ch.isdecimal() else ch for ch in text)
@@ -67,18 +75,34 @@ def canonical_mobile(raw: str | None) -> str | None:
         candidate = digits
     if candidate.startswith("+820"):
         candidate = "+82" + candidate[4:]  # the trunk 0 kept after the country code
-    if not candidate.lstrip("+").isdigit():
+    bare = candidate.lstrip("+")
+    if not (bare.isascii() and bare.isdigit()):
         return None
+    if candidate.startswith("+821") and _NATIONAL_MOBILE.fullmatch("0" + candidate[3:]):
+        candidate = "0" + candidate[3:]  # +82 10… is 010…: the shapes of one number share one check
+    if _NATIONAL_MOBILE.fullmatch(candidate):
+        return _national_mobile(candidate)
     try:
         number = phonenumbers.parse(candidate, "KR")
     except NumberParseException:
         return None
-    if number.country_code != 82 or not phonenumbers.is_valid_number(number):
+    return _mobile_of(number)
+
+
+@lru_cache(maxsize=262_144)
+def _national_mobile(national: str) -> str | None:
+    """The common shape (01X…, written nationally): what parse(national, "KR") gives, without its
+    slow general path (tests/customers/test_identity.py checks both agree). Cached by the national
+    digits, so the shapes of one number ("+82 10…", full-width, hyphens) are checked once."""
+    return _mobile_of(phonenumbers.PhoneNumber(country_code=82, national_number=int(national[1:])))
+
+
+def _mobile_of(number: phonenumbers.PhoneNumber) -> str | None:
+    # number_type is UNKNOWN for an invalid number, so MOBILE implies valid (one check, not two: the
+    # merge and the import run this for every row). A Korean national number drops the trunk 0.
+    if number.country_code != 82 or phonenumbers.number_type(number) != PhoneNumberType.MOBILE:
         return None
-    if phonenumbers.number_type(number) != PhoneNumberType.MOBILE:
-        return None
-    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-    mobile = re.sub(r"\D", "", national)
+    mobile = "0" + str(number.national_number)
     return mobile if mobile.startswith("01") and len(mobile) in (10, 11) else None
 
 
@@ -97,3 +121,14 @@ def format_mobile(mobile: str) -> str:
     if len(mobile) == 10:
         return f"{mobile[:3]}-{mobile[3:6]}-{mobile[6:]}"
     return mobile
+
+
+def search_digits(text: str | None) -> str:
+    """The digits a staff search means, in ASCII: the canonical mobile when the text is one
+    ('+82 10 1234 5678' → '01012345678'), else its decimal digits of any script ('５６７８' → '5678')."""
+    if not text:
+        return ""
+    mobile = canonical_mobile(text)
+    if mobile is not None:
+        return mobile
+    return "".join(str(unicodedata.digit(ch)) for ch in unicodedata.normalize("NFKC", text)[:100] if ch.isdecimal())

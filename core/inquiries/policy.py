@@ -17,9 +17,9 @@ from sqlmodel import Session, select
 from core import settings_store
 from core.accounts import audit
 from core.accounts.actor import Actor, require_role
+from core.customers.identity import NOT_MOBILE, identify
 from core.errors import ValidationFailed
 from core.inquiries import sla
-from core.messaging.phone import InvalidPhone, normalize_mobile
 from core.models import ClosedDay, InquiryType, Role, SlaPolicy
 
 # The SLA's settings (in settings_store) and their defaults.
@@ -215,10 +215,10 @@ def save_alert_message(
         raise ValidationFailed(f"알 수 없는 알림 단계입니다: {', '.join(map(str, unknown))}")
     normalised = ""
     if (phone or "").strip():
-        try:
-            normalised = normalize_mobile(phone)
-        except InvalidPhone as exc:
-            raise ValidationFailed(f"알림 받을 번호가 잘못되었습니다: {exc}") from exc
+        found = identify(phone)  # one canonical form, the same as customers' (core.customers.identity)
+        if not found.is_mobile:
+            raise ValidationFailed(f"알림 받을 번호가 잘못되었습니다: {NOT_MOBILE} ({(phone or '').strip()[:40]})")
+        normalised = found.display
     if enabled and not normalised:
         raise ValidationFailed("메시지 알림을 켜려면 받을 휴대전화 번호를 입력하세요")
     if enabled and not thresholds:

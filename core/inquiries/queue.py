@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from core import clock
 from core.accounts.actor import Actor
+from core.customers.identity import search_digits
 from core.errors import ValidationFailed
 from core.inquiries import policy, sla
 from core.inquiries.service import OPEN_STATUSES, _load, evaluate, events_of
@@ -237,6 +238,8 @@ def find_customers(session: Session, query: str, limit: int = 20) -> list[Custom
         conditions = [col(Customer.name).contains(query, autoescape=True)]
         if digits:
             conditions.append(col(Customer.phone).contains(digits))
+        if wanted := search_digits(query):  # the number in any shape finds its customer
+            conditions.append(col(Customer.mobile).contains(wanted))
         statement = statement.where(or_(*conditions))
     return list(session.exec(statement.order_by(col(Customer.id).desc()).limit(limit)).all())
 
@@ -274,3 +277,29 @@ def live_payment_status(session: Session, payment_id: int, router: Any = None) -
         "canceled": result.canceled_amount,
         "cancel_available": result.cancel_available_amount,
     }
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the open 문의 page polls each second: two indexed max() lookups, nothing else."""
+
+    last_inquiry_id: int
+    last_event_id: int
+
+
+def signals(session: Session) -> Signals:
+    """The newest inquiry and event ids: a new inquiry raises the first, any change the second."""
+    last_inquiry = session.exec(select(func.max(Inquiry.id))).one()
+    last_event = session.exec(select(func.max(InquiryEvent.id))).one()
+    return Signals(int(last_inquiry or 0), int(last_event or 0))
+
+
+def new_since(session: Session, after_id: int, limit: int = 20) -> list[tuple[int, str]]:
+    """Open inquiries created after `after_id` (id, type), newest last: what the toast announces."""
+    rows = session.exec(
+        select(Inquiry.id, Inquiry.type)
+        .where(Inquiry.id > after_id, col(Inquiry.status).in_(OPEN_STATUSES))
+        .order_by(col(Inquiry.id))
+        .limit(limit)
+    ).all()
+    return [(int(r[0]), str(r[1])) for r in rows]

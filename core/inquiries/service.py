@@ -21,7 +21,7 @@ from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor, require_role
 from core.errors import NotFound, ValidationFailed
-from core.inquiries import policy, sla
+from core.inquiries import macros, policy, sla
 from core.messaging import outbox
 from core.models import (
     ClosedDay,
@@ -296,6 +296,11 @@ def reply(session: Session, actor: Actor, inquiry_id: int, text: str) -> Inquiry
     """Answer the customer: recorded on the timeline and queued in the outbox (sent once)."""
     _staff(actor)
     text = _check_text(text, allow_empty=False, what="답변")
+    left = macros.unfilled(text)
+    if left:
+        raise ValidationFailed(
+            f"채워지지 않은 변수가 있습니다: {', '.join(left)} (값을 직접 써 넣은 뒤 보내세요)"
+        )
     inquiry = _load(session, inquiry_id)
     _require_open(inquiry)
     event = _event(session, inquiry, actor, "reply", text)
@@ -387,7 +392,7 @@ RefundFn = Callable[..., Any]
 
 
 def _default_refund_fn() -> RefundFn:
-    from core.payments.orders import refund_payment  # type: ignore[attr-defined]  # the payments engineer's service
+    from core.payments.refunds import refund_payment
 
     return refund_payment
 
@@ -403,7 +408,7 @@ def refund(
     idempotency_key: str | None = None,
     refund_fn: RefundFn | None = None,
 ) -> Any:
-    """Refund (full or partial) a payment of the inquiry's customer through core.payments.orders.
+    """Refund (full or partial) a payment of the inquiry's customer through core.payments.refunds.
 
     The amount check against what is refundable is repeated by refund_payment under a row lock;
     this one gives the early, readable error.
@@ -471,6 +476,63 @@ def reopen(session: Session, actor: Actor, inquiry_id: int, reason: str = "") ->
 def _require_open(inquiry: Inquiry) -> None:
     if inquiry.status == InquiryStatus.RESOLVED:
         raise ValidationFailed("이미 해결된 문의입니다 (다시 열기 후 진행하세요)")
+
+
+# --------------------------------------------------------------------------- bulk actions
+
+MAX_BULK = 500
+
+
+def _bulk(
+    session: Session,
+    actor: Actor,
+    inquiry_ids: Sequence[int],
+    action: str,
+    one: Callable[[int], Any],
+    **detail: Any,
+) -> int:
+    """Apply `one` to every inquiry in the caller's transaction: all or nothing.
+
+    The first failure raises (naming the inquiry) and the caller's session_scope rolls every earlier
+    change back, so a bulk action never leaves half the selection changed. Each inquiry gets its own
+    event and audit row (from the single-inquiry service) plus one audit row for the batch.
+    """
+    _staff(actor)
+    ids = list(dict.fromkeys(int(i) for i in inquiry_ids))
+    if not ids:
+        raise ValidationFailed("처리할 문의를 고르세요")
+    if len(ids) > MAX_BULK:
+        raise ValidationFailed(f"한 번에 {MAX_BULK:,}건까지 처리할 수 있습니다 ({len(ids):,}건 선택)")
+    for inquiry_id in ids:
+        try:
+            one(inquiry_id)
+        except (NotFound, ValidationFailed) as exc:
+            raise ValidationFailed(
+                f"{inquiry_id}번 문의: {exc} · 아무 문의도 바꾸지 않았습니다"
+            ) from exc
+    audit.record(session, actor, f"inquiry.bulk_{action}", "inquiry", None, ids=ids, count=len(ids), **detail)
+    return len(ids)
+
+
+def bulk_assign(session: Session, actor: Actor, inquiry_ids: Sequence[int], assignee_id: int | None) -> int:
+    """Assign every selected inquiry to one staff member (None: unassign); all or nothing."""
+    return _bulk(
+        session, actor, inquiry_ids, "assign", lambda i: assign(session, actor, i, assignee_id), assignee_id=assignee_id
+    )
+
+
+def bulk_change_type(session: Session, actor: Actor, inquiry_ids: Sequence[int], inquiry_type: str) -> int:
+    """Change the type of every selected inquiry (deadlines re-timed); all or nothing."""
+    _check_type(inquiry_type)
+    return _bulk(
+        session, actor, inquiry_ids, "type_change", lambda i: change_type(session, actor, i, inquiry_type),
+        type=inquiry_type,
+    )
+
+
+def bulk_resolve(session: Session, actor: Actor, inquiry_ids: Sequence[int]) -> int:
+    """Resolve every selected inquiry; one already resolved stops the batch (all or nothing)."""
+    return _bulk(session, actor, inquiry_ids, "resolve", lambda i: resolve(session, actor, i))
 
 
 # --------------------------------------------------------------------------- notifications

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor, require_role
+from core.customers.identity import search_digits
 from core.errors import NotFound, ValidationFailed
 from core.messaging import templates
 from core.messaging.outbox import enqueue
@@ -48,6 +49,8 @@ def list_messages(session: Session, flt: MessageFilter) -> list[tuple[Message, s
         conditions = [Customer.name.contains(query, autoescape=True)]
         if digits:
             conditions += [Customer.phone.like(f"%{digits}%"), Message.to_phone.like(f"%{digits[-4:]}%")]
+        if wanted := search_digits(query):  # the number in any shape finds its customer
+            conditions.append(Customer.mobile.contains(wanted))
         stmt = stmt.where(or_(*conditions))
     if flt.first_day or flt.last_day:
         start, end = clock.kst_day_range(flt.first_day or date(2000, 1, 1), flt.last_day or date(2100, 1, 1))

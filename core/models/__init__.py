@@ -18,6 +18,7 @@ from core.models.campaign_recipient import CampaignClick, CampaignRecipient, Rec
 from core.models.campaigns import Campaign, CampaignStatus, Segment
 from core.models.customer_summary import CustomerProductSummary, CustomerSummary
 from core.models.customers import Customer, CustomerCreate, CustomerUpdate, Product, ProductCreate
+from core.models.inbound import InboundRequest
 from core.models.inquiries import (
     ClosedDay,
     Inquiry,
@@ -61,7 +62,7 @@ __all__ = [
     "AnalyticsDirtyCustomer", "AnalyticsDirtyDay", "AnalyticsState", "CohortRetention", "CohortValue", "CustomerMonth", "CustomerProductLast", "CustomerSales",
     "DailyProductSales", "DailySales", "ProductRepurchase", "RepurchaseGap",
     "AuditLog", "Campaign", "CampaignClick", "CampaignRecipient", "RecipientGroup", "CampaignStatus", "ChargeAttemptVia", "ChargeStatus", "ClosedDay", "Customer",
-    "CustomerCreate", "CustomerProductSummary", "CustomerSummary", "CustomerUpdate", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
+    "CustomerCreate", "CustomerProductSummary", "CustomerSummary", "CustomerUpdate", "InboundRequest", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
     "InquiryType", "IntervalUnit", "JobRun", "LoginThrottle", "Message", "MessageKind", "MessageStatus", "Order",
     "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",
     "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "SandboxInstrument",

@@ -38,7 +38,7 @@ class CampaignRecipient(SQLModel, table=True):
 
 
 class CampaignClick(SQLModel, table=True):
-    """One click on a campaign's tracked link (pages/go.py); attribution uses the last click."""
+    """One click on a campaign's tracked link (/go, web/customer/go.py); attribution uses the last click."""
 
     __tablename__ = "campaign_click"
     __table_args__ = (Index("ix_campaign_click_customer_at", "customer_id", "clicked_at"),)

@@ -29,6 +29,17 @@ INQUIRY_TYPE_LABELS = {
 }
 
 
+# Where an inquiry came from (Inquiry.source): typed in by staff, found by the worker, or sent by the
+# customer through an inbound channel (core.inquiries.inbound, core.inquiries.toss_events).
+INQUIRY_SOURCE_LABELS = {
+    "staff": "직원 입력",
+    "worker": "자동 감지",
+    "kakao": "카카오톡 챗봇",
+    "help": "문의 페이지",
+    "toss_webhook": "토스 결제 알림",
+}
+
+
 class InquiryStatus(StrEnum):
     OPEN = "open"
     WAITING_CUSTOMER = "waiting_customer"
@@ -70,7 +81,7 @@ class Inquiry(InquiryBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(default=InquiryStatus.OPEN, max_length=20)
     assignee_id: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
-    source: str = Field(default="staff", max_length=20)  # staff, worker
+    source: str = Field(default="staff", max_length=20)  # INQUIRY_SOURCE_LABELS' keys
     dedupe_key: str | None = Field(default=None, max_length=120, unique=True)
     created_at: datetime = utc_field(default_now=True)
     first_response_at: datetime | None = utc_field()

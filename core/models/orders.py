@@ -137,7 +137,7 @@ class Payment(SQLModel, table=True):
     gateway: str = Field(max_length=16)
     gateway_tid: str | None = Field(default=None, max_length=64, index=True)
     # The merchant code (KakaoPay CID) the payment was made under: its lookups and cancels must send
-    # the same one. None on older rows: core.payments.orders.payment_cid infers it.
+    # the same one. None on older rows: core.payments.refunds.payment_cid infers it.
     gateway_cid: str | None = Field(default=None, max_length=20)
     method: str | None = Field(default=None, max_length=16)  # CARD, MONEY
     amount: int = Field(ge=0)

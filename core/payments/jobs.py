@@ -166,7 +166,7 @@ def settle_payment(
     -> not paid (a link's payment goes back to READY so the customer can pay again). A lookup that
     fails leaves it as it is, its reason kept for staff.
     """
-    from core.payments.orders import payment_cid
+    from core.payments.refunds import payment_cid
 
     payment = session.get(Payment, payment_id)
     if payment is None or not payment.gateway_tid:
@@ -235,7 +235,7 @@ def lookup_payment_now(session: Session, actor: Actor, payment_id: int, router: 
     session.commit()
     router = router or _router(session.get_bind())  # type: ignore[arg-type]
     outcome = settle_payment(session, payment_id, clock.now(), router=router, actor=actor)
-    from core.payments.orders import settle_unknown_refunds
+    from core.payments.refunds import settle_unknown_refunds
 
     settle_unknown_refunds(session, payment_id, router=router, actor=actor)
     return outcome
@@ -306,7 +306,7 @@ def _follow_hosted_links(engine: Engine, router: PaymentRouter) -> int:
 
 
 def _settle_refunds(engine: Engine, now: datetime, router: PaymentRouter) -> int:
-    from core.payments.orders import settle_pending_refund
+    from core.payments.refunds import settle_pending_refund
 
     settled = 0
     with Session(engine, expire_on_commit=False) as session:

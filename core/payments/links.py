@@ -7,7 +7,7 @@ lives ~15 minutes, a link days). The customer's flow, KakaoPay's documented one:
     -> approval_url?pg_token=... -> pay_link: approve once (approved) -> order, payment, message
     -> or cancel_url / fail_url -> return_from_gateway (cancelled / failed)
 
-The sandbox plays KakaoPay's page in our own pages/pay.py (select_method gives the pg_token). Each
+The sandbox plays KakaoPay's page in our own /pay (web/customer/pay.py; select_method gives the pg_token). Each
 step is a funnel event in the audit log and moves the link's status (created -> opened -> method
 selected -> paid, or quit / failed / expired). Paying creates the order and the payment, once. Like refunds, no
 database transaction is held across a gateway call (the sandbox writes on its own connection, and a
@@ -29,6 +29,7 @@ from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor, require_role
 from core.config import get_settings
+from core.customers import service as customers
 from core.errors import NotFound, ValidationFailed
 from core.models import (
     Customer,
@@ -491,17 +492,10 @@ def _find_or_create_customer(
         customer = session.get(Customer, link.customer_id)
         assert customer is not None
         return customer
-    name = (name or "").strip()
-    digits = "".join(ch for ch in (phone or "") if ch.isdigit())
-    if not name or not (10 <= len(digits) <= 11):
-        raise ValidationFailed("이름과 휴대폰 번호(10~11자리)를 입력하세요")
-    existing = session.exec(select(Customer).where(Customer.phone == digits)).first()
-    if existing is not None:
-        return existing
-    customer = Customer(name=name[:64], phone=digits)
-    session.add(customer)
-    session.flush()
-    return customer
+    # One person, one customer: the number in any shape finds the row that carries its consent.
+    if not (name or "").strip() or not (phone or "").strip():
+        raise ValidationFailed("이름과 휴대폰 번호를 입력하세요")
+    return customers.find_or_create_by_phone(session, name, phone, require_mobile=True)
 
 
 def pay_link(
@@ -591,7 +585,7 @@ def _approve_unanswered(
     after a definite refusal any unpaid state. Otherwise it stays UNKNOWN with its reason, for the
     reconciliation and for staff (주문, 문의).
     """
-    from core.payments.orders import payment_cid
+    from core.payments.refunds import payment_cid
 
     payment.failure_code = ALREADY_PROCESSED if isinstance(exc, AlreadyProcessed) else exc.code
     payment.failure_message = str(exc)[:500]

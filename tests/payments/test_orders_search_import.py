@@ -10,7 +10,8 @@ from sqlmodel import Session, func, select
 
 from core.models import Customer, Order, Payment
 from core.payments.order_import import ImportRejected, decode, import_orders
-from core.payments.orders import order_detail, refund_payment, search_orders
+from core.payments.queries import order_detail, search_orders
+from core.payments.refunds import refund_payment
 from tests.payments.helpers import paid_order, sandbox_router
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "orders_sample.csv"
@@ -62,7 +63,7 @@ def test_bulk_reimport_over_chunk_boundaries_adds_only_new_rows(engine, actors):
         )
         order = session.exec(select(Order).where(Order.order_number == "B-00999")).one()
         customer = session.get(Customer, order.customer_id)
-        assert (customer.phone, order.total_amount) == ("01055550999", 1999)
+        assert (customer.phone, customer.mobile, order.total_amount) == ("010-5555-0999", "01055550999", 1999)
         payment = session.exec(select(Payment).where(Payment.order_id == order.id)).one()
         assert (payment.customer_id, payment.amount, payment.status) == (customer.id, 1999, "approved")
 
@@ -96,7 +97,7 @@ def test_every_bad_row_is_reported_and_nothing_is_written(engine, actors):
         + "\n".join(
             [
                 "B-1,2026-11-01 10:00,김민지,01012345678,수분크림,1,32000",
-                "B-1,2026-11-01 10:00,김민지,01012345678,수분크림,1,32000",
+                "B-1,2026-11-01 10:00,김민수,01012345678,수분크림,1,32000",
                 "B-2,어제,박서준,010-2345-6789,세럼,1,28000",
                 "B-3,2026-11-01,이하은,010,폼,0,12000",
                 "B-4,2026-11-01,최도윤,,폼,1,-5",
@@ -112,8 +113,10 @@ def test_every_bad_row_is_reported_and_nothing_is_written(engine, actors):
         rows = sorted({error.row for error in caught.value.errors})
         assert rows == [3, 4, 5, 6, 7, 8]
         messages = "\n".join(str(e) for e in caught.value.errors)
-        assert "3행: 주문번호 B-1이(가) 2행과 중복됩니다" in messages
-        assert "주문일시 형식" in messages and "연락처" in messages and "수량" in messages
+        assert "3행: 주문번호 B-1의 구매자명이(가) 2행과 다릅니다" in messages
+        assert "주문일시 형식" in messages and "수량" in messages
+        # A phone is never a row error: it is kept as given, "휴대전화 번호 아님" (core.customers.identity).
+        assert "연락처" not in messages
         session.rollback()
         assert _count(session, Order) == 0
 

@@ -6,13 +6,12 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from streamlit.testing.v1 import AppTest
 
 from core.models import Order, PaymentLink, Refund
 from core.payments.links import create_payment_link
 from core.payments.order_import import import_orders
 from tests.payments.helpers import paid_order, sandbox_router
-from tests.ui_helpers import ROOT, open_app, point_app_at, texts
+from tests.ui_helpers import open_app, texts
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "orders_sample.csv"
 
@@ -67,31 +66,33 @@ def test_imported_orders_are_searchable(sqlite_engine: Engine, sqlite_actors) ->
 
 
 def test_public_pay_page_pays_a_link_without_login(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    """/pay is a plain HTML route (web/customer/pay.py, issue 21): no login, no Streamlit."""
+    from tests.web.helpers import csrf_of, customer_client
+
     _, router = sandbox_router(sqlite_engine)
     with Session(sqlite_engine, expire_on_commit=False) as session:
         link = create_payment_link(
             session, sqlite_actors["cs"], item_name="데모 상품", amount=9_900, router=router
         )
-    point_app_at(sqlite_engine)
-    at = AppTest.from_file(str(ROOT / "pages" / "pay.py"), default_timeout=30)
-    at.query_params["link"] = link.code
-    at.run()
-    assert not at.exception, at.exception
-    assert "9,900원" in texts(at)
-    at.text_input(key="pay_name").input("데모 고객")
-    at.text_input(key="pay_phone").input("010-7777-8888")
-    at.button(key="pay_submit").click().run()
-    assert not at.exception, at.exception
-    assert any("결제가 완료되었습니다" in s.value for s in at.success)
+    with customer_client(sqlite_engine) as client:
+        page = client.get(f"/pay?link={link.code}")
+        assert page.status_code == 200 and "9,900원" in page.text
+        form = {"link": link.code, "csrf": csrf_of(page.text), "name": "데모 고객", "phone": "010-7777-8888",
+                "method": "MONEY", "action": "pay"}
+        paid = client.post("/pay", data=form)
+        assert paid.status_code == 303
+        assert "결제가 완료되었습니다" in client.get(paid.headers["location"]).text
     with Session(sqlite_engine) as session:
         assert session.get(PaymentLink, link.id).status == "paid"
         assert session.exec(select(Order)).one().total_amount == 9_900
 
 
 def test_pay_page_without_link_is_a_clear_error(sqlite_engine: Engine) -> None:
-    at = open_app(sqlite_engine, None, "pages/pay.py")
-    assert not at.exception
-    assert "결제 링크가 올바르지 않습니다" in texts(at)
+    from tests.web.helpers import customer_client
+
+    with customer_client(sqlite_engine) as client:
+        page = client.get("/pay")
+    assert page.status_code == 400 and "결제 링크가 올바르지 않습니다" in page.text
 
 
 def test_pay_page_reads_the_approval_return_and_approves_once(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
@@ -99,6 +100,7 @@ def test_pay_page_reads_the_approval_return_and_approves_once(sqlite_engine: Eng
     from core.models import Customer, Payment
     from core.models.sandbox import SandboxPayment
     from core.payments.links import select_method, start_payment
+    from tests.web.helpers import customer_client
 
     _, router = sandbox_router(sqlite_engine)
     with Session(sqlite_engine, expire_on_commit=False) as session:
@@ -115,14 +117,12 @@ def test_pay_page_reads_the_approval_return_and_approves_once(sqlite_engine: Eng
         )
         start = start_payment(session, link.code, router=router)
         token = select_method(session, link.code, "CARD", router=router, tid=start.tid)
-    point_app_at(sqlite_engine)
-    at = AppTest.from_file(str(ROOT / "pages" / "pay.py"), default_timeout=30)
-    at.query_params.update(link=link.code, attempt=start.attempt, result="ok", pg_token=token)
-    at.run()
-    assert not at.exception, at.exception
-    assert any("결제가 완료되었습니다" in s.value for s in at.success)
-    at.run()  # a reload of the return URL
-    assert not at.exception, at.exception
+    back = f"/pay?link={link.code}&attempt={start.attempt}&result=ok&pg_token={token}"
+    with customer_client(sqlite_engine) as client:
+        first = client.get(back)
+        assert first.status_code == 303
+        assert "결제가 완료되었습니다" in client.get(first.headers["location"]).text
+        assert client.get(back).status_code == 303  # a reload of the return URL
     with Session(sqlite_engine) as session:
         assert session.exec(select(Payment)).one().status == "approved"
         assert session.get(PaymentLink, link.id).status == "paid"
@@ -131,15 +131,15 @@ def test_pay_page_reads_the_approval_return_and_approves_once(sqlite_engine: Eng
 
 
 def test_pay_page_cancel_return_keeps_the_link_payable(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
+    from tests.web.helpers import customer_client
+
     _, router = sandbox_router(sqlite_engine)
     with Session(sqlite_engine, expire_on_commit=False) as session:
         link = create_payment_link(
             session, sqlite_actors["cs"], item_name="데모", amount=1_000, router=router
         )
-    point_app_at(sqlite_engine)
-    at = AppTest.from_file(str(ROOT / "pages" / "pay.py"), default_timeout=30)
-    at.query_params.update(link=link.code, attempt="a1", result="cancel")
-    at.run()
-    assert not at.exception, at.exception
-    assert any("결제를 취소했습니다" in w.value for w in at.warning)
-    assert at.button(key="pay_submit")  # still payable
+    with customer_client(sqlite_engine) as client:
+        back = client.get(f"/pay?link={link.code}&attempt=a1&result=cancel")
+        page = client.get(back.headers["location"])
+    assert "결제를 취소했습니다" in page.text
+    assert 'id="pay-form"' in page.text  # still payable

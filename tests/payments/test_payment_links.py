@@ -84,7 +84,8 @@ def test_product_link_for_a_guest_asks_name_and_phone(engine, actors):
             session, link.code, router, customer_name="이하은", customer_phone="010-2222-3333"
         )
         order = pay_link(session, link.code, pg_token=token, attempt=attempt, router=router)
-        assert session.get(Customer, order.customer_id).phone == "01022223333"
+        customer = session.get(Customer, order.customer_id)
+        assert (customer.phone, customer.mobile) == ("010-2222-3333", "01022223333")
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ from sqlmodel import Session, select
 from core.errors import Conflict, ValidationFailed
 from core.models import AuditLog, Payment, Refund, SandboxPayment
 from core.payments.order_import import import_orders
-from core.payments.orders import check_amount, refund_payment, refund_tax_free_amount, settle_pending_refund
+from core.payments.orders import check_amount
+from core.payments.refunds import refund_payment, refund_tax_free_amount, settle_pending_refund
 from tests.payments.helpers import paid_order, sandbox_router
 
 

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.models import AuditLog, Customer, CustomerSummary, Message, Order, Payment, Refund, SandboxPayment
-from core.payments.orders import refund_payment, settle_pending_refund
+from core.payments.refunds import refund_payment, settle_pending_refund
 from tests.payments.helpers import paid_order, sandbox_router
 
 

@@ -166,7 +166,7 @@ def test_a_cancel_answered_badly_after_kakaopay_refunded_is_never_sent_twice(
     sqlite_engine, sqlite_actors, monkeypatch, behaviour, lookup_fails
 ):
     """Issue 13 item 2: never 6,000원 refunded at the gateway while 3,000원 is recorded."""
-    from core.payments.orders import refund_payment
+    from core.payments.refunds import refund_payment
 
     state = KakaoPayWithCancels()
     fake = FakeGateway(state.answers(), slow_seconds=0.5)
@@ -204,7 +204,7 @@ def test_a_cancel_answered_badly_after_kakaopay_refunded_is_never_sent_twice(
 
 def test_a_cancel_answered_with_another_amount_stays_unknown_for_a_person(sqlite_engine, sqlite_actors):
     """The gateway cancelled 6,000원 when 3,000원 was asked: not recorded as done, not sent again."""
-    from core.payments.orders import refund_payment
+    from core.payments.refunds import refund_payment
 
     state = KakaoPayWithCancels()
     original = state.cancel
@@ -306,7 +306,7 @@ def test_a_cs_person_sees_the_reason_and_triggers_the_lookup_by_hand(sqlite_engi
     ask the gateway now, the ask is audited, and the payment is settled by what the gateway says."""
     from core.errors import PermissionDenied
     from core.models import AuditLog
-    from core.payments.orders import unknown_outcome_notes
+    from core.payments.refunds import unknown_outcome_notes
 
     state = KakaoPayWithCancels()
     fake = FakeGateway(state.answers())

@@ -1,0 +1,1 @@
+"""Customer pages: /pay (payment link checkout), /go (campaign link), /help (inquiry form)."""
