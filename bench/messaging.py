@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,6 +266,63 @@ def latency(url: str, orders: int, tick: float) -> None:
     engine.dispose()
 
 
+def first_start(url: str, customers: int, orders: int) -> None:
+    """Issue 15: the worker's first start over the demo data (and then with the owner letting the
+    last 14 days in on 설정): review requests queued, the most to one customer, the time taken."""
+    from collections import Counter as _Counter
+
+    from core import clock
+    from core.accounts.actor import Actor
+    from core.demo import seed
+    from core.messaging import automations
+    from core.models import Role, StaffUser
+
+    engine = _fresh(url)
+    seeded_at = clock.parse_instant("2026-11-23T10:00:00+09:00")
+    started = time.perf_counter()
+    seed.seed_demo(engine, now=seeded_at, customers=customers, orders=orders, seed=7)
+    print(
+        f"[first start] demo seeded: {customers:,} customers, {orders:,} orders in {time.perf_counter() - started:.1f} s"
+    )
+
+    def tick(at: datetime, label: str) -> None:
+        env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=str(ROOT), PAYMENT_GATEWAY="sandbox")
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "core.worker", "--once", "--now", at.isoformat()],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        job = json.loads(done.stdout)["jobs"]["review_requests"]
+        with Session(engine) as session:
+            rows = session.execute(
+                select(Message.customer_id, Message.variables).where(Message.template_key == "review_request")
+            ).all()
+        per = _Counter(cid for cid, _ in rows)
+        named = sum(len((v or {}).get("__orders", [])) for _, v in rows)
+        print(
+            f"[first start] {label}: worker --once {time.perf_counter() - t0:.1f} s "
+            f"(review_requests job: {job.get('counts')}); review requests queued "
+            f"{len(rows):,} naming {named:,} orders; most to one customer: {max(per.values(), default=0)}"
+        )
+
+    first = seeded_at + timedelta(minutes=1)
+    tick(first, "first start over the demo")
+    with Session(engine) as session:
+        owner = session.execute(select(StaffUser).where(StaffUser.role == "owner")).scalars().first()
+        actor = Actor(owner.id, owner.display_name, Role.OWNER)
+        preview = automations.include_history(session, actor, first)
+        session.commit()
+    print(
+        f"[first start] owner lets the last {preview['window_days']} days in: {preview['customers']:,} customers, {preview['orders']:,} orders"
+    )
+    tick(first + timedelta(minutes=1), "after the owner's confirmation")
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -279,6 +336,13 @@ def main() -> None:
     )
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--first-start",
+        nargs=2,
+        type=int,
+        metavar=("CUSTOMERS", "ORDERS"),
+        help="only the first worker start over a demo of that size (issue 15)",
+    )
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temp folder")
     args = parser.parse_args()
     global CONCURRENCY, BATCH_SIZE
@@ -286,6 +350,9 @@ def main() -> None:
     BATCH_SIZE = args.batch_size
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite:///{folder}/bench.db"
+        if args.first_start:
+            first_start(args.database_url or f"sqlite:///{folder}/first.db", *args.first_start)
+            return
         if not args.skip_throughput:
             throughput(url, args.messages)
         if not args.skip_latency:

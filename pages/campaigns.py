@@ -140,7 +140,8 @@ with tab_segment:
                 " 발송 가능으로 셉니다 (정보통신망법 제50조)."
             )
             show_rows(
-                [{"고객": m["name"], "전화": phone_for(actor, m["phone"])} for m in counted.sample], key="cmp_sample"
+                [{"고객": m["name"], "전화": phone_for(actor, m["phone"])} for m in counted.sample],
+                key="cmp_sample",
             )
         name = st.text_input("세그먼트 이름", key="cmp_seg_name")
         if st.button("세그먼트 저장", key="cmp_seg_save"):
@@ -254,7 +255,9 @@ with tab_send:
             ids,
             key="cmp_send_pick",
             on_change=lambda: _select(state["cmp_send_pick"]),
-            format_func=lambda i: f"{by_id[i].name} · {campaign_state(by_id[i].status, by_id[i].winner_variant)}",
+            format_func=lambda i: (
+                f"{by_id[i].name} · {campaign_state(by_id[i].status, by_id[i].winner_variant)}"
+            ),
         )
         campaign = by_id[chosen_id]
         if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
@@ -332,7 +335,9 @@ with tab_send:
                 night_ok = True
                 if night:
                     st.warning(night, icon=":material/bedtime:")
-                    night_ok = st.checkbox("야간 보류를 확인했고 이 시각으로 예약합니다", key="cmp_sched_night_ok")
+                    night_ok = st.checkbox(
+                        "야간 보류를 확인했고 이 시각으로 예약합니다", key="cmp_sched_night_ok"
+                    )
                 schedule_ok = night_ok
                 if campaign_guards.needs_confirmation(plan.messages_now):
                     counted_ok = st.checkbox(
@@ -417,7 +422,14 @@ with tab_send:
                         variant=None if pick == "규칙대로 자동 선택" else pick,
                         progress=lambda d, t: bar.progress(d / t if t else 1.0, text=f"{d:,}/{t:,}"),
                     ),
-                    lambda counts: f"승자 안을 나머지 {counts['queued']:,}명에게 보내도록 대기열에 등록했습니다.",
+                    lambda counts: (
+                        f"승자 안을 나머지 {counts['queued']:,}명에게 보내도록 대기열에 등록했습니다."
+                        + (
+                            f" 오늘 광고 한도를 채운 {counts['over_limit']:,}명은 다음 날 보냅니다."
+                            if counts.get("over_limit")
+                            else ""
+                        )
+                    ),
                     highlight=lambda _: campaign.id,
                 )
         # Every campaign listed here is draft, scheduled or testing: cancellable.
@@ -472,6 +484,7 @@ with tab_results:
                     "대상": r.recipients,
                     "제외(변수)": r.skipped,
                     "대기": r.queued,
+                    "보류(한도·야간)": r.held,
                     "발송": r.sent,
                     "전달": r.delivered,
                     "실패": r.failed,

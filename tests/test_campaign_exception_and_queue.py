@@ -144,6 +144,7 @@ def buyers(engine: Engine) -> dict[str, int]:
             customer = Customer(
                 name=key,
                 phone=f"010-1000-{number:04d}",
+                mobile=f"0101000{number:04d}",
                 ad_consent_at=NOW - timedelta(days=400) if consent else None,
                 ad_opt_out_at=NOW - timedelta(days=2) if opted_out else None,
             )

@@ -42,7 +42,7 @@ CS = Actor(id=None, name="상담", role=Role.CS)
 NIGHT = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 23:00 KST
 
 
-_NUMBERS = itertools.count(1000)
+_PHONES = itertools.count()
 
 
 def _customer(
@@ -52,13 +52,15 @@ def _customer(
     consent: bool = True,
     night: bool = False,
     friend: bool = True,
-    phone: str | None = "",
+    phone: str | None = "auto",
     opted_out: bool = False,
 ) -> int:
+    if phone == "auto":  # one number per person (Customer.mobile is unique), all ending 5678
+        phone = f"010-{1000 + next(_PHONES):04d}-5678"
     c = Customer(
         name=name,
-        # one customer per number (a unique index): each gets their own unless the test names one
-        phone=f"010-{next(_NUMBERS) % 9000 + 1000:04d}-5678" if phone == "" else phone,
+        phone=phone,
+        mobile=canonical_mobile(phone),
         is_channel_friend=friend,
         ad_consent_at=NOW - timedelta(days=400) if consent else None,
         night_ad_consent_at=NOW - timedelta(days=400) if night else None,
@@ -240,7 +242,13 @@ def test_count_shows_reachable_excluded_why_and_a_sample(engine: Engine, shop: d
             s, {"include": [{"type": "spent", "min_amount": 300000, "days": 60}]}, now=NOW
         )
     assert (counted.total, counted.reachable) == (4, 1)
-    assert counted.excluded == {"opted_out": 1, "no_consent": 1, "not_friend": 1, "pressure": 0}
+    assert counted.excluded == {
+        "opted_out": 1,
+        "no_consent": 1,
+        "not_mobile": 0,
+        "not_friend": 1,
+        "pressure": 0,
+    }
     assert [m["id"] for m in counted.sample] == [shop["vip"]]
     assert counted.sample[0]["phone"] == "010-****-5678"
 
@@ -350,7 +358,7 @@ def _bulk_customers(engine: Engine, n: int, *, night_every: int = 0) -> None:
                 {
                     "name": f"고객{i}",
                     "phone": f"010-0000-{i:04d}",
-                    "mobile": canonical_mobile(f"010-0000-{i:04d}"),  # a bulk insert identifies itself
+                    "mobile": f"0100000{i:04d}",
                     "is_channel_friend": True,
                     "public_id": f"pub{i}",
                     "ad_consent_at": NOW - timedelta(days=30),

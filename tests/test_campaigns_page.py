@@ -20,12 +20,13 @@ def _customers(engine: Engine, n: int = 30) -> None:
                 Customer(
                     name=f"고객{i}",
                     phone=f"010-1000-{i:04d}",
+                    mobile=f"0101000{i:04d}",
                     public_id=f"pub{i}",
                     ad_consent_at=clock.now() - timedelta(days=10),
                     night_ad_consent_at=clock.now() - timedelta(days=10),
                 )
             )
-        s.add(Customer(name="미동의", phone="010-9999-0000", public_id="nope"))
+        s.add(Customer(name="미동의", phone="010-9999-0000", mobile="01099990000", public_id="nope"))
 
 
 def test_staff_builds_a_segment_composes_and_sends(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]

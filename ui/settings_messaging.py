@@ -6,11 +6,11 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy import Engine, select
 
-from core import settings_store
+from core import clock, settings_store
 from core.accounts.actor import Actor
 from core.db import session_scope
 from core.errors import ChannelDeskError
-from core.messaging import service
+from core.messaging import automations, service
 from core.messaging.automations import automation_settings
 from core.messaging.sender import messaging_settings
 from core.models import Customer, MessageKind, Template
@@ -38,10 +38,16 @@ def _templates(actor: Actor, engine: Engine) -> None:
     if not templates:
         st.info("템플릿이 없습니다. `python -m core.cli init`으로 기본 템플릿을 만드세요.")
         return
-    by_key = {t.key: t for t in templates}
-    key = st.selectbox(
-        "템플릿", list(by_key), format_func=lambda k: by_key[k].name, key="setmsg_tpl"
+    with session_scope(engine) as session:
+        registry = service.template_registry(session)
+    unregistered = sum(1 for r in registry if r["알림톡 등록"] == "미등록")
+    st.caption(
+        f"템플릿 {len(registry)}개 · 알림톡 ID 미등록 {unregistered}개 "
+        "(미등록 템플릿의 메시지는 실패하지 않고 보류되었다가 ID를 등록하면 발송됩니다)"
     )
+    st.dataframe(registry, hide_index=True)
+    by_key = {t.key: t for t in templates}
+    key = st.selectbox("템플릿", list(by_key), format_func=lambda k: by_key[k].name, key="setmsg_tpl")
     template = by_key[key]
     st.caption(f"구분: {KIND_LABELS.get(template.kind, template.kind)} · 변수는 #{{변수명}} 형식")
     if template.kind == MessageKind.INFORMATIONAL:
@@ -89,7 +95,39 @@ def _templates(actor: Actor, engine: Engine) -> None:
         st.error(f"발송 전 검사 실패: {problem}")
 
 
+def _history(actor: Actor, engine: Engine) -> None:
+    """Past orders (seeded, imported, before the automations went live) trigger nothing unless
+    the owner lets the recent ones in here, after seeing how many customers it would reach."""
+    now = clock.now()
+    with session_scope(engine) as session:
+        preview = automations.history_preview(session, now)
+    st.markdown("**지난 주문에 리뷰 요청**")
+    st.caption(
+        "자동 발송은 켜진 뒤의 주문에만 반응합니다. 가져온 주문·데모 주문 같은 지난 주문은 "
+        "아래에서 확인하기 전에는 메시지를 보내지 않습니다."
+    )
+    if preview["customers"] == 0:
+        st.caption(f"최근 {preview['window_days']}일 안의 지난 주문 중 리뷰 요청 대상이 없습니다.")
+        return
+    st.write(
+        f"최근 {preview['window_days']}일 지난 주문 {preview['orders']:,}건 · 고객 {preview['customers']:,}명에게 "
+        "리뷰 요청을 보냅니다 (고객당 1건, 여러 주문은 한 메시지로)."
+    )
+    sure = st.checkbox(
+        f"고객 {preview['customers']:,}명에게 보내는 것을 확인했습니다", key="setmsg_history_ok"
+    )
+    if st.button("지난 주문에 리뷰 요청 보내기", key="setmsg_history", disabled=not sure):
+        try:
+            with session_scope(engine) as session:
+                done = automations.include_history(session, actor, now)
+        except ChannelDeskError as exc:
+            feedback.failed("set", str(exc))
+        else:
+            feedback.done("set", f"고객 {done['customers']:,}명에게 다음 작업 주기에 리뷰 요청을 보냅니다.")
+
+
 def _automations(actor: Actor, engine: Engine) -> None:
+    _history(actor, engine)
     with session_scope(engine) as session:
         config = automation_settings(session)
         messaging = messaging_settings(session)

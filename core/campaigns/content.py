@@ -108,16 +108,14 @@ def validate_variants(bodies: Sequence[str], *, link_url: str | None) -> list[di
 
 
 def ad_frame(body: str, shop_info: compliance.Shop | None = None) -> tuple[str, str]:
-    """What compliance.advertising_text puts before and after this body: "(광고) shop" unless the
-    body already starts with it, the contact and the free opt-out line unless it already ends so."""
+    """What compliance.advertising_text puts before and after a body (stripped of any frame
+    typed into it: see compliance.strip_ad_frame): "(광고) shop" first, the contact and the free
+    opt-out line last, always."""
     shop_info = shop_info or shop()
-    body = body.strip()
-    prefix = "" if body.startswith(compliance.AD_PREFIX) else f"{compliance.AD_PREFIX} {shop_info.name}\n"
-    opt_out = f"무료수신거부 {shop_info.opt_out_number}"
-    if body.endswith(opt_out):
-        return prefix, ""
-    contact = f"\n문의 {shop_info.phone}" if shop_info.phone and shop_info.phone not in body else ""
-    return prefix, f"{contact}\n{opt_out}"
+    stripped = compliance.strip_ad_frame(body, shop_info)
+    framed = compliance.advertising_text(stripped, shop_info)
+    at = framed.index(stripped) if stripped else framed.index("\n") + 1
+    return framed[:at], framed[at + len(stripped) :]
 
 
 class _Renderer:
@@ -125,7 +123,8 @@ class _Renderer:
     the same bodies, frames and values (tests compare the two)."""
 
     def __init__(self, campaign: Campaign, now: datetime) -> None:
-        self.bodies = {v["key"]: v["body"].strip() for v in campaign.variants}
+        framing = shop()
+        self.bodies = {v["key"]: compliance.strip_ad_frame(v["body"], framing) for v in campaign.variants}
         self.frames = {key: ad_frame(body) for key, body in self.bodies.items()}
         self.variables = {key: variables_in(body) for key, body in self.bodies.items()}
         self.needed = {name for names in self.variables.values() for name in names}

@@ -52,13 +52,16 @@ def exclusion_reason(
     *,
     campaign_id: int | None = None,
     advertised_category: str | None = None,
+    pressure: bool = True,
 ) -> ColumnElement[str | None]:
     """The first reason a customer may not get an ad now, NULL when they may (SQL CASE).
 
     The same rules as core.messaging.compliance.check, as SQL over all members at once: opt-out
-    (unless consented again after it), consent or the same-kind purchase exception, a KakaoTalk
-    channel friend with a phone, and the sender's pressure limit. The night ban is not an
-    exclusion: those messages are held to 08:00.
+    (unless consented again after it), consent or the same-kind purchase exception, a Korean
+    mobile number (Customer.mobile), a KakaoTalk channel friend, and the sender's pressure limit. The night ban is not an
+    exclusion: those messages are held to 08:00. With `pressure=False` the daily limit is not one
+    either (the smart test's winner: whoever is over today's limit is held to their next free day
+    by the sender, never dropped).
     """
     # The sender's ledger of today's (KST) ad slots: a customer whose slots are all taken gets
     # this campaign's ad held to tomorrow, so today's reach leaves them out.
@@ -84,8 +87,9 @@ def exclusion_reason(
             and_(C.ad_consent_at.is_(None), not_(purchase_exception(now, advertised_category))),
             literal("no_consent"),
         ),
-        (or_(C.is_channel_friend.is_(False), C.phone.is_(None)), literal("not_friend")),
-        (C.id.in_(recent_ads), literal("pressure")),
+        (C.mobile.is_(None), literal("not_mobile")),  # no phone, a landline, a short number, text
+        (C.is_channel_friend.is_(False), literal("not_friend")),
+        (and_(literal(pressure), C.id.in_(recent_ads)), literal("pressure")),
         else_=None,
     )
 
@@ -166,7 +170,7 @@ def count_segment(
     sample = []
     if sample_size and reachable:
         sample_rows = session.execute(
-            select(C.id, C.name, C.phone)
+            select(C.id, C.name, C.mobile.label("phone"))
             .where(condition, why_not.is_(None))
             .order_by(C.id.desc())
             .limit(sample_size)
@@ -193,16 +197,16 @@ def _mask_phone(phone: str | None) -> str:
     return digits[:3] + "-****-" + digits[-4:] if len(digits) >= 8 else "****"
 
 
-Member = tuple[int, str, str, bool, str | None]  # id, name, public_id, night consent, phone
+Member = tuple[int, str, str, bool, str | None]  # id, name, public_id, night consent, mobile (canonical)
 
 
 def _members(
-    session: Session, campaign: Campaign, now: datetime, *, limit: int | None = None
+    session: Session, campaign: Campaign, now: datetime, *, limit: int | None = None, pressure: bool = True
 ) -> list[Member]:
     condition = segment_condition(session, campaign.segment_rules, now)
     _roomy_aggregates(session)
     query = (
-        select(C.id, C.name, C.public_id, C.night_ad_consent_at.is_not(None), C.phone)
+        select(C.id, C.name, C.public_id, C.night_ad_consent_at.is_not(None), C.mobile)
         .where(
             condition,
             exclusion_reason(
@@ -210,6 +214,7 @@ def _members(
                 now,
                 campaign_id=campaign.id,
                 advertised_category=campaign.options.get("advertised_category"),
+                pressure=pressure,
             ).is_(None),
         )
         .order_by(C.id)

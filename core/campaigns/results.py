@@ -65,6 +65,7 @@ class VariantResult:
     recipients: int = 0
     skipped: int = 0
     queued: int = 0
+    held: int = 0  # held by the sender (night ban, daily ad limit): goes out later, not dropped
     sent: int = 0
     delivered: int = 0
     failed: int = 0
@@ -102,6 +103,7 @@ class CampaignResults:
                 "recipients",
                 "skipped",
                 "queued",
+                "held",
                 "sent",
                 "delivered",
                 "failed",
@@ -156,6 +158,8 @@ def results(session: Session, campaign_id: int, *, now: datetime | None = None) 
             row.failed += count
             label = reason or status
             row.failed_by_reason[label] = row.failed_by_reason.get(label, 0) + count
+        elif status == MessageStatus.HELD:
+            row.held += count
         else:
             row.queued += count
     for variant, clicks, clickers in session.execute(

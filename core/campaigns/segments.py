@@ -44,6 +44,7 @@ RULE_LABELS = {
 EXCLUSION_LABELS = {
     "opted_out": "수신거부",
     "no_consent": "광고 수신 동의 없음",
+    "not_mobile": "휴대전화 번호 아님",
     "not_friend": "채널 친구 아님 / 카카오톡 없음",
     "pressure": "최근 광고 수신 한도 초과",
 }

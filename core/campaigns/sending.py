@@ -119,7 +119,7 @@ def _queue(
             rows = (
                 select(
                     C.id,
-                    C.phone,
+                    C.mobile,  # the canonical mobile number: never a landline or raw text
                     literal(MessageKind.ADVERTISING.value),
                     literal("campaign"),
                     literal(prefix) + body + literal(suffix),

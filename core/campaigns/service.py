@@ -339,10 +339,14 @@ def send_winner(
     campaign.options = {**campaign.options, "rest_sent_at": now.isoformat(), "winner_reason": explanation}
     session.add(campaign)
     reached = select(R.customer_id).where(R.campaign_id == campaign_id)
-    members = [m for m in _members(session, campaign, now)]
+    # Everyone in the plan: those over today's ad limit are queued too, and the sender holds them
+    # to their next free day (visible on 메시지 and counted on the results), never dropped.
+    members = _members(session, campaign, now, pressure=False)
+    under_limit = {m[0] for m in _members(session, campaign, now)}
     already = {row[0] for row in session.execute(reached).all()}
     rest = [(m, RecipientGroup.REST, variant) for m in members if m[0] not in already]
     counts = _queue(session, campaign, rest, now, progress)
+    counts["over_limit"] = sum(1 for m, _, _ in rest if m[0] not in under_limit)
     audit.record(
         session,
         actor,

@@ -60,6 +60,7 @@ REPOINT_TABLES = (
     "subscription",
     "message",
     "campaign_click",
+    "inbound_request",
 )
 # Handled one by one below (a uniqueness involving customer_id, or derived rows):
 # campaign_recipient, ad_send_slot, customer_summary, customer_product_summary,
@@ -180,7 +181,9 @@ def _fold(
         items = [{"dup_id": d, "keep_id": k} for d, k in merge_map.items()]
         for i in range(0, len(items), _CHUNK):
             connection.execute(_MAP.insert(), items[i : i + _CHUNK])
-        for table in REPOINT_TABLES:
+        # Migration 0002 runs this before later migrations made their tables: only the ones there.
+        present = set(sa.inspect(connection).get_table_names())
+        for table in (t for t in REPOINT_TABLES if t in present):
             connection.execute(
                 sa.text(
                     f"UPDATE {table} SET customer_id = m.keep_id FROM cd_merge_map m "  # noqa: S608 (constant names)

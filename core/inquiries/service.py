@@ -310,7 +310,7 @@ def reply(session: Session, actor: Actor, inquiry_id: int, text: str) -> Inquiry
         session,
         customer_id=inquiry.customer_id,
         template_key="inquiry_reply",
-        variables={"inquiry_id": inquiry.id},
+        variables={"inquiry_id": inquiry.id, "답변": text},
         text=text,
         idempotency_key=f"inquiry_reply:{event.id}",
     )

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, String, and_, cast, exists, func, literal, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core import clock, settings_store
@@ -33,6 +34,7 @@ from core.models import (
     Product,
     Refund,
     Review,
+    Setting,
     Subscription,
     SubscriptionPlan,
     SubscriptionStatus,
@@ -41,7 +43,14 @@ from core.money import format_krw
 
 AUTOMATION_DEFAULTS: dict[str, Any] = {
     "order_confirmation": {"enabled": True, "lookback_hours": 48},
-    "review_request": {"enabled": True, "days_after": 3, "reminder_enabled": True, "reminder_days": 4},
+    "review_request": {
+        "enabled": True,
+        "days_after": 3,
+        "window_days": 14,  # only orders delivered (or paid) in the last N days: never a backfill
+        "cap_days": 7,  # at most one review request per customer per N days
+        "reminder_enabled": True,
+        "reminder_days": 4,
+    },
     "repurchase": {"enabled": True, "days_before": 0, "lookback_days": 7},
     "shop": {
         "return_policy": "상품 수령 후 7일 이내 교환·반품이 가능합니다 (단순 변심 시 왕복 배송비 고객 부담).",
@@ -52,6 +61,7 @@ AUTOMATION_DEFAULTS: dict[str, Any] = {
 }
 
 PAID_STATUSES = (OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value)
+ORDER_IDS = "__orders"  # the orders a review request names (pipeline variable, never rendered)
 
 
 def automation_settings(session: Session) -> dict[str, Any]:
@@ -141,18 +151,119 @@ def order_confirmations(engine: Engine, now: datetime) -> dict[str, int]:
     return {"queued": len(orders)}
 
 
+# -- when the automations went live: history never triggers them ------------------------------
+LIVE_KEY = "automations_live"
+
+
+def live_state(session: Session, now: datetime, *, record: bool = True) -> dict[str, Any]:
+    """When the automations went live on this store, and which history the owner let in.
+
+    Klaviyo's rule: a flow acts on events after it goes live, never on the past. The first tick of
+    an automation records `since` (that tick's instant); an order paid at or before it, or any
+    imported order, is history and triggers nothing (a seeded demo or a year of imported orders
+    does not wake up). The owner may let in the recent history on 설정 (`include_history`):
+    orders paid from `history_from` on then count too, still under the window and the cap."""
+    row = session.get(Setting, LIVE_KEY)
+    value = dict(row.value or {}) if row is not None else {}
+    if not value.get("since"):
+        value = {"since": now.isoformat(), "history_from": None}
+        if not record:  # a look from 설정 before the worker's first tick: nothing went live yet
+            return {"since": now, "history_from": None}
+        try:
+            with session.begin_nested():
+                session.add(Setting(key=LIVE_KEY, value=value, updated_at=now))
+        except IntegrityError:  # another worker went live at the same moment: its instant wins
+            session.expire_all()
+            value = dict(session.get(Setting, LIVE_KEY).value or {})
+    since = clock.parse_instant(value["since"])
+    history_from = clock.parse_instant(value["history_from"]) if value.get("history_from") else None
+    return {"since": since, "history_from": history_from}
+
+
+def _live_orders(state: dict[str, Any]) -> Any:
+    """SQL: orders that are live events (not history the owner has not let in)."""
+    live = and_(Order.paid_at > state["since"], Order.source != "import")
+    if state["history_from"] is None:
+        return live
+    return or_(live, and_(Order.paid_at >= state["history_from"], Order.paid_at <= state["since"]))
+
+
 # -- review request and reminder -----------------------------------------------------------------
 def _no_review_no_refund():
     return and_(
         ~exists().where(Review.order_id == Order.id),
         ~exists().where(Refund.order_id == Order.id),
         Order.status == OrderStatus.PAID.value,
+        Order.refunded_amount == 0,
     )
 
 
+def _requested_orders(variables: dict[str, Any] | None, key: str) -> set[int]:
+    """The orders a review request named (older rows were keyed one order each)."""
+    ids = (variables or {}).get(ORDER_IDS)
+    if ids:
+        return {int(i) for i in ids}
+    tail = key.rpartition(":")[2]
+    return {int(tail)} if tail.isdigit() and key.count(":") == 1 else set()
+
+
+def review_candidates(
+    session: Session, now: datetime, rule: dict[str, Any], state: dict[str, Any]
+) -> dict[int, list[Order]]:
+    """customer -> the orders one review request would name now (window, history, cap applied).
+
+    An order qualifies when it is paid (not refunded, not cancelled), has no review, and was
+    delivered (or paid, with no delivery date) between `window_days` and `days_after` days ago.
+    A customer asked in the last `cap_days` days waits; orders an earlier request named are never
+    named again. Several qualifying orders become one message."""
+    base = func.coalesce(Order.delivered_at, Order.paid_at)
+    due_before = now - timedelta(days=int(rule["days_after"]))
+    window_start = now - timedelta(days=int(rule["window_days"]))
+    orders = (
+        session.execute(
+            select(Order)
+            .where(
+                base <= due_before,
+                base >= window_start,
+                Order.paid_at <= now,
+                _no_review_no_refund(),
+                _live_orders(state),
+            )
+            .order_by(Order.customer_id, base, Order.id)
+            .limit(20000)
+        )
+        .scalars()
+        .all()
+    )
+    by_customer: dict[int, list[Order]] = {}
+    for order in orders:
+        by_customer.setdefault(order.customer_id, []).append(order)
+    if not by_customer:
+        return {}
+    cap_start = now - timedelta(days=int(rule["cap_days"]))
+    asked = session.execute(
+        select(Message.customer_id, Message.idempotency_key, Message.variables, Message.created_at).where(
+            Message.customer_id.in_(list(by_customer)), Message.template_key == "review_request"
+        )
+    ).all()
+    capped: set[int] = set()
+    named: set[int] = set()
+    for cid, key, variables, created_at in asked:
+        named |= _requested_orders(variables, key)
+        if clock.as_utc(created_at) > cap_start:
+            capped.add(cid)
+    result = {}
+    for cid, items in by_customer.items():
+        fresh = [o for o in items if o.id not in named]
+        if fresh and cid not in capped:
+            result[cid] = fresh
+    return result
+
+
 def review_requests(engine: Engine, now: datetime) -> dict[str, int]:
-    """Worker job: N days after delivery (or payment when there is no delivery date), ask once;
-    one reminder after M more days, only if there is still no review and no refund."""
+    """Worker job: ask for a review of recent orders, one message per customer at most every
+    `cap_days` days naming every order due; one reminder per request after `reminder_days`, only
+    for the orders still without a review or a refund. History never triggers (see live_state)."""
     counts = {"requested": 0, "reminded": 0}
     with session_scope(engine) as session:
         config = automation_settings(session)
@@ -160,70 +271,116 @@ def review_requests(engine: Engine, now: datetime) -> dict[str, int]:
         if not rule["enabled"]:
             return {"disabled": 1}
         shop = config["shop"]
-        base = func.coalesce(Order.delivered_at, Order.paid_at)
-        due_before = now - timedelta(days=int(rule["days_after"]))
-        window_start = due_before - timedelta(days=30)  # do not wake ancient orders on first run
-        requested = Message.idempotency_key == _key("review_request:", Order.id)
-        orders = (
-            session.execute(
-                select(Order)
-                .where(
-                    base <= due_before,
-                    base >= window_start,
-                    _no_review_no_refund(),
-                    ~exists().where(requested),
-                )
-                .limit(5000)
+        state = live_state(session, now)
+        for cid, orders in review_candidates(session, now, rule, state).items():
+            _enqueue_review(
+                session, cid, orders, "review_request", f"review_request:{cid}:{orders[-1].id}", shop, now
             )
-            .scalars()
-            .all()
-        )
-        for order in orders:
-            _enqueue_review(session, order, "review_request", shop, now)
-        counts["requested"] = len(orders)
+            counts["requested"] += 1
         if rule["reminder_enabled"]:
-            sent_before = now - timedelta(days=int(rule["reminder_days"]))
-            first = Message.__table__.alias("first")
-            reminded = Message.idempotency_key == _key("review_reminder:", Order.id)
-            orders = (
-                session.execute(
-                    select(Order)
-                    .where(
-                        exists().where(
-                            first.c.idempotency_key == _key("review_request:", Order.id),
-                            first.c.status.in_((MessageStatus.SENT.value, MessageStatus.DELIVERED.value)),
-                            first.c.sent_at <= sent_before,
-                            first.c.sent_at >= sent_before - timedelta(days=30),
-                        ),
-                        _no_review_no_refund(),
-                        ~exists().where(reminded),
-                    )
-                    .limit(5000)
-                )
-                .scalars()
-                .all()
-            )
-            for order in orders:
-                _enqueue_review(session, order, "review_reminder", shop, now)
-            counts["reminded"] = len(orders)
+            counts["reminded"] = _review_reminders(session, now, rule, shop)
     return counts
 
 
-def _enqueue_review(session: Session, order: Order, key: str, shop: dict[str, Any], now: datetime) -> Message:
-    customer = session.get(Customer, order.customer_id)
-    return enqueue(
+def _review_reminders(session: Session, now: datetime, rule: dict[str, Any], shop: dict[str, Any]) -> int:
+    sent_before = now - timedelta(days=int(rule["reminder_days"]))
+    first = Message.__table__.alias("first")
+    reminded = Message.__table__.alias("reminded")
+    requests = session.execute(
+        select(first.c.id, first.c.customer_id, first.c.idempotency_key, first.c.variables).where(
+            first.c.template_key == "review_request",
+            first.c.status.in_((MessageStatus.SENT.value, MessageStatus.DELIVERED.value)),
+            first.c.sent_at <= sent_before,
+            first.c.sent_at >= sent_before - timedelta(days=30),
+            ~exists().where(reminded.c.idempotency_key == _key("review_reminder:", first.c.id)),
+        )
+    ).all()
+    count = 0
+    for mid, cid, key, variables in requests:
+        ids = _requested_orders(variables, key)
+        if not ids:
+            continue
+        if len(ids) == 1 and key.count(":") == 1:
+            reminder_key = f"review_reminder:{next(iter(ids))}"  # a request of the one-order era
+        else:
+            reminder_key = f"review_reminder:{mid}"
+        if session.execute(select(Message.id).where(Message.idempotency_key == reminder_key)).first():
+            continue
+        still = (
+            session.execute(select(Order).where(Order.id.in_(ids), _no_review_no_refund()).order_by(Order.id))
+            .scalars()
+            .all()
+        )
+        if still:
+            _enqueue_review(session, cid, list(still), "review_reminder", reminder_key, shop, now)
+            count += 1
+    return count
+
+
+def order_list_text(numbers: list[str], limit: int = 3) -> str:
+    """'CD-1', 'CD-1, CD-2' or 'CD-1, CD-2, CD-3 외 2건': every order named, briefly."""
+    shown = ", ".join(numbers[:limit])
+    return shown if len(numbers) <= limit else f"{shown} 외 {len(numbers) - limit}건"
+
+
+def _enqueue_review(
+    session: Session,
+    customer_id: int,
+    orders: list[Order],
+    template: str,
+    key: str,
+    shop: dict[str, Any],
+    now: datetime,
+) -> Message:
+    customer = session.get(Customer, customer_id)
+    latest = orders[-1]
+    message = enqueue(
         session,
-        customer_id=order.customer_id,
-        template_key=key,
+        customer_id=customer_id,
+        template_key=template,
         kind=MessageKind.INFORMATIONAL,
         variables={
             "고객명": customer.name if customer else "고객",
-            "주문번호": order.order_number,
-            "리뷰링크": _link(shop["review_url"], order_number=order.order_number, order_id=order.id),
+            "주문번호": order_list_text([o.order_number for o in orders]),
+            "리뷰링크": _link(shop["review_url"], order_number=latest.order_number, order_id=latest.id),
+            ORDER_IDS: [o.id for o in orders],
         },
-        idempotency_key=f"{key}:{order.id}",
+        idempotency_key=key,
         send_after=now,
     )
+    message.created_at = now  # the cap counts from the job's instant (the test clock), not the wall
+    return message
+
+
+def history_preview(session: Session, now: datetime) -> dict[str, int]:
+    """What letting in the recent history would do now: review requests (customers) and the
+    orders they would name. Shown on 설정 before the owner confirms."""
+    config = automation_settings(session)
+    rule = config["review_request"]
+    state = live_state(session, now, record=False)
+    window_start = now - timedelta(days=int(rule["window_days"]))
+    wider = {"since": state["since"], "history_from": min(window_start, state["since"])}
+    with_history = review_candidates(session, now, rule, wider)
+    without = review_candidates(session, now, rule, state)
+    return {
+        "customers": len(with_history) - len(without),
+        "orders": sum(map(len, with_history.values())) - sum(map(len, without.values())),
+        "window_days": int(rule["window_days"]),
+    }
+
+
+def include_history(session: Session, actor: Any, now: datetime) -> dict[str, int]:
+    """Owner only, audited: let the last `window_days` of orders (seeded or imported included)
+    trigger the automations, under the same window and per-customer cap. Returns the preview."""
+    preview = history_preview(session, now)
+    state = live_state(session, now)
+    window_start = now - timedelta(days=preview["window_days"])
+    value = {
+        "since": state["since"].isoformat(),
+        "history_from": min(window_start, state["since"]).isoformat(),
+    }
+    settings_store.put(session, actor, LIVE_KEY, value)
+    return preview
 
 
 # -- repurchase reminder -------------------------------------------------------------------------
@@ -240,11 +397,17 @@ def repurchase_reminders(engine: Engine, now: datetime) -> dict[str, int]:
         if not rule["enabled"]:
             return {"disabled": 1}
         shop = config["shop"]
+        state = live_state(session, now)
         today = clock.today_kst(now)
         last = (
             select(Order.customer_id, OrderItem.product_id, func.max(Order.paid_at).label("last_paid"))
             .join(OrderItem, OrderItem.order_id == Order.id)
-            .where(Order.status.in_(PAID_STATUSES), OrderItem.product_id.is_not(None), Order.paid_at <= now)
+            .where(
+                Order.status.in_(PAID_STATUSES),
+                OrderItem.product_id.is_not(None),
+                Order.paid_at <= now,
+                _live_orders(state),  # a purchase before the automations went live is history
+            )
             .group_by(Order.customer_id, OrderItem.product_id)
             .subquery()
         )
@@ -371,6 +534,11 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
         "다음결제일": "1월 1일",
         "해지상태": "접수되었습니다",
         "종료일": "1월 1일",
+        # payment links, refunds, inquiry replies
+        "환불금액": "30,000원",
+        "결제링크": "https://example.com/pay?link=…",
+        "만료일시": "2026-12-03 12:00",
+        "답변": "문의 주셔서 감사합니다. 환불은 오늘 처리해 드렸습니다.",
     }
     if order is not None:
         values.update(order_confirmation_variables(session, order, shop))

@@ -10,6 +10,8 @@ limit is held to the next day, not dropped), and gets the required text:
 from __future__ import annotations
 
 import calendar
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -53,6 +55,7 @@ class Decision:
     text: str
     reason: str | None = None
     hold_until: datetime | None = None
+    pressure: bool = False  # held for the daily limit: the sender moves it to the next free day
 
 
 def has_opted_out(recipient: Recipient) -> bool:
@@ -74,11 +77,23 @@ def next_day_start(at: datetime) -> datetime:
 def next_ad_day_start(at: datetime, *, night_consent: bool) -> datetime:
     """The first instant of the next KST day an ad may go: midnight with night consent, else 08:00."""
     tomorrow = clock.to_kst(at).date() + timedelta(days=1)
-    return datetime.combine(tomorrow, time() if night_consent else NIGHT_END, tzinfo=clock.KST).astimezone(clock.UTC)
+    return datetime.combine(tomorrow, time() if night_consent else NIGHT_END, tzinfo=clock.KST).astimezone(
+        clock.UTC
+    )
 
 
-def pressure_reason(daily_ad_limit: int, until: datetime) -> str:
-    return f"광고 빈도 제한 (고객당 하루 {daily_ad_limit}건): {clock.format_kst(until)}까지 보류"
+def pressure_reason(daily_ad_limit: int, until: datetime, now: datetime | None = None) -> str:
+    """What staff and the 메시지 page read on an ad held for the daily limit: when it goes, and why
+    ("내일 08:00 발송 예정: 하루 광고 한도 (고객당 1건)")."""
+    local = clock.to_kst(until)
+    days = (local.date() - clock.today_kst(now)).days if now is not None else None
+    day = (
+        {0: "오늘", 1: "내일", 2: "모레"}.get(days, f"{local.month}월 {local.day}일")
+        if days is not None
+        else None
+    )
+    when = f"{day} {local:%H:%M}" if day else clock.format_kst(until)
+    return f"{when} 발송 예정: 하루 광고 한도 (광고 빈도 제한, 고객당 하루 {daily_ad_limit}건)"
 
 
 def purchase_exception_last_day(purchase_day: date) -> date:
@@ -109,7 +124,9 @@ def earliest_excepting_purchase(now: datetime) -> datetime:
     """The earliest instant a purchase must be at or after to still stand in for consent at `now`
     (a KST midnight; the last days are monotonic in the purchase day, so one bound fits all)."""
     today = clock.to_kst(now).date()
-    day = today - timedelta(days=200)  # pragma: no mutate (equivalent: any start over 184 days back finds the same day)
+    day = today - timedelta(
+        days=200
+    )  # pragma: no mutate (equivalent: any start over 184 days back finds the same day)
     while purchase_exception_last_day(day) < today:
         day += timedelta(days=1)
     return datetime.combine(day, time(), tzinfo=clock.KST).astimezone(clock.UTC)
@@ -120,16 +137,44 @@ def in_night_ban(at: datetime) -> bool:
     return local >= NIGHT_START or local < NIGHT_END
 
 
+# An ad marker staff may type themselves, in any bracket and spacing: "(광고)", "( 광고 )", "[광고]",
+# "【광고】", "<광고>", full-width "（광고）" (NFKC makes that "(광고)"), "(광 고)"...
+_MARKER = re.compile(r"^\s*[(\[{<〈《【〔「『]\s*광\s*고\s*[)\]}>〉》】〕」』]\s*[:：\-·]?\s*")
+_OPT_OUT_LINE = re.compile(r"(수\s*신\s*거\s*부|수\s*신\s*차\s*단|무\s*료\s*거\s*부)")
+
+
+def strip_ad_frame(text: str, shop: Shop) -> str:
+    """The body without any ad frame typed or added before: a leading ad marker (in any spelling)
+    and the shop name after it, and trailing opt-out and shop-contact lines. The frame is then
+    rebuilt by code (advertising_text), never trusted from the text."""
+    lines = text.strip().splitlines()
+    while lines:
+        first = unicodedata.normalize("NFKC", lines[0])
+        if not _MARKER.match(first):
+            break
+        rest = _MARKER.sub("", first, count=1).strip()
+        for name in (shop.name, unicodedata.normalize("NFKC", shop.name)):
+            if name and rest.startswith(name):
+                rest = rest[len(name) :].strip()
+        lines = ([rest] if rest else []) + lines[1:]
+    contact = f"문의 {shop.phone}" if shop.phone else None
+    while lines:
+        last = unicodedata.normalize("NFKC", lines[-1]).strip()
+        if not last or _OPT_OUT_LINE.search(last) or (contact is not None and last == contact):
+            lines.pop()
+            continue
+        break
+    return "\n".join(lines).strip()
+
+
 def advertising_text(text: str, shop: Shop) -> str:
-    """Add "(광고) shop" first and the free opt-out line last, unless they are already there."""
-    body = text.strip()
-    if not body.startswith(AD_PREFIX):
-        body = f"{AD_PREFIX} {shop.name}\n{body}"
-    opt_out = f"무료수신거부 {shop.opt_out_number}"
-    if not body.endswith(opt_out):
-        contact = f"\n문의 {shop.phone}" if shop.phone and shop.phone not in body else ""
-        body = f"{body}{contact}\n{opt_out}"
-    return body
+    """The lawful frame (정보통신망법 제50조④, 시행령 제61조), built by code around the body:
+    "(광고) shop" as the first line, the shop's contact, and the free opt-out line last. Whatever
+    frame the text carried is stripped first, so a typed "(광고)" never hides the sender's name;
+    applying it twice gives the same text."""
+    body = strip_ad_frame(text, shop)
+    contact = f"\n문의 {shop.phone}" if shop.phone and shop.phone not in body else ""
+    return f"{AD_PREFIX} {shop.name}\n{body}{contact}\n무료수신거부 {shop.opt_out_number}"
 
 
 def check(
@@ -154,5 +199,11 @@ def check(
         )
     if recipient.ads_today >= daily_ad_limit:
         until = next_ad_day_start(now, night_consent=recipient.night_ad_consent_at is not None)
-        return Decision(Action.HOLD, text, reason=pressure_reason(daily_ad_limit, until), hold_until=until)
+        return Decision(
+            Action.HOLD,
+            text,
+            reason=pressure_reason(daily_ad_limit, until, now),
+            hold_until=until,
+            pressure=True,
+        )
     return Decision(Action.SEND, advertising_text(text, shop))

@@ -1,4 +1,6 @@
-"""The templates a fresh clone starts with. Created once (never overwritten: the owner edits them on
+"""Every template a message can use, from the first start: automations, billing, payment links,
+refunds, inquiry replies, receipts and SLA alerts, so the owner can register each AlimTalk id on 설정
+before the first message is due. Created once (never overwritten: the owner edits them on
 설정); the sender creates any that are missing, so a clone works before anyone runs a seed."""
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from core.models import MessageKind, Template
+from core.payments.templates import PAYMENT_TEMPLATES
 
 DEFAULT_TEMPLATES: list[dict[str, Any]] = [
     {
@@ -111,6 +114,19 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
         "kind": MessageKind.INFORMATIONAL,
         "body": "다음 결제부터 #{상품명} #{금액}으로 변경됩니다.",
     },
+    {
+        # Inquiry replies (core/inquiries/service.py queues the staff's answer as #{답변}).
+        "key": "inquiry_reply",
+        "name": "문의 답변",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "[문의 답변]\n#{답변}",
+    },
+    # Payment flows (core/payments: refund done, unpaid payment-link reminder): created here at the
+    # first start too, so the owner can register their AlimTalk ids before the first one is due.
+    *(
+        {"key": key, "name": spec["name"], "kind": MessageKind.INFORMATIONAL, "body": spec["body"]}
+        for key, spec in PAYMENT_TEMPLATES.items()
+    ),
     {
         "key": "repurchase",
         "name": "재구매 알림",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlmodel import Session
 
 from core import clock
@@ -172,7 +172,36 @@ def update_template(
         approved=template.approved_body == template.body,
         alimtalk_template_id=template.alimtalk_template_id,
     )
+    if template.alimtalk_template_id:
+        # Messages held for want of this id go on the sender's next tick.
+        session.execute(
+            update(Message)
+            .where(
+                Message.template_key == template.key,
+                Message.status == MessageStatus.HELD.value,
+                Message.reason == templates.not_registered_reason(template.key),
+            )
+            .values(send_after=clock.now())
+        )
     return template
+
+
+def template_registry(session: Session) -> list[dict[str, Any]]:
+    """Every template with its AlimTalk registration state, for the list on 설정."""
+    rows = session.execute(select(Template).order_by(Template.key)).scalars()
+    return [
+        {
+            "템플릿": t.name,
+            "구분": "광고" if t.kind == MessageKind.ADVERTISING else "정보성 (알림톡)",
+            "알림톡 등록": "광고 (친구톡)"
+            if t.kind == MessageKind.ADVERTISING
+            else ("등록됨: " + t.alimtalk_template_id if t.alimtalk_template_id else "미등록"),
+            "승인 본문": "일치"
+            if t.kind == MessageKind.ADVERTISING or t.approved_body == t.body
+            else "재승인 필요",
+        }
+        for t in rows
+    ]
 
 
 def preview(

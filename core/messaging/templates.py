@@ -26,6 +26,15 @@ class TemplateError(ValueError):
     """The message cannot be rendered or would be refused; str(exc) is the reason shown to staff."""
 
 
+class TemplateNotRegistered(TemplateError):
+    """The template has no AlimTalk template id yet: the message waits (held) until the owner
+    enters it on 설정, it does not fail."""
+
+
+def not_registered_reason(key: str) -> str:
+    return f"알림톡 템플릿 ID 미등록: {key} (설정 > 메시지 템플릿에서 ID를 등록하면 발송됩니다)"
+
+
 def variable_names(body: str) -> list[str]:
     """The #{slots} of a body, in order, without repeats."""
     return list(_variable_names(body))
@@ -98,5 +107,5 @@ def preflight(
         if template.body != template.approved_body:
             raise TemplateError(f"템플릿 본문이 승인된 내용과 다릅니다 (재승인 필요): {template.key}")
         if require_alimtalk_id and not template.alimtalk_template_id:
-            raise TemplateError(f"알림톡 템플릿 ID가 없습니다: {template.key}")
+            raise TemplateNotRegistered(not_registered_reason(template.key))
     return render(template.body, variables, max_variable_length=max_variable_length)

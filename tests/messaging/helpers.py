@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from core.customers.identity import canonical_mobile
 from core.messaging.automations import ensure_default_templates
 from core.messaging.outbox import enqueue
 from core.models import Customer, Message, MessageKind, Template
@@ -38,7 +39,13 @@ def setup_templates(engine: Engine, alimtalk: bool = True) -> None:
 
 
 def customer(engine: Engine, name: str = "홍길동", phone: str | None = "010-1234-5678", **kw: Any) -> int:
+    """A customer as the identity rules keep one: `mobile` is the canonical number, unless another
+    test customer holds it already (then the row keeps only its phone text, as a duplicate would)."""
     with Session(engine) as s:
+        mobile = canonical_mobile(phone)
+        if mobile is not None and s.exec(select(Customer.id).where(Customer.mobile == mobile)).first():
+            mobile = None
+        kw.setdefault("mobile", mobile)
         c = Customer(name=name, phone=phone, **kw)
         s.add(c)
         s.commit()
@@ -73,3 +80,13 @@ def queue(
 def message(engine: Engine, key: str) -> Message:
     with Session(engine) as s:
         return s.exec(select(Message).where(Message.idempotency_key == key)).one()
+
+
+def go_live(engine: Engine, since: datetime) -> None:
+    """The automations went live at `since` (orders paid after it are live events, not history)."""
+    from core.messaging.automations import LIVE_KEY
+    from core.models import Setting
+
+    with Session(engine) as s:
+        s.merge(Setting(key=LIVE_KEY, value={"since": since.isoformat(), "history_from": None}))
+        s.commit()

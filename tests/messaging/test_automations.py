@@ -24,15 +24,16 @@ from core.models import (
     SubscriptionPlan,
     Template,
 )
-from tests.messaging.helpers import NOON, customer
+from tests.messaging.helpers import NOON, customer, go_live
 
 
 @pytest.fixture
 def store(engine: Engine) -> Engine:
     with Session(engine) as s:
-        assert automations.ensure_default_templates(s) == 14
+        assert automations.ensure_default_templates(s) == 17
         assert automations.ensure_default_templates(s) == 0  # never twice, never overwrites
         s.commit()
+    go_live(engine, NOON - timedelta(days=400))  # these orders are live events, not history
     return engine
 
 
@@ -137,20 +138,22 @@ def test_review_request_then_one_reminder_only_to_non_reviewers(store: Engine) -
         s.flush()
         s.add(Refund(payment_id=pay.id, order_id=refunded, amount=30_000, reason="변심", idempotency_key="r"))
         s.commit()
-    assert automations.review_requests(store, NOON) == {"requested": 2, "reminded": 0}
-    keys = set(_messages(store))
-    assert {f"review_request:{reviewed}", f"review_request:{quiet}"} <= keys
-    assert f"review_request:{early}" not in keys and f"review_request:{refunded}" not in keys
+    assert automations.review_requests(store, NOON) == {"requested": 1, "reminded": 0}
+    (request,) = [m for k, m in _messages(store).items() if k.startswith("review_request:")]
+    assert request.idempotency_key == f"review_request:{cid}:{quiet}"
+    assert request.variables["__orders"] == [reviewed, quiet]  # one message names both due orders
+    assert early not in request.variables["__orders"] and refunded not in request.variables["__orders"]
     sender.run(store, NOON, provider=OutboxProvider())
-    assert "http://localhost:8501/review?order=CD-Q" in _messages(store)[f"review_request:{quiet}"].text
+    text = _messages(store)[request.idempotency_key].text
+    assert "CD-R, CD-Q" in text and "http://localhost:8501/review?order=CD-Q" in text
     with Session(store) as s:
         s.add(Review(order_id=reviewed, customer_id=cid, rating=5, body="좋아요"))
         s.commit()
     later = NOON + timedelta(days=4)
     counts = automations.review_requests(store, later)
-    assert counts["reminded"] == 1
-    keys = set(_messages(store))
-    assert f"review_reminder:{quiet}" in keys and f"review_reminder:{reviewed}" not in keys
+    assert counts == {"requested": 0, "reminded": 1}  # CD-E is due, but the customer was asked 4 days ago
+    reminder = _messages(store)[f"review_reminder:{request.id}"]
+    assert reminder.variables["__orders"] == [quiet]  # the reviewed order is not asked again
     automations.review_requests(store, later + timedelta(days=10))
     assert sum(k.startswith("review_reminder:") for k in _messages(store)) == 1  # one reminder only
 

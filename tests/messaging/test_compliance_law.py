@@ -70,7 +70,6 @@ def test_opt_out_at_or_after_consent_stops_advertising(consent, opt_out, opted_o
         "봄 신상품 소식\n(광고)",
         " 봄 신상품 소식 ",
         "광고 봄 신상품",  # without the brackets it is not the marker
-        "[광고] 봄 신상품",
     ],
 )
 def test_ad_text_starts_with_the_ad_marker_and_shop_name(body):
@@ -88,6 +87,61 @@ def test_a_body_already_starting_with_the_marker_gets_no_second_one():
     body = "(광고) 테스트샵\n봄 신상품 소식\n문의 02-111-2222\n무료수신거부 080-123-4567"
     assert compliance.advertising_text(body, SHOP) == body
     assert compliance.advertising_text(f"  {body}\n", SHOP) == body
+
+
+# Staff typed their own frame, in every spelling seen in real campaigns: the code strips it and builds
+# the lawful one, so the sender's name is never missing (issue 15: 50 ads went out without it).
+TYPED_FRAMES = [
+    "(광고) 봄 신상품",
+    "(광고)봄 신상품",
+    "( 광고 ) 봄 신상품",
+    "(광 고) 봄 신상품",
+    "[광고] 봄 신상품",
+    "［광고］ 봄 신상품",  # full-width brackets
+    "（광고） 봄 신상품",  # full-width parentheses (a common Korean IME mode)
+    "【광고】 봄 신상품",
+    "<광고> 봄 신상품",
+    "〈광고〉 봄 신상품",
+    "{광고} 봄 신상품",
+    "(광고): 봄 신상품",
+    "  (광고)\n봄 신상품",
+    "(광고) 테스트샵\n봄 신상품",  # with the right shop name
+    "(광고) 테스트샵 봄 신상품",
+    "(광고) 다른상호\n봄 신상품",  # a wrong name stays as body text; the right one is added first
+    "(광고) (광고) 봄 신상품",
+    "(광고)\n(광고) 테스트샵\n봄 신상품",
+    "봄 신상품\n무료수신거부 080-000-0000",  # a wrong opt-out number typed at the end
+    "봄 신상품\n수신거부: 080-000-0000",
+    "봄 신상품\n무료 수신 거부 080-999-9999\n",
+    "(광고) 봄 신상품\n문의 02-111-2222\n무료수신거부 080-123-4567",
+    "(광고) 테스트샵\n봄 신상품\n문의 02-111-2222\n무료수신거부 080-123-4567",
+]
+
+
+@pytest.mark.parametrize("typed", TYPED_FRAMES)
+def test_a_typed_frame_is_stripped_and_the_lawful_one_rebuilt(typed):
+    """정보통신망법 제50조④, 시행령 제61조③: "(광고)" then the sender's name at the very start,
+    the sender's contact, and the free opt-out line at the end; exactly one of each."""
+    text = _ad(Recipient(ad_consent_at=AT - timedelta(days=1)), text=typed).text
+    lines = text.split("\n")
+    assert lines[0] == "(광고) 테스트샵"
+    assert lines[-1] == "무료수신거부 080-123-4567"
+    assert lines[-2] == "문의 02-111-2222"
+    body = "\n".join(lines[1:-2])
+    assert "봄 신상품" in body
+    assert "광고" not in body.replace("다른상호", "") or "다른상호" in typed
+    assert text.count("수신") == 1 and text.count("080-") == 1 and text.count("(광고)") == 1
+    assert compliance.advertising_text(text, SHOP) == text  # idempotent: held and resent ads stay the same
+
+
+def test_the_campaign_frame_is_the_one_the_sender_builds():
+    """The preview (prefix + body + suffix of campaigns.content) is exactly what the gate sends."""
+    from core.campaigns.content import ad_frame
+
+    for typed in TYPED_FRAMES + ["봄 신상품 (문의 02-111-2222)", "(광고)"]:
+        prefix, suffix = ad_frame(typed, SHOP)
+        body = compliance.strip_ad_frame(typed, SHOP)
+        assert prefix + body + suffix == compliance.advertising_text(typed, SHOP), typed
 
 
 def test_contact_is_added_once_and_opt_out_is_last():
@@ -214,7 +268,7 @@ def test_daily_ad_limit_holds_the_ad_over_the_limit_to_the_next_day(ads_today, l
     assert decision.action == action
     if action == Action.HOLD:
         assert decision.hold_until == kst("2027-03-16T08:00")
-        assert f"하루 {limit}건" in decision.reason and "보류" in decision.reason
+        assert f"하루 {limit}건" in decision.reason and "발송 예정" in decision.reason
         assert decision.text == "봄 신상품 소식"
         night = Recipient(ad_consent_at=AT, night_ad_consent_at=AT, ads_today=ads_today)
         assert _ad(night, daily_ad_limit=limit).hold_until == kst("2027-03-16T00:00")

@@ -158,3 +158,38 @@ def test_messages_page_shows_delivery_reports_with_the_providers_reason(
     blocked = next(reason for reason in rows if "3020" in reason)
     assert rows[blocked] == "실패" and "고객이 채널을 차단함" in blocked
     assert all(v != "-" for v in table["결과 확인"])
+
+
+def test_history_is_let_in_only_after_the_owner_sees_the_count_and_confirms(
+    store: Engine, sqlite_actors
+) -> None:  # type: ignore[no-untyped-def]
+    """설정 shows how many customers the past orders would reach; the button waits for the box."""
+    from core.messaging import automations
+    from core.models import Order
+
+    now = clock.now()
+    with Session(store) as s:
+        automations.live_state(s, now)  # the worker went live now: what follows is history
+        kim = s.exec(select(Customer).where(Customer.name == "김철수")).one()
+        for i in range(3):
+            at = now - timedelta(days=4 + i)
+            s.add(
+                Order(
+                    order_number=f"CD-H{i}",
+                    customer_id=kim.id,
+                    total_amount=1_000,
+                    status="paid",
+                    paid_at=at,
+                    ordered_at=at,
+                )
+            )
+        s.commit()
+    at = _settings_app(store, sqlite_actors["owner"])
+    assert "지난 주문 3건 · 고객 1명" in texts(at)
+    assert at.button(key="setmsg_history").disabled
+    at.checkbox(key="setmsg_history_ok").check().run()
+    at.button(key="setmsg_history").click().run()
+    assert not at.exception and "고객 1명에게" in texts(at)
+    assert automations.review_requests(store, now)["requested"] == 1
+    with Session(store) as s:
+        assert s.exec(select(AuditLog).where(AuditLog.entity_id == automations.LIVE_KEY)).first()

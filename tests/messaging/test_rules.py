@@ -183,7 +183,7 @@ def test_pressure_limit_counts_advertising_only_and_holds_to_the_next_day() -> N
     decision = _check(recipient=busy)
     assert decision.action == Action.HOLD and "빈도" in decision.reason
     assert decision.hold_until == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # 08:00 KST on 12-02
-    assert "2026-12-02 08:00" in decision.reason
+    assert decision.reason.startswith("내일 08:00 발송 예정: 하루 광고 한도")
     assert _check(recipient=busy, daily_ad_limit=2).action == Action.SEND
     assert _check("informational", busy).action == Action.SEND
 

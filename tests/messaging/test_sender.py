@@ -23,6 +23,7 @@ from core.messaging.providers import (
     RetriableProviderError,
     SendResult,
 )
+from core.messaging.sender import claims
 from core.models import Customer, Message, MessageKind, Template
 from tests.messaging.helpers import NOON, customer, message, queue, setup_templates
 
@@ -279,10 +280,10 @@ def test_lost_claim_writes_nothing(store: Engine) -> None:
     cid = customer(store)
     queue(store, cid, "lost:1")
     token = sender.claim_due(store, NOON, 100, timedelta(seconds=120))
-    rows = sender._load(store, token)
+    rows = claims.load(store, token)
     with store.begin() as conn:
         conn.execute(update(Message).values(claim_token="someone-else"))
-    assert sender._write(store, token, [dict(rows[0], status="failed", updated_at=NOON)]) == 1
+    assert claims.write(store, token, [dict(rows[0], status="failed", updated_at=NOON)]) == 1
     assert message(store, "lost:1").status == "sending"
 
 
@@ -359,7 +360,7 @@ def test_caller_text_without_a_template_goes_through_outbox_but_not_alimtalk(sto
         store,
         cid,
         "refund:1",
-        template="refund_completed",
+        template="custom_notice",
         variables={"amount": 1000},
         text="환불이 완료되었습니다",
     )
@@ -377,11 +378,11 @@ def test_caller_text_without_a_template_goes_through_outbox_but_not_alimtalk(sto
         "환불이 완료되었습니다",
     )
     assert message(store, "order_confirmation:77").text == "주문해 주셔서 감사합니다"
-    queue(store, cid, "refund:2", template="refund_completed", variables={}, text="환불 완료")
+    queue(store, cid, "refund:2", template="custom_notice", variables={}, text="환불 완료")
     provider = ScriptedProvider()
     sender.run(store, NOON, provider=provider)
     refused = message(store, "refund:2")
-    assert refused.status == "failed" and "알림톡 템플릿이 없습니다: refund_completed" in refused.reason
+    assert refused.status == "failed" and "알림톡 템플릿이 없습니다: custom_notice" in refused.reason
     assert not provider.sent
 
 
@@ -392,9 +393,10 @@ def test_a_tick_streams_the_backlog_in_capped_claims_whatever_batch_size_says(
     setting asks for more), recovery after a crash goes in capped batches too, and no more than
     send_concurrency chunks are with the provider at once."""
     from core.messaging.outbox import enqueue_many
+    from core.messaging.sender import settings as sender_settings
     from core.models import Setting
 
-    monkeypatch.setattr(sender, "MAX_CLAIM_ROWS", 20)
+    monkeypatch.setattr(sender_settings, "MAX_CLAIM_ROWS", 20)
     cid = customer(store)
     with Session(store) as s:
         s.merge(Setting(key="messaging", value={"batch_size": 100_000, "send_concurrency": 2}))
@@ -414,21 +416,21 @@ def test_a_tick_streams_the_backlog_in_capped_claims_whatever_batch_size_says(
             now=NOON,
         )
         s.commit()
-    claims: list[int] = []
+    claim_sizes: list[int] = []
     recovered: list[int] = []
-    real_claim, real_expired = sender.claim_due_rows, sender.claim_expired
+    real_claim, real_expired = claims.claim_due_rows, claims.claim_expired
 
     def claim(engine, now, limit, lease):
         token, rows = real_claim(engine, now, limit, lease)
-        claims.append(len(rows))
+        claim_sizes.append(len(rows))
         return token, rows
 
     def expired(engine, now, limit, lease):
         recovered.append(limit)
         return real_expired(engine, now, limit, lease)
 
-    monkeypatch.setattr(sender, "claim_due_rows", claim)
-    monkeypatch.setattr(sender, "claim_expired", expired)
+    monkeypatch.setattr(claims, "claim_due_rows", claim)
+    monkeypatch.setattr(claims, "claim_expired", expired)
 
     class InFlight(ScriptedProvider):
         def __init__(self) -> None:
@@ -454,5 +456,5 @@ def test_a_tick_streams_the_backlog_in_capped_claims_whatever_batch_size_says(
     counts = sender.run(store, NOON + timedelta(minutes=5), provider=provider)
     assert counts["recovered_requeued"] == 60 and recovered[:3] == [20, 20, 20]
     assert counts["sent"] == 150 and set(provider.sent.values()) == {1} and len(provider.sent) == 150
-    assert claims and max(claims) <= 20 and sum(claims) == 150
+    assert claim_sizes and max(claim_sizes) <= 20 and sum(claim_sizes) == 150
     assert provider.max_in_flight <= 2 * 20

@@ -198,7 +198,7 @@ def test_a_bad_contact_keeps_the_form_with_what_was_typed(sqlite_engine, sqlite_
     with customer_client(sqlite_engine) as client:
         html = client.get(f"/pay?link={link.code}").text
         page = client.post("/pay", data=_pay_form(html, link.code, name="<b>김</b>", phone="０１０-１２"))
-    assert page.status_code == 422 and "이름과 휴대폰 번호(10~11자리)를 입력하세요" in page.text
+    assert page.status_code == 422 and "휴대폰 번호를 확인해 주세요" in page.text
     assert 'value="&lt;b&gt;김&lt;/b&gt;"' in page.text and "<form" in page.text
     assert _count(sqlite_engine, Order) == 0
 
