@@ -30,7 +30,8 @@ from core.money import format_krw
 from core.payments import import_mapping, import_source
 from core.payments import jobs as payment_jobs
 from core.payments import links as payment_links
-from core.payments.order_import import ImportRejected, run_import
+from core.payments.import_rows import ImportRejected
+from core.payments.order_import import run_import
 from core.payments.queries import order_detail, search_orders
 from core.payments.refunds import REFUND_ROLES, refund_payment, refundable_amount, unknown_outcome_notes
 from ui import feedback

@@ -34,7 +34,7 @@ from core.inquiries import sla
 from core.messaging import templates
 from core.messaging.phone import InvalidPhone, normalize_mobile
 from core.models import Customer, Role
-from core.payments import order_import
+from core.payments import import_rows, order_import
 from core.payments.orders import MAX_AMOUNT, check_amount
 
 EXAMPLES = int(os.environ.get("BAD_INPUT_EXAMPLES", "1000"))
@@ -98,7 +98,7 @@ def _refusal_writes_nothing(engine: Engine) -> Iterator[Session]:
 
 # --------------------------------------------------------------------------- CSV order import
 
-HEADERS = [name for names in order_import.COLUMNS.values() for name in names] + ["", "메모", "주문 번호"]
+HEADERS = [name for names in import_rows.COLUMNS.values() for name in names] + ["", "메모", "주문 번호"]
 CELL = st.one_of(
     NASTY,
     st.integers(min_value=-(10**12), max_value=10**12).map(str),
@@ -113,7 +113,7 @@ def csv_files(draw: st.DrawFn) -> bytes:
         return draw(st.binary(max_size=300))  # not text at all
     columns = draw(st.lists(st.sampled_from(HEADERS), min_size=0, max_size=12))
     if draw(st.booleans()):  # mostly: every required column present, so the row checks are reached
-        columns = [order_import.COLUMNS[c][draw(st.integers(0, 1))] for c in order_import.REQUIRED] + columns
+        columns = [import_rows.COLUMNS[c][draw(st.integers(0, 1))] for c in import_rows.REQUIRED] + columns
     rows = draw(st.lists(st.lists(CELL, min_size=len(columns), max_size=len(columns) + 1), max_size=6))
     buffer = io.StringIO()
     import csv
@@ -129,7 +129,7 @@ def csv_files(draw: st.DrawFn) -> bytes:
 @given(data=csv_files())
 def test_csv_order_import_accepts_or_rejects_whole_files(store: Engine, data: bytes) -> None:
     try:
-        parsed = order_import.parse_file(data)
+        parsed = import_rows.parse_file(data)
     except order_import.ImportRejected as exc:
         _readable(exc)
         assert exc.errors and all(e.row >= 1 for e in exc.errors)

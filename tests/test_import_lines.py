@@ -19,7 +19,8 @@ from core.accounts.actor import Actor
 from core.errors import ValidationFailed
 from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Product, Refund
 from core.payments import import_mapping, import_source
-from core.payments.order_import import ImportRejected, import_orders, parse_file, run_import
+from core.payments.import_rows import ImportRejected, parse_file
+from core.payments.order_import import import_orders, run_import
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "orders_smartstore_sample.csv"
 NOV = (date(2026, 11, 1), date(2026, 11, 30))

@@ -16,7 +16,8 @@ from sqlmodel import Session
 from core import analytics, clock
 from core.accounts.actor import Actor
 from core.models import CustomerSummary, Order, OrderStatus, Payment, PaymentStatus, Refund, RefundStatus
-from core.payments.order_import import IMPORT_REFUND_REASON, ImportRejected, import_orders, run_import
+from core.payments.import_rows import IMPORT_REFUND_REASON, ImportRejected
+from core.payments.order_import import import_orders, run_import
 from core.payments.queries import order_detail
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "orders_sample.csv"

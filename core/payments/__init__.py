@@ -1,10 +1,14 @@
 """Payments: orders, refunds, payment links, order import, the reconciliation jobs, and the
 gateways they talk to (gateways/).
 
-    orders.py        orders and payments recorded, searched, refunded (the refund path)
+    orders.py        orders and payments recorded (one paid order written whole; the amount rule)
+    refunds.py       the refund path: reserve, cancel at the gateway once, record; unknown outcomes
+    queries.py       order search (whole phone numbers only) and one order's detail
+    checkout.py      what the customer's /pay page shows (shop, items, total, refund policy)
     links.py         payment links: ready, approve, cancel/fail returns, dunning-link hooks
-    order_import.py  order import (line level: orders with several items, products, discounts,
-                     refunds), all or nothing, idempotent
+    import_rows.py   an export read into orders (line level: several items, products, discounts,
+                     refunds) and validated whole: the import's rules, no database
+    order_import.py  writing what import_rows read: all or nothing, idempotent
     import_source.py reading an uploaded CSV (UTF-8/CP949) or XLSX row by row
     import_mapping.py column mappings: fields, suggestions from header names, saved mappings
     templates.py     the payment messages' templates

@@ -9,7 +9,8 @@ import pytest
 from sqlmodel import Session, func, select
 
 from core.models import Customer, Order, Payment
-from core.payments.order_import import ImportRejected, decode, import_orders
+from core.payments.import_rows import ImportRejected, decode
+from core.payments.order_import import import_orders
 from core.payments.queries import order_detail, search_orders
 from core.payments.refunds import refund_payment
 from tests.payments.helpers import paid_order, sandbox_router
