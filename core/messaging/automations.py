@@ -124,19 +124,24 @@ def enqueue_order_confirmation(session: Session, order: Order, send_after: datet
 
 
 def order_confirmations(engine: Engine, now: datetime) -> dict[str, int]:
-    """Worker job: every order paid recently without a confirmation gets one."""
+    """Worker job: every order paid recently without a confirmation gets one (a catch-up after the
+    worker was down). Only live orders: one paid before the automations went live (a seeded or
+    imported history, a shop's first start) is history and is never confirmed now."""
     with session_scope(engine) as session:
         config = automation_settings(session)
         if not config["order_confirmation"]["enabled"]:
             return {"disabled": 1}
-        since = now - timedelta(hours=int(config["order_confirmation"]["lookback_hours"]))
+        state = live_state(session, now)
+        lookback = now - timedelta(hours=int(config["order_confirmation"]["lookback_hours"]))
         keyed = Message.idempotency_key == _key("order_confirmation:", Order.id)
         orders = (
             session.execute(
                 select(Order)
                 .where(
-                    Order.paid_at >= since,
+                    Order.paid_at >= lookback,
+                    Order.paid_at > state["since"],  # paid before going live: history
                     Order.paid_at <= now,
+                    Order.source != "import",
                     Order.status.in_(PAID_STATUSES),
                     ~exists().where(keyed),
                 )

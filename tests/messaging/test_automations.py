@@ -112,6 +112,25 @@ def test_order_confirmation_has_everything_and_is_queued_once(store: Engine) -> 
         assert expected in text, expected
 
 
+def test_a_first_start_confirms_no_order_of_the_history(engine: Engine) -> None:
+    """Issue 15: a first worker start over seeded or imported orders sends no confirmation for them
+    (they were paid before the automations went live); an order paid after that is confirmed, and an
+    imported one never is."""
+    with Session(engine) as s:  # templates there, the automations not live yet: a first start
+        automations.ensure_default_templates(s)
+        s.commit()
+    cid = customer(engine)
+    _order(engine, cid, "CD-OLD", NOON - timedelta(hours=2))  # history: paid before the first tick
+    assert automations.order_confirmations(engine, NOON) == {"queued": 0}
+    new = _order(engine, cid, "CD-NEW", NOON + timedelta(minutes=5))
+    imported = _order(engine, cid, "CD-IMP", NOON + timedelta(minutes=6))
+    with Session(engine) as s:
+        s.get(Order, imported).source = "import"
+        s.commit()
+    assert automations.order_confirmations(engine, NOON + timedelta(minutes=10)) == {"queued": 1}
+    assert set(_messages(engine)) == {f"order_confirmation:{new}"}
+
+
 def test_order_confirmation_can_be_switched_off(store: Engine, actors) -> None:
     from core import settings_store
 
@@ -223,6 +242,7 @@ def test_confirmation_is_sent_in_the_same_tick_it_is_queued(store: Engine) -> No
 
 def test_a_fresh_store_gets_the_default_templates_from_the_sender(sqlite_engine: Engine) -> None:
     """Nobody seeded templates: the first order confirmation still goes out (outbox)."""
+    go_live(sqlite_engine, NOON - timedelta(hours=1))
     cid = customer(sqlite_engine)
     oid = _order(sqlite_engine, cid, "CD-F", NOON - timedelta(minutes=1))
     automations.order_confirmations(sqlite_engine, NOON)
