@@ -611,7 +611,9 @@ with tab_new:
     body = st.text_area(
         "고객 문의 내용 (카카오톡에서 옮겨 적기)", key="inq_new_body", max_chars=inquiries.MAX_TEXT
     )
-    suggested = inquiries.suggest_type(body).value
+    with session_scope(engine) as session:
+        keywords = inquiries.type_keywords(session)
+    suggested = inquiries.suggest_type(body, keywords).value
     st.caption(f"추천 유형: {INQUIRY_TYPE_LABELS[suggested]} (내용의 낱말로 추천, 바꿀 수 있습니다)")
     chosen = st.selectbox(
         "유형",

@@ -136,6 +136,8 @@ ACTIONS: list[Action] = [
     Action("channels.new_skill_secret", OWNER_ONLY, lambda s, a, w: channels.new_skill_secret(s, a)),
     Action("checkout.set_refund_policy", OWNER_ONLY,
            lambda s, a, w: checkout.set_refund_policy(s, a, "환불 안내")),
+    Action("inquiries.save_type_keywords", OWNER_ONLY,
+           lambda s, a, w: inquiries.save_type_keywords(s, a, {"refund_request": "교환"})),
     Action("inquiries.save_policy", OWNER_ONLY, lambda s, a, w: inquiries.save_policy(
         s, a, inquiry_type="refund_request", first_response_minutes=30, resolution_minutes=600)),
     Action("inquiries.save_business_hours", OWNER_ONLY, lambda s, a, w: inquiries.save_business_hours(

@@ -165,6 +165,7 @@ def render(actor: Actor, engine: Engine) -> None:
                 f"{closed_day} 휴무일을 삭제했습니다",
             )
     _render_alert_message(actor, engine, alert)
+    _render_type_keywords(actor, engine)
     upcoming = sorted(d for d in sla.korean_holidays(clock.today_kst().year) if d >= clock.today_kst())[:5]
     if upcoming:
         st.caption(
@@ -198,3 +199,25 @@ def _render_alert_message(actor: Actor, engine: Engine, alert: sla_policy.AlertM
                 ),
                 "기한 알림 메시지 설정을 저장했습니다",
             )
+
+
+def _render_type_keywords(actor: Actor, engine: Engine) -> None:
+    """The owner's own words per inquiry type: read before the built-in rules (문의, chatbot, /help)."""
+    with session_scope(engine) as session:
+        current = inquiries.type_keywords(session)
+    st.subheader("문의 유형 자동 분류 키워드")
+    st.caption(
+        "고객 문의(카카오톡 챗봇, 문의 페이지, 직접 입력)의 유형을 낱말로 추천합니다. 여기 적은 낱말이 기본 규칙보다"
+        " 먼저 쓰입니다. 쉼표로 구분하고, 띄어쓰기와 대소문자는 무시합니다."
+    )
+    with st.form("sla_set_keywords"):
+        words = {}
+        for inquiry_type, _ in inquiries.TYPE_RULES:
+            words[inquiry_type.value] = st.text_input(
+                INQUIRY_TYPE_LABELS[inquiry_type],
+                value=", ".join(current.get(inquiry_type.value, [])),
+                placeholder="예: 카드 승인, 결제창",
+                key=f"sla_set_kw_{inquiry_type.value}",
+            )
+        if st.form_submit_button("키워드 저장"):
+            _apply(engine, lambda s: inquiries.save_type_keywords(s, actor, words), "분류 키워드를 저장했습니다")

@@ -230,7 +230,7 @@ def file_message(
     evidence: dict[str, object] | None = None,
 ) -> tuple[str, Inquiry]:
     """Open an inquiry, or append to the customer's open one: ("created" | "appended", inquiry)."""
-    suggested = inquiry_type or service.suggest_type(text).value
+    suggested = inquiry_type or service.suggest_type(text, service.type_keywords(session)).value
     current = _open_inquiry_of(session, customer.id)  # type: ignore[arg-type]
     if current is not None and (order_id is None or current.order_id in (None, order_id)):
         service.customer_message(session, actor, current.id, text)  # type: ignore[arg-type]
@@ -331,7 +331,8 @@ def receive_kakao(
             )
             _log_kakao(session, result, request_digest, started, address, len(utterance), proof_needed=True)
             return result
-    if outcome_prefix and len(text) <= 200 and service.suggest_type(text) == InquiryType.OTHER \
+    keywords = service.type_keywords(session)
+    if outcome_prefix and len(text) <= 200 and service.suggest_type(text, keywords) == InquiryType.OTHER \
             and _open_inquiry_of(session, customer.id) is not None:  # type: ignore[arg-type]
         # Only a number (and an order number) in answer to our question: linked, not a new message.
         current = _open_inquiry_of(session, customer.id)  # type: ignore[arg-type]
@@ -380,7 +381,8 @@ def answer_test(session: Session, utterance: str, *, started: float | None = Non
     started = started if started is not None else time.perf_counter()
     text, truncated = clean_text(utterance)
     now = clock.now()
-    draft = Inquiry(customer_id=0, type=service.suggest_type(text).value, subject="", created_at=now)
+    suggested = service.suggest_type(text, service.type_keywords(session)).value
+    draft = Inquiry(customer_id=0, type=suggested, subject="", created_at=now)
     config = policy.load(session)
     service.apply_sla(draft, service.evaluate(draft, [], config, now))
     result = Received("test", 0, None, draft.type, promise(session, draft, now), truncated)

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from core import clock
+from core import clock, settings_store
 from core.accounts import audit
 from core.accounts.actor import Actor, require_role
 from core.errors import NotFound, ValidationFailed
@@ -38,6 +38,7 @@ from core.models import (
     StaffUser,
 )
 from core.models.inquiries import INQUIRY_TYPE_LABELS
+from core.safe_text import has_control_chars
 
 MAX_TEXT = 10_000
 OPEN_STATUSES = (InquiryStatus.OPEN.value, InquiryStatus.WAITING_CUSTOMER.value)
@@ -60,12 +61,56 @@ TYPE_RULES: list[tuple[InquiryType, re.Pattern[str]]] = [
 ]
 
 
-def suggest_type(text: str) -> InquiryType:
-    """A type from the customer's Korean text by simple keyword rules (staff may change it)."""
+TYPE_KEYWORDS_SETTING = "inquiry_type_keywords"
+MAX_KEYWORDS = 50
+MAX_KEYWORD_LENGTH = 30
+
+
+def suggest_type(text: str, keywords: dict[str, list[str]] | None = None) -> InquiryType:
+    """A type from the customer's Korean text by simple keyword rules (staff may change it).
+
+    The owner's own words (설정, `type_keywords`) are read first, in the same type order as the
+    built-in rules, so a shop's word ("환불" meaning "교환" there, a product nickname) wins; then the
+    built-in patterns. Words are plain text, matched ignoring spaces and case: never a pattern."""
+    squeezed = re.sub(r"\s+", "", text or "").lower()
+    for inquiry_type, _ in TYPE_RULES:
+        for word in (keywords or {}).get(inquiry_type.value, []):
+            if word and re.sub(r"\s+", "", word).lower() in squeezed:
+                return inquiry_type
     for inquiry_type, pattern in TYPE_RULES:
         if pattern.search(text or ""):
             return inquiry_type
     return InquiryType.OTHER
+
+
+def type_keywords(session: Session) -> dict[str, list[str]]:
+    """The owner's extra words per inquiry type (empty until set on 설정)."""
+    return dict(settings_store.get(session, TYPE_KEYWORDS_SETTING, {}) or {})
+
+
+def save_type_keywords(session: Session, actor: Actor, words: dict[str, str | list[str]]) -> dict[str, list[str]]:
+    """Owner only, audited (settings_store). Comma- or line-separated words per type; trimmed, no
+    duplicates, at most MAX_KEYWORDS words of MAX_KEYWORD_LENGTH characters per type."""
+    require_role(actor, Role.OWNER)
+    cleaned: dict[str, list[str]] = {}
+    for inquiry_type, _ in TYPE_RULES:
+        raw = words.get(inquiry_type.value, [])
+        items = re.split(r"[,\n]", raw) if isinstance(raw, str) else list(raw)
+        kept: list[str] = []
+        for item in items:
+            word = " ".join(str(item).split())
+            if not word:
+                continue
+            if has_control_chars(word) or len(word) > MAX_KEYWORD_LENGTH:
+                raise ValidationFailed(f"키워드는 제어 문자 없이 {MAX_KEYWORD_LENGTH}자까지입니다: {word[:40]!r}")
+            if word not in kept:
+                kept.append(word)
+        if len(kept) > MAX_KEYWORDS:
+            raise ValidationFailed(f"유형마다 키워드는 {MAX_KEYWORDS}개까지입니다")
+        if kept:
+            cleaned[inquiry_type.value] = kept
+    settings_store.put(session, actor, TYPE_KEYWORDS_SETTING, cleaned)
+    return cleaned
 
 
 # --------------------------------------------------------------------------- helpers
@@ -228,7 +273,7 @@ def create_inquiry(
         raise ValidationFailed(f"주문을 찾을 수 없습니다 (#{order_id})")
     if payment_id is not None and session.get(Payment, payment_id) is None:
         raise ValidationFailed(f"결제를 찾을 수 없습니다 (#{payment_id})")
-    chosen = _check_type(inquiry_type or suggest_type(body).value)
+    chosen = _check_type(inquiry_type or suggest_type(body, type_keywords(session)).value)
     if subject is None or not subject.strip():
         first_line = next((line.strip() for line in body.splitlines() if line.strip()), "")
         subject = first_line[:80] or INQUIRY_TYPE_LABELS[InquiryType(chosen)]
