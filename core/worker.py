@@ -36,6 +36,7 @@ from core import clock
 from core.config import ConfigError, get_settings
 from core.db import DatabaseError, make_engine, session_scope, upgrade
 from core.jobs import JOBS, JobSpec
+from core.messaging import automations
 from core.models import JobRun, WorkerHeartbeat
 
 log = logging.getLogger("channeldesk.worker")
@@ -119,11 +120,19 @@ def worker_health(session: Session, now: datetime | None = None) -> dict[str, An
     }
 
 
+def go_live(engine: Engine, now: datetime) -> None:
+    """The automations go live when a worker first starts, before any job runs: what was paid before
+    (a seeded or imported history) is history, and what the first tick's charges pay is not."""
+    with session_scope(engine) as session:
+        automations.live_state(session, now)
+
+
 def run_once(engine: Engine, now: datetime, worker_id: str | None = None) -> dict[str, Any]:
     """Every job once, in registry order, with the clock frozen at `now`."""
     worker_id = worker_id or f"once-{uuid.uuid4().hex[:8]}"
     with clock.frozen(now):
         beat(engine, worker_id, now)
+        go_live(engine, now)
         jobs = {spec.id: run_job(engine, worker_id, spec, now) for spec in JOBS}
     return {"now": now.isoformat(), "now_kst": clock.format_kst(now, with_seconds=True), "jobs": jobs}
 
@@ -176,6 +185,7 @@ def serve(engine: Engine) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    go_live(engine, started_at)
     log.info("worker %s started with %d jobs", worker_id, len(JOBS))
     scheduler.start()
 

@@ -139,7 +139,7 @@ def order_confirmations(engine: Engine, now: datetime) -> dict[str, int]:
                 select(Order)
                 .where(
                     Order.paid_at >= lookback,
-                    Order.paid_at > state["since"],  # paid before going live: history
+                    Order.paid_at >= state["since"],  # paid before going live: history
                     Order.paid_at <= now,
                     Order.source != "import",
                     Order.status.in_(PAID_STATUSES),
