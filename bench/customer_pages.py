@@ -38,7 +38,11 @@ from sqlmodel import select  # noqa: E402
 from core import campaigns, clock  # noqa: E402
 from core.accounts.actor import Actor  # noqa: E402
 from core.db import make_engine, session_scope, upgrade  # noqa: E402
-from core.models import Customer, Role  # noqa: E402
+from core.models import (  # noqa: E402
+    CampaignRecipient,  # noqa: E402
+    Customer,
+    Role,
+)
 from core.payments.links import create_payment_link  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 from tests.web.helpers import KAKAOTALK_UA  # noqa: E402
@@ -76,6 +80,9 @@ def _store(args: argparse.Namespace) -> tuple[str, list[str], int, int]:
         cid = campaigns.create_campaign(session, staff, name="벤치", bodies=["#{링크}"],
                                         rules={"include": [{"type": "channel_friend"}]},
                                         options={"link_url": "https://shop.example/spring"}).id
+        # The bench customer got this campaign (as a send records it): /go answers only a sent link.
+        bench = session.exec(select(Customer).where(Customer.public_id == "benchpub")).one()
+        session.add(CampaignRecipient(campaign_id=cid, customer_id=bench.id, group="test", variant="A"))
     from sqlalchemy import text
 
     with engine.connect() as connection:
