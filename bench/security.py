@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.accounts.actor import Actor  # noqa: E402
 from core.accounts.auth import create_user  # noqa: E402
 from core.db import make_engine, session_scope, upgrade  # noqa: E402
-from core.inquiries import create_inquiry, reply  # noqa: E402
+from core.inquiries.service import create_inquiry, reply  # noqa: E402
 from core.models import Customer, Role  # noqa: E402
 from core.payments.links import create_payment_link  # noqa: E402
 from tests.browser import streamlit_server  # noqa: E402
