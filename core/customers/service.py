@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -92,6 +93,21 @@ class PhoneMatch:
     created: int
 
 
+def new_row(name: str, phone: str | None, mobile: str | None, now: datetime) -> dict[str, object]:
+    """A new customer's row for a bulk insert (the import): a channel friend with no consent yet."""
+    return {
+        "name": name,
+        "phone": phone,
+        "mobile": mobile,
+        "is_channel_friend": True,
+        "public_id": _opaque_id(),
+        "created_at": now,
+        "ad_consent_at": None,
+        "night_ad_consent_at": None,
+        "ad_opt_out_at": None,
+    }
+
+
 def ids_for_phones(session: Session, names_by_phone: Mapping[str, str]) -> PhoneMatch:
     """{typed phone: name} → {typed phone: customer id}, creating the missing customers in bulk.
 
@@ -109,17 +125,8 @@ def ids_for_phones(session: Session, names_by_phone: Mapping[str, str]) -> Phone
         key = ("m", found.mobile) if found.mobile is not None else ("t", found.raw or "")
         if not key[1] or (by_mobile if key[0] == "m" else by_text).get(key[1]) is not None or key in new:
             continue
-        new[key] = {
-            "name": (names_by_phone[raw] or "").strip()[:NAME_MAX] or "-",
-            "phone": found.display or None,
-            "mobile": found.mobile,
-            "is_channel_friend": True,
-            "public_id": _opaque_id(),
-            "created_at": now,
-            "ad_consent_at": None,
-            "night_ad_consent_at": None,
-            "ad_opt_out_at": None,
-        }
+        name = (names_by_phone[raw] or "").strip()[:NAME_MAX] or "-"
+        new[key] = new_row(name, found.display or None, found.mobile, now)
     if new:
         rows = list(new.values())
         for i in range(0, len(rows), _CHUNK):

@@ -34,7 +34,6 @@ from core.models import (
     RefundStatus,
     Role,
 )
-from core.models.customers import _opaque_id
 from core.payments.import_rows import (
     IMPORT_REFUND_REASON,
     PAYMENT_STATUS_OF,
@@ -583,16 +582,7 @@ def _customers(session: Session, rows: list[dict[str, Any]], result: ImportResul
     for row in rows:
         key = _customer_key(row)
         if key not in ids and key not in new:
-            new[key] = {
-                "name": row["customer_name"],
-                "phone": row["customer_phone"],
-                "is_channel_friend": True,
-                "public_id": _opaque_id(),
-                "created_at": now,
-                "ad_consent_at": None,
-                "night_ad_consent_at": None,
-                "ad_opt_out_at": None,
-            }
+            new[key] = customers.new_row(row["customer_name"], row["customer_phone"], None, now)
     if new:
         _bulk_insert(session, Customer.__table__, list(new.values()))
         key_of = {values["public_id"]: key for key, values in new.items()}
