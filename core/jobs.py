@@ -28,6 +28,7 @@ JOBS: list[JobSpec] = [
     JobSpec("billing_charges", "core.billing.jobs:billing_charges", 60),
     JobSpec("double_charge_sentinel", "core.inquiries.jobs:double_charge_sentinel", 60),
     JobSpec("sla_watch", "core.inquiries.jobs:sla_watch", 30),
+    JobSpec("inbound_log_prune", "core.inquiries.jobs:inbound_log_prune", 3600),
     # Post-purchase automations and campaigns queue messages ...
     JobSpec("order_confirmations", "core.messaging.automations:order_confirmations", 1),
     JobSpec("review_requests", "core.messaging.automations:review_requests", 300),

@@ -59,8 +59,7 @@ def _ensure_database(url: str) -> None:
 
 def _postgres_reason() -> str | None:
     try:
-        if _XDIST_WORKER:
-            _ensure_database(POSTGRES_URL)
+        _ensure_database(POSTGRES_URL)  # each xdist worker's, or the one TEST_POSTGRES_URL names
         engine = make_engine(POSTGRES_URL)
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -12,13 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from core import clock
 from core.models import InboundRequest
 
 CHANNELS = ("kakao_skill", "toss", "help")
+# The longest window any check reads is a day (Toss's duplicate window); 설정 → 연동 shows the latest
+# rows. A month keeps enough to answer "did that webhook arrive?" without a flood filling the disk.
+RETENTION = timedelta(days=30)
+PRUNE_BATCH = 5_000
 CHANNEL_LABELS = {"kakao_skill": "카카오톡 챗봇", "toss": "토스페이먼츠 웹훅", "help": "문의 페이지"}
 OUTCOME_LABELS = {
     "created": "새 문의",
@@ -147,3 +151,23 @@ def recent(session: Session, limit: int = 50, channel: str | None = None) -> lis
         )
         for row in session.exec(statement).all()
     ]
+
+
+def prune(session: Session, now: datetime, *, retention: timedelta = RETENTION, batch: int | None = None) -> int:
+    """Delete up to `batch` rows older than the retention (oldest first); returns how many.
+
+    In batches so a log swollen by a flood (1,000 help posts a minute) never holds one long write lock
+    over the hooks that are answering right now; the job calls this until it returns less than a batch.
+    """
+    cutoff = now - retention
+    oldest = (
+        select(InboundRequest.id)
+        .where(InboundRequest.received_at < cutoff)
+        .order_by(col(InboundRequest.received_at))
+        .limit(batch or PRUNE_BATCH)
+    )
+    ids = list(session.exec(oldest).all())
+    if not ids:
+        return 0
+    session.exec(delete(InboundRequest).where(col(InboundRequest.id).in_(ids)))  # type: ignore[call-overload]
+    return len(ids)

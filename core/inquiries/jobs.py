@@ -1,4 +1,5 @@
-"""The CS desk's worker jobs (JobSpec targets): the SLA watch and the double-charge sentinel.
+"""The CS desk's worker jobs (JobSpec targets): the SLA watch, the double-charge sentinel and the
+inbound log's pruning.
 
 Both are `def job(engine, now) -> dict[str, int]`, idempotent across ticks, restarts and workers:
 the watch's notifications carry a unique dedupe key (watch.py), the sentinel's inquiry has a
@@ -13,13 +14,25 @@ from sqlalchemy import Engine
 
 from core import clock
 from core.db import session_scope
-from core.inquiries import sentinel, service, watch
+from core.inquiries import inbound_log, sentinel, service, watch
 
 
 def sla_watch(engine: Engine, now: datetime) -> dict[str, int]:
     """One tick of the SLA watch, in one transaction (see watch.watch)."""
     with session_scope(engine) as session:
         return watch.watch(session, now)
+
+
+def inbound_log_prune(engine: Engine, now: datetime, *, max_batches: int = 20) -> dict[str, int]:
+    """Drop inbound log rows past their retention, a batch per transaction (inbound_log.prune)."""
+    deleted = 0
+    for _ in range(max_batches):
+        with session_scope(engine) as session:
+            count = inbound_log.prune(session, now)
+        deleted += count
+        if count < inbound_log.PRUNE_BATCH:
+            break
+    return {"deleted": deleted}
 
 
 def double_charge_sentinel(
