@@ -7,7 +7,8 @@ st.text / st.dataframe / escaped markdown, never as HTML.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -31,6 +32,12 @@ from ui.labels import gateway_label
 PAGE = "inq"
 RULE_TEXT = {"same_order": "같은 주문에 결제 두 번", "same_amount": "같은 금액이 짧은 간격으로 두 번"}
 MAX_LIVE_LOOKUPS = 20
+TYPE_OPTIONS = list(INQUIRY_TYPE_LABELS)
+
+
+def run(action: Callable[[Any], Any], success: str, item: int | None = None) -> NoReturn:
+    """Call one core service in its own transaction; the result as a toast, the inquiry marked."""
+    feedback.run(PAGE, action, success, highlight=lambda _: item)
 
 
 # --------------------------------------------------------------------------- saved replies
