@@ -190,7 +190,9 @@ def money(args: argparse.Namespace) -> bool:
     from core.payments.gateways.base import PaymentError
     from core.payments.gateways.router import PaymentRouter
     from core.payments.gateways.sandbox import SandboxGateway
-    from core.payments.links import create_payment_link, pay_link, select_method, start_payment
+    from core.payments.link_approval import pay_link
+    from core.payments.link_checkout import select_method, start_payment
+    from core.payments.links import create_payment_link
     from core.payments.refunds import refund_payment
     from core.payments.templates import ensure_template
 

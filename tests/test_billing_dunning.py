@@ -24,7 +24,7 @@ from core.models import (
     SubscriptionChargeAttempt,
     SubscriptionStatus,
 )
-from core.payments import links as payment_links
+from core.payments import link_approval, link_checkout
 from core.payments.gateways.router import PaymentRouter
 from core.payments.gateways.sandbox import SandboxGateway
 from core.payments.jobs import reconcile_payments
@@ -48,10 +48,10 @@ def _pay(
 ) -> Order:
     """What the customer does on the /pay page: open, start (ready), choose a method, approve."""
     with Session(engine, expire_on_commit=False) as session:
-        payment_links.open_link(session, link.code, router=router)
-        start = payment_links.start_payment(session, link.code, router=router)
-        token = payment_links.select_method(session, link.code, "CARD", router=router, tid=start.tid)
-        return payment_links.pay_link(
+        link_checkout.open_link(session, link.code, router=router)
+        start = link_checkout.start_payment(session, link.code, router=router)
+        token = link_checkout.select_method(session, link.code, "CARD", router=router, tid=start.tid)
+        return link_approval.pay_link(
             session, link.code, pg_token=pg_token or token, attempt=start.attempt, router=router
         )
 
@@ -222,7 +222,7 @@ def test_link_paid_but_not_recorded_is_found_and_the_sid_is_not_charged(
     def killed(*_args: object, **_kwargs: object) -> Order:
         raise RuntimeError("the app process died after the gateway approved")
 
-    monkeypatch.setattr(payment_links, "complete_link_payment", killed)
+    monkeypatch.setattr(link_approval, "complete_link_payment", killed)
     with clock.frozen(kst("2027-03-01T20:00")), pytest.raises(RuntimeError):
         _pay(engine, link)
     monkeypatch.undo()

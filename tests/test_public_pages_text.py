@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from core.errors import ValidationFailed
 from core.payments.gateways.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
-from core.payments.links import GATEWAY_TROUBLE, create_payment_link, customer_message
+from core.payments.link_checkout import GATEWAY_TROUBLE, customer_message
+from core.payments.links import create_payment_link
 from tests.payments.helpers import sandbox_router
 from tests.web.helpers import customer_client
 

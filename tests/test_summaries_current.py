@@ -33,7 +33,9 @@ from core.models import (
     Subscription,
     SubscriptionStatus,
 )
-from core.payments.links import create_payment_link, open_link, pay_link, select_method, start_payment
+from core.payments.link_approval import pay_link
+from core.payments.link_checkout import open_link, select_method, start_payment
+from core.payments.links import create_payment_link
 from core.payments.order_import import run_import
 from core.payments.refunds import order_refunded_amount, refund_payment
 from tests.payments.helpers import sandbox_router

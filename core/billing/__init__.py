@@ -28,7 +28,7 @@ The modules, each importing only those above it:
     charges.py        the charge engine: open, claim, attempt (never twice)
     failures.py       a failed attempt: past_due, the retry date announced
     recording.py      record each attempt's outcome once: order, receipt, next period
-    links.py          the dunning payment link's claim / release / settle (a payment_links hook)
+    links.py          the dunning payment link's claim / release / settle (a link_approval hook)
     dunning.py        the end of dunning and the staff's "retry now"
     queries.py        the 정기결제 read models
     jobs.py           the worker's entry points
@@ -77,7 +77,7 @@ from core.billing.subscriptions import (
     resume,
     set_instrument,
 )
-from core.payments.links import LinkHooks, register_link_hooks
+from core.payments.link_approval import LinkHooks, register_link_hooks
 
 # payment_links calls these around a link's approval; they do nothing for links that pay no charge.
 register_link_hooks(

@@ -1,6 +1,6 @@
 """The dunning payment link: the customer pays a failed charge by hand.
 
-core/payments/links.py calls `claim_charge_for_link`, `release_charge_for_link` and
+core/payments/link_approval.py calls `claim_charge_for_link`, `release_charge_for_link` and
 `settle_charge_by_link` around a link's approval through the hook billing registers there; the
 charge engine checks open dunning links before it charges a card again.
 """

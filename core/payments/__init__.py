@@ -5,7 +5,9 @@ gateways they talk to (gateways/).
     refunds.py       the refund path: reserve, cancel at the gateway once, record; unknown outcomes
     queries.py       order search (whole phone numbers only) and one order's detail
     checkout.py      what the customer's /pay page shows (shop, items, total, refund policy)
-    links.py         payment links: ready, approve, cancel/fail returns, dunning-link hooks
+    links.py         payment links, staff side: create, chat text, funnel; a link's state rules
+    link_checkout.py a link's public life: open, ready, the sandbox page, cancel/fail returns
+    link_approval.py approve once, the order recorded once, dunning-link hooks
     import_rows.py   an export read into orders (line level: several items, products, discounts,
                      refunds) and validated whole: the import's rules, no database
     order_import.py  writing what import_rows read: all or nothing, idempotent

@@ -33,14 +33,8 @@ from core.models.orders import Payment
 from core.money import format_krw
 from core.payments.gateways.base import PaymentError
 from core.payments.gateways.router import NOT_PAID_STATUSES, PAID_STATUSES, PaymentRouter
-from core.payments.links import (
-    ALREADY_PROCESSED,
-    GATEWAY_FUNNEL,
-    OPEN_STATUSES,
-    complete_link_payment,
-    link_settings,
-    link_url,
-)
+from core.payments.link_approval import ALREADY_PROCESSED, complete_link_payment
+from core.payments.links import GATEWAY_FUNNEL, OPEN_STATUSES, link_settings, link_url
 from core.payments.templates import ensure_template
 
 REMINDABLE = (

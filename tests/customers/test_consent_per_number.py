@@ -26,7 +26,9 @@ from core.errors import ValidationFailed
 from core.messaging import sender
 from core.messaging.automations import repurchase_reminders
 from core.models import Customer, Message, MessageKind, Order, Product, Role
-from core.payments.links import create_payment_link, pay_link, select_method, start_payment
+from core.payments.link_approval import pay_link
+from core.payments.link_checkout import select_method, start_payment
+from core.payments.links import create_payment_link
 from core.payments.order_import import run_import
 from tests.messaging.helpers import setup_templates
 from tests.payments.helpers import sandbox_router

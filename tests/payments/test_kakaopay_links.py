@@ -20,7 +20,9 @@ from core.models import AuditLog, Customer, Order, Payment, PaymentLink
 from core.payments.gateways.kakaopay import KakaoPayGateway
 from core.payments.gateways.router import PaymentRouter
 from core.payments.jobs import reconcile_payments
-from core.payments.links import create_payment_link, open_link, pay_link, return_from_gateway, start_payment
+from core.payments.link_approval import pay_link
+from core.payments.link_checkout import open_link, return_from_gateway, start_payment
+from core.payments.links import create_payment_link
 from tests.payments.fake_gateway_server import FakeGateway, GatewayRefusal, serve
 
 READY_PATH = "/online/v1/payment/ready"

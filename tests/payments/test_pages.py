@@ -99,7 +99,7 @@ def test_pay_page_reads_the_approval_return_and_approves_once(sqlite_engine: Eng
     """The approval_url KakaoPay redirects to: ?link=&attempt=&result=ok&pg_token= (sandbox plays KakaoPay)."""
     from core.models import Customer, Payment
     from core.models.sandbox import SandboxPayment
-    from core.payments.links import select_method, start_payment
+    from core.payments.link_checkout import select_method, start_payment
     from tests.web.helpers import customer_client
 
     _, router = sandbox_router(sqlite_engine)

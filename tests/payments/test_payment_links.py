@@ -11,16 +11,9 @@ from core import clock
 from core.errors import ValidationFailed
 from core.models import Customer, Message, Order, Payment, PaymentLink, Product
 from core.payments.jobs import payment_link_expiry, payment_link_reminders, reconcile_payments
-from core.payments.links import (
-    chat_text,
-    create_payment_link,
-    funnel,
-    open_link,
-    pay_link,
-    quit_link,
-    select_method,
-    start_payment,
-)
+from core.payments.link_approval import pay_link
+from core.payments.link_checkout import open_link, quit_link, select_method, start_payment
+from core.payments.links import chat_text, create_payment_link, funnel
 from tests.payments.helpers import sandbox_router
 
 

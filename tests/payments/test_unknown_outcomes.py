@@ -25,7 +25,9 @@ from core.payments.gateways.kakaopay import KakaoPayGateway
 from core.payments.gateways.router import PaymentRouter
 from core.payments.gateways.toss import TossGateway
 from core.payments.jobs import lookup_payment_now, reconcile_payments
-from core.payments.links import create_payment_link, pay_link, start_payment
+from core.payments.link_approval import pay_link
+from core.payments.link_checkout import start_payment
+from core.payments.links import create_payment_link
 from tests.payments.fake_gateway_server import BAD_ANSWERS, FakeGateway, GatewayRefusal, serve
 from tests.payments.test_kakaopay_links import (
     APPROVE_PATH,

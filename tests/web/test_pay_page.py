@@ -17,7 +17,8 @@ from core.errors import PermissionDenied
 from core.models import Customer, Order, Payment, PaymentLink, PaymentStatus, Product
 from core.models.sandbox import SandboxPayment
 from core.payments import checkout
-from core.payments.links import create_payment_link, select_method, start_payment
+from core.payments.link_checkout import select_method, start_payment
+from core.payments.links import create_payment_link
 from tests.payments.helpers import sandbox_router
 from tests.web.helpers import IPHONE_KAKAOTALK_UA, csrf_of, customer_client
 
@@ -321,7 +322,7 @@ def test_a_cancel_return_after_paying_leaves_it_paid(sqlite_engine, sqlite_actor
 def test_the_hosted_gateway_sends_the_phone_to_its_mobile_page(sqlite_engine, sqlite_actors, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """KakaoPay hosts its own page: the pay button readies and answers 303 to next_redirect_mobile_url
     for a phone (KakaoTalk's browser), to the PC URL for a desktop; a non-http URL is never followed."""
-    from core.payments import links as payment_links
+    from core.payments import link_checkout
 
     link = _link(sqlite_engine, sqlite_actors)
     readied: list[str] = []
@@ -329,11 +330,11 @@ def test_the_hosted_gateway_sends_the_phone_to_its_mobile_page(sqlite_engine, sq
     def fake_start(session, code, **_kwargs):  # type: ignore[no-untyped-def]
         readied.append(code)
         mobile = "javascript:alert(1)" if len(readied) == 3 else "https://online-pay.kakao.com/mockup/m"
-        return payment_links.PaymentStart(tid="T1234567890123456789", attempt="a1", redirect_pc_url="https://online-pay.kakao.com/mockup/pc",
+        return link_checkout.PaymentStart(tid="T1234567890123456789", attempt="a1", redirect_pc_url="https://online-pay.kakao.com/mockup/pc",
                                           redirect_mobile_url=mobile, redirect_app_url=None)
 
-    monkeypatch.setattr(payment_links, "is_hosted", lambda *_a, **_k: True)
-    monkeypatch.setattr(payment_links, "start_payment", fake_start)
+    monkeypatch.setattr(link_checkout, "is_hosted", lambda *_a, **_k: True)
+    monkeypatch.setattr(link_checkout, "start_payment", fake_start)
     with customer_client(sqlite_engine) as client:
         html = client.get(f"/pay?link={link.code}").text
         assert "결제 수단 (데모)" not in html and "카카오페이로 39,000원 결제하기" in html

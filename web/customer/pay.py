@@ -6,7 +6,7 @@
     POST /pay  (link, csrf, name, phone, method, action) start paying (KakaoPay: 303 to its page;
                                                          sandbox: the demo pays at once) or quit
 
-The safety is the services' (core.payments.links): the approve is claimed once in the store, so a
+The safety is the services' (core.payments.link_checkout, link_approval): the approve is claimed once in the store, so a
 reload, a double tap or a replayed return URL sends one approve and then shows the order; a
 cancel/fail return is checked against the tid its attempt readied; an approve without an answer is
 looked up, never sent again. This page adds: every return and post ends in a 303 to the plain page
@@ -30,6 +30,7 @@ from core import billing, clock  # noqa: F401 (billing registers the dunning-lin
 from core.db import read_scope, session_scope
 from core.errors import ChannelDeskError, NotFound
 from core.money import format_krw
+from core.payments import link_approval, link_checkout
 from core.payments import links as payment_links
 from core.payments.checkout import CheckoutView, checkout_view
 from web.customer import render
@@ -74,8 +75,8 @@ class Outcome:
 
 
 def _view(session: Any, code: str, *, open_it: bool) -> tuple[CheckoutView, bool]:
-    link = payment_links.open_link(session, code) if open_it else payment_links.get_link(session, code)
-    hosted = payment_links.is_hosted(session, link)
+    link = link_checkout.open_link(session, code) if open_it else payment_links.get_link(session, code)
+    hosted = link_checkout.is_hosted(session, link)
     return checkout_view(session, link), hosted
 
 
@@ -90,7 +91,7 @@ def _show(code: str, *, open_it: bool = True) -> Outcome:
         due = link.expires_at is not None and link.expires_at <= clock.now() and link.status in payment_links.OPEN_STATUSES
         if not (due or (open_it and link.status in REOPENED)):
             view = checkout_view(session, link)
-            return Outcome(view=view, hosted=payment_links.is_hosted(session, link),
+            return Outcome(view=view, hosted=link_checkout.is_hosted(session, link),
                            status=410 if view.expired else 200)
     with session_scope(render.engine()) as session:
         view, hosted = _view(session, code, open_it=open_it)
@@ -103,7 +104,7 @@ def _failed(session: Any, code: str, exc: ChannelDeskError, status: int = 422) -
     view, hosted = _view(session, code, open_it=False)
     if view.paid:
         return Outcome(redirect=_self(code, "already"))
-    message = payment_links.customer_message(exc)
+    message = link_checkout.customer_message(exc)
     if view.checking or message.startswith(CHECKING):
         status = 409
     return Outcome(view=view, hosted=hosted, error=message, status=410 if view.expired else status)
@@ -113,7 +114,7 @@ def _approve_return(code: str, pg_token: str, attempt: str | None) -> Outcome:
     """KakaoPay's approval return (or a reload / replay of it): pay_link approves at most once."""
     with session_scope(render.engine()) as session:
         try:
-            payment_links.pay_link(session, code, pg_token=pg_token, attempt=attempt)
+            link_approval.pay_link(session, code, pg_token=pg_token, attempt=attempt)
         except NotFound:
             raise
         except ChannelDeskError as exc:
@@ -124,7 +125,7 @@ def _approve_return(code: str, pg_token: str, attempt: str | None) -> Outcome:
 def _gateway_return(code: str, result: str, attempt: str | None) -> Outcome:
     with session_scope(render.engine()) as session:
         try:
-            link = payment_links.return_from_gateway(session, code, result, attempt=attempt)
+            link = link_checkout.return_from_gateway(session, code, result, attempt=attempt)
         except NotFound:
             raise
         except ChannelDeskError as exc:
@@ -141,16 +142,16 @@ def _start(code: str, *, name: str | None, phone: str | None, method: str, mobil
             link = payment_links.get_link(session, code)
             if link.status == "paid":
                 return Outcome(redirect=_self(code, "already"))
-            hosted = payment_links.is_hosted(session, link)
-            start = payment_links.start_payment(session, code, customer_name=name, customer_phone=phone)
+            hosted = link_checkout.is_hosted(session, link)
+            start = link_checkout.start_payment(session, code, customer_name=name, customer_phone=phone)
             if hosted:
                 target = (start.redirect_mobile_url if mobile else None) or start.redirect_pc_url
                 parts = urlsplit(target or "")
                 if parts.scheme not in ("https", "http") or not parts.netloc:
-                    return _failed(session, code, ChannelDeskError(payment_links.GATEWAY_TROUBLE), 502)
+                    return _failed(session, code, ChannelDeskError(link_checkout.GATEWAY_TROUBLE), 502)
                 return Outcome(redirect=target)
-            token = payment_links.select_method(session, code, method, tid=start.tid)
-            payment_links.pay_link(session, code, pg_token=token, attempt=start.attempt)
+            token = link_checkout.select_method(session, code, method, tid=start.tid)
+            link_approval.pay_link(session, code, pg_token=token, attempt=start.attempt)
         except NotFound:
             raise
         except ChannelDeskError as exc:
@@ -161,7 +162,7 @@ def _start(code: str, *, name: str | None, phone: str | None, method: str, mobil
 def _quit(code: str) -> Outcome:
     with session_scope(render.engine()) as session:
         try:
-            link = payment_links.quit_link(session, code)
+            link = link_checkout.quit_link(session, code)
         except NotFound:
             raise
         except ChannelDeskError as exc:
