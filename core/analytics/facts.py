@@ -24,7 +24,6 @@ from core.analytics.rules import (
     _as_date,
     _as_utc,
     kst_day,
-    month_start,
     split_amount,
 )
 
@@ -121,26 +120,119 @@ def counted_refunds(
     return result
 
 
+def _first_method_sql(order: str) -> str:
+    """SQL for the method of an order's first approved payment (NULL when none)."""
+    return (
+        f"(SELECT p.method FROM payment p WHERE p.order_id = {order} AND p.approved_at IS NOT NULL "
+        "ORDER BY p.id LIMIT 1)"
+    )
+
+
+def _kst_sql(session: Session, column: str, unit: str) -> str:
+    """SQL for the KST day ('YYYY-MM-DD') or month ('YYYY-MM') of a stored instant (KST has no DST).
+
+    SQLite stores naive UTC text: the KST day is the UTC date, or the next date from 15:00 UTC on.
+    Read from the text, not through datetime(..., '+9 hours'): SQLite rounds to milliseconds, which
+    put a sale at 23:59:59.9995 KST on the next day."""
+    if session.get_bind().dialect.name == "sqlite":
+        day = (
+            f"(CASE WHEN substr({column}, 12, 2) >= '15' THEN date(substr({column}, 1, 10), '+1 day') "
+            f"ELSE substr({column}, 1, 10) END)"
+        )
+        return day if unit == "day" else f"substr({day}, 1, 7)"
+    return f"to_char({column} AT TIME ZONE 'Asia/Seoul', '{'YYYY-MM-DD' if unit == 'day' else 'YYYY-MM'}')"
+
+
+def _sold_sql(session: Session, where: str) -> str:
+    """The sold orders matching `where` (on orders o) with their KST day and method, as a CTE."""
+    return (
+        f"WITH sold AS (SELECT o.id, o.customer_id, o.total_amount AS total, o.paid_at, "
+        f"{_kst_sql(session, 'o.paid_at', 'day')} AS day, "
+        f"COALESCE({_first_method_sql('o.id')}, '{OTHER_METHOD}') AS method "
+        f"FROM orders o WHERE {where} AND o.status IN :statuses) "
+    )
+
+
+def _split_sql(session: Session) -> str:
+    """CTEs `parts` / `shares` after `sold`: each sold order's total split over its items in
+    proportion to their amounts (floor, the remainder on the last item: rules.split_amount; item
+    amounts are >= 0, so SQL's integer division is the floor)."""
+    wide = "BIGINT" if session.get_bind().dialect.name != "sqlite" else "INTEGER"
+    return (
+        ", parts AS (SELECT s.id AS order_id, s.day, s.method, s.total, "
+        f"COALESCE(i.product_id, {DELETED_PRODUCT_ID}) AS pid, i.product_name AS name, i.quantity, "
+        f"CASE WHEN SUM(i.amount) OVER w <= 0 THEN 0 ELSE CAST(s.total AS {wide}) * i.amount / SUM(i.amount) OVER w "
+        "END AS fl, ROW_NUMBER() OVER (PARTITION BY s.id ORDER BY i.id DESC) AS rn "
+        "FROM sold s JOIN order_item i ON i.order_id = s.id WINDOW w AS (PARTITION BY s.id)), "
+        "shares AS (SELECT order_id, day, method, pid, name, quantity, "
+        "fl + CASE WHEN rn = 1 THEN total - SUM(fl) OVER (PARTITION BY order_id) ELSE 0 END AS share FROM parts) "
+    )
+
+
+def _add_sales(session: Session, facts: Facts, where: str, params: dict[str, Any]) -> None:
+    """Add the sold orders matching `where` to the facts, grouped in SQL (no per-order Python):
+    per day and method, per day, product and method (totals split over the items), per customer
+    and KST month."""
+    params = {**params, "statuses": list(SOLD_STATUSES)}
+    sold = _sold_sql(session, where)
+
+    def run(sql: str) -> Any:
+        return session.execute(text(sql).bindparams(bindparam("statuses", expanding=True)), params)
+
+    days: dict[str, date] = {}
+
+    def as_day(value: Any) -> date:
+        if isinstance(value, date):
+            return value
+        found = days.get(value)
+        if found is None:
+            found = days[value] = date.fromisoformat(value)
+        return found
+
+    for day, method, orders, gross in run(
+        f"{sold}SELECT day, method, COUNT(*), SUM(total) FROM sold GROUP BY day, method"
+    ):
+        row = facts.daily[(as_day(day), method)]
+        row[0] += int(orders)
+        row[1] += int(gross)
+    names: dict[int, str] = {}
+    for day, pid, method, orders, units, gross, name in run(
+        f"{sold}{_split_sql(session)}SELECT day, pid, method, COUNT(DISTINCT order_id), SUM(quantity), "
+        "SUM(share), MAX(name) FROM shares GROUP BY day, pid, method"
+    ):
+        row = facts.product[(as_day(day), int(pid), method)]
+        row[0] += int(orders)
+        row[1] += int(units)
+        row[2] += int(gross)
+        names[pid] = max(names.get(pid, name), name)
+    for pid, name in names.items():
+        facts.product_names[pid] = DELETED_PRODUCT_NAME if pid == DELETED_PRODUCT_ID else name
+    month = _kst_sql(session, "paid_at", "month")
+    for customer_id, paid_month, orders, gross, first, last in run(
+        f"SELECT customer_id, {month}, COUNT(*), SUM(total_amount), MIN(paid_at), MAX(paid_at) FROM orders o "
+        f"WHERE {where} AND o.status IN :statuses GROUP BY customer_id, 2"
+    ):
+        first, last = _as_utc(first), _as_utc(last)
+        customer = facts.customer(customer_id)
+        customer[0] += int(orders)
+        customer[1] += int(gross)
+        customer[3] = first if customer[3] is None else min(customer[3], first)
+        customer[4] = last if customer[4] is None else max(customer[4], last)
+        facts.customer_months.add((customer_id, as_day(f"{paid_month}-01")))
+
+
 def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts | None = None) -> Facts:
-    """Add the sales paid and the refunds completed in [start, end) (UTC instants) to `facts`."""
+    """Add the sales paid and the refunds completed in [start, end) (UTC instants) to `facts`.
+
+    Sales are grouped in SQL (`_add_sales`); refunds, a few per hundred sales, are read one by one
+    because the double-charge rule (`counted_refunds`) looks at each order's other refunds."""
     facts = facts or Facts()
     s, e = _bind_instant(session, start), _bind_instant(session, end)
-    statuses = {"statuses": list(SOLD_STATUSES)}
-    orders = session.execute(
-        text(
-            "SELECT o.id, o.customer_id, o.total_amount, o.paid_at, "
-            "(SELECT p.method FROM payment p WHERE p.order_id = o.id AND p.approved_at IS NOT NULL "
-            " ORDER BY p.id LIMIT 1) "
-            "FROM orders o WHERE o.paid_at >= :s AND o.paid_at < :e AND o.status IN :statuses"
-        ).bindparams(bindparam("statuses", expanding=True)),
-        {"s": s, "e": e, **statuses},
-    ).all()
+    _add_sales(session, facts, "o.paid_at >= :s AND o.paid_at < :e", {"s": s, "e": e})
     refund_rows = session.execute(
         text(
             "SELECT r.amount, COALESCE(r.completed_at, r.created_at), o.id, o.customer_id, o.total_amount, "
-            "(SELECT p2.method FROM payment p2 WHERE p2.order_id = o.id AND p2.approved_at IS NOT NULL "
-            " ORDER BY p2.id LIMIT 1), p.method, r.id, "
-            f"{COLLECTED_SQL} "
+            f"{_first_method_sql('o.id')}, p.method, r.id, {COLLECTED_SQL} "
             "FROM refund r JOIN payment p ON p.id = r.payment_id "
             "JOIN orders o ON o.id = COALESCE(r.order_id, p.order_id) "
             "WHERE r.status = 'succeeded' AND ((r.completed_at >= :s AND r.completed_at < :e) "
@@ -150,36 +242,7 @@ def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts
     ).all()
     counted = counted_refunds(session, [(row[7], row[2], row[4], row[8], row[0]) for row in refund_rows])
     refunds = [(counted[row[7]], *row[1:7]) for row in refund_rows if counted[row[7]]]
-    items = _items_of(session, [row[0] for row in orders] + [row[2] for row in refunds])
-
-    for order_id, customer_id, total, paid_at, method in orders:
-        paid_at = _as_utc(paid_at)
-        day = kst_day(paid_at)
-        method = method or OTHER_METHOD
-        daily = facts.daily[(day, method)]
-        daily[0] += 1
-        daily[1] += total
-        order_items = items.get(order_id, [])
-        seen: set[int] = set()
-        for (product_id, name, quantity, _), share in zip(
-            order_items, split_amount(total, [item[3] for item in order_items]), strict=True
-        ):
-            facts.product_names[product_id] = (
-                DELETED_PRODUCT_NAME if product_id == DELETED_PRODUCT_ID else name
-            )
-            row = facts.product[(day, product_id, method)]
-            if product_id not in seen:
-                row[0] += 1
-                seen.add(product_id)
-            row[1] += quantity
-            row[2] += share
-        customer = facts.customer(customer_id)
-        customer[0] += 1
-        customer[1] += total
-        customer[3] = paid_at if customer[3] is None else min(customer[3], paid_at)
-        customer[4] = paid_at if customer[4] is None else max(customer[4], paid_at)
-        facts.customer_months.add((customer_id, month_start(day)))
-
+    items = _items_of(session, [row[2] for row in refunds])
     for amount, refunded_at, order_id, customer_id, _total, order_method, payment_method in refunds:
         day = kst_day(_as_utc(refunded_at))
         method = order_method or payment_method or OTHER_METHOD
@@ -196,13 +259,6 @@ def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts
             facts.product[(day, product_id, method)][3] += share
         facts.customer(customer_id)[2] += amount
     return facts
-
-
-def _kst_sql(session: Session, column: str, unit: str) -> str:
-    """SQL for the KST day ('YYYY-MM-DD') or month ('YYYY-MM') of a stored instant (KST has no DST)."""
-    if session.get_bind().dialect.name == "sqlite":
-        return f"substr(datetime({column}, '+9 hours'), 1, {10 if unit == 'day' else 7})"
-    return f"to_char({column} AT TIME ZONE 'Asia/Seoul', '{'YYYY-MM-DD' if unit == 'day' else 'YYYY-MM'}')"
 
 
 def lifetime_customers(session: Session, end: datetime) -> Facts:
