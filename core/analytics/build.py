@@ -137,7 +137,9 @@ def _add_repurchase(session: Session, run: Any, window: str) -> list[int]:
         f"SELECT DISTINCT i.product_id, o.customer_id, {_day_sql(session, 'o.paid_at')} AS day "
         f"FROM orders o JOIN order_item i ON i.order_id = o.id WHERE {window} AND i.product_id IS NOT NULL"
     )
-    gap = _days_between_sql(session, "day", "LAG(day) OVER (PARTITION BY product_id, customer_id ORDER BY day)")
+    gap = _days_between_sql(
+        session, "day", "LAG(day) OVER (PARTITION BY product_id, customer_id ORDER BY day)"
+    )
     grown = run(
         f"WITH bought AS ({bought}), seq AS (SELECT product_id, customer_id, day FROM bought UNION "
         "SELECT l.product_id, l.customer_id, l.last_day FROM customer_product_last l "

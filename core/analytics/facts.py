@@ -24,6 +24,7 @@ from core.analytics.rules import (
     _as_date,
     _as_utc,
     kst_day,
+    month_start,
     split_amount,
 )
 
@@ -55,10 +56,16 @@ class Facts:
 
 
 def _bind_instant(engine_or_session: Any, instant: datetime) -> Any:
-    """Bind an instant the way UtcDateTime stores it (naive UTC text on SQLite)."""
+    """Bind an instant as naive UTC text on SQLite, compared as text with the stored values.
+
+    UtcDateTime stores "YYYY-MM-DD HH:MM:SS.ffffff", but bulk imports store whole seconds without
+    the fraction ("... 15:00:00"). A whole-second bound is therefore written without it: text order
+    then equals time order for both forms ("15:00:00" < "15:00:00.000000" would otherwise drop an
+    imported sale paid exactly at 00:00 KST from the day that starts then)."""
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     if bind.dialect.name == "sqlite":
-        return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        instant = instant.astimezone(UTC)
+        return instant.strftime("%Y-%m-%d %H:%M:%S.%f" if instant.microsecond else "%Y-%m-%d %H:%M:%S")
     return instant
 
 
@@ -85,9 +92,7 @@ COLLECTED_SQL = (
 )
 
 
-def counted_refunds(
-    session: Session, rows: Sequence[tuple[int, int, int, int, int]]
-) -> dict[int, int]:
+def counted_refunds(session: Session, rows: Sequence[tuple[int, int, int, int, int]]) -> dict[int, int]:
     """refund id -> the part of it that gives back revenue, for rows (refund id, order id, order
     total, collected by the order's payments, refund amount).
 
@@ -99,7 +104,9 @@ def counted_refunds(
     duplicate was never counted in it. Only overpaid orders need a look at their other refunds.
     """
     result = {refund_id: amount for refund_id, _o, _t, _c, amount in rows}
-    overpaid = {order_id: (total, collected) for _r, order_id, total, collected, _a in rows if collected > total}
+    overpaid = {
+        order_id: (total, collected) for _r, order_id, total, collected, _a in rows if collected > total
+    }
     if not overpaid:
         return result
     statement = text(
@@ -143,92 +150,23 @@ def _kst_sql(session: Session, column: str, unit: str) -> str:
     return f"to_char({column} AT TIME ZONE 'Asia/Seoul', '{'YYYY-MM-DD' if unit == 'day' else 'YYYY-MM'}')"
 
 
-def _sold_sql(session: Session, where: str) -> str:
-    """The sold orders matching `where` (on orders o) with their KST day and method, as a CTE."""
-    return (
-        f"WITH sold AS (SELECT o.id, o.customer_id, o.total_amount AS total, o.paid_at, "
-        f"{_kst_sql(session, 'o.paid_at', 'day')} AS day, "
-        f"COALESCE({_first_method_sql('o.id')}, '{OTHER_METHOD}') AS method "
-        f"FROM orders o WHERE {where} AND o.status IN :statuses) "
-    )
-
-
-def _split_sql(session: Session) -> str:
-    """CTEs `parts` / `shares` after `sold`: each sold order's total split over its items in
-    proportion to their amounts (floor, the remainder on the last item: rules.split_amount; item
-    amounts are >= 0, so SQL's integer division is the floor)."""
-    wide = "BIGINT" if session.get_bind().dialect.name != "sqlite" else "INTEGER"
-    return (
-        ", parts AS (SELECT s.id AS order_id, s.day, s.method, s.total, "
-        f"COALESCE(i.product_id, {DELETED_PRODUCT_ID}) AS pid, i.product_name AS name, i.quantity, "
-        f"CASE WHEN SUM(i.amount) OVER w <= 0 THEN 0 ELSE CAST(s.total AS {wide}) * i.amount / SUM(i.amount) OVER w "
-        "END AS fl, ROW_NUMBER() OVER (PARTITION BY s.id ORDER BY i.id DESC) AS rn "
-        "FROM sold s JOIN order_item i ON i.order_id = s.id WINDOW w AS (PARTITION BY s.id)), "
-        "shares AS (SELECT order_id, day, method, pid, name, quantity, "
-        "fl + CASE WHEN rn = 1 THEN total - SUM(fl) OVER (PARTITION BY order_id) ELSE 0 END AS share FROM parts) "
-    )
-
-
-def _add_sales(session: Session, facts: Facts, where: str, params: dict[str, Any]) -> None:
-    """Add the sold orders matching `where` to the facts, grouped in SQL (no per-order Python):
-    per day and method, per day, product and method (totals split over the items), per customer
-    and KST month."""
-    params = {**params, "statuses": list(SOLD_STATUSES)}
-    sold = _sold_sql(session, where)
-
-    def run(sql: str) -> Any:
-        return session.execute(text(sql).bindparams(bindparam("statuses", expanding=True)), params)
-
-    days: dict[str, date] = {}
-
-    def as_day(value: Any) -> date:
-        if isinstance(value, date):
-            return value
-        found = days.get(value)
-        if found is None:
-            found = days[value] = date.fromisoformat(value)
-        return found
-
-    for day, method, orders, gross in run(
-        f"{sold}SELECT day, method, COUNT(*), SUM(total) FROM sold GROUP BY day, method"
-    ):
-        row = facts.daily[(as_day(day), method)]
-        row[0] += int(orders)
-        row[1] += int(gross)
-    names: dict[int, str] = {}
-    for day, pid, method, orders, units, gross, name in run(
-        f"{sold}{_split_sql(session)}SELECT day, pid, method, COUNT(DISTINCT order_id), SUM(quantity), "
-        "SUM(share), MAX(name) FROM shares GROUP BY day, pid, method"
-    ):
-        row = facts.product[(as_day(day), int(pid), method)]
-        row[0] += int(orders)
-        row[1] += int(units)
-        row[2] += int(gross)
-        names[pid] = max(names.get(pid, name), name)
-    for pid, name in names.items():
-        facts.product_names[pid] = DELETED_PRODUCT_NAME if pid == DELETED_PRODUCT_ID else name
-    month = _kst_sql(session, "paid_at", "month")
-    for customer_id, paid_month, orders, gross, first, last in run(
-        f"SELECT customer_id, {month}, COUNT(*), SUM(total_amount), MIN(paid_at), MAX(paid_at) FROM orders o "
-        f"WHERE {where} AND o.status IN :statuses GROUP BY customer_id, 2"
-    ):
-        first, last = _as_utc(first), _as_utc(last)
-        customer = facts.customer(customer_id)
-        customer[0] += int(orders)
-        customer[1] += int(gross)
-        customer[3] = first if customer[3] is None else min(customer[3], first)
-        customer[4] = last if customer[4] is None else max(customer[4], last)
-        facts.customer_months.add((customer_id, as_day(f"{paid_month}-01")))
-
-
 def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts | None = None) -> Facts:
     """Add the sales paid and the refunds completed in [start, end) (UTC instants) to `facts`.
 
-    Sales are grouped in SQL (`_add_sales`); refunds, a few per hundred sales, are read one by one
-    because the double-charge rule (`counted_refunds`) looks at each order's other refunds."""
+    Per order in Python, on purpose: grouping the sales in SQL (the item split by window
+    functions, the first payment's method per order) was measured 1.5x slower on SQLite for the
+    page's 30-day windows (bench/README.md, issue 19). The lifetime figures are set-based
+    (`lifetime_customers`, `repurchase_histogram`, build.py)."""
     facts = facts or Facts()
     s, e = _bind_instant(session, start), _bind_instant(session, end)
-    _add_sales(session, facts, "o.paid_at >= :s AND o.paid_at < :e", {"s": s, "e": e})
+    statuses = {"statuses": list(SOLD_STATUSES)}
+    orders = session.execute(
+        text(
+            f"SELECT o.id, o.customer_id, o.total_amount, o.paid_at, {_first_method_sql('o.id')} "
+            "FROM orders o WHERE o.paid_at >= :s AND o.paid_at < :e AND o.status IN :statuses"
+        ).bindparams(bindparam("statuses", expanding=True)),
+        {"s": s, "e": e, **statuses},
+    ).all()
     refund_rows = session.execute(
         text(
             "SELECT r.amount, COALESCE(r.completed_at, r.created_at), o.id, o.customer_id, o.total_amount, "
@@ -242,7 +180,36 @@ def collect_facts(session: Session, start: datetime, end: datetime, facts: Facts
     ).all()
     counted = counted_refunds(session, [(row[7], row[2], row[4], row[8], row[0]) for row in refund_rows])
     refunds = [(counted[row[7]], *row[1:7]) for row in refund_rows if counted[row[7]]]
-    items = _items_of(session, [row[2] for row in refunds])
+    items = _items_of(session, [row[0] for row in orders] + [row[2] for row in refunds])
+
+    for order_id, customer_id, total, paid_at, method in orders:
+        paid_at = _as_utc(paid_at)
+        day = kst_day(paid_at)
+        method = method or OTHER_METHOD
+        daily = facts.daily[(day, method)]
+        daily[0] += 1
+        daily[1] += total
+        order_items = items.get(order_id, [])
+        seen: set[int] = set()
+        for (product_id, name, quantity, _), share in zip(
+            order_items, split_amount(total, [item[3] for item in order_items]), strict=True
+        ):
+            facts.product_names[product_id] = (
+                DELETED_PRODUCT_NAME if product_id == DELETED_PRODUCT_ID else name
+            )
+            row = facts.product[(day, product_id, method)]
+            if product_id not in seen:
+                row[0] += 1
+                seen.add(product_id)
+            row[1] += quantity
+            row[2] += share
+        customer = facts.customer(customer_id)
+        customer[0] += 1
+        customer[1] += total
+        customer[3] = paid_at if customer[3] is None else min(customer[3], paid_at)
+        customer[4] = paid_at if customer[4] is None else max(customer[4], paid_at)
+        facts.customer_months.add((customer_id, month_start(day)))
+
     for amount, refunded_at, order_id, customer_id, _total, order_method, payment_method in refunds:
         day = kst_day(_as_utc(refunded_at))
         method = order_method or payment_method or OTHER_METHOD
@@ -274,20 +241,19 @@ def lifetime_customers(session: Session, end: datetime) -> Facts:
     month = _kst_sql(session, "paid_at", "month")
     # All of history: SQLite reads the table in order (2x less CPU than through the paid-time index).
     scan = " NOT INDEXED" if session.get_bind().dialect.name == "sqlite" else ""
-    sold = (
-        f"FROM orders{scan} WHERE paid_at IS NOT NULL AND paid_at < :e AND status IN :statuses GROUP BY customer_id"
-    )
+    sold = f"FROM orders{scan} WHERE paid_at IS NOT NULL AND paid_at < :e AND status IN :statuses GROUP BY customer_id"
     params = {"e": e, "statuses": list(SOLD_STATUSES)}
     for customer_id, orders, gross, first, last in session.execute(
-        text(f"SELECT customer_id, COUNT(*), SUM(total_amount), MIN(paid_at), MAX(paid_at) {sold}").bindparams(
-            bindparam("statuses", expanding=True)
-        ),
+        text(
+            f"SELECT customer_id, COUNT(*), SUM(total_amount), MIN(paid_at), MAX(paid_at) {sold}"
+        ).bindparams(bindparam("statuses", expanding=True)),
         params,
     ):
         facts.customers[customer_id] = [int(orders), int(gross), 0, _as_utc(first), _as_utc(last)]
     months: dict[str, date] = {}
     for customer_id, paid_month in session.execute(
-        text(f"SELECT customer_id, {month} {sold}, 2").bindparams(bindparam("statuses", expanding=True)), params
+        text(f"SELECT customer_id, {month} {sold}, 2").bindparams(bindparam("statuses", expanding=True)),
+        params,
     ):
         if paid_month not in months:
             months[paid_month] = date.fromisoformat(f"{paid_month}-01")

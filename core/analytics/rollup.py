@@ -305,7 +305,7 @@ def _refresh_medians(session: Session, products: list[int]) -> None:
 # One short transaction per chunk: at least two days of sales, more while they hold fewer than
 # REBUILD_CHUNK_ORDERS sales (writers wait at most one chunk).
 REBUILD_CHUNK_DAYS = 2
-REBUILD_CHUNK_ORDERS = 2_000
+REBUILD_CHUNK_ORDERS = 5_000
 
 
 def rebuild_rollups(engine: Engine, until: date | datetime | None = None) -> dict[str, int]:
@@ -374,7 +374,9 @@ def _chunk_end(session: Session, start: datetime, following: datetime, target: d
     not days: a sparse or slow history is rolled up in few chunks, a busy one in short ones."""
     end = clock.kst_midnight(kst_day(following) + timedelta(days=REBUILD_CHUNK_DAYS))
     nth = session.execute(
-        text("SELECT paid_at FROM orders WHERE paid_at >= :s AND paid_at < :e ORDER BY paid_at LIMIT 1 OFFSET :n"),
+        text(
+            "SELECT paid_at FROM orders WHERE paid_at >= :s AND paid_at < :e ORDER BY paid_at LIMIT 1 OFFSET :n"
+        ),
         {"s": _bind_instant(session, start), "e": _bind_instant(session, target), "n": REBUILD_CHUNK_ORDERS},
     ).scalar()
     if nth is None:
@@ -417,7 +419,9 @@ def _roll_forward(engine: Engine, target: datetime) -> dict[str, int]:
                 raise RuntimeError("analytics rollup advanced by another worker")
         totals["days"] += days
         totals["orders"] += orders
-        totals["longest_chunk_ms"] = max(totals["longest_chunk_ms"], round((time.perf_counter() - began) * 1000))
+        totals["longest_chunk_ms"] = max(
+            totals["longest_chunk_ms"], round((time.perf_counter() - began) * 1000)
+        )
         totals["chunks"] += 1
 
 
