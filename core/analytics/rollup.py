@@ -303,7 +303,8 @@ def _refresh_medians(session: Session, products: list[int]) -> None:
 
 
 # One short transaction per chunk: at least two days of sales, more while they hold fewer than
-# REBUILD_CHUNK_ORDERS sales (writers wait at most one chunk).
+# REBUILD_CHUNK_ORDERS sales (writers wait at most one chunk). 5,000: the per-chunk statements
+# (cohort_value regrouped, the state row) stay small beside the sales; bench/README.md, issue 19.
 REBUILD_CHUNK_DAYS = 2
 REBUILD_CHUNK_ORDERS = 5_000
 
@@ -392,6 +393,8 @@ def _roll_forward(engine: Engine, target: datetime) -> dict[str, int]:
     proportional to the sales and the days that have them, not to calendar days: an imported
     history with orders on 200 days of 5 years takes at most 200 chunks (fewer when they are
     small), and a stretch with none is passed in the same transaction as the chunk after it.
+    Each chunk's day rows come from `collect_facts`; its customers, cohorts and repurchase gaps
+    are upserted onto the stored ones by a few INSERT ... SELECT statements (build.py).
     """
     totals = {"days": 0, "orders": 0, "chunks": 0, "longest_chunk_ms": 0}
     while True:
