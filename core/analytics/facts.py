@@ -361,10 +361,10 @@ def _repurchase_gaps(session: Session, product_id: int | None = None) -> dict[in
 
 
 def _repurchase_after(
-    session: Session, start: datetime, end: datetime, *, changed_only: bool = False
+    session: Session, start: datetime, end: datetime
 ) -> tuple[dict[int, list[int]], dict[tuple[int, int], date]]:
     """The gaps the sales paid in [start, end) add, continuing from the stored last purchases;
-    with the last purchase days of those customers (only the pairs that moved if changed_only)."""
+    with the last purchase days of those customers."""
     window = session.execute(
         text(
             "SELECT DISTINCT o.customer_id, i.product_id FROM orders o JOIN order_item i ON i.order_id = o.id "
@@ -392,10 +392,7 @@ def _repurchase_after(
         for c, p, d in session.execute(statement, {"ids": customers[i : i + _CHUNK], "products": products}):
             if (c, p) in wanted:
                 last[(c, p)] = _as_date(d)
-    gaps, latest = _repurchase_scan(session, start=start, end=end, last=last)
-    if changed_only:
-        latest = {key: day for key, day in latest.items() if last.get(key) != day}
-    return gaps, latest
+    return _repurchase_scan(session, start=start, end=end, last=last)
 
 
 def _memo(session: Session, key: tuple[Any, ...], compute: Any) -> Any:
