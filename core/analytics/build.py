@@ -89,11 +89,14 @@ def add_window(session: Session, start: datetime, end: datetime, refunds: dict[i
 
 
 def _add_customers(session: Session, run: Any, window: str, refunds: dict[int, int]) -> None:
+    """Lifetime rows of the window's buyers (added onto theirs), their months, the cohort cells
+    those months are new in, and cohort_value regrouped from customer_sales."""
     first = "customer_sales.first_paid_at"
+    earliest, latest = _stamp_sql(session, "MIN(o.paid_at)"), _stamp_sql(session, "MAX(o.paid_at)")
     run(
         "INSERT INTO customer_sales (customer_id, orders, gross, refunds, net, first_paid_at, last_paid_at, "
-        f"first_month) SELECT customer_id, COUNT(*), SUM(total_amount), 0, SUM(total_amount), "
-        f"{_stamp_sql(session, 'MIN(o.paid_at)')}, {_stamp_sql(session, 'MAX(o.paid_at)')}, {_month_sql(session, 'MIN(o.paid_at)')} FROM orders o WHERE {window} GROUP BY customer_id "
+        f"first_month) SELECT customer_id, COUNT(*), SUM(total_amount), 0, SUM(total_amount), {earliest}, "
+        f"{latest}, {_month_sql(session, 'MIN(o.paid_at)')} FROM orders o WHERE {window} GROUP BY customer_id "
         "ON CONFLICT (customer_id) DO UPDATE SET orders = customer_sales.orders + excluded.orders, "
         "gross = customer_sales.gross + excluded.gross, net = customer_sales.net + excluded.gross, "
         f"first_month = CASE WHEN excluded.first_paid_at < {first} THEN excluded.first_month "
