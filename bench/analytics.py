@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.analytics --sizes 100000 --reuse    # keep the generated store and DuckDB file
     .venv/bin/python -m bench.analytics --sizes 100000 --page     # also the page script in AppTest
     .venv/bin/python -m bench.analytics --sizes --sparse 100000   # only: first rollup, 200 days of 5 years
+    .venv/bin/python -m bench.analytics --sizes --copy-of /work/stores/1m.db   # first rollup of a copy of a store
 
 For each size it bulk-inserts a shop (two years of orders, items, payments, refunds, payment
 links, subscriptions and charges; ANALYZE at the end as the import does) and copies the same rows
@@ -314,6 +315,23 @@ def sparse_first_rollup(orders: int, days: int = 200, years: int = 5) -> None:
     engine.dispose()
 
 
+def first_rollup_of(store: Path) -> None:
+    """The first rollup (a rebuild from scratch) of a copy of an existing store (the original is
+    never written): CPU and wall, chunks, the longest chunk."""
+    path = DATA / f"copy_of_{store.stem}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    shutil.copy(store, path)
+    engine = make_engine(f"sqlite:///{path}")
+    wall, cpu = time.perf_counter(), time.process_time()
+    counts = analytics.rebuild_rollups(engine)
+    print(
+        f"[copy of {store}] first rollup: {time.perf_counter() - wall:.1f} s wall, "
+        f"{time.process_time() - cpu:.1f} s CPU, {counts}"
+    )
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -323,10 +341,13 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse generated files under bench/.data/")
     parser.add_argument("--page", action="store_true", help="also time the page script in AppTest (after)")
     parser.add_argument("--sparse", type=int, default=0, help="orders of the sparse-history first rollup run")
+    parser.add_argument("--copy-of", type=Path, help="time the first rollup of a copy of this SQLite store")
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     if args.sparse:
         sparse_first_rollup(args.sparse)
+    if args.copy_of:
+        first_rollup_of(args.copy_of)
     for size in args.sizes:
         raw, path = DATA / f"analytics_{size}_raw.db", DATA / f"analytics_{size}.db"
         duck_path = DATA / f"analytics_{size}.duckdb"

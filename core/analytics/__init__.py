@@ -3,6 +3,7 @@
     rules.py      the definitions (what a sale, a refund, AOV and LTV are) as pure functions
     facts.py      facts from the raw tables over a window (the one path rollups and the live tail share)
     rollup.py     the rollup tables: watermark, write-path hooks, writers, the chunked build
+    build.py      the chunked build's customers, cohorts and repurchase gaps, set-based in SQL
     repair.py     recompute what backdated writes changed
     figures.py    sales figures: revenue, products, payment methods, link conversion
     customers.py  customer figures: LTV, repeat, cohorts, VIP, repurchase, subscriptions (MRR, churn)

@@ -17,15 +17,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from core import clock
-from core.analytics.facts import Facts, _bind_instant, _memo, _repurchase_after, collect_facts
+from core.analytics.build import add_window
+from core.analytics.facts import Facts, _bind_instant, _memo, collect_facts
 from core.analytics.rules import (
-    _CHUNK,
     _as_date,
     _as_utc,
     _median_of_counts,
     kst_day,
     month_start,
-    months_between,
 )
 from core.db import analyze, is_postgres, session_scope
 from core.models import (
@@ -275,6 +274,13 @@ def _write_repurchase_rows(session: Session, gaps: dict[int, list[int]]) -> None
     )
     for i in range(0, len(rows), 5000):
         session.execute(statement, rows[i : i + 5000])
+    _refresh_medians(session, products)
+
+
+def _refresh_medians(session: Session, products: list[int]) -> None:
+    """Recompute the stored median repurchase interval of these products from their histogram."""
+    if not products:
+        return
     session.execute(delete(ProductRepurchase).where(ProductRepurchase.product_id.in_(products)))  # type: ignore[attr-defined]
     histogram: dict[int, dict[int, int]] = defaultdict(dict)
     statement = text(
@@ -296,26 +302,11 @@ def _write_repurchase_rows(session: Session, gaps: dict[int, list[int]]) -> None
     )
 
 
-def _refresh_repurchase(session: Session, start: datetime, end: datetime) -> None:
-    """Continue the repurchase histogram with the sales paid in [start, end); only the
-    (customer, product) pairs bought in the window get a new last-purchase day (upserted)."""
-    gaps, latest = _repurchase_after(session, start, end, changed_only=True)
-    _write_repurchase_rows(session, gaps)
-    table = CustomerProductLast.__table__  # type: ignore[attr-defined]
-    dialect = postgresql if is_postgres(session.get_bind()) else sqlite
-    statement = dialect.insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=["customer_id", "product_id"], set_={"last_day": statement.excluded.last_day}
-    )
-    rows = [{"customer_id": c, "product_id": p, "last_day": d} for (c, p), d in latest.items()]
-    for i in range(0, len(rows), 5000):
-        session.execute(statement, rows[i : i + 5000])
-
-
 # One short transaction per chunk: at least two days of sales, more while they hold fewer than
-# REBUILD_CHUNK_ORDERS sales (writers wait at most one chunk).
+# REBUILD_CHUNK_ORDERS sales (writers wait at most one chunk). 5,000: the per-chunk statements
+# (cohort_value regrouped, the state row) stay small beside the sales; bench/README.md, issue 19.
 REBUILD_CHUNK_DAYS = 2
-REBUILD_CHUNK_ORDERS = 2_000
+REBUILD_CHUNK_ORDERS = 5_000
 
 
 def rebuild_rollups(engine: Engine, until: date | datetime | None = None) -> dict[str, int]:
@@ -384,7 +375,9 @@ def _chunk_end(session: Session, start: datetime, following: datetime, target: d
     not days: a sparse or slow history is rolled up in few chunks, a busy one in short ones."""
     end = clock.kst_midnight(kst_day(following) + timedelta(days=REBUILD_CHUNK_DAYS))
     nth = session.execute(
-        text("SELECT paid_at FROM orders WHERE paid_at >= :s AND paid_at < :e ORDER BY paid_at LIMIT 1 OFFSET :n"),
+        text(
+            "SELECT paid_at FROM orders WHERE paid_at >= :s AND paid_at < :e ORDER BY paid_at LIMIT 1 OFFSET :n"
+        ),
         {"s": _bind_instant(session, start), "e": _bind_instant(session, target), "n": REBUILD_CHUNK_ORDERS},
     ).scalar()
     if nth is None:
@@ -400,6 +393,8 @@ def _roll_forward(engine: Engine, target: datetime) -> dict[str, int]:
     proportional to the sales and the days that have them, not to calendar days: an imported
     history with orders on 200 days of 5 years takes at most 200 chunks (fewer when they are
     small), and a stretch with none is passed in the same transaction as the chunk after it.
+    Each chunk's day rows come from `collect_facts`; its customers, cohorts and repurchase gaps
+    are upserted onto the stored ones by a few INSERT ... SELECT statements (build.py).
     """
     totals = {"days": 0, "orders": 0, "chunks": 0, "longest_chunk_ms": 0}
     while True:
@@ -421,13 +416,15 @@ def _roll_forward(engine: Engine, target: datetime) -> dict[str, int]:
             days = len({d for d, _ in facts.daily})
             orders = sum(v[0] for v in facts.daily.values())
             _write_day_facts(session, facts, add=True)  # folds the stored partial day into facts
-            _write_customers(session, facts.customers, facts.customer_months)
-            _refresh_repurchase(session, start, end)
+            refunds = {cid: row[2] for cid, row in facts.customers.items() if row[2]}
+            _refresh_medians(session, add_window(session, start, end, refunds))
             if not _set_state(session, end, expected=start):
                 raise RuntimeError("analytics rollup advanced by another worker")
         totals["days"] += days
         totals["orders"] += orders
-        totals["longest_chunk_ms"] = max(totals["longest_chunk_ms"], round((time.perf_counter() - began) * 1000))
+        totals["longest_chunk_ms"] = max(
+            totals["longest_chunk_ms"], round((time.perf_counter() - began) * 1000)
+        )
         totals["chunks"] += 1
 
 
@@ -443,88 +440,6 @@ def _merge_customers(into: dict[int, list[Any]], rows: dict[int, list[Any]]) -> 
         if first is not None:
             row[3] = first if row[3] is None else min(row[3], first)
             row[4] = last if row[4] is None else max(row[4], last)
-
-
-def _write_customers(
-    session: Session, customers: dict[int, list[Any]], months: set[tuple[int, date]]
-) -> None:
-    """Add a window's customer totals (only customers who ever paid) and cohort activity."""
-    existing: dict[int, list[Any]] = {}
-    if customers:
-        ids = sorted(customers)
-        statement = text(
-            "SELECT customer_id, orders, gross, refunds, first_paid_at, last_paid_at FROM customer_sales "
-            "WHERE customer_id IN :ids"
-        ).bindparams(bindparam("ids", expanding=True))
-        for start in range(0, len(ids), _CHUNK):
-            for cid, orders, gross, refunds, first, last in session.execute(
-                statement, {"ids": ids[start : start + _CHUNK]}
-            ):
-                existing[cid] = [orders, gross, refunds, _as_utc(first), _as_utc(last)]
-        known = sorted(existing)
-        for start in range(0, len(known), _CHUNK):
-            chunk = known[start : start + _CHUNK]
-            session.execute(delete(CustomerSales).where(CustomerSales.customer_id.in_(chunk)))  # type: ignore[attr-defined]
-    before = {cid: list(row) for cid, row in existing.items()}
-    merged = existing
-    _merge_customers(merged, customers)
-    _update_cohort_values(session, before, merged)
-    rows = [
-        {
-            "customer_id": cid,
-            "orders": v[0],
-            "gross": v[1],
-            "refunds": v[2],
-            "net": v[1] - v[2],
-            "first_paid_at": v[3],
-            "last_paid_at": v[4],
-            "first_month": month_start(kst_day(v[3])),
-        }
-        for cid, v in merged.items()
-        if v[3] is not None
-    ]
-    _insert_many(session, CustomerSales, rows)
-    first_month = {row["customer_id"]: row["first_month"] for row in rows}
-    if months:
-        # Only pairs not yet counted (the window may repeat a month already recorded).
-        ids = sorted({cid for cid, _ in months})
-        statement = text(
-            "SELECT customer_id, month FROM customer_month WHERE customer_id IN :ids AND month IN :months"
-        ).bindparams(bindparam("ids", expanding=True), bindparam("months", expanding=True))
-        window_months = sorted({m for _, m in months})
-        known: set[tuple[int, date]] = set()
-        for start in range(0, len(ids), _CHUNK):
-            known |= {
-                (c, _as_date(m))
-                for c, m in session.execute(
-                    statement, {"ids": ids[start : start + _CHUNK], "months": window_months}
-                )
-            }
-        months = months - known
-        missing = {cid for cid, _ in months} - set(first_month)
-        if missing:
-            statement = text(
-                "SELECT customer_id, first_month FROM customer_sales WHERE customer_id IN :ids"
-            ).bindparams(bindparam("ids", expanding=True))
-            first_month.update(
-                {c: _as_date(m) for c, m in session.execute(statement, {"ids": sorted(missing)})}
-            )
-    _insert_many(session, CustomerMonth, [{"customer_id": c, "month": m} for c, m in months])
-    cells: dict[tuple[date, int], int] = defaultdict(int)
-    for cid, month in months:
-        cohort = first_month[cid]
-        cells[(cohort, months_between(cohort, month))] += 1
-    if cells:
-        for row in session.execute(
-            text("SELECT cohort_month, month_offset, customers FROM cohort_retention")
-        ):
-            cells[(_as_date(row[0]), row[1])] += row[2]
-        session.execute(delete(CohortRetention))
-    _insert_many(
-        session,
-        CohortRetention,
-        [{"cohort_month": c, "month_offset": o, "customers": n} for (c, o), n in cells.items()],
-    )
 
 
 def _update_cohort_values(
