@@ -187,7 +187,7 @@ def money(args: argparse.Namespace) -> bool:
     from core.errors import ValidationFailed
     from core.models import Customer, Payment, Refund, Role
     from core.models.sandbox import SandboxInstrument, SandboxPayment
-    from core.payments.gateways.base import PaymentError
+    from core.payments.gateways.base import ChargeRequest, PaymentError
     from core.payments.gateways.router import PaymentRouter
     from core.payments.gateways.sandbox import SandboxGateway
     from core.payments.link_approval import pay_link
@@ -238,13 +238,16 @@ def money(args: argparse.Namespace) -> bool:
         with contextlib.suppress(PaymentError):  # unknown: judged below by the gateway's own rows
             router.charge(
                 [],
+                ChargeRequest(
+                    instrument_ref=f"S{i:019d}",
+                    partner_order_id=f"SUB-{i}",
+                    partner_user_id=f"u{i}",
+                    item_name="월회비",
+                    total_amount=29_000,
+                    tax_free_amount=0,
+                    idempotency_key=f"charge:{i}",
+                ),
                 instruments={"sandbox": f"S{i:019d}"},
-                partner_order_id=f"SUB-{i}",
-                partner_user_id=f"u{i}",
-                item_name="월회비",
-                total_amount=29_000,
-                tax_free_amount=0,
-                idempotency_key=f"charge:{i}",
             )
 
     def refund(payment_id: int) -> None:

@@ -35,7 +35,8 @@ from core.db import is_postgres, make_engine, upgrade  # noqa: E402
 from core.models import Customer, Order, Payment, Role  # noqa: E402
 from core.payments.gateways.router import PaymentRouter  # noqa: E402
 from core.payments.gateways.sandbox import SandboxGateway  # noqa: E402
-from core.payments.links import create_payment_link, start_payment  # noqa: E402
+from core.payments.link_checkout import start_payment  # noqa: E402
+from core.payments.links import create_payment_link  # noqa: E402
 from core.payments.order_import import import_orders  # noqa: E402
 from core.payments.queries import search_orders  # noqa: E402
 

@@ -15,6 +15,7 @@ from core.accounts.actor import Actor
 from core.models import Customer, Subscription, SubscriptionPlan
 from core.payments.gateways.base import (
     ApprovalResult,
+    ChargeRequest,
     LookupResult,
     PaymentOutcomeUnknown,
     PermanentPaymentError,
@@ -43,17 +44,12 @@ class FakeGateway:
     def inject(self, kind: str, times: int = 1) -> None:
         self.faults.extend([kind] * times)
 
-    def charge(
-        self,
-        *,
-        instrument_ref: str,
-        partner_order_id: str,
-        partner_user_id: str,
-        item_name: str,
-        total_amount: int,
-        tax_free_amount: int,
-        idempotency_key: str,
-    ) -> ApprovalResult:
+    def charge(self, request: ChargeRequest) -> ApprovalResult:
+        partner_order_id, instrument_ref, idempotency_key = (
+            request.partner_order_id,
+            request.instrument_ref,
+            request.idempotency_key,
+        )
         if self.delay:
             threading.Event().wait(self.delay)  # lets two worker threads interleave
         with self._lock:
@@ -74,8 +70,8 @@ class FakeGateway:
                 aid=None,
                 sid=instrument_ref,
                 method="CARD",
-                total_amount=total_amount,
-                tax_free_amount=tax_free_amount,
+                total_amount=request.total_amount,
+                tax_free_amount=request.tax_free_amount,
                 vat_amount=0,
                 approved_at=clock.now(),
             )

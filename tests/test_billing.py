@@ -396,7 +396,7 @@ def test_cancel_now_and_change_plan(engine: Engine, actors: dict[str, Actor]) ->
 
 def test_sandbox_charge_is_once_per_key_and_refuses_a_dead_sid(engine: Engine) -> None:
     from core.models.sandbox import SandboxInstrument
-    from core.payments.gateways.base import PermanentPaymentError
+    from core.payments.gateways.base import ChargeRequest, PermanentPaymentError
     from core.payments.gateways.sandbox import SandboxGateway
 
     with Session(engine) as session:
@@ -406,10 +406,10 @@ def test_sandbox_charge_is_once_per_key_and_refuses_a_dead_sid(engine: Engine) -
     sandbox = SandboxGateway(engine)
     order = {"partner_order_id": "S1-20270301", "partner_user_id": "u1", "item_name": "월회비"}
     first = sandbox.charge(
-        instrument_ref="S_LIVE", total_amount=39000, tax_free_amount=0, idempotency_key="k", **order
+        ChargeRequest(instrument_ref="S_LIVE", total_amount=39000, tax_free_amount=0, idempotency_key="k", **order)
     )
     again = sandbox.charge(
-        instrument_ref="S_LIVE", total_amount=39000, tax_free_amount=0, idempotency_key="k", **order
+        ChargeRequest(instrument_ref="S_LIVE", total_amount=39000, tax_free_amount=0, idempotency_key="k", **order)
     )
     assert again.tid == first.tid and first.total_amount == 39000
     found = sandbox.find_by_order(partner_order_id="S1-20270301")
@@ -417,7 +417,7 @@ def test_sandbox_charge_is_once_per_key_and_refuses_a_dead_sid(engine: Engine) -
     for ref in ("S_DEAD", "S_NONE"):
         with pytest.raises(PermanentPaymentError) as refused:
             sandbox.charge(
-                instrument_ref=ref, total_amount=39000, tax_free_amount=0, idempotency_key=ref, **order
+                ChargeRequest(instrument_ref=ref, total_amount=39000, tax_free_amount=0, idempotency_key=ref, **order)
             )
         assert refused.value.code == "-796"
 

@@ -30,6 +30,7 @@ from core.models import (
     PaymentStatus,
     Refund,
 )
+from core.payments.gateways.base import ApproveRequest, ReadyRequest
 from core.payments.gateways.sandbox import SandboxGateway
 from tests.inquiry_helpers import k, make_customer, make_order
 from tests.ui_helpers import open_app, texts
@@ -368,12 +369,12 @@ def _sandbox_payment(engine: Engine, customer_id: int, number: str, amount: int,
     with clock.frozen(at_time):
         with Session(engine) as session:
             public_id = session.get(Customer, customer_id).public_id
-        ready = sandbox.ready(
+        ready = sandbox.ready(ReadyRequest(
             partner_order_id=number, partner_user_id=public_id, item_name="원두 1kg", quantity=1,
             total_amount=amount, tax_free_amount=0, approval_url="a", cancel_url="c", fail_url="f",
-        )
+        ))
         token = sandbox.select_method(ready.tid, "CARD")
-        approved = sandbox.approve(tid=ready.tid, partner_order_id=number, partner_user_id=public_id, pg_token=token)
+        approved = sandbox.approve(ApproveRequest(tid=ready.tid, partner_order_id=number, partner_user_id=public_id, pg_token=token))
         with Session(engine) as session:
             order = Order(order_number=number, customer_id=customer_id, total_amount=amount,
                           status=OrderStatus.PAID, paid_at=clock.now(), ordered_at=clock.now())

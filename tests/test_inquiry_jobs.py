@@ -418,6 +418,7 @@ def test_sentinel_with_real_refund_service_and_sandbox_gateway(
     import functools
 
     from core.models import Order, OrderItem, SandboxPayment
+    from core.payments.gateways.base import ApproveRequest, ReadyRequest
     from core.payments.refunds import refund_payment
     from tests.payments.helpers import sandbox_router
 
@@ -427,7 +428,7 @@ def test_sentinel_with_real_refund_service_and_sandbox_gateway(
         session.commit()
         tids = []
         for attempt in range(2):  # the same order paid twice (a double tap on 결제하기)
-            ready = sandbox.ready(
+            ready = sandbox.ready(ReadyRequest(
                 partner_order_id=f"DC-1-{attempt}",
                 partner_user_id=customer.public_id,
                 item_name="원두",
@@ -437,14 +438,14 @@ def test_sentinel_with_real_refund_service_and_sandbox_gateway(
                 approval_url="a",
                 cancel_url="c",
                 fail_url="f",
-            )
+            ))
             token = sandbox.select_method(ready.tid, "CARD")
-            approved = sandbox.approve(
+            approved = sandbox.approve(ApproveRequest(
                 tid=ready.tid,
                 partner_order_id=f"DC-1-{attempt}",
                 partner_user_id=customer.public_id,
                 pg_token=token,
-            )
+            ))
             tids.append(approved.tid)
         order = Order(order_number="DC-1", customer_id=customer.id, total_amount=39000, status="paid")
         session.add(order)

@@ -23,7 +23,7 @@ from core.config import ConfigError, load_settings
 from core.errors import PermissionDenied
 from core.messaging.phone import mask_phone
 from core.models import AuditLog, Customer, Role
-from core.payments.gateways.base import PaymentError
+from core.payments.gateways.base import ApproveRequest, PaymentError, ReadyRequest
 from core.payments.gateways.kakaopay import KakaoPayGateway
 from tests.ui_helpers import open_app, texts
 
@@ -114,9 +114,9 @@ def test_secrets_are_never_logged_or_shown_in_errors(caplog, session: Session) -
     gateway = KakaoPayGateway(secret_key=SECRET, base_url="https://kp.test", transport=httpx.MockTransport(handler))
     errors: list[str] = []
     for call in (
-        lambda: gateway.ready(partner_order_id="O1", partner_user_id="u1", item_name="원두", quantity=1,
-                              total_amount=1000, tax_free_amount=0, approval_url="a", cancel_url="c", fail_url="f"),
-        lambda: gateway.approve(tid="T1", partner_order_id="O1", partner_user_id="u1", pg_token="p"),
+        lambda: gateway.ready(ReadyRequest(partner_order_id="O1", partner_user_id="u1", item_name="원두", quantity=1,
+                              total_amount=1000, tax_free_amount=0, approval_url="a", cancel_url="c", fail_url="f")),
+        lambda: gateway.approve(ApproveRequest(tid="T1", partner_order_id="O1", partner_user_id="u1", pg_token="p")),
         lambda: gateway.lookup(tid="T1"),
     ):
         try:

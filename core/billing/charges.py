@@ -32,6 +32,7 @@ from core.models import (
 )
 from core.payments.gateways.base import (
     ApprovalResult,
+    ChargeRequest,
     LookupResult,
     PaymentError,
     PaymentGateway,
@@ -119,14 +120,14 @@ def _default_gateway(engine: Engine) -> PaymentRouter:
     return get_router(engine=engine)
 
 
-def _charge(gateway: PaymentGateway | PaymentRouter, claim: _Claim, **kwargs: Any) -> ApprovalResult:
+def _charge(gateway: PaymentGateway | PaymentRouter, claim: _Claim, request: ChargeRequest) -> ApprovalResult:
     """Through the router (retries, failover to an enrolled backup instrument) or one plain gateway."""
     if isinstance(gateway, PaymentRouter):
-        routed = gateway.charge(claim.routing_log, instruments=claim.instruments, **kwargs)
+        routed = gateway.charge(claim.routing_log, request, instruments=claim.instruments)
         claim.gateway_used = routed.gateway
         return routed.result
     claim.gateway_used = gateway.name
-    return gateway.charge(instrument_ref=claim.instrument_ref or "", **kwargs)
+    return gateway.charge(request)
 
 
 def _find_by_order(
@@ -445,9 +446,8 @@ def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
     # A fresh gateway key after a definite failure; the same one after an unknown outcome.
     gateway_key = claim.key if claim.attempt == 1 else f"{claim.key}:{claim.attempt}"
     try:
-        result = _charge(
-            gateway,
-            claim,
+        request = ChargeRequest(
+            instrument_ref=claim.instrument_ref,
             partner_order_id=partner_order_id,
             partner_user_id=claim.partner_user_id,
             item_name=claim.item_name,
@@ -455,6 +455,7 @@ def _attempt(gateway: PaymentGateway | PaymentRouter, claim: _Claim) -> None:
             tax_free_amount=claim.tax_free_amount,
             idempotency_key=gateway_key,
         )
+        result = _charge(gateway, claim, request)
     except PaymentOutcomeUnknown as exc:
         claim.outcome, claim.failure_code, claim.failure_message = "unknown", "TIMEOUT", str(exc)[:500]
     except PermanentPaymentError as exc:

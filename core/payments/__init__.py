@@ -9,8 +9,10 @@ gateways they talk to (gateways/).
     link_checkout.py a link's public life: open, ready, the sandbox page, cancel/fail returns
     link_approval.py approve once, the order recorded once, dunning-link hooks
     import_rows.py   an export read into orders (line level: several items, products, discounts,
-                     refunds) and validated whole: the import's rules, no database
+                     refunds) and validated whole: the import's rules (docs/order-import.md), no database
+    import_cells.py  one cell read as a value: won, KST time, phone, status word, product name
     order_import.py  writing what import_rows read: all or nothing, idempotent
+    import_store.py  the import's bulk inserts (COPY / executemany) and set lookups of stored keys
     import_source.py reading an uploaded CSV (UTF-8/CP949) or XLSX row by row
     import_mapping.py column mappings: fields, suggestions from header names, saved mappings
     templates.py     the payment messages' templates

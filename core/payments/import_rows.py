@@ -1,104 +1,42 @@
 """Reading a shop's export (CSV or XLSX) into orders, validated whole: the import's rules, no
 database (core.payments.order_import writes what this reads, all or nothing).
 
-Fields (core.payments.import_mapping.FIELDS; a column mapping says which column holds which, and
-without one the header names are matched, Korean or English):
-
-| field | 한국어 | required | meaning |
-|---|---|---|---|
-| order_number | 주문번호 | yes | lines with the same number are one order with several items |
-| line_number | 상품주문번호 | no | the line's own number (keys its refund; two lines may not share one) |
-| ordered_at / paid_at | 주문일시 / 결제일시 | ordered_at | KST when no offset; paid_at defaults to ordered_at |
-| customer_name / customer_phone | 구매자명 / 구매자연락처 | name | customers are matched by phone |
-| product_code / product_name | 상품번호 / 상품명 | name | products are matched by code, then exact name, else created |
-| quantity / unit_price | 수량 / 상품가격 | yes | 1..10000; whole won |
-| line_amount | 결제금액 | no | what the line cost after discounts (default quantity × price) |
-| tax_free_amount | 면세금액 | no | of the line |
-| payment_method | 결제수단 | no | CARD / MONEY (카드, 카카오머니) |
-| status | 주문상태 | no | paid (구매확정, 배송완료, …), refunded (환불완료, 반품완료), partially_refunded, canceled (취소완료) |
-| refunded_amount / refunded_at | 환불금액 / 환불일시 | no | the line's refund |
-| original_order_number | 원주문번호 | no | makes the row a refund row of that order (below) |
-
-Rules, each refusing the whole file with the row numbers when broken:
-
-- Order-level fields (주문일시, 결제일시, 구매자명, 구매자연락처, 결제수단) must be the same on every line of
-  an order.
-- One product code, one name (after NFKC and collapsing spaces), in the file and against the store.
-  Products found by code, else by exact name (a product without a code then gets the file's code),
-  else created (the summary lists them).
-- quantity 0 or negative is refused (a return is a refund row, not a negative line).
-- A negative 상품가격 (or 결제금액) is a discount line (쿠폰, 즉시할인): it is not an item; its amount is
-  taken off the order and spread over the order's product lines in proportion to their amounts
-  (the remainder won by won to the largest), so the items still add up to what was paid and 매출's
-  product figures are net. A discount larger than the products of its order, or an order of
-  discounts only, is refused.
-- Refunds: a line refunded (환불완료) gives back its whole amount, a partially refunded line the
-  환불금액 (less than the line); a line with only a 환불금액 is read the same way; a canceled line in
-  an order whose other lines were paid is a refund of that line; an order whose every line is
-  canceled was never paid (no payment, no refund). A refund row (원주문번호 filled; its own 주문번호
-  or 상품주문번호, else its time and amount, keys it) adds a refund to that order, in the file or
-  already imported. The refunds of an order may not exceed what was paid; a refund row for an
-  order that is neither in the file nor imported before, or for an order paid here through a
-  gateway (money goes back only through the gateway: 주문 → 환불), is refused.
-- Idempotent: an order number already stored is skipped whole; refunds carry keys, so a refund
-  already recorded is skipped and a refund that arrived later (a newer export, a refund row) is
-  added to the stored order once.
-
-Each refund is a refund row (reason "가져오기", completed at the refund time, tax-free part in
-proportion), like a refund made here: 매출, segments, LTV and the order page all count it.
-
-Reading (core.payments.import_source): UTF-8 with or without BOM, or CP949; XLSX by python-calamine;
-rows are parsed as they are read; files over 50 MB are refused before reading.
+The fields and every rule (one order per 주문번호, discount lines spread over the products, refunds
+and refund rows, idempotency) are written down in docs/order-import.md (the README points there);
+a rule changed here is changed there. Cells are read by core.payments.import_cells.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 from core import clock
-from core.customers.identity import MAX_RAW_LENGTH
 from core.errors import ValidationFailed
-from core.models import (
-    OrderStatus,
-    PaymentStatus,
-)
+from core.models import OrderStatus, PaymentStatus
 from core.payments import import_mapping, import_source
+from core.payments.import_cells import (
+    CANCELED,
+    INT_NOISE,
+    METHODS,
+    PAID,
+    PARTIAL,
+    REFUNDED,
+    STATUSES,
+    choice,
+    instant,
+    parse_instant,
+    phone_cell,
+    same_name,
+    whole_number,
+)
 from core.payments.orders import MAX_AMOUNT
 
 COLUMNS = {f.key: (f.key, f.label) for f in import_mapping.FIELDS}
 REQUIRED = import_mapping.REQUIRED
 IMPORT_REFUND_REASON = "가져오기"
-METHODS = {
-    "": None, "CARD": "CARD", "카드": "CARD", "신용카드": "CARD", "체크카드": "CARD",
-    "MONEY": "MONEY", "카카오머니": "MONEY", "머니": "MONEY", "카카오페이": "MONEY",
-}
-PAID, REFUNDED, PARTIAL, CANCELED = "paid", "refunded", "partially_refunded", "canceled"
-STATUSES = {
-    "": "",
-    "paid": PAID, "결제 완료": PAID, "결제완료": PAID, "구매확정": PAID, "구매 확정": PAID, "배송완료": PAID,
-    "배송중": PAID, "배송준비": PAID, "발송대기": PAID, "발송완료": PAID, "배송 완료": PAID,
-    "refunded": REFUNDED, "환불 완료": REFUNDED, "환불완료": REFUNDED, "반품완료": REFUNDED, "반품 완료": REFUNDED,
-    "partially_refunded": PARTIAL, "partially refunded": PARTIAL, "부분 환불": PARTIAL, "부분환불": PARTIAL,
-    "canceled": CANCELED, "cancelled": CANCELED, "취소": CANCELED, "취소완료": CANCELED, "취소 완료": CANCELED,
-}
-DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%d",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d %H:%M",
-    "%Y/%m/%d",
-    "%Y.%m.%d %H:%M:%S",
-    "%Y.%m.%d %H:%M",
-    "%Y.%m.%d",
-    "%Y. %m. %d %H:%M",
-    "%Y. %m. %d",
-)
 PAYMENT_STATUS_OF = {
     OrderStatus.PAID: PaymentStatus.APPROVED,
     OrderStatus.REFUNDED: PaymentStatus.REFUNDED,
@@ -192,75 +130,20 @@ def decode(data: bytes) -> str:
         raise ImportRejected([RowError(1, str(exc))]) from exc
 
 
-_INT_NOISE = str.maketrans("", "", ",원₩ ")
-_SPACES = re.compile(r"\s+")
 
 
-def _int(text: str, label: str, *, low: int, high: int) -> int:
-    if text.isascii() and text.isdigit() and len(text) < 16:  # the common case, at 300,000 calls a file
-        value = int(text)
-        if low <= value <= high:
-            return value
-    cleaned = unicodedata.normalize("NFKC", text).translate(_INT_NOISE)
-    if cleaned.endswith(".0"):  # a spreadsheet's whole number
-        cleaned = cleaned[:-2]
-    if not re.fullmatch(r"-?\d{1,15}", cleaned):
-        raise ValueError(f"{label}은(는) 정수여야 합니다: {text[:40]!r}")
-    value = int(cleaned)
-    if not low <= value <= high:
-        raise ValueError(f"{label}은(는) {low:,}~{high:,} 사이여야 합니다: {value:,}")
-    return value
 
 
-def _instant(text: str, cache: dict[str, datetime] | None = None) -> datetime:
-    """An order time; spreadsheets repeat the same stamps a lot, so parsed values are memoised."""
-    if cache is not None and text in cache:
-        return cache[text]
-    value = _parse_instant(text)
-    if cache is not None:
-        cache[text] = value
-    return value
 
 
-def _parse_instant(text: str, label: str = "주문일시") -> datetime:
-    text = text.strip()
-    try:  # fast path: 2026-11-01, 2026-11-01 14:30[:00], ISO-8601 with or without offset
-        return clock.parse_instant(text)
-    except ValueError:
-        pass
-    for fmt in DATE_FORMATS:
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=clock.KST).astimezone(clock.UTC)
-        except ValueError:
-            continue
-    raise ValueError(f"{label} 형식이 올바르지 않습니다: {text[:40]!r} (예: 2026-11-01 14:30)")
 
 
-def _phone(text: str) -> str | None:
-    """As given (bounded): core.customers.identity finds the person; a non-mobile is kept, never sent to."""
-    return text.strip()[:MAX_RAW_LENGTH] or None
 
 
-def _choice(text: str, choices: dict[str, Any]) -> tuple[bool, Any]:
-    if text in choices:
-        return True, choices[text]
-    for key in (text, text.upper(), text.lower()):
-        if key in choices:
-            return True, choices[key]
-    return False, None
 
 
-def same_name(name: str) -> str:
-    """How two product names are compared: NFKC, spaces collapsed (memoised: names repeat)."""
-    found = _NAMES.get(name)
-    if found is None:
-        found = _SPACES.sub(" ", unicodedata.normalize("NFKC", name)).strip()
-        if len(_NAMES) < 100_000:
-            _NAMES[name] = found
-    return found
 
 
-_NAMES: dict[str, str] = {}
 
 
 def _positions(header: list[str], mapping: dict[str, str] | None) -> dict[str, int]:
@@ -363,8 +246,8 @@ def _order_line(
         problems.append("상품번호는 64자까지입니다")
     ordered_at = paid_at = None
     try:
-        ordered_at = _instant(cell["ordered_at"], instants)
-        paid_at = _instant(cell["paid_at"], instants) if cell["paid_at"] else ordered_at
+        ordered_at = instant(cell["ordered_at"], instants)
+        paid_at = instant(cell["paid_at"], instants) if cell["paid_at"] else ordered_at
         if paid_at < ordered_at:
             problems.append("결제일시가 주문일시보다 빠릅니다")
     except ValueError as exc:
@@ -372,15 +255,15 @@ def _order_line(
     phone = None
     try:
         phone_text = cell["customer_phone"]
-        phone = _PHONES[phone_text] if phone_text in _PHONES else _phone(phone_text)
+        phone = _PHONES[phone_text] if phone_text in _PHONES else phone_cell(phone_text)
         if len(_PHONES) < 100_000:
             _PHONES[phone_text] = phone
     except ValueError as exc:
         problems.append(str(exc))
-    known, method = _choice(cell["payment_method"], METHODS)
+    known, method = choice(cell["payment_method"], METHODS)
     if not known:
         problems.append(f"결제수단은 CARD 또는 MONEY여야 합니다: {cell['payment_method'][:20]!r}")
-    known, status = _choice(cell["status"], STATUSES)
+    known, status = choice(cell["status"], STATUSES)
     if not known:
         problems.append(
             f"상태는 paid, refunded, partially_refunded, canceled 중 하나여야 합니다: {cell['status'][:20]!r}"
@@ -388,18 +271,18 @@ def _order_line(
     amount = unit_price = quantity = 0
     try:
         quantity_text = cell["quantity"]
-        quantity = _int(quantity_text, "수량", low=-10_000, high=10_000)
+        quantity = whole_number(quantity_text, "수량", low=-10_000, high=10_000)
         if quantity <= 0:
             raise ValueError(
                 "수량은 1~10,000이어야 합니다"
                 + (" (반품·취소는 원주문번호를 적은 환불 행으로)" if quantity < 0 else f": {quantity}")
             )
-        unit_price = _int(cell["unit_price"], "상품가격(단가)", low=-MAX_AMOUNT, high=MAX_AMOUNT)
+        unit_price = whole_number(cell["unit_price"], "상품가격(단가)", low=-MAX_AMOUNT, high=MAX_AMOUNT)
         listed = quantity * unit_price
         if abs(listed) > MAX_AMOUNT:
             raise ValueError(f"주문 금액이 너무 큽니다: {listed:,}원")
         amount = (
-            _int(cell["line_amount"], "결제금액", low=-MAX_AMOUNT, high=MAX_AMOUNT) if cell["line_amount"] else listed
+            whole_number(cell["line_amount"], "결제금액", low=-MAX_AMOUNT, high=MAX_AMOUNT) if cell["line_amount"] else listed
         )
         if (amount < 0) != (unit_price < 0) and unit_price != 0:
             raise ValueError(f"결제금액({amount:,}원)과 상품가격({unit_price:,}원)의 부호가 다릅니다")
@@ -422,13 +305,13 @@ def _order_line(
     tax_free = 0
     if cell["tax_free_amount"]:
         try:
-            tax_free = _int(cell["tax_free_amount"], "면세금액", low=0, high=MAX_AMOUNT)
+            tax_free = whole_number(cell["tax_free_amount"], "면세금액", low=0, high=MAX_AMOUNT)
         except ValueError as exc:
             problems.append(str(exc))
     refunded_at = None
     if cell["refunded_at"]:
         try:
-            refunded_at = _parse_instant(cell["refunded_at"], "환불일시")
+            refunded_at = parse_instant(cell["refunded_at"], "환불일시")
         except ValueError as exc:
             problems.append(str(exc))
     if discount and (status not in ("", PAID) or cell["refunded_amount"] or tax_free):
@@ -478,13 +361,13 @@ def _refund_row(row: int, cell: dict[str, str], instants: dict[str, datetime]) -
         raise ValueError("원주문번호는 40자까지입니다")
     if not cell["refunded_amount"]:
         raise ValueError("환불 행(원주문번호가 있는 행)에는 환불금액이 필요합니다")
-    amount = abs(_int(cell["refunded_amount"], "환불금액", low=-MAX_AMOUNT, high=MAX_AMOUNT))
+    amount = abs(whole_number(cell["refunded_amount"], "환불금액", low=-MAX_AMOUNT, high=MAX_AMOUNT))
     if amount == 0:
         raise ValueError("환불금액은 1원 이상이어야 합니다")
     when_text = cell["refunded_at"] or cell["ordered_at"]
     if not when_text:
         raise ValueError("환불 행에는 환불일시(또는 주문일시)가 필요합니다")
-    at = _parse_instant(when_text, "환불일시") if cell["refunded_at"] else _instant(when_text, instants)
+    at = parse_instant(when_text, "환불일시") if cell["refunded_at"] else instant(when_text, instants)
     own = cell["line_number"] or (cell["order_number"] if cell["order_number"] != original else "")
     tag = own[:40] if own else f"{at.strftime('%Y%m%d%H%M%S')}:{amount}"
     return RefundDraft(row, original, f"import:{original}:refund:row:{tag}", amount, at, (row,))
@@ -494,7 +377,7 @@ def _line_refund(order: OrderDraft, line: Line) -> int:
     """The line's refund from its status and 환불금액 (checked against the line's amount after
     discounts). Raises ValueError."""
     text, status = line.refund_text, line.status
-    amount = _int(text, "환불금액", low=0, high=MAX_AMOUNT) if text else None
+    amount = whole_number(text, "환불금액", low=0, high=MAX_AMOUNT) if text else None
     if status == PAID:
         if amount:
             raise ValueError("환불금액은 환불 또는 부분 환불 주문에만 적을 수 있습니다")
@@ -547,7 +430,7 @@ def _settle(order: OrderDraft) -> list[RowError]:
     if all_canceled:
         order.status = OrderStatus.CANCELED
         for line in order.lines:
-            if line.refund_text and line.refund_text.translate(_INT_NOISE) != "0":
+            if line.refund_text and line.refund_text.translate(INT_NOISE) != "0":
                 errors.append(RowError(line.row, "취소된 주문(결제 전 취소)에는 환불금액을 적을 수 없습니다"))
         return errors
     for line in order.lines:

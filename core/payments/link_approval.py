@@ -23,7 +23,12 @@ from core.accounts import audit
 from core.errors import ValidationFailed
 from core.models import Customer, Order, PaymentLink, PaymentLinkStatus, PaymentStatus
 from core.models.orders import Payment
-from core.payments.gateways.base import AlreadyProcessed, PaymentError, PermanentPaymentError
+from core.payments.gateways.base import (
+    AlreadyProcessed,
+    ApproveRequest,
+    PaymentError,
+    PermanentPaymentError,
+)
 from core.payments.gateways.router import NOT_PAID_STATUSES, PAID_STATUSES, PaymentRouter, note
 from core.payments.links import (
     attempt_tid,
@@ -117,7 +122,7 @@ def pay_link(
     session.add(link)
     customer = session.get(Customer, payment.customer_id)
     assert customer is not None
-    request = dict(
+    request = ApproveRequest(
         tid=tid,
         partner_order_id=partner_order_id(link),
         partner_user_id=customer.public_id,
@@ -131,7 +136,7 @@ def pay_link(
 
     log: list[dict[str, Any]] = []
     try:
-        approval = router.call(gateway, "approve", log, **request)
+        approval = router.approve(gateway, log, request)
     except PaymentError as exc:
         return _approve_unanswered(session, link, payment, router, tid, exc, log)
     payment.routing_log = [*payment.routing_log, *log]

@@ -28,7 +28,7 @@ from core.customers import service as customers
 from core.errors import ValidationFailed
 from core.models import Customer, PaymentLink, PaymentLinkStatus, PaymentStatus
 from core.models.orders import Payment
-from core.payments.gateways.base import PaymentError, PermanentPaymentError
+from core.payments.gateways.base import PaymentError, PermanentPaymentError, ReadyRequest
 from core.payments.gateways.router import PaymentRouter, note
 from core.payments.links import (
     attempt_tid,
@@ -125,7 +125,10 @@ def start_payment(
         )
     payment.customer_id = customer.id
     session.add(payment)
-    request = dict(
+    gateway = payment.gateway
+    attempt = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
+    back = f"{get_settings().public_base_url.rstrip('/')}/pay?link={link.code}&attempt={attempt}"
+    fields = dict(  # read before the commit: nothing is read again until the gateway answers
         partner_order_id=partner_order_id(link),
         partner_user_id=customer.public_id,
         item_name=link.item_name,
@@ -133,23 +136,18 @@ def start_payment(
         total_amount=link.amount,
         tax_free_amount=link.tax_free_amount,
     )
-    gateway = payment.gateway
-    attempt = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
-    back = f"{get_settings().public_base_url.rstrip('/')}/pay?link={link.code}&attempt={attempt}"
     router = link_router(session, router)
     session.commit()  # no transaction is held across the gateway call (read nothing until it answers)
 
     log: list[dict[str, Any]] = []
     try:
-        ready = router.call(
-            gateway,
-            "ready",
-            log,
-            **request,
+        request = ReadyRequest(
+            **fields,
             approval_url=f"{back}&result=ok",
             cancel_url=f"{back}&result=cancel",
             fail_url=f"{back}&result=fail",
         )
+        ready = router.ready(gateway, log, request)
     except PaymentError as exc:
         payment.routing_log = [*payment.routing_log, *log]
         session.add(payment)

@@ -1,19 +1,15 @@
-"""Import orders from a shop's export: read and validated whole by core.payments.import_rows (its
-docstring has the fields and the rules), then written all or nothing: customers found by phone
+"""Import orders from a shop's export: read and validated whole by core.payments.import_rows (the
+fields and the rules: docs/order-import.md), then written all or nothing: customers found by phone
 through core.customers (every typed form of one number is one customer), products by code or name,
 orders, items, payments and refunds in bulk, the store's refunds checked; idempotent.
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
-from sqlalchemy import ARRAY, Column, Engine, String, Table, any_, cast, insert, literal, select, update
+from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -34,6 +30,7 @@ from core.models import (
     RefundStatus,
     Role,
 )
+from core.payments.import_cells import same_name
 from core.payments.import_rows import (
     IMPORT_REFUND_REASON,
     PAYMENT_STATUS_OF,
@@ -43,13 +40,9 @@ from core.payments.import_rows import (
     RefundDraft,
     RowError,
     parse_file,
-    same_name,
     status_of,
 )
-
-CHUNK = 900  # IN-list size (SQLite allows 999 bound parameters per statement)
-INSERT_CHUNK = 10_000
-PG_LOOKUP_CHUNK = 20_000
+from core.payments.import_store import bulk_insert, matching, no_gc_pauses
 
 
 @dataclass
@@ -81,7 +74,7 @@ def import_orders(
     objects, no RETURNING), and the ids they made are read back by their unique keys.
     """
     require_role(actor, Role.OWNER, Role.CS, Role.STAFF)
-    with _no_gc_pauses():
+    with no_gc_pauses():
         return _import(session, actor, data, source_name, mapping)
 
 
@@ -91,7 +84,7 @@ def _import(
     parsed = parse_file(data, mapping)
     result = ImportResult()
     order_number = Order.__table__.c.order_number
-    existing = set(_matching(session, order_number, list(parsed.orders)))
+    existing = set(matching(session, order_number, list(parsed.orders)))
     store_refunds = list(parsed.refund_rows)
     drafts = list(parsed.orders.values())
     if existing:
@@ -144,7 +137,7 @@ def _check_store_refunds(
     an imported, paid order and fit in what is left of it. Checked before anything is written."""
     if not refunds:
         return []
-    known = set(_matching(session, Refund.__table__.c.idempotency_key, [r.key for r in refunds]))
+    known = set(matching(session, Refund.__table__.c.idempotency_key, [r.key for r in refunds]))
     result.refunds_skipped += sum(1 for r in refunds if r.key in known)
     fresh = [r for r in refunds if r.key not in known]
     if not fresh:
@@ -153,14 +146,14 @@ def _check_store_refunds(
     numbers = sorted({r.order_number for r in fresh})
     rows = {
         number: (order_id, customer_id, total, refunded, tax_free, source, status)
-        for number, order_id, customer_id, total, refunded, tax_free, source, status in _matching(
+        for number, order_id, customer_id, total, refunded, tax_free, source, status in matching(
             session, o.order_number, numbers, o.id, o.customer_id, o.total_amount, o.refunded_amount,
             o.tax_free_amount, o.source, o.status,
         )
     }
     payments = dict(
-        _matching(session, Payment.__table__.c.idempotency_key, [f"import:{n}" for n in numbers],
-                  Payment.__table__.c.id)
+        matching(session, Payment.__table__.c.idempotency_key, [f"import:{n}" for n in numbers],
+                 Payment.__table__.c.id)
     )
     errors: list[RowError] = []
     stored: dict[str, _StoredOrder] = {}
@@ -210,7 +203,7 @@ def _products(session: Session, drafts: list[OrderDraft], result: ImportResult) 
     p = Product.__table__.c
     codes = sorted({code for code, _ in wanted if code is not None})
     by_code: dict[str, tuple[int, str]] = {
-        code: (product_id, name) for code, product_id, name in _matching(session, p.code, codes, p.id, p.name)
+        code: (product_id, name) for code, product_id, name in matching(session, p.code, codes, p.id, p.name)
     }
     errors: list[RowError] = []
     ids: dict[tuple[str | None, str], int] = {}
@@ -226,7 +219,7 @@ def _products(session: Session, drafts: list[OrderDraft], result: ImportResult) 
         raise ImportRejected(errors)
     names = sorted({name for key, name in wanted.items() if key not in ids for name in [key[1]]})
     by_name: dict[str, tuple[int, str | None]] = {}
-    for name, product_id, code in _matching(session, p.name, names, p.id, p.code):
+    for name, product_id, code in matching(session, p.name, names, p.id, p.code):
         current = by_name.get(name)
         if current is None or (current[1] is not None and code is None) or (
             (current[1] is None) == (code is None) and product_id < current[0]
@@ -261,14 +254,14 @@ def _products(session: Session, drafts: list[OrderDraft], result: ImportResult) 
         }
         named_new.setdefault(name, key)
     if new:
-        _bulk_insert(session, Product.__table__, list(new.values()))
+        bulk_insert(session, Product.__table__, list(new.values()))
         coded = [code for code, _ in new if code is not None]
-        for code, product_id in _matching(session, p.code, coded, p.id):
+        for code, product_id in matching(session, p.code, coded, p.id):
             for key in new:
                 if key[0] == code:
                     ids[key] = product_id
         plain = [name for code, name in new if code is None]
-        for name, product_id in _matching(session, p.name, plain, p.id, where=p.code.is_(None)):
+        for name, product_id in matching(session, p.name, plain, p.id, where=p.code.is_(None)):
             if (None, name) in new:
                 ids[(None, name)] = max(ids.get((None, name), 0), product_id)
         result.products_created = [name for _, name in new]
@@ -317,8 +310,8 @@ def _write_orders(
         }
         for d, customer_id in zip(drafts, customer_of, strict=True)
     ]
-    _bulk_insert(session, Order.__table__, order_values)
-    order_ids = dict(_matching(session, Order.__table__.c.order_number, [d.number for d in drafts], Order.__table__.c.id))
+    bulk_insert(session, Order.__table__, order_values)
+    order_ids = dict(matching(session, Order.__table__.c.order_number, [d.number for d in drafts], Order.__table__.c.id))
     # Backdated sales and refunds: tell the sales rollups which days to re-read (core.analytics).
     analytics.record_sales_at(
         session,
@@ -341,8 +334,8 @@ def _write_orders(
         for d in drafts
         for line in d.lines
     ]
-    _bulk_insert(session, OrderItem.__table__, items)
-    _bulk_insert(
+    bulk_insert(session, OrderItem.__table__, items)
+    bulk_insert(
         session,
         Payment.__table__,
         [
@@ -370,7 +363,7 @@ def _write_orders(
     refunded = [d for d in drafts if d.refunds]
     if refunded:
         payment_ids = dict(
-            _matching(
+            matching(
                 session,
                 Payment.__table__.c.idempotency_key,
                 [f"import:{d.number}" for d in refunded],
@@ -398,7 +391,7 @@ def _insert_refunds(
     """Refund rows (refund, payment id, order id, order tax-free, order total): the tax-free part
     goes back in proportion (all of it when the whole order is refunded).
 
-    Core's executemany, not _bulk_insert's COPY: it serialises the JSON column on every driver, and
+    Core's executemany, not bulk_insert's COPY: it serialises the JSON column on every driver, and
     refunds are a small share of a file."""
     session.execute(
         insert(Refund.__table__),  # type: ignore[attr-defined]
@@ -446,93 +439,12 @@ def _write_store_refunds(session: Session, actor: Actor, stored: list[_StoredOrd
     return sum(len(e.refunds) for e in stored)
 
 
-def _bulk_insert(session: Session, table: Table, values: list[dict[str, Any]]) -> None:
-    """Bulk insert inside the caller's transaction (all or nothing), in chunks.
-
-    Each column's bind processor is applied here, column by column (SQLAlchemy's per-row parameter
-    assembly was half the import's CPU time at 100,000 rows); then SQLite gets one compiled INSERT
-    through executemany and PostgreSQL a COPY (a row-at-a-time INSERT costs a round trip each).
-    """
-    if not values:
-        return
-    connection = session.connection()
-    dialect = connection.dialect
-    keys = list(values[0])
-    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-    order = list(compiled.positiontup or []) if compiled.positional else keys
-    if sorted(order) != sorted(keys):  # a column default we would have to fill: let Core do it
-        for start in range(0, len(values), INSERT_CHUNK):
-            session.execute(insert(table), values[start : start + INSERT_CHUNK])
-        return
-    processors = [table.c[key].type.bind_processor(dialect) for key in order]
-    copy_sql = None
-    if dialect.name == "postgresql":
-        quote = dialect.identifier_preparer
-        copy_sql = (
-            f"COPY {quote.format_table(table)} ({', '.join(quote.quote(key) for key in order)}) FROM STDIN"
-        )
-    for start in range(0, len(values), INSERT_CHUNK):
-        chunk = values[start : start + INSERT_CHUNK]
-        columns = [
-            _processed([row[key] for row in chunk], process)
-            for key, process in zip(order, processors, strict=True)
-        ]
-        tuples = list(zip(*columns, strict=True))
-        if copy_sql is not None:
-            with connection.connection.driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
-                for row in tuples:
-                    copy.write_row(row)
-        else:
-            params: Any = (
-                tuples if compiled.positional else [dict(zip(order, row, strict=True)) for row in tuples]
-            )
-            connection.exec_driver_sql(compiled.string, params)
 
 
-def _processed(column: list[Any], process: Callable[[Any], Any] | None) -> list[Any]:
-    """Bind-process one column; repeated values (order times, statuses) are converted once."""
-
-    def convert(value: Any) -> Any:
-        value = value.value if isinstance(value, Enum) else value
-        return value if process is None else process(value)
-
-    memo: dict[Any, Any] = {None: None}
-    try:
-        return [memo[value] if value in memo else memo.setdefault(value, convert(value)) for value in column]
-    except TypeError:  # unhashable values (JSON lists)
-        return [None if value is None else convert(value) for value in column]
 
 
-@contextmanager
-def _no_gc_pauses() -> Iterator[None]:
-    """A 100,000-row import allocates ~1M small objects and no cycles: the cyclic collector would
-    rescan them again and again (about a fifth of the CPU time); it runs once at the end instead."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
-def _matching(
-    session: Session, key: Column[Any], wanted: list[str], *extra: Any, where: Any = None
-) -> Iterator[Any]:
-    """Set-based lookup of stored keys (with `extra` columns): a chunked IN list on SQLite (at most
-    999 bound parameters), one array parameter per 20,000 keys on PostgreSQL."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    size = PG_LOOKUP_CHUNK if postgres else CHUNK
-    for start in range(0, len(wanted), size):
-        chunk = wanted[start : start + size]
-        test = key == any_(cast(literal(chunk, ARRAY(String)), ARRAY(String))) if postgres else key.in_(chunk)
-        statement = select(key, *extra).where(test)
-        if where is not None:
-            statement = statement.where(where)
-        if extra:
-            yield from session.execute(statement)
-        else:
-            yield from session.execute(statement).scalars()
 
 
 def run_import(
@@ -573,7 +485,7 @@ def _customers(session: Session, rows: list[dict[str, Any]], result: ImportResul
     matched = customers.ids_for_phones(session, names_by_phone)
     ids: dict[str, int] = dict(matched.ids)
     names = sorted({row["customer_name"] for row in rows if not row["customer_phone"]})
-    for name, customer_id in _matching(
+    for name, customer_id in matching(
         session, customer.name, names, customer.id, where=customer.phone.is_(None)
     ):
         ids.setdefault(f"name:{name}", customer_id)
@@ -584,9 +496,9 @@ def _customers(session: Session, rows: list[dict[str, Any]], result: ImportResul
         if key not in ids and key not in new:
             new[key] = customers.new_row(row["customer_name"], row["customer_phone"], None, now)
     if new:
-        _bulk_insert(session, Customer.__table__, list(new.values()))
+        bulk_insert(session, Customer.__table__, list(new.values()))
         key_of = {values["public_id"]: key for key, values in new.items()}
-        for public, customer_id in _matching(session, customer.public_id, list(key_of), customer.id):
+        for public, customer_id in matching(session, customer.public_id, list(key_of), customer.id):
             ids[key_of[public]] = customer_id
         result.customers_created = len(new)
     result.customers_created += matched.created

@@ -35,7 +35,12 @@ from core.models import (
 )
 from core.models.orders import PAYMENT_STATUS_LABELS
 from core.money import format_krw
-from core.payments.gateways.base import PaymentError, PaymentOutcomeUnknown, PermanentPaymentError
+from core.payments.gateways.base import (
+    CancelRequest,
+    PaymentError,
+    PaymentOutcomeUnknown,
+    PermanentPaymentError,
+)
 from core.payments.gateways.router import PaymentRouter, cancel_verdict
 from core.payments.orders import check_amount
 from core.payments.templates import ensure_template
@@ -288,17 +293,15 @@ def _send_refund(
     session.add(refund)
     session.commit()
     try:
-        answer = router.cancel(
-            gateway,
-            log,
+        request = CancelRequest(
             tid=tid,
             cancel_amount=refund.amount,
             cancel_tax_free_amount=refund.tax_free_amount,
             idempotency_key=f"refund:{refund.idempotency_key}",
             reason=refund.reason,
-            canceled_before=canceled_before,
             cid=cid,
         )
+        answer = router.cancel(gateway, log, request, canceled_before=canceled_before)
     except PaymentOutcomeUnknown as exc:
         return _record_refund_unknown(session, actor, refund, log, str(exc))
     except PermanentPaymentError as exc:

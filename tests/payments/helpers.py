@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from core import clock
 from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus
+from core.payments.gateways.base import ApproveRequest, ReadyRequest
 from core.payments.gateways.router import PaymentRouter
 from core.payments.gateways.sandbox import SandboxGateway
 
@@ -31,7 +32,7 @@ def paid_order(
         customer = Customer(name=name, phone=phone)
         session.add(customer)
         session.commit()  # the sandbox writes on its own connection: hold no write lock meanwhile
-        ready = sandbox.ready(
+        ready = sandbox.ready(ReadyRequest(
             partner_order_id=number,
             partner_user_id=customer.public_id,
             item_name="상품",
@@ -41,11 +42,11 @@ def paid_order(
             approval_url="a",
             cancel_url="c",
             fail_url="f",
-        )
+        ))
         token = sandbox.select_method(ready.tid, "CARD")
-        approved = sandbox.approve(
+        approved = sandbox.approve(ApproveRequest(
             tid=ready.tid, partner_order_id=number, partner_user_id=customer.public_id, pg_token=token
-        )
+        ))
         order = Order(
             order_number=number,
             customer_id=customer.id,

@@ -12,8 +12,12 @@ import pytest
 from core.config import ConfigError, load_settings
 from core.payments.gateways.base import (
     AlreadyProcessed,
+    ApproveRequest,
+    CancelRequest,
+    ChargeRequest,
     PaymentOutcomeUnknown,
     PermanentPaymentError,
+    ReadyRequest,
     RetriablePaymentError,
 )
 from core.payments.gateways.kakaopay import KakaoPayGateway
@@ -92,7 +96,7 @@ def kakao(*answers: httpx.Response) -> tuple[KakaoPayGateway, Recorder]:
 
 def test_kakaopay_ready_sends_documented_fields_and_reads_redirects():
     gateway, rec = kakao(httpx.Response(200, json=READY))
-    result = gateway.ready(
+    result = gateway.ready(ReadyRequest(
         partner_order_id="O1",
         partner_user_id="a1b2c3",
         item_name="수분크림",
@@ -102,7 +106,7 @@ def test_kakaopay_ready_sends_documented_fields_and_reads_redirects():
         approval_url="https://shop/ok",
         cancel_url="https://shop/cancel",
         fail_url="https://shop/fail",
-    )
+    ))
     request = rec.requests[0]
     assert request.url == "https://kp.test/online/v1/payment/ready"
     assert request.headers["Authorization"] == "SECRET_KEY DEVSECRET"
@@ -127,7 +131,7 @@ def test_kakaopay_ready_sends_documented_fields_and_reads_redirects():
 
 def test_kakaopay_recurring_ready_uses_the_subscription_cid():
     gateway, rec = kakao(httpx.Response(200, json=READY))
-    gateway.ready(
+    gateway.ready(ReadyRequest(
         partner_order_id="O1",
         partner_user_id="u",
         item_name="x",
@@ -138,13 +142,13 @@ def test_kakaopay_recurring_ready_uses_the_subscription_cid():
         cancel_url="c",
         fail_url="f",
         recurring=True,
-    )
+    ))
     assert rec.last_json["cid"] == "TCSUBSCRIP"
 
 
 def test_kakaopay_approve_reads_amounts_method_and_times():
     gateway, rec = kakao(httpx.Response(200, json={**APPROVE, "sid": "S1234567890123456789"}))
-    result = gateway.approve(tid=READY["tid"], partner_order_id="O1", partner_user_id="u1", pg_token="tok")
+    result = gateway.approve(ApproveRequest(tid=READY["tid"], partner_order_id="O1", partner_user_id="u1", pg_token="tok"))
     assert rec.requests[0].url.path == "/online/v1/payment/approve"
     assert rec.last_json == {
         "cid": "TC0ONETIME",
@@ -173,9 +177,9 @@ def test_kakaopay_order_lookup_reads_totals():
 
 def test_kakaopay_cancel_sends_vat_and_reads_running_totals():
     gateway, rec = kakao(httpx.Response(200, json=CANCEL))
-    result = gateway.cancel(
+    result = gateway.cancel(CancelRequest(
         tid=READY["tid"], cancel_amount=3000, cancel_tax_free_amount=0, idempotency_key="k"
-    )
+    ))
     assert rec.requests[0].url.path == "/online/v1/payment/cancel"
     assert rec.last_json == {
         "cid": "TC0ONETIME",
@@ -204,7 +208,7 @@ def test_kakaopay_subscription_charge_and_inactive():
             },
         ),
     )
-    result = gateway.charge(
+    result = gateway.charge(ChargeRequest(
         instrument_ref="S1",
         partner_order_id="O2",
         partner_user_id="u1",
@@ -212,7 +216,7 @@ def test_kakaopay_subscription_charge_and_inactive():
         total_amount=39000,
         tax_free_amount=0,
         idempotency_key="k",
-    )
+    ))
     assert rec.requests[0].url.path == "/online/v1/payment/subscription"
     assert rec.last_json["sid"] == "S1" and rec.last_json["cid"] == "TCSUBSCRIP"
     assert rec.last_json["total_amount"] == 39000
@@ -292,7 +296,7 @@ KAKAO_ERRORS = [
 def test_kakaopay_approve_answers_are_classified_by_whether_money_may_have_moved(answer, error, code):
     gateway, _ = kakao(answer)
     with pytest.raises(error) as caught:
-        gateway.approve(tid="T1", partner_order_id="O1", partner_user_id="u1", pg_token="tok")
+        gateway.approve(ApproveRequest(tid="T1", partner_order_id="O1", partner_user_id="u1", pg_token="tok"))
     assert type(caught.value) is error and caught.value.code == code
 
 
@@ -314,7 +318,7 @@ def test_kakaopay_transport_errors():
             secret_key="k", base_url="https://kp.test", transport=httpx.MockTransport(handler)
         )
         with pytest.raises(error):
-            gateway.charge(
+            gateway.charge(ChargeRequest(
                 instrument_ref="S1",
                 partner_order_id="O",
                 partner_user_id="u",
@@ -322,7 +326,7 @@ def test_kakaopay_transport_errors():
                 total_amount=1000,
                 tax_free_amount=0,
                 idempotency_key="k",
-            )
+            ))
 
 
 def test_kakaopay_needs_a_secret_key():
@@ -361,7 +365,7 @@ def toss(*answers: httpx.Response) -> tuple[TossGateway, Recorder]:
 
 def test_toss_billing_charge_sends_idempotency_key_and_basic_auth():
     gateway, rec = toss(httpx.Response(200, json=TOSS_PAYMENT))
-    result = gateway.charge(
+    result = gateway.charge(ChargeRequest(
         instrument_ref="bk_1",
         partner_order_id="O2",
         partner_user_id="cust_opaque",
@@ -369,7 +373,7 @@ def test_toss_billing_charge_sends_idempotency_key_and_basic_auth():
         total_amount=39000,
         tax_free_amount=0,
         idempotency_key="charge:1",
-    )
+    ))
     request = rec.requests[0]
     assert request.method == "POST" and request.url == "https://toss.test/v1/billing/bk_1"
     assert request.headers["Idempotency-Key"] == "charge:1"
@@ -402,13 +406,13 @@ def test_toss_cancel_and_lookups():
         httpx.Response(200, json=canceled),
         httpx.Response(404, json={"code": "NOT_FOUND_PAYMENT", "message": "없음"}),
     )
-    result = gateway.cancel(
+    result = gateway.cancel(CancelRequest(
         tid="pk_1",
         cancel_amount=10000,
         cancel_tax_free_amount=0,
         idempotency_key="refund:1",
         reason="고객 변심",
-    )
+    ))
     assert rec.requests[0].url.path == "/v1/payments/pk_1/cancel"
     assert rec.requests[0].headers["Idempotency-Key"] == "refund:1"
     assert rec.last_json == {"cancelReason": "고객 변심", "cancelAmount": 10000, "taxFreeAmount": 0}
@@ -456,7 +460,7 @@ def test_toss_cancel_and_lookups():
 def test_toss_errors_are_classified(answer, error):
     gateway, _ = toss(answer)
     with pytest.raises(error) as caught:
-        gateway.charge(
+        gateway.charge(ChargeRequest(
             instrument_ref="bk",
             partner_order_id="O",
             partner_user_id="u",
@@ -464,7 +468,7 @@ def test_toss_errors_are_classified(answer, error):
             total_amount=39000,
             tax_free_amount=0,
             idempotency_key="k",
-        )
+        ))
     assert type(caught.value) is error
 
 
@@ -489,16 +493,16 @@ def test_a_read_moves_no_money_so_a_5xx_or_unreadable_lookup_may_be_retried(answ
 def test_a_cancel_answered_with_another_cancelled_amount_is_unknown_with_the_reason():
     gateway, _ = kakao(httpx.Response(200, json={**CANCEL, "approved_cancel_amount": {"total": 6000}}))
     with pytest.raises(PaymentOutcomeUnknown) as caught:
-        gateway.cancel(tid=READY["tid"], cancel_amount=3000, cancel_tax_free_amount=0, idempotency_key="k")
+        gateway.cancel(CancelRequest(tid=READY["tid"], cancel_amount=3000, cancel_tax_free_amount=0, idempotency_key="k"))
     assert caught.value.code == "AMOUNT_MISMATCH"
     assert "3,000원" in str(caught.value) and "6,000원" in str(caught.value)
 
 
 def test_a_cancel_and_lookup_use_the_cid_the_payment_was_made_with():
     gateway, rec = kakao(httpx.Response(200, json=CANCEL), httpx.Response(200, json=ORDER))
-    gateway.cancel(
+    gateway.cancel(CancelRequest(
         tid=READY["tid"], cancel_amount=3000, cancel_tax_free_amount=0, idempotency_key="k", cid="TCSUBSCRIP"
-    )
+    ))
     assert rec.last_json["cid"] == "TCSUBSCRIP"
     gateway.lookup(tid=READY["tid"], cid="TCSUBSCRIP")
     assert rec.last_json == {"cid": "TCSUBSCRIP", "tid": READY["tid"]}

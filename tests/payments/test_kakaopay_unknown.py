@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from core import billing, clock
 from core.accounts.actor import Actor
 from core.models import Payment, Role, Subscription, SubscriptionCharge
-from core.payments.gateways.base import PaymentOutcomeUnknown
+from core.payments.gateways.base import ChargeRequest, PaymentOutcomeUnknown
 from core.payments.gateways.kakaopay import NEEDS_REVIEW, KakaoPayGateway
 from core.payments.gateways.router import PaymentRouter, find_charge
 from tests.billing_support import kst, make_subscription
@@ -64,13 +64,16 @@ def test_a_tid_from_an_answer_we_could_not_trust_is_looked_up_under_its_cid():
     router = PaymentRouter(gateway, sleep=lambda _s: None)
     charged = router.charge(
         log := [],
+        ChargeRequest(
+            instrument_ref="S" * 20,
+            partner_order_id="S7-20270301",
+            partner_user_id="u7",
+            item_name="월회비",
+            total_amount=39000,
+            tax_free_amount=0,
+            idempotency_key="charge:7:2027-03-01",
+        ),
         instruments={"kakaopay": "S" * 20},
-        partner_order_id="S7-20270301",
-        partner_user_id="u7",
-        item_name="월회비",
-        total_amount=39000,
-        tax_free_amount=0,
-        idempotency_key="charge:7:2027-03-01",
     )
     assert charged.result.tid == "T0000000000000000042" and charged.result.total_amount == 39000
     assert [path for path, _ in requests] == [SUB, ORDER]  # looked up, never charged twice

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.models import AuditLog, Customer, CustomerSummary, Message, Order, Payment, Refund, SandboxPayment
+from core.payments.gateways.base import ChargeRequest
 from core.payments.refunds import refund_payment, settle_pending_refund
 from tests.payments.helpers import paid_order, sandbox_router
 
@@ -276,7 +277,7 @@ def test_a_refund_is_sent_with_the_cid_the_payment_was_made_with(sqlite_engine, 
         session.add(customer)
         session.add(SandboxInstrument(sid="S" * 20, partner_user_id="u"))
         session.commit()
-        charged = sandbox.charge(
+        charged = sandbox.charge(ChargeRequest(
             instrument_ref="S" * 20,
             partner_order_id="SUB-1",
             partner_user_id="u",
@@ -284,7 +285,7 @@ def test_a_refund_is_sent_with_the_cid_the_payment_was_made_with(sqlite_engine, 
             total_amount=29_000,
             tax_free_amount=0,
             idempotency_key="charge:1",
-        )
+        ))
         payment = Payment(
             customer_id=customer.id,
             gateway="sandbox",

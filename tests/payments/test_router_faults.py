@@ -5,7 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from core.payments.gateways.base import PaymentOutcomeUnknown, PermanentPaymentError
+from core.payments.gateways.base import (
+    CancelRequest,
+    ChargeRequest,
+    PaymentOutcomeUnknown,
+    PermanentPaymentError,
+)
 from core.payments.gateways.kakaopay import KakaoPayGateway
 from core.payments.gateways.router import PaymentRouter, PrimaryUnavailable
 from core.payments.gateways.toss import TossGateway
@@ -65,13 +70,16 @@ def toss_answers() -> dict:
 def charge(router: PaymentRouter, log: list, instruments: dict):
     return router.charge(
         log,
+        ChargeRequest(
+            instrument_ref=next(iter(instruments.values())),
+            partner_order_id="O1",
+            partner_user_id="opaque",
+            item_name="월회비",
+            total_amount=39000,
+            tax_free_amount=0,
+            idempotency_key="charge:1",
+        ),
         instruments=instruments,
-        partner_order_id="O1",
-        partner_user_id="opaque",
-        item_name="월회비",
-        total_amount=39000,
-        tax_free_amount=0,
-        idempotency_key="charge:1",
     )
 
 
@@ -197,10 +205,12 @@ def test_slow_cancel_is_confirmed_by_lookup(kakao_server):
     result = PaymentRouter(kakao, sleep=no_sleep).cancel(
         "kakaopay",
         log,
-        tid="T" * 20,
-        cancel_amount=1000,
-        cancel_tax_free_amount=0,
-        idempotency_key="r1",
+        CancelRequest(
+            tid="T" * 20,
+            cancel_amount=1000,
+            cancel_tax_free_amount=0,
+            idempotency_key="r1",
+        ),
         canceled_before=0,
     )
     assert result.canceled_amount == 1000

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from core import clock
 from core.errors import ValidationFailed
 from core.models import Order, Payment, PaymentLink, Refund
-from core.payments.gateways.base import PaymentOutcomeUnknown
+from core.payments.gateways.base import ChargeRequest, PaymentOutcomeUnknown
 from core.payments.gateways.kakaopay import KakaoPayGateway
 from core.payments.gateways.router import PaymentRouter
 from core.payments.gateways.toss import TossGateway
@@ -254,13 +254,16 @@ def test_a_kakaopay_subscription_charge_answered_badly_is_unknown_and_charged_on
         with pytest.raises(PaymentOutcomeUnknown):
             router.charge(
                 [],
+                ChargeRequest(
+                    instrument_ref="S" * 20,
+                    partner_order_id="S7-20270301",
+                    partner_user_id="u7",
+                    item_name="월회비",
+                    total_amount=39_000,
+                    tax_free_amount=0,
+                    idempotency_key="charge:7",
+                ),
                 instruments={"kakaopay": "S" * 20},
-                partner_order_id="S7-20270301",
-                partner_user_id="u7",
-                item_name="월회비",
-                total_amount=39_000,
-                tax_free_amount=0,
-                idempotency_key="charge:7",
             )
     assert fake.done.count(SUB_PATH) == 1 and fake.seen.count(SUB_PATH) == 1
 
@@ -290,13 +293,16 @@ def test_a_toss_billing_charge_answered_badly_is_found_by_lookup_and_charged_onc
         )
         routed = router.charge(
             log := [],
+            ChargeRequest(
+                instrument_ref="bk_1",
+                partner_order_id="O1",
+                partner_user_id="u",
+                item_name="월회비",
+                total_amount=39_000,
+                tax_free_amount=0,
+                idempotency_key="charge:1",
+            ),
             instruments={"toss": "bk_1"},
-            partner_order_id="O1",
-            partner_user_id="u",
-            item_name="월회비",
-            total_amount=39_000,
-            tax_free_amount=0,
-            idempotency_key="charge:1",
         )
     assert routed.result.tid == "pk_O1" and routed.result.total_amount == 39_000
     assert fake.done.count("/v1/billing/bk_1") == 1 and fake.seen.count("/v1/billing/bk_1") == 1

@@ -28,11 +28,15 @@ from core.money import vat_of
 from core.payments.gateways.base import (
     AlreadyProcessed,
     ApprovalResult,
+    ApproveRequest,
+    CancelRequest,
     CancelResult,
+    ChargeRequest,
     LookupResult,
     PaymentError,
     PaymentOutcomeUnknown,
     PermanentPaymentError,
+    ReadyRequest,
     ReadyResult,
     RetriablePaymentError,
     moves_money,
@@ -76,8 +80,10 @@ def classify_error(response: httpx.Response, body: dict[str, Any] | None) -> Pay
     if method_code in RETRIABLE_METHOD_CODES:
         return RetriablePaymentError(text, code=code, raw=body)
     said = f"{message} {body.get('error_message') or ''}".lower()
-    if code in ALREADY_DONE_CODES or str(body.get("error_code")) in ALREADY_DONE_CODES or any(
-        word in said for word in ALREADY_DONE_WORDS
+    if (
+        code in ALREADY_DONE_CODES
+        or str(body.get("error_code")) in ALREADY_DONE_CODES
+        or any(word in said for word in ALREADY_DONE_WORDS)
     ):
         return AlreadyProcessed(f"{text}: 이미 처리된 결제일 수 있어 조회로 확인합니다", code=code, raw=body)
     return PermanentPaymentError(text, code=code, raw=body)
@@ -103,7 +109,9 @@ def needs_review(partner_order_id: str, why: str) -> PaymentOutcomeUnknown:
 class KakaoPayGateway:
     name = "kakaopay"
     idempotent_cancel = False  # no idempotency: compare the cancelled totals before any resend
-    max_concurrent_charges = 8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
+    max_concurrent_charges = (
+        8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
+    )
 
     def __init__(
         self,
@@ -161,34 +169,21 @@ class KakaoPayGateway:
         if order_id and isinstance(tid, str) and tid:
             self.tids[str(order_id)] = (tid, str(payload.get("cid") or self.cid))
 
-    def ready(
-        self,
-        *,
-        partner_order_id: str,
-        partner_user_id: str,
-        item_name: str,
-        quantity: int,
-        total_amount: int,
-        tax_free_amount: int,
-        approval_url: str,
-        cancel_url: str,
-        fail_url: str,
-        recurring: bool = False,
-    ) -> ReadyResult:
+    def ready(self, request: ReadyRequest) -> ReadyResult:
         body = self._post(
             "ready",
             {
-                "cid": self.subscription_cid if recurring else self.cid,
-                "partner_order_id": partner_order_id,
-                "partner_user_id": partner_user_id,
-                "item_name": item_name,
-                "quantity": quantity,
-                "total_amount": total_amount,
-                "tax_free_amount": tax_free_amount,
-                "vat_amount": vat_of(total_amount, tax_free_amount),
-                "approval_url": approval_url,
-                "cancel_url": cancel_url,
-                "fail_url": fail_url,
+                "cid": self.subscription_cid if request.recurring else self.cid,
+                "partner_order_id": request.partner_order_id,
+                "partner_user_id": request.partner_user_id,
+                "item_name": request.item_name,
+                "quantity": request.quantity,
+                "total_amount": request.total_amount,
+                "tax_free_amount": request.tax_free_amount,
+                "vat_amount": vat_of(request.total_amount, request.tax_free_amount),
+                "approval_url": request.approval_url,
+                "cancel_url": request.cancel_url,
+                "fail_url": request.fail_url,
             },
             mutating=False,
         )  # ready moves no money: a lost answer just means a new ready
@@ -203,23 +198,15 @@ class KakaoPayGateway:
         )
 
     @moves_money
-    def approve(
-        self,
-        *,
-        tid: str,
-        partner_order_id: str,
-        partner_user_id: str,
-        pg_token: str,
-        recurring: bool = False,
-    ) -> ApprovalResult:
+    def approve(self, request: ApproveRequest) -> ApprovalResult:
         body = self._post(
             "approve",
             {
-                "cid": self.subscription_cid if recurring else self.cid,
-                "tid": tid,
-                "partner_order_id": partner_order_id,
-                "partner_user_id": partner_user_id,
-                "pg_token": pg_token,
+                "cid": self.subscription_cid if request.recurring else self.cid,
+                "tid": request.tid,
+                "partner_order_id": request.partner_order_id,
+                "partner_user_id": request.partner_user_id,
+                "pg_token": request.pg_token,
             },
             mutating=True,
         )
@@ -334,24 +321,15 @@ class KakaoPayGateway:
         )
 
     @moves_money
-    def cancel(
-        self,
-        *,
-        tid: str,
-        cancel_amount: int,
-        cancel_tax_free_amount: int,
-        idempotency_key: str,
-        reason: str = "",
-        cid: str | None = None,
-    ) -> CancelResult:
+    def cancel(self, request: CancelRequest) -> CancelResult:
         body = self._post(
             "cancel",
             {
-                "cid": cid or self.cid,
-                "tid": tid,
-                "cancel_amount": cancel_amount,
-                "cancel_tax_free_amount": cancel_tax_free_amount,
-                "cancel_vat_amount": vat_of(cancel_amount, cancel_tax_free_amount),
+                "cid": request.cid or self.cid,
+                "tid": request.tid,
+                "cancel_amount": request.cancel_amount,
+                "cancel_tax_free_amount": request.cancel_tax_free_amount,
+                "cancel_vat_amount": vat_of(request.cancel_amount, request.cancel_tax_free_amount),
             },
             mutating=True,
         )
@@ -370,7 +348,7 @@ class KakaoPayGateway:
             return int(value.get("total") or 0) if isinstance(value, dict) else int(value or 0)
 
         return CancelResult(
-            tid=body.get("tid") or tid,
+            tid=body.get("tid") or request.tid,
             status=body["status"],
             approved_cancel_amount=total(body["approved_cancel_amount"]),
             canceled_amount=total(body.get("canceled_amount")),
@@ -380,29 +358,19 @@ class KakaoPayGateway:
         )
 
     @moves_money
-    def charge(
-        self,
-        *,
-        instrument_ref: str,
-        partner_order_id: str,
-        partner_user_id: str,
-        item_name: str,
-        total_amount: int,
-        tax_free_amount: int,
-        idempotency_key: str,
-    ) -> ApprovalResult:
+    def charge(self, request: ChargeRequest) -> ApprovalResult:
         body = self._post(
             "subscription",
             {
                 "cid": self.subscription_cid,
-                "sid": instrument_ref,
-                "partner_order_id": partner_order_id,
-                "partner_user_id": partner_user_id,
-                "item_name": item_name,
+                "sid": request.instrument_ref,
+                "partner_order_id": request.partner_order_id,
+                "partner_user_id": request.partner_user_id,
+                "item_name": request.item_name,
                 "quantity": 1,
-                "total_amount": total_amount,
-                "tax_free_amount": tax_free_amount,
-                "vat_amount": vat_of(total_amount, tax_free_amount),
+                "total_amount": request.total_amount,
+                "tax_free_amount": request.tax_free_amount,
+                "vat_amount": vat_of(request.total_amount, request.tax_free_amount),
             },
             mutating=True,
         )

@@ -13,19 +13,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from core import clock
 from core.payments.gateways.base import (
     ApprovalResult,
+    ApproveRequest,
+    CancelRequest,
     CancelResult,
+    ChargeRequest,
     LookupResult,
     PaymentError,
     PaymentGateway,
     PaymentOutcomeUnknown,
     PermanentPaymentError,
+    ReadyRequest,
+    ReadyResult,
     RetriablePaymentError,
 )
 
@@ -106,28 +111,30 @@ class PaymentRouter:
         raise AssertionError("unreachable")
 
     # -- plain calls on one gateway (ready/approve/lookup/cancel stay on the payment's gateway) --
-    def call(self, gateway_name: str, operation: str, log: list[dict[str, Any]], **kwargs: Any) -> Any:
+    def ready(self, gateway_name: str, log: list[dict[str, Any]], request: ReadyRequest) -> ReadyResult:
         gateway = self.gateway(gateway_name)
-        return self._with_retries(gateway, operation, lambda: getattr(gateway, operation)(**kwargs), log)
+        return self._with_retries(gateway, "ready", lambda: gateway.ready(request), log)
+
+    def approve(
+        self, gateway_name: str, log: list[dict[str, Any]], request: ApproveRequest
+    ) -> ApprovalResult:
+        gateway = self.gateway(gateway_name)
+        return self._with_retries(gateway, "approve", lambda: gateway.approve(request), log)
 
     def lookup(
         self, gateway_name: str, log: list[dict[str, Any]], *, tid: str, cid: str | None = None
     ) -> LookupResult:
         """A read: retried on 5xx and busy answers; `cid` is the one the payment was made with."""
-        return self.call(gateway_name, "lookup", log, tid=tid, **({"cid": cid} if cid else {}))
+        gateway = self.gateway(gateway_name)
+        return self._with_retries(gateway, "lookup", lambda: _lookup(gateway, tid, cid), log)
 
     def cancel(
         self,
         gateway_name: str,
         log: list[dict[str, Any]],
+        request: CancelRequest,
         *,
-        tid: str,
-        cancel_amount: int,
-        cancel_tax_free_amount: int,
-        idempotency_key: str,
-        reason: str = "",
         canceled_before: int | None = None,
-        cid: str | None = None,
     ) -> CancelResult:
         """Cancel; after an unknown outcome, look up whether the cancel took. Never sent twice blind.
 
@@ -138,34 +145,27 @@ class PaymentRouter:
         any other total -> unknown, with both totals in the reason.
         """
         gateway = self.gateway(gateway_name)
-        kwargs: dict[str, Any] = dict(
-            tid=tid,
-            cancel_amount=cancel_amount,
-            cancel_tax_free_amount=cancel_tax_free_amount,
-            idempotency_key=idempotency_key,
-            reason=reason,
-        )
-        if cid:
-            kwargs["cid"] = cid
         try:
-            return self._with_retries(gateway, "cancel", lambda: gateway.cancel(**kwargs), log)
+            return self._with_retries(gateway, "cancel", lambda: gateway.cancel(request), log)
         except PaymentOutcomeUnknown as exc:
             if canceled_before is None:
                 raise
             found = self._lookup_after_unknown(
-                gateway, log, lambda: gateway.lookup(tid=tid, **({"cid": cid} if cid else {}))
+                gateway, log, lambda: _lookup(gateway, request.tid, request.cid)
             )
-            verdict = cancel_verdict(found, canceled_before, cancel_amount)
+            verdict = cancel_verdict(found, canceled_before, request.cancel_amount)
             if verdict == "done":
-                note(log, gateway.name, "cancel", "confirmed_by_lookup", canceled_amount=found.canceled_amount)
-                return confirmed_cancel(found, cancel_amount)
+                note(
+                    log, gateway.name, "cancel", "confirmed_by_lookup", canceled_amount=found.canceled_amount
+                )
+                return confirmed_cancel(found, request.cancel_amount)
             if verdict == "not_applied" and getattr(gateway, "idempotent_cancel", False):
                 note(log, gateway.name, "cancel", "not_applied_resent_with_same_key")
-                return self._with_retries(gateway, "cancel", lambda: gateway.cancel(**kwargs), log)
+                return self._with_retries(gateway, "cancel", lambda: gateway.cancel(request), log)
             note(log, gateway.name, "cancel", "still_unknown", verdict=verdict)
             raise PaymentOutcomeUnknown(
                 f"{exc} / 조회: 취소 합계 {found.canceled_amount:,}원 (이전 {canceled_before:,}원, 요청 "
-                f"{cancel_amount:,}원)",
+                f"{request.cancel_amount:,}원)",
                 code=exc.code,
                 raw=exc.raw,
             ) from exc
@@ -182,18 +182,13 @@ class PaymentRouter:
 
     # -- recurring charge with failover ----------------------------------------------------------
     def charge(
-        self,
-        log: list[dict[str, Any]],
-        *,
-        instruments: dict[str, str],
-        partner_order_id: str,
-        partner_user_id: str,
-        item_name: str,
-        total_amount: int,
-        tax_free_amount: int,
-        idempotency_key: str,
+        self, log: list[dict[str, Any]], request: ChargeRequest, *, instruments: dict[str, str]
     ) -> RoutedCharge:
-        """Charge the primary's instrument; fail over only on a hard failure and an enrolled backup."""
+        """Charge the primary's instrument; fail over only on a hard failure and an enrolled backup.
+
+        Each gateway is sent `request` with the instrument enrolled there (`instruments`, gateway
+        name -> SID / billing key) and its own idempotency key (`request.idempotency_key:gateway`).
+        """
         order = [self.primary] + ([self.backup] if self.backup is not None else [])
         last_error: PaymentError | None = None
         for index, gateway in enumerate(order):
@@ -204,17 +199,10 @@ class PaymentRouter:
             if index > 0:
                 note(log, gateway.name, "charge", "failover", reason=str(last_error))
             try:
-                result = self._charge_on(
-                    gateway,
-                    log,
-                    ref,
-                    partner_order_id,
-                    partner_user_id,
-                    item_name,
-                    total_amount,
-                    tax_free_amount,
-                    f"{idempotency_key}:{gateway.name}",
+                on_gateway = replace(
+                    request, instrument_ref=ref, idempotency_key=f"{request.idempotency_key}:{gateway.name}"
                 )
+                result = self._charge_on(gateway, log, on_gateway)
                 return RoutedCharge(gateway=gateway.name, result=result)
             except RetriablePaymentError as exc:  # still failing after the retries: a hard failure
                 last_error = exc
@@ -228,34 +216,14 @@ class PaymentRouter:
         )
 
     def _charge_on(
-        self,
-        gateway: PaymentGateway,
-        log: list[dict[str, Any]],
-        ref: str,
-        partner_order_id: str,
-        partner_user_id: str,
-        item_name: str,
-        total_amount: int,
-        tax_free_amount: int,
-        key: str,
+        self, gateway: PaymentGateway, log: list[dict[str, Any]], request: ChargeRequest
     ) -> ApprovalResult:
-        def attempt() -> ApprovalResult:
-            return gateway.charge(
-                instrument_ref=ref,
-                partner_order_id=partner_order_id,
-                partner_user_id=partner_user_id,
-                item_name=item_name,
-                total_amount=total_amount,
-                tax_free_amount=tax_free_amount,
-                idempotency_key=key,
-            )
-
         for _ in range(self.max_attempts):
             try:
-                return self._with_retries(gateway, "charge", attempt, log)
+                return self._with_retries(gateway, "charge", lambda: gateway.charge(request), log)
             except PaymentOutcomeUnknown:
                 found = self._lookup_after_unknown(
-                    gateway, log, lambda: gateway.find_by_order(partner_order_id=partner_order_id)
+                    gateway, log, lambda: gateway.find_by_order(partner_order_id=request.partner_order_id)
                 )
                 if found is not None and found.status in PAID_STATUSES:
                     note(log, gateway.name, "charge", "paid_per_lookup", tid=found.tid)
@@ -265,6 +233,11 @@ class PaymentRouter:
                     raise PaymentOutcomeUnknown(f"{gateway.name}: 결제 진행 중 ({found.status})") from None
                 note(log, gateway.name, "charge", "not_charged_per_lookup_retrying")
         raise PaymentOutcomeUnknown(f"{gateway.name}: 결과를 확인할 수 없습니다")
+
+
+def _lookup(gateway: PaymentGateway, tid: str, cid: str | None) -> LookupResult:
+    """Look a tid up under the CID the payment was made with (KakaoPay); cid is not sent when None."""
+    return gateway.lookup(tid=tid, **({"cid": cid} if cid else {}))
 
 
 def find_charge(

@@ -27,10 +27,14 @@ from core.models.sandbox import SandboxInstrument, SandboxPayment
 from core.money import vat_of
 from core.payments.gateways.base import (
     ApprovalResult,
+    ApproveRequest,
+    CancelRequest,
     CancelResult,
+    ChargeRequest,
     LookupResult,
     PaymentOutcomeUnknown,
     PermanentPaymentError,
+    ReadyRequest,
     ReadyResult,
     RetriablePaymentError,
     moves_money,
@@ -148,32 +152,18 @@ class SandboxGateway:
             )
 
     # -- protocol ----------------------------------------------------------------------------
-    def ready(
-        self,
-        *,
-        partner_order_id: str,
-        partner_user_id: str,
-        item_name: str,
-        quantity: int,
-        total_amount: int,
-        tax_free_amount: int,
-        approval_url: str,
-        cancel_url: str,
-        fail_url: str,
-        recurring: bool = False,
-    ) -> ReadyResult:
+    def ready(self, request: ReadyRequest) -> ReadyResult:
         kind = self._fault("ready")
-        _check_amounts(total_amount, tax_free_amount)
         row = SandboxPayment(
             tid=_new_id("T"),
-            cid=RECURRING_CID if recurring else ONE_TIME_CID,
-            partner_order_id=partner_order_id,
-            partner_user_id=partner_user_id,
-            item_name=item_name,
-            quantity=quantity,
-            total_amount=total_amount,
-            tax_free_amount=tax_free_amount,
-            vat_amount=vat_of(total_amount, tax_free_amount),
+            cid=RECURRING_CID if request.recurring else ONE_TIME_CID,
+            partner_order_id=request.partner_order_id,
+            partner_user_id=request.partner_user_id,
+            item_name=request.item_name,
+            quantity=request.quantity,
+            total_amount=request.total_amount,
+            tax_free_amount=request.tax_free_amount,
+            vat_amount=vat_of(request.total_amount, request.tax_free_amount),
         )
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(row)
@@ -190,19 +180,15 @@ class SandboxGateway:
         )
 
     @moves_money
-    def approve(
-        self,
-        *,
-        tid: str,
-        partner_order_id: str,
-        partner_user_id: str,
-        pg_token: str,
-        recurring: bool = False,
-    ) -> ApprovalResult:
+    def approve(self, request: ApproveRequest) -> ApprovalResult:
         kind = self._fault("approve")
+        pg_token = request.pg_token
         with Session(self.engine, expire_on_commit=False) as session:
-            row = self._get(session, tid)
-            if row.partner_order_id != partner_order_id or row.partner_user_id != partner_user_id:
+            row = self._get(session, request.tid)
+            if (
+                row.partner_order_id != request.partner_order_id
+                or row.partner_user_id != request.partner_user_id
+            ):
                 raise PermanentPaymentError(
                     "주문 정보가 결제 준비 때와 다릅니다",
                     code="-702",
@@ -246,7 +232,9 @@ class SandboxGateway:
         self._after(kind, "approve")
         return result
 
-    def lookup(self, *, tid: str, partner_order_id: str | None = None, cid: str | None = None) -> LookupResult:
+    def lookup(
+        self, *, tid: str, partner_order_id: str | None = None, cid: str | None = None
+    ) -> LookupResult:
         self._fault("lookup")
         with Session(self.engine, expire_on_commit=False) as session:
             return _lookup(self._get(session, tid, cid=cid))
@@ -262,19 +250,12 @@ class SandboxGateway:
             return None if row is None else _lookup(row)
 
     @moves_money
-    def cancel(
-        self,
-        *,
-        tid: str,
-        cancel_amount: int,
-        cancel_tax_free_amount: int,
-        idempotency_key: str,
-        reason: str = "",
-        cid: str | None = None,
-    ) -> CancelResult:
+    def cancel(self, request: CancelRequest) -> CancelResult:
         kind = self._fault("cancel")
+        cancel_amount, cancel_tax_free_amount = request.cancel_amount, request.cancel_tax_free_amount
+        idempotency_key = request.idempotency_key
         with Session(self.engine, expire_on_commit=False) as session:
-            row = self._get(session, tid, for_update=True, cid=cid)
+            row = self._get(session, request.tid, for_update=True, cid=request.cid)
             for action in row.actions:
                 if action.get("idempotency_key") == idempotency_key:  # a repeat returns the first result
                     return _cancel_result(row, action["amount"], action["canceled_at"])
@@ -285,16 +266,13 @@ class SandboxGateway:
                     raw=_error(-721, "invalid status"),
                 )
             available = row.total_amount - row.canceled_amount
-            if cancel_amount <= 0 or cancel_amount > available:
+            if cancel_amount > available:
                 raise PermanentPaymentError(
                     f"취소 가능 금액({available})을 넘습니다",
                     code="-798",
                     raw=_error(-798, "cancel amount exceeds cancel_available_amount"),
                 )
-            if (
-                cancel_tax_free_amount < 0
-                or cancel_tax_free_amount > row.tax_free_amount - row.canceled_tax_free_amount
-            ):
+            if cancel_tax_free_amount > row.tax_free_amount - row.canceled_tax_free_amount:
                 raise PermanentPaymentError(
                     "면세 취소 금액이 올바르지 않습니다",
                     code="-798",
@@ -315,7 +293,7 @@ class SandboxGateway:
                     "payment_action_type": "CANCEL",
                     "idempotency_key": idempotency_key,
                     "canceled_at": now.isoformat(),
-                    "reason": reason,
+                    "reason": request.reason,
                 },
             ]
             session.add(row)
@@ -325,27 +303,18 @@ class SandboxGateway:
         return result
 
     @moves_money
-    def charge(
-        self,
-        *,
-        instrument_ref: str,
-        partner_order_id: str,
-        partner_user_id: str,
-        item_name: str,
-        total_amount: int,
-        tax_free_amount: int,
-        idempotency_key: str,
-    ) -> ApprovalResult:
+    def charge(self, request: ChargeRequest) -> ApprovalResult:
         kind = self._fault("charge")
-        _check_amounts(total_amount, tax_free_amount)
+        instrument_ref, idempotency_key = request.instrument_ref, request.idempotency_key
+        total_amount, tax_free_amount = request.total_amount, request.tax_free_amount
         now = clock.now()
         aid = _new_id("A")
         row = {
             "tid": _new_id("T"),
             "cid": RECURRING_CID,
-            "partner_order_id": partner_order_id,
-            "partner_user_id": partner_user_id,
-            "item_name": item_name,
+            "partner_order_id": request.partner_order_id,
+            "partner_user_id": request.partner_user_id,
+            "item_name": request.item_name,
             "quantity": 1,
             "total_amount": total_amount,
             "tax_free_amount": tax_free_amount,
@@ -441,7 +410,9 @@ class SandboxGateway:
             return row.status
 
     @staticmethod
-    def _get(session: Session, tid: str, *, for_update: bool = False, cid: str | None = None) -> SandboxPayment:
+    def _get(
+        session: Session, tid: str, *, for_update: bool = False, cid: str | None = None
+    ) -> SandboxPayment:
         """The payment by tid; like KakaoPay, one made under another CID is not found (-701)."""
         statement = select(SandboxPayment).where(SandboxPayment.tid == tid)
         if for_update:
@@ -480,13 +451,6 @@ def _gateway_engine(url: str) -> Engine:
         max_overflow=8,
         connect_args={"options": "-c synchronous_commit=off"},
     )
-
-
-def _check_amounts(total_amount: int, tax_free_amount: int) -> None:
-    if total_amount <= 0 or tax_free_amount < 0 or tax_free_amount > total_amount:
-        raise PermanentPaymentError(
-            "금액이 올바르지 않습니다", code="-705", raw=_error(-705, "invalid amount")
-        )
 
 
 def _approval(row: SandboxPayment) -> ApprovalResult:

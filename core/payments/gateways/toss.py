@@ -17,11 +17,15 @@ from core.config import ConfigError, Settings
 from core.payments.gateways.base import (
     AlreadyProcessed,
     ApprovalResult,
+    ApproveRequest,
+    CancelRequest,
     CancelResult,
+    ChargeRequest,
     LookupResult,
     PaymentError,
     PaymentOutcomeUnknown,
     PermanentPaymentError,
+    ReadyRequest,
     ReadyResult,
     RetriablePaymentError,
     moves_money,
@@ -85,7 +89,9 @@ def _instant(value: Any) -> datetime | None:
 class TossGateway:
     name = "toss"
     idempotent_cancel = True  # Idempotency-Key: a repeat returns the first result
-    max_concurrent_charges = 8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
+    max_concurrent_charges = (
+        8  # remote: billing overlaps this many charge requests (httpx.Client is thread-safe)
+    )
 
     def __init__(
         self,
@@ -131,12 +137,12 @@ class TossGateway:
         )
 
     # Payment links go through KakaoPay (or the sandbox); Toss is the backup for recurring billing.
-    def ready(self, **_kwargs: Any) -> ReadyResult:
+    def ready(self, request: ReadyRequest) -> ReadyResult:
         raise PermanentPaymentError(
             "toss: 결제 링크는 지원하지 않습니다 (정기결제 백업 전용)", code="UNSUPPORTED"
         )
 
-    def approve(self, **_kwargs: Any) -> ApprovalResult:
+    def approve(self, request: ApproveRequest) -> ApprovalResult:
         raise PermanentPaymentError(
             "toss: 결제 링크는 지원하지 않습니다 (정기결제 백업 전용)", code="UNSUPPORTED"
         )
@@ -162,7 +168,9 @@ class TossGateway:
             },
         )
 
-    def lookup(self, *, tid: str, partner_order_id: str | None = None, cid: str | None = None) -> LookupResult:
+    def lookup(
+        self, *, tid: str, partner_order_id: str | None = None, cid: str | None = None
+    ) -> LookupResult:
         body = self._call("GET", f"/v1/payments/{quote(tid, safe='')}", mutating=False)
         return self._payment(body, "lookup", mutating=False)
 
@@ -178,25 +186,17 @@ class TossGateway:
         return self._payment(body, "lookup", mutating=False)
 
     @moves_money
-    def cancel(
-        self,
-        *,
-        tid: str,
-        cancel_amount: int,
-        cancel_tax_free_amount: int,
-        idempotency_key: str,
-        reason: str = "",
-        cid: str | None = None,  # KakaoPay's merchant code; a Toss payment is found by its key alone
-    ) -> CancelResult:
+    def cancel(self, request: CancelRequest) -> CancelResult:
+        """request.cid is KakaoPay's merchant code: a Toss payment is found by its key alone."""
         body = self._call(
             "POST",
-            f"/v1/payments/{quote(tid, safe='')}/cancel",
+            f"/v1/payments/{quote(request.tid, safe='')}/cancel",
             mutating=True,
-            idempotency_key=idempotency_key,
+            idempotency_key=request.idempotency_key,
             payload={
-                "cancelReason": reason or "고객 요청",
-                "cancelAmount": cancel_amount,
-                "taxFreeAmount": cancel_tax_free_amount,
+                "cancelReason": request.reason or "고객 요청",
+                "cancelAmount": request.cancel_amount,
+                "taxFreeAmount": request.cancel_tax_free_amount,
             },
         )
         found = self._payment(body, "cancel", mutating=True)
@@ -213,28 +213,18 @@ class TossGateway:
         )
 
     @moves_money
-    def charge(
-        self,
-        *,
-        instrument_ref: str,
-        partner_order_id: str,
-        partner_user_id: str,
-        item_name: str,
-        total_amount: int,
-        tax_free_amount: int,
-        idempotency_key: str,
-    ) -> ApprovalResult:
+    def charge(self, request: ChargeRequest) -> ApprovalResult:
         body = self._call(
             "POST",
-            f"/v1/billing/{quote(instrument_ref, safe='')}",
+            f"/v1/billing/{quote(request.instrument_ref, safe='')}",
             mutating=True,
-            idempotency_key=idempotency_key,
+            idempotency_key=request.idempotency_key,
             payload={
-                "customerKey": partner_user_id,
-                "amount": total_amount,
-                "orderId": partner_order_id,
-                "orderName": item_name,
-                "taxFreeAmount": tax_free_amount,
+                "customerKey": request.partner_user_id,
+                "amount": request.total_amount,
+                "orderId": request.partner_order_id,
+                "orderName": request.item_name,
+                "taxFreeAmount": request.tax_free_amount,
             },
         )
         found = self._payment(body, "billing", mutating=True)
