@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import traceback
 import uuid
 from collections.abc import Callable
@@ -168,6 +169,17 @@ def serve(engine: Engine) -> None:
     scheduler = BlockingScheduler(
         timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     )
+    stopping = threading.Event()
+
+    def _stop(_signum: int, _frame: object) -> None:
+        # A stop asked for before the scheduler runs (during go_live on a slow start) must not be
+        # lost: shutdown() would raise "not running" inside whatever go_live was doing.
+        stopping.set()
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     scheduler.add_job(beat, IntervalTrigger(seconds=HEARTBEAT_SECONDS), id="heartbeat",
                       args=[engine, worker_id, started_at], next_run_time=datetime.now(clock.UTC))
     for spec in JOBS:
@@ -179,13 +191,14 @@ def serve(engine: Engine) -> None:
             name=spec.id,
             next_run_time=datetime.now(clock.UTC),
         )
-
-    def _stop(_signum: int, _frame: object) -> None:
-        scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     go_live(engine, started_at)
+    if stopping.is_set():
+        log.info("worker %s stopped before its first tick", worker_id)
+        return
+    # A stop arriving between the check above and start() finds the scheduler not yet running: the
+    # first thing the running scheduler does is look again.
+    scheduler.add_job(lambda: stopping.is_set() and scheduler.shutdown(wait=False), id="stop_check",
+                      next_run_time=datetime.now(clock.UTC))
     log.info("worker %s started with %d jobs", worker_id, len(JOBS))
     scheduler.start()
 

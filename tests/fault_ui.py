@@ -148,8 +148,12 @@ def prepare(path: str, backlog: int) -> tuple[Engine, dict[str, Actor], list[int
 
 
 def run(seconds: float, *, staff_threads: int = 3, backlog: int = 20_000, seed: int = 9,
-        page: bool = True) -> UiLoad:
-    """The UI and the worker daemon on one fresh SQLite file for `seconds`; returns what happened."""
+        page: bool = True, enough: Callable[[UiLoad], bool] | None = None, max_extra: float = 120.0) -> UiLoad:
+    """The UI and the worker daemon on one fresh SQLite file for `seconds`; returns what happened.
+
+    With `enough`, the run goes on (up to `max_extra` seconds more) until enough has happened to judge:
+    on a loaded machine ten seconds may not hold one render of the page.
+    """
     folder = tempfile.mkdtemp(prefix="fault-ui-")
     path = f"{folder}/store.db"
     engine, actors, customers = prepare(path, backlog)
@@ -173,6 +177,9 @@ def run(seconds: float, *, staff_threads: int = 3, backlog: int = 20_000, seed: 
             page_thread.start()
             threads.append(page_thread)
         time.sleep(seconds)
+        extra_until = time.monotonic() + max_extra
+        while enough is not None and not enough(load) and time.monotonic() < extra_until:
+            time.sleep(0.5)
     finally:
         stop.set()
         for thread in threads:

@@ -101,7 +101,8 @@ def test_providers_failing_40_percent_of_calls_leave_every_item_final_once_with_
 def test_ui_and_worker_writing_to_sqlite_at_once_never_show_database_is_locked() -> None:
     from tests import fault_ui
 
-    load = fault_ui.run(10, staff_threads=2, backlog=3000)
+    load = fault_ui.run(10, staff_threads=2, backlog=3000,
+                        enough=lambda seen: seen.page_runs >= 1 and sum(seen.actions.values()) > 20)
     assert load.locked == 0, load.errors
     assert not load.errors and not load.page_exceptions, (load.errors, load.page_exceptions)
     assert sum(load.actions.values()) > 20 and load.page_runs >= 1
