@@ -37,7 +37,10 @@ def bulk_insert(session: Session, table: Table, values: list[dict[str, Any]]) ->
         for start in range(0, len(values), INSERT_CHUNK):
             session.execute(insert(table), values[start : start + INSERT_CHUNK])
         return
-    processors = [table.c[key].type.bind_processor(dialect) for key in order]
+    # dialect_impl: a TypeDecorator's own bind_processor wraps the generic impl, not the dialect's
+    # (SQLite's DATETIME writes "...:SS.ffffff"; the generic one left it to sqlite3, which drops a zero
+    # fraction, so imported times compared unequal to the same instant bound by a query).
+    processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in order]
     copy_sql = None
     if dialect.name == "postgresql":
         quote = dialect.identifier_preparer
