@@ -191,8 +191,8 @@ def waiting(session: Session, now: datetime) -> Waiting:
     """The 답변 대기 count and how many are past the target, counted like inquiries (business hours).
 
     The deadline grows with the submission time, so the overdue ones are exactly those submitted at or
-    before one cutoff: found by bisection on the SLA engine's own deadline (~25 evaluations), then one
-    COUNT, however many reviews wait."""
+    before one cutoff: found by bisection on the SLA engine's own deadline (~45 evaluations, to the
+    microsecond the store keeps), then one COUNT, however many reviews wait."""
     target, calendar = answer_target(session)
     base = select(func.count()).select_from(Review).where(*_visible(), col(Review.answered_at).is_(None))
     count = session.exec(base).one()
@@ -209,7 +209,7 @@ def _overdue_cutoff(calendar: sla.Calendar, target: timedelta, now: datetime) ->
             return None
     except ValidationFailed:
         return None
-    while high - low > timedelta(seconds=1):
+    while high - low > timedelta(microseconds=1):
         middle = low + (high - low) / 2
         due = sla.deadline(calendar, middle, target)
         if due is not None and due < now:

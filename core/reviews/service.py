@@ -22,6 +22,7 @@ from core import settings_store
 from core.accounts import audit
 from core.accounts.actor import SYSTEM_ACTOR, Actor, require_role
 from core.clock import format_kst
+from core.config import get_settings
 from core.errors import NotFound, ValidationFailed
 from core.inquiries import service as inquiries
 from core.messaging import outbox
@@ -166,7 +167,12 @@ def _submitted(session: Session, review_id: int) -> Review:
     return review
 
 
-def answer(session: Session, actor: Actor, review_id: int, text: str, *, review_url: str, now: datetime) -> Review:
+def review_url(token: str | None, path: str = "/review?t=") -> str:
+    """The public address of a review link (PUBLIC_BASE_URL + /review?t=…)."""
+    return f"{get_settings().public_base_url.rstrip('/')}{path}{token or ''}"
+
+
+def answer(session: Session, actor: Actor, review_id: int, text: str, *, now: datetime) -> Review:
     """The shop's answer: shown on the customer's review page and sent to them once as an
     informational message (key review_answer:{id}; a corrected answer shows on the page, is not resent)."""
     _staff(actor)
@@ -182,14 +188,15 @@ def answer(session: Session, actor: Actor, review_id: int, text: str, *, review_
     session.add(review)
     item = session.get(OrderItem, review.order_item_id) if review.order_item_id else None
     customer = session.get(Customer, review.customer_id)
+    link = review_url(review.token) if review.token else review_url(str(review.product_id or ""), "/reviews?product=")
     words = {"customer": customer.name if customer else "고객", "product": item.product_name if item else "상품"}
     outbox.enqueue(
         session,
         customer_id=review.customer_id,
         template_key="review_answer",
         kind=MessageKind.INFORMATIONAL,
-        variables={"고객명": words["customer"], "상품명": words["product"], "답변": body, "리뷰링크": review_url},
-        text=labels.answer_message(**words, answer=body, review_url=review_url),
+        variables={"고객명": words["customer"], "상품명": words["product"], "답변": body, "리뷰링크": link},
+        text=labels.answer_message(**words, answer=body, review_url=link),
         idempotency_key=f"review_answer:{review.id}",
         send_after=now,
     )

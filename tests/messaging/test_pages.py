@@ -14,6 +14,7 @@ from core import clock, settings_store
 from core.messaging import sender
 from core.messaging.providers import OutboxProvider
 from core.models import AuditLog, Customer, Message, Template
+from core.reviews import jobs as review_jobs
 from tests.messaging.helpers import customer, queue, setup_templates
 from tests.ui_helpers import open_app, point_app_at, texts
 
@@ -190,6 +191,6 @@ def test_history_is_let_in_only_after_the_owner_sees_the_count_and_confirms(
     at.checkbox(key="setmsg_history_ok").check().run()
     at.button(key="setmsg_history").click().run()
     assert not at.exception and "고객 1명에게" in texts(at)
-    assert automations.review_requests(store, now)["requested"] == 1
+    assert review_jobs.review_requests(store, now)["requested"] == 1
     with Session(store) as s:
         assert s.exec(select(AuditLog).where(AuditLog.entity_id == automations.LIVE_KEY)).first()
