@@ -30,7 +30,7 @@ SCREENS: list[Screen] = [
         "pages/reviews.py",
         "리뷰",
         ":material/reviews:",
-        "reviews",
+        "review-desk",  # /reviews is the public showcase (web/customer/showcase.py)
         frozenset({Role.CS, Role.OWNER}),
     ),
     Screen("pages/orders.py", "주문", ":material/receipt_long:", "orders", _ALL),

@@ -26,6 +26,7 @@ from core.db import read_scope, session_scope
 from core.errors import ValidationFailed
 from core.reviews import labels, queries, rules, service
 from web import hooks
+from web.customer import render
 from web.customer.render import csrf_ok, form_page, message_page, secure_headers
 
 PATH = "/review"
@@ -40,7 +41,7 @@ def _purpose(token: str) -> str:
 
 
 def _link(token: str) -> queries.ReviewLink:
-    with read_scope(hooks.engine()) as session:
+    with read_scope(render.engine()) as session:
         return queries.link(session, token, clock.now())
 
 
@@ -62,7 +63,7 @@ def _form(request: Request, token: str, view: queries.ReviewLink, *, values: dic
 
 
 def _submit(token: str, values: dict[str, Any], photo: bytes | None, remove_photo: bool) -> service.Submitted:
-    with session_scope(hooks.engine()) as session:
+    with session_scope(render.engine()) as session:
         return service.submit(session, token=token, rating=values["rating"], text=values["text"], photo=photo,
                               remove_photo=remove_photo, now=clock.now())
 
@@ -116,7 +117,7 @@ def photo_response(found: tuple[bytes, str] | None) -> Response:
 
 
 def _photo_of_token(token: str) -> tuple[bytes, str] | None:
-    with read_scope(hooks.engine()) as session:
+    with read_scope(render.engine()) as session:
         return queries.photo_by_token(session, token)
 
 

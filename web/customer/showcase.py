@@ -11,7 +11,7 @@ from starlette.responses import Response
 from core import clock
 from core.db import read_scope
 from core.reviews import labels, queries
-from web import hooks
+from web.customer import render
 from web.customer.render import message_page, page
 from web.customer.review import photo_response
 
@@ -26,7 +26,7 @@ def _number(raw: str | None, default: int | None = None) -> int | None:
 
 
 def _showcase(product_id: int, page_number: int) -> queries.Showcase | None:
-    with read_scope(hooks.engine()) as session:
+    with read_scope(render.engine()) as session:
         return queries.showcase(session, product_id, page_number)
 
 
@@ -42,7 +42,7 @@ async def showcase(request: Request) -> Response:
 
 
 def _public_photo(review_id: int) -> tuple[bytes, str] | None:
-    with read_scope(hooks.engine()) as session:
+    with read_scope(render.engine()) as session:
         return queries.public_photo(session, review_id)
 
 
