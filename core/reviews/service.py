@@ -127,7 +127,7 @@ def submit(
     session.refresh(review)  # our UPDATE holds the row: what we read now no other submission can change
     inquiry_id = review.inquiry_id
     if inquiry_id is None and rules.is_negative(stars):
-        inquiry_id = _open_inquiry(session, review)
+        inquiry_id = open_negative_inquiry(session, review)
     if first and body:
         pass  # rewards: the lead wires reward_for_review here
     return Submitted(review_id=review.id, first=first, inquiry_id=inquiry_id)  # type: ignore[arg-type]
@@ -138,8 +138,9 @@ def _update(session: Session, review_id: int | None, values: dict[str, object], 
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def _open_inquiry(session: Session, review: Review) -> int:
-    """A 1-2 star review becomes an inquiry on the 문의 desk, once (dedupe key), linked both ways."""
+def open_negative_inquiry(session: Session, review: Review) -> int:
+    """A 1-2 star review becomes an inquiry on the 문의 desk, once (dedupe key), linked both ways.
+    (submit calls it holding the review's row; the demo seed calls it for its one negative review.)"""
     item = session.get(OrderItem, review.order_item_id) if review.order_item_id else None
     order = session.get(Order, review.order_id)
     name = item.product_name if item else "상품"
