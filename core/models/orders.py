@@ -217,7 +217,9 @@ class Review(SQLModel, table=True):
     __tablename__ = "review"
     __table_args__ = (
         Index("ix_review_product_submitted", "product_id", "submitted_at"),
-        Index("ix_review_answered_submitted", "answered_at", "submitted_at"),
+        Index("ix_review_submitted", "submitted_at"),  # the 리뷰 screen's newest-first list
+        # Covering for the 답변 대기 counts (unanswered, visible, submitted before a cutoff).
+        Index("ix_review_answer_wait", "answered_at", "hidden", "submitted_at", "rating"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -55,7 +55,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_review_order_item_id"), ["order_item_id"], unique=True)
         batch_op.create_index(batch_op.f("ix_review_token"), ["token"], unique=True)
         batch_op.create_index("ix_review_product_submitted", ["product_id", "submitted_at"], unique=False)
-        batch_op.create_index("ix_review_answered_submitted", ["answered_at", "submitted_at"], unique=False)
+        batch_op.create_index("ix_review_submitted", ["submitted_at"], unique=False)
+        batch_op.create_index(
+            "ix_review_answer_wait", ["answered_at", "hidden", "submitted_at", "rating"], unique=False
+        )
     op.create_table(
         "review_photo",
         sa.Column("review_id", sa.Integer(), nullable=False),
@@ -71,7 +74,8 @@ def downgrade() -> None:
     op.drop_table("review_photo")
     op.execute("DELETE FROM review WHERE rating IS NULL")
     with op.batch_alter_table("review", schema=None) as batch_op:
-        batch_op.drop_index("ix_review_answered_submitted")
+        batch_op.drop_index("ix_review_answer_wait")
+        batch_op.drop_index("ix_review_submitted")
         batch_op.drop_index("ix_review_product_submitted")
         batch_op.drop_index(batch_op.f("ix_review_token"))
         batch_op.drop_index(batch_op.f("ix_review_order_item_id"))
