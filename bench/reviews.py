@@ -48,8 +48,10 @@ def _prepare(engine: Engine) -> tuple[str, int]:
     now = clock.now()
     with session_scope(engine) as session:
         order = session.exec(
-            select(Order).where(Order.status == "paid", col(Order.paid_at).is_not(None))
-            .order_by(col(Order.paid_at).desc()).limit(1)
+            select(Order)
+            .where(Order.status == "paid", col(Order.paid_at).is_not(None))
+            .order_by(col(Order.paid_at).desc())
+            .limit(1)
         ).one()
         token = service.issue_links(session, [order], now)
         assert token, "the newest paid order has no item"
@@ -58,7 +60,9 @@ def _prepare(engine: Engine) -> tuple[str, int]:
             product = Product(name="벤치 후기 상품", price=10_000)
             session.add(product)
             session.flush()
-            orders = session.exec(select(Order.id, Order.customer_id).order_by(col(Order.id).desc()).limit(10_000)).all()
+            orders = session.exec(
+                select(Order.id, Order.customer_id).order_by(col(Order.id).desc()).limit(10_000)
+            ).all()
             rng = random.Random(20)
             rows: list[dict[str, Any]] = []
             for n, (oid, cid) in enumerate(orders):
@@ -84,8 +88,12 @@ def _timed(client: Any, path: str, runs: int) -> dict[str, float]:
         cpu.append((time.process_time() - c) * 1000)
         wall.append((time.perf_counter() - w) * 1000)
         assert answer.status_code == 200, (path, answer.status_code)
-    return {"cpu_median_ms": statistics.median(cpu), "cpu_p99_ms": _percentile(cpu, 0.99),
-            "wall_median_ms": statistics.median(wall), "wall_p99_ms": _percentile(wall, 0.99)}
+    return {
+        "cpu_median_ms": statistics.median(cpu),
+        "cpu_p99_ms": _percentile(cpu, 0.99),
+        "wall_median_ms": statistics.median(wall),
+        "wall_p99_ms": _percentile(wall, 0.99),
+    }
 
 
 def _reads(engine: Engine, runs: int) -> dict[str, dict[str, float]]:
@@ -109,8 +117,12 @@ def _reads(engine: Engine, runs: int) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path", required=True, help="a COPY of the 1M-order SQLite store (it is written to)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--path", required=True, help="a COPY of the 1M-order SQLite store (it is written to)"
+    )
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
     if os.path.realpath(args.path).startswith("/work/stores/"):

@@ -33,19 +33,22 @@ c3.metric("답변 목표", f"영업시간 {waiting.target_hours}시간")
 st.caption("답변 기한은 문의와 같은 영업시간·휴일로 셉니다. 목표는 설정 > 응답 기한·영업시간에서 바꿉니다.")
 
 f1, f2, f3, f4 = st.columns([2, 3, 2, 2])
-ratings = f1.multiselect("별점", [5, 4, 3, 2, 1], format_func=lambda n: f"{n}점", key="rev_ratings",
-                         placeholder="전체")
+ratings = f1.multiselect(
+    "별점", [5, 4, 3, 2, 1], format_func=lambda n: f"{n}점", key="rev_ratings", placeholder="전체"
+)
 product_names = dict(products)
-product_id = f2.selectbox("상품", [None, *product_names], format_func=lambda p: product_names.get(p, "전체"),
-                          key="rev_product")
-answered = f3.selectbox("답변", list(labels.ANSWER_FILTERS), format_func=labels.ANSWER_FILTERS.get,
-                        key="rev_answered")
-hidden = f4.selectbox("공개", list(labels.HIDDEN_FILTERS), format_func=labels.HIDDEN_FILTERS.get, key="rev_hidden")
+product_id = f2.selectbox(
+    "상품", [None, *product_names], format_func=lambda p: product_names.get(p, "전체"), key="rev_product"
+)
+answered = f3.selectbox(
+    "답변", list(labels.ANSWER_FILTERS), format_func=labels.ANSWER_FILTERS.get, key="rev_answered"
+)
+hidden = f4.selectbox(
+    "공개", list(labels.HIDDEN_FILTERS), format_func=labels.HIDDEN_FILTERS.get, key="rev_hidden"
+)
 
 with session_scope(engine) as session:
-    rows = queries.listing(
-        session, queries.ReviewFilter(tuple(ratings), product_id, answered, hidden), now
-    )
+    rows = queries.listing(session, queries.ReviewFilter(tuple(ratings), product_id, answered, hidden), now)
 
 
 def _state(row: queries.ReviewRow) -> str:
@@ -92,12 +95,16 @@ if rows:
                 st.caption(f"낮은 별점이라 문의 #{review.inquiry_id}가 열렸습니다 (문의 화면).")
             if review.hidden:
                 st.caption(f"숨긴 사유: {ui.md_escape(review.hidden_reason or '')}")
-            answer = st.text_area("답변", value=review.answer or "", key=f"rev_answer_{review.id}", max_chars=2000)
+            answer = st.text_area(
+                "답변", value=review.answer or "", key=f"rev_answer_{review.id}", max_chars=2000
+            )
             b1, b2 = st.columns(2)
             if b1.button("답변 고치기" if review.answered_at else "답변 보내기", key=f"rev_send_{review.id}"):
                 feedback.run(
                     "rev",
-                    lambda s, rid=review.id, text=answer: service.answer(s, actor, rid, text, now=clock.now()),
+                    lambda s, rid=review.id, text=answer: service.answer(
+                        s, actor, rid, text, now=clock.now()
+                    ),
                     "답변을 저장했습니다. 고객에게 알림으로 한 번 보내고 후기 페이지에 보여 줍니다.",
                     highlight=lambda saved: saved.id,
                 )
@@ -109,7 +116,9 @@ if rows:
                         lambda s, rid=review.id, why=reason, hide=not review.hidden: service.set_hidden(
                             s, actor, rid, hide, why, now=clock.now()
                         ),
-                        "리뷰를 다시 공개했습니다." if review.hidden else "리뷰를 숨겼습니다. 공개 페이지에서 보이지 않습니다.",
+                        "리뷰를 다시 공개했습니다."
+                        if review.hidden
+                        else "리뷰를 숨겼습니다. 공개 페이지에서 보이지 않습니다.",
                         highlight=lambda saved: saved.id,
                     )
 
@@ -117,11 +126,15 @@ st.subheader("후기 모음 페이지와 붙여 넣기용 코드")
 if not products:
     st.info("아직 후기가 있는 상품이 없습니다.")
 else:
-    chosen = st.selectbox("상품", list(product_names), format_func=product_names.get, key="rev_snippet_product")
+    chosen = st.selectbox(
+        "상품", list(product_names), format_func=product_names.get, key="rev_snippet_product"
+    )
     url = service.review_url(str(chosen), "/reviews?product=")
     with session_scope(engine) as session:
         view = queries.showcase(session, chosen)
     st.markdown(f"공개 후기 페이지 (채널 프로필에 연결): `{url}`")
     if view is not None:
-        st.caption("다른 사이트에 붙여 넣는 HTML입니다. 스크립트 없이 글자만 담고, 모든 값은 이스케이프됩니다.")
+        st.caption(
+            "다른 사이트에 붙여 넣는 HTML입니다. 스크립트 없이 글자만 담고, 모든 값은 이스케이프됩니다."
+        )
         st.code(queries.snippet(view, url), language="html")

@@ -18,10 +18,20 @@ def render(actor: Actor, engine: Engine) -> None:
     st.subheader("리뷰 답변 목표")
     with session_scope(engine) as session:
         target, _calendar = queries.answer_target(session)
-    st.caption("리뷰의 답변 기한을 문의와 같은 영업시간·휴일로 셉니다. 리뷰 화면의 ‘답변 기한 초과’가 이 목표를 따릅니다.")
+    st.caption(
+        "리뷰의 답변 기한을 문의와 같은 영업시간·휴일로 셉니다. 리뷰 화면의 ‘답변 기한 초과’가 이 목표를 따릅니다."
+    )
     with st.form("setrev_form"):
-        hours = st.number_input("답변 목표 (영업시간 기준, 시간)", min_value=1, max_value=rules.MAX_ANSWER_HOURS,
-                                value=int(target.total_seconds() // 3600), key="setrev_hours")
+        hours = st.number_input(
+            "답변 목표 (영업시간 기준, 시간)",
+            min_value=1,
+            max_value=rules.MAX_ANSWER_HOURS,
+            value=int(target.total_seconds() // 3600),
+            key="setrev_hours",
+        )
         if st.form_submit_button("리뷰 답변 목표 저장"):
-            feedback.run("set", lambda s: service.save_answer_target(s, actor, int(hours)),
-                         f"리뷰 답변 목표를 영업시간 {int(hours)}시간으로 저장했습니다.")
+            feedback.run(
+                "set",
+                lambda s: service.save_answer_target(s, actor, int(hours)),
+                f"리뷰 답변 목표를 영업시간 {int(hours)}시간으로 저장했습니다.",
+            )

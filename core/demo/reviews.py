@@ -17,7 +17,10 @@ ANSWERED = 4
 def seed_reviews(session: Session, now: datetime) -> dict[str, int]:
     owner = session.exec(select(StaffUser.id).where(StaffUser.role == Role.OWNER.value)).first()
     recent = session.exec(
-        select(Review).where(col(Review.rating) >= 4).order_by(col(Review.submitted_at).desc()).limit(ANSWERED)
+        select(Review)
+        .where(col(Review.rating) >= 4)
+        .order_by(col(Review.submitted_at).desc())
+        .limit(ANSWERED)
     ).all()
     for n, review in enumerate(recent):
         review.answer = REVIEW_ANSWERS[n % len(REVIEW_ANSWERS)]
@@ -31,4 +34,8 @@ def seed_reviews(session: Session, now: datetime) -> dict[str, int]:
         service.open_negative_inquiry(session, negative)
     session.flush()
     opened = int(negative is not None)
-    return {"reviews_answered": len(recent), "inquiries": opened, "inquiry_events": opened}  # its "created" event
+    return {
+        "reviews_answered": len(recent),
+        "inquiries": opened,
+        "inquiry_events": opened,
+    }  # its "created" event

@@ -293,7 +293,13 @@ def review_requests(engine: Engine, now: datetime, *, review_link: ReviewLink) -
         state = live_state(session, now)
         for cid, orders in review_candidates(session, now, rule, state).items():
             _enqueue_review(
-                session, cid, orders, "review_request", f"review_request:{cid}:{orders[-1].id}", shop, now,
+                session,
+                cid,
+                orders,
+                "review_request",
+                f"review_request:{cid}:{orders[-1].id}",
+                shop,
+                now,
                 review_link,
             )
             counts["requested"] += 1
@@ -334,7 +340,9 @@ def _review_reminders(
             .all()
         )
         if still:
-            _enqueue_review(session, cid, list(still), "review_reminder", reminder_key, shop, now, review_link)
+            _enqueue_review(
+                session, cid, list(still), "review_reminder", reminder_key, shop, now, review_link
+            )
             count += 1
     return count
 
@@ -366,7 +374,9 @@ def _enqueue_review(
         variables={
             "고객명": customer.name if customer else "고객",
             "주문번호": order_list_text([o.order_number for o in orders]),
-            "리뷰링크": _link(shop["review_url"], token=token, order_number=latest.order_number, order_id=latest.id),
+            "리뷰링크": _link(
+                shop["review_url"], token=token, order_number=latest.order_number, order_id=latest.id
+            ),
             ORDER_IDS: [o.id for o in orders],
         },
         idempotency_key=key,
@@ -537,7 +547,9 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
         "배송조회": "출고 후 안내해 드립니다",
         "반품정책": shop["return_policy"],
         "반품주소": shop["return_address"],
-        "리뷰링크": _link(shop["review_url"], token=SAMPLE_REVIEW_TOKEN, order_number="CD-20261201-0001", order_id=0),
+        "리뷰링크": _link(
+            shop["review_url"], token=SAMPLE_REVIEW_TOKEN, order_number="CD-20261201-0001", order_id=0
+        ),
         "상품명": "데일리 샴푸",
         "경과일": 30,
         "상품링크": _link(shop["product_url"], product_id=1),

@@ -11,7 +11,12 @@ LINK_REFUSALS = {
     TokenState.EXPIRED: f"리뷰 링크의 사용 기간({TOKEN_DAYS}일)이 지났어요. 후기를 남기고 싶으시면 고객센터로 알려 주세요.",
     TokenState.LOCKED: f"작성 후 {EDIT_DAYS}일이 지난 후기는 고칠 수 없어요. 남겨 주신 후기는 아래에서 보실 수 있어요.",
 }
-STATUS_OF_REFUSAL = {TokenState.MALFORMED: 400, TokenState.UNKNOWN: 404, TokenState.EXPIRED: 410, TokenState.LOCKED: 409}
+STATUS_OF_REFUSAL = {
+    TokenState.MALFORMED: 400,
+    TokenState.UNKNOWN: 404,
+    TokenState.EXPIRED: 410,
+    TokenState.LOCKED: 409,
+}
 
 STAR_LABELS = {1: "별로예요", 2: "아쉬워요", 3: "보통이에요", 4: "좋아요", 5: "최고예요"}
 

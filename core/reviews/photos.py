@@ -43,6 +43,12 @@ def clean_photo(data: bytes) -> tuple[bytes, str]:
                     upright.save(out, "WEBP", quality=85)
     except ValidationFailed:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
         raise ValidationFailed(rules.PHOTO_REFUSED) from exc
     return out.getvalue(), kind

@@ -154,11 +154,16 @@ def listing(session: Session, flt: ReviewFilter, now: datetime) -> list[ReviewRo
         query = query.where(col(Review.hidden).is_(False))
     elif flt.hidden == "hidden":
         query = query.where(col(Review.hidden).is_(True))
-    rows = session.exec(query.order_by(col(Review.submitted_at).desc(), col(Review.id).desc()).limit(LIST_LIMIT)).all()
+    rows = session.exec(
+        query.order_by(col(Review.submitted_at).desc(), col(Review.id).desc()).limit(LIST_LIMIT)
+    ).all()
     target, calendar = answer_target(session)
     return [
         ReviewRow(
-            review=review, product_name=product or "", order_number=number, customer_name=name or "",
+            review=review,
+            product_name=product or "",
+            order_number=number,
+            customer_name=name or "",
             answer_due_at=_due(calendar, review.submitted_at, target) if review.answered_at is None else None,
         )
         for review, product, number, name in rows
@@ -223,7 +228,9 @@ def products_with_reviews(session: Session) -> list[tuple[int, str]]:
     """(product id, name) of every product with a submitted review (the screen's product filter)."""
     rows = session.exec(
         select(Product.id, Product.name)
-        .where(col(Product.id).in_(select(Review.product_id).where(col(Review.rating).is_not(None)).distinct()))
+        .where(
+            col(Product.id).in_(select(Review.product_id).where(col(Review.rating).is_not(None)).distinct())
+        )
         .order_by(Product.name)
     ).all()
     return [(pid, name) for pid, name in rows if pid is not None]
@@ -273,7 +280,12 @@ def showcase(session: Session, product_id: int, page: int = 1) -> Showcase | Non
         .limit(SHOWCASE_PAGE)
     ).all()
     return Showcase(
-        product_id=product_id, product_name=product.name, count=count, shown=shown, page=page, pages=pages,
+        product_id=product_id,
+        product_name=product.name,
+        count=count,
+        shown=shown,
+        page=page,
+        pages=pages,
         average=round(float(average), 1) if average is not None else None,
         reviews=[ShownReview(i, r, b, a or "", s, p is not None) for i, r, b, a, s, p in rows],  # type: ignore[arg-type]
     )
@@ -288,7 +300,9 @@ def snippet(view: Showcase, url: str, limit: int = 3) -> str:
         f"<p><strong>{esc(view.product_name)}</strong> 고객 후기</p>",
     ]
     if view.average is not None:
-        lines.append(f"<p>{esc(labels.stars(round(view.average)))} {view.average:.1f}점 (후기 {view.count:,}개)</p>")
+        lines.append(
+            f"<p>{esc(labels.stars(round(view.average)))} {view.average:.1f}점 (후기 {view.count:,}개)</p>"
+        )
     lines.append("<ul>")
     for review in view.reviews[:limit]:
         lines.append(f"<li>{esc(labels.stars(review.rating))} {esc(review.body[:200])}</li>")

@@ -62,9 +62,13 @@ def issue_links(session: Session, orders: Sequence[Order], now: datetime) -> str
             continue
         order = paid[item.order_id]
         row = Review(
-            order_id=item.order_id, customer_id=order.customer_id, product_id=item.product_id,
-            order_item_id=item.id, token=rules.new_token(),
-            token_expires_at=rules.token_expires_at(order.paid_at), created_at=now,  # type: ignore[arg-type]
+            order_id=item.order_id,
+            customer_id=order.customer_id,
+            product_id=item.product_id,
+            order_item_id=item.id,
+            token=rules.new_token(),
+            token_expires_at=rules.token_expires_at(order.paid_at),
+            created_at=now,  # type: ignore[arg-type]
         )
         try:
             with session.begin_nested():
@@ -117,12 +121,16 @@ def submit(
         values["photo_type"] = None
     first = _update(session, review.id, values | {"submitted_at": now}, Review.submitted_at.is_(None))  # type: ignore[union-attr]
     # Already submitted (earlier, or by the other tab a moment ago): an edit, inside the 7 days only.
-    if not first and not _update(session, review.id, values, col(Review.submitted_at) >= rules.edit_window_start(now)):
+    if not first and not _update(
+        session, review.id, values, col(Review.submitted_at) >= rules.edit_window_start(now)
+    ):
         raise LinkRefused(rules.TokenState.LOCKED)
     if cleaned is not None or remove_photo:
         session.execute(delete(ReviewPhoto).where(col(ReviewPhoto.review_id) == review.id))
     if cleaned is not None:
-        session.add(ReviewPhoto(review_id=review.id, content_type=cleaned[1], data=cleaned[0], created_at=now))  # type: ignore[arg-type]
+        session.add(
+            ReviewPhoto(review_id=review.id, content_type=cleaned[1], data=cleaned[0], created_at=now)
+        )  # type: ignore[arg-type]
     session.flush()
     session.refresh(review)  # our UPDATE holds the row: what we read now no other submission can change
     inquiry_id = review.inquiry_id
@@ -145,11 +153,20 @@ def open_negative_inquiry(session: Session, review: Review) -> int:
     order = session.get(Order, review.order_id)
     name = item.product_name if item else "상품"
     body = labels.negative_inquiry_body(
-        stars=review.rating or 0, product=name, order_number=order.order_number if order else "-", text=review.body
+        stars=review.rating or 0,
+        product=name,
+        order_number=order.order_number if order else "-",
+        text=review.body,
     )
     inquiry = inquiries.create_inquiry(
-        session, SYSTEM_ACTOR, customer_id=review.customer_id, body=body, inquiry_type=InquiryType.OTHER.value,
-        subject=f"낮은 별점 리뷰 ({review.rating}점) · {name}"[:200], order_id=review.order_id, source="review",
+        session,
+        SYSTEM_ACTOR,
+        customer_id=review.customer_id,
+        body=body,
+        inquiry_type=InquiryType.OTHER.value,
+        subject=f"낮은 별점 리뷰 ({review.rating}점) · {name}"[:200],
+        order_id=review.order_id,
+        source="review",
         dedupe_key=f"review:{review.id}",
     )
     session.execute(update(Review).where(col(Review.id) == review.id).values(inquiry_id=inquiry.id))
@@ -189,8 +206,15 @@ def answer(session: Session, actor: Actor, review_id: int, text: str, *, now: da
     session.add(review)
     item = session.get(OrderItem, review.order_item_id) if review.order_item_id else None
     customer = session.get(Customer, review.customer_id)
-    link = review_url(review.token) if review.token else review_url(str(review.product_id or ""), "/reviews?product=")
-    words = {"customer": customer.name if customer else "고객", "product": item.product_name if item else "상품"}
+    link = (
+        review_url(review.token)
+        if review.token
+        else review_url(str(review.product_id or ""), "/reviews?product=")
+    )
+    words = {
+        "customer": customer.name if customer else "고객",
+        "product": item.product_name if item else "상품",
+    }
     outbox.enqueue(
         session,
         customer_id=review.customer_id,
@@ -205,7 +229,9 @@ def answer(session: Session, actor: Actor, review_id: int, text: str, *, now: da
     return review
 
 
-def set_hidden(session: Session, actor: Actor, review_id: int, hidden: bool, reason: str = "", *, now: datetime) -> Review:
+def set_hidden(
+    session: Session, actor: Actor, review_id: int, hidden: bool, reason: str = "", *, now: datetime
+) -> Review:
     """Hide an abusive review from every public page (a reason is required), or show it again; audited."""
     _staff(actor)
     why = rules.check_text(reason, limit=rules.MAX_HIDE_REASON, what="사유")
@@ -217,8 +243,15 @@ def set_hidden(session: Session, actor: Actor, review_id: int, hidden: bool, rea
     review.hidden_by = actor.id
     review.hidden_at = now
     session.add(review)
-    audit.record(session, actor, "review.hide" if hidden else "review.show", "review", review.id, reason=why,
-                 at=format_kst(now))
+    audit.record(
+        session,
+        actor,
+        "review.hide" if hidden else "review.show",
+        "review",
+        review.id,
+        reason=why,
+        at=format_kst(now),
+    )
     return review
 
 

@@ -29,14 +29,18 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("order_item_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.add_column(sa.Column("token_expires_at", UTC, nullable=True))
-        batch_op.add_column(sa.Column("photo_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
+        batch_op.add_column(
+            sa.Column("photo_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True)
+        )
         batch_op.add_column(sa.Column("submitted_at", UTC, nullable=True))
         batch_op.add_column(sa.Column("updated_at", UTC, nullable=True))
         batch_op.add_column(sa.Column("answer", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True))
         batch_op.add_column(sa.Column("answered_at", UTC, nullable=True))
         batch_op.add_column(sa.Column("answered_by", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("hidden", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column("hidden_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
+        batch_op.add_column(
+            sa.Column("hidden_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True)
+        )
         batch_op.add_column(sa.Column("hidden_by", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("hidden_at", UTC, nullable=True))
         batch_op.add_column(sa.Column("inquiry_id", sa.Integer(), nullable=True))
@@ -50,7 +54,9 @@ def upgrade() -> None:
         "order_item_id = (SELECT min(order_item.id) FROM order_item WHERE order_item.order_id = review.order_id) "
         "WHERE id = (SELECT min(r2.id) FROM review r2 WHERE r2.order_id = review.order_id)"
     )
-    op.execute("UPDATE review SET submitted_at = created_at, updated_at = created_at WHERE submitted_at IS NULL")
+    op.execute(
+        "UPDATE review SET submitted_at = created_at, updated_at = created_at WHERE submitted_at IS NULL"
+    )
     with op.batch_alter_table("review", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_review_order_item_id"), ["order_item_id"], unique=True)
         batch_op.create_index(batch_op.f("ix_review_token"), ["token"], unique=True)
@@ -83,8 +89,21 @@ def downgrade() -> None:
         batch_op.drop_constraint("fk_review_hidden_by", type_="foreignkey")
         batch_op.drop_constraint("fk_review_answered_by", type_="foreignkey")
         batch_op.drop_constraint("fk_review_order_item_id", type_="foreignkey")
-        for column in ("inquiry_id", "hidden_at", "hidden_by", "hidden_reason", "hidden", "answered_by",
-                       "answered_at", "answer", "updated_at", "submitted_at", "photo_type", "token_expires_at",
-                       "token", "order_item_id"):
+        for column in (
+            "inquiry_id",
+            "hidden_at",
+            "hidden_by",
+            "hidden_reason",
+            "hidden",
+            "answered_by",
+            "answered_at",
+            "answer",
+            "updated_at",
+            "submitted_at",
+            "photo_type",
+            "token_expires_at",
+            "token",
+            "order_item_id",
+        ):
             batch_op.drop_column(column)
         batch_op.alter_column("rating", existing_type=sa.Integer(), nullable=False)

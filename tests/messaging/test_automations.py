@@ -167,7 +167,9 @@ def test_review_request_then_one_reminder_only_to_non_reviewers(store: Engine) -
     text = _messages(store)[request.idempotency_key].text
     with Session(store) as s:  # the link is the review link (token) of the latest order's item
         token = s.exec(
-            select(Review.token).join(OrderItem, OrderItem.id == Review.order_item_id).where(OrderItem.order_id == quiet)
+            select(Review.token)
+            .join(OrderItem, OrderItem.id == Review.order_item_id)
+            .where(OrderItem.order_id == quiet)
         ).one()
     assert "CD-R, CD-Q" in text and f"http://localhost:8501/review?t={token}" in text
     with Session(store) as s:

@@ -28,8 +28,14 @@ class Shop:
 _numbers = iter(range(1, 1_000_000))
 
 
-def paid_order(engine: Engine, *, paid_at: datetime | None = None, names: tuple[str, ...] = ("원두 1kg", "드립백"),
-               customer_id: int | None = None, product_ids: list[int] | None = None) -> Shop:
+def paid_order(
+    engine: Engine,
+    *,
+    paid_at: datetime | None = None,
+    names: tuple[str, ...] = ("원두 1kg", "드립백"),
+    customer_id: int | None = None,
+    product_ids: list[int] | None = None,
+) -> Shop:
     """A paid order of `names` (one product each) and its review links, issued as the request does."""
     paid_at = paid_at or clock.now() - timedelta(days=5)
     with session_scope(engine) as s:
@@ -44,20 +50,36 @@ def paid_order(engine: Engine, *, paid_at: datetime | None = None, names: tuple[
             s.add_all(products)
             s.flush()
             product_ids = [p.id for p in products]  # type: ignore[misc]
-        order = Order(order_number=f"CD-R-{next(_numbers)}", customer_id=customer_id, total_amount=30_000,
-                      status="paid", paid_at=paid_at, ordered_at=paid_at)
+        order = Order(
+            order_number=f"CD-R-{next(_numbers)}",
+            customer_id=customer_id,
+            total_amount=30_000,
+            status="paid",
+            paid_at=paid_at,
+            ordered_at=paid_at,
+        )
         s.add(order)
         s.flush()
         for name, pid in zip(names, product_ids, strict=True):
-            s.add(OrderItem(order_id=order.id, product_id=pid, product_name=name, quantity=1, unit_price=15_000,
-                            amount=15_000))
+            s.add(
+                OrderItem(
+                    order_id=order.id,
+                    product_id=pid,
+                    product_name=name,
+                    quantity=1,
+                    unit_price=15_000,
+                    amount=15_000,
+                )
+            )
         s.flush()
         service.issue_links(s, [order], clock.now())
         order_id = order.id
     with read_scope(engine) as s:
         tokens = s.exec(
-            select(Review.token).join(OrderItem, OrderItem.id == Review.order_item_id)
-            .where(OrderItem.order_id == order_id).order_by(OrderItem.id)
+            select(Review.token)
+            .join(OrderItem, OrderItem.id == Review.order_item_id)
+            .where(OrderItem.order_id == order_id)
+            .order_by(OrderItem.id)
         ).all()
     return Shop(customer_id, order_id, list(product_ids), [t for t in tokens if t], paid_at)  # type: ignore[arg-type]
 

@@ -13,8 +13,10 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, shot, strea
 from tests.reviews.helpers import image_bytes, paid_order, review_of
 
 pytestmark = pytest.mark.browser
-KAKAOTALK_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-                "Mobile/15E148 KAKAOTALK 10.6.5")
+KAKAOTALK_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 KAKAOTALK 10.6.5"
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,14 @@ def test_a_customer_reviews_with_a_photo_from_a_phone(served: tuple[str, str, st
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=KAKAOTALK_UA,
-                                          locale="ko-KR", timezone_id="Asia/Seoul", is_mobile=True, has_touch=True)
+            context = browser.new_context(
+                viewport={"width": 390, "height": 844},
+                user_agent=KAKAOTALK_UA,
+                locale="ko-KR",
+                timezone_id="Asia/Seoul",
+                is_mobile=True,
+                has_touch=True,
+            )
             page = context.new_page()
             page.goto(f"{base}/review?t={token}")
             assert page.title().startswith("후기 남기기")

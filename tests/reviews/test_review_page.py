@@ -34,8 +34,16 @@ def phone(engine: Engine) -> Iterator[TestClient]:
         yield client
 
 
-def post(client: TestClient, token: str, *, rating: str = "5", text: str = "잘 쓰고 있어요",
-         photo: tuple[str, bytes, str] | None = None, csrf: str | None = None, **extra: str):
+def post(
+    client: TestClient,
+    token: str,
+    *,
+    rating: str = "5",
+    text: str = "잘 쓰고 있어요",
+    photo: tuple[str, bytes, str] | None = None,
+    csrf: str | None = None,
+    **extra: str,
+):
     page = client.get(f"/review?t={token}")
     data = {"csrf": csrf if csrf is not None else csrf_of(page.text), "rating": rating, "text": text, **extra}
     files = {"photo": photo} if photo else {"photo": ("", b"", "application/octet-stream")}
@@ -64,7 +72,9 @@ def test_the_form_is_korean_mobile_html_with_stars_text_photo(engine: Engine, ph
     ("token", "status", "words"),
     [("", 400, "주소가 올바르지"), ("<script>", 400, "주소가 올바르지"), ("A" * 43, 404, "찾을 수 없는")],
 )
-def test_malformed_and_unknown_links(engine: Engine, phone: TestClient, token: str, status: int, words: str) -> None:
+def test_malformed_and_unknown_links(
+    engine: Engine, phone: TestClient, token: str, status: int, words: str
+) -> None:
     page = phone.get("/review", params={"t": token})
     assert page.status_code == status and words in page.text and "<script>" not in page.text
 
@@ -77,15 +87,23 @@ def test_an_expired_link_is_410_in_korean(engine: Engine, phone: TestClient) -> 
 
 def test_submit_with_a_photo_thanks_and_serves_the_photo_safely(engine: Engine, phone: TestClient) -> None:
     shop = paid_order(engine)
-    done = post(phone, shop.tokens[0], rating="4", text="향이 좋아요 <b>굿</b>",
-                photo=("photo.jpg", image_bytes(exif_gps=True), "image/jpeg"))
+    done = post(
+        phone,
+        shop.tokens[0],
+        rating="4",
+        text="향이 좋아요 <b>굿</b>",
+        photo=("photo.jpg", image_bytes(exif_gps=True), "image/jpeg"),
+    )
     assert done.status_code == 200 and "소중한 후기 감사합니다" in done.text
     assert "&lt;b&gt;굿&lt;/b&gt;" in done.text  # escaped in the form it shows back
     review = review_of(engine, shop.tokens[0])
     assert (review.rating, review.body, review.photo_type) == (4, "향이 좋아요 <b>굿</b>", "image/jpeg")
     photo = phone.get(f"/review/photo?t={shop.tokens[0]}")
     assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
-    assert photo.headers["x-content-type-options"] == "nosniff" and photo.headers["content-disposition"] == "inline"
+    assert (
+        photo.headers["x-content-type-options"] == "nosniff"
+        and photo.headers["content-disposition"] == "inline"
+    )
     assert photo.content.startswith(b"\xff\xd8\xff") and b"Exif" not in photo.content
     assert phone.get("/review/photo?t=" + "A" * 43).status_code == 404
 
@@ -108,7 +126,9 @@ def test_a_review_can_be_edited_for_7_days_then_is_read_only(engine: Engine, pho
 
 def test_a_20_mb_photo_is_refused_by_its_length_before_it_is_read(engine: Engine, phone: TestClient) -> None:
     shop = paid_order(engine)
-    big = post(phone, shop.tokens[0], photo=("big.jpg", b"\xff\xd8\xff" + b"\x00" * (20 * 1024 * 1024), "image/jpeg"))
+    big = post(
+        phone, shop.tokens[0], photo=("big.jpg", b"\xff\xd8\xff" + b"\x00" * (20 * 1024 * 1024), "image/jpeg")
+    )
     assert big.status_code == 413 and "5MB 이하" in big.text
     assert submitted(engine) == 0
 
@@ -123,8 +143,11 @@ def test_a_body_without_a_length_is_cut_off_at_the_cap(engine: Engine, phone: Te
             sent["bytes"] += 1024 * 1024
             yield b"x" * (1024 * 1024)
 
-    answer = phone.post(f"/review?t={shop.tokens[0]}", content=chunks(),
-                        headers={"Content-Type": "multipart/form-data; boundary=b", "X-CSRF": csrf_of(page.text)})
+    answer = phone.post(
+        f"/review?t={shop.tokens[0]}",
+        content=chunks(),
+        headers={"Content-Type": "multipart/form-data; boundary=b", "X-CSRF": csrf_of(page.text)},
+    )
     assert answer.status_code == 413 and submitted(engine) == 0
 
 
@@ -174,7 +197,9 @@ def test_a_negative_review_through_the_page_opens_one_inquiry(engine: Engine, ph
         assert s.exec(select(func.count()).select_from(Inquiry)).one() == 1
 
 
-def test_the_answer_shows_on_the_customers_page(engine: Engine, phone: TestClient, actors: dict[str, Actor]) -> None:
+def test_the_answer_shows_on_the_customers_page(
+    engine: Engine, phone: TestClient, actors: dict[str, Actor]
+) -> None:
     shop = paid_order(engine)
     post(phone, shop.tokens[0])
     rid = review_of(engine, shop.tokens[0]).id
@@ -184,16 +209,22 @@ def test_the_answer_shows_on_the_customers_page(engine: Engine, phone: TestClien
     assert "판매자 답변" in page and "감사합니다 &lt;고객님&gt;" in page
 
 
-def test_the_showcase_paginates_escapes_and_hides(engine: Engine, phone: TestClient, actors: dict[str, Actor]) -> None:
+def test_the_showcase_paginates_escapes_and_hides(
+    engine: Engine, phone: TestClient, actors: dict[str, Actor]
+) -> None:
     first = paid_order(engine, names=("원두 1kg",))
     pid = first.product_ids[0]
     shops = [first] + [paid_order(engine, names=("원두 1kg",), product_ids=[pid]) for _ in range(11)]
     for n, shop in enumerate(shops):
         with session_scope(engine) as s:
-            rid = service.submit(s, token=shop.tokens[0], rating=5 if n % 2 else 4,
-                                 text=f"후기 {n} <script>alert({n})</script>",
-                                 photo=image_bytes() if n == 0 else None,
-                                 now=clock.now() - timedelta(minutes=100 - n)).review_id
+            rid = service.submit(
+                s,
+                token=shop.tokens[0],
+                rating=5 if n % 2 else 4,
+                text=f"후기 {n} <script>alert({n})</script>",
+                photo=image_bytes() if n == 0 else None,
+                now=clock.now() - timedelta(minutes=100 - n),
+            ).review_id
             service.answer(s, actors["cs"], rid, f"답변 {n}", now=clock.now())
             if n == 11:
                 service.set_hidden(s, actors["cs"], rid, True, "욕설", now=clock.now())
@@ -213,7 +244,9 @@ def test_the_showcase_paginates_escapes_and_hides(engine: Engine, phone: TestCli
 
 
 @pytest.mark.parametrize("product", ["", "abc", "99999", "-1", "1e3", "<script>"])
-def test_an_unknown_product_showcase_is_404_in_korean(engine: Engine, phone: TestClient, product: str) -> None:
+def test_an_unknown_product_showcase_is_404_in_korean(
+    engine: Engine, phone: TestClient, product: str
+) -> None:
     page = phone.get("/reviews", params={"product": product})
     assert page.status_code == 404 and "상품을 찾을 수 없어요" in page.text
 
@@ -228,8 +261,9 @@ def test_an_unanswered_reviews_photo_is_not_public(engine: Engine, phone: TestCl
 def test_the_snippet_is_plain_escaped_html(engine: Engine, actors: dict[str, Actor]) -> None:
     shop = paid_order(engine, names=('원두 "<img src=x onerror=alert(1)>"',))
     with session_scope(engine) as s:
-        rid = service.submit(s, token=shop.tokens[0], rating=5, text="<script>alert(1)</script>",
-                             now=clock.now()).review_id
+        rid = service.submit(
+            s, token=shop.tokens[0], rating=5, text="<script>alert(1)</script>", now=clock.now()
+        ).review_id
         service.answer(s, actors["cs"], rid, "감사합니다", now=clock.now())
     with read_scope(engine) as s:
         view = queries.showcase(s, shop.product_ids[0])

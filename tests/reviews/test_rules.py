@@ -45,8 +45,19 @@ def test_a_token_is_unguessable_and_only_its_shape_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    "token", ["", None, "abc", "x" * 42, "x" * 44, "a" * 42 + "=", "a" * 42 + "<", "' OR 1=1 --" + "a" * 32,
-              "ａ" * 43, "a" * 42 + "\n"],
+    "token",
+    [
+        "",
+        None,
+        "abc",
+        "x" * 42,
+        "x" * 44,
+        "a" * 42 + "=",
+        "a" * 42 + "<",
+        "' OR 1=1 --" + "a" * 32,
+        "ａ" * 43,
+        "a" * 42 + "\n",
+    ],
 )
 def test_malformed_tokens(token: str | None) -> None:
     assert not rules.token_shape_ok(token)
@@ -63,15 +74,26 @@ def test_stars_refused_in_korean(raw: object) -> None:
         rules.check_rating(raw)
 
 
-@pytest.mark.parametrize(("rating", "negative"), [(1, True), (2, True), (3, False), (4, False), (5, False), (None, False)])
+@pytest.mark.parametrize(
+    ("rating", "negative"), [(1, True), (2, True), (3, False), (4, False), (5, False), (None, False)]
+)
 def test_negative_is_one_or_two_stars(rating: int | None, negative: bool) -> None:
     assert rules.is_negative(rating) is negative
 
 
 @pytest.mark.parametrize(
     ("text", "ok"),
-    [("", True), ("좋아요", True), ("가" * 2000, True), ("가" * 2001, False), ("가" * 100_000, False),
-     ("줄\n바꿈\t탭", True), ("널\x00문자", False), ("벨\x07", False), ("<script>alert(1)</script>", True)],
+    [
+        ("", True),
+        ("좋아요", True),
+        ("가" * 2000, True),
+        ("가" * 2001, False),
+        ("가" * 100_000, False),
+        ("줄\n바꿈\t탭", True),
+        ("널\x00문자", False),
+        ("벨\x07", False),
+        ("<script>alert(1)</script>", True),
+    ],
 )
 def test_text_limit_and_characters(text: str, ok: bool) -> None:
     if ok:
@@ -94,7 +116,11 @@ JPEG_ON_HTML = b"\xff\xd8\xff\xe0" + b"<html><body><script>alert(document.cookie
 
 @pytest.mark.parametrize(
     ("data", "kind"),
-    [(image_bytes("PNG"), "image/png"), (image_bytes("JPEG"), "image/jpeg"), (image_bytes("WEBP"), "image/webp")],
+    [
+        (image_bytes("PNG"), "image/png"),
+        (image_bytes("JPEG"), "image/jpeg"),
+        (image_bytes("WEBP"), "image/webp"),
+    ],
 )
 def test_real_images_pass_by_their_bytes(data: bytes, kind: str) -> None:
     assert rules.check_photo(data) == kind
@@ -104,8 +130,16 @@ def test_real_images_pass_by_their_bytes(data: bytes, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [SVG, HTML, JPEG_ON_HTML, b"GIF89a" + b"\x00" * 20, b"", b"\xff\xd8\xff" + b"\x00" * 100,  # header only
-     b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, b"RIFF\x00\x00\x00\x00WEBPVP8 junk"],
+    [
+        SVG,
+        HTML,
+        JPEG_ON_HTML,
+        b"GIF89a" + b"\x00" * 20,
+        b"",
+        b"\xff\xd8\xff" + b"\x00" * 100,  # header only
+        b"\x89PNG\r\n\x1a\n" + b"garbage" * 10,
+        b"RIFF\x00\x00\x00\x00WEBPVP8 junk",
+    ],
 )
 def test_anything_else_is_refused_in_korean(data: bytes) -> None:
     with pytest.raises(ValidationFailed, match="JPG, PNG, WEBP"):
@@ -141,8 +175,19 @@ def test_a_decompression_bomb_is_refused_from_its_header() -> None:
         photos.clean_photo(out.getvalue())
 
 
-@pytest.mark.parametrize(("raw", "ok"), [("24", True), ("1", True), ("720", True), ("0", False), ("721", False),
-                                         ("abc", False), ("", False), ("2.5", False)])
+@pytest.mark.parametrize(
+    ("raw", "ok"),
+    [
+        ("24", True),
+        ("1", True),
+        ("720", True),
+        ("0", False),
+        ("721", False),
+        ("abc", False),
+        ("", False),
+        ("2.5", False),
+    ],
+)
 def test_answer_target_hours(raw: str, ok: bool) -> None:
     if ok:
         assert rules.check_answer_hours(raw) == int(raw)

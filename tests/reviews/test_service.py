@@ -26,8 +26,15 @@ from core.reviews.rules import TokenState
 from tests.reviews.helpers import image_bytes, paid_order, review_of
 
 
-def submit(engine: Engine, token: str, rating: object = 5, text: str = "좋아요", *, now: datetime | None = None,
-           **extra: object) -> service.Submitted:
+def submit(
+    engine: Engine,
+    token: str,
+    rating: object = 5,
+    text: str = "좋아요",
+    *,
+    now: datetime | None = None,
+    **extra: object,
+) -> service.Submitted:
     with session_scope(engine) as s:
         return service.submit(s, token=token, rating=rating, text=text, now=now or clock.now(), **extra)  # type: ignore[arg-type]
 
@@ -90,13 +97,17 @@ def test_an_expired_link_takes_no_review(engine: Engine) -> None:
 @pytest.mark.parametrize(
     ("rating", "text", "photo", "message"),
     [
-        (0, "", None, "별점"), (6, "", None, "별점"), ("abc", "", None, "별점"),
+        (0, "", None, "별점"),
+        (6, "", None, "별점"),
+        ("abc", "", None, "별점"),
         (5, "가" * 100_000, None, "2,000자"),
         (5, "", b"<svg onload=alert(1)></svg>", "JPG, PNG, WEBP"),
         (5, "", b"\xff\xd8\xff\xe0<html><script>alert(1)</script></html>", "JPG, PNG, WEBP"),
     ],
 )
-def test_bad_input_writes_nothing(engine: Engine, rating: object, text: str, photo: bytes | None, message: str) -> None:
+def test_bad_input_writes_nothing(
+    engine: Engine, rating: object, text: str, photo: bytes | None, message: str
+) -> None:
     shop = paid_order(engine)
     with pytest.raises(ValidationFailed, match=message):
         submit(engine, shop.tokens[0], rating, text, photo=photo)
@@ -160,7 +171,9 @@ def test_a_photo_is_stored_cleaned_and_replaced_or_removed(engine: Engine) -> No
     assert count(engine, ReviewPhoto) == 0 and review_of(engine, shop.tokens[0]).photo_type is None
 
 
-def test_the_answer_goes_once_as_informational_and_shows_on_the_page(engine: Engine, actors: dict[str, Actor]) -> None:
+def test_the_answer_goes_once_as_informational_and_shows_on_the_page(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
     shop = paid_order(engine)
     rid = submit(engine, shop.tokens[0], 5, "좋아요").review_id
     with session_scope(engine) as s, pytest.raises(PermissionDenied):
@@ -170,7 +183,9 @@ def test_the_answer_goes_once_as_informational_and_shows_on_the_page(engine: Eng
     with session_scope(engine) as s:
         service.answer(s, actors["cs"], rid, "감사합니다! 또 찾아 주세요.", now=clock.now())
     with session_scope(engine) as s:  # a corrected answer: shown, not sent again
-        service.answer(s, actors["owner"], rid, "감사합니다! 다음 주문에 샘플을 넣어 드릴게요.", now=clock.now())
+        service.answer(
+            s, actors["owner"], rid, "감사합니다! 다음 주문에 샘플을 넣어 드릴게요.", now=clock.now()
+        )
     with read_scope(engine) as s:
         (message,) = s.exec(select(Message).where(Message.template_key == "review_answer")).all()
         assert message.kind == MessageKind.INFORMATIONAL and message.idempotency_key == f"review_answer:{rid}"
@@ -179,10 +194,15 @@ def test_the_answer_goes_once_as_informational_and_shows_on_the_page(engine: Eng
         actions = [a.action for a in s.exec(select(AuditLog).where(AuditLog.entity_type == "review"))]
         assert actions == ["review.answer", "review.answer"]
     with read_scope(engine) as s:
-        assert queries.link(s, shop.tokens[0], clock.now()).answer == "감사합니다! 다음 주문에 샘플을 넣어 드릴게요."
+        assert (
+            queries.link(s, shop.tokens[0], clock.now()).answer
+            == "감사합니다! 다음 주문에 샘플을 넣어 드릴게요."
+        )
 
 
-def test_hiding_needs_a_reason_is_audited_and_leaves_every_public_list(engine: Engine, actors: dict[str, Actor]) -> None:
+def test_hiding_needs_a_reason_is_audited_and_leaves_every_public_list(
+    engine: Engine, actors: dict[str, Actor]
+) -> None:
     shop = paid_order(engine)
     rid = submit(engine, shop.tokens[0], 5, "욕설 가득").review_id
     with session_scope(engine) as s:
@@ -226,7 +246,9 @@ def test_the_answer_wait_is_counted_on_business_hours(engine: Engine, now: datet
         rows = queries.listing(s, queries.ReviewFilter(answered="waiting"), now)
     assert (waiting.count, waiting.overdue, waiting.target_hours) == (2, overdue, 24)
     assert sorted(clock.as_utc(r.answer_due_at) for r in rows) == [  # type: ignore[arg-type]
-        datetime(2026, 11, 18, 9, 0, tzinfo=UTC), datetime(2026, 11, 19, 1, 0, tzinfo=UTC)]
+        datetime(2026, 11, 18, 9, 0, tzinfo=UTC),
+        datetime(2026, 11, 19, 1, 0, tzinfo=UTC),
+    ]
 
 
 def test_the_answer_target_is_the_owners_and_audited(engine: Engine, actors: dict[str, Actor]) -> None:
@@ -246,7 +268,9 @@ def test_the_showcase_lists_answered_visible_reviews_with_an_honest_average(
     pid = first.product_ids[0]
     stars = [5, 4, 1, 5]
     shops = [first] + [paid_order(engine, names=("원두 1kg",), product_ids=[pid]) for _ in stars[1:]]
-    ids = [submit(engine, shop.tokens[0], n, f"{n}점").review_id for shop, n in zip(shops, stars, strict=True)]
+    ids = [
+        submit(engine, shop.tokens[0], n, f"{n}점").review_id for shop, n in zip(shops, stars, strict=True)
+    ]
     with session_scope(engine) as s:
         for rid in ids[:3]:
             service.answer(s, actors["cs"], rid, "감사합니다", now=clock.now())

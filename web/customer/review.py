@@ -50,22 +50,49 @@ def _refused(state: rules.TokenState) -> HTMLResponse:
     return message_page(TITLE, labels.LINK_REFUSALS[state], status=labels.STATUS_OF_REFUSAL[state], tone=tone)
 
 
-def _form(request: Request, token: str, view: queries.ReviewLink, *, values: dict[str, Any] | None = None,
-          error: str = "", status: int = 200, done: bool = False) -> HTMLResponse:
+def _form(
+    request: Request,
+    token: str,
+    view: queries.ReviewLink,
+    *,
+    values: dict[str, Any] | None = None,
+    error: str = "",
+    status: int = 200,
+    done: bool = False,
+) -> HTMLResponse:
     shown = {"rating": view.rating, "text": view.body, **(values or {})}
     locked = view.state == rules.TokenState.LOCKED
     return form_page(
-        request, "review.html", purpose=_purpose(token), status=status, title=TITLE, view=view, token=token,
-        values=shown, error=error, done=done, locked=locked, stars=STAR_CHOICES, max_text=rules.MAX_TEXT,
-        max_photo_mb=rules.MAX_PHOTO_BYTES // (1024 * 1024), locked_notice=labels.LINK_REFUSALS[rules.TokenState.LOCKED],
+        request,
+        "review.html",
+        purpose=_purpose(token),
+        status=status,
+        title=TITLE,
+        view=view,
+        token=token,
+        values=shown,
+        error=error,
+        done=done,
+        locked=locked,
+        stars=STAR_CHOICES,
+        max_text=rules.MAX_TEXT,
+        max_photo_mb=rules.MAX_PHOTO_BYTES // (1024 * 1024),
+        locked_notice=labels.LINK_REFUSALS[rules.TokenState.LOCKED],
         editable_until=clock.format_kst(view.editable_until) if view.editable_until else "",
     )
 
 
 def _submit(token: str, values: dict[str, Any], photo: bytes | None, remove_photo: bool) -> service.Submitted:
     with session_scope(render.engine()) as session:
-        return service.submit(session, token=token, rating=values["rating"], text=values["text"], photo=photo,
-                              remove_photo=remove_photo, now=clock.now())
+        return service.submit(
+            session,
+            token=token,
+            rating=values["rating"],
+            text=values["text"],
+            photo=photo,
+            remove_photo=remove_photo,
+            now=clock.now(),
+        )
 
 
 async def review_page(request: Request) -> Response:
@@ -78,8 +105,14 @@ async def review_page(request: Request) -> Response:
     try:
         body = await hooks.read_body(request, MAX_BODY_BYTES)
     except hooks.BodyTooLarge:
-        return message_page(TITLE, rules.PHOTO_TOO_BIG, status=413, tone="error", back_url=f"{PATH}?t={token}",
-                            back_label="후기 쓰기로 돌아가기")
+        return message_page(
+            TITLE,
+            rules.PHOTO_TOO_BIG,
+            status=413,
+            tone="error",
+            back_url=f"{PATH}?t={token}",
+            back_label="후기 쓰기로 돌아가기",
+        )
     request._body = body  # the capped body: form() parses it instead of reading the stream again
     try:
         form = await request.form(max_files=1, max_fields=10, max_part_size=MAX_BODY_BYTES)
@@ -87,8 +120,14 @@ async def review_page(request: Request) -> Response:
         return _form(request, token, view, error="보낸 내용을 읽을 수 없어요. 다시 보내 주세요.", status=400)
     values = {"rating": str(form.get("rating") or ""), "text": str(form.get("text") or "")}
     if not csrf_ok(request, {"csrf": str(form.get("csrf") or "")}, _purpose(token)):
-        return _form(request, token, view, values=values, status=403,
-                     error="페이지가 오래되었어요. 내용을 확인하고 다시 보내 주세요.")
+        return _form(
+            request,
+            token,
+            view,
+            values=values,
+            status=403,
+            error="페이지가 오래되었어요. 내용을 확인하고 다시 보내 주세요.",
+        )
     upload = form.get("photo")
     photo = await upload.read() if isinstance(upload, UploadFile) else None
     try:

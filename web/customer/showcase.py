@@ -37,8 +37,14 @@ async def showcase(request: Request) -> Response:
     view = await run_in_threadpool(_showcase, product_id, _number(request.query_params.get("page"), 1) or 1)
     if view is None:
         return message_page(TITLE, "상품을 찾을 수 없어요. 주소를 확인해 주세요.", status=404, tone="error")
-    return page("reviews.html", title=f"{view.product_name} {TITLE}", view=view, stars=labels.stars,
-                when=lambda at: clock.format_kst(at)[:10], path=PATH)
+    return page(
+        "reviews.html",
+        title=f"{view.product_name} {TITLE}",
+        view=view,
+        stars=labels.stars,
+        when=lambda at: clock.format_kst(at)[:10],
+        path=PATH,
+    )
 
 
 def _public_photo(review_id: int) -> tuple[bytes, str] | None:
