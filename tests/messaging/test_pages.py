@@ -166,7 +166,7 @@ def test_history_is_let_in_only_after_the_owner_sees_the_count_and_confirms(
 ) -> None:  # type: ignore[no-untyped-def]
     """설정 shows how many customers the past orders would reach; the button waits for the box."""
     from core.messaging import automations
-    from core.models import Order
+    from core.models import Order, OrderItem
 
     now = clock.now()
     with Session(store) as s:
@@ -174,16 +174,17 @@ def test_history_is_let_in_only_after_the_owner_sees_the_count_and_confirms(
         kim = s.exec(select(Customer).where(Customer.name == "김철수")).one()
         for i in range(3):
             at = now - timedelta(days=4 + i)
-            s.add(
-                Order(
-                    order_number=f"CD-H{i}",
-                    customer_id=kim.id,
-                    total_amount=1_000,
-                    status="paid",
-                    paid_at=at,
-                    ordered_at=at,
-                )
+            order = Order(
+                order_number=f"CD-H{i}",
+                customer_id=kim.id,
+                total_amount=1_000,
+                status="paid",
+                paid_at=at,
+                ordered_at=at,
             )
+            s.add(order)
+            s.flush()  # every paid order has its item: a review is asked per item (issue 20)
+            s.add(OrderItem(order_id=order.id, product_name="샴푸", quantity=1, unit_price=1_000, amount=1_000))
         s.commit()
     at = _settings_app(store, sqlite_actors["owner"])
     assert "지난 주문 3건 · 고객 1명" in texts(at)
