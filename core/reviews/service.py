@@ -68,7 +68,7 @@ def issue_links(session: Session, orders: Sequence[Order], now: datetime) -> str
             order_item_id=item.id,
             token=rules.new_token(),
             token_expires_at=rules.token_expires_at(order.paid_at),
-            created_at=now,  # type: ignore[arg-type]
+            created_at=now,
         )
         try:
             with session.begin_nested():
@@ -119,7 +119,7 @@ def submit(
         values["photo_type"] = cleaned[1]
     elif remove_photo:
         values["photo_type"] = None
-    first = _update(session, review.id, values | {"submitted_at": now}, Review.submitted_at.is_(None))  # type: ignore[union-attr]
+    first = _update(session, review.id, values | {"submitted_at": now}, col(Review.submitted_at).is_(None))
     # Already submitted (earlier, or by the other tab a moment ago): an edit, inside the 7 days only.
     if not first and not _update(
         session, review.id, values, col(Review.submitted_at) >= rules.edit_window_start(now)
@@ -130,7 +130,7 @@ def submit(
     if cleaned is not None:
         session.add(
             ReviewPhoto(review_id=review.id, content_type=cleaned[1], data=cleaned[0], created_at=now)
-        )  # type: ignore[arg-type]
+        )
     session.flush()
     session.refresh(review)  # our UPDATE holds the row: what we read now no other submission can change
     inquiry_id = review.inquiry_id
