@@ -36,6 +36,8 @@ from core.demo.seed import DEMO_PASSWORD, DEMO_USERS
 from web.customer import go as customer_go
 from web.customer import help as customer_help
 from web.customer import pay as customer_pay
+from web.customer import review as customer_review
+from web.customer import showcase as customer_showcase
 from web.hooks import kakao_skill, toss
 
 LOGIN_PATH = "/auth/login"
@@ -43,7 +45,10 @@ LOGOUT_PATH = "/auth/logout"
 MAX_FORM_BYTES = 128 * 1024  # a login form is a few hundred bytes; 10,000 Hangul characters (90 KB encoded) fit
 STAFF_PATHS = frozenset({"/", *(f"/{s.url_path}" for s in SCREENS)})
 # Customer pages: plain HTML routes below (web/customer), never the Streamlit app, never behind the login.
-CUSTOMER_PATHS = frozenset({customer_pay.PATH, customer_go.PATH, customer_help.PATH})
+CUSTOMER_PATHS = frozenset({
+    customer_pay.PATH, customer_go.PATH, customer_help.PATH, customer_review.PATH, customer_review.PHOTO_PATH,
+    customer_showcase.PATH, customer_showcase.PHOTO_PATH,
+})
 PUBLIC_PATHS = frozenset({*CUSTOMER_PATHS, *(f"/{s.url_path}" for s in PUBLIC_SCREENS)})
 
 
@@ -238,6 +243,10 @@ ROUTES = [
     Route(customer_help.PATH, customer_help.help_page, methods=["GET", "POST"]),
     Route(customer_pay.PATH, customer_pay.pay, methods=["GET", "POST"]),
     Route(customer_go.PATH, customer_go.go, methods=["GET"]),
+    Route(customer_review.PATH, customer_review.review_page, methods=["GET", "POST"]),
+    Route(customer_review.PHOTO_PATH, customer_review.review_photo, methods=["GET"]),
+    Route(customer_showcase.PATH, customer_showcase.showcase, methods=["GET"]),
+    Route(customer_showcase.PHOTO_PATH, customer_showcase.showcase_photo, methods=["GET"]),
 ]
 
 app = st.App("app.py", routes=ROUTES, middleware=[Middleware(LoginGate)], lifespan=lifespan)

@@ -31,7 +31,7 @@ JOBS: list[JobSpec] = [
     JobSpec("inbound_log_prune", "core.inquiries.jobs:inbound_log_prune", 3600),
     # Post-purchase automations and campaigns queue messages ...
     JobSpec("order_confirmations", "core.messaging.automations:order_confirmations", 1),
-    JobSpec("review_requests", "core.messaging.automations:review_requests", 300),
+    JobSpec("review_requests", "core.reviews.jobs:review_requests", 300),
     JobSpec("repurchase_reminders", "core.messaging.automations:repurchase_reminders", 600),
     JobSpec("campaign_scheduler", "core.campaigns.jobs:campaign_scheduler", 60),
     JobSpec("analytics_rollup", "core.analytics.jobs:analytics_rollup_job", 600),

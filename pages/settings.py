@@ -15,6 +15,7 @@ from ui import (
     settings_customers,
     settings_inbound,
     settings_messaging,
+    settings_reviews,
     settings_sla,
 )
 from ui.labels import JOB_OUTCOME_LABELS, job_counts_sentence, job_label
@@ -30,6 +31,7 @@ tab_sla, tab_messaging, tab_users, tab_worker, tab_inbound, tab_customers = st.t
 
 with tab_sla:
     settings_sla.render(actor, ui.engine())
+    settings_reviews.render(actor, ui.engine())
 
 with tab_messaging:
     settings_messaging.render(actor, ui.engine())

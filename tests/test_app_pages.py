@@ -11,8 +11,8 @@ from core.models import Role
 from tests.ui_helpers import open_app, texts
 
 EXPECTED_MENU = {
-    Role.OWNER: ["문의", "주문", "정기결제", "매출", "캠페인", "메시지", "설정"],
-    Role.CS: ["문의", "주문", "정기결제", "메시지"],
+    Role.OWNER: ["문의", "리뷰", "주문", "정기결제", "매출", "캠페인", "메시지", "설정"],
+    Role.CS: ["문의", "리뷰", "주문", "정기결제", "메시지"],
     Role.STAFF: ["주문", "캠페인", "메시지"],
 }
 

@@ -22,11 +22,12 @@ from core.inquiries import policy as sla_policy
 from core.inquiries import service as inquiries
 from core.messaging import service as messaging
 from core.messaging.default_templates import ensure_default_templates
-from core.models import AuditLog, Customer, Message, Product, Role, StaffNotification, StaffUser
+from core.models import AuditLog, Customer, Message, Order, Product, Role, StaffNotification, StaffUser
 from core.payments import checkout, import_mapping, order_import, refunds
 from core.payments import jobs as payment_jobs
 from core.payments import links as payment_links
 from core.payments.gateways.sandbox import SandboxGateway
+from core.reviews import service as reviews
 from tests.payments.helpers import paid_order, sandbox_router
 
 OWNER, CS, STAFF = Role.OWNER, Role.CS, Role.STAFF
@@ -52,6 +53,7 @@ class World:
     testing_campaign_id: int
     failed_message_id: int
     notification_ids: dict[Role, int]
+    review_id: int  # the paid order's submitted review
 
 
 def _build(engine: Engine) -> World:
@@ -99,9 +101,11 @@ def _build(engine: Engine) -> World:
             session.add(notice)
             session.flush()
             notices[role] = notice.id
+        token = reviews.issue_links(session, [session.get(Order, payment.order_id)], clock.now())  # type: ignore[list-item]
+        review = reviews.submit(session, token=token or "", rating=5, text="좋아요", now=clock.now())
         session.commit()
         return World(engine, actors, payment.id, payment.customer_id, product.id, inquiry.id, subscription.id,
-                     plan.id, draft.id, testing.id, message.id, notices)
+                     plan.id, draft.id, testing.id, message.id, notices, review.review_id)
 
 
 CSV = "주문번호,주문일시,고객명,연락처,상품명,수량,단가\nCSV-1,2026-11-01 10:00,박고객,010-2222-3333,원두 1kg,1,39000\n"
@@ -178,6 +182,10 @@ ACTIONS: list[Action] = [
     # inquiries
     Action("inquiries.create_inquiry", MANAGERS, lambda s, a, w: inquiries.create_inquiry(
         s, a, customer_id=w.customer_id, body="배송 문의")),
+    Action("reviews.answer", MANAGERS, lambda s, a, w: reviews.answer(s, a, w.review_id, "감사합니다", now=clock.now())),
+    Action("reviews.set_hidden", MANAGERS,
+           lambda s, a, w: reviews.set_hidden(s, a, w.review_id, True, "욕설", now=clock.now())),
+    Action("reviews.save_answer_target", OWNER_ONLY, lambda s, a, w: reviews.save_answer_target(s, a, 8)),
     Action("inquiries.claim", MANAGERS, lambda s, a, w: inquiries.claim(s, a, w.inquiry_id)),
     Action("inquiries.change_type", MANAGERS, lambda s, a, w: inquiries.change_type(s, a, w.inquiry_id, "other")),
     Action("inquiries.reply", MANAGERS, lambda s, a, w: inquiries.reply(s, a, w.inquiry_id, "확인했습니다")),

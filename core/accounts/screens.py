@@ -26,6 +26,13 @@ SCREENS: list[Screen] = [
         "inquiries",
         frozenset({Role.CS, Role.OWNER}),
     ),
+    Screen(
+        "pages/reviews.py",
+        "리뷰",
+        ":material/reviews:",
+        "review-desk",  # /reviews is the public showcase (web/customer/showcase.py)
+        frozenset({Role.CS, Role.OWNER}),
+    ),
     Screen("pages/orders.py", "주문", ":material/receipt_long:", "orders", _ALL),
     Screen(
         "pages/subscriptions.py",

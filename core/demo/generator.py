@@ -438,7 +438,7 @@ class Generator(SubscriptionsPart, InquiriesPart):
                 chosen.append(index)
         total = tax_free = units = 0
         shipped = False
-        item_id = self.ids["order_item"]
+        item_id = first_item = self.ids["order_item"]
         self.ids["order_item"] = item_id + len(chosen)
         last_unit = 0
         last_tax_free = False
@@ -548,9 +548,10 @@ class Generator(SubscriptionsPart, InquiriesPart):
                 review_at = delivered_at + int(random_() * 10 * 86400)
                 if review_at < now:
                     rating = rng.choices((1, 2, 3, 4, 5), cum_weights=(2, 5, 13, 38, 100))[0]
+                    at = ts(review_at)
                     buf.reviews.append((
-                        self._take("review"), oid, cid, self.product_ids[chosen[0]], rating,
-                        rng.choice(REVIEW_TEXT[rating]), ts(review_at),
+                        self._take("review"), oid, cid, self.product_ids[chosen[0]], first_item, rating,
+                        rng.choice(REVIEW_TEXT[rating]), at, at, at,
                     ))  # fmt: skip
         buf.orders.append((
             oid, number, cid, total, tax_free, shipping,

@@ -35,6 +35,7 @@ from core.accounts.auth import create_user
 from core.customers import summary as customer_summary
 from core.db import analyze
 from core.demo.generator import Generator
+from core.demo.reviews import seed_reviews
 from core.errors import Conflict, ValidationFailed
 from core.inquiries import service as inquiries
 from core.models import (
@@ -116,6 +117,10 @@ def seed_demo(
             counts["staff_users_created"] = _ensure_demo_users(session)
             # The seeded open inquiries get their SLA deadlines like any created through the service.
             inquiries.recompute_open(session)
+            session.flush()
+            _fix_sequences(connection)  # the review's inquiry is made by the service, through the sequence
+            for key, value in seed_reviews(session, instant).items():
+                counts[key] = counts.get(key, 0) + value
             audit.record(
                 session,
                 Actor(None, "cli", Role.OWNER),

@@ -235,7 +235,10 @@ LINK_COLS = (
     "reminder_sent_at",
     "order_id",
 )
-REVIEW_COLS = ("id", "order_id", "customer_id", "product_id", "rating", "body", "created_at")
+REVIEW_COLS = (
+    "id", "order_id", "customer_id", "product_id", "order_item_id", "rating", "body", "created_at", "submitted_at",
+    "updated_at",
+)  # fmt: skip
 SUB_COLS = (
     "id",
     "customer_id",

@@ -8,6 +8,7 @@ Each is switched on/off and timed in settings_store key "automations" (owner, on
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,12 +56,17 @@ AUTOMATION_DEFAULTS: dict[str, Any] = {
     "shop": {
         "return_policy": "상품 수령 후 7일 이내 교환·반품이 가능합니다 (단순 변심 시 왕복 배송비 고객 부담).",
         "return_address": "서울특별시 중구 세종대로 110, 채널데스크 반품센터",
-        "review_url": "{base}/review?order={order_number}",
+        "review_url": "{base}/review?t={token}",
         "product_url": "{base}/product/{product_id}",
     },
 }
 
 PAID_STATUSES = (OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value)
+SAMPLE_REVIEW_TOKEN = "SAMPLE"  # template previews show a link shape, never a real customer's link
+
+# (session, the orders a request names, now) -> the review link's token: core.reviews passes it in
+# (core.reviews.jobs), so this module stays below the reviews domain.
+ReviewLink = Callable[[Session, list[Order], datetime], str | None]
 ORDER_IDS = "__orders"  # the orders a review request names (pipeline variable, never rendered)
 
 
@@ -195,8 +201,15 @@ def _live_orders(state: dict[str, Any]) -> Any:
 
 # -- review request and reminder -----------------------------------------------------------------
 def _no_review_no_refund():
+    """Paid, not refunded, and an item still without a submitted review (a review of the whole order,
+    from before reviews were per item, settles the order)."""
+    rated = Review.rating.is_not(None)  # type: ignore[union-attr]
     return and_(
-        ~exists().where(Review.order_id == Order.id),
+        ~exists().where(Review.order_id == Order.id, rated, Review.order_item_id.is_(None)),  # type: ignore[union-attr]
+        exists().where(
+            OrderItem.order_id == Order.id,
+            ~exists().where(Review.order_item_id == OrderItem.id, rated),
+        ),
         ~exists().where(Refund.order_id == Order.id),
         Order.status == OrderStatus.PAID.value,
         Order.refunded_amount == 0,
@@ -265,10 +278,11 @@ def review_candidates(
     return result
 
 
-def review_requests(engine: Engine, now: datetime) -> dict[str, int]:
-    """Worker job: ask for a review of recent orders, one message per customer at most every
-    `cap_days` days naming every order due; one reminder per request after `reminder_days`, only
-    for the orders still without a review or a refund. History never triggers (see live_state)."""
+def review_requests(engine: Engine, now: datetime, *, review_link: ReviewLink) -> dict[str, int]:
+    """Worker job (through core.reviews.jobs): ask for a review of recent orders, one message per
+    customer at most every `cap_days` days naming every order due; one reminder per request after
+    `reminder_days`, only for the orders with an item still without a review, and no refund.
+    History never triggers (see live_state). `review_link` gives the /review token the message links to."""
     counts = {"requested": 0, "reminded": 0}
     with session_scope(engine) as session:
         config = automation_settings(session)
@@ -279,15 +293,24 @@ def review_requests(engine: Engine, now: datetime) -> dict[str, int]:
         state = live_state(session, now)
         for cid, orders in review_candidates(session, now, rule, state).items():
             _enqueue_review(
-                session, cid, orders, "review_request", f"review_request:{cid}:{orders[-1].id}", shop, now
+                session,
+                cid,
+                orders,
+                "review_request",
+                f"review_request:{cid}:{orders[-1].id}",
+                shop,
+                now,
+                review_link,
             )
             counts["requested"] += 1
         if rule["reminder_enabled"]:
-            counts["reminded"] = _review_reminders(session, now, rule, shop)
+            counts["reminded"] = _review_reminders(session, now, rule, shop, review_link)
     return counts
 
 
-def _review_reminders(session: Session, now: datetime, rule: dict[str, Any], shop: dict[str, Any]) -> int:
+def _review_reminders(
+    session: Session, now: datetime, rule: dict[str, Any], shop: dict[str, Any], review_link: ReviewLink
+) -> int:
     sent_before = now - timedelta(days=int(rule["reminder_days"]))
     first = Message.__table__.alias("first")
     reminded = Message.__table__.alias("reminded")
@@ -317,7 +340,9 @@ def _review_reminders(session: Session, now: datetime, rule: dict[str, Any], sho
             .all()
         )
         if still:
-            _enqueue_review(session, cid, list(still), "review_reminder", reminder_key, shop, now)
+            _enqueue_review(
+                session, cid, list(still), "review_reminder", reminder_key, shop, now, review_link
+            )
             count += 1
     return count
 
@@ -336,9 +361,11 @@ def _enqueue_review(
     key: str,
     shop: dict[str, Any],
     now: datetime,
+    review_link: ReviewLink,
 ) -> Message:
     customer = session.get(Customer, customer_id)
     latest = orders[-1]
+    token = review_link(session, orders, now) or ""
     message = enqueue(
         session,
         customer_id=customer_id,
@@ -347,7 +374,9 @@ def _enqueue_review(
         variables={
             "고객명": customer.name if customer else "고객",
             "주문번호": order_list_text([o.order_number for o in orders]),
-            "리뷰링크": _link(shop["review_url"], order_number=latest.order_number, order_id=latest.id),
+            "리뷰링크": _link(
+                shop["review_url"], token=token, order_number=latest.order_number, order_id=latest.id
+            ),
             ORDER_IDS: [o.id for o in orders],
         },
         idempotency_key=key,
@@ -518,7 +547,9 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
         "배송조회": "출고 후 안내해 드립니다",
         "반품정책": shop["return_policy"],
         "반품주소": shop["return_address"],
-        "리뷰링크": _link(shop["review_url"], order_number="CD-20261201-0001", order_id=0),
+        "리뷰링크": _link(
+            shop["review_url"], token=SAMPLE_REVIEW_TOKEN, order_number="CD-20261201-0001", order_id=0
+        ),
         "상품명": "데일리 샴푸",
         "경과일": 30,
         "상품링크": _link(shop["product_url"], product_id=1),
@@ -547,5 +578,7 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
     }
     if order is not None:
         values.update(order_confirmation_variables(session, order, shop))
-        values["리뷰링크"] = _link(shop["review_url"], order_number=order.order_number, order_id=order.id)
+        values["리뷰링크"] = _link(
+            shop["review_url"], token=SAMPLE_REVIEW_TOKEN, order_number=order.order_number, order_id=order.id
+        )
     return values

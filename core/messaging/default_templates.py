@@ -121,6 +121,14 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
         "kind": MessageKind.INFORMATIONAL,
         "body": "[문의 답변]\n#{답변}",
     },
+    {
+        # The shop's answer to a review (core/reviews/service.py; core.reviews.labels.answer_message
+        # says the same for the embedded outbox).
+        "key": "review_answer",
+        "name": "리뷰 답변",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": "[후기 답변]\n#{고객명}님, #{상품명} 후기에 답변드립니다.\n#{답변}\n후기 보기: #{리뷰링크}",
+    },
     # Payment flows (core/payments: refund done, unpaid payment-link reminder): created here at the
     # first start too, so the owner can register their AlimTalk ids before the first one is due.
     *(

@@ -41,6 +41,7 @@ from core.models.orders import (
     Refund,
     RefundStatus,
     Review,
+    ReviewPhoto,
 )
 from core.models.sandbox import SandboxInstrument, SandboxPayment
 from core.models.staff import AuditLog, LoginThrottle, Role, StaffSession, StaffUser, StaffUserCreate
@@ -65,7 +66,7 @@ __all__ = [
     "CustomerCreate", "CustomerProductSummary", "CustomerSummary", "CustomerUpdate", "InboundRequest", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
     "InquiryType", "IntervalUnit", "JobRun", "LoginThrottle", "Message", "MessageKind", "MessageStatus", "Order",
     "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",
-    "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "Role", "SandboxInstrument",
+    "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "ReviewPhoto", "Role", "SandboxInstrument",
     "SandboxPayment", "Segment", "Setting",
     "SlaPolicy", "StaffNotification", "StaffSession", "StaffUser", "StaffUserCreate", "Subscription",
     "SubscriptionCharge", "SubscriptionChargeAttempt", "SubscriptionEvent", "SubscriptionPlan", "SubscriptionStatus", "Template",

@@ -37,6 +37,7 @@ INQUIRY_SOURCE_LABELS = {
     "kakao": "카카오톡 챗봇",
     "help": "문의 페이지",
     "toss_webhook": "토스 결제 알림",
+    "review": "낮은 별점 리뷰",
 }
 
 

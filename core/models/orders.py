@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from core.models.base import json_field, utc_field
@@ -211,12 +211,47 @@ class PaymentLink(SQLModel, table=True):
 
 
 class Review(SQLModel, table=True):
+    """One review per order item. The row is made when the review request links to it (token, no
+    rating yet); the customer's first submission sets the rating (core/reviews says the rules)."""
+
     __tablename__ = "review"
+    __table_args__ = (
+        Index("ix_review_product_submitted", "product_id", "submitted_at"),
+        Index("ix_review_submitted", "submitted_at"),  # the 리뷰 screen's newest-first list
+        # Covering for the 답변 대기 counts (unanswered, visible, submitted before a cutoff).
+        Index("ix_review_answer_wait", "answered_at", "hidden", "submitted_at", "rating"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     product_id: int | None = Field(default=None, foreign_key="product.id")
-    rating: int = Field(ge=1, le=5)
+    # None until the customer submits (legacy rows of the one-review-per-order era have no item).
+    order_item_id: int | None = Field(default=None, foreign_key="order_item.id", unique=True)
+    rating: int | None = Field(default=None, ge=1, le=5)
     body: str = Field(default="", max_length=5000)
+    token: str | None = Field(default=None, max_length=64, unique=True)  # the /review?t= link
+    token_expires_at: datetime | None = utc_field()
+    photo_type: str | None = Field(default=None, max_length=20)  # image/jpeg|png|webp, in review_photo
+    created_at: datetime = utc_field(default_now=True)
+    submitted_at: datetime | None = utc_field()
+    updated_at: datetime | None = utc_field()
+    answer: str | None = Field(default=None, max_length=2000)
+    answered_at: datetime | None = utc_field()
+    answered_by: int | None = Field(default=None, foreign_key="staff_user.id")
+    hidden: bool = False
+    hidden_reason: str | None = Field(default=None, max_length=200)
+    hidden_by: int | None = Field(default=None, foreign_key="staff_user.id")
+    hidden_at: datetime | None = utc_field()
+    inquiry_id: int | None = Field(default=None, foreign_key="inquiry.id")  # opened for a 1-2 star review
+
+
+class ReviewPhoto(SQLModel, table=True):
+    """A review's photo, in the database (every server sees it; never on the review row, which lists read)."""
+
+    __tablename__ = "review_photo"
+
+    review_id: int = Field(foreign_key="review.id", primary_key=True)
+    content_type: str = Field(max_length=20)
+    data: bytes = Field(sa_type=LargeBinary)
     created_at: datetime = utc_field(default_now=True)

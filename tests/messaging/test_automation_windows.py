@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 from core import clock
 from core.messaging import automations
 from core.models import Message, Order, OrderItem, Payment, Refund
+from core.reviews import jobs as review_jobs
 from tests.messaging.helpers import NOON, customer, go_live
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +103,7 @@ def test_review_request_only_inside_its_window_and_only_for_paid_orders(
         delivered_at=None if delivered is None else NOON - delivered * DAY,
         refunded_amount=refunded,
     )
-    counts = automations.review_requests(store, NOON)
+    counts = review_jobs.review_requests(store, NOON)
     assert counts["requested"] == int(asked)
     assert len(_requests(store)) == int(asked)
 
@@ -116,14 +117,14 @@ def test_an_order_with_a_refund_row_is_not_asked(store: Engine) -> None:
         s.flush()
         s.add(Refund(payment_id=pay.id, order_id=oid, amount=1_000, reason="변심", idempotency_key="r"))
         s.commit()
-    assert automations.review_requests(store, NOON)["requested"] == 0
+    assert review_jobs.review_requests(store, NOON)["requested"] == 0
 
 
 def test_several_due_orders_become_one_message_naming_them(store: Engine) -> None:
     cid = customer(store)
     for i in range(5):
         _order(store, cid, f"CD-{i}", NOON - (4 + i) * DAY)
-    assert automations.review_requests(store, NOON)["requested"] == 1
+    assert review_jobs.review_requests(store, NOON)["requested"] == 1
     (request,) = _requests(store)
     assert len(request.variables["__orders"]) == 5
     assert request.variables["주문번호"] == "CD-4, CD-3, CD-2 외 2건"  # oldest first, every order counted
@@ -137,11 +138,11 @@ CAP_CASES = [(1, False), (6, False), (7, True), (8, True)]
 def test_one_review_request_per_customer_per_seven_days(store: Engine, later: int, asked_again: bool) -> None:
     cid = customer(store)
     first = _order(store, cid, "CD-1", NOON - 3 * DAY)
-    assert automations.review_requests(store, NOON)["requested"] == 1
+    assert review_jobs.review_requests(store, NOON)["requested"] == 1
     second = _order(store, cid, "CD-2", NOON + (later - 3) * DAY)
     at = NOON + later * DAY
-    assert automations.review_requests(store, at)["requested"] == int(asked_again)
-    assert automations.review_requests(store, at + timedelta(hours=1))["requested"] == 0  # a retried tick
+    assert review_jobs.review_requests(store, at)["requested"] == int(asked_again)
+    assert review_jobs.review_requests(store, at + timedelta(hours=1))["requested"] == 0  # a retried tick
     requests = sorted(_requests(store), key=lambda m: m.id)
     assert len(requests) == 1 + int(asked_again)
     if asked_again:
@@ -153,7 +154,7 @@ def test_the_cap_is_per_customer(store: Engine) -> None:
     a, b = customer(store, "가", "010-1000-0001"), customer(store, "나", "010-1000-0002")
     _order(store, a, "CD-A", NOON - 3 * DAY)
     _order(store, b, "CD-B", NOON - 3 * DAY)
-    assert automations.review_requests(store, NOON)["requested"] == 2
+    assert review_jobs.review_requests(store, NOON)["requested"] == 2
 
 
 def test_history_never_triggers_until_the_owner_lets_it_in(engine: Engine, actors) -> None:  # type: ignore[no-untyped-def]
@@ -162,13 +163,13 @@ def test_history_never_triggers_until_the_owner_lets_it_in(engine: Engine, actor
     _order(engine, old, "CD-OLD-1", NOON - 4 * DAY)
     _order(engine, old, "CD-OLD-2", NOON - 5 * DAY)
     # The first tick: everything before it is history.
-    assert automations.review_requests(engine, NOON) == {"requested": 0, "reminded": 0}
+    assert review_jobs.review_requests(engine, NOON) == {"requested": 0, "reminded": 0}
     assert automations.repurchase_reminders(engine, NOON)["queued"] == 0
     # Live events from then on; an imported order never is one.
     fresh = customer(engine, "신규", "010-2000-0003")
     _order(engine, fresh, "CD-NEW", NOON + DAY)
     _order(engine, imported, "CD-IMP", NOON + DAY, source="import")
-    assert automations.review_requests(engine, NOON + 4 * DAY)["requested"] == 1
+    assert review_jobs.review_requests(engine, NOON + 4 * DAY)["requested"] == 1
     assert [r.customer_id for r in _requests(engine)] == [fresh]
     # The owner sees the count and confirms: the history of the window comes in, still one each.
     at = NOON + 5 * DAY
@@ -179,7 +180,7 @@ def test_history_never_triggers_until_the_owner_lets_it_in(engine: Engine, actor
     with Session(engine) as s:
         automations.include_history(s, actors["owner"], at)
         s.commit()
-    assert automations.review_requests(engine, at)["requested"] == 1
+    assert review_jobs.review_requests(engine, at)["requested"] == 1
     by_customer = Counter(r.customer_id for r in _requests(engine))
     assert by_customer == {fresh: 1, old: 1}
     with Session(engine) as s:

@@ -24,13 +24,14 @@ from core.models import (
     SubscriptionPlan,
     Template,
 )
+from core.reviews import jobs as review_jobs
 from tests.messaging.helpers import NOON, customer, go_live
 
 
 @pytest.fixture
 def store(engine: Engine) -> Engine:
     with Session(engine) as s:
-        assert automations.ensure_default_templates(s) == 17
+        assert automations.ensure_default_templates(s) == 18
         assert automations.ensure_default_templates(s) == 0  # never twice, never overwrites
         s.commit()
     go_live(engine, NOON - timedelta(days=400))  # these orders are live events, not history
@@ -157,23 +158,29 @@ def test_review_request_then_one_reminder_only_to_non_reviewers(store: Engine) -
         s.flush()
         s.add(Refund(payment_id=pay.id, order_id=refunded, amount=30_000, reason="변심", idempotency_key="r"))
         s.commit()
-    assert automations.review_requests(store, NOON) == {"requested": 1, "reminded": 0}
+    assert review_jobs.review_requests(store, NOON) == {"requested": 1, "reminded": 0}
     (request,) = [m for k, m in _messages(store).items() if k.startswith("review_request:")]
     assert request.idempotency_key == f"review_request:{cid}:{quiet}"
     assert request.variables["__orders"] == [reviewed, quiet]  # one message names both due orders
     assert early not in request.variables["__orders"] and refunded not in request.variables["__orders"]
     sender.run(store, NOON, provider=OutboxProvider())
     text = _messages(store)[request.idempotency_key].text
-    assert "CD-R, CD-Q" in text and "http://localhost:8501/review?order=CD-Q" in text
+    with Session(store) as s:  # the link is the review link (token) of the latest order's item
+        token = s.exec(
+            select(Review.token)
+            .join(OrderItem, OrderItem.id == Review.order_item_id)
+            .where(OrderItem.order_id == quiet)
+        ).one()
+    assert "CD-R, CD-Q" in text and f"http://localhost:8501/review?t={token}" in text
     with Session(store) as s:
         s.add(Review(order_id=reviewed, customer_id=cid, rating=5, body="좋아요"))
         s.commit()
     later = NOON + timedelta(days=4)
-    counts = automations.review_requests(store, later)
+    counts = review_jobs.review_requests(store, later)
     assert counts == {"requested": 0, "reminded": 1}  # CD-E is due, but the customer was asked 4 days ago
     reminder = _messages(store)[f"review_reminder:{request.id}"]
     assert reminder.variables["__orders"] == [quiet]  # the reviewed order is not asked again
-    automations.review_requests(store, later + timedelta(days=10))
+    review_jobs.review_requests(store, later + timedelta(days=10))
     assert sum(k.startswith("review_reminder:") for k in _messages(store)) == 1  # one reminder only
 
 

@@ -14,6 +14,7 @@ from core import clock, settings_store
 from core.messaging import sender
 from core.messaging.providers import OutboxProvider
 from core.models import AuditLog, Customer, Message, Template
+from core.reviews import jobs as review_jobs
 from tests.messaging.helpers import customer, queue, setup_templates
 from tests.ui_helpers import open_app, point_app_at, texts
 
@@ -165,7 +166,7 @@ def test_history_is_let_in_only_after_the_owner_sees_the_count_and_confirms(
 ) -> None:  # type: ignore[no-untyped-def]
     """설정 shows how many customers the past orders would reach; the button waits for the box."""
     from core.messaging import automations
-    from core.models import Order
+    from core.models import Order, OrderItem
 
     now = clock.now()
     with Session(store) as s:
@@ -173,16 +174,17 @@ def test_history_is_let_in_only_after_the_owner_sees_the_count_and_confirms(
         kim = s.exec(select(Customer).where(Customer.name == "김철수")).one()
         for i in range(3):
             at = now - timedelta(days=4 + i)
-            s.add(
-                Order(
-                    order_number=f"CD-H{i}",
-                    customer_id=kim.id,
-                    total_amount=1_000,
-                    status="paid",
-                    paid_at=at,
-                    ordered_at=at,
-                )
+            order = Order(
+                order_number=f"CD-H{i}",
+                customer_id=kim.id,
+                total_amount=1_000,
+                status="paid",
+                paid_at=at,
+                ordered_at=at,
             )
+            s.add(order)
+            s.flush()  # every paid order has its item: a review is asked per item (issue 20)
+            s.add(OrderItem(order_id=order.id, product_name="샴푸", quantity=1, unit_price=1_000, amount=1_000))
         s.commit()
     at = _settings_app(store, sqlite_actors["owner"])
     assert "지난 주문 3건 · 고객 1명" in texts(at)
@@ -190,6 +192,6 @@ def test_history_is_let_in_only_after_the_owner_sees_the_count_and_confirms(
     at.checkbox(key="setmsg_history_ok").check().run()
     at.button(key="setmsg_history").click().run()
     assert not at.exception and "고객 1명에게" in texts(at)
-    assert automations.review_requests(store, now)["requested"] == 1
+    assert review_jobs.review_requests(store, now)["requested"] == 1
     with Session(store) as s:
         assert s.exec(select(AuditLog).where(AuditLog.entity_id == automations.LIVE_KEY)).first()
