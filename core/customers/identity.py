@@ -22,6 +22,9 @@ from phonenumbers import NumberParseException, PhoneNumberType
 
 MAX_RAW_LENGTH = 200  # what we keep of a number we could not read ("stored as given", bounded)
 NOT_MOBILE = "휴대전화 번호 아님"
+# A person's mobile: phonenumbers also calls 012 (machine-to-machine, IoT) and 013/015 ranges MOBILE,
+# but nobody reads KakaoTalk or an SMS on a meter, so those are never a customer's number.
+PERSONAL_PREFIXES = frozenset({"010", "011", "016", "017", "018", "019"})
 _NATIONAL_MOBILE = re.compile(r"01[0-9]{8,9}")
 _SEPARATORS = re.compile(r"[\s\-.()/·‐-―−]+")
 
@@ -103,7 +106,7 @@ def _mobile_of(number: phonenumbers.PhoneNumber) -> str | None:
     if number.country_code != 82 or phonenumbers.number_type(number) != PhoneNumberType.MOBILE:
         return None
     mobile = "0" + str(number.national_number)
-    return mobile if mobile.startswith("01") and len(mobile) in (10, 11) else None
+    return mobile if mobile[:3] in PERSONAL_PREFIXES and len(mobile) in (10, 11) else None
 
 
 def identify(raw: str | None) -> PhoneIdentity:

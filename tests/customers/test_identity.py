@@ -201,18 +201,39 @@ def test_every_rendering_of_a_number_is_the_same_number(data: st.DataObject) -> 
 @settings(max_examples=3000, deadline=None)
 @given(st.text(alphabet="0123456789", min_size=10, max_size=11).map(lambda d: "01" + d[2:]))
 def test_the_fast_path_agrees_with_phonenumbers(national: str) -> None:
-    number = phonenumbers.parse(national, "KR")
-    expected = (
-        "0" + str(number.national_number) if phonenumbers.number_type(number) == PhoneNumberType.MOBILE else None
-    )
-    assert canonical_mobile(national) == expected
-    international = phonenumbers.parse("+82" + national[1:], None)
-    expected = (
-        "0" + str(international.national_number)
-        if phonenumbers.number_type(international) == PhoneNumberType.MOBILE
-        else None
-    )
-    assert canonical_mobile("+82 " + national[1:]) == expected
+    """phonenumbers decides what is a valid Korean mobile; we add one rule: a person's range."""
+
+    def personal(number: phonenumbers.PhoneNumber) -> str | None:
+        mobile = "0" + str(number.national_number)
+        is_mobile = phonenumbers.number_type(number) == PhoneNumberType.MOBILE
+        return mobile if is_mobile and mobile[:3] in PERSON_PREFIXES else None
+
+    assert canonical_mobile(national) == personal(phonenumbers.parse(national, "KR"))
+    assert canonical_mobile("+82 " + national[1:]) == personal(phonenumbers.parse("+82" + national[1:], None))
+
+
+# The ranges a person's phone is in (과학기술정보통신부 번호 체계): 010 and the older 011/016/017/018/019.
+# 012 is machine-to-machine (meters, trackers), 013 and 015 are data and paging ranges: phonenumbers
+# calls them MOBILE, but nobody reads a KakaoTalk message there, so none is ever a customer's mobile.
+PERSON_PREFIXES = ("010", "011", "016", "017", "018", "019")
+
+
+@pytest.mark.parametrize(
+    ("raw", "mobile"),
+    [
+        ("010-1234-5678", "01012345678"),
+        ("011-234-5678", "0112345678"),
+        ("016-234-5678", "0162345678"),
+        ("019-234-5678", "0192345678"),
+        ("012-0000-0000", None),  # M2M: seen as "120000000" in the bad-input property test
+        ("012-345-6789", None),
+        ("+82 12 3456 7890", None),
+        ("013-1234-5678", None),
+        ("015-1234-5678", None),
+    ],
+)
+def test_only_a_persons_range_is_a_mobile(raw: str, mobile: str | None) -> None:
+    assert canonical_mobile(raw) == mobile
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
