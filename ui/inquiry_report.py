@@ -45,6 +45,8 @@ def render(engine: Engine) -> None:
     # The report reads every inquiry of the period: computed on request, not on every queue rerun.
     if not st.toggle("리포트 계산", key="inq_rep_on"):
         st.caption("기간을 고른 뒤 '리포트 계산'을 켜세요.")
+        # return, never st.stop(): st.stop() empties Streamlit's queue of pending reruns, so a card tap
+        # sent while this full run was in progress was dropped (tests/test_desk_browser.py).
         return
     with session_scope(engine) as session:
         data = sla_report.report(session, start, end)
