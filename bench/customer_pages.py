@@ -168,7 +168,11 @@ async def _paced(base: str, codes: list[str], rate: float, seconds: float) -> li
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits, headers={"User-Agent": KAKAOTALK_UA}) as client:
         async def one(i: int) -> None:
             started = time.perf_counter()
-            answer = await client.get(f"/pay?link={codes[i % len(codes)]}")
+            try:
+                answer = await client.get(f"/pay?link={codes[i % len(codes)]}")
+            except httpx.TimeoutException:  # not answered in 30 s: counted as that, the run goes on
+                times.append(float("inf"))
+                return
             times.append(time.perf_counter() - started)
             assert answer.status_code == 200, answer.status_code
 
@@ -317,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
             runs = [after - was for after, was in zip(desk_runs, before, strict=True)]
         desks = (f" while {args.desk_sessions} 문의 sessions were open ({min(runs)}-{max(runs)} queue runs each "
                  f"in {wall:.0f} s)" if args.desk_sessions else "")
+        unanswered = sum(t == float("inf") for t in paced)
+        if unanswered:
+            desks += f", {unanswered} not answered within 30 s (counted as infinitely slow)"
         print(f"/pay at {args.rate:.0f} req/s for {args.seconds:.0f} s ({len(paced)} requests){desks}: "
               f"p50 {_ms(paced, .5):.1f} ms, p95 {_ms(paced, .95):.1f} ms, p99 {_ms(paced, .99):.1f} ms, "
               f"max {max(paced) * 1000:.1f} ms; server CPU {cpu / wall * 100:.0f}% of a core "
