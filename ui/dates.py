@@ -19,7 +19,7 @@ WEEKDAYS = "월화수목금토일"
 
 
 def day_text(day: date, today: date | None = None) -> str:
-    """ "2026년 11월 30일 (월)", and " · 오늘" on today."""
+    """A day as people write it, "2026년 11월 30일 (월)", with " · 오늘" on today."""
     text = f"{day.year}년 {day.month}월 {day.day}일 ({WEEKDAYS[day.weekday()]})"
     return f"{text} · 오늘" if day == (today or clock.today_kst()) else text
 
@@ -39,7 +39,6 @@ def day_select(
     last: date,
     empty: str | None = None,
     container=st,  # type: ignore[no-untyped-def]  # a column or st.sidebar, as st.date_input's caller had
-    help: str | None = None,  # noqa: A002 (Streamlit's own parameter name)
 ) -> date | None:
     """One day between first and last (KST days). `empty` (e.g. "전체") is offered first and picks
     None. A value outside the list falls back to the nearest end, so a default never raises."""
@@ -54,5 +53,4 @@ def day_select(
         index=options.index(value) if value in options else 0,
         format_func=lambda d: empty if d is None else day_text(d, today),
         key=key,
-        help=help,
     )
