@@ -16,7 +16,7 @@ from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import CampaignStatus, Role
 from core.money import format_krw
-from ui import campaign_guards, feedback
+from ui import campaign_guards, dates, feedback
 from ui.labels import SUBSCRIPTION_RULE_STATUS, campaign_state, rule_sentence
 from ui.tables import show_rows
 
@@ -324,7 +324,13 @@ with tab_send:
                         ),
                         highlight=lambda _: campaign.id,
                     )
-                day = st.date_input("예약 날짜", clock.today_kst(), key="cmp_sched_day")
+                day = dates.day_select(
+                    "예약 날짜",
+                    clock.today_kst(),
+                    key="cmp_sched_day",
+                    first=clock.today_kst(),
+                    last=clock.today_kst() + timedelta(days=366),
+                )
                 at = st.time_input(
                     "예약 시각 (KST)",
                     (clock.to_kst(clock.now()) + timedelta(hours=1)).time(),

@@ -12,7 +12,7 @@ from core.errors import ChannelDeskError
 from core.messaging import service
 from core.models import MessageKind, MessageStatus
 from core.models.messaging import MESSAGE_STATUS_LABELS
-from ui import feedback
+from ui import dates, feedback
 from ui.labels import template_label
 from ui.tables import show_rows
 
@@ -59,8 +59,11 @@ kind = c2.selectbox(
 )
 query = c3.text_input("고객 검색 (이름 또는 전화번호)", key="msg_customer")
 today = clock.today_kst()
-period = c4.date_input("기간 (KST)", value=(today - timedelta(days=13), today), key="msg_period")
-first_day, last_day = period if isinstance(period, tuple) and len(period) == 2 else (None, None)
+since = today - timedelta(days=366 * 2)
+first_day = dates.day_select(
+    "시작일 (KST)", today - timedelta(days=13), key="msg_from", first=since, last=today, container=c4
+)
+last_day = dates.day_select("종료일 (KST)", today, key="msg_to", first=since, last=today, container=c4)
 
 try:
     with session_scope(engine) as session:

@@ -34,7 +34,7 @@ from core.payments.import_rows import ImportRejected
 from core.payments.order_import import run_import
 from core.payments.queries import order_detail, search_orders
 from core.payments.refunds import REFUND_ROLES, refund_payment, refundable_amount, unknown_outcome_notes
-from ui import feedback
+from ui import dates, feedback
 from ui.labels import PAYMENT_METHOD_LABELS, gateway_label, method_label
 from ui.tables import show_rows
 
@@ -59,8 +59,13 @@ with tab_search:
         "결제수단", ["전체", *PAYMENT_METHOD_LABELS], key="ord_method",
         format_func=lambda v: "전체" if v == "전체" else method_label(v),
     )
-    date_from = cols[3].date_input("시작일", value=None, key="ord_from")
-    date_to = cols[4].date_input("종료일", value=None, key="ord_to")
+    since, today = clock.today_kst() - timedelta(days=366 * 5), clock.today_kst()
+    date_from = dates.day_select(
+        "시작일", None, key="ord_from", first=since, last=today, empty="전체", container=cols[3]
+    )
+    date_to = dates.day_select(
+        "종료일", None, key="ord_to", first=since, last=today, empty="전체", container=cols[4]
+    )
     try:
         with session_scope(engine) as session:
             rows = search_orders(

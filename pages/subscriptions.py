@@ -21,7 +21,7 @@ from core.models.subscriptions import (
     SubscriptionStatus,
 )
 from core.money import format_krw
-from ui import feedback
+from ui import dates, feedback
 from ui.labels import history_detail, reason_label, template_label
 from ui.tables import show_rows
 
@@ -253,11 +253,13 @@ with tab_actions:
     else:
         with st.form("sub_pause_form"):
             st.markdown("**일시정지 / 재개**")
-            resume_on = st.date_input(
-                "재개일 (비우면 직접 재개)",
-                value=None,
-                min_value=today + timedelta(days=1),
+            resume_on = dates.day_select(
+                "재개일",
+                None,
                 key="sub_pause_until",
+                first=today + timedelta(days=1),
+                last=today + timedelta(days=366),
+                empty="정하지 않음 (직접 재개)",
             )
             sure = st.checkbox("고객에게 안내됩니다. 진행할까요?", key="sub_pause_confirm")
             pause_clicked = st.form_submit_button("일시정지")

@@ -142,7 +142,7 @@ def test_night_schedule_warns_and_asks_then_says_when(sqlite_engine: Engine, sql
     at = _staff_with_segment(sqlite_engine, sqlite_actors)
     _compose(at, "야간 예약")
     day = clock.today_kst() + timedelta(days=1)
-    at.date_input(key="cmp_sched_day").set_value(day)
+    at.selectbox(key="cmp_sched_day").set_value(day)
     at.time_input(key="cmp_sched_time").set_value(time(22, 0)).run()
     assert any("야간 광고 금지 시간" in w.value and "08:00" in w.value for w in at.warning)
     assert at.button(key="cmp_schedule").disabled
@@ -158,7 +158,7 @@ def test_night_schedule_warns_and_asks_then_says_when(sqlite_engine: Engine, sql
 def test_day_schedule_has_no_night_warning(sqlite_engine: Engine, sqlite_actors) -> None:  # type: ignore[no-untyped-def]
     at = _staff_with_segment(sqlite_engine, sqlite_actors)
     _compose(at, "낮 예약")
-    at.date_input(key="cmp_sched_day").set_value(clock.today_kst() + timedelta(days=1))
+    at.selectbox(key="cmp_sched_day").set_value(clock.today_kst() + timedelta(days=1))
     at.time_input(key="cmp_sched_time").set_value(time(14, 0)).run()
     assert not any("야간" in w.value for w in at.warning)
     assert not [c for c in at.checkbox if c.key == "cmp_sched_night_ok"]

@@ -110,6 +110,59 @@ def test_tapping_a_card_opens_it_and_a_number_overrides_nothing(
     assert at.number_input(key="inq_open_id").value == 0  # the tap wins over an earlier typed number
 
 
+def _card_ids(at) -> list[int]:  # type: ignore[no-untyped-def]
+    """The phone cards in the order drawn (their 열기 buttons)."""
+    keys = [b.key for b in at.button if b.key and b.key.startswith("inq_card_")]
+    return [int(key.removeprefix("inq_card_")) for key in keys]
+
+
+@pytest.fixture
+def queue75(sqlite_engine: Engine, sqlite_actors: dict[str, Actor]) -> list[int]:
+    """75 open inquiries a minute apart, types alternating 결제 오류 / 영수증 요청: more than two pages."""
+    cs = sqlite_actors["cs"]
+    with Session(sqlite_engine) as session:
+        customer = make_customer(session, "김고객", "01077778888")
+        made = []
+        for i in range(75):
+            with clock.frozen(k("2026-11-23 08:00") + timedelta(minutes=i)):
+                kind = "payment_error" if i % 2 == 0 else "receipt_request"
+                made.append(
+                    inquiries.create_inquiry(
+                        session, cs, customer_id=customer.id, body=f"문의 {i}", inquiry_type=kind
+                    ).id
+                )
+        session.commit()
+        return made
+
+
+def test_more_cards_reach_every_open_inquiry_in_the_queue_order_under_the_filters(
+    sqlite_engine: Engine, sqlite_actors: dict[str, Actor], queue75: list[int]
+) -> None:
+    at = _page(sqlite_engine, sqlite_actors["cs"])
+    at.selectbox(key="inq_f_limit").set_value(50).run()  # a small load: 더 보기 has to load more
+    queue_order = list(at.dataframe[0].value["번호"])
+    assert len(queue_order) == 50
+    assert _card_ids(at) == queue_order[:30]  # most urgent first, as the table
+    at.button(key="inq_cards_more").click().run()
+    assert not at.exception, at.exception
+    # 60 cards is past the 50 loaded: 표시 grew to 100, and the first 50 kept their places.
+    assert at.selectbox(key="inq_f_limit").value == 100
+    full_order = list(at.dataframe[0].value["번호"])
+    assert full_order[:50] == queue_order and sorted(full_order) == sorted(queue75)
+    assert _card_ids(at) == full_order[:60]
+    assert "남은 15건" in at.button(key="inq_cards_more").label
+    at.button(key="inq_cards_more").click().run()
+    assert _card_ids(at) == full_order  # all 75, in order; nothing more to offer
+    assert not [b for b in at.button if b.key == "inq_cards_more"]
+    # Another filter starts again at one page, and 더 보기 stays inside it.
+    at.multiselect(key="inq_f_type").set_value(["receipt_request"]).run()
+    receipts = list(at.dataframe[0].value["번호"])
+    assert len(receipts) == 37 and set(receipts) == set(queue75[1::2])
+    assert _card_ids(at) == receipts[:30]
+    at.button(key="inq_cards_more").click().run()
+    assert _card_ids(at) == receipts
+
+
 # --------------------------------------------------------------------------- saved replies
 
 

@@ -94,7 +94,7 @@ def test_sales_page_has_korean_presets_a_caption_per_chart_and_the_ltv_definitio
     assert not at.exception, at.exception
     assert at.selectbox(key="sal_preset").options == [
         "오늘", "어제", "최근 7일", "최근 30일", "이번 주", "이번 달", "지난 달", "올해", "직접 선택"]
-    assert not [d for d in at.date_input if d.key == "sal_range"]  # the picker only for 직접 선택
+    assert not [s for s in at.selectbox if s.key == "sal_from"]  # the day lists only for 직접 선택
     captions = [c.value for c in at.caption]
     for start in ("기간별 순매출", "순매출이 큰 상품", "많이 팔린 상품", "기간 총매출을", "보낸 결제 링크가",
                   "LTV(고객 생애 가치) = ", "행: 첫 구매 월", "월별 정기결제"):

@@ -34,7 +34,8 @@ def metric(at, label: str):  # type: ignore[no-untyped-def]
 
 def set_range(at, first: date, last: date):  # type: ignore[no-untyped-def]
     at.selectbox(key="sal_preset").set_value("직접 선택").run()
-    at.date_input(key="sal_range").set_value((first, last)).run()
+    at.selectbox(key="sal_from").set_value(first)
+    at.selectbox(key="sal_to").set_value(last).run()
     return at
 
 

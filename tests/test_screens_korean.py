@@ -175,7 +175,7 @@ def test_campaign_screen_reads_in_korean_with_rules_a_campaign_and_its_plan(shop
 
 def test_inquiry_report_reads_in_korean_with_weeks_as_month_and_week(shop: Engine) -> None:
     at = open_app(shop, _owner(shop), "pages/inquiries.py", timeout=60)
-    at.date_input(key="inq_rep_from").set_value(clock.today_kst() - timedelta(days=90))
+    at.selectbox(key="inq_rep_from").set_value(clock.today_kst() - timedelta(days=90))
     at.toggle(key="inq_rep_on").set_value(True).run()
     _assert_korean(at)
     weeks = next(d for d in at.dataframe if "주" in d.value.columns).value["주"].tolist()

@@ -31,7 +31,8 @@ STATE_STYLE = {
     "paused": ("gray", "pause_circle"),
 }
 TYPE_COLOR = "blue"
-CARD_LIMIT = 30  # a phone shows the most urgent; the live fragment redraws them every second
+CARD_PAGE = 30  # cards per page on a phone, most urgent first; 더 보기 adds as many again
+SHOWN_OPTIONS = [50, 100, 200, 500]  # 표시: how many rows the queue loads
 
 
 def state_badge(state: str) -> str:
@@ -43,6 +44,27 @@ def state_badge(state: str) -> str:
 def _request_open(inquiry_id: int) -> None:
     """A tapped card / selected row / j·k: the next full run opens that inquiry (see _take_open_request)."""
     st.session_state["inq_open_req"] = inquiry_id
+
+
+def _more_cards(loaded: int) -> None:
+    """더 보기: CARD_PAGE more cards in the same order under the same filters. Cards past what the
+    queue loaded raise 표시 to the next size, which the fragment loads with a full run."""
+    wanted = st.session_state.get("inq_cards_shown", CARD_PAGE) + CARD_PAGE
+    st.session_state["inq_cards_shown"] = wanted
+    limit = st.session_state.get("inq_f_limit", SHOWN_OPTIONS[1])
+    if wanted > loaded and limit < SHOWN_OPTIONS[-1]:
+        st.session_state["inq_f_limit"] = next(
+            n for n in SHOWN_OPTIONS if n >= min(wanted, SHOWN_OPTIONS[-1])
+        )
+        st.session_state["inq_reload"] = True
+
+
+def _cards_for(query: dict[str, Any]) -> None:
+    """Other filters start the cards again from the first page (더 보기 counts within one filter)."""
+    filters = repr({k: v for k, v in query.items() if k != "limit"})
+    if st.session_state.get("inq_cards_filters") != filters:
+        st.session_state["inq_cards_filters"] = filters
+        st.session_state["inq_cards_shown"] = CARD_PAGE
 
 
 def _take_open_request(ids: list[int]) -> None:
@@ -167,7 +189,7 @@ def _filters(actor: Actor, staff_names: dict[int, str]) -> tuple[dict[str, Any],
         key="inq_f_assignee",
         disabled=mine,
     )
-    shown = f5.selectbox("표시", [50, 100, 200, 500], index=1, key="inq_f_limit")
+    shown = f5.selectbox("표시", SHOWN_OPTIONS, index=1, key="inq_f_limit")
     assignee_id = actor.id if mine else (assignee_choice if isinstance(assignee_choice, int) else None)
     query = {
         "types": chosen_types,
@@ -223,7 +245,8 @@ def _live_queue(engine: Engine, query: dict[str, Any], sound: bool) -> None:
     """Each second: countdowns from the cached deadlines, and two max() lookups for new inquiries and
     changes (the table re-reads only when something changed). A tap or a selected row opens."""
     ui.live_guard()
-    if "inq_open_req" in st.session_state:  # a card tapped in this fragment: open it (full run)
+    # A card tapped in this fragment opens it, 더 보기 past what is loaded loads more: both a full run.
+    if "inq_open_req" in st.session_state or st.session_state.pop("inq_reload", False):
         st.rerun(scope="app")
     now = clock.now()
     _signals(engine, query, sound, st.session_state["inq_live_rows"][1], now)
@@ -253,7 +276,8 @@ def _live_queue(engine: Engine, query: dict[str, Any], sound: bool) -> None:
                 st.rerun(scope="app")
             st.caption("행을 누르면 그 문의가 열립니다 · 단축키 J 다음, K 이전")
         with st.container(key="inq_narrow"):
-            for row in live_rows[:CARD_LIMIT]:
+            shown = min(st.session_state.get("inq_cards_shown", CARD_PAGE), len(live_rows))
+            for row in live_rows[:shown]:
                 state_value = row.state(now).value
                 with st.container(border=True, key=f"inq_card_box_{row.id}"):
                     st.markdown(
@@ -269,8 +293,19 @@ def _live_queue(engine: Engine, query: dict[str, Any], sound: bool) -> None:
                         args=(row.id,),
                         width="stretch",
                     )
-            if len(live_rows) > CARD_LIMIT:
-                st.caption(f"위 {CARD_LIMIT}건 외 {len(live_rows) - CARD_LIMIT:,}건은 필터로 좁혀 보세요.")
+            left = live_total - shown
+            limit = st.session_state.get("inq_f_limit", SHOWN_OPTIONS[1])
+            if left > 0 and (shown < len(live_rows) or limit < SHOWN_OPTIONS[-1]):
+                st.button(
+                    f"더 보기 ({min(CARD_PAGE, left):,}건 더 · 남은 {left:,}건)",
+                    key="inq_cards_more",
+                    on_click=_more_cards,
+                    args=(len(live_rows),),
+                    icon=":material/expand_more:",
+                    width="stretch",
+                )
+            elif left > 0:
+                st.caption(f"위 {shown:,}건 외 {left:,}건은 필터로 좁혀 보세요.")
     else:
         st.info("조건에 맞는 열린 문의가 없습니다.")
     st.session_state["inq_shown_ids"] = [row.id for row in live_rows]
@@ -396,6 +431,7 @@ def render(engine: Engine, actor: Actor, staff_names: dict[int, str]) -> int | N
         rows, total = inquiry_queue.queue(session, clock.now(), **query)
     ids = [row.id for row in rows]
     _take_open_request(ids)
+    _cards_for(query)
     st.session_state["inq_live_rows"] = (version.last_event_id, rows, total)
     st.session_state.setdefault("inq_seen_inquiry", version.last_inquiry_id)
     if bulk_mode:

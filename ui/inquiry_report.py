@@ -13,6 +13,7 @@ from core.db import session_scope
 from core.inquiries import report as sla_report
 from core.inquiries import sla
 from core.models.inquiries import INQUIRY_TYPE_LABELS
+from ui import dates
 from ui.labels import iso_week_text
 
 
@@ -39,12 +40,20 @@ def render(engine: Engine) -> None:
     """The period, the switch that computes the report, then its tables and the CSV download."""
     today = clock.today_kst()
     r1, r2 = st.columns(2)
-    first_day = r1.date_input("시작일", today - timedelta(days=27), key="inq_rep_from")
-    last_day = r2.date_input("종료일", today, key="inq_rep_to")
+    since = today - timedelta(days=366 * 2)
+    first_day = dates.day_select(
+        "시작일", today - timedelta(days=27), key="inq_rep_from", first=since, last=today, container=r1
+    )
+    last_day = dates.day_select("종료일", today, key="inq_rep_to", first=since, last=today, container=r2)
+    if last_day < first_day:
+        st.error("종료일이 시작일보다 빠릅니다. 기간을 다시 선택해 주세요.")
+        return
     start, end = clock.kst_day_range(first_day, last_day)
     # The report reads every inquiry of the period: computed on request, not on every queue rerun.
     if not st.toggle("리포트 계산", key="inq_rep_on"):
         st.caption("기간을 고른 뒤 '리포트 계산'을 켜세요.")
+        # return, never st.stop(): st.stop() empties Streamlit's queue of pending reruns, so a card tap
+        # sent while this full run was in progress was dropped (tests/test_desk_browser.py).
         return
     with session_scope(engine) as session:
         data = sla_report.report(session, start, end)

@@ -24,6 +24,7 @@ from core.db import session_scope
 from core.errors import ValidationFailed
 from core.money import format_krw
 from core.safe_text import csv_text
+from ui import dates
 from ui.labels import DATE_PRESETS, preset_range, week_label
 
 GRAIN_LABELS = {"day": "일별", "week": "주별", "month": "월별"}
@@ -33,6 +34,7 @@ DATA_NAME = "sal_data"
 PARTIAL = "진행 중"  # 1 on the period that holds today (KST): its figures are not final
 LABEL_LIMIT = 360  # px: a full product name ("싱글오리진 원두 200g 에티오피아") is never cut
 CUSTOM_RANGE = "직접 선택"
+FIRST_YEARS_BACK = 10  # 직접 선택 offers the days of the last ten years (3,660 in one searchable list)
 RANGE_CHOICES = [*DATE_PRESETS[:3], "최근 30일", *DATE_PRESETS[3:], CUSTOM_RANGE]
 
 
@@ -505,8 +507,12 @@ def render() -> None:
     filters = st.columns([2, 1, 2, 1])
     preset = filters[0].selectbox("기간", RANGE_CHOICES, index=RANGE_CHOICES.index("최근 30일"), key="sal_preset")
     if preset == CUSTOM_RANGE:
-        picked = filters[0].date_input(
-            "시작일 ~ 종료일", value=(today - timedelta(days=29), today), key="sal_range", format="YYYY-MM-DD"
+        since = today - timedelta(days=366 * FIRST_YEARS_BACK)
+        picked = (
+            dates.day_select(
+                "시작일", today - timedelta(days=29), key="sal_from", first=since, last=today, container=filters[0]
+            ),
+            dates.day_select("종료일", today, key="sal_to", first=since, last=today, container=filters[0]),
         )
     elif preset == "최근 30일":
         picked = (today - timedelta(days=29), today)

@@ -21,7 +21,7 @@ from core.inquiries import policy as sla_policy
 from core.inquiries import service as inquiries
 from core.inquiries import sla
 from core.models.inquiries import INQUIRY_TYPE_LABELS
-from ui import feedback
+from ui import dates, feedback
 
 CALENDAR_LABELS = {"business": "영업시간 기준", "24/7": "24시간 (휴일 포함)"}
 
@@ -147,7 +147,15 @@ def render(actor: Actor, engine: Engine) -> None:
     st.subheader("임시 휴무일")
     with st.form("sla_set_closed", clear_on_submit=True):
         c1, c2 = st.columns([1, 2])
-        day = c1.date_input("날짜", value=clock.today_kst(), key="sla_set_closed_day")
+        today = clock.today_kst()
+        day = dates.day_select(
+            "날짜",
+            today,
+            key="sla_set_closed_day",
+            first=today - timedelta(days=31),
+            last=today + timedelta(days=731),
+            container=c1,
+        )
         reason = c2.text_input("사유", key="sla_set_closed_reason", max_chars=200)
         if st.form_submit_button("휴무일 추가"):
             _apply(
