@@ -69,7 +69,9 @@ def offer(session: Session, customer_id: int, now: datetime) -> Message | None:
     inquiries = len(session.exec(select(Inquiry.id).where(Inquiry.customer_id == customer_id).limit(2)).all())
     paid = len(
         session.exec(
-            select(Order.id).where(Order.customer_id == customer_id, col(Order.status).in_(PAID_STATUSES)).limit(2)
+            select(Order.id)
+            .where(Order.customer_id == customer_id, col(Order.status).in_(PAID_STATUSES))
+            .limit(2)
         ).all()
     )
     if not is_first_contact(inquiries, paid):
