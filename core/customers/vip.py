@@ -11,8 +11,12 @@ The rule (settings key "vip_rule", owner only, audited; off until the owner sets
   needed ("all").
 
 How fresh: computed when read, from core.models.customer_summary, which every payment, refund and
-import updates in its own transaction; so a badge is current as of the screen's last read, never a
-nightly copy. The paid total is over the customer's whole history (the summary keeps no per-window
+import updates in its own transaction; so the spend bar, the orders and the window are exact as of
+the screen's read. The rank bar's cut-off (the paid total at the last top place: a count and an
+ordered scan over every active customer, ~140 ms on the 1M-order store) is kept per store and rule
+for at most THRESHOLD_TTL, and recomputed at once after a rule change or a summary refresh in this
+process (a payment through the web server); a payment recorded by the worker moves it within
+THRESHOLD_TTL. The paid total is over the customer's whole history (the summary keeps no per-window
 sums); the window bounds the last purchase, not the sum.
 
 `is_vip` is the rule as a function of values; `condition` is the same rule as SQL over the summary
@@ -41,6 +45,8 @@ LABEL = "VIP"  # the one word every screen shows (ui.labels.VIP_BADGE)
 MAX_SPEND = 10**12
 MATCHES = {"any": "둘 중 하나만 맞아도", "all": "둘 다 맞아야"}
 CS = CustomerSummary.__table__.c
+THRESHOLD_TTL = timedelta(minutes=10)
+_thresholds: dict[tuple[str, VipRule], tuple[datetime, int | None]] = {}
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ def save(session: Session, actor: Actor, raw: dict[str, Any]) -> VipRule:
     require_role(actor, Role.OWNER)
     rule = check(raw)
     settings_store.put(session, actor, SETTING_KEY, asdict(rule))
+    forget_thresholds()
     return rule
 
 
@@ -151,10 +158,26 @@ def _eligible(rule: VipRule, now: datetime) -> ColumnElement[bool]:
     return and_(CS.paid_orders >= rule.min_orders, CS.last_ordered_at >= rule.since(now))
 
 
+def forget_thresholds() -> None:
+    """Drop the kept cut-offs (the rule changed, or a customer's summary did)."""
+    _thresholds.clear()
+
+
 def top_threshold(session: Session, rule: VipRule, now: datetime) -> int | None:
-    """The paid total at the last top place among the active customers (None: no rank bar)."""
+    """The paid total at the last top place among the active customers (None: no rank bar), kept
+    for THRESHOLD_TTL per store and rule (see the module's "How fresh")."""
     if rule.top_percent is None:
         return None
+    key = (session.get_bind().url.render_as_string(hide_password=True), rule)
+    kept = _thresholds.get(key)
+    if kept is not None and timedelta(0) <= now - kept[0] < THRESHOLD_TTL:
+        return kept[1]
+    value = _top_threshold(session, rule, now)
+    _thresholds[key] = (now, value)
+    return value
+
+
+def _top_threshold(session: Session, rule: VipRule, now: datetime) -> int | None:
     active = session.execute(select(func.count()).where(_eligible(rule, now))).scalar_one()
     places = top_count(int(active), rule.top_percent)
     if places == 0:

@@ -185,7 +185,7 @@ def promise(session: Session, inquiry: Inquiry, now: datetime | None = None,
     """The answer the customer gets: received, and by when a person answers (from the SLA policy)."""
     now = now or clock.now()
     config = config or policy.load(session)
-    pol = config.policy(inquiry.type)
+    pol = config.policy(inquiry.type, vip=bool(inquiry.vip))  # a VIP is promised the VIP target
     label = INQUIRY_TYPE_LABELS.get(InquiryType(inquiry.type), "문의")
     head = f"{label} 문의가 접수되었습니다."
     within = _duration_words(pol.first_response)

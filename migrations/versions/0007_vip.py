@@ -16,8 +16,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("inquiry", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("vip", sa.Boolean(), server_default=sa.text("false"), nullable=False))
+    # A plain ADD COLUMN, not batch_alter_table: batch mode rebuilds the table for an SQL default,
+    # and dropping the old inquiry table fails on a full store (inquiry_event rows point at it).
+    # SQLite adds a NOT NULL column with a constant default in place.
+    op.add_column("inquiry", sa.Column("vip", sa.Boolean(), server_default=sa.text("false"), nullable=False))
 
 
 def downgrade() -> None:
