@@ -12,6 +12,7 @@ import streamlit as st
 import ui
 from core import campaigns, clock
 from core.accounts.auth import phone_for
+from core.customers import vip
 from core.db import session_scope
 from core.errors import ChannelDeskError
 from core.models import CampaignStatus, Role
@@ -103,6 +104,10 @@ with tab_segment:
         rule["max"] = st.number_input("최대 주문 수 (0 = 제한 없음)", 0, value=0, key="cmp_r_max") or None
     elif kind == "first_purchase":
         rule["days"] = st.number_input("최근 N일 안에 첫 구매", 1, value=30, key="cmp_r_first")
+    elif kind == "vip":
+        with session_scope(engine) as session:
+            members = vip.count(session)
+        st.caption(f"설정 → VIP 고객의 기준을 따릅니다 · 지금 {members:,}명 (문의·주문의 VIP 표시와 같은 고객)")
     rule = {k: v for k, v in rule.items() if v not in (None, "", [])}
     left, right = st.columns(2)
     if left.button("포함 조건에 추가", key="cmp_add_include"):

@@ -35,7 +35,7 @@ from core.payments.order_import import run_import
 from core.payments.queries import order_detail, search_orders
 from core.payments.refunds import REFUND_ROLES, refund_payment, refundable_amount, unknown_outcome_notes
 from ui import dates, feedback
-from ui.labels import PAYMENT_METHOD_LABELS, gateway_label, method_label
+from ui.labels import PAYMENT_METHOD_LABELS, VIP_BADGE, gateway_label, method_label, with_vip
 from ui.tables import show_rows
 
 actor = ui.current_actor()
@@ -83,7 +83,7 @@ with tab_search:
         [
             {
                 "주문번호": r["order_number"],
-                "고객": r["customer_name"],
+                "고객": with_vip(r["customer_name"], r["vip"]),
                 "연락처": phone_for(actor, r["phone"]),
                 "금액": r["total_amount"],
                 "환불": r["refunded_amount"],
@@ -101,13 +101,15 @@ with tab_search:
             [r["id"] for r in rows],
             key="ord_pick",
             format_func=lambda oid: next(
-                f"{r['order_number']} · {r['customer_name']}" for r in rows if r["id"] == oid
+                f"{r['order_number']} · {with_vip(r['customer_name'], r['vip'])}" for r in rows if r["id"] == oid
             ),
         )
         with session_scope(engine) as session:
             detail = order_detail(session, chosen)
         order, customer = detail["order"], detail["customer"]
         st.subheader(f"주문 {ui.md_escape(order.order_number)}")
+        if detail["vip"]:
+            st.markdown(f"{VIP_BADGE} 고객")
         st.caption(
             f"{ui.md_escape(customer.name) if customer else '-'} · {ORDER_STATUS_LABELS.get(order.status, order.status)} · "
             f"{format_krw(order.total_amount)} · 주문 {clock.format_kst(order.ordered_at)}"

@@ -17,6 +17,7 @@ from ui import (
     settings_messaging,
     settings_reviews,
     settings_sla,
+    settings_vip,
 )
 from ui.labels import JOB_OUTCOME_LABELS, job_counts_sentence, job_label
 from ui.tables import show_rows
@@ -25,8 +26,8 @@ actor = ui.current_actor()
 st.title("설정")
 
 feedback.show("set")
-tab_sla, tab_messaging, tab_users, tab_worker, tab_inbound, tab_customers = st.tabs(
-    ["응답 기한·영업시간", "템플릿·자동화", "사용자", "자동 작업 상태", "연동", "고객 통합"]
+tab_sla, tab_messaging, tab_users, tab_worker, tab_inbound, tab_customers, tab_vip = st.tabs(
+    ["응답 기한·영업시간", "템플릿·자동화", "사용자", "자동 작업 상태", "연동", "고객 통합", "VIP 고객"]
 )
 
 with tab_sla:
@@ -35,7 +36,7 @@ with tab_sla:
 
 with tab_messaging:
     settings_messaging.render(actor, ui.engine())
-    settings_checkout.render(actor, ui.engine())  # the refund policy on the customer's /pay page
+    settings_checkout.render(actor, ui.engine())  # the shop's refund policy and the welcome message
 
 with tab_inbound:
     settings_inbound.render(actor, ui.engine())
@@ -144,3 +145,6 @@ with tab_users:
 
 with tab_customers:
     settings_customers.render(actor, ui.engine())
+
+with tab_vip:
+    settings_vip.render(actor, ui.engine())

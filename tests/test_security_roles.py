@@ -16,6 +16,7 @@ from core import billing, campaigns, clock, settings_store
 from core.accounts import auth
 from core.accounts.actor import Actor
 from core.customers import merge as customer_merge
+from core.customers import vip
 from core.errors import ChannelDeskError, PermissionDenied
 from core.inquiries import channels, macros
 from core.inquiries import policy as sla_policy
@@ -140,6 +141,9 @@ ACTIONS: list[Action] = [
     Action("channels.new_skill_secret", OWNER_ONLY, lambda s, a, w: channels.new_skill_secret(s, a)),
     Action("checkout.set_refund_policy", OWNER_ONLY,
            lambda s, a, w: checkout.set_refund_policy(s, a, "환불 안내")),
+    Action("vip.save", OWNER_ONLY, lambda s, a, w: vip.save(s, a, {"min_spend": 300_000})),
+    Action("policy.store_vip_sla", OWNER_ONLY, lambda s, a, w: inquiries.save_vip_sla(
+        s, a, first_response_minutes=15, resolution_minutes=None)),
     Action("inquiries.save_type_keywords", OWNER_ONLY,
            lambda s, a, w: inquiries.save_type_keywords(s, a, {"refund_request": "교환"})),
     Action("inquiries.save_policy", OWNER_ONLY, lambda s, a, w: inquiries.save_policy(

@@ -162,7 +162,7 @@ def test_rules_have_include_and_exclude_lists_of_known_types():
         ({}, "빈 세그먼트"),
         ({"include": [], "exclude": [{"type": "dormant", "days": 9}]}, "빈 세그먼트"),
         ([{"type": "spent"}], "^세그먼트 조건 형식이 잘못되었습니다"),
-        ({"include": [{"type": "vip"}]}, "^알 수 없는 세그먼트 조건입니다 \\(사용 가능: 최근 N일"),
+        ({"include": [{"type": "platinum"}]}, "^알 수 없는 세그먼트 조건입니다 \\(사용 가능: 최근 N일"),
         ({"include": [{"kind": "spent"}]}, "알 수 없는 세그먼트 조건"),
         ({"include": [{"type": 3}]}, "알 수 없는 세그먼트 조건"),
         ({"include": ["spent"]}, "알 수 없는 세그먼트 조건"),
@@ -371,7 +371,7 @@ def test_a_period_names_the_value_that_is_wrong(rule, reason):
 
 def test_rule_list_errors_say_what_to_do():
     with pytest.raises(ValidationFailed) as unknown:
-        segments._rules_lists({"include": [{"type": "vip"}]})
+        segments._rules_lists({"include": [{"type": "platinum"}]})
     assert (
         str(unknown.value)
         == "알 수 없는 세그먼트 조건입니다 (사용 가능: " + ", ".join(segments.RULE_LABELS.values()) + ")"

@@ -26,7 +26,7 @@ from core.models.inquiries import INQUIRY_STATUS_LABELS, INQUIRY_TYPE_LABELS
 from core.money import format_krw
 from ui import inquiry_desk as desk
 from ui.inquiry_desk import TYPE_OPTIONS, run
-from ui.labels import gateway_label
+from ui.labels import VIP_BADGE, gateway_label
 
 WEEKDAYS = "월화수목금토일"
 EVENT_LABELS = {
@@ -87,6 +87,8 @@ def _summary(info: inquiry_queue.InquiryDetail, changed: object) -> None:
     st.subheader(f"{inquiry.id}번 문의 · {INQUIRY_TYPE_LABELS.get(inquiry.type, inquiry.type)}")
     if changed == inquiry.id:
         st.caption(":orange-badge[:material/edit: 방금 처리함]")
+    if info.vip or inquiry.vip:  # VIP now, or when they wrote (then the VIP targets time this inquiry)
+        st.markdown(f"{VIP_BADGE} 고객")
     st.text(inquiry.subject)
     nearest = info.sla.nearest
     # Two by two: a due time like "12월 4일(금) 14:30" fits whole, on a desktop and a phone.

@@ -20,6 +20,7 @@ from core.inquiries import sla
 from core.models.inquiries import INQUIRY_TYPE_LABELS
 from ui import feedback
 from ui.inquiry_desk import PAGE, TYPE_OPTIONS
+from ui.labels import VIP_BADGE, with_vip
 
 # Words, not emoji (an emoji renders as □ on a PC without an emoji font); the card list adds a
 # colored badge with a Material icon, which Streamlit ships as a font of its own.
@@ -106,7 +107,7 @@ def _table(rows: list[inquiry_queue.QueueRow], now: datetime) -> list[dict[str, 
             "남은 시간": _countdown(row, now),
             "목표": "첫 응답" if row.target == "first_response" else "해결",
             "유형": INQUIRY_TYPE_LABELS.get(row.type, row.type),
-            "고객": row.customer_name,
+            "고객": with_vip(row.customer_name, row.vip),
             "제목": row.subject,
             "담당": row.assignee_name or "미배정",
             "기한": clock.format_kst(row.due_at, with_seconds=True),
@@ -281,7 +282,7 @@ def _live_queue(engine: Engine, query: dict[str, Any], sound: bool) -> None:
                 state_value = row.state(now).value
                 with st.container(border=True, key=f"inq_card_box_{row.id}"):
                     st.markdown(
-                        f"**{row.id}번** {state_badge(state_value)} "
+                        f"**{row.id}번** {state_badge(state_value)} {VIP_BADGE if row.vip else ''} "
                         f":{TYPE_COLOR}-badge[{INQUIRY_TYPE_LABELS.get(row.type, '기타')}] "
                         f"· 남은 {_countdown(row, now)}"
                     )
@@ -391,7 +392,7 @@ def _picker(rows: list[inquiry_queue.QueueRow], ids: list[int]) -> int | None:
         index=0 if ids else None,
         key="inq_pick",
         format_func=lambda i: next(
-            f"{r.id}번 · {INQUIRY_TYPE_LABELS.get(r.type, r.type)} · {r.customer_name} · {r.subject}"
+            f"{r.id}번 · {INQUIRY_TYPE_LABELS.get(r.type, r.type)} · {with_vip(r.customer_name, r.vip)} · {r.subject}"
             for r in rows
             if r.id == i
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from core.customers import vip
 from core.messaging.default_templates import DEFAULT_TEMPLATES
 from core.models.campaigns import CAMPAIGN_STATUS_LABELS, CampaignStatus
 from core.models.orders import GATEWAY_LABELS, PAYMENT_METHOD_LABELS
@@ -177,6 +178,8 @@ def rule_sentence(rule: dict[str, Any], product_names: dict[int, str] | None = N
         return f"주문 {low or 0}회 이상"
     if kind == "first_purchase":
         return f"최근 {days}일 안에 첫 구매"
+    if kind == "vip":
+        return "VIP 고객 (설정의 VIP 기준)"
     return "알 수 없는 조건"
 
 
@@ -255,3 +258,13 @@ def history_detail(detail: dict[str, Any]) -> str:
             shown = str(value)
         parts.append(f"{HISTORY_DETAIL_LABELS[key]} {shown}")
     return " · ".join(parts)
+
+
+# ------------------------------------------------------------------ VIP
+# One word on every screen where a customer appears (core.customers.vip.LABEL).
+VIP_BADGE = f":violet-badge[:material/star: {vip.LABEL}]"
+
+
+def with_vip(name: str, is_vip: bool) -> str:
+    """A customer's name in a table cell or plain text, marked when they are VIP: "김민지 · VIP"."""
+    return f"{name} · {vip.LABEL}" if is_vip else name

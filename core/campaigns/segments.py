@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from core import clock
 from core.campaigns.tables import CPS, CS, OI, ORD, C, P, S
+from core.customers import vip
 from core.errors import ValidationFailed
 from core.models import Order, OrderItem, OrderStatus
 
@@ -39,6 +40,7 @@ RULE_LABELS = {
     "channel_friend": "채널 친구 여부",
     "order_count": "주문 횟수",
     "first_purchase": "기간 내 첫 구매",
+    "vip": "VIP 고객",
 }
 
 EXCLUSION_LABELS = {
@@ -162,6 +164,10 @@ def _repurchase_products(session: Session, rule: dict[str, Any]) -> tuple[int, i
 def _raw_rule_condition(session: Session, rule: dict[str, Any], now: datetime) -> ColumnElement[bool]:
     """One rule over the raw orders (the definition; the reference the summaries are tested against)."""
     kind = rule.get("type")
+    if kind == "vip":
+        # The shop's VIP rule (설정) is defined over the summaries (core.customers.vip, tested against
+        # its pure rule); the badge and this segment read the same condition, so their counts agree.
+        return C.id.in_(vip.vip_customer_ids(session, now))
     if kind == "spent":
         minimum = _int(rule, "min_amount", minimum=1)
         period = _period(rule, now)

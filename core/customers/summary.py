@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, insert, select, true, update
 from sqlmodel import Session
 
+from core.customers import vip
 from core.models import (
     Customer,
     CustomerProductSummary,
@@ -62,6 +63,7 @@ def rebuild(session: Session) -> None:
 
 def _recompute(session: Session, ids: list[int] | None) -> None:
     """Delete and re-derive the rows of `ids` (None: every customer)."""
+    vip.forget_thresholds()  # the VIP rank cut-off is read from these rows
 
     def of(column: Any) -> ColumnElement[bool]:
         return true() if ids is None else column.in_(ids)

@@ -115,6 +115,7 @@ def seed_demo(
         with Session(bind=connection) as session:
             customer_summary.rebuild(session)
             counts["staff_users_created"] = _ensure_demo_users(session)
+            _demo_policies(session)
             # The seeded open inquiries get their SLA deadlines like any created through the service.
             inquiries.recompute_open(session)
             session.flush()
@@ -135,6 +136,29 @@ def seed_demo(
         _fix_sequences(connection)
     analyze(engine)  # planner statistics for the seeded rows (core.db.analyze says why)
     return counts
+
+
+DEMO_REFUND_POLICY = (
+    "상품을 받은 날부터 7일 안에 교환·환불(청약철회)을 요청할 수 있어요.\n"
+    "단순 변심 반품은 왕복 배송비 6,000원을 고객님이 부담합니다. 원두는 개봉 전까지만 반품돼요.\n"
+    "상품에 문제가 있으면 받은 날부터 3개월 안에 배송비 없이 바꿔 드립니다.\n"
+    "교환·환불은 카카오톡 채널 채팅으로 주문번호와 함께 말씀해 주세요."
+)
+DEMO_VIP_RULE = {"top_percent": 2, "min_orders": 3}  # a few VIPs (17 of the default 2,000 customers)
+
+
+def _demo_policies(session: Session) -> None:
+    """The demo shop's refund policy and VIP rule, unless the owner already set their own (a --reset
+    keeps settings)."""
+    from core import settings_store
+    from core.customers import vip
+    from core.payments import checkout
+
+    owner = Actor(None, "cli", Role.OWNER)
+    if settings_store.get(session, checkout.REFUND_POLICY_KEY) is None:
+        checkout.set_refund_policy(session, owner, DEMO_REFUND_POLICY)
+    if settings_store.get(session, vip.SETTING_KEY) is None:
+        vip.save(session, owner, DEMO_VIP_RULE)
 
 
 # ----------------------------------------------------------------------------------------------

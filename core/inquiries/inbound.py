@@ -14,6 +14,8 @@ not when staff notice. One service for both channels:
 - Once: the same user with the same text within DUPLICATE_WINDOW adds nothing (Kakao delivers
   again after its 5-second timeout); the log row of the first delivery is the proof, written in the
   same transaction as the inquiry, after the customer row is locked.
+- Welcome: a new customer's first inquiry (or the number a chat customer sends later) queues the
+  welcome message with the refund policy, once ever (core.messaging.welcome).
 - The answer: the promise of the SLA policy for the type ("결제 오류 문의가 접수되었습니다. 평일
   30분 안에 답변드릴게요 (오늘 18:00까지 운영)"), from the same calendar the deadline comes from.
 
@@ -39,6 +41,7 @@ from core.accounts.actor import Actor
 from core.customers.identity import canonical_mobile, format_mobile
 from core.errors import ValidationFailed
 from core.inquiries import inbound_log, policy, service, sla
+from core.messaging import welcome
 from core.models import Customer, Inquiry, InquiryType, Order, Role
 from core.models.inquiries import INQUIRY_TYPE_LABELS
 
@@ -182,7 +185,7 @@ def promise(session: Session, inquiry: Inquiry, now: datetime | None = None,
     """The answer the customer gets: received, and by when a person answers (from the SLA policy)."""
     now = now or clock.now()
     config = config or policy.load(session)
-    pol = config.policy(inquiry.type)
+    pol = config.policy(inquiry.type, vip=bool(inquiry.vip))  # a VIP is promised the VIP target
     label = INQUIRY_TYPE_LABELS.get(InquiryType(inquiry.type), "문의")
     head = f"{label} 문의가 접수되었습니다."
     within = _duration_words(pol.first_response)
@@ -244,6 +247,7 @@ def file_message(
         session, actor, customer_id=customer.id, body=text, inquiry_type=suggested,  # type: ignore[arg-type]
         order_id=order_id, source=source, evidence=evidence,
     )
+    welcome.offer(session, customer.id, inquiry.created_at)  # type: ignore[arg-type]  # a first inquiry
     return "created", inquiry
 
 
@@ -322,6 +326,7 @@ def receive_kakao(
             _set_phone(customer, phone)
             session.add(customer)
             audit.record(session, KAKAO_ACTOR, "customer.phone_linked", "customer", customer.id)
+            welcome.offer(session, customer.id, now)  # type: ignore[arg-type]  # wrote before, had no number
             outcome_prefix = "phone_linked"
         else:  # someone else's number: proof needed, nothing linked, nothing shown
             result = Received(

@@ -28,6 +28,7 @@ from core.accounts.actor import Actor, require_role
 from core.errors import ValidationFailed
 from core.models import Customer, Inquiry, InquiryEvent, InquiryType, Order, Payment, Role
 from core.money import format_krw
+from core.payments.checkout import refund_policy
 
 SETTING_KEY = "inquiry_macros"
 MAX_MACROS = 100
@@ -42,6 +43,7 @@ VARIABLES: dict[str, str] = {
     "결제금액": "문의의 결제 금액 (예: 39,000원)",
     "환불금액": "이 문의에서 환불한 금액의 합 (예: 39,000원)",
     "담당자": "답변하는 직원의 이름",
+    "환불정책": "설정에 쓴 가게의 교환·환불 안내",
 }
 
 # `#{name}`: any name up to 20 characters without braces or line breaks.
@@ -83,6 +85,12 @@ DEFAULT_MACROS: tuple[Macro, ...] = (
         "환불 완료 안내",
         "#{고객명}님, 요청하신 주문 #{주문번호}의 #{환불금액} 환불을 처리했습니다. "
         "카드사에 따라 반영까지 3~7영업일이 걸릴 수 있습니다.",
+        (InquiryType.REFUND_REQUEST.value,),
+    ),
+    Macro(
+        "default-refund-policy",
+        "교환·환불 정책 안내",
+        "#{고객명}님, 저희 교환·환불 안내를 드립니다.\n#{환불정책}",
         (InquiryType.REFUND_REQUEST.value,),
     ),
     Macro(
@@ -250,4 +258,5 @@ def values_for(session: Session, inquiry_id: int, actor: Actor) -> dict[str, str
         "결제금액": format_krw(paid) if paid else None,
         "환불금액": format_krw(refunded) if refunded else None,
         "담당자": actor.name or None,
+        "환불정책": refund_policy(session),
     }

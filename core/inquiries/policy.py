@@ -38,6 +38,8 @@ SETTING_DEFAULTS: dict[str, Any] = {
     # SLA alerts also by message (AlimTalk/SMS through the outbox) to the CS lead's phone; see
     # AlertMessage below.
     "sla_alert_message": {"enabled": False, "phone": "", "thresholds": ["at_risk", "breached"]},
+    # Shorter targets for VIP customers' inquiries (core.customers.vip), in minutes; None: the type's.
+    "vip_sla": {"first_response_minutes": None, "resolution_minutes": None},
 }
 
 
@@ -50,9 +52,12 @@ def setting(session: Session, key: str) -> Any:
 class SlaConfig:
     policies: dict[str, sla.Policy]
     business_calendar: sla.Calendar
+    vip_first_response: timedelta | None = None
+    vip_resolution: timedelta | None = None
 
-    def policy(self, inquiry_type: str) -> sla.Policy:
-        return self.policies.get(inquiry_type) or self.policies.get("other") or sla.DEFAULT_POLICIES["other"]
+    def policy(self, inquiry_type: str, vip: bool = False) -> sla.Policy:
+        found = self.policies.get(inquiry_type) or self.policies.get("other") or sla.DEFAULT_POLICIES["other"]
+        return sla.vip_policy(found, self.vip_first_response, self.vip_resolution) if vip else found
 
     def calendar_for(self, inquiry_type: str) -> sla.Calendar:
         return sla.calendar_for(self.policy(inquiry_type), self.business_calendar)
@@ -74,7 +79,36 @@ def load(session: Session) -> SlaConfig:
         observe_public_holidays=bool(setting(session, "observe_public_holidays")),
         closed_days=closed,
     )
-    return SlaConfig(policies, calendar)
+    vip_first, vip_resolution = _vip_minutes(setting(session, "vip_sla"))
+    return SlaConfig(
+        policies,
+        calendar,
+        timedelta(minutes=vip_first) if vip_first else None,
+        timedelta(minutes=vip_resolution) if vip_resolution else None,
+    )
+
+
+def _vip_minutes(stored: Any) -> tuple[int | None, int | None]:
+    stored = stored if isinstance(stored, dict) else {}
+    return stored.get("first_response_minutes"), stored.get("resolution_minutes")
+
+
+def store_vip_sla(
+    session: Session, actor: Actor, *, first_response_minutes: int | None, resolution_minutes: int | None
+) -> None:
+    """The VIP targets (owner only, audited; None: the type's target); the caller re-times open inquiries."""
+    require_role(actor, Role.OWNER)
+    for label, minutes in (("VIP 첫 응답", first_response_minutes), ("VIP 해결", resolution_minutes)):
+        if minutes is None:
+            continue
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_POLICY_MINUTES:
+            raise ValidationFailed(f"{label} 목표는 1~{MAX_POLICY_MINUTES:,}분 사이의 정수여야 합니다: {minutes!r}")
+    settings_store.put(
+        session,
+        actor,
+        "vip_sla",
+        {"first_response_minutes": first_response_minutes, "resolution_minutes": resolution_minutes},
+    )
 
 
 MAX_POLICY_MINUTES = 366 * 24 * 60  # a target over a year is a typo, and timedelta math stays small

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from core import clock
 from core.accounts.actor import Actor
+from core.customers import vip
 from core.customers.identity import search_digits
 from core.errors import ValidationFailed
 from core.inquiries import policy, sla
@@ -46,6 +47,7 @@ class QueueRow:
     target: str  # first_response | resolution
     due_at: datetime | None
     at_risk_at: datetime | None
+    vip: bool = False  # the customer is VIP now (core.customers.vip): the badge
 
     def state(self, now: datetime) -> sla.SlaState:
         return cached_state(self.due_at, self.at_risk_at, now)
@@ -132,6 +134,7 @@ def queue(
     found = _page(InquiryStatus.OPEN.value, limit)
     if len(found) < limit:
         found += _page(InquiryStatus.WAITING_CUSTOMER.value, limit - len(found))
+    vips = vip.vip_ids(session, (r[4] for r in found), now)
     rows = [
         QueueRow(
             id=r[0],
@@ -146,6 +149,7 @@ def queue(
             target="first_response" if r[9] is None else "resolution",
             due_at=clock.as_utc(r[10]) if r[10] else None,
             at_risk_at=clock.as_utc(r[11]) if r[11] else None,
+            vip=r[4] in vips,
         )
         for r in found
     ]
@@ -161,6 +165,7 @@ class InquiryDetail:
     orders: list[Order]
     payments: list[Payment]
     staff_names: dict[int, str]
+    vip: bool = False  # the customer is VIP now (the badge; inquiry.vip is what timed the SLA)
 
 
 def detail(session: Session, inquiry_id: int, now: datetime | None = None) -> InquiryDetail:
@@ -186,7 +191,14 @@ def detail(session: Session, inquiry_id: int, now: datetime | None = None) -> In
     )
     names = {u.id: u.display_name for u in session.exec(select(StaffUser)).all()}
     return InquiryDetail(
-        inquiry, customer, events, evaluate(inquiry, events, config, now), orders, payments, names
+        inquiry,
+        customer,
+        events,
+        evaluate(inquiry, events, config, now),
+        orders,
+        payments,
+        names,
+        vip.is_vip_customer(session, inquiry.customer_id, now),
     )
 
 

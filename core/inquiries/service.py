@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from core import clock, settings_store
 from core.accounts import audit
 from core.accounts.actor import Actor, require_role
+from core.customers import vip
 from core.errors import NotFound, ValidationFailed
 from core.inquiries import macros, policy, sla
 from core.messaging import outbox
@@ -199,7 +200,9 @@ def evaluate(
     timeline = [sla.SlaEvent(clock.as_utc(e.at), e.kind) for e in events]
     if not any(e.kind == "created" for e in timeline):
         timeline.append(sla.SlaEvent(clock.as_utc(inquiry.created_at), "created"))
-    return sla.evaluate(config.policy(inquiry.type), config.business_calendar, timeline, now or clock.now())
+    return sla.evaluate(
+        config.policy(inquiry.type, vip=bool(inquiry.vip)), config.business_calendar, timeline, now or clock.now()
+    )
 
 
 def recompute(
@@ -287,6 +290,7 @@ def create_inquiry(
         source=source,
         dedupe_key=dedupe_key,
         created_at=now,
+        vip=vip.is_vip_customer(session, customer_id, now),  # VIP targets for the inquiry's life
     )
     session.add(inquiry)
     session.flush()
@@ -617,6 +621,16 @@ def save_policy(
     )
     recompute_open(session)
     return row
+
+
+def save_vip_sla(
+    session: Session, actor: Actor, *, first_response_minutes: int | None, resolution_minutes: int | None
+) -> None:
+    """The shorter targets of VIP customers' inquiries (owner only); open inquiries are re-timed."""
+    policy.store_vip_sla(
+        session, actor, first_response_minutes=first_response_minutes, resolution_minutes=resolution_minutes
+    )
+    recompute_open(session)
 
 
 def save_business_hours(

@@ -332,6 +332,18 @@ DEFAULT_POLICIES: dict[str, Policy] = {
 }
 
 
+def vip_policy(policy: Policy, first_response: timedelta | None, resolution: timedelta | None) -> Policy:
+    """A VIP inquiry's targets: each VIP target that is set and shorter than the type's replaces it
+    (a VIP never waits longer than anyone else: a 5-minute receipt target stays 5 minutes)."""
+    return Policy(
+        policy.inquiry_type,
+        min(policy.first_response, first_response) if first_response is not None else policy.first_response,
+        min(policy.resolution, resolution) if resolution is not None else policy.resolution,
+        policy.calendar,
+        policy.at_risk_share,
+    )
+
+
 def calendar_for(policy: Policy, business_calendar: Calendar) -> Calendar:
     return TWENTY_FOUR_SEVEN if policy.calendar == "24/7" else business_calendar
 

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from core import clock, settings_store
 from core.config import get_settings
 from core.db import session_scope
+from core.messaging import welcome
 from core.messaging.default_templates import DEFAULT_TEMPLATES, ensure_default_templates  # noqa: F401
 from core.messaging.outbox import enqueue
 from core.messaging.sender import CATEGORY_HINT
@@ -41,6 +42,7 @@ from core.models import (
     SubscriptionStatus,
 )
 from core.money import format_krw
+from core.payments.checkout import refund_policy
 
 AUTOMATION_DEFAULTS: dict[str, Any] = {
     "order_confirmation": {"enabled": True, "lookback_hours": 48},
@@ -54,7 +56,6 @@ AUTOMATION_DEFAULTS: dict[str, Any] = {
     },
     "repurchase": {"enabled": True, "days_before": 0, "lookback_days": 7},
     "shop": {
-        "return_policy": "상품 수령 후 7일 이내 교환·반품이 가능합니다 (단순 변심 시 왕복 배송비 고객 부담).",
         "return_address": "서울특별시 중구 세종대로 110, 채널데스크 반품센터",
         "review_url": "{base}/review?t={token}",
         "product_url": "{base}/product/{product_id}",
@@ -107,7 +108,7 @@ def order_confirmation_variables(session: Session, order: Order, shop: dict[str,
         if order.expected_ship_date
         else "추후 안내",
         "배송조회": order.tracking_url or "출고 후 안내해 드립니다",
-        "반품정책": shop["return_policy"],
+        "반품정책": refund_policy(session),  # the owner's one policy (설정)
         "반품주소": shop["return_address"],
     }
 
@@ -118,6 +119,7 @@ def enqueue_order_confirmation(session: Session, order: Order, send_after: datet
     A job passes its `now`: the sender running as of the same instant then sends it in the same tick
     (the wall clock would be a hair later than the tick's now and wait a whole tick)."""
     shop = automation_settings(session)["shop"]
+    welcome.offer(session, order.customer_id, send_after or clock.now())  # a first payment: the welcome too
     return enqueue(
         session,
         customer_id=order.customer_id,
@@ -545,7 +547,8 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
         "배송방법": "택배",
         "배송예정일": "2026-12-02",
         "배송조회": "출고 후 안내해 드립니다",
-        "반품정책": shop["return_policy"],
+        "반품정책": refund_policy(session),  # the owner's one policy (설정)
+        "환불정책": refund_policy(session),
         "반품주소": shop["return_address"],
         "리뷰링크": _link(
             shop["review_url"], token=SAMPLE_REVIEW_TOKEN, order_number="CD-20261201-0001", order_id=0

@@ -30,6 +30,18 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
         ),
     },
     {
+        # Once per customer ever, on the first contact (core/messaging/welcome.py): the refund policy up front.
+        "key": "welcome",
+        "name": "첫 인사 (환불 정책 안내)",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": (
+            "#{고객명}님, 반갑습니다. 찾아 주셔서 감사합니다.\n"
+            "주문 전에 알아 두시면 좋은 교환·환불 안내입니다.\n"
+            "#{환불정책}\n"
+            "궁금한 점은 언제든 이 채널 채팅으로 물어봐 주세요."
+        ),
+    },
+    {
         "key": "review_request",
         "name": "리뷰 요청",
         "kind": MessageKind.INFORMATIONAL,

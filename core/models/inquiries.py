@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from core.models.base import json_field, utc_field
@@ -84,6 +84,9 @@ class Inquiry(InquiryBase, table=True):
     assignee_id: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
     source: str = Field(default="staff", max_length=20)  # INQUIRY_SOURCE_LABELS' keys
     dedupe_key: str | None = Field(default=None, max_length=120, unique=True)
+    # The customer was VIP when they wrote (core.customers.vip): the VIP SLA targets apply, kept for
+    # the inquiry's life so a deadline never moves because of a purchase made meanwhile.
+    vip: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     created_at: datetime = utc_field(default_now=True)
     first_response_at: datetime | None = utc_field()
     resolved_at: datetime | None = utc_field()

@@ -6,7 +6,10 @@ from the store (the link and its product), never from the browser. A link sells 
 the difference is shown as the discount, so the customer sees 정가, 할인 and the total they pay.
 
 The refund policy is the owner's text from 설정 (settings key `refund_policy`), with a default that
-states the legal minimum (전자상거래법 제17조: 7 days from delivery for a change of mind).
+states the legal minimum (전자상거래법 제17조: 7 days from delivery for a change of mind) and how to
+ask (the channel chat). It is the shop's one refund policy: /pay and /help show it, the order
+confirmation, the welcome message and the 문의 macros (#{환불정책}) carry it. A message variable is
+at most 500 characters (core.messaging.templates), so the policy is kept shorter than that.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from core.models import Order, PaymentLink, PaymentLinkStatus, PaymentStatus, Pr
 from core.models.orders import Payment
 
 REFUND_POLICY_KEY = "refund_policy"
-REFUND_POLICY_MAX = 2000
+REFUND_POLICY_MAX = 400  # it rides in AlimTalk variables (≤ 500 characters) and a 1,000-character message
 DEFAULT_REFUND_POLICY = (
-    "상품을 받은 날부터 7일 안에 교환·환불을 요청할 수 있습니다. "
+    "상품을 받은 날부터 7일 안에 교환·환불(청약철회)을 요청할 수 있습니다. "
     "단순 변심에 의한 반품은 왕복 배송비를 고객님이 부담합니다. "
     "상품에 문제가 있으면 받은 날부터 3개월 안에(문제를 안 날부터 30일 안에) 배송비 없이 교환·환불해 드립니다. "
-    "결제 취소는 카카오페이로 결제한 수단으로 돌려드립니다."
+    "결제 취소는 카카오페이로 결제한 수단으로 돌려드립니다. "
+    "교환·환불은 카카오톡 채널 채팅으로 주문번호와 함께 말씀해 주세요."
 )
 METHOD_LABELS = {"CARD": "카드", "MONEY": "카카오머니"}
 
@@ -78,7 +82,6 @@ class CheckoutView:
     expires_at: datetime | None
     needs_contact: bool
     checking: bool  # an approve's answer is being looked up: no new payment may start
-    refund_policy: str
     receipt: Receipt | None
 
     @property
@@ -119,6 +122,5 @@ def checkout_view(session: Session, link: PaymentLink) -> CheckoutView:
         expires_at=link.expires_at,
         needs_contact=link.customer_id is None,
         checking=checking,
-        refund_policy=refund_policy(session),
         receipt=receipt,
     )

@@ -9,6 +9,7 @@ from sqlalchemy import and_, exists, func, or_
 from sqlmodel import Session, select
 
 from core import clock
+from core.customers import vip
 from core.customers.identity import canonical_mobile, format_mobile
 from core.errors import NotFound
 from core.messaging.default_templates import DEFAULT_TEMPLATES
@@ -80,6 +81,7 @@ def search_orders(
                 Order.refunded_amount,
                 Order.ordered_at,
                 Order.source,
+                Order.customer_id,
                 Customer.name,
                 Customer.phone,
             )
@@ -113,6 +115,7 @@ def search_orders(
             rows += run(Order.customer_id.in_(customer_ids), indexed=False)  # type: ignore[attr-defined]
         unique = {row.id: row for row in rows}
         rows = sorted(unique.values(), key=lambda row: row.ordered_at, reverse=True)
+    vips = vip.vip_ids(session, (r.customer_id for r in rows[:limit]))
     return [
         {
             "id": r.id,
@@ -124,6 +127,7 @@ def search_orders(
             "status": r.status,
             "ordered_at": r.ordered_at,
             "source": r.source,
+            "vip": r.customer_id in vips,
         }
         for r in rows[:limit]
     ]
@@ -191,4 +195,5 @@ def order_detail(session: Session, order_id: int) -> dict[str, Any]:
         "refunds": refunds,
         "messages": messages,
         "timeline": timeline,
+        "vip": vip.is_vip_customer(session, order.customer_id),
     }

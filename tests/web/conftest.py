@@ -14,6 +14,7 @@ import web.hooks
 from core import settings_store
 from core.accounts.actor import Actor
 from core.models import Role
+from web.customer import render
 from web.hooks import kakao_skill
 
 SECRET = "skill-secret-0123456789-abcdef"
@@ -31,6 +32,7 @@ def _fresh_secret_cache() -> Iterator[None]:
 def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """server.app with its routes writing to the test store (no lifespan: the store is migrated)."""
     monkeypatch.setattr(web.hooks, "engine", lambda: engine)
+    monkeypatch.setattr(render, "engine", lambda: engine)  # the pages' refund policy (base.html) reads here
     monkeypatch.setattr(server, "_engine", lambda: engine)
     with Session(engine) as session:
         settings_store.put(session, OWNER, kakao_skill.SECRET_SETTING, SECRET)

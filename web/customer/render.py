@@ -57,12 +57,22 @@ def engine() -> Engine:
     return get_engine(get_settings().database_url)
 
 
-def shop_context() -> dict[str, str]:
-    """The shop's name and contact, shown on every customer page (trust, seed 003)."""
+def shop_context() -> dict[str, Any]:
+    """The shop's name and contact, shown on every customer page (trust, seed 003), and its refund
+    policy, read only when a page shows it (base.html's refund_policy block; a message page does not)."""
     from core.config import get_settings
 
     settings = get_settings()
-    return {"shop_name": settings.shop_name, "shop_phone": settings.shop_phone}
+    return {"shop_name": settings.shop_name, "shop_phone": settings.shop_phone, "refund_policy": _refund_policy}
+
+
+def _refund_policy() -> str:
+    """The owner's refund policy from 설정 (core.payments.checkout), or its default."""
+    from core.db import read_scope
+    from core.payments.checkout import refund_policy
+
+    with read_scope(engine()) as session:
+        return refund_policy(session)
 
 
 def render_html(template: str, **context: Any) -> str:
