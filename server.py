@@ -36,6 +36,7 @@ from core.demo.seed import DEMO_PASSWORD, DEMO_USERS
 from web.customer import go as customer_go
 from web.customer import help as customer_help
 from web.customer import pay as customer_pay
+from web.customer import referral as customer_referral
 from web.hooks import kakao_skill, toss
 
 LOGIN_PATH = "/auth/login"
@@ -238,6 +239,7 @@ ROUTES = [
     Route(customer_help.PATH, customer_help.help_page, methods=["GET", "POST"]),
     Route(customer_pay.PATH, customer_pay.pay, methods=["GET", "POST"]),
     Route(customer_go.PATH, customer_go.go, methods=["GET"]),
+    Route(customer_referral.PATH, customer_referral.referral, methods=["GET"]),
 ]
 
 app = st.App("app.py", routes=ROUTES, middleware=[Middleware(LoginGate)], lifespan=lifespan)

@@ -40,6 +40,7 @@ from core.models import (
     SubscriptionStatus,
 )
 from core.money import format_krw
+from core.rewards.referral import referral_code_for, referral_url
 
 AUTOMATION_DEFAULTS: dict[str, Any] = {
     "order_confirmation": {"enabled": True, "lookback_hours": 48},
@@ -89,8 +90,9 @@ def order_confirmation_variables(session: Session, order: Order, shop: dict[str,
     customer = session.get(Customer, order.customer_id)
     items = session.execute(
         select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
-    ).scalars()
+    ).scalars().all()
     lines = [f"- {i.product_name} x {i.quantity}: {format_krw(i.amount)}" for i in items]
+    product_id = next((i.product_id for i in items if i.product_id is not None), None)
     return {
         "고객명": customer.name if customer else "고객",
         "주문번호": order.order_number,
@@ -103,6 +105,7 @@ def order_confirmation_variables(session: Session, order: Order, shop: dict[str,
         "배송조회": order.tracking_url or "출고 후 안내해 드립니다",
         "반품정책": shop["return_policy"],
         "반품주소": shop["return_address"],
+        "추천링크": referral_url(referral_code_for(session, order.customer_id), product_id),
     }
 
 
