@@ -13,12 +13,12 @@ from core.rewards.service import release_discounts
 # A KakaoPay tid lives about 15 minutes: a checkout still READY an hour after its discount was held
 # was abandoned (the tab closed); its approve can no longer come.
 ABANDONED_AFTER = timedelta(hours=1)
-GIVEN_UP = (PaymentLinkStatus.QUIT.value, PaymentLinkStatus.FAILED.value, PaymentLinkStatus.EXPIRED.value)
 
 
 def release_abandoned_discounts(engine: Engine, now: datetime) -> dict[str, int]:
-    """Coupons and points held by checkouts that were given up (quit, failed, expired) or abandoned
-    (no approve an hour after the hold) are free again. Never one whose approve was sent."""
+    """Coupons and points held by checkouts that expired or were abandoned (no approve an hour after
+    the hold) are free again; never one whose approve was sent. (A cancel or fail return releases at
+    once, on the page: web/customer/pay.py.)"""
     stale = now - ABANDONED_AFTER
 
     def holds(since: datetime | None):  # type: ignore[no-untyped-def]
@@ -42,7 +42,7 @@ def release_abandoned_discounts(engine: Engine, now: datetime) -> dict[str, int]
                 PaymentLink.id.in_(holds(None)),  # type: ignore[union-attr]
                 PaymentLink.status != PaymentLinkStatus.PAID.value,
                 or_(Payment.id.is_(None), Payment.status == PaymentStatus.READY.value),  # type: ignore[union-attr]
-                or_(PaymentLink.status.in_(GIVEN_UP), PaymentLink.id.in_(holds(stale))),  # type: ignore[attr-defined,union-attr]
+                or_(PaymentLink.status == PaymentLinkStatus.EXPIRED.value, PaymentLink.id.in_(holds(stale))),  # type: ignore[attr-defined,union-attr]
             )
             .limit(1000)
         ).all()

@@ -89,9 +89,11 @@ def reward_choice(value: Any) -> RewardChoice:
     amount, days = value.get("amount"), value.get("valid_days", 30)
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_REWARD_AMOUNT:
         raise ValueError(f"보상 금액은 1~{MAX_REWARD_AMOUNT:,} 사이의 정수로 입력하세요")
+    if kind == "points":
+        return RewardChoice(kind=kind, amount=amount, valid_days=0)
     if isinstance(days, bool) or not isinstance(days, int) or not 0 < days <= MAX_VALID_DAYS:
         raise ValueError(f"쿠폰 유효기간은 1~{MAX_VALID_DAYS:,}일로 입력하세요")
-    return RewardChoice(kind=kind, amount=amount, valid_days=days if kind == "coupon" else 0)
+    return RewardChoice(kind=kind, amount=amount, valid_days=days)
 
 
 def coupon_refusal(
