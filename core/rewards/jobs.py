@@ -23,10 +23,12 @@ def release_abandoned_discounts(engine: Engine, now: datetime) -> dict[str, int]
 
     def holds(since: datetime | None):  # type: ignore[no-untyped-def]
         coupons = select(Coupon.payment_link_id).where(
-            Coupon.payment_link_id.is_not(None), Coupon.redeemed_order_id.is_(None)  # type: ignore[union-attr]
+            Coupon.payment_link_id.is_not(None),
+            Coupon.redeemed_order_id.is_(None),  # type: ignore[union-attr]
         )
         points = select(PointEntry.payment_link_id).where(
-            PointEntry.payment_link_id.is_not(None), PointEntry.order_id.is_(None)  # type: ignore[union-attr]
+            PointEntry.payment_link_id.is_not(None),
+            PointEntry.order_id.is_(None),  # type: ignore[union-attr]
         )
         if since is not None:
             coupons = coupons.where(Coupon.redeemed_at <= since)  # type: ignore[operator]

@@ -31,10 +31,13 @@ def customer_timeline(session: Session, customer_id: int) -> list[dict[str, Any]
     entries: list[dict[str, Any]] = []
     for coupon in session.scalars(select(Coupon).where(Coupon.customer_id == customer_id)):
         why = REWARD_REASON_LABELS.get(coupon.reason, coupon.reason)
-        entries.append({"at": coupon.issued_at,
-                        "event": f"쿠폰 발급 {format_krw(coupon.amount)} ({why}, {coupon.code})"})
+        entries.append(
+            {"at": coupon.issued_at, "event": f"쿠폰 발급 {format_krw(coupon.amount)} ({why}, {coupon.code})"}
+        )
         if coupon.redeemed_order_id is not None and coupon.redeemed_at is not None:
-            entries.append({"at": coupon.redeemed_at, "event": f"쿠폰 사용 {format_krw(coupon.amount)} ({coupon.code})"})
+            entries.append(
+                {"at": coupon.redeemed_at, "event": f"쿠폰 사용 {format_krw(coupon.amount)} ({coupon.code})"}
+            )
     for entry in session.scalars(select(PointEntry).where(PointEntry.customer_id == customer_id)):
         why = REWARD_REASON_LABELS.get(entry.reason, entry.reason)
         sign = "적립" if entry.amount > 0 else "사용"
@@ -65,19 +68,24 @@ def referral_panel(session: Session, start: datetime, end: datetime, *, top: int
     credited = (
         select(Referral.referrer_id, Order.total_amount, Order.refunded_amount)
         .join(Order, Order.id == Referral.order_id)
-        .where(Referral.status == ReferralStatus.CREDITED.value, Referral.credited_at >= start,  # type: ignore[operator]
-               Referral.credited_at < end)  # type: ignore[operator]
+        .where(
+            Referral.status == ReferralStatus.CREDITED.value,
+            Referral.credited_at >= start,  # type: ignore[operator]
+            Referral.credited_at < end,
+        )  # type: ignore[operator]
         .subquery()
     )
     net = credited.c.total_amount - credited.c.refunded_amount
     count, revenue = session.execute(select(func.count(), func.coalesce(func.sum(net), 0))).one()
     coupons = session.scalar(
-        select(func.coalesce(func.sum(Coupon.amount), 0))
-        .where(Coupon.reason == "referral", Coupon.issued_at >= start, Coupon.issued_at < end)
+        select(func.coalesce(func.sum(Coupon.amount), 0)).where(
+            Coupon.reason == "referral", Coupon.issued_at >= start, Coupon.issued_at < end
+        )
     )
     points = session.scalar(
-        select(func.coalesce(func.sum(PointEntry.amount), 0))
-        .where(PointEntry.reason == "referral", PointEntry.created_at >= start, PointEntry.created_at < end)
+        select(func.coalesce(func.sum(PointEntry.amount), 0)).where(
+            PointEntry.reason == "referral", PointEntry.created_at >= start, PointEntry.created_at < end
+        )
     )
     leaders = session.execute(
         select(Customer.name, func.count(), func.sum(net))
@@ -91,15 +99,19 @@ def referral_panel(session: Session, start: datetime, end: datetime, *, top: int
         orders=int(count),
         revenue=int(revenue),
         rewards_paid=int(coupons or 0) + int(points or 0),
-        top_referrers=[{"고객": name, "추천 주문": n, "추천 매출": int(amount or 0)} for name, n, amount in leaders],
+        top_referrers=[
+            {"고객": name, "추천 주문": n, "추천 매출": int(amount or 0)} for name, n, amount in leaders
+        ],
     )
 
 
 def recent_coupons(session: Session, limit: int = 200) -> list[dict[str, Any]]:
     """Coupons newest first, for 설정 → 리워드 (Korean column names)."""
     rows = session.execute(
-        select(Coupon, Customer.name).join(Customer, Customer.id == Coupon.customer_id)
-        .order_by(Coupon.issued_at.desc(), Coupon.id.desc()).limit(limit)  # type: ignore[union-attr]
+        select(Coupon, Customer.name)
+        .join(Customer, Customer.id == Coupon.customer_id)
+        .order_by(Coupon.issued_at.desc(), Coupon.id.desc())
+        .limit(limit)  # type: ignore[union-attr]
     ).all()
     return [
         {
@@ -124,7 +136,9 @@ def share_url(session: Session, customer_id: int, order_id: int | None) -> str |
     product_id = None
     if order_id is not None:
         product_id = session.scalar(
-            select(OrderItem.product_id).where(OrderItem.order_id == order_id, OrderItem.product_id.is_not(None))  # type: ignore[union-attr]
-            .order_by(OrderItem.id).limit(1)
+            select(OrderItem.product_id)
+            .where(OrderItem.order_id == order_id, OrderItem.product_id.is_not(None))  # type: ignore[union-attr]
+            .order_by(OrderItem.id)
+            .limit(1)
         )
     return referral_url(code, product_id)

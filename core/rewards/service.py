@@ -61,6 +61,7 @@ IN_FLIGHT = (PaymentStatus.UNKNOWN.value, PaymentStatus.APPROVED.value)  # an ap
 
 # ------------------------------------------------------------------ the owner's settings
 
+
 @dataclass(frozen=True)
 class RewardSettings:
     review: rules.RewardChoice
@@ -135,7 +136,10 @@ def grant(
             )
         else:
             row = PointEntry(
-                customer_id=customer_id, amount=choice.amount, reason=reason.value, source_key=source_key,
+                customer_id=customer_id,
+                amount=choice.amount,
+                reason=reason.value,
+                source_key=source_key,
                 created_at=now,
             )
         try:
@@ -148,8 +152,15 @@ def grant(
                 return existing
             continue
         audit.record(
-            session, SYSTEM_ACTOR, f"reward.{choice.kind}", choice.kind, row.id,
-            customer_id=customer_id, amount=choice.amount, reason=reason.value, source_key=source_key,
+            session,
+            SYSTEM_ACTOR,
+            f"reward.{choice.kind}",
+            choice.kind,
+            row.id,
+            customer_id=customer_id,
+            amount=choice.amount,
+            reason=reason.value,
+            source_key=source_key,
         )
         return row
     raise RuntimeError("could not draw a free coupon code")
@@ -167,11 +178,17 @@ def issue_coupon(
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None
     coupon = grant(
-        session, customer_id=customer_id, choice=choice, reason=RewardReason.MANUAL,
-        source_key=f"manual:{secrets.token_hex(8)}", now=now,
+        session,
+        customer_id=customer_id,
+        choice=choice,
+        reason=RewardReason.MANUAL,
+        source_key=f"manual:{secrets.token_hex(8)}",
+        now=now,
     )
     assert isinstance(coupon, Coupon)
-    audit.record(session, actor, "coupon.issue", "coupon", coupon.id, customer_id=customer_id, amount=coupon.amount)
+    audit.record(
+        session, actor, "coupon.issue", "coupon", coupon.id, customer_id=customer_id, amount=coupon.amount
+    )
     return coupon
 
 
@@ -187,12 +204,17 @@ def reward_for_review(session: Session, *, review_id: int, now: datetime) -> Gra
     if review is None or not (review.body or "").strip():
         return None
     return grant(
-        session, customer_id=review.customer_id, choice=reward_settings(session).review,
-        reason=RewardReason.REVIEW, source_key=review_source_key(review), now=now,
+        session,
+        customer_id=review.customer_id,
+        choice=reward_settings(session).review,
+        reason=RewardReason.REVIEW,
+        source_key=review_source_key(review),
+        now=now,
     )
 
 
 # ------------------------------------------------------------------ discounts on a checkout
+
 
 @dataclass(frozen=True)
 class CheckoutDiscount:
@@ -252,8 +274,15 @@ def release_discounts(session: Session, link: PaymentLink) -> int:
         delete(PointEntry).where(PointEntry.payment_link_id == link.id, PointEntry.order_id.is_(None))  # type: ignore[union-attr]
     )
     _set_link_amount(session, link, link.amount + held.total)
-    audit.record(session, SYSTEM_ACTOR, "reward.release", "payment_link", link.id,
-                 coupon=held.coupon_code, points=held.points)
+    audit.record(
+        session,
+        SYSTEM_ACTOR,
+        "reward.release",
+        "payment_link",
+        link.id,
+        coupon=held.coupon_code,
+        points=held.points,
+    )
     return held.total
 
 
@@ -306,9 +335,13 @@ def apply_discounts(
         if coupon is None:
             raise ValidationFailed("없는 쿠폰 번호입니다. 받은 쿠폰 번호를 다시 확인해 주세요.")
         refusal = rules.coupon_refusal(
-            order_amount=link.amount, coupon_amount=coupon.amount, coupon_customer_id=coupon.customer_id,
-            buyer_id=buyer.id if buyer else -1, expires_at=coupon.expires_at,
-            redeemed=coupon.redeemed_at is not None, now=now,
+            order_amount=link.amount,
+            coupon_amount=coupon.amount,
+            coupon_customer_id=coupon.customer_id,
+            buyer_id=buyer.id if buyer else -1,
+            expires_at=coupon.expires_at,
+            redeemed=coupon.redeemed_at is not None,
+            now=now,
         )
         if refusal:
             raise ValidationFailed(refusal)
@@ -326,19 +359,36 @@ def apply_discounts(
         # one customer never spend the same balance.
         session.execute(select(Customer.id).where(Customer.id == buyer.id).with_for_update())
         points = rules.points_to_use(
-            order_amount=link.amount, coupon_amount=coupon_amount, balance=points_balance(session, buyer.id)  # type: ignore[arg-type]
+            order_amount=link.amount,
+            coupon_amount=coupon_amount,
+            balance=points_balance(session, buyer.id),  # type: ignore[arg-type]
         )
         if points:
-            session.add(PointEntry(
-                customer_id=buyer.id, amount=-points, reason=RewardReason.REDEMPTION.value,
-                source_key=f"redeem:link:{link.id}", payment_link_id=link.id, created_at=now,
-            ))
+            session.add(
+                PointEntry(
+                    customer_id=buyer.id,
+                    amount=-points,
+                    reason=RewardReason.REDEMPTION.value,
+                    source_key=f"redeem:link:{link.id}",
+                    payment_link_id=link.id,
+                    created_at=now,
+                )
+            )
     if use_points and not typed and not points:
         raise ValidationFailed("사용할 수 있는 포인트가 없습니다.")
     held = CheckoutDiscount(coupon_code=coupon_code_used, coupon_amount=coupon_amount, points=points)
     _set_link_amount(session, link, link.amount - held.total)
-    audit.record(session, SYSTEM_ACTOR, "reward.hold", "payment_link", link.id,
-                 coupon=coupon_code_used, coupon_amount=coupon_amount, points=points, amount=link.amount)
+    audit.record(
+        session,
+        SYSTEM_ACTOR,
+        "reward.hold",
+        "payment_link",
+        link.id,
+        coupon=coupon_code_used,
+        coupon_amount=coupon_amount,
+        points=points,
+        amount=link.amount,
+    )
     session.flush()
     return held
 
@@ -347,18 +397,25 @@ def settle_checkout(session: Session, link: PaymentLink, order: Order, payment: 
     """The paid order takes what its checkout held (in the payment's transaction), then a referral
     visit behind this checkout is credited. Registered as a payment-link hook (core.rewards)."""
     coupon = session.scalars(
-        select(Coupon).where(Coupon.payment_link_id == link.id, Coupon.redeemed_order_id.is_(None),  # type: ignore[union-attr]
-                             Coupon.redeemed_at.is_not(None))  # type: ignore[union-attr]
+        select(Coupon).where(
+            Coupon.payment_link_id == link.id,
+            Coupon.redeemed_order_id.is_(None),  # type: ignore[union-attr]
+            Coupon.redeemed_at.is_not(None),
+        )  # type: ignore[union-attr]
     ).first()
     if coupon is not None:
         coupon.redeemed_order_id = order.id
         session.add(coupon)
-    spent = session.execute(
-        update(PointEntry)
-        .where(PointEntry.payment_link_id == link.id, PointEntry.order_id.is_(None))  # type: ignore[union-attr]
-        .values(order_id=order.id)
-        .returning(PointEntry.amount)
-    ).scalars().all()
+    spent = (
+        session.execute(
+            update(PointEntry)
+            .where(PointEntry.payment_link_id == link.id, PointEntry.order_id.is_(None))  # type: ignore[union-attr]
+            .values(order_id=order.id)
+            .returning(PointEntry.amount)
+        )
+        .scalars()
+        .all()
+    )
     discount = (coupon.amount if coupon else 0) - sum(spent)
     if discount:
         order.discount_amount = discount
@@ -368,6 +425,7 @@ def settle_checkout(session: Session, link: PaymentLink, order: Order, payment: 
 
 
 # ------------------------------------------------------------------ referrals
+
 
 def _referral_product(session: Session, referrer_id: int, product_id: int | None) -> Product:
     if product_id is not None:
@@ -406,8 +464,11 @@ def visit_referral(
     product = _referral_product(session, owner.customer_id, product_id)
     if previous is not None:
         visit, link = previous
-        if (link.product_id == product.id and link.status in payment_links.OPEN_STATUSES
-                and (link.expires_at is None or link.expires_at > now)):
+        if (
+            link.product_id == product.id
+            and link.status in payment_links.OPEN_STATUSES
+            and (link.expires_at is None or link.expires_at > now)
+        ):
             return link
     first_visit = previous[0].visited_at if previous is not None else now
     link = payment_links.create_payment_link(session, REFERRAL_ACTOR, product_id=product.id)
@@ -419,37 +480,66 @@ def visit_referral(
 def credit_referral(session: Session, link: PaymentLink, order: Order, *, now: datetime) -> Referral | None:
     """The purchase behind a referral visit: the referrer's reward and thanks, once, or the reason not."""
     visit = session.scalars(
-        select(Referral).where(Referral.payment_link_id == link.id, Referral.status == ReferralStatus.VISITED.value)
+        select(Referral).where(
+            Referral.payment_link_id == link.id, Referral.status == ReferralStatus.VISITED.value
+        )
     ).first()
     if visit is None:
         return None
     buyer = session.get(Customer, order.customer_id)
     assert buyer is not None
     earlier = session.scalar(select(exists().where(Order.customer_id == buyer.id, Order.id != order.id)))
-    loop = session.scalar(select(exists().where(
-        Referral.referrer_id == buyer.id, Referral.referred_customer_id == visit.referrer_id,
-        Referral.status == ReferralStatus.CREDITED.value,
-    )))
+    loop = session.scalar(
+        select(
+            exists().where(
+                Referral.referrer_id == buyer.id,
+                Referral.referred_customer_id == visit.referrer_id,
+                Referral.status == ReferralStatus.CREDITED.value,
+            )
+        )
+    )
     refusal = rules.referral_refusal(
-        referrer_id=visit.referrer_id, buyer_id=buyer.id,  # type: ignore[arg-type]
+        referrer_id=visit.referrer_id,
+        buyer_id=buyer.id,  # type: ignore[arg-type]
         buyer_is_new=buyer.created_at >= visit.visited_at and not earlier,
-        buyer_referred_referrer=bool(loop), visited_at=visit.visited_at, paid_at=now,
+        buyer_referred_referrer=bool(loop),
+        visited_at=visit.visited_at,
+        paid_at=now,
     )
     status = ReferralStatus.REFUSED if refusal else ReferralStatus.CREDITED
     moved = session.execute(
         update(Referral)
         .where(Referral.id == visit.id, Referral.status == ReferralStatus.VISITED.value)  # type: ignore[arg-type]
-        .values(status=status.value, referred_customer_id=buyer.id, order_id=order.id, refusal=refusal,
-                credited_at=None if refusal else now)
+        .values(
+            status=status.value,
+            referred_customer_id=buyer.id,
+            order_id=order.id,
+            refusal=refusal,
+            credited_at=None if refusal else now,
+        )
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         return None
-    audit.record(session, SYSTEM_ACTOR, f"referral.{status.value}", "referral", visit.id,
-                 order_id=order.id, referrer_id=visit.referrer_id, refusal=refusal)
+    audit.record(
+        session,
+        SYSTEM_ACTOR,
+        f"referral.{status.value}",
+        "referral",
+        visit.id,
+        order_id=order.id,
+        referrer_id=visit.referrer_id,
+        refusal=refusal,
+    )
     if refusal is None:
         choice = reward_settings(session).referral
-        reward = grant(session, customer_id=visit.referrer_id, choice=choice, reason=RewardReason.REFERRAL,
-                       source_key=f"referral:{order.id}", now=now)
+        reward = grant(
+            session,
+            customer_id=visit.referrer_id,
+            choice=choice,
+            reason=RewardReason.REFERRAL,
+            source_key=f"referral:{order.id}",
+            now=now,
+        )
         _thank(session, visit.referrer_id, order, reward)
     session.refresh(visit)
     return visit

@@ -45,16 +45,31 @@ def test_a_typed_coupon_code_is_normalised_or_refused(typed: str | None, found: 
 
 @pytest.mark.parametrize(
     ("code", "ok"),
-    [("ABCD2345", True), ("abcd2345", False), ("ABCD234", False), ("ABCD23456", False), ("ABCD234O", False),
-     ("../../et", False), ("", False), (None, False)],
+    [
+        ("ABCD2345", True),
+        ("abcd2345", False),
+        ("ABCD234", False),
+        ("ABCD23456", False),
+        ("ABCD234O", False),
+        ("../../et", False),
+        ("", False),
+        (None, False),
+    ],
 )
 def test_referral_codes(code: str | None, ok: bool) -> None:
     assert rules.valid_referral_code(code) is ok
 
 
 def _refusal(**changes: object) -> str | None:
-    values: dict[str, object] = dict(order_amount=39_000, coupon_amount=3_000, coupon_customer_id=1, buyer_id=1,
-                                     expires_at=NOW + timedelta(days=1), redeemed=False, now=NOW)
+    values: dict[str, object] = dict(
+        order_amount=39_000,
+        coupon_amount=3_000,
+        coupon_customer_id=1,
+        buyer_id=1,
+        expires_at=NOW + timedelta(days=1),
+        redeemed=False,
+        now=NOW,
+    )
     values.update(changes)
     return rules.coupon_refusal(**values)  # type: ignore[arg-type]
 
@@ -107,8 +122,14 @@ def test_points_used_leave_the_minimum_payment(order: int, coupon: int, balance:
     ],
 )
 def test_who_a_referral_credits(changes: dict[str, object], says: str | None) -> None:
-    values: dict[str, object] = dict(referrer_id=1, buyer_id=2, buyer_is_new=True, buyer_referred_referrer=False,
-                                     visited_at=NOW, paid_at=NOW + timedelta(hours=1))
+    values: dict[str, object] = dict(
+        referrer_id=1,
+        buyer_id=2,
+        buyer_is_new=True,
+        buyer_referred_referrer=False,
+        visited_at=NOW,
+        paid_at=NOW + timedelta(hours=1),
+    )
     values.update(changes)
     refusal = rules.referral_refusal(**values)  # type: ignore[arg-type]
     assert (refusal is None) if says is None else (says in refusal)  # type: ignore[operator]

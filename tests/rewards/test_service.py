@@ -57,26 +57,37 @@ def _charged(engine: Engine) -> list[int]:
 
 # ---------------------------------------------------------------- settings and grants
 
+
 def test_only_the_owner_chooses_rewards_and_a_wrong_value_changes_nothing(engine, actors) -> None:  # type: ignore[no-untyped-def]
     with Session(engine) as session:
         with pytest.raises(PermissionDenied):
             service.save_reward_settings(session, actors["cs"], review=COUPON, referral=COUPON)
         with pytest.raises(ValidationFailed, match="보상 금액"):
-            service.save_reward_settings(session, actors["owner"], review={"kind": "coupon", "amount": -5},
-                                         referral=COUPON)
+            service.save_reward_settings(
+                session, actors["owner"], review={"kind": "coupon", "amount": -5}, referral=COUPON
+            )
         assert service.reward_settings(session).review.kind == "none"  # nothing chosen: no reward
     _settings(engine, actors["owner"], review=POINTS)
     with Session(engine) as session:
         chosen = service.reward_settings(session)
         assert (chosen.review.kind, chosen.review.amount) == ("points", 2_000)
-        assert (chosen.referral.kind, chosen.referral.amount, chosen.referral.valid_days) == ("coupon", 3_000, 30)
+        assert (chosen.referral.kind, chosen.referral.amount, chosen.referral.valid_days) == (
+            "coupon",
+            3_000,
+            30,
+        )
     assert _count(engine, AuditLog, AuditLog.action == "setting.change") == 1
 
 
 def _review(engine: Engine, customer_id: int, body: str) -> int:
     with Session(engine) as session:
-        order = Order(order_number=f"R-{customer_id}-{len(body)}", customer_id=customer_id, total_amount=PRICE,
-                      status="paid", paid_at=clock.now())
+        order = Order(
+            order_number=f"R-{customer_id}-{len(body)}",
+            customer_id=customer_id,
+            total_amount=PRICE,
+            status="paid",
+            paid_at=clock.now(),
+        )
         session.add(order)
         session.flush()
         review = Review(order_id=order.id, customer_id=customer_id, rating=5, body=body)  # type: ignore[arg-type]
@@ -122,8 +133,14 @@ def test_a_grant_made_twice_at_once_is_one_grant(engine, actors) -> None:  # typ
     def grant() -> None:
         with Session(engine) as session:
             barrier.wait()
-            row = service.grant(session, customer_id=buyer, choice=choice, reason=RewardReason.REVIEW,
-                                source_key="review:77", now=clock.now())
+            row = service.grant(
+                session,
+                customer_id=buyer,
+                choice=choice,
+                reason=RewardReason.REVIEW,
+                source_key="review:77",
+                now=clock.now(),
+            )
             session.commit()
             results.append(row.id)  # type: ignore[union-attr]
 
@@ -138,11 +155,14 @@ def test_a_grant_made_twice_at_once_is_one_grant(engine, actors) -> None:  # typ
 
 # ---------------------------------------------------------------- coupons and points on a payment link
 
+
 def test_a_coupon_lowers_what_the_gateway_charges_and_the_order_records_it(engine, actors) -> None:  # type: ignore[no-untyped-def]
     _, router = sandbox_router(engine)
     buyer = customer(engine, "김민지", "010-1234-5678")
     code = coupon(engine, actors["owner"], buyer)
-    order = buy(engine, router, link(engine, actors["cs"], router), coupon_code=code.lower().replace("-", " "))
+    order = buy(
+        engine, router, link(engine, actors["cs"], router), coupon_code=code.lower().replace("-", " ")
+    )
     assert _charged(engine) == [PRICE - 3_000]  # the gateway was asked for the reduced amount only
     assert (order.total_amount, order.discount_amount, order.customer_id) == (PRICE - 3_000, 3_000, buyer)
     used = coupon_row(engine, code)
@@ -175,7 +195,9 @@ def test_a_refused_coupon_holds_nothing_and_charges_nothing(engine, actors, setu
     buyer = customer(engine, "김민지", "010-1234-5678")
     other = customer(engine, "이서준", "010-9999-8888")
     amount = {"too_big": 50_000, "whole_order": PRICE}.get(setup, 3_000)
-    code = coupon(engine, actors["owner"], other if setup == "someone_elses" else buyer, amount=amount, days=1)
+    code = coupon(
+        engine, actors["owner"], other if setup == "someone_elses" else buyer, amount=amount, days=1
+    )
     typed = {"unknown": "ABCD-EFGH-JKMN", "malformed": "<b>쿠폰</b>"}.get(setup, code)
     phone = "010-2222-3333" if setup == "new_phone" else "010-1234-5678"
     if setup == "expired":
@@ -199,8 +221,14 @@ def test_a_coupon_used_in_two_tabs_at_once_is_taken_once(engine, actors) -> None
         with Session(engine) as session:
             barrier.wait()
             try:
-                service.apply_discounts(session, checkout, coupon_code=code, use_points=False,
-                                        customer_phone="010-1234-5678", now=clock.now())
+                service.apply_discounts(
+                    session,
+                    checkout,
+                    coupon_code=code,
+                    use_points=False,
+                    customer_phone="010-1234-5678",
+                    now=clock.now(),
+                )
                 session.commit()
                 outcomes.append("held")
             except ValidationFailed as exc:
@@ -221,8 +249,14 @@ def test_points_are_spent_once_and_leave_the_minimum_payment(engine, actors) -> 
     _, router = sandbox_router(engine)
     buyer = customer(engine, "김민지", "010-1234-5678")
     with Session(engine) as session:
-        service.grant(session, customer_id=buyer, choice=rules.reward_choice({"kind": "points", "amount": 5_000}),
-                      reason=RewardReason.REVIEW, source_key="review:1", now=clock.now())  # type: ignore[arg-type]
+        service.grant(
+            session,
+            customer_id=buyer,
+            choice=rules.reward_choice({"kind": "points", "amount": 5_000}),
+            reason=RewardReason.REVIEW,
+            source_key="review:1",
+            now=clock.now(),
+        )  # type: ignore[arg-type]
         session.commit()
     order = buy(engine, router, link(engine, actors["cs"], router), phone="+82 10 1234 5678", points=True)
     assert (order.total_amount, order.discount_amount, order.coupon_id) == (PRICE - 5_000, 5_000, None)
@@ -232,8 +266,14 @@ def test_points_are_spent_once_and_leave_the_minimum_payment(engine, actors) -> 
         buy(engine, router, link(engine, actors["cs"], router), points=True)
     # A balance larger than a small order: capped so 100원 is still paid (never a 0원 payment).
     with Session(engine) as session:
-        service.grant(session, customer_id=buyer, choice=rules.reward_choice({"kind": "points", "amount": 9_000}),
-                      reason=RewardReason.REVIEW, source_key="review:2", now=clock.now())  # type: ignore[arg-type]
+        service.grant(
+            session,
+            customer_id=buyer,
+            choice=rules.reward_choice({"kind": "points", "amount": 9_000}),
+            reason=RewardReason.REVIEW,
+            source_key="review:2",
+            now=clock.now(),
+        )  # type: ignore[arg-type]
         session.commit()
     small = buy(engine, router, link(engine, actors["cs"], router, amount=1_000), points=True)
     assert (small.total_amount, small.discount_amount) == (rules.MIN_PAYMENT, 1_000 - rules.MIN_PAYMENT)
@@ -247,10 +287,21 @@ def test_a_cancelled_or_abandoned_checkout_gives_the_coupon_back(engine, actors)
     code = coupon(engine, actors["owner"], buyer)
     checkout = link(engine, actors["cs"], router)
     with Session(engine) as session:  # the customer applies the coupon and goes to the gateway ...
-        service.apply_discounts(session, checkout, coupon_code=code, use_points=False,
-                                customer_phone="010-1234-5678", now=clock.now())
-        start_payment(session, checkout, customer_name="김민지", customer_phone="010-1234-5678", router=router)
-    assert coupon_row(engine, code).redeemed_at is not None and link_row(engine, checkout).amount == PRICE - 3_000
+        service.apply_discounts(
+            session,
+            checkout,
+            coupon_code=code,
+            use_points=False,
+            customer_phone="010-1234-5678",
+            now=clock.now(),
+        )
+        start_payment(
+            session, checkout, customer_name="김민지", customer_phone="010-1234-5678", router=router
+        )
+    assert (
+        coupon_row(engine, code).redeemed_at is not None
+        and link_row(engine, checkout).amount == PRICE - 3_000
+    )
     with Session(engine) as session:  # ... and cancels there: the page releases what was held
         service.release_discounts(session, return_from_gateway(session, checkout, "cancel", router=router))
         session.commit()
@@ -260,8 +311,14 @@ def test_a_cancelled_or_abandoned_checkout_gives_the_coupon_back(engine, actors)
         assert payment.amount == PRICE  # the next try readies the full amount again
     # Held again and the tab closed: the worker frees it an hour later, not before.
     with Session(engine) as session:
-        service.apply_discounts(session, checkout, coupon_code=code, use_points=False,
-                                customer_phone="010-1234-5678", now=clock.now())
+        service.apply_discounts(
+            session,
+            checkout,
+            coupon_code=code,
+            use_points=False,
+            customer_phone="010-1234-5678",
+            now=clock.now(),
+        )
         session.commit()
     assert jobs.release_abandoned_discounts(engine, clock.now() + timedelta(minutes=30)) == {"released": 0}
     assert jobs.release_abandoned_discounts(engine, clock.now() + timedelta(minutes=61)) == {"released": 1}
@@ -273,18 +330,25 @@ def test_a_cancelled_or_abandoned_checkout_gives_the_coupon_back(engine, actors)
 
 # ---------------------------------------------------------------- referrals
 
+
 def _referrer(engine: Engine, actors, router, product_id: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     """A customer who bought the product (their confirmation carries their referral link)."""
-    order = buy(engine, router, link(engine, actors["cs"], router, product_id=product_id),
-                name="박지훈", phone="010-1111-2222")
+    order = buy(
+        engine,
+        router,
+        link(engine, actors["cs"], router, product_id=product_id),
+        name="박지훈",
+        phone="010-1111-2222",
+    )
     with Session(engine) as session:
         return order.customer_id, referral_code_for(session, order.customer_id)
 
 
 def _visit(engine: Engine, code: str, product_id: int | None, previous: str | None = None) -> str:
     with Session(engine, expire_on_commit=False) as session:
-        return service.visit_referral(session, code, product_id=product_id, previous_link=previous,
-                                      now=clock.now()).code
+        return service.visit_referral(
+            session, code, product_id=product_id, previous_link=previous, now=clock.now()
+        ).code
 
 
 def test_a_new_customer_buying_through_a_referral_credits_the_referrer_once(engine, actors) -> None:  # type: ignore[no-untyped-def]
@@ -293,7 +357,9 @@ def test_a_new_customer_buying_through_a_referral_credits_the_referrer_once(engi
     item = product(engine)
     referrer, code = _referrer(engine, actors, router, item)
     with Session(engine) as session:  # the order confirmation carries the referral link
-        confirmation = session.scalars(select(Message).where(Message.template_key == "order_confirmation")).one()
+        confirmation = session.scalars(
+            select(Message).where(Message.template_key == "order_confirmation")
+        ).one()
         assert confirmation.variables["추천링크"].endswith(f"/r/{code}?p={item}")
     later(1)
     checkout = _visit(engine, code, item)
@@ -302,10 +368,16 @@ def test_a_new_customer_buying_through_a_referral_credits_the_referrer_once(engi
     order = buy(engine, router, checkout, name="최유나", phone="010-3333-4444")
     with Session(engine, expire_on_commit=False) as session:
         visit = session.scalars(select(Referral)).one()
-        assert (visit.status, visit.order_id, visit.referred_customer_id) == ("credited", order.id, order.customer_id)
+        assert (visit.status, visit.order_id, visit.referred_customer_id) == (
+            "credited",
+            order.id,
+            order.customer_id,
+        )
         reward = session.scalars(select(Coupon).where(Coupon.source_key == f"referral:{order.id}")).one()
         assert (reward.customer_id, reward.amount, reward.reason) == (referrer, 3_000, "referral")
-        thanks = session.scalars(select(Message).where(Message.idempotency_key == f"referral_thanks:{order.id}")).one()
+        thanks = session.scalars(
+            select(Message).where(Message.idempotency_key == f"referral_thanks:{order.id}")
+        ).one()
         assert thanks.customer_id == referrer and thanks.kind == "informational"
         assert reward.code in thanks.variables["보상"]
         # Settling the same purchase again credits nothing more.
@@ -314,10 +386,15 @@ def test_a_new_customer_buying_through_a_referral_credits_the_referrer_once(engi
         events = [e["event"] for e in queries.customer_timeline(session, referrer)]
         assert any(e.startswith("쿠폰 발급 3,000원 (지인 추천") for e in events)
         assert "추천 보상: 최유나님 첫 구매" in events
-        panel = queries.referral_panel(session, clock.now() - timedelta(days=1), clock.now() + timedelta(days=1))
+        panel = queries.referral_panel(
+            session, clock.now() - timedelta(days=1), clock.now() + timedelta(days=1)
+        )
         assert (panel.orders, panel.revenue, panel.rewards_paid) == (1, PRICE, 3_000)
         assert panel.top_referrers == [{"고객": "박지훈", "추천 주문": 1, "추천 매출": PRICE}]
-    assert _count(engine, Coupon) == 1 and _count(engine, Message, Message.template_key == "referral_thanks") == 1
+    assert (
+        _count(engine, Coupon) == 1
+        and _count(engine, Message, Message.template_key == "referral_thanks") == 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -329,7 +406,9 @@ def test_a_new_customer_buying_through_a_referral_credits_the_referrer_once(engi
         ("existing_other_format", "기존 고객"),
     ],
 )
-def test_no_reward_for_the_referrer_themself_or_an_existing_customer(engine, actors, buyer: str, refusal: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_reward_for_the_referrer_themself_or_an_existing_customer(
+    engine, actors, buyer: str, refusal: str
+) -> None:  # type: ignore[no-untyped-def]
     _settings(engine, actors["owner"])
     _, router = sandbox_router(engine)
     item = product(engine)
@@ -338,13 +417,20 @@ def test_no_reward_for_the_referrer_themself_or_an_existing_customer(engine, act
     later(1)
     checkout = _visit(engine, code, item)
     later(1)
-    phone = {"self": "010-1111-2222", "same_phone_other_format": "+82 10 1111 2222",
-             "existing": "010-5555-6666", "existing_other_format": "+82 (10) 5555-6666"}[buyer]
+    phone = {
+        "self": "010-1111-2222",
+        "same_phone_other_format": "+82 10 1111 2222",
+        "existing": "010-5555-6666",
+        "existing_other_format": "+82 (10) 5555-6666",
+    }[buyer]
     order = buy(engine, router, checkout, name="누구", phone=phone)
     with Session(engine) as session:
         visit = session.scalars(select(Referral)).one()
         assert (visit.status, visit.refusal, visit.order_id) == ("refused", refusal, order.id)
-    assert _count(engine, Coupon) == 0 and _count(engine, Message, Message.template_key == "referral_thanks") == 0
+    assert (
+        _count(engine, Coupon) == 0
+        and _count(engine, Message, Message.template_key == "referral_thanks") == 0
+    )
     assert _count(engine, Customer) == 2  # the other format found the same person: no new customer
 
 

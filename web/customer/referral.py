@@ -43,17 +43,29 @@ async def referral(request: Request) -> Response:
     code = request.path_params.get("code", "")
     product = request.query_params.get("p")
     if not rules.valid_referral_code(code) or (product is not None and not PRODUCT.fullmatch(product)):
-        return render.message_page("추천 링크 오류", "추천 링크가 올바르지 않습니다. 받은 링크를 다시 확인해 주세요.",
-                                   status=400, tone="error")
+        return render.message_page(
+            "추천 링크 오류",
+            "추천 링크가 올바르지 않습니다. 받은 링크를 다시 확인해 주세요.",
+            status=400,
+            tone="error",
+        )
     previous = request.cookies.get(COOKIE)
     try:
         link_code = await run_in_threadpool(
             _visit, code, int(product) if product else None, previous if valid_code(previous) else None
         )
     except NotFound as exc:
-        return render.message_page("추천 링크를 찾을 수 없습니다", f"{exc}. 받은 링크를 다시 확인해 주세요.",
-                                   status=404, tone="warn")
+        return render.message_page(
+            "추천 링크를 찾을 수 없습니다", f"{exc}. 받은 링크를 다시 확인해 주세요.", status=404, tone="warn"
+        )
     response = RedirectResponse(f"/pay?link={link_code}", status_code=303)
-    response.set_cookie(COOKIE, link_code, max_age=COOKIE_DAYS * 86400, path="/r/", httponly=True,
-                        samesite="lax", secure=render.is_https(request))
+    response.set_cookie(
+        COOKIE,
+        link_code,
+        max_age=COOKIE_DAYS * 86400,
+        path="/r/",
+        httponly=True,
+        samesite="lax",
+        secure=render.is_https(request),
+    )
     return render.secure_headers(response)
