@@ -547,6 +547,9 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
         "결제링크": "https://example.com/pay?link=…",
         "만료일시": "2026-12-03 12:00",
         "답변": "문의 주셔서 감사합니다. 환불은 오늘 처리해 드렸습니다.",
+        # referrals (core/rewards)
+        "추천링크": referral_url("ABCD2345", 1),
+        "보상": "3,000원 할인 쿠폰(ABCD-EFGH-JKMN, 2027-01-05까지)",
     }
     if order is not None:
         values.update(order_confirmation_variables(session, order, shop))

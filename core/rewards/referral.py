@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from core.config import get_settings
 from core.models import ReferralCode
-from core.rewards import rules
+from core.rewards.rules import new_referral_code
 
 PATH = "/r/"
 
@@ -25,7 +25,7 @@ def referral_code_for(session: Session, customer_id: int) -> str:
     for _ in range(5):  # a clash of random codes is ~1 in 10^12: try again rather than fail
         try:
             with session.begin_nested():
-                session.add(ReferralCode(customer_id=customer_id, code=rules.new_referral_code()))
+                session.add(ReferralCode(customer_id=customer_id, code=new_referral_code()))
                 session.flush()
             break
         except IntegrityError:

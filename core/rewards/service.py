@@ -26,6 +26,7 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+import core.rewards.rules as rules
 from core import settings_store
 from core.accounts import audit
 from core.accounts.actor import SYSTEM_ACTOR, Actor, require_role
@@ -52,7 +53,6 @@ from core.models import (
 )
 from core.money import format_krw
 from core.payments import links as payment_links
-from core.rewards import rules
 
 SETTINGS_KEY = "rewards"
 REFERRAL_ACTOR = Actor(id=None, name="추천 링크", role=Role.STAFF)  # who makes a referral visit's checkout

@@ -30,7 +30,7 @@ from tests.messaging.helpers import NOON, customer, go_live
 @pytest.fixture
 def store(engine: Engine) -> Engine:
     with Session(engine) as s:
-        assert automations.ensure_default_templates(s) == 17
+        assert automations.ensure_default_templates(s) == 18  # incl. referral_thanks (core.rewards)
         assert automations.ensure_default_templates(s) == 0  # never twice, never overwrites
         s.commit()
     go_live(engine, NOON - timedelta(days=400))  # these orders are live events, not history
