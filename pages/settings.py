@@ -15,6 +15,7 @@ from ui import (
     settings_customers,
     settings_inbound,
     settings_messaging,
+    settings_rewards,
     settings_sla,
 )
 from ui.labels import JOB_OUTCOME_LABELS, job_counts_sentence, job_label
@@ -24,8 +25,8 @@ actor = ui.current_actor()
 st.title("설정")
 
 feedback.show("set")
-tab_sla, tab_messaging, tab_users, tab_worker, tab_inbound, tab_customers = st.tabs(
-    ["응답 기한·영업시간", "템플릿·자동화", "사용자", "자동 작업 상태", "연동", "고객 통합"]
+tab_sla, tab_messaging, tab_users, tab_worker, tab_inbound, tab_customers, tab_rewards = st.tabs(
+    ["응답 기한·영업시간", "템플릿·자동화", "사용자", "자동 작업 상태", "연동", "고객 통합", "리워드"]
 )
 
 with tab_sla:
@@ -142,3 +143,6 @@ with tab_users:
 
 with tab_customers:
     settings_customers.render(actor, ui.engine())
+
+with tab_rewards:
+    settings_rewards.render(actor, ui.engine())
