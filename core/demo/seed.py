@@ -34,6 +34,7 @@ from core.accounts.actor import Actor
 from core.accounts.auth import create_user
 from core.customers import summary as customer_summary
 from core.db import analyze
+from core.demo import rewards as demo_rewards
 from core.demo.generator import Generator
 from core.errors import Conflict, ValidationFailed
 from core.inquiries import service as inquiries
@@ -116,6 +117,7 @@ def seed_demo(
             counts["staff_users_created"] = _ensure_demo_users(session)
             # The seeded open inquiries get their SLA deadlines like any created through the service.
             inquiries.recompute_open(session)
+            counts.update(demo_rewards.seed_rewards(session, instant))  # coupons, points, a referral
             audit.record(
                 session,
                 Actor(None, "cli", Role.OWNER),
