@@ -127,18 +127,17 @@ def recent_coupons(session: Session, limit: int = 200) -> list[dict[str, Any]]:
     ]
 
 
-def share_url(session: Session, customer_id: int, order_id: int | None) -> str | None:
+def share_url(session: Session, customer_id: int, order_id: int) -> str | None:
     """The buyer's referral link to what they bought (the 결제 완료 page's 추천하기), or None when the
-    buyer has no code yet (the order confirmation makes it in the payment's transaction)."""
+    buyer has no code yet (the order confirmation makes it in the payment's transaction) or the order
+    is a custom quote of no product (there is nothing a friend could buy through it)."""
     code = session.scalar(select(ReferralCode.code).where(ReferralCode.customer_id == customer_id))
     if code is None:
         return None
-    product_id = None
-    if order_id is not None:
-        product_id = session.scalar(
-            select(OrderItem.product_id)
-            .where(OrderItem.order_id == order_id, OrderItem.product_id.is_not(None))  # type: ignore[union-attr]
-            .order_by(OrderItem.id)
-            .limit(1)
-        )
-    return referral_url(code, product_id)
+    product_id = session.scalar(
+        select(OrderItem.product_id)
+        .where(OrderItem.order_id == order_id, OrderItem.product_id.is_not(None))  # type: ignore[union-attr]
+        .order_by(OrderItem.id)
+        .limit(1)
+    )
+    return referral_url(code, product_id) if product_id is not None else None
