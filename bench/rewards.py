@@ -36,7 +36,7 @@ from core import clock  # noqa: E402
 from core.accounts.actor import Actor  # noqa: E402
 from core.customers.service import find_by_phone  # noqa: E402
 from core.db import make_engine, upgrade  # noqa: E402
-from core.models import Customer, Payment, PaymentStatus, Product, Referral, Role  # noqa: E402
+from core.models import Customer, Payment, PaymentStatus, Product, Referral, RewardReason, Role  # noqa: E402
 from core.payments import links  # noqa: E402
 from core.rewards import rules, service  # noqa: E402
 from core.rewards.referral import referral_code_for  # noqa: E402
@@ -83,7 +83,7 @@ def prepare(engine: Engine, n: int, *, referral: bool, tag: str) -> list[str]:
                     session,
                     customer_id=buyer.id,
                     choice=choice,
-                    reason="manual",  # type: ignore[arg-type]
+                    reason=RewardReason.MANUAL,
                     source_key=f"bench:{tag}:{i}:{time.time_ns()}",
                     now=clock.now(),
                 )

@@ -245,19 +245,24 @@ def test_a_coupon_used_in_two_tabs_at_once_is_taken_once(engine, actors) -> None
     assert amounts == [PRICE - 3_000, PRICE]  # one checkout lowered, the other untouched
 
 
+def _points(engine: Engine, customer_id: int, amount: int, key: str) -> None:
+    with Session(engine) as session:
+        choice = rules.reward_choice({"kind": "points", "amount": amount})
+        service.grant(
+            session,
+            customer_id=customer_id,
+            choice=choice,
+            reason=RewardReason.REVIEW,
+            source_key=key,
+            now=clock.now(),
+        )
+        session.commit()
+
+
 def test_points_are_spent_once_and_leave_the_minimum_payment(engine, actors) -> None:  # type: ignore[no-untyped-def]
     _, router = sandbox_router(engine)
     buyer = customer(engine, "김민지", "010-1234-5678")
-    with Session(engine) as session:
-        service.grant(
-            session,
-            customer_id=buyer,
-            choice=rules.reward_choice({"kind": "points", "amount": 5_000}),
-            reason=RewardReason.REVIEW,
-            source_key="review:1",
-            now=clock.now(),
-        )  # type: ignore[arg-type]
-        session.commit()
+    _points(engine, buyer, 5_000, "review:1")
     order = buy(engine, router, link(engine, actors["cs"], router), phone="+82 10 1234 5678", points=True)
     assert (order.total_amount, order.discount_amount, order.coupon_id) == (PRICE - 5_000, 5_000, None)
     with Session(engine) as session:
@@ -265,16 +270,7 @@ def test_points_are_spent_once_and_leave_the_minimum_payment(engine, actors) -> 
     with pytest.raises(ValidationFailed, match="사용할 수 있는 포인트가 없습니다"):
         buy(engine, router, link(engine, actors["cs"], router), points=True)
     # A balance larger than a small order: capped so 100원 is still paid (never a 0원 payment).
-    with Session(engine) as session:
-        service.grant(
-            session,
-            customer_id=buyer,
-            choice=rules.reward_choice({"kind": "points", "amount": 9_000}),
-            reason=RewardReason.REVIEW,
-            source_key="review:2",
-            now=clock.now(),
-        )  # type: ignore[arg-type]
-        session.commit()
+    _points(engine, buyer, 9_000, "review:2")
     small = buy(engine, router, link(engine, actors["cs"], router, amount=1_000), points=True)
     assert (small.total_amount, small.discount_amount) == (rules.MIN_PAYMENT, 1_000 - rules.MIN_PAYMENT)
     with Session(engine) as session:
