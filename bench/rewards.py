@@ -8,9 +8,10 @@ the link hooks, in one transaction), measured before and after on the same store
 The copy is migrated (0006: coupon, point_entry, referral tables; orders.discount_amount). Each run
 prepares checkouts untimed (a new customer, a readied payment; for "after" a referral visit behind the
 link and a coupon held on it), then times the completion alone with time.process_time. "before" runs
-the completion with the rewards hooks unregistered (billing's only, as before issue 20); "after"
-with them: the held coupon settled on the order, the referral credited, a reward coupon granted and
-the thank-you queued. The two kinds alternate, so the machine's load falls on both alike.
+the completion as before issue 20: the rewards hooks unregistered (billing's only) and no referral
+link made for the order confirmation; "after" with both: the buyer's referral code made for the
+confirmation, the held coupon settled on the order, the referral credited, a reward coupon granted
+and the thank-you queued (the worst case: most payments have no referral and no coupon). The two kinds alternate, so the machine's load falls on both alike.
 
 Goal: after - before < 5 ms (median CPU).
 """
@@ -36,6 +37,7 @@ from core import clock  # noqa: E402
 from core.accounts.actor import Actor  # noqa: E402
 from core.customers.service import find_by_phone  # noqa: E402
 from core.db import make_engine, upgrade  # noqa: E402
+from core.messaging import automations  # noqa: E402
 from core.models import Customer, Payment, PaymentStatus, Product, Referral, RewardReason, Role  # noqa: E402
 from core.payments import links  # noqa: E402
 from core.rewards import rules, service  # noqa: E402
@@ -45,7 +47,7 @@ OWNER = Actor(id=None, name="bench", role=Role.OWNER)
 REWARD_HOOKS = [h for h in links._LINK_HOOKS if h.settle is service.settle_checkout]
 
 
-def prepare(engine: Engine, n: int, *, referral: bool, tag: str) -> list[str]:
+def prepare(engine: Engine, n: int, *, referral: bool, coupon: bool = False, tag: str) -> list[str]:
     """n checkouts ready to complete (untimed): a new customer each, a READY payment, optionally a
     referral visit behind the link and a 3,000원 coupon of the buyer held on it."""
     codes = []
@@ -76,10 +78,10 @@ def prepare(engine: Engine, n: int, *, referral: bool, tag: str) -> list[str]:
                     idempotency_key=f"link:{link.code}",
                 )
             )
-            if referral:
+            if coupon:
                 session.commit()
                 choice = rules.reward_choice({"kind": "coupon", "amount": 3_000, "valid_days": 30})
-                coupon = service.grant(
+                held = service.grant(
                     session,
                     customer_id=buyer.id,
                     choice=choice,
@@ -90,7 +92,7 @@ def prepare(engine: Engine, n: int, *, referral: bool, tag: str) -> list[str]:
                 service.apply_discounts(
                     session,
                     link.code,
-                    coupon_code=coupon.code,
+                    coupon_code=held.code,
                     use_points=False,  # type: ignore[union-attr]
                     customer_phone=buyer.phone,
                     now=clock.now(),
@@ -128,14 +130,19 @@ def main() -> None:
         session.commit()
     before_codes = prepare(engine, args.runs, referral=False, tag="before")
     after_codes = prepare(engine, args.runs, referral=True, tag="after")
+    coupon_codes = prepare(engine, args.runs, referral=True, coupon=True, tag="coupon")
     before: list[float] = []
     after: list[float] = []
-    for plain, referred in zip(before_codes, after_codes, strict=True):
-        for hooks in REWARD_HOOKS:
+    with_coupon: list[float] = []
+    for plain, referred, couponed in zip(before_codes, after_codes, coupon_codes, strict=True):
+        for hooks in REWARD_HOOKS:  # before issue 20: no rewards hooks, no referral link in the confirmation
             links._LINK_HOOKS.remove(hooks)
+        automations.referral_code_for = lambda _session, _customer_id: ""
         before.append(complete(engine, plain))
         links._LINK_HOOKS.extend(REWARD_HOOKS)
+        automations.referral_code_for = referral_code_for
         after.append(complete(engine, referred))
+        with_coupon.append(complete(engine, couponed))
     with Session(engine) as session:
         credited = session.scalar(select(Referral.id).where(Referral.status == "credited").limit(1))
     assert credited is not None, "no referral was credited: the 'after' runs did not take the rewards path"
