@@ -4,20 +4,23 @@ typing it on /pay works at once), some points, and one credited referral (매출
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from core.accounts.actor import CLI_ACTOR
 from core.models import (
+    Coupon,
     Customer,
     Order,
     PaymentLink,
     PaymentLinkStatus,
     Referral,
+    ReferralCode,
     ReferralStatus,
     RewardReason,
+    Setting,
 )
 from core.rewards import rules, service
 from core.rewards.referral import referral_code_for
@@ -26,8 +29,12 @@ COUPON = {"kind": "coupon", "amount": 3_000, "valid_days": 30}
 REFERRAL = {"kind": "coupon", "amount": 5_000, "valid_days": 60}
 
 
-def seed_rewards(session: Session, now: datetime) -> dict[str, int]:
-    service.save_reward_settings(session, CLI_ACTOR, review=COUPON, referral=REFERRAL)
+def seed_rewards(session: Session, now: datetime, seed: int) -> dict[str, int]:
+    """Rewards on the seeded shop; the same seed gives the same rows (codes drawn from `seed`)."""
+    # The seed writes one audit row for all it made (core.demo.seed): no per-row audit here.
+    session.merge(
+        Setting(key=service.SETTINGS_KEY, value={"review": COUPON, "referral": REFERRAL}, updated_at=now)
+    )
     counts = {"coupons": 0, "point_entries": 0, "referrals": 0}
     open_links = session.scalars(
         select(PaymentLink)
@@ -40,13 +47,14 @@ def seed_rewards(session: Session, now: datetime) -> dict[str, int]:
         .limit(3)
     ).all()
     for link in open_links:  # the customer of an open link holds a coupon: type it on /pay
-        service.issue_coupon(
+        service.grant(
             session,
-            CLI_ACTOR,
-            customer_id=link.customer_id,
-            amount=COUPON["amount"],  # type: ignore[arg-type]
-            valid_days=COUPON["valid_days"],
+            customer_id=link.customer_id,  # type: ignore[arg-type]
+            choice=rules.reward_choice(COUPON),
+            reason=RewardReason.MANUAL,
+            source_key=f"manual:demo:{link.id}",
             now=now,
+            audited=False,
         )
         counts["coupons"] += 1
     if open_links:
@@ -59,11 +67,27 @@ def seed_rewards(session: Session, now: datetime) -> dict[str, int]:
             reason=RewardReason.MANUAL,
             source_key="demo:points",
             now=now,
+            audited=False,
         )
         counts["point_entries"] += 1
     counts["referrals"] = _one_referral(session)
     counts["coupons"] += counts["referrals"]
+    _same_codes_for_the_same_seed(session, now, random.Random(seed))
     return counts
+
+
+def _same_codes_for_the_same_seed(session: Session, now: datetime, rng: random.Random) -> None:
+    """Codes are secret random draws in a shop; in the demo they follow the seed (a seed gives one store)."""
+
+    def draw(length: int) -> str:
+        return "".join(rng.choice(rules.ALPHABET) for _ in range(length))
+
+    for coupon in session.scalars(select(Coupon).order_by(Coupon.id)).all():
+        raw = draw(rules.COUPON_CODE_LENGTH)
+        coupon.code = "-".join(raw[i : i + 4] for i in range(0, rules.COUPON_CODE_LENGTH, 4))
+    for referral_code in session.scalars(select(ReferralCode).order_by(ReferralCode.id)).all():
+        referral_code.code, referral_code.created_at = draw(rules.REFERRAL_CODE_LENGTH), now
+    session.flush()
 
 
 def _one_referral(session: Session) -> int:
@@ -110,7 +134,8 @@ def _one_referral(session: Session) -> int:
         choice=rules.reward_choice(REFERRAL),
         reason=RewardReason.REFERRAL,
         source_key=f"referral:{order.id}",
-        now=order.paid_at,
-    )  # type: ignore[arg-type]
+        now=order.paid_at,  # type: ignore[arg-type]
+        audited=False,
+    )
     session.flush()
     return 1

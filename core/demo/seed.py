@@ -117,7 +117,7 @@ def seed_demo(
             counts["staff_users_created"] = _ensure_demo_users(session)
             # The seeded open inquiries get their SLA deadlines like any created through the service.
             inquiries.recompute_open(session)
-            counts.update(demo_rewards.seed_rewards(session, instant))  # coupons, points, a referral
+            counts.update(demo_rewards.seed_rewards(session, instant, seed))  # coupons, points, a referral
             audit.record(
                 session,
                 Actor(None, "cli", Role.OWNER),
