@@ -36,6 +36,7 @@ from core.demo.seed import DEMO_PASSWORD, DEMO_USERS
 from web.customer import go as customer_go
 from web.customer import help as customer_help
 from web.customer import pay as customer_pay
+from web.customer import referral as customer_referral
 from web.customer import review as customer_review
 from web.customer import showcase as customer_showcase
 from web.hooks import kakao_skill, toss
@@ -247,6 +248,7 @@ ROUTES = [
     Route(customer_review.PHOTO_PATH, customer_review.review_photo, methods=["GET"]),
     Route(customer_showcase.PATH, customer_showcase.showcase, methods=["GET"]),
     Route(customer_showcase.PHOTO_PATH, customer_showcase.showcase_photo, methods=["GET"]),
+    Route(customer_referral.PATH, customer_referral.referral, methods=["GET"]),
 ]
 
 app = st.App("app.py", routes=ROUTES, middleware=[Middleware(LoginGate)], lifespan=lifespan)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import core.billing  # noqa: F401 (registers the dunning-link hooks payment jobs call)
+import core.rewards  # noqa: F401 (registers the discount hooks: a reconciled link payment settles them)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ JOBS: list[JobSpec] = [
     JobSpec("payment_reconciliation", "core.payments.jobs:reconcile_payments", 120),
     JobSpec("payment_link_expiry", "core.payments.jobs:payment_link_expiry", 300),
     JobSpec("payment_link_reminders", "core.payments.jobs:payment_link_reminders", 300),
+    JobSpec("reward_releases", "core.rewards.jobs:release_abandoned_discounts", 300),
     JobSpec("billing_notices", "core.billing.jobs:billing_notices", 300),
     JobSpec("billing_charges", "core.billing.jobs:billing_charges", 60),
     JobSpec("double_charge_sentinel", "core.inquiries.jobs:double_charge_sentinel", 60),

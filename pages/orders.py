@@ -34,6 +34,7 @@ from core.payments.import_rows import ImportRejected
 from core.payments.order_import import run_import
 from core.payments.queries import order_detail, search_orders
 from core.payments.refunds import REFUND_ROLES, refund_payment, refundable_amount, unknown_outcome_notes
+from core.rewards import queries as reward_queries
 from ui import dates, feedback
 from ui.labels import PAYMENT_METHOD_LABELS, VIP_BADGE, gateway_label, method_label, with_vip
 from ui.tables import show_rows
@@ -178,7 +179,11 @@ with tab_search:
             highlight=lambda i: changed == ("refund", refunds[i].id),
         )
         st.markdown("**타임라인**")
-        show_rows([{"시각": e["at"], "내용": e["event"]} for e in detail["timeline"]], key="ord_timeline")
+        with session_scope(engine) as session:  # coupons, points and referral rewards of this customer
+            rewards = [e for e in reward_queries.customer_timeline(session, detail["order"].customer_id)
+                       if e["at"] >= detail["order"].ordered_at]
+        timeline = sorted(detail["timeline"] + rewards, key=lambda e: e["at"])
+        show_rows([{"시각": e["at"], "내용": e["event"]} for e in timeline], key="ord_timeline")
 
         refundable = [
             p

@@ -16,6 +16,7 @@ from ui import (
     settings_inbound,
     settings_messaging,
     settings_reviews,
+    settings_rewards,
     settings_sla,
     settings_vip,
 )
@@ -26,8 +27,8 @@ actor = ui.current_actor()
 st.title("설정")
 
 feedback.show("set")
-tab_sla, tab_messaging, tab_users, tab_worker, tab_inbound, tab_customers, tab_vip = st.tabs(
-    ["응답 기한·영업시간", "템플릿·자동화", "사용자", "자동 작업 상태", "연동", "고객 통합", "VIP 고객"]
+tab_sla, tab_messaging, tab_users, tab_worker, tab_inbound, tab_customers, tab_vip, tab_rewards = st.tabs(
+    ["응답 기한·영업시간", "템플릿·자동화", "사용자", "자동 작업 상태", "연동", "고객 통합", "VIP 고객", "리워드"]
 )
 
 with tab_sla:
@@ -148,3 +149,5 @@ with tab_customers:
 
 with tab_vip:
     settings_vip.render(actor, ui.engine())
+with tab_rewards:
+    settings_rewards.render(actor, ui.engine())

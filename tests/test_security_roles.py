@@ -29,6 +29,7 @@ from core.payments import jobs as payment_jobs
 from core.payments import links as payment_links
 from core.payments.gateways.sandbox import SandboxGateway
 from core.reviews import service as reviews
+from core.rewards import service as rewards
 from tests.payments.helpers import paid_order, sandbox_router
 
 OWNER, CS, STAFF = Role.OWNER, Role.CS, Role.STAFF
@@ -139,6 +140,10 @@ ACTIONS: list[Action] = [
     Action("auth.unlock", OWNER_ONLY, lambda s, a, w: auth.unlock(s, a, "staff")),
     Action("settings_store.put", OWNER_ONLY, lambda s, a, w: settings_store.put(s, a, "daily_ad_limit", 2)),
     Action("channels.new_skill_secret", OWNER_ONLY, lambda s, a, w: channels.new_skill_secret(s, a)),
+    Action("rewards.save_reward_settings", OWNER_ONLY, lambda s, a, w: rewards.save_reward_settings(
+        s, a, review={"kind": "points", "amount": 500}, referral={})),
+    Action("rewards.issue_coupon", OWNER_ONLY, lambda s, a, w: rewards.issue_coupon(
+        s, a, customer_id=w.customer_id, amount=3_000, valid_days=30, now=clock.now())),
     Action("checkout.set_refund_policy", OWNER_ONLY,
            lambda s, a, w: checkout.set_refund_policy(s, a, "환불 안내")),
     Action("vip.save", OWNER_ONLY, lambda s, a, w: vip.save(s, a, {"min_spend": 300_000})),

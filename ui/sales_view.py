@@ -23,9 +23,11 @@ from core import analytics, clock
 from core.db import session_scope
 from core.errors import ValidationFailed
 from core.money import format_krw
+from core.rewards import queries as reward_queries
 from core.safe_text import csv_text
 from ui import dates
 from ui.labels import DATE_PRESETS, preset_range, week_label
+from ui.tables import show_rows
 
 GRAIN_LABELS = {"day": "일별", "week": "주별", "month": "월별"}
 METHOD_CHOICES = [None, "CARD", "MONEY", analytics.OTHER_METHOD]
@@ -654,3 +656,25 @@ def render() -> None:
         st.subheader("상품별 재구매 주기")
         _table(figures["intervals"], "같은 상품을 다시 산 고객이 아직 없습니다.", "sal_intervals")
         _download("재구매 주기", figures["intervals"], "sales_repurchase.csv", "sal_csv_intervals")
+
+    _referral_panel(first, last)
+
+
+def _referral_panel(first: date, last: date) -> None:
+    """추천 성과 (seed 004): purchases through referral links in the period, their revenue, the rewards
+    paid to referrers and who referred most (core.rewards.queries)."""
+    start, end = clock.kst_day_range(first, last)
+    with session_scope(ui.engine()) as session:
+        panel = reward_queries.referral_panel(session, start, end)
+    st.subheader("추천 성과")
+    st.caption("추천 링크로 처음 구매한 신규 고객의 주문(추천인에게 보상이 지급된 주문)만 셉니다. 보상은 기간에 지급한 쿠폰 금액과 포인트입니다.")
+    cols = st.columns(3)
+    cols[0].metric("추천 주문", f"{panel.orders:,}건")
+    cols[1].metric("추천 매출", format_krw(panel.revenue), help="추천 주문의 결제 금액 − 환불")
+    cols[2].metric("지급한 보상", format_krw(panel.rewards_paid))
+    st.caption("추천 주문이 많은 고객 (상위 5명)")
+    show_rows(
+        [{**row, "추천 매출": format_krw(row["추천 매출"])} for row in panel.top_referrers],
+        empty="이 기간에 보상이 지급된 추천이 없습니다.",
+        key="sal_referrers",
+    )

@@ -34,6 +34,7 @@ from core.accounts.actor import Actor
 from core.accounts.auth import create_user
 from core.customers import summary as customer_summary
 from core.db import analyze
+from core.demo import rewards as demo_rewards
 from core.demo.generator import Generator
 from core.demo.reviews import seed_reviews
 from core.errors import Conflict, ValidationFailed
@@ -122,6 +123,7 @@ def seed_demo(
             _fix_sequences(connection)  # the review's inquiry is made by the service, through the sequence
             for key, value in seed_reviews(session, instant).items():
                 counts[key] = counts.get(key, 0) + value
+            counts.update(demo_rewards.seed_rewards(session, instant, seed))  # coupons, points, a referral
             audit.record(
                 session,
                 Actor(None, "cli", Role.OWNER),

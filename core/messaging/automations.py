@@ -43,6 +43,7 @@ from core.models import (
 )
 from core.money import format_krw
 from core.payments.checkout import refund_policy
+from core.rewards.referral import referral_code_for, referral_url
 
 AUTOMATION_DEFAULTS: dict[str, Any] = {
     "order_confirmation": {"enabled": True, "lookback_hours": 48},
@@ -96,8 +97,9 @@ def order_confirmation_variables(session: Session, order: Order, shop: dict[str,
     customer = session.get(Customer, order.customer_id)
     items = session.execute(
         select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
-    ).scalars()
+    ).scalars().all()
     lines = [f"- {i.product_name} x {i.quantity}: {format_krw(i.amount)}" for i in items]
+    product_id = next((i.product_id for i in items if i.product_id is not None), None)
     return {
         "고객명": customer.name if customer else "고객",
         "주문번호": order.order_number,
@@ -110,6 +112,7 @@ def order_confirmation_variables(session: Session, order: Order, shop: dict[str,
         "배송조회": order.tracking_url or "출고 후 안내해 드립니다",
         "반품정책": refund_policy(session),  # the owner's one policy (설정)
         "반품주소": shop["return_address"],
+        "추천링크": referral_url(referral_code_for(session, order.customer_id), product_id),
     }
 
 
@@ -578,6 +581,9 @@ def sample_variables(session: Session, template_key: str, customer: Customer | N
         "결제링크": "https://example.com/pay?link=…",
         "만료일시": "2026-12-03 12:00",
         "답변": "문의 주셔서 감사합니다. 환불은 오늘 처리해 드렸습니다.",
+        # referrals (core/rewards)
+        "추천링크": referral_url("ABCD2345", 1),
+        "보상": "3,000원 할인 쿠폰(ABCD-EFGH-JKMN, 2027-01-05까지)",
     }
     if order is not None:
         values.update(order_confirmation_variables(session, order, shop))

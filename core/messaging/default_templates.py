@@ -26,7 +26,8 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
             "배송: #{배송방법} (#{배송예정일} 출고 예정)\n"
             "배송조회: #{배송조회}\n"
             "교환·반품: #{반품정책}\n"
-            "반품주소: #{반품주소}"
+            "반품주소: #{반품주소}\n"
+            "지인에게 추천하기: #{추천링크}"
         ),
     },
     {
@@ -147,6 +148,17 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
         {"key": key, "name": spec["name"], "kind": MessageKind.INFORMATIONAL, "body": spec["body"]}
         for key, spec in PAYMENT_TEMPLATES.items()
     ),
+    {
+        # core/rewards: a referred friend's first purchase credited the referrer (tells of a reward
+        # already given, asks for nothing: informational).
+        "key": "referral_thanks",
+        "name": "추천 감사",
+        "kind": MessageKind.INFORMATIONAL,
+        "body": (
+            "#{고객명}님, 추천해 주신 분이 첫 주문을 하셨습니다. 추천해 주셔서 감사합니다.\n"
+            "감사의 뜻으로 #{보상}을 드렸습니다."
+        ),
+    },
     {
         "key": "repurchase",
         "name": "재구매 알림",

@@ -43,6 +43,7 @@ from core.models.orders import (
     Review,
     ReviewPhoto,
 )
+from core.models.rewards import Coupon, PointEntry, Referral, ReferralCode, ReferralStatus, RewardReason
 from core.models.sandbox import SandboxInstrument, SandboxPayment
 from core.models.staff import AuditLog, LoginThrottle, Role, StaffSession, StaffUser, StaffUserCreate
 from core.models.subscriptions import (
@@ -66,7 +67,8 @@ __all__ = [
     "CustomerCreate", "CustomerProductSummary", "CustomerSummary", "CustomerUpdate", "InboundRequest", "Inquiry", "InquiryCreate", "InquiryEvent", "InquiryStatus",
     "InquiryType", "IntervalUnit", "JobRun", "LoginThrottle", "Message", "MessageKind", "MessageStatus", "Order",
     "OrderItem", "OrderStatus", "Payment", "PaymentLink", "PaymentLinkStatus", "PaymentStatus",
-    "Product", "ProductCreate", "Refund", "RefundStatus", "Review", "ReviewPhoto", "Role", "SandboxInstrument",
+    "Coupon", "PointEntry", "Product", "ProductCreate", "Referral", "ReferralCode", "ReferralStatus", "Refund",
+    "RefundStatus", "Review", "ReviewPhoto", "RewardReason", "Role", "SandboxInstrument",
     "SandboxPayment", "Segment", "Setting",
     "SlaPolicy", "StaffNotification", "StaffSession", "StaffUser", "StaffUserCreate", "Subscription",
     "SubscriptionCharge", "SubscriptionChargeAttempt", "SubscriptionEvent", "SubscriptionPlan", "SubscriptionStatus", "Template",

@@ -113,6 +113,9 @@ class Order(OrderBase, table=True):
     refunded_amount: int = 0
     payment_link_id: int | None = Field(default=None, foreign_key="payment_link.id")
     subscription_id: int | None = Field(default=None, foreign_key="subscription.id", index=True)
+    # A coupon or points taken off the price (core.rewards): total_amount is what was paid, net.
+    discount_amount: int = Field(default=0, ge=0)
+    coupon_id: int | None = None  # no FK: coupon already points at orders (avoids a cycle)
 
 
 class OrderItem(SQLModel, table=True):

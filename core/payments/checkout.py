@@ -21,7 +21,16 @@ from sqlmodel import Session, select
 
 from core.accounts.actor import Actor, require_role
 from core.errors import ValidationFailed
-from core.models import Order, PaymentLink, PaymentLinkStatus, PaymentStatus, Product, Role
+from core.models import (
+    Coupon,
+    Order,
+    PaymentLink,
+    PaymentLinkStatus,
+    PaymentStatus,
+    PointEntry,
+    Product,
+    Role,
+)
 from core.models.orders import Payment
 
 REFUND_POLICY_KEY = "refund_policy"
@@ -83,6 +92,9 @@ class CheckoutView:
     needs_contact: bool
     checking: bool  # an approve's answer is being looked up: no new payment may start
     receipt: Receipt | None
+    coupon_code: str | None = None  # a coupon taken off this checkout (core.rewards)
+    coupon_discount: int = 0
+    points_discount: int = 0
 
     @property
     def paid(self) -> bool:
@@ -94,14 +106,22 @@ class CheckoutView:
 
 
 def checkout_view(session: Session, link: PaymentLink) -> CheckoutView:
-    """Everything the checkout, its states and the receipt show, read from the store."""
-    list_price = link.amount
+    """Everything the checkout, its states and the receipt show, read from the store.
+
+    A coupon or points the customer applied (core.rewards) already lowered the link's amount (what
+    the gateway is asked for); they are shown as their own lines under the item's price."""
+    coupon = session.exec(
+        select(Coupon).where(Coupon.payment_link_id == link.id, Coupon.redeemed_at.is_not(None))  # type: ignore[union-attr]
+    ).first()
+    points = -sum(session.exec(select(PointEntry.amount).where(PointEntry.payment_link_id == link.id)).all())
+    before_rewards = link.amount + (coupon.amount if coupon else 0) + points
+    list_price = before_rewards
     if link.product_id is not None:
         product = session.get(Product, link.product_id)
-        if product is not None and product.price > link.amount:
+        if product is not None and product.price > before_rewards:
             list_price = product.price
     line = CheckoutLine(name=link.item_name, quantity=1, list_price=list_price,
-                        discount=list_price - link.amount, amount=link.amount)
+                        discount=list_price - before_rewards, amount=before_rewards)
     payment = session.exec(select(Payment).where(Payment.idempotency_key == f"link:{link.code}")).first()
     receipt = None
     if link.status == PaymentLinkStatus.PAID and link.order_id is not None:
@@ -123,4 +143,7 @@ def checkout_view(session: Session, link: PaymentLink) -> CheckoutView:
         needs_contact=link.customer_id is None,
         checking=checking,
         receipt=receipt,
+        coupon_code=coupon.code if coupon else None,
+        coupon_discount=coupon.amount if coupon else 0,
+        points_discount=points,
     )

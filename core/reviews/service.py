@@ -29,6 +29,7 @@ from core.messaging import outbox
 from core.models import Customer, MessageKind, Order, OrderItem, Review, ReviewPhoto, Role
 from core.models.inquiries import InquiryType
 from core.reviews import labels, photos, rules
+from core.rewards import service as rewards
 
 
 class LinkRefused(ValidationFailed):
@@ -136,8 +137,10 @@ def submit(
     inquiry_id = review.inquiry_id
     if inquiry_id is None and rules.is_negative(stars):
         inquiry_id = open_negative_inquiry(session, review)
-    if first and body:
-        pass  # rewards: the lead wires reward_for_review here
+    if body:
+        # The owner's reward for a review with text, once per order item: also when the text comes
+        # in an edit (a first submission of stars only earns nothing yet).
+        rewards.reward_for_review(session, review_id=review.id, now=now)  # type: ignore[arg-type]
     return Submitted(review_id=review.id, first=first, inquiry_id=inquiry_id)  # type: ignore[arg-type]
 
 

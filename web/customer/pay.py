@@ -5,6 +5,9 @@
     GET  /pay?link=CODE&attempt=A&result=cancel|fail     KakaoPay's cancel / fail return
     POST /pay  (link, csrf, name, phone, method, action) start paying (KakaoPay: 303 to its page;
                                                          sandbox: the demo pays at once) or quit
+               (coupon, points)                          a coupon code and/or the points balance
+                                                         taken off first (core.rewards: held on
+                                                         the link, the gateway asked for the rest)
 
 The safety is the services' (core.payments.link_checkout, link_approval): the approve is claimed once in the store, so a
 reload, a double tap or a replayed return URL sends one approve and then shows the order; a
@@ -18,6 +21,7 @@ from the form: amount and item always come from the stored link.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -26,13 +30,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from core import billing, clock  # noqa: F401 (billing registers the dunning-link hooks)
+from core import billing, clock, rewards  # noqa: F401 (billing and rewards register their link hooks)
 from core.db import read_scope, session_scope
 from core.errors import ChannelDeskError, NotFound
+from core.models import Order
 from core.money import format_krw
 from core.payments import link_approval, link_checkout
 from core.payments import links as payment_links
 from core.payments.checkout import CheckoutView, checkout_view
+from core.rewards import queries as reward_queries
+from core.rewards import service as reward_service
 from web.customer import render
 
 PATH = "/pay"
@@ -72,6 +79,7 @@ class Outcome:
     hosted: bool = False
     error: str | None = None
     status: int = 200
+    share_url: str | None = None  # 결제 완료: the buyer's own referral link (추천하기)
 
 
 def _view(session: Any, code: str, *, open_it: bool) -> tuple[CheckoutView, bool]:
@@ -92,10 +100,16 @@ def _show(code: str, *, open_it: bool = True) -> Outcome:
         if not (due or (open_it and link.status in REOPENED)):
             view = checkout_view(session, link)
             return Outcome(view=view, hosted=link_checkout.is_hosted(session, link),
-                           status=410 if view.expired else 200)
+                           status=410 if view.expired else 200, share_url=_share_url(session, link.order_id))
     with session_scope(render.engine()) as session:
         view, hosted = _view(session, code, open_it=open_it)
     return Outcome(view=view, hosted=hosted, status=410 if view.expired else 200)
+
+
+def _share_url(session: Any, order_id: int | None) -> str | None:
+    """The buyer's referral link on the paid page (the order confirmation made the code)."""
+    order = session.get(Order, order_id) if order_id is not None else None
+    return reward_queries.share_url(session, order.customer_id, order.id) if order is not None else None
 
 
 def _failed(session: Any, code: str, exc: ChannelDeskError, status: int = 422) -> Outcome:
@@ -132,17 +146,24 @@ def _gateway_return(code: str, result: str, attempt: str | None) -> Outcome:
             return _failed(session, code, exc)
         if link.status == "paid":
             return Outcome(redirect=_self(code, "already"))
+        reward_service.release_discounts(session, link)  # the coupon and points are free again
     return Outcome(redirect=_self(code, result))
 
 
-def _start(code: str, *, name: str | None, phone: str | None, method: str, mobile: bool) -> Outcome:
-    """The pay button: KakaoPay readies and we send the customer to its page; the sandbox pays here."""
+def _start(code: str, *, name: str | None, phone: str | None, method: str, mobile: bool,
+           coupon: str = "", use_points: bool = False) -> Outcome:
+    """The pay button: KakaoPay readies and we send the customer to its page; the sandbox pays here.
+
+    A coupon or points are held on the link first, in the transaction start_payment commits before
+    it asks the gateway (for the reduced amount); a refusal rolls the hold back with everything."""
     with session_scope(render.engine()) as session:
         try:
             link = payment_links.get_link(session, code)
             if link.status == "paid":
                 return Outcome(redirect=_self(code, "already"))
             hosted = link_checkout.is_hosted(session, link)
+            reward_service.apply_discounts(session, code, coupon_code=coupon, use_points=use_points,
+                                           customer_phone=phone, now=clock.now())
             start = link_checkout.start_payment(session, code, customer_name=name, customer_phone=phone)
             if hosted:
                 target = (start.redirect_mobile_url if mobile else None) or start.redirect_pc_url
@@ -169,13 +190,14 @@ def _quit(code: str) -> Outcome:
             return _failed(session, code, exc)
         if link.status == "paid":
             return Outcome(redirect=_self(code, "already"))
+        reward_service.release_discounts(session, link)
     return Outcome(redirect=_self(code, "cancel"))
 
 
 # ------------------------------------------------------------------ HTTP
 
 def _checkout(request: Request, outcome: Outcome, *, notice: tuple[str, str] | None = None,
-              name: str = "", phone: str = "") -> Response:
+              name: str = "", phone: str = "", coupon: str = "") -> Response:
     view = outcome.view
     assert view is not None
     if outcome.error:
@@ -190,9 +212,13 @@ def _checkout(request: Request, outcome: Outcome, *, notice: tuple[str, str] | N
     context = dict(
         title=title, view=view, notice=notice, payable=payable, hosted=outcome.hosted, methods=METHODS,
         krw=format_krw, kst=clock.format_kst, name=name[:64], phone=phone[:32], self_url=_self(view.code),
+        coupon=(coupon or view.coupon_code or "")[:32], share_url=outcome.share_url if view.paid else None,
     )
     if payable:
         return render.form_page(request, "pay.html", purpose=f"pay:{view.code}", status=outcome.status, **context)
+    if context["share_url"]:  # 결제 완료 with 추천하기: the share button's one inline script may run
+        nonce = secrets.token_urlsafe(16)
+        return render.allow_script(render.page("pay.html", status=outcome.status, script_nonce=nonce, **context), nonce)
     return render.page("pay.html", status=outcome.status, **context)
 
 
@@ -257,6 +283,7 @@ async def _post(request: Request) -> Response:
             outcome = await run_in_threadpool(
                 _start, code, name=form.get("name"), phone=form.get("phone"), method=method,
                 mobile=any(word in agent for word in MOBILE_WORDS),
+                coupon=form.get("coupon", "")[:64], use_points=form.get("points") == "1",
             )
         else:
             return _bad_link()
@@ -264,4 +291,5 @@ async def _post(request: Request) -> Response:
         return _not_found()
     if outcome.redirect:
         return _see_other(outcome.redirect)
-    return _checkout(request, outcome, name=form.get("name", ""), phone=form.get("phone", ""))
+    return _checkout(request, outcome, name=form.get("name", ""), phone=form.get("phone", ""),
+                     coupon=form.get("coupon", ""))

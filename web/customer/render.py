@@ -95,6 +95,12 @@ def secure_headers(response: Response) -> Response:
     return response
 
 
+def allow_script(response: Response, nonce: str) -> Response:
+    """Let this one page's inline script carrying `nonce` run (the 결제 완료 share button); no other."""
+    response.headers["Content-Security-Policy"] = f"{CSP}; script-src 'nonce-{nonce}'"
+    return response
+
+
 def message_page(title: str, message: str, *, status: int, tone: str = "info", **context: Any) -> HTMLResponse:
     """A one-message page (unknown link, refused request, ...): a clear Korean sentence and the status."""
     return page("message.html", status=status, title=title, message=message, tone=tone, **context)
