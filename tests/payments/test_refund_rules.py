@@ -14,12 +14,29 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
-from core.errors import Conflict, ValidationFailed
-from core.models import AuditLog, Payment, Refund, SandboxPayment
+from core.accounts.actor import Actor
+from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.models import AuditLog, Payment, Refund, Role, SandboxPayment
 from core.payments.order_import import import_orders
 from core.payments.orders import check_amount
-from core.payments.refunds import refund_payment, refund_tax_free_amount, settle_pending_refund
-from tests.payments.helpers import paid_order, sandbox_router
+from core.payments.refunds import (
+    order_refunded_amount,
+    refund_payment,
+    refund_tax_free_amount,
+    refundable_amount,
+    settle_pending_refund,
+)
+from tests.payments.helpers import paid_order, sandbox_router, stored_actors
+
+
+@pytest.fixture
+def actors(engine):
+    return stored_actors(engine)  # who asks, without hashing three passwords per test
+
+
+@pytest.fixture
+def sqlite_actors(sqlite_engine):
+    return stored_actors(sqlite_engine)
 
 
 def _split(total: int, tax_free: int, amounts: list[int]) -> list[int]:
@@ -257,34 +274,117 @@ def test_a_refund_request_records_who_what_and_why(sqlite_engine, sqlite_actors)
         assert row.detail == {"payment_id": payment.id, "amount": 15_000, "reason": "파손 교환 불가"}
 
 
+class ReachedTheStore(Exception):
+    """Raised by a session that must not be touched: the request passed every check before the store."""
+
+
+class Untouchable:
+    """A session for the checks a refund request passes before anything is read or written."""
+
+    def __getattr__(self, name: str):
+        raise ReachedTheStore(name)
+
+
+def _check(actor_role: Role = Role.CS, amount=1_000, reason="고객 변심", key="k"):
+    refund_payment(
+        Untouchable(),
+        Actor(id=1, name="담당", role=actor_role),
+        payment_id=1,
+        amount=amount,
+        reason=reason,
+        idempotency_key=key,
+    )
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.CS])
+def test_the_owner_and_cs_may_refund(role):
+    with pytest.raises(ReachedTheStore):
+        _check(role)
+
+
+def test_operations_staff_may_not_refund_and_nothing_is_read():
+    with pytest.raises(PermissionDenied, match="^권한이 없습니다 \\(운영 스태프 → 사장님, CS 담당 필요\\)$"):
+        _check(Role.STAFF)
+
+
 @pytest.mark.parametrize(
-    ("reason", "key", "error"),
+    ("amount", "error"),
     [
-        ("", "k", "^환불 사유를 입력하세요$"),
-        ("   ", "k", "^환불 사유를 입력하세요$"),
-        (None, "k", "^환불 사유를 입력하세요$"),
-        ("x", "", "^환불 요청 키가 올바르지 않습니다 \\(1~120자\\)$"),
-        ("x", "   ", "환불 요청 키가 올바르지 않습니다"),
-        ("x", None, "환불 요청 키가 올바르지 않습니다"),
-        ("x", "k" * 121, "환불 요청 키가 올바르지 않습니다"),
-        ("x" * 501, "k", "^환불 사유는 500자 이내로 입력하세요$"),
+        (0, "^환불 금액은\\(는\\) 0보다 커야 합니다: 0$"),
+        (-1, "^환불 금액은\\(는\\) 0보다 커야 합니다: -1$"),
+        (1.5, "^환불 금액은\\(는\\) 원 단위 정수여야 합니다: 1.5$"),
+        ("1000", "^환불 금액은\\(는\\) 원 단위 정수여야"),
+        (True, "^환불 금액은\\(는\\) 원 단위 정수여야"),
+        (100_000_001, "^환불 금액이\\(가\\) 너무 큽니다"),
     ],
 )
-def test_a_refund_needs_a_reason_and_a_request_key(sqlite_engine, sqlite_actors, reason, key, error):
-    sandbox, router = sandbox_router(sqlite_engine)
-    payment = paid_order(sqlite_engine, sandbox)
-    with Session(sqlite_engine, expire_on_commit=False) as session:
+def test_a_refund_amount_is_whole_won_above_0_and_refused_in_korean_before_the_store(amount, error):
+    with pytest.raises(ValidationFailed, match=error):
+        _check(amount=amount)
+
+
+@pytest.mark.parametrize("amount", [1, 100_000_000])
+def test_a_refund_of_1_won_up_to_100_million_passes_the_amount_check(amount):
+    with pytest.raises(ReachedTheStore):
+        _check(amount=amount)
+
+
+# (reason, request key, the Korean refusal or None when the request passes every check)
+REASONS_AND_KEYS = [
+    ("", "k", "^환불 사유를 입력하세요$"),
+    ("   ", "k", "^환불 사유를 입력하세요$"),
+    (None, "k", "^환불 사유를 입력하세요$"),
+    ("x", "k", None),
+    ("가" * 500, "k", None),  # exactly 500 characters
+    (" " + "가" * 500 + " ", "k", None),  # counted after trimming
+    ("가" * 501, "k", "^환불 사유는 500자 이내로 입력하세요$"),
+    ("x", "", "^환불 요청 키가 올바르지 않습니다 \\(1~120자\\)$"),
+    ("x", "   ", "^환불 요청 키가 올바르지 않습니다 \\(1~120자\\)$"),
+    ("x", None, "^환불 요청 키가 올바르지 않습니다 \\(1~120자\\)$"),
+    ("x", "k" * 120, None),
+    ("x", f" {'k' * 120} ", None),  # trimmed before it is counted
+    ("x", "k" * 121, "^환불 요청 키가 올바르지 않습니다 \\(1~120자\\)$"),
+    ("가" * 501, "", "^환불 사유는 500자"),  # the reason is checked first
+]
+
+
+@pytest.mark.parametrize(("reason", "key", "error"), REASONS_AND_KEYS)
+def test_a_refund_needs_a_reason_of_at_most_500_characters_and_a_request_key_of_1_to_120(reason, key, error):
+    """Bad input is refused in Korean before anything is read or written (nothing reserved)."""
+    if error is None:
+        with pytest.raises(ReachedTheStore):
+            _check(reason=reason, key=key)
+    else:
         with pytest.raises(ValidationFailed, match=error):
-            refund_payment(
-                session,
-                sqlite_actors["cs"],
-                payment_id=payment.id,
-                amount=1_000,
-                reason=reason,
-                idempotency_key=key,
-                router=router,
-            )
-        assert session.exec(select(Refund)).first() is None
+            _check(reason=reason, key=key)
+
+
+@pytest.mark.parametrize(
+    ("amount", "refunded", "left"), [(30_000, 0, 30_000), (30_000, 10_000, 20_000), (30_000, 30_000, 0)]
+)
+def test_what_is_left_to_refund_is_what_was_paid_less_what_was_refunded(amount, refunded, left):
+    assert refundable_amount(Payment(amount=amount, refunded_amount=refunded)) == left
+
+
+# (order total, what its payments collected, what refunds gave back, what the customer got back)
+ORDER_REFUNDS = [
+    (30_000, 30_000, 0, 0),
+    (30_000, 30_000, 10_000, 10_000),
+    (30_000, 30_000, 30_000, 30_000),
+    (30_000, 60_000, 30_000, 0),  # a double charge given back: the order is still paid
+    (30_000, 60_000, 40_000, 10_000),
+    (30_000, 60_000, 60_000, 30_000),
+    (30_000, 20_000, 0, 10_000),  # paid short (a part collected elsewhere): never below 0 nor above
+    (30_000, 0, 0, 30_000),
+    (30_000, 90_000, 0, 0),
+]
+
+
+@pytest.mark.parametrize(("total", "collected", "given_back", "refunded"), ORDER_REFUNDS)
+def test_an_order_counts_as_refunded_only_what_went_back_beyond_an_extra_charge(
+    total, collected, given_back, refunded
+):
+    assert order_refunded_amount(total, collected, given_back) == refunded
 
 
 def test_a_request_key_of_120_characters_is_accepted_and_trimmed(sqlite_engine, sqlite_actors):
