@@ -172,7 +172,9 @@ def test_the_korean_message_of_each_status_class_names_the_status_and_the_body()
         str(_raised(httpx.Response(502, text=HTML), mutating=False))
         == f"카카오페이: HTTP 502 (HTML: {HTML[:80]!r})"
     )
-    assert "HTTP 500" in str(_raised(httpx.Response(500, json=JSON_ERROR), mutating=False))
+    gateway_said = str(_raised(httpx.Response(500, json=JSON_ERROR), mutating=False))
+    assert "HTTP 500" in gateway_said and "approval failure!" in gateway_said  # its own words, for staff
+    assert "JSON이 아닌" not in gateway_said  # a JSON error is not described as something else
     assert (
         str(_raised(httpx.Response(401, text=""), mutating=True))
         == "카카오페이: HTTP 401, 빈 응답 (empty body)"
