@@ -27,6 +27,15 @@ PAYMENT_ERROR = sla.DEFAULT_POLICIES["payment_error"]  # 30 min first response, 
 RECEIPT = sla.DEFAULT_POLICIES["receipt_request"]  # 5 min first response, 10 min resolution
 
 
+@pytest.fixture(autouse=True)
+def cold_calendar_caches():
+    """Each test computes the calendar it asserts: a day's open hours or a year's holidays remembered
+    from an earlier test (the mutation tool forks every mutant from a process that ran them all)
+    would hide a wrong rule."""
+    sla._day_windows.cache_clear()
+    sla.korean_holidays.cache_clear()
+
+
 def _events(*pairs: tuple[timedelta, str]) -> list[SlaEvent]:
     return [SlaEvent(MONDAY_9, "created"), *(SlaEvent(MONDAY_9 + at, kind) for at, kind in pairs)]
 
