@@ -95,12 +95,16 @@ def _refund(session, actor, router, payment, amount, key, reason="부분 환불"
 
 
 @pytest.mark.parametrize(
-    ("refunds", "parts"),
-    [([15_000, 15_000], [500, 501]), ([10_000, 10_000, 10_000], [333, 334, 334])],
+    ("tax_free", "refunds", "parts"),
+    [
+        (1_001, [15_000, 15_000], [500, 501]),
+        (1_001, [10_000, 10_000, 10_000], [333, 334, 334]),
+        (30_000, [10_000, 20_000], [10_000, 20_000]),  # all tax-free (books, fresh food): every won
+    ],
 )
-def test_gateway_receives_the_tax_free_split_of_partial_refunds(engine, actors, refunds, parts):
+def test_gateway_receives_the_tax_free_split_of_partial_refunds(engine, actors, tax_free, refunds, parts):
     sandbox, router = sandbox_router(engine)
-    payment = paid_order(engine, sandbox, amount=30_000, tax_free=1_001)
+    payment = paid_order(engine, sandbox, amount=30_000, tax_free=tax_free)
     with Session(engine, expire_on_commit=False) as session:
         done = [_refund(session, actors["cs"], router, payment, a, f"r{i}") for i, a in enumerate(refunds)]
         assert [r.tax_free_amount for r in done] == parts
@@ -109,8 +113,36 @@ def test_gateway_receives_the_tax_free_split_of_partial_refunds(engine, actors, 
         assert (row.status, row.canceled_amount, row.canceled_tax_free_amount) == (
             "CANCEL_PAYMENT",
             30_000,
-            1_001,
+            tax_free,
         )
+
+
+def test_the_tax_free_split_counts_only_the_refunds_of_the_same_payment(engine, actors):
+    """Another payment's refunds are not this payment's history: its first half refund is 500, not 501."""
+    sandbox, router = sandbox_router(engine)
+    first = paid_order(engine, sandbox, amount=30_000, tax_free=1_001, number="T-1")
+    second = paid_order(engine, sandbox, amount=30_000, tax_free=1_001, number="T-2", phone="01099998888")
+    with Session(engine, expire_on_commit=False) as session:
+        assert _refund(session, actors["cs"], router, first, 15_000, "a").tax_free_amount == 500
+        assert _refund(session, actors["cs"], router, second, 15_000, "b").tax_free_amount == 500
+
+
+def test_a_refund_the_gateway_is_too_busy_for_stays_requested_and_is_sent_once_later(engine, actors):
+    """Busy on every try: nothing happened, so the refund waits (REQUESTED, the money reserved) and the
+    reconciliation sends it once it is free, after a lookup; never a second refund."""
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox, amount=30_000)
+    sandbox.inject("cancel", "busy", times=router.max_attempts)
+    with Session(engine, expire_on_commit=False) as session:
+        pending = _refund(session, actors["cs"], router, payment, 10_000, "busy")
+        session.expire_all()
+        stored = session.get(Refund, pending.id)
+        assert (pending.status, stored.status) == ("requested", "requested")
+        assert session.get(Payment, payment.id).refunded_amount == 10_000  # reserved, not refundable twice
+        settled = settle_pending_refund(session, pending.id, router=router)
+        assert settled.status == "succeeded"
+        assert sandbox.calls.count("cancel") == router.max_attempts + 1
+        assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 10_000
 
 
 def test_tax_free_of_a_refund_still_in_flight_counts_as_refunded(engine, actors):
