@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from core.accounts.actor import Actor
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.models import AuditLog, Payment, Refund, Role, SandboxPayment
+from core.payments import refunds
 from core.payments.order_import import import_orders
 from core.payments.orders import check_amount
 from core.payments.refunds import (
@@ -467,3 +468,47 @@ def test_zero_is_an_amount_only_where_allowed():
     assert check_amount(0, "면세 금액", allow_zero=True) == 0
     with pytest.raises(ValidationFailed, match="^면세 금액은\\(는\\) 0 이상이어야 합니다: -1$"):
         check_amount(-1, "면세 금액", allow_zero=True)
+
+
+def test_the_same_key_reserved_by_a_concurrent_click_returns_that_refund_and_reserves_nothing_more(
+    sqlite_engine, sqlite_actors, monkeypatch
+):
+    """Two clicks of one refund: the one whose reservation loses the race on the unique request key
+    returns the winner's refund; the money is reserved and sent once."""
+    sandbox, router = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox, amount=30_000)
+    real_reserve = refunds._reserve_refund
+    winner: list[Refund] = []
+
+    def other_click_first(session, *args):
+        monkeypatch.setattr(refunds, "_reserve_refund", real_reserve)  # the other click runs unhindered
+        session.rollback()  # nothing written yet; the other click's session may write now
+        with Session(sqlite_engine, expire_on_commit=False) as other:
+            winner.append(_refund(other, sqlite_actors["owner"], router, payment, 10_000, "same"))
+        return real_reserve(session, *args)
+
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        _refund(session, sqlite_actors["cs"], router, payment, 5_000, "earlier")  # another refund's row
+        monkeypatch.setattr(refunds, "_reserve_refund", other_click_first)
+        returned = _refund(session, sqlite_actors["cs"], router, payment, 10_000, "same")
+        assert (returned.id, returned.status) == (winner[0].id, "succeeded")
+        session.expire_all()
+        assert session.get(Payment, payment.id).refunded_amount == 15_000
+        assert sandbox.calls.count("cancel") == 2  # the earlier refund and the winner, nothing twice
+
+
+def test_without_a_router_the_refund_goes_through_the_configured_gateway(sqlite_engine, sqlite_actors):
+    """The 주문 page passes no router: the configured gateway (the sandbox here, kept in the same store)."""
+    sandbox, _ = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox, amount=30_000)
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        refund = refund_payment(
+            session,
+            sqlite_actors["cs"],
+            payment_id=payment.id,
+            amount=30_000,
+            reason="변심",
+            idempotency_key="k",
+        )
+        assert refund.status == "succeeded"
+        assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 30_000
