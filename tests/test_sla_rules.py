@@ -8,6 +8,7 @@ is open; the time between resolve and reopen never counts.
 
 from __future__ import annotations
 
+import time as _time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -389,3 +390,26 @@ def test_the_wall_clock_deadline_keeps_the_same_pauses():
     events = _events((5 * M, "wait_customer"), (H, "customer_message"))
     first = _evaluate(PAYMENT_ERROR, events, now=H + 10 * M).first_response
     assert first.wall_clock_due_at == MONDAY_9 + H + 25 * M  # 30 minutes, 55 of them paused
+
+
+# ------------------------------------------------------------------ the shop's clock, whatever the server's
+
+
+@pytest.mark.parametrize("server_zone", ["America/Los_Angeles", "Pacific/Kiritimati", "UTC"])
+def test_the_sla_clock_runs_on_korean_days_whatever_the_servers_time_zone(monkeypatch, server_zone):
+    """Business hours and 24/7 days are KST days (the seed's targets are the shop's hours): a server
+    set to another zone (behind Korea or ahead of it) counts the same."""
+    monkeypatch.setenv("TZ", server_zone)
+    _time.tzset()
+    try:
+        monday_0930 = MONDAY_9 + 30 * M  # Sunday 17:30 in Los Angeles
+        monday_2000 = MONDAY_9 + 11 * H  # already Tuesday 01:00 on Kiritimati
+        always = sla.twenty_four_seven()
+        assert BUSINESS.is_open_at(monday_0930) is True
+        assert always.is_open_at(monday_2000) is True
+        assert sla.deadline(always, monday_2000, 30 * M) == monday_2000 + 30 * M
+        assert sla.counted(always, monday_2000, monday_2000 + H) == H
+        assert sla.deadline(BUSINESS, MONDAY_9 - 10 * H, 30 * M) == MONDAY_9 + 30 * M  # Sunday 23:00 KST
+    finally:
+        monkeypatch.undo()
+        _time.tzset()
