@@ -304,6 +304,16 @@ def test_a_resolve_closes_a_wait_and_a_second_resolve_changes_nothing():
     resolution = _evaluate(PAYMENT_ERROR, events, now=3 * H).resolution
     assert (resolution.state, resolution.stopped_at) == (SlaState.MET, MONDAY_9 + H)
     assert resolution.used == 10 * M  # the wait from 09:10 to the resolve at 10:00 did not count
+    # the wait ends at the resolve: the deadline is the one an answer from the customer then would give
+    assert resolution.due_at == MONDAY_9 + 5 * H + 50 * M  # 10 min, then 10:00-12:00, 13:00-14:50
+
+
+def test_a_wait_that_ended_before_the_resolve_pauses_only_while_it_lasted():
+    events = _events(
+        (5 * M, "reply"), (10 * M, "wait_customer"), (20 * M, "customer_message"), (H, "resolve")
+    )
+    resolution = _evaluate(PAYMENT_ERROR, events, now=3 * H).resolution
+    assert (resolution.state, resolution.used) == (SlaState.MET, 50 * M)  # 09:00-09:10 and 09:20-10:00
 
 
 def test_a_second_wait_before_the_customer_writes_keeps_the_first_start():
@@ -413,3 +423,42 @@ def test_the_sla_clock_runs_on_korean_days_whatever_the_servers_time_zone(monkey
     finally:
         monkeypatch.undo()
         _time.tzset()
+
+
+# ------------------------------------------------------------------ built in the test, not remembered from import
+
+
+def test_each_target_reports_the_seeds_target_it_is_measured_against():
+    result = _evaluate(PAYMENT_ERROR, _events((10 * M, "reply")), now=H)
+    assert (result.first_response.target, result.resolution.target) == (30 * M, 4 * H)
+
+
+def test_a_policy_in_minutes_is_counted_in_business_hours_unless_told_otherwise():
+    policy = sla.policy_minutes("payment_error", 30, 240)
+    assert (policy.inquiry_type, policy.first_response, policy.resolution, policy.calendar) == (
+        "payment_error",
+        30 * M,
+        4 * H,
+        "business",
+    )
+    assert sla.policy_minutes("payment_error", 30, 240, "24/7").calendar == "24/7"
+
+
+def test_business_hours_observe_korean_public_holidays_unless_told_otherwise():
+    """Built here (a calendar made at import would hide a mistake in how it is built)."""
+    hours = sla.business(DEFAULTS["business_hours"])
+    assert hours.always_open is False
+    assert hours.is_open_at(MONDAY_9) is True
+    assert hours.is_open_at(datetime(2027, 3, 1, 10, 0, tzinfo=KST)) is False  # 삼일절
+    assert hours.is_open_at(datetime(2027, 3, 13, 10, 0, tzinfo=KST)) is False  # a Saturday
+    ignoring = sla.business(DEFAULTS["business_hours"], observe_public_holidays=False)
+    assert ignoring.is_open_at(datetime(2027, 3, 1, 10, 0, tzinfo=KST)) is True
+
+
+def test_business_hours_that_are_never_open_or_run_backwards_are_refused_in_korean():
+    with pytest.raises(
+        sla.NoOpenHours, match="^영업시간이 하나도 없습니다: 최소 한 요일에 영업시간을 넣어 주세요$"
+    ):
+        sla.business({})
+    with pytest.raises(ValidationFailed, match="^영업시간의 끝이 시작보다 늦어야 합니다: 18:00~09:00$"):
+        sla.business({"1": [["18:00", "09:00"]]})
