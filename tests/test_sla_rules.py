@@ -462,3 +462,38 @@ def test_business_hours_that_are_never_open_or_run_backwards_are_refused_in_kore
         sla.business({})
     with pytest.raises(ValidationFailed, match="^영업시간의 끝이 시작보다 늦어야 합니다: 18:00~09:00$"):
         sla.business({"1": [["18:00", "09:00"]]})
+
+
+EVERY_DAY_9_TO_10 = {str(d): [["09:00", "10:00"]] for d in range(1, 8)}
+MONDAY = MONDAY_9.astimezone(KST).date()
+
+
+def _closed_for(*runs: int) -> list:
+    """Closed days from MONDAY on: `runs` closed days, one open day between each run."""
+    closed, day = [], MONDAY
+    for run in runs:
+        closed += [day + timedelta(days=i) for i in range(run)]
+        day += timedelta(days=run + 1)
+    return closed
+
+
+@pytest.mark.parametrize(
+    ("runs", "target", "due_days_later"),
+    [
+        ((sla.MAX_SCAN_DAYS,), H, sla.MAX_SCAN_DAYS),  # ten years closed, then open: still found
+        ((sla.MAX_SCAN_DAYS + 1,), H, None),  # one day more: the calendar is broken
+        ((sla.MAX_SCAN_DAYS, sla.MAX_SCAN_DAYS), 2 * H, 2 * sla.MAX_SCAN_DAYS + 1),  # the count restarts
+    ],
+)
+def test_a_calendar_closed_for_more_than_ten_years_is_an_error_not_an_endless_walk(
+    runs, target, due_days_later
+):
+    calendar = sla.business(EVERY_DAY_9_TO_10, observe_public_holidays=False, closed_days=_closed_for(*runs))
+    if due_days_later is None:
+        with pytest.raises(
+            sla.NoOpenHours,
+            match=f"^{sla.MAX_SCAN_DAYS}일 동안 영업시간이 없습니다: 영업시간과 휴무일 설정을 확인해 주세요$",
+        ):
+            sla.deadline(calendar, MONDAY_9, target)
+    else:
+        assert sla.deadline(calendar, MONDAY_9, target) == MONDAY_9 + timedelta(days=due_days_later) + H
