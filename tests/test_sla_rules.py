@@ -142,6 +142,15 @@ def test_waiting_on_the_customer_pauses_both_clocks_until_the_customer_writes():
     assert back.first_response.due_at == MONDAY_9 + H + 25 * M
 
 
+def test_an_answer_sent_while_waiting_on_the_customer_is_measured_against_the_pushed_deadline():
+    """The wait stops at the answer: the deadline it reached is the one reported (met, 25 min to spare)."""
+    first = _evaluate(
+        PAYMENT_ERROR, _events((5 * M, "wait_customer"), (20 * M, "reply")), now=H
+    ).first_response
+    assert (first.state, first.stopped_at, first.used) == (SlaState.MET, MONDAY_9 + 20 * M, 5 * M)
+    assert first.due_at == first.wall_clock_due_at == MONDAY_9 + 45 * M
+
+
 def test_a_wait_recorded_while_resolved_does_not_pause_the_reopened_inquiry():
     """Waiting on the customer only means something on an open inquiry: after a reopen the
     resolution clock runs again (refund request, 24 business hours)."""
@@ -259,6 +268,8 @@ def _counted(pauses, end=8 * H):
         ([(H, 3 * H), (2 * H, None)], H),  # an open pause inside a closed one: still open
         ([(H, None), (H, 2 * H)], H),  # an open and a closed pause from the same instant
         ([(H, 2 * H), (H, None)], H),
+        ([(0 * H, H), (2 * H, 3 * H)], 6 * H),  # a pause from the first instant, then another one
+        ([(-2 * H, -H), (H, 2 * H)], 7 * H),  # a pause over before the clock started changes nothing
     ],
 )
 def test_pauses_count_once_however_they_overlap(pauses, counted):
