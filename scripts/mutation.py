@@ -49,29 +49,71 @@ TARGETS: dict[str, Target] = {
     ),
     "core/payments/refunds.py": Target(
         tests=("tests/payments/test_refund_rules.py", "tests/payments/test_refunds.py"),
-        functions=("refund_payment", "_reserve_refund", "refund_tax_free_amount", "refundable_amount"),
+        functions=(
+            "refund_payment",
+            "_reserve_refund",
+            "refund_tax_free_amount",
+            "refundable_amount",
+            "order_refunded_amount",
+        ),
         pytest_args=SQLITE_ONLY,
         note="the refund path up to the gateway call (PostgreSQL runs of the same tests are left out)",
     ),
+    "core/payments/orders.py": Target(
+        tests=("tests/payments/test_refund_rules.py",),
+        functions=("check_amount",),
+        pytest_args=SQLITE_ONLY,
+        note="the amount check every payment and refund goes through",
+    ),
     "core/inquiries/sla.py": Target(tests=("tests/test_sla.py", "tests/test_sla_rules.py")),
-    "core/billing/dates.py": Target(tests=("tests/test_billing_dates.py", "tests/test_billing_dates_rules.py")),
+    "core/billing/dates.py": Target(
+        tests=("tests/test_billing_dates.py", "tests/test_billing_dates_rules.py")
+    ),
     "core/payments/gateways/http.py": Target(
-        tests=("tests/payments/test_gateway_clients.py", "tests/payments/test_router_faults.py"),
+        tests=(
+            "tests/payments/test_gateway_http.py",
+            "tests/payments/test_gateway_clients.py",
+            "tests/payments/test_router_faults.py",
+        ),
         pytest_args=SQLITE_ONLY,
         note="the gateway answer classification",
     ),
     "core/campaigns/segments.py": Target(
         tests=("tests/test_segment_rules.py",),
-        functions=("_int", "_ids", "_texts", "_date", "_period", "_rules_lists", "_check_values", "contradictions"),
+        functions=(
+            "_int",
+            "_ids",
+            "_texts",
+            "_date",
+            "_period",
+            "_rules_lists",
+            "_check_values",
+            "contradictions",
+        ),
         note="the segment rules: reading, checking and contradictions (the SQL they become is not mutated)",
     ),
     "core/analytics/rules.py": Target(
         tests=("tests/test_analytics_figures.py",),
         functions=(
-            "kst_day", "month_start", "months_between", "add_months", "period_start", "ratio", "rounded_div",
-            "change", "check_range", "previous_range", "split_amount", "_median_of_counts",
+            "kst_day",
+            "month_start",
+            "months_between",
+            "add_months",
+            "period_start",
+            "ratio",
+            "rounded_div",
+            "change",
+            "check_range",
+            "previous_range",
+            "split_amount",
+            "_median_of_counts",
         ),
         note="the figure arithmetic (ratios, changes, periods, splits, medians)",
+    ),
+    "core/analytics/customers.py": Target(
+        tests=("tests/test_analytics_figures.py",),
+        functions=("monthly_amount",),
+        note="a subscription's amount per month (the MRR arithmetic; the rest of the module reads the store)",
     ),
 }
 
@@ -90,7 +132,11 @@ def changed_modules(base: str) -> list[str]:
         ["git", "diff", "--name-only", base, "--"], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout.split()
     untracked = subprocess.run(
-        ["git", "ls-files", "--others", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True, text=True
+        ["git", "ls-files", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     changed = set(out) | set(untracked)
     return [m for m, t in TARGETS.items() if changed & {m, *t.tests, *t.shared_tests}]

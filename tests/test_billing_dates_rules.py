@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -15,7 +15,9 @@ from core.billing.dates import (
     korean_date,
     kst_instant,
     notice_date,
+    notice_window,
     retry_dates,
+    review_delay,
     schedule,
     when_words,
 )
@@ -152,3 +154,26 @@ def test_kst_instant_is_utc_even_on_a_server_set_to_korean_time(monkeypatch):
 def test_korean_date_has_no_leading_zeros():
     assert korean_date(date(2027, 3, 1)) == "3월 1일"
     assert korean_date(date(2027, 12, 31)) == "12월 31일"
+
+
+# ------------------------------------------------------------------ an unknown charge's lookup ladder
+
+
+@pytest.mark.parametrize(
+    ("checks", "delay"),
+    [(1, timedelta(minutes=5)), (2, timedelta(minutes=30)), (3, timedelta(hours=2)), (4, None), (9, None)],
+)
+def test_an_unknown_charge_is_looked_up_again_by_the_ladder_then_left_to_a_person(checks, delay):
+    """Each step of the ladder once, in order; past its last step the gateway is not asked again."""
+    assert review_delay(checks, (5, 30, 120)) == delay
+
+
+@pytest.mark.parametrize("checks", [0, -1])
+def test_lookups_are_counted_from_1(checks):
+    with pytest.raises(ValueError, match="^checks start at 1$"):
+        review_delay(checks)
+
+
+def test_a_notice_lead_time_cannot_be_negative():
+    with pytest.raises(ValueError, match="^notice lead time cannot be negative$"):
+        notice_window(date(2027, 3, 15), -1)

@@ -255,6 +255,12 @@ def _problems(include, exclude=()):
         ),
         ([{"type": "channel_friend", "value": False}], [{"type": "channel_friend", "value": True}], []),
         (
+            [{"type": "channel_friend"}],  # no value: "a friend", on the include side too
+            [{"type": "channel_friend", "value": True}],
+            ["채널 친구 조건을 포함하면서 제외합니다"],
+        ),
+        ([{"type": "channel_friend"}], [{"type": "channel_friend", "value": False}], []),
+        (
             [{"type": "channel_friend", "value": False}],
             [{"type": "channel_friend", "value": False, "x": 1}],
             ["채널 친구 조건을 포함하면서 제외합니다"],

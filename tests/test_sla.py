@@ -13,6 +13,7 @@ from core.clock import KST
 from core.errors import ValidationFailed
 from core.inquiries import sla
 from core.inquiries.policy import SETTING_DEFAULTS as DEFAULTS
+from tests.test_sla_rules import cold_calendar_caches  # noqa: F401 (autouse: no remembered calendar)
 
 BUSINESS = sla.business(DEFAULTS["business_hours"])  # Mon-Fri 09-12, 13-18 KST; holidays observed
 H = timedelta(hours=1)

@@ -8,6 +8,7 @@ is open; the time between resolve and reopen never counts.
 
 from __future__ import annotations
 
+import time as _time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,6 +26,15 @@ H = timedelta(hours=1)
 MONDAY_9 = datetime(2027, 3, 15, 9, 0, tzinfo=KST).astimezone(UTC)  # a Monday, no holiday
 PAYMENT_ERROR = sla.DEFAULT_POLICIES["payment_error"]  # 30 min first response, 4 h resolution
 RECEIPT = sla.DEFAULT_POLICIES["receipt_request"]  # 5 min first response, 10 min resolution
+
+
+@pytest.fixture(autouse=True)
+def cold_calendar_caches():
+    """Each test computes the calendar it asserts: a day's open hours or a year's holidays remembered
+    from an earlier test (the mutation tool forks every mutant from a process that ran them all)
+    would hide a wrong rule."""
+    sla._day_windows.cache_clear()
+    sla.korean_holidays.cache_clear()
 
 
 def _events(*pairs: tuple[timedelta, str]) -> list[SlaEvent]:
@@ -130,6 +140,15 @@ def test_waiting_on_the_customer_pauses_both_clocks_until_the_customer_writes():
     back = _evaluate(PAYMENT_ERROR, [*events, SlaEvent(MONDAY_9 + H, "customer_message")], now=H + 10 * M)
     assert back.first_response.used == 15 * M
     assert back.first_response.due_at == MONDAY_9 + H + 25 * M
+
+
+def test_an_answer_sent_while_waiting_on_the_customer_is_measured_against_the_pushed_deadline():
+    """The wait stops at the answer: the deadline it reached is the one reported (met, 25 min to spare)."""
+    first = _evaluate(
+        PAYMENT_ERROR, _events((5 * M, "wait_customer"), (20 * M, "reply")), now=H
+    ).first_response
+    assert (first.state, first.stopped_at, first.used) == (SlaState.MET, MONDAY_9 + 20 * M, 5 * M)
+    assert first.due_at == first.wall_clock_due_at == MONDAY_9 + 45 * M
 
 
 def test_a_wait_recorded_while_resolved_does_not_pause_the_reopened_inquiry():
@@ -249,6 +268,8 @@ def _counted(pauses, end=8 * H):
         ([(H, 3 * H), (2 * H, None)], H),  # an open pause inside a closed one: still open
         ([(H, None), (H, 2 * H)], H),  # an open and a closed pause from the same instant
         ([(H, 2 * H), (H, None)], H),
+        ([(0 * H, H), (2 * H, 3 * H)], 6 * H),  # a pause from the first instant, then another one
+        ([(-2 * H, -H), (H, 2 * H)], 7 * H),  # a pause over before the clock started changes nothing
     ],
 )
 def test_pauses_count_once_however_they_overlap(pauses, counted):
@@ -294,6 +315,16 @@ def test_a_resolve_closes_a_wait_and_a_second_resolve_changes_nothing():
     resolution = _evaluate(PAYMENT_ERROR, events, now=3 * H).resolution
     assert (resolution.state, resolution.stopped_at) == (SlaState.MET, MONDAY_9 + H)
     assert resolution.used == 10 * M  # the wait from 09:10 to the resolve at 10:00 did not count
+    # the wait ends at the resolve: the deadline is the one an answer from the customer then would give
+    assert resolution.due_at == MONDAY_9 + 5 * H + 50 * M  # 10 min, then 10:00-12:00, 13:00-14:50
+
+
+def test_a_wait_that_ended_before_the_resolve_pauses_only_while_it_lasted():
+    events = _events(
+        (5 * M, "reply"), (10 * M, "wait_customer"), (20 * M, "customer_message"), (H, "resolve")
+    )
+    resolution = _evaluate(PAYMENT_ERROR, events, now=3 * H).resolution
+    assert (resolution.state, resolution.used) == (SlaState.MET, 50 * M)  # 09:00-09:10 and 09:20-10:00
 
 
 def test_a_second_wait_before_the_customer_writes_keeps_the_first_start():
@@ -380,3 +411,100 @@ def test_the_wall_clock_deadline_keeps_the_same_pauses():
     events = _events((5 * M, "wait_customer"), (H, "customer_message"))
     first = _evaluate(PAYMENT_ERROR, events, now=H + 10 * M).first_response
     assert first.wall_clock_due_at == MONDAY_9 + H + 25 * M  # 30 minutes, 55 of them paused
+
+
+# ------------------------------------------------------------------ the shop's clock, whatever the server's
+
+
+@pytest.mark.parametrize("server_zone", ["America/Los_Angeles", "Pacific/Kiritimati", "UTC"])
+def test_the_sla_clock_runs_on_korean_days_whatever_the_servers_time_zone(monkeypatch, server_zone):
+    """Business hours and 24/7 days are KST days (the seed's targets are the shop's hours): a server
+    set to another zone (behind Korea or ahead of it) counts the same."""
+    monkeypatch.setenv("TZ", server_zone)
+    _time.tzset()
+    try:
+        monday_0930 = MONDAY_9 + 30 * M  # Sunday 17:30 in Los Angeles
+        monday_2000 = MONDAY_9 + 11 * H  # already Tuesday 01:00 on Kiritimati
+        always = sla.twenty_four_seven()
+        assert BUSINESS.is_open_at(monday_0930) is True
+        assert always.is_open_at(monday_2000) is True
+        assert sla.deadline(always, monday_2000, 30 * M) == monday_2000 + 30 * M
+        assert sla.counted(always, monday_2000, monday_2000 + H) == H
+        assert sla.deadline(BUSINESS, MONDAY_9 - 10 * H, 30 * M) == MONDAY_9 + 30 * M  # Sunday 23:00 KST
+    finally:
+        monkeypatch.undo()
+        _time.tzset()
+
+
+# ------------------------------------------------------------------ built in the test, not remembered from import
+
+
+def test_each_target_reports_the_seeds_target_it_is_measured_against():
+    result = _evaluate(PAYMENT_ERROR, _events((10 * M, "reply")), now=H)
+    assert (result.first_response.target, result.resolution.target) == (30 * M, 4 * H)
+
+
+def test_a_policy_in_minutes_is_counted_in_business_hours_unless_told_otherwise():
+    policy = sla.policy_minutes("payment_error", 30, 240)
+    assert (policy.inquiry_type, policy.first_response, policy.resolution, policy.calendar) == (
+        "payment_error",
+        30 * M,
+        4 * H,
+        "business",
+    )
+    assert sla.policy_minutes("payment_error", 30, 240, "24/7").calendar == "24/7"
+
+
+def test_business_hours_observe_korean_public_holidays_unless_told_otherwise():
+    """Built here (a calendar made at import would hide a mistake in how it is built)."""
+    hours = sla.business(DEFAULTS["business_hours"])
+    assert hours.always_open is False
+    assert hours.is_open_at(MONDAY_9) is True
+    assert hours.is_open_at(datetime(2027, 3, 1, 10, 0, tzinfo=KST)) is False  # 삼일절
+    assert hours.is_open_at(datetime(2027, 3, 13, 10, 0, tzinfo=KST)) is False  # a Saturday
+    ignoring = sla.business(DEFAULTS["business_hours"], observe_public_holidays=False)
+    assert ignoring.is_open_at(datetime(2027, 3, 1, 10, 0, tzinfo=KST)) is True
+
+
+def test_business_hours_that_are_never_open_or_run_backwards_are_refused_in_korean():
+    with pytest.raises(
+        sla.NoOpenHours, match="^영업시간이 하나도 없습니다: 최소 한 요일에 영업시간을 넣어 주세요$"
+    ):
+        sla.business({})
+    with pytest.raises(ValidationFailed, match="^영업시간의 끝이 시작보다 늦어야 합니다: 18:00~09:00$"):
+        sla.business({"1": [["18:00", "09:00"]]})
+
+
+EVERY_DAY_9_TO_10 = {str(d): [["09:00", "10:00"]] for d in range(1, 8)}
+MONDAY = MONDAY_9.astimezone(KST).date()
+
+
+def _closed_for(*runs: int) -> list:
+    """Closed days from MONDAY on: `runs` closed days, one open day between each run."""
+    closed, day = [], MONDAY
+    for run in runs:
+        closed += [day + timedelta(days=i) for i in range(run)]
+        day += timedelta(days=run + 1)
+    return closed
+
+
+@pytest.mark.parametrize(
+    ("runs", "target", "due_days_later"),
+    [
+        ((sla.MAX_SCAN_DAYS,), H, sla.MAX_SCAN_DAYS),  # ten years closed, then open: still found
+        ((sla.MAX_SCAN_DAYS + 1,), H, None),  # one day more: the calendar is broken
+        ((sla.MAX_SCAN_DAYS, sla.MAX_SCAN_DAYS), 2 * H, 2 * sla.MAX_SCAN_DAYS + 1),  # the count restarts
+    ],
+)
+def test_a_calendar_closed_for_more_than_ten_years_is_an_error_not_an_endless_walk(
+    runs, target, due_days_later
+):
+    calendar = sla.business(EVERY_DAY_9_TO_10, observe_public_holidays=False, closed_days=_closed_for(*runs))
+    if due_days_later is None:
+        with pytest.raises(
+            sla.NoOpenHours,
+            match=f"^{sla.MAX_SCAN_DAYS}일 동안 영업시간이 없습니다: 영업시간과 휴무일 설정을 확인해 주세요$",
+        ):
+            sla.deadline(calendar, MONDAY_9, target)
+    else:
+        assert sla.deadline(calendar, MONDAY_9, target) == MONDAY_9 + timedelta(days=due_days_later) + H

@@ -124,9 +124,7 @@ def earliest_excepting_purchase(now: datetime) -> datetime:
     """The earliest instant a purchase must be at or after to still stand in for consent at `now`
     (a KST midnight; the last days are monotonic in the purchase day, so one bound fits all)."""
     today = clock.to_kst(now).date()
-    day = today - timedelta(
-        days=200
-    )  # pragma: no mutate (equivalent: any start over 184 days back finds the same day)
+    day = today - timedelta(days=200)  # pragma: no mutate (equivalent: 185+ days back find the same day)
     while purchase_exception_last_day(day) < today:
         day += timedelta(days=1)
     return datetime.combine(day, time(), tzinfo=clock.KST).astimezone(clock.UTC)

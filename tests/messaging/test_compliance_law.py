@@ -301,3 +301,81 @@ def test_hold_and_window_instants_are_utc_even_on_a_server_set_to_korean_time(mo
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+# ------------------------------------------------------------------ what staff read on an ad held for the limit
+
+LIMIT_REASON = "발송 예정: 하루 광고 한도 (광고 빈도 제한, 고객당 하루 {limit}건)"
+
+
+@pytest.mark.parametrize(
+    ("now", "until", "when"),
+    [
+        ("2027-03-15T12:00", "2027-03-15T20:00", "오늘 20:00"),
+        ("2027-03-15T12:00", "2027-03-16T08:00", "내일 08:00"),
+        ("2027-03-15T23:30", "2027-03-16T00:00", "내일 00:00"),  # days counted in KST, not UTC
+        ("2027-03-15T00:10", "2027-03-16T08:00", "내일 08:00"),  # 15:10 UTC the day before
+        ("2027-03-15T12:00", "2027-03-17T08:00", "모레 08:00"),
+        ("2027-03-15T12:00", "2027-03-18T08:00", "3월 18일 08:00"),
+        ("2027-03-31T12:00", "2027-04-03T08:00", "4월 3일 08:00"),
+    ],
+)
+def test_an_ad_held_for_the_daily_limit_tells_staff_when_it_goes_in_korean(now, until, when):
+    """The 메시지 page reads when a held ad goes ("내일 08:00") and why, in the shop's time (KST)."""
+    assert compliance.pressure_reason(1, kst(until), kst(now)) == f"{when} {LIMIT_REASON.format(limit=1)}"
+
+
+def test_without_a_reference_instant_the_held_ad_names_its_full_kst_date():
+    assert (
+        compliance.pressure_reason(2, kst("2027-03-16T08:00"))
+        == f"2027-03-16 08:00 {LIMIT_REASON.format(limit=2)}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("now", "night_consent", "until", "reason"),
+    [
+        ("2027-03-15T12:00", False, "2027-03-16T08:00", "내일 08:00"),
+        ("2027-03-15T12:00", True, "2027-03-16T00:00", "내일 00:00"),
+        ("2027-03-15T08:00", False, "2027-03-16T08:00", "내일 08:00"),
+        ("2027-03-15T22:00", True, "2027-03-16T00:00", "내일 00:00"),  # at night, with night consent
+    ],
+)
+def test_an_ad_over_the_daily_limit_is_held_for_the_limit_not_for_the_night(
+    now, night_consent, until, reason
+):
+    """Held for the daily limit (the sender moves it to the next free day), unlike a night-ban hold."""
+    consent = kst(now) - timedelta(days=9)
+    recipient = Recipient(
+        ad_consent_at=consent, night_ad_consent_at=consent if night_consent else None, ads_today=1
+    )
+    decision = _ad(recipient, now=kst(now))
+    assert (decision.action, decision.hold_until, decision.pressure) == (Action.HOLD, kst(until), True)
+    assert decision.reason == f"{reason} {LIMIT_REASON.format(limit=1)}"
+
+
+def test_a_night_ban_hold_and_a_sent_ad_are_not_limit_holds():
+    night = _ad(Recipient(ad_consent_at=AT - timedelta(days=9), ads_today=5), now=kst("2027-03-15T22:00"))
+    assert (night.action, night.pressure) == (Action.HOLD, False)
+    assert night.reason == "야간 광고 금지 (21:00~08:00): 08:00까지 보류"
+    sent = _ad(Recipient(ad_consent_at=AT - timedelta(days=9)))
+    assert (sent.action, sent.pressure) == (Action.SEND, False)
+
+
+# ------------------------------------------------------------------ only the frame is stripped, all of it
+
+
+@pytest.mark.parametrize(
+    ("typed", "body"),
+    [
+        ("봄 신상품\n문의 02-111-2222\n무료수신거부 080-123-4567", "봄 신상품"),
+        ("봄 신상품\n무료수신거부 080-123-4567\n문의 02-111-2222", "봄 신상품"),  # in either order
+        ("봄 신상품\n문의 02-111-2222\n\n무료수신거부 080-123-4567\n\n", "봄 신상품"),
+        ("봄 신상품\n문의 02-111-2222", "봄 신상품"),  # the shop's own contact line
+        ("봄 신상품\n문의 02-999-9999", "봄 신상품\n문의 02-999-9999"),  # another number is body text
+        ("봄 신상품\n문의 02-111-2222\n이번 주말까지", "봄 신상품\n문의 02-111-2222\n이번 주말까지"),
+        ("(광고) 테스트샵 봄 신상품 (광고) 안내", "봄 신상품 (광고) 안내"),  # only the leading marker
+    ],
+)
+def test_only_the_ad_frame_at_the_start_and_the_end_is_stripped(typed, body):
+    assert compliance.strip_ad_frame(typed, SHOP) == body

@@ -6,10 +6,30 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core import clock
-from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus
+from core.accounts.actor import Actor
+from core.models import Customer, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Role, StaffUser
 from core.payments.gateways.base import ApproveRequest, ReadyRequest
 from core.payments.gateways.router import PaymentRouter
 from core.payments.gateways.sandbox import SandboxGateway
+
+
+def stored_actors(engine: Engine) -> dict[str, Actor]:
+    """One staff row per role (owner1, cs1, staff1) that cannot log in: for tests that need who did
+    something, not a login. Hashing three passwords (argon2, ~0.6 s CPU) was most of each refund
+    store test's time, and the mutation run repeats those tests for every mutant."""
+    with Session(engine) as session:
+        users = [
+            StaffUser(
+                username=f"{role.value}1",
+                display_name=f"{role.value} 담당",
+                role=role.value,
+                password_hash="!",
+            )
+            for role in Role
+        ]
+        session.add_all(users)
+        session.commit()
+        return {u.role: Actor(id=u.id, name=u.display_name, role=Role(u.role)) for u in users}
 
 
 def sandbox_router(engine: Engine) -> tuple[SandboxGateway, PaymentRouter]:

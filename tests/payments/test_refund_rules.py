@@ -14,12 +14,30 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
-from core.errors import Conflict, ValidationFailed
-from core.models import AuditLog, Payment, Refund, SandboxPayment
+from core.accounts.actor import Actor
+from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.models import AuditLog, Payment, Refund, Role, SandboxPayment
+from core.payments import refunds
 from core.payments.order_import import import_orders
 from core.payments.orders import check_amount
-from core.payments.refunds import refund_payment, refund_tax_free_amount, settle_pending_refund
-from tests.payments.helpers import paid_order, sandbox_router
+from core.payments.refunds import (
+    order_refunded_amount,
+    refund_payment,
+    refund_tax_free_amount,
+    refundable_amount,
+    settle_pending_refund,
+)
+from tests.payments.helpers import paid_order, sandbox_router, stored_actors
+
+
+@pytest.fixture
+def actors(engine):
+    return stored_actors(engine)  # who asks, without hashing three passwords per test
+
+
+@pytest.fixture
+def sqlite_actors(sqlite_engine):
+    return stored_actors(sqlite_engine)
 
 
 def _split(total: int, tax_free: int, amounts: list[int]) -> list[int]:
@@ -78,12 +96,16 @@ def _refund(session, actor, router, payment, amount, key, reason="부분 환불"
 
 
 @pytest.mark.parametrize(
-    ("refunds", "parts"),
-    [([15_000, 15_000], [500, 501]), ([10_000, 10_000, 10_000], [333, 334, 334])],
+    ("tax_free", "refunds", "parts"),
+    [
+        (1_001, [15_000, 15_000], [500, 501]),
+        (1_001, [10_000, 10_000, 10_000], [333, 334, 334]),
+        (30_000, [10_000, 20_000], [10_000, 20_000]),  # all tax-free (books, fresh food): every won
+    ],
 )
-def test_gateway_receives_the_tax_free_split_of_partial_refunds(engine, actors, refunds, parts):
+def test_gateway_receives_the_tax_free_split_of_partial_refunds(engine, actors, tax_free, refunds, parts):
     sandbox, router = sandbox_router(engine)
-    payment = paid_order(engine, sandbox, amount=30_000, tax_free=1_001)
+    payment = paid_order(engine, sandbox, amount=30_000, tax_free=tax_free)
     with Session(engine, expire_on_commit=False) as session:
         done = [_refund(session, actors["cs"], router, payment, a, f"r{i}") for i, a in enumerate(refunds)]
         assert [r.tax_free_amount for r in done] == parts
@@ -92,8 +114,36 @@ def test_gateway_receives_the_tax_free_split_of_partial_refunds(engine, actors, 
         assert (row.status, row.canceled_amount, row.canceled_tax_free_amount) == (
             "CANCEL_PAYMENT",
             30_000,
-            1_001,
+            tax_free,
         )
+
+
+def test_the_tax_free_split_counts_only_the_refunds_of_the_same_payment(engine, actors):
+    """Another payment's refunds are not this payment's history: its first half refund is 500, not 501."""
+    sandbox, router = sandbox_router(engine)
+    first = paid_order(engine, sandbox, amount=30_000, tax_free=1_001, number="T-1")
+    second = paid_order(engine, sandbox, amount=30_000, tax_free=1_001, number="T-2", phone="01099998888")
+    with Session(engine, expire_on_commit=False) as session:
+        assert _refund(session, actors["cs"], router, first, 15_000, "a").tax_free_amount == 500
+        assert _refund(session, actors["cs"], router, second, 15_000, "b").tax_free_amount == 500
+
+
+def test_a_refund_the_gateway_is_too_busy_for_stays_requested_and_is_sent_once_later(engine, actors):
+    """Busy on every try: nothing happened, so the refund waits (REQUESTED, the money reserved) and the
+    reconciliation sends it once it is free, after a lookup; never a second refund."""
+    sandbox, router = sandbox_router(engine)
+    payment = paid_order(engine, sandbox, amount=30_000)
+    sandbox.inject("cancel", "busy", times=router.max_attempts)
+    with Session(engine, expire_on_commit=False) as session:
+        pending = _refund(session, actors["cs"], router, payment, 10_000, "busy")
+        session.expire_all()
+        stored = session.get(Refund, pending.id)
+        assert (pending.status, stored.status) == ("requested", "requested")
+        assert session.get(Payment, payment.id).refunded_amount == 10_000  # reserved, not refundable twice
+        settled = settle_pending_refund(session, pending.id, router=router)
+        assert settled.status == "succeeded"
+        assert sandbox.calls.count("cancel") == router.max_attempts + 1
+        assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 10_000
 
 
 def test_tax_free_of_a_refund_still_in_flight_counts_as_refunded(engine, actors):
@@ -257,34 +307,117 @@ def test_a_refund_request_records_who_what_and_why(sqlite_engine, sqlite_actors)
         assert row.detail == {"payment_id": payment.id, "amount": 15_000, "reason": "파손 교환 불가"}
 
 
+class ReachedTheStore(Exception):
+    """Raised by a session that must not be touched: the request passed every check before the store."""
+
+
+class Untouchable:
+    """A session for the checks a refund request passes before anything is read or written."""
+
+    def __getattr__(self, name: str):
+        raise ReachedTheStore(name)
+
+
+def _check(actor_role: Role = Role.CS, amount=1_000, reason="고객 변심", key="k"):
+    refund_payment(
+        Untouchable(),
+        Actor(id=1, name="담당", role=actor_role),
+        payment_id=1,
+        amount=amount,
+        reason=reason,
+        idempotency_key=key,
+    )
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.CS])
+def test_the_owner_and_cs_may_refund(role):
+    with pytest.raises(ReachedTheStore):
+        _check(role)
+
+
+def test_operations_staff_may_not_refund_and_nothing_is_read():
+    with pytest.raises(PermissionDenied, match="^권한이 없습니다 \\(운영 스태프 → 사장님, CS 담당 필요\\)$"):
+        _check(Role.STAFF)
+
+
 @pytest.mark.parametrize(
-    ("reason", "key", "error"),
+    ("amount", "error"),
     [
-        ("", "k", "^환불 사유를 입력하세요$"),
-        ("   ", "k", "^환불 사유를 입력하세요$"),
-        (None, "k", "^환불 사유를 입력하세요$"),
-        ("x", "", "^환불 요청 키가 올바르지 않습니다 \\(1~120자\\)$"),
-        ("x", "   ", "환불 요청 키가 올바르지 않습니다"),
-        ("x", None, "환불 요청 키가 올바르지 않습니다"),
-        ("x", "k" * 121, "환불 요청 키가 올바르지 않습니다"),
-        ("x" * 501, "k", "^환불 사유는 500자 이내로 입력하세요$"),
+        (0, "^환불 금액은\\(는\\) 0보다 커야 합니다: 0$"),
+        (-1, "^환불 금액은\\(는\\) 0보다 커야 합니다: -1$"),
+        (1.5, "^환불 금액은\\(는\\) 원 단위 정수여야 합니다: 1.5$"),
+        ("1000", "^환불 금액은\\(는\\) 원 단위 정수여야"),
+        (True, "^환불 금액은\\(는\\) 원 단위 정수여야"),
+        (100_000_001, "^환불 금액이\\(가\\) 너무 큽니다"),
     ],
 )
-def test_a_refund_needs_a_reason_and_a_request_key(sqlite_engine, sqlite_actors, reason, key, error):
-    sandbox, router = sandbox_router(sqlite_engine)
-    payment = paid_order(sqlite_engine, sandbox)
-    with Session(sqlite_engine, expire_on_commit=False) as session:
+def test_a_refund_amount_is_whole_won_above_0_and_refused_in_korean_before_the_store(amount, error):
+    with pytest.raises(ValidationFailed, match=error):
+        _check(amount=amount)
+
+
+@pytest.mark.parametrize("amount", [1, 100_000_000])
+def test_a_refund_of_1_won_up_to_100_million_passes_the_amount_check(amount):
+    with pytest.raises(ReachedTheStore):
+        _check(amount=amount)
+
+
+# (reason, request key, the Korean refusal or None when the request passes every check)
+REASONS_AND_KEYS = [
+    ("", "k", "^환불 사유를 입력하세요$"),
+    ("   ", "k", "^환불 사유를 입력하세요$"),
+    (None, "k", "^환불 사유를 입력하세요$"),
+    ("x", "k", None),
+    ("가" * 500, "k", None),  # exactly 500 characters
+    (" " + "가" * 500 + " ", "k", None),  # counted after trimming
+    ("가" * 501, "k", "^환불 사유는 500자 이내로 입력하세요$"),
+    ("x", "", "^환불 요청 키가 올바르지 않습니다 \\(1~120자\\)$"),
+    ("x", "   ", "^환불 요청 키가 올바르지 않습니다 \\(1~120자\\)$"),
+    ("x", None, "^환불 요청 키가 올바르지 않습니다 \\(1~120자\\)$"),
+    ("x", "k" * 120, None),
+    ("x", f" {'k' * 120} ", None),  # trimmed before it is counted
+    ("x", "k" * 121, "^환불 요청 키가 올바르지 않습니다 \\(1~120자\\)$"),
+    ("가" * 501, "", "^환불 사유는 500자"),  # the reason is checked first
+]
+
+
+@pytest.mark.parametrize(("reason", "key", "error"), REASONS_AND_KEYS)
+def test_a_refund_needs_a_reason_of_at_most_500_characters_and_a_request_key_of_1_to_120(reason, key, error):
+    """Bad input is refused in Korean before anything is read or written (nothing reserved)."""
+    if error is None:
+        with pytest.raises(ReachedTheStore):
+            _check(reason=reason, key=key)
+    else:
         with pytest.raises(ValidationFailed, match=error):
-            refund_payment(
-                session,
-                sqlite_actors["cs"],
-                payment_id=payment.id,
-                amount=1_000,
-                reason=reason,
-                idempotency_key=key,
-                router=router,
-            )
-        assert session.exec(select(Refund)).first() is None
+            _check(reason=reason, key=key)
+
+
+@pytest.mark.parametrize(
+    ("amount", "refunded", "left"), [(30_000, 0, 30_000), (30_000, 10_000, 20_000), (30_000, 30_000, 0)]
+)
+def test_what_is_left_to_refund_is_what_was_paid_less_what_was_refunded(amount, refunded, left):
+    assert refundable_amount(Payment(amount=amount, refunded_amount=refunded)) == left
+
+
+# (order total, what its payments collected, what refunds gave back, what the customer got back)
+ORDER_REFUNDS = [
+    (30_000, 30_000, 0, 0),
+    (30_000, 30_000, 10_000, 10_000),
+    (30_000, 30_000, 30_000, 30_000),
+    (30_000, 60_000, 30_000, 0),  # a double charge given back: the order is still paid
+    (30_000, 60_000, 40_000, 10_000),
+    (30_000, 60_000, 60_000, 30_000),
+    (30_000, 20_000, 0, 10_000),  # paid short (a part collected elsewhere): never below 0 nor above
+    (30_000, 0, 0, 30_000),
+    (30_000, 90_000, 0, 0),
+]
+
+
+@pytest.mark.parametrize(("total", "collected", "given_back", "refunded"), ORDER_REFUNDS)
+def test_an_order_counts_as_refunded_only_what_went_back_beyond_an_extra_charge(
+    total, collected, given_back, refunded
+):
+    assert order_refunded_amount(total, collected, given_back) == refunded
 
 
 def test_a_request_key_of_120_characters_is_accepted_and_trimmed(sqlite_engine, sqlite_actors):
@@ -335,3 +468,47 @@ def test_zero_is_an_amount_only_where_allowed():
     assert check_amount(0, "면세 금액", allow_zero=True) == 0
     with pytest.raises(ValidationFailed, match="^면세 금액은\\(는\\) 0 이상이어야 합니다: -1$"):
         check_amount(-1, "면세 금액", allow_zero=True)
+
+
+def test_the_same_key_reserved_by_a_concurrent_click_returns_that_refund_and_reserves_nothing_more(
+    sqlite_engine, sqlite_actors, monkeypatch
+):
+    """Two clicks of one refund: the one whose reservation loses the race on the unique request key
+    returns the winner's refund; the money is reserved and sent once."""
+    sandbox, router = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox, amount=30_000)
+    real_reserve = refunds._reserve_refund
+    winner: list[Refund] = []
+
+    def other_click_first(session, *args):
+        monkeypatch.setattr(refunds, "_reserve_refund", real_reserve)  # the other click runs unhindered
+        session.rollback()  # nothing written yet; the other click's session may write now
+        with Session(sqlite_engine, expire_on_commit=False) as other:
+            winner.append(_refund(other, sqlite_actors["owner"], router, payment, 10_000, "same"))
+        return real_reserve(session, *args)
+
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        _refund(session, sqlite_actors["cs"], router, payment, 5_000, "earlier")  # another refund's row
+        monkeypatch.setattr(refunds, "_reserve_refund", other_click_first)
+        returned = _refund(session, sqlite_actors["cs"], router, payment, 10_000, "same")
+        assert (returned.id, returned.status) == (winner[0].id, "succeeded")
+        session.expire_all()
+        assert session.get(Payment, payment.id).refunded_amount == 15_000
+        assert sandbox.calls.count("cancel") == 2  # the earlier refund and the winner, nothing twice
+
+
+def test_without_a_router_the_refund_goes_through_the_configured_gateway(sqlite_engine, sqlite_actors):
+    """The 주문 page passes no router: the configured gateway (the sandbox here, kept in the same store)."""
+    sandbox, _ = sandbox_router(sqlite_engine)
+    payment = paid_order(sqlite_engine, sandbox, amount=30_000)
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        refund = refund_payment(
+            session,
+            sqlite_actors["cs"],
+            payment_id=payment.id,
+            amount=30_000,
+            reason="변심",
+            idempotency_key="k",
+        )
+        assert refund.status == "succeeded"
+        assert session.get(SandboxPayment, payment.gateway_tid).canceled_amount == 30_000

@@ -11,7 +11,17 @@ from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.models import AuditLog, Customer, CustomerSummary, Message, Order, Payment, Refund, SandboxPayment
 from core.payments.gateways.base import ChargeRequest
 from core.payments.refunds import refund_payment, settle_pending_refund
-from tests.payments.helpers import paid_order, sandbox_router
+from tests.payments.helpers import paid_order, sandbox_router, stored_actors
+
+
+@pytest.fixture
+def actors(engine):
+    return stored_actors(engine)  # who asks, without hashing three passwords per test
+
+
+@pytest.fixture
+def sqlite_actors(sqlite_engine):
+    return stored_actors(sqlite_engine)
 
 
 def test_full_and_partial_refunds_update_totals_and_tell_the_customer(engine, actors):
@@ -265,8 +275,12 @@ def test_refund_message_renders_from_its_template(sqlite_engine, sqlite_actors):
         assert "김민지님, 주문 M-1의 8,000원 환불이 완료되었습니다" in text
 
 
-@pytest.mark.parametrize(("stored_cid", "refunded"), [("TCSUBSCRIP", True), (None, False), ("TC0ONETIME", False)])
-def test_a_refund_is_sent_with_the_cid_the_payment_was_made_with(sqlite_engine, sqlite_actors, stored_cid, refunded):
+@pytest.mark.parametrize(
+    ("stored_cid", "refunded"), [("TCSUBSCRIP", True), (None, False), ("TC0ONETIME", False)]
+)
+def test_a_refund_is_sent_with_the_cid_the_payment_was_made_with(
+    sqlite_engine, sqlite_actors, stored_cid, refunded
+):
     """Issue 13 item 7: a charge made under the subscription CID is not found under the one-time CID
     (the sandbox answers -701 like KakaoPay); the payment's stored CID is what the cancel sends."""
     from core.models import SandboxInstrument
@@ -299,13 +313,23 @@ def test_a_refund_is_sent_with_the_cid_the_payment_was_made_with(sqlite_engine, 
         session.commit()
         if refunded:
             refund = refund_payment(
-                session, sqlite_actors["cs"], payment_id=payment.id, amount=29_000, reason="해지",
-                idempotency_key="r", router=router,
+                session,
+                sqlite_actors["cs"],
+                payment_id=payment.id,
+                amount=29_000,
+                reason="해지",
+                idempotency_key="r",
+                router=router,
             )
             assert refund.status == "succeeded"
         else:
             with pytest.raises(ValidationFailed, match="없는 결제"):
                 refund_payment(
-                    session, sqlite_actors["cs"], payment_id=payment.id, amount=29_000, reason="해지",
-                    idempotency_key="r", router=router,
+                    session,
+                    sqlite_actors["cs"],
+                    payment_id=payment.id,
+                    amount=29_000,
+                    reason="해지",
+                    idempotency_key="r",
+                    router=router,
                 )
