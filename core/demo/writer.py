@@ -25,7 +25,11 @@ CHUNK = 20_000
 
 
 # Status values as plain strings for the hot loop (enum attribute access is slow at a million rows).
-ORDER_PENDING, ORDER_PAID, ORDER_CANCELED = OrderStatus.PENDING.value, OrderStatus.PAID.value, OrderStatus.CANCELED.value
+ORDER_PENDING, ORDER_PAID, ORDER_CANCELED = (
+    OrderStatus.PENDING.value,
+    OrderStatus.PAID.value,
+    OrderStatus.CANCELED.value,
+)
 ORDER_REFUNDED, ORDER_PARTIALLY_REFUNDED = OrderStatus.REFUNDED.value, OrderStatus.PARTIALLY_REFUNDED.value
 PAY_APPROVED, PAY_FAILED = PaymentStatus.APPROVED.value, PaymentStatus.FAILED.value
 PAY_REFUNDED, PAY_PARTIALLY_REFUNDED = PaymentStatus.REFUNDED.value, PaymentStatus.PARTIALLY_REFUNDED.value
@@ -123,6 +127,32 @@ class Writer:
             marks = ", ".join("?" * len(columns))
             self.connection.exec_driver_sql(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', rows)
         self.rows_written += len(rows)
+
+
+def drop_indexes(connection: Connection, tables: Sequence[str]) -> list[str]:
+    """Drop these tables' secondary indexes (not keys or unique constraints) and return their
+    definitions as the database states them, so `create_indexes` brings back exactly the migration's."""
+    names = ", ".join(f"'{t}'" for t in tables)
+    if connection.dialect.name == "postgresql":
+        rows = connection.exec_driver_sql(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+            f"AND tablename IN ({names}) AND indexname NOT IN "
+            "(SELECT conname FROM pg_constraint WHERE connamespace = current_schema()::regnamespace)"
+        ).all()
+    else:
+        rows = connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            f"AND tbl_name IN ({names}) ORDER BY name"
+        ).all()
+    for name, _definition in rows:
+        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [definition for _name, definition in rows]
+
+
+def create_indexes(connection: Connection, definitions: Sequence[str]) -> None:
+    """Build dropped indexes again: one sort per index instead of an index update per row."""
+    for definition in definitions:
+        connection.exec_driver_sql(definition)
 
 
 _EPOCH = datetime(1970, 1, 1)
@@ -342,5 +372,3 @@ def kst_date(seconds: int) -> date:
 
 def kst_seconds(day: date, hour: int, minute: int = 0) -> int:
     return (day - date(1970, 1, 1)).days * 86400 + hour * 3600 + minute * 60 - KST_OFFSET_S
-
-
