@@ -58,6 +58,8 @@ BULK_TABLES = (
     "sandbox_payment",
 )
 BULK_INDEX_THRESHOLD = 50_000
+# The customer summaries, rebuilt from the loaded orders (core.customers.summary); same treatment.
+SUMMARY_TABLES = ("customer_summary", "customer_product_summary")
 # Store chunks from a second thread while the next chunk is built. Off by default: on this 2-core
 # machine under load it cost ~15% more CPU and was slower (bench/seed.py --background-writer to compare).
 BACKGROUND_WRITER = False
