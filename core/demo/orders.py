@@ -139,7 +139,7 @@ class OrdersPart:
         else:
             status = ORDER_PAID
         source = "chat"
-        link_id = paid_at = delivered_at = shipping = ship_date = tracking = None
+        link_id = paid_at = paid_ts = delivered_at = shipping = ship_date = tracking = None
         refunded = 0
         entry = None
         number = f"{self._order_prefix((t + KST_OFFSET_S) // 86400)}{oid:07d}"
@@ -157,6 +157,7 @@ class OrdersPart:
         elif status is ORDER_PAID:
             pid = self._take("payment")
             paid_at = min(t + 5 + int(random_() * 300), now)
+            paid_ts = ts(paid_at)  # on the order, its payment and its link
             method = "CARD" if random_() < 0.65 else "MONEY"
             pay_status = PAY_APPROVED
             if shipped:
@@ -177,7 +178,7 @@ class OrdersPart:
                 buf.links.append((
                     link_id, code, self.product_ids[chosen[0]], cid, None,
                     PRODUCTS[chosen[0]].name, total, tax_free, None, LINK_PAID, GATEWAY, self._tid(pid),
-                    self._staff(), ts(link_created), ts(t - 30), ts(paid_at), ts(link_created + LINK_TTL_S), None,
+                    self._staff(), ts(link_created), ts(t - 30), paid_ts, ts(link_created + LINK_TTL_S), None,
                     oid,
                 ))  # fmt: skip
             refund_roll = random_()
@@ -203,7 +204,7 @@ class OrdersPart:
                     cancel = (refund_id, amount, refund_tax_free, refund_at + 1, f"refund:{pid}:1", reason)
             payment = (
                 pid, oid, cid, GATEWAY, self._tid(pid), method, total, tax_free, refunded, pay_status,
-                f"pay:{oid}", ts(paid_at), None, None, "[]", ts(t + 2),
+                f"pay:{oid}", paid_ts, None, None, "[]", ts(t + 2),
             )  # fmt: skip
             buf.payments.append(payment)
             self._gateway_payment(
@@ -225,7 +226,7 @@ class OrdersPart:
                     ))  # fmt: skip
         buf.orders.append((
             oid, number, cid, total, tax_free, shipping,
-            ship_date, tracking, source, status, ts(t), ts(paid_at), ts(delivered_at), refunded, link_id, None,
+            ship_date, tracking, source, status, ts(t), paid_ts, ts(delivered_at), refunded, link_id, None,
         ))  # fmt: skip
         return entry
 

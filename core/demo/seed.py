@@ -72,6 +72,9 @@ KEEP_ON_RESET = frozenset(
 )
 
 
+SEED_MMAP_BYTES = 2_000_000_000  # the 1M-order store is 1.4 GB; SQLite caps this at its own limit
+
+
 class SeedRefused(Conflict):
     """The store already holds shop data; seeding again would mix two data sets."""
 
@@ -163,6 +166,8 @@ def _seeding_connection(engine: Engine, *, bulk: bool) -> Iterator[Connection]:
                 raw.execute(f"PRAGMA {pragma}")
             if bulk:
                 left_wal = raw.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+                # Index builds and the summary rebuild read the whole file back: mapped, not copied.
+                raw.execute(f"PRAGMA mmap_size={SEED_MMAP_BYTES}")
         try:
             yield connection
         finally:
@@ -174,6 +179,7 @@ def _seeding_connection(engine: Engine, *, bulk: bool) -> Iterator[Connection]:
                         "synchronous=NORMAL",
                         "cache_size=-2000",
                         "temp_store=DEFAULT",
+                        "mmap_size=0",
                     ):
                         raw.execute(f"PRAGMA {pragma}")
 
