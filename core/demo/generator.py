@@ -191,16 +191,20 @@ class Generator(OrdersPart, SubscriptionsPart, InquiriesPart):
         if BACKGROUND_WRITER:
             self.w.start_background()
         try:
+            self.progress("상품, 고객 (products, customers)")
             self._products()
             self._customers(n_customers)
+            self.progress("정기결제 (subscriptions)")
             self._subscriptions()
+            self.progress("주문 (orders)")
             self._orders(n_orders)
+            self.progress("미결제 링크, 문의 (unpaid links, inquiries)")
             self._unpaid_links(n_orders)
             self._inquiries(n_orders)
         finally:
             self.w.finish()  # on an error too: the writer must stop before the rollback
         if indexes:
-            self.progress(f"rebuilding {len(indexes)} indexes")
+            self.progress(f"색인 {len(indexes)}개 만들기 (rebuilding {len(indexes)} indexes)")
         create_indexes(self.connection, indexes)
         return dict(self.counts)
 

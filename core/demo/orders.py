@@ -85,7 +85,7 @@ class OrdersPart:
             self._flush(buf)
             done = min(chunk_start + CHUNK, n)
             if done % 100_000 == 0 or done == n:
-                self.progress(f"orders {done:,}/{n:,}")
+                self.progress(f"주문 {done:,}/{n:,} (orders)")
         self._count("orders", n)
 
     def _one_order(

@@ -101,6 +101,7 @@ def seed_demo(
     if now is not None and now.tzinfo is None:
         raise ValidationFailed("now 는 시간대가 있는 시각이어야 합니다 (timezone-aware)")
     instant = clock.as_utc(now or clock.now()).replace(microsecond=0)
+    say = progress or (lambda _message: None)
     bulk = orders >= generation.BULK_INDEX_THRESHOLD
     with _seeding_connection(engine, bulk=bulk) as connection, connection.begin():
         existing = existing_counts(connection)
@@ -113,16 +114,16 @@ def seed_demo(
                     "(database already seeded; use --reset)"
                 )
             _wipe(connection)
-        generator = generation.Generator(
-            connection, random.Random(seed), instant, progress or (lambda _m: None)
-        )
+        generator = generation.Generator(connection, random.Random(seed), instant, say)
         counts = generator.run(customers, orders)
+        say("고객 요약 (customer summaries)")
         with Session(bind=connection) as session:
             # The summaries are filled from scratch: a big load builds their indexes once afterwards
             # too (1M orders: ~500,000 product rows, 1.5 s less than updating the indexes row by row).
             summary_indexes = drop_indexes(connection, generation.SUMMARY_TABLES) if bulk else []
             customer_summary.rebuild(session)
             create_indexes(connection, summary_indexes)
+            say("데모 계정, 문의 기한, 감사 기록 (demo users, SLA deadlines, audit)")
             counts["staff_users_created"] = _ensure_demo_users(session)
             # The seeded open inquiries get their SLA deadlines like any created through the service.
             inquiries.recompute_open(session)
@@ -138,7 +139,10 @@ def seed_demo(
             )
             session.flush()
         _fix_sequences(connection)
+        say("저장 (commit)")
+    say("통계 (ANALYZE)")
     analyze(engine)  # planner statistics for the seeded rows (core.db.analyze says why)
+    say("완료 (done)")
     return counts
 
 
