@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.seed [--orders 1000000] [--customers 100000] [--path /tmp/x.db] [--keep]
 
-Prints the row counts, rows per second (all tables) and orders per second, wall time and CPU time
-(CPU time is what this process used: on a busy shared machine wall time also counts waiting).
+Prints each phase as it starts (wall and CPU seconds since the start: the split of the time), then
+the row counts, rows per second (all tables) and orders per second, wall time and CPU time (CPU time
+is what this process used: on a busy shared machine wall time also counts waiting).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", type=Path, default=None, help="SQLite file (default: a temp file)")
     parser.add_argument("--keep", action="store_true", help="keep the database file afterwards")
     parser.add_argument(
-        "--background-writer", action="store_true", help="store chunks from a second thread (see core.demo.writer)"
+        "--background-writer",
+        action="store_true",
+        help="store chunks from a second thread (see core.demo.writer)",
     )
     args = parser.parse_args(argv)
     generator.BACKGROUND_WRITER = args.background_writer
@@ -51,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     now = clock.parse_instant("2026-11-23T12:00:00+09:00")
 
     started_wall, started_cpu = time.perf_counter(), time.process_time()
-    counts = seed_demo(engine, customers=args.customers, orders=args.orders, seed=args.seed, now=now)
+
+    def phase(message: str) -> None:
+        wall, cpu = time.perf_counter() - started_wall, time.process_time() - started_cpu
+        print(f"{wall:7.1f} s wall {cpu:7.1f} s CPU  {message}", flush=True)
+
+    counts = seed_demo(
+        engine, customers=args.customers, orders=args.orders, seed=args.seed, now=now, progress=phase
+    )
     wall, cpu = time.perf_counter() - started_wall, time.process_time() - started_cpu
     engine.dispose()
 

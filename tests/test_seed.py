@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -339,6 +340,34 @@ def test_sqlite_foreign_keys_hold_and_pragma_is_restored(sqlite_engine: Engine) 
     assert via_filter == in_python > 0
 
 
+@pytest.mark.parametrize("fails", [False, True], ids=["loaded", "failed half way"])
+def test_a_big_load_on_sqlite_returns_the_store_to_wal(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    """A big load runs with a rollback journal (each page written once); the app's WAL comes back
+    afterwards, whether the load committed or rolled back, and a rollback leaves nothing behind."""
+    monkeypatch.setattr(generator, "BULK_INDEX_THRESHOLD", 0)
+    if fails:
+
+        def explode(self: Any, n_orders: int) -> None:
+            raise RuntimeError("disk full (simulated)")
+
+        monkeypatch.setattr(generator.Generator, "_inquiries", explode)
+        with pytest.raises(RuntimeError, match="simulated"):
+            seed.seed_demo(sqlite_engine, **SMALL)
+    else:
+        seed.seed_demo(sqlite_engine, **SMALL)
+    sqlite_engine.dispose()
+    # A plain connection (not the engine's, which asks for WAL itself) reads the mode stored in the file.
+    plain = sqlite3.connect(str(sqlite_engine.url.database))
+    try:
+        assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        customers = plain.execute("SELECT COUNT(*) FROM customer").fetchone()[0]
+    finally:
+        plain.close()
+    assert customers == (0 if fails else SMALL["customers"])
+
+
 def test_bad_arguments_are_refused(sqlite_engine: Engine) -> None:
     from core.errors import ValidationFailed
 
@@ -384,6 +413,8 @@ def test_seeded_open_inquiries_have_sla_deadlines(seeded: Engine) -> None:
     from core.models import Inquiry, InquiryStatus
 
     with Session(seeded) as session:
-        open_ones = session.execute(select(Inquiry).where(Inquiry.status == InquiryStatus.OPEN)).scalars().all()
+        open_ones = (
+            session.execute(select(Inquiry).where(Inquiry.status == InquiryStatus.OPEN)).scalars().all()
+        )
         assert open_ones
         assert all(i.sla_due_at is not None for i in open_ones)

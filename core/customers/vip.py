@@ -168,7 +168,7 @@ def top_threshold(session: Session, rule: VipRule, now: datetime) -> int | None:
     for THRESHOLD_TTL per store and rule (see the module's "How fresh")."""
     if rule.top_percent is None:
         return None
-    key = (session.get_bind().url.render_as_string(hide_password=True), rule)
+    key = (session.get_bind().engine.url.render_as_string(hide_password=True), rule)  # an Engine or a Connection
     kept = _thresholds.get(key)
     if kept is not None and timedelta(0) <= now - kept[0] < THRESHOLD_TTL:
         return kept[1]

@@ -2,9 +2,10 @@
 subscription instrument also exists in the sandbox gateway's own tables, so every action works.
 
     seed.py           seed_demo / describe: refusal, reset, one transaction around the generator
-    generator.py      ids, products, customers, orders with payments, refunds, links and reviews
+    generator.py      ids, products, customers; mixes in the parts below
+    orders.py         one-off orders with items, payments, refunds, links and reviews; unpaid links
     subscriptions.py  subscriptions, charges, dunning and notices (mixed into the generator)
     inquiries.py      open and resolved inquiries, the one open 이중 결제 (mixed into the generator)
-    writer.py         row shapes per driver and the bulk write paths (executemany / COPY)
+    writer.py         row shapes per driver, the bulk write paths (executemany / COPY), index drop/rebuild
     catalog.py        what the shop is: products, plans, names, inquiry texts, replies, reviews
 """

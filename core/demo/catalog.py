@@ -23,7 +23,6 @@ SLA_TARGET_MINUTES = {
 }
 
 
-
 @dataclass(frozen=True)
 class ProductSpec:
     name: str
@@ -242,11 +241,8 @@ REVIEW_ANSWERS = (
 REFUND_REASONS = ("단순 변심", "상품 파손", "배송 지연", "주문 실수", "이용권 미사용")
 
 
-
 def cumulative(values: Sequence[float]) -> Iterator[float]:
     total = 0.0
     for value in values:
         total += value
         yield total
-
-

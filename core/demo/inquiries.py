@@ -197,5 +197,3 @@ class InquiriesPart:
         else:
             pool = recent or self.sample_paid
         return rng.choice(pool) if pool else None
-
-
