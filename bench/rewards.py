@@ -40,7 +40,7 @@ from core.db import make_engine, upgrade  # noqa: E402
 from core.messaging import automations  # noqa: E402
 from core.models import Customer, Payment, PaymentStatus, Product, Referral, RewardReason, Role  # noqa: E402
 from core.payments import links  # noqa: E402
-from core.rewards import rules, service  # noqa: E402
+from core.rewards import discounts, rules, service  # noqa: E402
 from core.rewards.referral import referral_code_for  # noqa: E402
 
 OWNER = Actor(id=None, name="bench", role=Role.OWNER)
@@ -89,7 +89,7 @@ def prepare(engine: Engine, n: int, *, referral: bool, coupon: bool = False, tag
                     source_key=f"bench:{tag}:{i}:{time.time_ns()}",
                     now=clock.now(),
                 )
-                service.apply_discounts(
+                discounts.apply_discounts(
                     session,
                     link.code,
                     coupon_code=held.code,

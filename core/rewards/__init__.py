@@ -16,7 +16,8 @@ from sqlmodel import Session
 from core.models import PaymentLink
 from core.payments.gateways.base import PaymentError
 from core.payments.link_approval import LinkHooks, register_link_hooks
-from core.rewards.service import release_discounts, settle_checkout
+from core.rewards.discounts import release_discounts
+from core.rewards.service import settle_checkout
 
 
 def _claim(_session: Session, _link: PaymentLink) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, or_, select
 
 from core.db import session_scope
 from core.models import Coupon, Payment, PaymentLink, PaymentLinkStatus, PaymentStatus, PointEntry
-from core.rewards.service import release_discounts
+from core.rewards.discounts import release_discounts
 
 # A KakaoPay tid lives about 15 minutes: a checkout still READY an hour after its discount was held
 # was abandoned (the tab closed); its approve can no longer come.

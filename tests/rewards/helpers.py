@@ -14,7 +14,7 @@ from core.payments.gateways.router import PaymentRouter
 from core.payments.link_approval import pay_link
 from core.payments.link_checkout import select_method, start_payment
 from core.payments.links import create_payment_link
-from core.rewards import service
+from core.rewards import discounts, service
 
 PRICE = 39_000
 
@@ -71,7 +71,7 @@ def buy(
 ) -> Order:
     """The /pay flow without HTTP: discounts held, payment readied (reduced), approved, order recorded."""
     with Session(engine, expire_on_commit=False) as session:
-        service.apply_discounts(
+        discounts.apply_discounts(
             session, code, coupon_code=coupon_code, use_points=points, customer_phone=phone, now=clock.now()
         )
         start = start_payment(session, code, customer_name=name, customer_phone=phone, router=router)

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from core import clock
 from core.models import AuditLog, Coupon, Order, PaymentLink, Referral
 from core.models.sandbox import SandboxPayment
-from core.rewards import service
+from core.rewards import discounts, service
 from tests.payments.helpers import sandbox_router
 from tests.rewards.helpers import PRICE, coupon, coupon_row, customer, later, link, product
 from tests.web.helpers import csrf_of, customer_client
@@ -145,7 +145,7 @@ def test_quitting_the_payment_gives_the_coupon_back(sqlite_engine, sqlite_actors
     code = coupon(sqlite_engine, sqlite_actors["owner"], buyer)
     checkout = link(sqlite_engine, sqlite_actors["cs"], router)
     with Session(sqlite_engine) as session:  # held, as the pay button leaves it before the gateway answers
-        service.apply_discounts(
+        discounts.apply_discounts(
             session, checkout, coupon_code=code, use_points=False, customer_phone=PHONE, now=clock.now()
         )
         session.commit()

@@ -28,7 +28,7 @@ from core.models import (
 )
 from core.models.sandbox import SandboxPayment
 from core.payments.link_checkout import return_from_gateway, start_payment
-from core.rewards import jobs, queries, rules, service
+from core.rewards import discounts, jobs, queries, rules, service
 from core.rewards.referral import referral_code_for
 from tests.payments.helpers import sandbox_router
 from tests.rewards.helpers import PRICE, buy, coupon, coupon_row, customer, later, link, link_row, product
@@ -110,7 +110,7 @@ def test_a_review_with_text_is_rewarded_once(engine, actors, choice) -> None:  #
         if choice is COUPON:
             assert first.expires_at == clock.now() + timedelta(days=30)  # type: ignore[union-attr]
         else:
-            assert service.points_balance(session, buyer) == 2_000
+            assert discounts.points_balance(session, buyer) == 2_000
     assert _count(engine, Coupon) + _count(engine, PointEntry) == 1
 
 
@@ -221,7 +221,7 @@ def test_a_coupon_used_in_two_tabs_at_once_is_taken_once(engine, actors) -> None
         with Session(engine) as session:
             barrier.wait()
             try:
-                service.apply_discounts(
+                discounts.apply_discounts(
                     session,
                     checkout,
                     coupon_code=code,
@@ -266,7 +266,7 @@ def test_points_are_spent_once_and_leave_the_minimum_payment(engine, actors) -> 
     order = buy(engine, router, link(engine, actors["cs"], router), phone="+82 10 1234 5678", points=True)
     assert (order.total_amount, order.discount_amount, order.coupon_id) == (PRICE - 5_000, 5_000, None)
     with Session(engine) as session:
-        assert service.points_balance(session, buyer) == 0
+        assert discounts.points_balance(session, buyer) == 0
     with pytest.raises(ValidationFailed, match="사용할 수 있는 포인트가 없습니다"):
         buy(engine, router, link(engine, actors["cs"], router), points=True)
     # A balance larger than a small order: capped so 100원 is still paid (never a 0원 payment).
@@ -274,7 +274,7 @@ def test_points_are_spent_once_and_leave_the_minimum_payment(engine, actors) -> 
     small = buy(engine, router, link(engine, actors["cs"], router, amount=1_000), points=True)
     assert (small.total_amount, small.discount_amount) == (rules.MIN_PAYMENT, 1_000 - rules.MIN_PAYMENT)
     with Session(engine) as session:
-        assert service.points_balance(session, buyer) == 9_000 - 900
+        assert discounts.points_balance(session, buyer) == 9_000 - 900
 
 
 def test_a_cancelled_or_abandoned_checkout_gives_the_coupon_back(engine, actors) -> None:  # type: ignore[no-untyped-def]
@@ -283,7 +283,7 @@ def test_a_cancelled_or_abandoned_checkout_gives_the_coupon_back(engine, actors)
     code = coupon(engine, actors["owner"], buyer)
     checkout = link(engine, actors["cs"], router)
     with Session(engine) as session:  # the customer applies the coupon and goes to the gateway ...
-        service.apply_discounts(
+        discounts.apply_discounts(
             session,
             checkout,
             coupon_code=code,
@@ -299,7 +299,7 @@ def test_a_cancelled_or_abandoned_checkout_gives_the_coupon_back(engine, actors)
         and link_row(engine, checkout).amount == PRICE - 3_000
     )
     with Session(engine) as session:  # ... and cancels there: the page releases what was held
-        service.release_discounts(session, return_from_gateway(session, checkout, "cancel", router=router))
+        discounts.release_discounts(session, return_from_gateway(session, checkout, "cancel", router=router))
         session.commit()
     assert coupon_row(engine, code).redeemed_at is None and link_row(engine, checkout).amount == PRICE
     with Session(engine) as session:
@@ -307,7 +307,7 @@ def test_a_cancelled_or_abandoned_checkout_gives_the_coupon_back(engine, actors)
         assert payment.amount == PRICE  # the next try readies the full amount again
     # Held again and the tab closed: the worker frees it an hour later, not before.
     with Session(engine) as session:
-        service.apply_discounts(
+        discounts.apply_discounts(
             session,
             checkout,
             coupon_code=code,

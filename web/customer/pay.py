@@ -38,8 +38,8 @@ from core.money import format_krw
 from core.payments import link_approval, link_checkout
 from core.payments import links as payment_links
 from core.payments.checkout import CheckoutView, checkout_view
+from core.rewards import discounts
 from core.rewards import queries as reward_queries
-from core.rewards import service as reward_service
 from web.customer import render
 
 PATH = "/pay"
@@ -146,7 +146,7 @@ def _gateway_return(code: str, result: str, attempt: str | None) -> Outcome:
             return _failed(session, code, exc)
         if link.status == "paid":
             return Outcome(redirect=_self(code, "already"))
-        reward_service.release_discounts(session, link)  # the coupon and points are free again
+        discounts.release_discounts(session, link)  # the coupon and points are free again
     return Outcome(redirect=_self(code, result))
 
 
@@ -162,7 +162,7 @@ def _start(code: str, *, name: str | None, phone: str | None, method: str, mobil
             if link.status == "paid":
                 return Outcome(redirect=_self(code, "already"))
             hosted = link_checkout.is_hosted(session, link)
-            reward_service.apply_discounts(session, code, coupon_code=coupon, use_points=use_points,
+            discounts.apply_discounts(session, code, coupon_code=coupon, use_points=use_points,
                                            customer_phone=phone, now=clock.now())
             start = link_checkout.start_payment(session, code, customer_name=name, customer_phone=phone)
             if hosted:
@@ -190,7 +190,7 @@ def _quit(code: str) -> Outcome:
             return _failed(session, code, exc)
         if link.status == "paid":
             return Outcome(redirect=_self(code, "already"))
-        reward_service.release_discounts(session, link)
+        discounts.release_discounts(session, link)
     return Outcome(redirect=_self(code, "cancel"))
 
 
