@@ -282,8 +282,10 @@ def test_longer_target_never_earlier(
 
 
 def test_deadline_is_fast() -> None:
-    began = _time.perf_counter()
+    """A guard against an accidental day-by-day scan, on this process's CPU time (a busy machine's
+    wall clock would fail it; the figures themselves are in bench/inquiries.py)."""
+    began = _time.process_time()
     start = k("2026-11-23 09:00")
     for i in range(5000):
         sla.deadline(BUSINESS, start + timedelta(minutes=i), 24 * H)
-    assert _time.perf_counter() - began < 1.0
+    assert _time.process_time() - began < 1.0
