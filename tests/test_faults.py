@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from core import billing, clock
 from core.messaging import sender
 from core.messaging.providers.solapi import SolapiClient
+from core.models import Message
 from core.models.sandbox import SandboxPayment
 from core.payments.gateways.router import PaymentRouter
 from core.payments.gateways.toss import TossGateway
@@ -37,7 +38,10 @@ def test_two_worker_processes_on_postgres_share_the_work_with_no_duplicate_and_n
         run = fs.drive(pg_engine, fs.worker_env(_url(pg_engine), solapi), workers=2)
         ledger = fs.ledger(pg_engine, solapi)
     assert ledger.problems == [], ledger.line()
-    assert ledger.messages_taken == 600 + 60 + 60  # ours + the order confirmation and billing receipt of each charge
+    # ours + each charge's order confirmation and billing receipt + the welcome of each charged customer
+    # (a first payment: the refund policy told up front, once ever)
+    assert ledger.messages_taken == 600 + 60 + 60 + 60
+    assert _welcomes(pg_engine) == 60
     assert ledger.charges_taken == 60 == ledger.charge_status["succeeded"]
     assert run.rounds <= 2
 
@@ -64,7 +68,16 @@ def test_worker_killed_mid_charges_and_mid_sends_then_restarted_does_everything_
     assert run.kills == 2
     assert run.in_flight_at_kill["messages_sending"] > 0 or run.in_flight_at_kill["charges_unknown"] > 0
     assert ledger.problems == [], ledger.line()
-    assert ledger.charges_taken == 40 and ledger.messages_taken == 300 + 40 + 40  # + confirmation and receipt
+    assert ledger.charges_taken == 40 and ledger.messages_taken == 300 + 40 + 40 + 40  # + confirmation, receipt, welcome
+    assert _welcomes(engine) == 40
+
+
+def _welcomes(engine: Engine) -> int:
+    """Welcome messages, each to a different customer (once ever, however often the worker died)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Message.customer_id).where(Message.template_key == "welcome")).scalars().all()
+    assert len(rows) == len(set(rows))
+    return len(rows)
 
 
 def test_providers_failing_40_percent_of_calls_leave_every_item_final_once_with_bounded_retries(

@@ -42,6 +42,7 @@ from core.payments.gateways.sandbox import SandboxGateway
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, shot, streamlit_server
 from tests.browser import login as browser_login
 from tests.payments.helpers import paid_order
+from ui.dates import day_text
 
 pytestmark = pytest.mark.browser
 
@@ -239,17 +240,15 @@ def test_owner_reads_sales_and_changes_the_range(shop: Shop, browser) -> None:  
         shot(page, "journey_owner_01_sales_30_days")
 
         first, last = today - timedelta(days=89), today - timedelta(days=60)
-        # 직접 선택 opens the range picker: a pair of date fields made of year/month/day spin buttons.
+        # 직접 선택 offers two Korean lists of days (시작일, 종료일): typed to filter, as on a phone.
         page.get_by_test_id("stSelectbox").filter(has_text="기간").first.click()
         page.get_by_role("option", name="직접 선택").click()
         _settled(page)
-        for end, day in (("start", first), ("end", last)):
-            for part, value in (("year", day.year), ("month", day.month), ("day", day.day)):
-                page.get_by_role("spinbutton", name=f"{part}, 시작일 ~ 종료일 {end} date").click()
-                page.keyboard.type(f"{value:02d}")
-        page.keyboard.press("Tab")
-        page.get_by_role("heading", name="매출").first.click()
-        _settled(page)
+        for label, day in (("시작일", first), ("종료일", last)):
+            page.get_by_label(label).first.click()
+            page.keyboard.type(day_text(day))
+            page.get_by_role("option", name=day_text(day)).first.click()
+            _settled(page)
         page.get_by_text(f"{first.isoformat()} ~ {last.isoformat()}", exact=False).first.wait_for(timeout=30_000)
         assert page.get_by_test_id("stMetric").count() >= 6
         shot(page, "journey_owner_02_sales_other_range")

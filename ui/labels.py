@@ -87,6 +87,7 @@ JOB_LABELS = {
     "double_charge_sentinel": "이중 결제 감시",
     "sla_watch": "문의 기한 감시",
     "inbound_log_prune": "수신 기록 정리",
+    "reward_releases": "미결제 할인 되돌리기",
     "order_confirmations": "주문 확인 메시지",
     "review_requests": "리뷰 요청 메시지",
     "repurchase_reminders": "재구매 알림",
@@ -104,7 +105,7 @@ JOB_COUNT_LABELS = {
     "recipients": "수신자", "paid": "결제 완료", "started": "시작", "finished": "완료",
     "notices_queued": "안내 등록", "rebuilt": "재집계", "winners_sent": "승자 발송",
     "still_unknown": "여전히 확인 중", "refunds_settled": "환불 확정",
-    "deleted": "삭제",
+    "deleted": "삭제", "released": "되돌림",
 }
 
 

@@ -61,10 +61,13 @@ REPOINT_TABLES = (
     "message",
     "campaign_click",
     "inbound_request",
+    "coupon",  # a merged row's coupons and points are the person's: they follow them
+    "point_entry",
 )
 # Handled one by one below (a uniqueness involving customer_id, or derived rows):
 # campaign_recipient, ad_send_slot, customer_summary, customer_product_summary,
-# customer_sales, customer_month, customer_product_last, analytics_dirty_customer.
+# customer_sales, customer_month, customer_product_last, analytics_dirty_customer, referral_code (and
+# referral's referrer_id and referred_customer_id).
 # tests/customers/test_merge.py checks that this list covers every customer_id column.
 SPECIAL_TABLES = (
     "campaign_recipient",
@@ -75,6 +78,7 @@ SPECIAL_TABLES = (
     "customer_month",
     "customer_product_last",
     "analytics_dirty_customer",
+    "referral_code",
 )
 
 
@@ -192,6 +196,8 @@ def _fold(
             )
         _merge_campaign_recipients(connection, merge_map)
         _merge_ad_slots(connection, merge_map)
+        if "referral_code" in present:
+            _merge_referrals(connection)
         _merge_last_purchase_days(connection, merge_map)
         _mark_analytics_dirty(connection, [*groups, *merge_map])
     finally:
@@ -310,6 +316,27 @@ def _merge_campaign_recipients(connection: Connection, merge_map: dict[int, int]
             "WHERE m.dup_id = campaign_recipient.customer_id"
         )
     )
+
+
+def _merge_referrals(connection: Connection) -> None:
+    """One referral code per person: the kept row's own, else the lowest-numbered merged one (links
+    already shared keep working); other merged codes go. Visits and credits name the kept person."""
+    connection.execute(
+        sa.text(
+            "UPDATE referral_code SET customer_id = (SELECT m.keep_id FROM cd_merge_map m "
+            "WHERE m.dup_id = referral_code.customer_id) WHERE id IN (SELECT MIN(rc.id) FROM referral_code rc "
+            "JOIN cd_merge_map m ON m.dup_id = rc.customer_id WHERE NOT EXISTS (SELECT 1 FROM referral_code k "
+            "WHERE k.customer_id = m.keep_id) GROUP BY m.keep_id)"
+        )
+    )
+    connection.execute(sa.text("DELETE FROM referral_code WHERE customer_id IN (SELECT dup_id FROM cd_merge_map)"))
+    for column in ("referrer_id", "referred_customer_id"):
+        connection.execute(
+            sa.text(
+                f"UPDATE referral SET {column} = m.keep_id FROM cd_merge_map m "  # noqa: S608 (constant names)
+                f"WHERE m.dup_id = referral.{column}"
+            )
+        )
 
 
 def _merge_ad_slots(connection: Connection, merge_map: dict[int, int]) -> None:

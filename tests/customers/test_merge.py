@@ -27,6 +27,7 @@ from core.models import (
     Campaign,
     CampaignClick,
     CampaignRecipient,
+    Coupon,
     Customer,
     CustomerSummary,
     Inquiry,
@@ -35,6 +36,9 @@ from core.models import (
     OrderItem,
     Payment,
     PaymentLink,
+    PointEntry,
+    Referral,
+    ReferralCode,
     Review,
     Role,
 )
@@ -296,3 +300,36 @@ def test_the_cli_merges_and_says_what_it_did(sqlite_engine: Engine, capsys: pyte
     assert "합친 번호 1개" in out and "합쳐진 고객 2명" in out
     with Session(sqlite_engine) as session:
         assert session.exec(select(func.count()).select_from(Customer)).one() == 1
+
+
+@pytest.mark.parametrize("kept_has_code", [True, False])
+def test_rewards_follow_the_person_and_one_referral_code_survives(engine: Engine, kept_has_code: bool) -> None:
+    """Coupons, points and referral visits of a merged row are the person's; a person has one referral
+    code: the kept row's own, else a merged row's (a link already shared keeps working)."""
+    with engine.begin() as conn:
+        keep = _raw_customer(conn, "가", "010-2222-3333")
+        dup = _raw_customer(conn, "나", "+82 10 2222 3333")
+        friend = _raw_customer(conn, "다", "010-4444-5555")
+        conn.execute(Coupon.__table__.insert().values(
+            code="ABCD-EFGH-JKMN", customer_id=dup, amount=3000, reason="review", source_key="review:1",
+            issued_at=T0, expires_at=NOW + timedelta(days=30)))
+        conn.execute(PointEntry.__table__.insert().values(
+            customer_id=dup, amount=500, reason="review", source_key="review:2", created_at=T0))
+        if kept_has_code:
+            conn.execute(ReferralCode.__table__.insert().values(customer_id=keep, code="KEEP2345", created_at=T0))
+        conn.execute(ReferralCode.__table__.insert().values(customer_id=dup, code="DUPE2345", created_at=T0))
+        link = conn.execute(PaymentLink.__table__.insert().values(
+            code="L1", item_name="원두", amount=10000, tax_free_amount=0, status="paid", created_at=T0)
+        ).inserted_primary_key[0]
+        conn.execute(Referral.__table__.insert().values(
+            referrer_id=dup, payment_link_id=link, visited_at=T0, status="credited", referred_customer_id=friend))
+    with Session(engine) as session:
+        merge.merge_duplicates(session.connection(), now=NOW)
+        session.commit()
+    with Session(engine) as session:
+        assert session.get(Customer, dup) is None
+        assert _count(session, Coupon, keep) == 1 and _count(session, PointEntry, keep) == 1
+        codes = session.exec(select(ReferralCode.customer_id, ReferralCode.code)).all()
+        assert codes == [(keep, "KEEP2345" if kept_has_code else "DUPE2345")]
+        referral = session.exec(select(Referral)).one()
+        assert (referral.referrer_id, referral.referred_customer_id) == (keep, friend)
