@@ -26,6 +26,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+import core.rewards.discounts as discounts
 import core.rewards.rules as rules
 from core import settings_store
 from core.accounts import audit
@@ -51,7 +52,6 @@ from core.models import (
 )
 from core.money import format_krw
 from core.payments import links as payment_links
-from core.rewards import discounts
 
 SETTINGS_KEY = "rewards"
 REFERRAL_ACTOR = Actor(id=None, name="추천 링크", role=Role.STAFF)  # who makes a referral visit's checkout
