@@ -44,8 +44,8 @@ def share_for_warning(target_minutes: int, minutes_before: int) -> float:
     return min(0.95, max(0.05, round(1 - minutes_before / target_minutes, 4)))
 
 
-def _duration_picker(container: Any, label: str, value: timedelta, key: str) -> int:
-    """시간 + 분 side by side; returns minutes."""
+def duration_picker(container: Any, label: str, value: timedelta, key: str) -> int:
+    """시간 + 분 side by side (targets in people's units, issue 18); returns minutes."""
     total = int(value / timedelta(minutes=1))
     hours_col, minutes_col = container.columns(2)
     hours = hours_col.number_input(f"{label} 시간", min_value=0, max_value=24 * 30, value=total // 60, key=f"{key}_h")
@@ -83,8 +83,8 @@ def render(actor: Actor, engine: Engine) -> None:
             policy = config.policy(inquiry_type)
             st.markdown(f"**{label}**")
             c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
-            first = _duration_picker(c1, "첫 응답", policy.first_response, f"sla_set_first_{inquiry_type}")
-            resolution = _duration_picker(c2, "해결", policy.resolution, f"sla_set_res_{inquiry_type}")
+            first = duration_picker(c1, "첫 응답", policy.first_response, f"sla_set_first_{inquiry_type}")
+            resolution = duration_picker(c2, "해결", policy.resolution, f"sla_set_res_{inquiry_type}")
             calendar = c3.selectbox(
                 "시간 세는 법",
                 list(CALENDAR_LABELS),

@@ -9,6 +9,8 @@ audited; open inquiries are re-timed). The count shown is the one the badges and
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import streamlit as st
 from sqlalchemy import Engine
 
@@ -19,6 +21,7 @@ from core.inquiries import policy as sla_policy
 from core.inquiries import service as inquiries
 from ui import feedback
 from ui.labels import VIP_BADGE
+from ui.settings_sla import duration_picker
 
 
 def render(actor: Actor, engine: Engine) -> None:
@@ -71,22 +74,14 @@ def render(actor: Actor, engine: Engine) -> None:
             }
             feedback.run("set", lambda session: vip.save(session, actor, raw), "VIP 기준을 저장했습니다.")
 
-    st.markdown("**VIP 문의 응답 기한** · 유형별 기한보다 짧을 때만 적용 (비우면 유형별 기한)")
+    st.markdown("**VIP 문의 응답 기한** · 유형별 기한보다 짧을 때만 적용 (0시간 0분이면 유형별 기한)")
     with st.form("set_vip_sla"):
         c1, c2 = st.columns(2)
-        first = c1.number_input(
-            "첫 응답 (분, 0 = 안 씀)",
-            min_value=0,
-            max_value=sla_policy.MAX_POLICY_MINUTES,
-            value=int(targets.get("first_response_minutes") or 0),
-            key="set_vip_first",
+        first = duration_picker(
+            c1, "첫 응답", timedelta(minutes=int(targets.get("first_response_minutes") or 0)), "set_vip_first"
         )
-        resolution = c2.number_input(
-            "해결 (분, 0 = 안 씀)",
-            min_value=0,
-            max_value=sla_policy.MAX_POLICY_MINUTES,
-            value=int(targets.get("resolution_minutes") or 0),
-            key="set_vip_resolution",
+        resolution = duration_picker(
+            c2, "해결", timedelta(minutes=int(targets.get("resolution_minutes") or 0)), "set_vip_resolution"
         )
         if st.form_submit_button("VIP 응답 기한 저장"):
             feedback.run(

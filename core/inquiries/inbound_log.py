@@ -166,8 +166,5 @@ def prune(session: Session, now: datetime, *, retention: timedelta = RETENTION, 
         .order_by(col(InboundRequest.received_at))
         .limit(batch or PRUNE_BATCH)
     )
-    ids = list(session.exec(oldest).all())
-    if not ids:
-        return 0
-    session.exec(delete(InboundRequest).where(col(InboundRequest.id).in_(ids)))  # type: ignore[call-overload]
-    return len(ids)
+    result = session.exec(delete(InboundRequest).where(col(InboundRequest.id).in_(oldest)))  # type: ignore[call-overload]
+    return result.rowcount
