@@ -33,6 +33,7 @@ from core.accounts import auth
 from core.accounts.screens import PUBLIC_SCREENS, SCREENS
 from core.db import get_engine, read_scope, upgrade
 from core.demo.seed import DEMO_PASSWORD, DEMO_USERS
+from web import sockets
 from web.customer import go as customer_go
 from web.customer import help as customer_help
 from web.customer import pay as customer_pay
@@ -233,6 +234,7 @@ class LoginGate:
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
     await run_in_threadpool(upgrade, _engine())  # the login answers even before the first page run
+    sockets.no_delay_on_listeners()  # no answer waits 40-200 ms for an ACK (web/sockets.py says why)
     yield
 
 

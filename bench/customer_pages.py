@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -57,6 +58,8 @@ from core.payments.links import create_payment_link  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 from tests.web.helpers import KAKAOTALK_UA  # noqa: E402
 
+DESK_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/131.0.0.0 Safari/537.36")
 FAST_3G = {"offline": False, "latency": 150, "downloadThroughput": 1.6e6 / 8, "uploadThroughput": 750e3 / 8}
 
 
@@ -189,7 +192,7 @@ async def _paced(base: str, codes: list[str], rate: float, seconds: float) -> li
     return times
 
 
-async def _desk(base: str, token: str, ticks: list[int], index: int, stop: asyncio.Event) -> None:
+async def _desk(base: str, token: str, ticks: list[int], index: int, stop: asyncio.Event, aligned: bool) -> None:
     """One staff member with 문의 open: the page's full run, then its live fragment every interval."""
     import websockets
     from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -198,15 +201,19 @@ async def _desk(base: str, token: str, ticks: list[int], index: int, stop: async
     from core.accounts.auth import SESSION_COOKIE
 
     host = base.removeprefix("http://")
+    # A staff member's computer browser (as a real desk sends it: the server draws the table for it).
     headers = {"Cookie": f"{SESSION_COOKIE}={token}", "Origin": base}
     async with websockets.connect(f"ws://{host}/_stcore/stream", subprotocols=["streamlit"],  # type: ignore[list-item]
-                                  additional_headers=headers, max_size=None) as socket:
+                                  additional_headers=headers, user_agent_header=DESK_UA, max_size=None) as socket:
         first = BackMsg()
         first.rerun_script.page_name = "inquiries"
         await socket.send(first.SerializeToString())
         page_hash, timers = "", {}
 
         async def tick(fragment_id: str, every: float) -> None:
+            # Each browser's timer runs from when its page was opened: independent phases, unless
+            # --aligned asks for the worst case (every desk redrawn in the same instant).
+            await asyncio.sleep(0 if aligned else every * random.random())
             while not stop.is_set():
                 await asyncio.sleep(every)
                 msg = BackMsg()
@@ -238,7 +245,7 @@ async def _desk(base: str, token: str, ticks: list[int], index: int, stop: async
 
 
 @contextmanager
-def desk_sessions(base: str, url: str, count: int) -> Iterator[list[int]]:
+def desk_sessions(base: str, url: str, count: int, aligned: bool = False) -> Iterator[list[int]]:
     """`count` staff sessions with 문의 open for as long as the block runs; yields the runs each got."""
     from sqlmodel import Session
 
@@ -260,7 +267,7 @@ def desk_sessions(base: str, url: str, count: int) -> Iterator[list[int]]:
     errors: list[BaseException] = []
 
     async def all_desks() -> None:
-        results = await asyncio.gather(*(_desk(base, t, ticks, i, stop) for i, t in enumerate(tokens)),
+        results = await asyncio.gather(*(_desk(base, t, ticks, i, stop, aligned) for i, t in enumerate(tokens)),
                                        return_exceptions=True)
         errors.extend(r for r in results if isinstance(r, BaseException))
 
@@ -294,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--desk-sessions", type=int, default=0,
                         help="staff sessions with 문의 open (live queue ticking) during the /pay load")
+    parser.add_argument("--aligned", action="store_true",
+                        help="every desk's live queue ticks in the same instant (worst case; default: independent phases)")
     parser.add_argument("--skip-visits", action="store_true", help="only the server-time figures")
     args = parser.parse_args(argv)
 
@@ -313,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         pay, pay_cpu = sequential(base, [f"/pay?link={codes[i % len(codes)]}" for i in range(args.go)], 200)
         print(f"/pay server time ({len(pay)} sequential): p50 {_ms(pay, .5):.1f} ms, p99 {_ms(pay, .99):.1f} ms, "
               f"max {max(pay) * 1000:.1f} ms; server CPU {pay_cpu * 1000:.1f} ms per request")
-        with desk_sessions(base, url, args.desk_sessions) as desk_runs:
+        with desk_sessions(base, url, args.desk_sessions, args.aligned) as desk_runs:
             before = list(desk_runs)
             cpu, wall = server_cpu(), time.perf_counter()
             paced = asyncio.run(_paced(base, codes, args.rate, args.seconds))

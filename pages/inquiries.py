@@ -12,7 +12,7 @@ from core import clock
 from core.db import session_scope
 from core.inquiries import queue as inquiry_queue
 from core.inquiries import service as inquiries
-from ui import feedback, inquiry_detail, inquiry_new, inquiry_queue_view, inquiry_report
+from ui import device, feedback, inquiry_detail, inquiry_new, inquiry_queue_view, inquiry_report
 from ui import inquiry_desk as desk
 
 actor = ui.current_actor()
@@ -25,10 +25,14 @@ top = st.container()
 with top:
     feedback.show("inq")
 changed = feedback.highlighted("inq")
-# One layout per width: the table on a desktop, cards on a phone (CSS on the keyed containers).
-st.html(
-    "<style>@media (max-width: 640px) { .st-key-inq_wide { display: none; } }"
+# The table on a computer, cards on a phone: drawn by the browser's kind (ui/device.py); where it
+# cannot be told, both are drawn and the width picks one (CSS on the keyed containers).
+by_width = (
+    "@media (max-width: 640px) { .st-key-inq_wide { display: none; } }"
     "@media (min-width: 641px) { .st-key-inq_narrow { display: none; } }"
+)
+st.html(
+    f"<style>{by_width if device.current_layout() == 'both' else ''}"
     ".st-key-inq_beep { display: none; }</style>"  # the alert sound plays; its player is not shown
 )
 

@@ -71,6 +71,17 @@ def streamlit_server(database_url: str, extra_env: dict[str, str] | None = None)
         log.close()
 
 
+# A phone-sized window is a phone's browser: its User-Agent says so, as a real one does (the 문의 queue
+# draws cards for it, ui/device.py). Samsung Galaxy S23, Chrome 131.
+PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; SM-S911N) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/131.0.0.0 Mobile Safari/537.36")
+PHONE_MAX_WIDTH = 640
+
+
+def _agent(width: int) -> dict[str, str]:
+    return {"user_agent": PHONE_UA} if width <= PHONE_MAX_WIDTH else {}
+
+
 @contextmanager
 def browser_page(width: int = 1400, height: int = 900) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
@@ -79,7 +90,7 @@ def browser_page(width: int = 1400, height: int = 900) -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": width, "height": height}, locale="ko-KR",
-                                    timezone_id="Asia/Seoul")
+                                    timezone_id="Asia/Seoul", **_agent(width))
             yield page
         finally:
             browser.close()
@@ -94,7 +105,7 @@ def browser_context(width: int = 1400, height: int = 900) -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             yield browser.new_context(viewport={"width": width, "height": height}, locale="ko-KR",
-                                      timezone_id="Asia/Seoul")
+                                      timezone_id="Asia/Seoul", **_agent(width))
         finally:
             browser.close()
 

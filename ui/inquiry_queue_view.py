@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
 import streamlit as st
 from sqlalchemy import Engine
 
@@ -18,7 +19,7 @@ from core.inquiries import queue as inquiry_queue
 from core.inquiries import service as inquiries
 from core.inquiries import sla
 from core.models.inquiries import INQUIRY_TYPE_LABELS
-from ui import feedback
+from ui import device, feedback
 from ui.inquiry_desk import PAGE, TYPE_OPTIONS
 from ui.labels import VIP_BADGE, with_vip
 
@@ -99,8 +100,10 @@ def _countdown(row: inquiry_queue.QueueRow, now: datetime) -> str:
     return sla.format_duration(timedelta(seconds=left))
 
 
-def _table(rows: list[inquiry_queue.QueueRow], now: datetime) -> list[dict[str, object]]:
-    return [
+def _table(rows: list[inquiry_queue.QueueRow], now: datetime) -> pa.Table | list[dict[str, object]]:
+    """The queue's rows as an Arrow table: st.dataframe sends it as it is (from a list of dicts it goes
+    through pandas first: 1.0 vs 0.1 ms for 100 rows, every second of every open desk)."""
+    shown = [
         {
             "번호": row.id,
             "상태": STATE_BADGES[row.state(now).value],
@@ -114,6 +117,7 @@ def _table(rows: list[inquiry_queue.QueueRow], now: datetime) -> list[dict[str, 
         }
         for row in rows
     ]
+    return pa.Table.from_pylist(shown) if shown else shown
 
 
 TABLE_COLUMNS = {
@@ -241,6 +245,67 @@ def _signals(
             st.audio(_beep(), format="audio/wav", autoplay=True)
 
 
+def _live_table(live_rows: list[inquiry_queue.QueueRow], now: datetime, previous_ids: list[int]) -> None:
+    """The computer's layout: one table, a row selected opens it."""
+    with st.container(key="inq_wide"):
+        generation = st.session_state.get("inq_table_gen", 0)
+        event = st.dataframe(
+            _table(live_rows, now),
+            hide_index=True,
+            width="stretch",
+            key=f"inq_queue_table_{generation}",
+            on_select="rerun",
+            # A click on any cell (single-cell) or on the row's box at the left (single-row).
+            selection_mode=["single-row", "single-cell"],
+            column_config=TABLE_COLUMNS,
+        )
+        picked_rows = []
+        if event is not None:
+            picked_rows = list(event.selection.rows) or [cell[0] for cell in event.selection.cells]
+        if picked_rows and picked_rows[0] < len(previous_ids):
+            # The row the person saw (the previous draw), then a fresh table without a selection:
+            # a selection kept across redraws would point at another inquiry once rows move.
+            _request_open(previous_ids[picked_rows[0]])
+            st.session_state["inq_table_gen"] = generation + 1
+            st.rerun(scope="app")
+        st.caption("행을 누르면 그 문의가 열립니다 · 단축키 J 다음, K 이전")
+
+
+def _live_cards(live_rows: list[inquiry_queue.QueueRow], live_total: int, now: datetime) -> None:
+    """The phone's layout: cards, most urgent first, CARD_PAGE at a time."""
+    with st.container(key="inq_narrow"):
+        shown = min(st.session_state.get("inq_cards_shown", CARD_PAGE), len(live_rows))
+        for row in live_rows[:shown]:
+            state_value = row.state(now).value
+            with st.container(border=True, key=f"inq_card_box_{row.id}"):
+                st.markdown(
+                    f"**{row.id}번** {state_badge(state_value)} {VIP_BADGE if row.vip else ''} "
+                    f":{TYPE_COLOR}-badge[{INQUIRY_TYPE_LABELS.get(row.type, '기타')}] "
+                    f"· 남은 {_countdown(row, now)}"
+                )
+                st.markdown(f"{ui.md_escape(row.customer_name)} · {ui.md_escape(row.subject)}")
+                st.button(
+                    f"{row.id}번 문의 열기",
+                    key=f"inq_card_{row.id}",
+                    on_click=_request_open,
+                    args=(row.id,),
+                    width="stretch",
+                )
+        left = live_total - shown
+        limit = st.session_state.get("inq_f_limit", SHOWN_OPTIONS[1])
+        if left > 0 and (shown < len(live_rows) or limit < SHOWN_OPTIONS[-1]):
+            st.button(
+                f"더 보기 ({min(CARD_PAGE, left):,}건 더 · 남은 {left:,}건)",
+                key="inq_cards_more",
+                on_click=_more_cards,
+                args=(len(live_rows),),
+                icon=":material/expand_more:",
+                width="stretch",
+            )
+        elif left > 0:
+            st.caption(f"위 {shown:,}건 외 {left:,}건은 필터로 좁혀 보세요.")
+
+
 @st.fragment(run_every=1)
 def _live_queue(engine: Engine, query: dict[str, Any], sound: bool) -> None:
     """Each second: countdowns from the cached deadlines, and two max() lookups for new inquiries and
@@ -254,59 +319,11 @@ def _live_queue(engine: Engine, query: dict[str, Any], sound: bool) -> None:
     _, live_rows, live_total = st.session_state["inq_live_rows"]
     previous_ids = st.session_state.get("inq_shown_ids", [])
     if live_rows:
-        with st.container(key="inq_wide"):
-            generation = st.session_state.get("inq_table_gen", 0)
-            event = st.dataframe(
-                _table(live_rows, now),
-                hide_index=True,
-                width="stretch",
-                key=f"inq_queue_table_{generation}",
-                on_select="rerun",
-                # A click on any cell (single-cell) or on the row's box at the left (single-row).
-                selection_mode=["single-row", "single-cell"],
-                column_config=TABLE_COLUMNS,
-            )
-            picked_rows = []
-            if event is not None:
-                picked_rows = list(event.selection.rows) or [cell[0] for cell in event.selection.cells]
-            if picked_rows and picked_rows[0] < len(previous_ids):
-                # The row the person saw (the previous draw), then a fresh table without a selection:
-                # a selection kept across redraws would point at another inquiry once rows move.
-                _request_open(previous_ids[picked_rows[0]])
-                st.session_state["inq_table_gen"] = generation + 1
-                st.rerun(scope="app")
-            st.caption("행을 누르면 그 문의가 열립니다 · 단축키 J 다음, K 이전")
-        with st.container(key="inq_narrow"):
-            shown = min(st.session_state.get("inq_cards_shown", CARD_PAGE), len(live_rows))
-            for row in live_rows[:shown]:
-                state_value = row.state(now).value
-                with st.container(border=True, key=f"inq_card_box_{row.id}"):
-                    st.markdown(
-                        f"**{row.id}번** {state_badge(state_value)} {VIP_BADGE if row.vip else ''} "
-                        f":{TYPE_COLOR}-badge[{INQUIRY_TYPE_LABELS.get(row.type, '기타')}] "
-                        f"· 남은 {_countdown(row, now)}"
-                    )
-                    st.markdown(f"{ui.md_escape(row.customer_name)} · {ui.md_escape(row.subject)}")
-                    st.button(
-                        f"{row.id}번 문의 열기",
-                        key=f"inq_card_{row.id}",
-                        on_click=_request_open,
-                        args=(row.id,),
-                        width="stretch",
-                    )
-            left = live_total - shown
-            limit = st.session_state.get("inq_f_limit", SHOWN_OPTIONS[1])
-            if left > 0 and (shown < len(live_rows) or limit < SHOWN_OPTIONS[-1]):
-                st.button(
-                    f"더 보기 ({min(CARD_PAGE, left):,}건 더 · 남은 {left:,}건)",
-                    key="inq_cards_more",
-                    on_click=_more_cards,
-                    args=(len(live_rows),),
-                    icon=":material/expand_more:",
-                    width="stretch",
-                )
-            elif left > 0:
-                st.caption(f"위 {shown:,}건 외 {left:,}건은 필터로 좁혀 보세요.")
+        layout = device.current_layout()  # one layout a tick where the browser tells which (ui/device.py)
+        if layout != "phone":
+            _live_table(live_rows, now, previous_ids)
+        if layout != "computer":
+            _live_cards(live_rows, live_total, now)
     else:
         st.info("조건에 맞는 열린 문의가 없습니다.")
     st.session_state["inq_shown_ids"] = [row.id for row in live_rows]
