@@ -13,11 +13,13 @@ import ui
 from core import billing, clock
 from core.db import session_scope
 from core.errors import ChannelDeskError
+from core.models import Customer
 from core.models.messaging import MESSAGE_STATUS_LABELS
 from core.models.subscriptions import (
     CHARGE_ATTEMPT_OUTCOME_LABELS,
     CHARGE_ATTEMPT_VIA_LABELS,
     SUBSCRIPTION_STATUS_LABELS,
+    Subscription,
     SubscriptionStatus,
 )
 from core.money import format_krw
@@ -151,156 +153,164 @@ status_names = {"전체": None} | {label: status.value for status, label in SUBS
 status_pick = st.selectbox("상태", list(status_names), key="sub_status_filter")
 with session_scope(engine) as session:
     subscriptions = billing.list_subscriptions(session, status_names[status_pick])
-if not subscriptions:
+
+
+def _list_and_detail(subscriptions: list[tuple[Subscription, Customer, str]]) -> None:
+    """The list, one subscription's history and its changes. A function so that an empty list can
+    end the page by returning: st.stop() would also drop a click queued while this run was going."""
+    marked = feedback.highlighted(PAGE)
+    show_rows(
+        [
+            {
+                "번호": sub.id,
+                "고객": customer.name,
+                "상품": plan_name,
+                "금액": format_krw(sub.amount) + (f" → {format_krw(sub.next_amount)}" if sub.next_amount else ""),
+                "상태": SUBSCRIPTION_STATUS_LABELS.get(sub.status, sub.status),
+                "다음 결제일": f"{sub.next_charge_date:%Y-%m-%d}" if sub.next_charge_date else "-",
+                "비고": ("기간 종료 시 해지" if sub.cancel_at_period_end else "")
+                + (f"{sub.paused_until:%m/%d} 재개" if sub.paused_until else "")
+                + ("" if sub.instrument_ref else "결제수단 없음"),
+            }
+            for sub, customer, plan_name in subscriptions
+        ],
+        key="sub_list",
+        highlight=lambda i: marked == ("sub", subscriptions[i][0].id),
+    )
+
+    labels = {f"{customer.name} · {plan_name} ({sub.id}번)": sub.id for sub, customer, plan_name in subscriptions}
+    picked = labels[st.selectbox("구독 상세", list(labels), key="sub_pick")]
+    with session_scope(engine) as session:
+        record = billing.history(session, picked)
+    selected = next(sub for sub, _, _ in subscriptions if sub.id == picked)
+
+    tab_history, tab_actions = st.tabs(["결제 기록", "변경"])
+    with tab_history:
+        st.markdown("**결제**")
+        st.dataframe(
+            [
+                {
+                    "결제일": f"{c.period:%Y-%m-%d}",
+                    "금액": format_krw(c.amount),
+                    "상태": CHARGE_STATUS_LABELS.get(c.status, c.status),
+                    "시도": c.attempt_count,
+                    "사유": c.failure_message or "",
+                    "주문": c.order_id or "",
+                }
+                for c in record["charges"]
+            ],
+            hide_index=True,
+            width="stretch",
+            key="sub_hist_charges",
+        )
+        st.markdown("**결제 시도** (시도마다 그때의 사유)")
+        periods = {c.id: c.period for c in record["charges"]}
+        st.dataframe(
+            [
+                {
+                    "결제일": f"{periods[a.charge_id]:%Y-%m-%d}",
+                    "시도": a.number,
+                    "시각": clock.format_kst(a.at),
+                    "방식": CHARGE_ATTEMPT_VIA_LABELS.get(a.via, a.via),
+                    "결과": CHARGE_ATTEMPT_OUTCOME_LABELS.get(a.outcome, "기타"),
+                    "사유": reason_label(a.failure_code, a.failure_message),
+                }
+                for a in record["attempts"]
+            ],
+            hide_index=True,
+            width="stretch",
+            key="sub_hist_attempts",
+        )
+        st.markdown("**안내 메시지**")
+        st.dataframe(
+            [
+                {
+                    "시각": clock.format_kst(m.created_at),
+                    "종류": template_label(m.template_key),
+                    "상태": MESSAGE_STATUS_LABELS.get(m.status, "기타"),
+                    "내용": m.text,
+                }
+                for m in record["messages"]
+            ],
+            hide_index=True,
+            width="stretch",
+            key="sub_hist_messages",
+        )
+        st.markdown("**이력**")
+        st.dataframe(
+            [
+                {
+                    "시각": clock.format_kst(e.at),
+                    "내용": EVENT_LABELS.get(e.kind, e.kind),
+                    "상세": history_detail(e.detail),
+                }
+                for e in record["events"]
+            ],
+            hide_index=True,
+            width="stretch",
+            key="sub_hist_events",
+        )
+
+    with tab_actions:
+        if selected.status == SubscriptionStatus.CANCELED:
+            st.info("해지된 구독입니다.")
+        else:
+            with st.form("sub_pause_form"):
+                st.markdown("**일시정지 / 재개**")
+                resume_on = dates.day_select(
+                    "재개일",
+                    None,
+                    key="sub_pause_until",
+                    first=today + timedelta(days=1),
+                    last=today + timedelta(days=366),
+                    empty="정하지 않음 (직접 재개)",
+                )
+                sure = st.checkbox("고객에게 안내됩니다. 진행할까요?", key="sub_pause_confirm")
+                pause_clicked = st.form_submit_button("일시정지")
+                resume_clicked = st.form_submit_button("지금 재개")
+            if (pause_clicked or resume_clicked) and not sure:
+                st.warning("확인란을 먼저 선택하세요.")
+            elif pause_clicked:
+                run_action("일시정지", lambda s: billing.pause(s, actor, picked, resume_on=resume_on))
+            elif resume_clicked:
+                run_action("재개", lambda s: billing.resume(s, actor, picked))
+
+            with st.form("sub_amount_form"):
+                st.markdown("**금액 변경 (다음 결제부터)**")
+                amount = st.number_input(
+                    "새 금액(원)",
+                    min_value=0,
+                    step=1000,
+                    value=int(selected.next_amount or selected.amount),
+                    key="sub_amount",
+                )
+                sure = st.checkbox("다음 결제부터 이 금액으로 결제됩니다", key="sub_amount_confirm")
+                if st.form_submit_button("금액 변경"):
+                    if not sure:
+                        st.warning("확인란을 먼저 선택하세요.")
+                    else:
+                        run_action("금액 변경", lambda s: billing.change_amount(s, actor, picked, int(amount)))
+
+            with st.form("sub_cancel_form"):
+                st.markdown("**해지**")
+                when = st.radio(
+                    "해지 시점", ["이번 기간 종료 시", "지금 즉시"], key="sub_cancel_when", horizontal=True
+                )
+                reason = st.text_input("사유", key="sub_cancel_reason", max_chars=200)
+                sure = st.checkbox("해지하면 되돌릴 수 없습니다", key="sub_cancel_confirm")
+                if st.form_submit_button("해지"):
+                    if not sure:
+                        st.warning("확인란을 먼저 선택하세요.")
+                    else:
+                        run_action(
+                            "해지",
+                            lambda s: billing.cancel(
+                                s, actor, picked, at_period_end=when == "이번 기간 종료 시", reason=reason
+                            ),
+                        )
+
+
+if subscriptions:
+    _list_and_detail(subscriptions)
+else:
     st.info("구독이 없습니다.")
-    st.stop()
-marked = feedback.highlighted(PAGE)
-show_rows(
-    [
-        {
-            "번호": sub.id,
-            "고객": customer.name,
-            "상품": plan_name,
-            "금액": format_krw(sub.amount) + (f" → {format_krw(sub.next_amount)}" if sub.next_amount else ""),
-            "상태": SUBSCRIPTION_STATUS_LABELS.get(sub.status, sub.status),
-            "다음 결제일": f"{sub.next_charge_date:%Y-%m-%d}" if sub.next_charge_date else "-",
-            "비고": ("기간 종료 시 해지" if sub.cancel_at_period_end else "")
-            + (f"{sub.paused_until:%m/%d} 재개" if sub.paused_until else "")
-            + ("" if sub.instrument_ref else "결제수단 없음"),
-        }
-        for sub, customer, plan_name in subscriptions
-    ],
-    key="sub_list",
-    highlight=lambda i: marked == ("sub", subscriptions[i][0].id),
-)
-
-labels = {f"{customer.name} · {plan_name} ({sub.id}번)": sub.id for sub, customer, plan_name in subscriptions}
-picked = labels[st.selectbox("구독 상세", list(labels), key="sub_pick")]
-with session_scope(engine) as session:
-    record = billing.history(session, picked)
-selected = next(sub for sub, _, _ in subscriptions if sub.id == picked)
-
-tab_history, tab_actions = st.tabs(["결제 기록", "변경"])
-with tab_history:
-    st.markdown("**결제**")
-    st.dataframe(
-        [
-            {
-                "결제일": f"{c.period:%Y-%m-%d}",
-                "금액": format_krw(c.amount),
-                "상태": CHARGE_STATUS_LABELS.get(c.status, c.status),
-                "시도": c.attempt_count,
-                "사유": c.failure_message or "",
-                "주문": c.order_id or "",
-            }
-            for c in record["charges"]
-        ],
-        hide_index=True,
-        width="stretch",
-        key="sub_hist_charges",
-    )
-    st.markdown("**결제 시도** (시도마다 그때의 사유)")
-    periods = {c.id: c.period for c in record["charges"]}
-    st.dataframe(
-        [
-            {
-                "결제일": f"{periods[a.charge_id]:%Y-%m-%d}",
-                "시도": a.number,
-                "시각": clock.format_kst(a.at),
-                "방식": CHARGE_ATTEMPT_VIA_LABELS.get(a.via, a.via),
-                "결과": CHARGE_ATTEMPT_OUTCOME_LABELS.get(a.outcome, "기타"),
-                "사유": reason_label(a.failure_code, a.failure_message),
-            }
-            for a in record["attempts"]
-        ],
-        hide_index=True,
-        width="stretch",
-        key="sub_hist_attempts",
-    )
-    st.markdown("**안내 메시지**")
-    st.dataframe(
-        [
-            {
-                "시각": clock.format_kst(m.created_at),
-                "종류": template_label(m.template_key),
-                "상태": MESSAGE_STATUS_LABELS.get(m.status, "기타"),
-                "내용": m.text,
-            }
-            for m in record["messages"]
-        ],
-        hide_index=True,
-        width="stretch",
-        key="sub_hist_messages",
-    )
-    st.markdown("**이력**")
-    st.dataframe(
-        [
-            {
-                "시각": clock.format_kst(e.at),
-                "내용": EVENT_LABELS.get(e.kind, e.kind),
-                "상세": history_detail(e.detail),
-            }
-            for e in record["events"]
-        ],
-        hide_index=True,
-        width="stretch",
-        key="sub_hist_events",
-    )
-
-with tab_actions:
-    if selected.status == SubscriptionStatus.CANCELED:
-        st.info("해지된 구독입니다.")
-    else:
-        with st.form("sub_pause_form"):
-            st.markdown("**일시정지 / 재개**")
-            resume_on = dates.day_select(
-                "재개일",
-                None,
-                key="sub_pause_until",
-                first=today + timedelta(days=1),
-                last=today + timedelta(days=366),
-                empty="정하지 않음 (직접 재개)",
-            )
-            sure = st.checkbox("고객에게 안내됩니다. 진행할까요?", key="sub_pause_confirm")
-            pause_clicked = st.form_submit_button("일시정지")
-            resume_clicked = st.form_submit_button("지금 재개")
-        if (pause_clicked or resume_clicked) and not sure:
-            st.warning("확인란을 먼저 선택하세요.")
-        elif pause_clicked:
-            run_action("일시정지", lambda s: billing.pause(s, actor, picked, resume_on=resume_on))
-        elif resume_clicked:
-            run_action("재개", lambda s: billing.resume(s, actor, picked))
-
-        with st.form("sub_amount_form"):
-            st.markdown("**금액 변경 (다음 결제부터)**")
-            amount = st.number_input(
-                "새 금액(원)",
-                min_value=0,
-                step=1000,
-                value=int(selected.next_amount or selected.amount),
-                key="sub_amount",
-            )
-            sure = st.checkbox("다음 결제부터 이 금액으로 결제됩니다", key="sub_amount_confirm")
-            if st.form_submit_button("금액 변경"):
-                if not sure:
-                    st.warning("확인란을 먼저 선택하세요.")
-                else:
-                    run_action("금액 변경", lambda s: billing.change_amount(s, actor, picked, int(amount)))
-
-        with st.form("sub_cancel_form"):
-            st.markdown("**해지**")
-            when = st.radio(
-                "해지 시점", ["이번 기간 종료 시", "지금 즉시"], key="sub_cancel_when", horizontal=True
-            )
-            reason = st.text_input("사유", key="sub_cancel_reason", max_chars=200)
-            sure = st.checkbox("해지하면 되돌릴 수 없습니다", key="sub_cancel_confirm")
-            if st.form_submit_button("해지"):
-                if not sure:
-                    st.warning("확인란을 먼저 선택하세요.")
-                else:
-                    run_action(
-                        "해지",
-                        lambda s: billing.cancel(
-                            s, actor, picked, at_period_end=when == "이번 기간 종료 시", reason=reason
-                        ),
-                    )

@@ -538,13 +538,13 @@ def render() -> None:
 
     if not isinstance(picked, (tuple, list)) or len(picked) != 2:
         st.info("기간의 시작일과 종료일을 모두 선택하세요.")
-        st.stop()
+        return  # not st.stop(): it would also drop a click queued while this run was going
     first, last = picked
     try:
         analytics.check_range(first, last)
     except ValidationFailed as exc:
         st.error(str(exc))
-        st.stop()
+        return
     if grain == "day" and (last - first).days + 1 > MAX_DAILY_POINTS:
         grain = "month"
         st.caption("기간이 길어 월별로 보여 드립니다.")
