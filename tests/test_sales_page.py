@@ -66,7 +66,7 @@ def test_owner_sees_kpis_charts_and_downloads(engine: Engine) -> None:
             "결제 링크 전환",
             "코호트 재구매율과 LTV",
             "정기결제: MRR과 해지율",
-            "VIP 고객",
+            "누적 구매 상위 고객",
             "상품별 재구매 주기",
         ):
             assert heading in shown

@@ -83,3 +83,28 @@ def test_the_vip_mark_on_the_queue_the_detail_and_orders(
     orders = open_app(sqlite_engine, sqlite_actors["cs"], "pages/orders.py")
     assert not orders.exception, orders.exception
     assert "큰손 · VIP" in texts(orders) or any("큰손 · VIP" in str(d.value) for d in orders.dataframe)
+
+
+def test_sales_top_customers_mark_only_the_vips_of_the_rule(
+    sqlite_engine: Engine, sqlite_actors: dict[str, Actor]
+) -> None:
+    """매출 lists the top spenders; "VIP" there means the owner's rule, as on every other screen (the
+    table was called "VIP 고객" while it listed anyone who had bought, a second meaning of one word)."""
+    from core import analytics
+
+    _shop(sqlite_engine, sqlite_actors)
+    analytics.rebuild_rollups(sqlite_engine, NOW)
+    clock.set_now(NOW)
+
+    def top_table() -> dict[str, str]:
+        at = open_app(sqlite_engine, sqlite_actors["owner"], "pages/sales.py")
+        assert not at.exception, at.exception
+        assert "VIP 고객" not in [h.value for h in at.subheader]
+        table = next(d.value for d in at.dataframe if "최근 구매" in d.value.columns)
+        return {name.split(" · ")[0]: name for name in table["고객"]}
+
+    assert top_table() == {"큰손": "큰손", "보통": "보통"}  # no rule yet: nobody is VIP
+    with Session(sqlite_engine) as session:
+        vip.save(session, sqlite_actors["owner"], {"min_spend": 500_000})
+        session.commit()
+    assert top_table() == {"큰손": "큰손 · VIP", "보통": "보통"}  # the rule's change shows at once

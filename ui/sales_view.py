@@ -20,13 +20,14 @@ import streamlit as st
 
 import ui
 from core import analytics, clock
+from core.customers import vip
 from core.db import session_scope
 from core.errors import ValidationFailed
 from core.money import format_krw
 from core.rewards import queries as reward_queries
 from core.safe_text import csv_text
 from ui import dates
-from ui.labels import DATE_PRESETS, preset_range, week_label
+from ui.labels import DATE_PRESETS, preset_range, week_label, with_vip
 from ui.tables import show_rows
 
 GRAIN_LABELS = {"day": "일별", "week": "주별", "month": "월별"}
@@ -37,6 +38,7 @@ PARTIAL = "진행 중"  # 1 on the period that holds today (KST): its figures ar
 LABEL_LIMIT = 360  # px: a full product name ("싱글오리진 원두 200g 에티오피아") is never cut
 CUSTOM_RANGE = "직접 선택"
 FIRST_YEARS_BACK = 10  # 직접 선택 offers the days of the last ten years (3,660 in one searchable list)
+TOP_CUSTOMERS = "누적 구매 상위 고객"  # not "VIP 고객": VIP is the owner's rule on 설정 (core/customers/vip.py)
 RANGE_CHOICES = [*DATE_PRESETS[:3], "최근 30일", *DATE_PRESETS[3:], CUSTOM_RANGE]
 
 
@@ -255,7 +257,8 @@ def _subscription_chart() -> dict[str, Any]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _figures(
-    version: tuple[Any, ...], first: date, last: date, grain: str, product_id: int | None, method: str | None
+    version: tuple[Any, ...], first: date, last: date, grain: str, product_id: int | None, method: str | None,
+    vip_rule: vip.VipRule | None = None,
 ) -> dict[str, Any]:
     """Everything the page shows for one choice of filters, computed once per data version."""
     del version  # the cache key: new data makes a new entry
@@ -271,6 +274,8 @@ def _figures(
         value = analytics.customer_value(session)
         cohort_rows = analytics.cohorts(session, since=analytics.add_months(analytics.month_start(last), -11))
         vips = analytics.vip_customers(session, limit=10)
+        # The top spenders are not all VIPs: VIP is the owner's rule on 설정 (`vip_rule` keys the cache).
+        marked = vip.vip_ids(session, [v.customer_id for v in vips]) if vip_rule is not None else set()
         intervals = analytics.product_repurchase_intervals(session)
         months = analytics.subscription_months(
             session, analytics.add_months(analytics.month_start(last), -11), last
@@ -364,7 +369,8 @@ def _figures(
         for m in months
     ]
     vip_rows = [
-        {"고객": v.name, "주문 수": v.orders, "순매출": v.net, "최근 구매": clock.format_kst(v.last_paid_at)}
+        {"고객": with_vip(v.name, v.customer_id in marked), "주문 수": v.orders, "순매출": v.net,
+         "최근 구매": clock.format_kst(v.last_paid_at)}
         for v in vips
     ]
     interval_rows = sorted(
@@ -504,6 +510,7 @@ def render() -> None:
     with session_scope(ui.engine()) as _session:
         version = analytics.data_version(_session)
         cov = analytics.coverage(_session)
+        vip_rule = vip.load(_session)
 
     today = clock.today_kst()
     filters = st.columns([2, 1, 2, 1])
@@ -549,7 +556,7 @@ def render() -> None:
         grain = "month"
         st.caption("기간이 길어 월별로 보여 드립니다.")
 
-    figures = _figures(version, first, last, grain, product_id, method)
+    figures = _figures(version, first, last, grain, product_id, method, vip_rule)
     summary: analytics.RevenueSummary = figures["summary"]
     current = summary.current
     st.caption(
@@ -649,9 +656,10 @@ def render() -> None:
 
     left, right = st.columns(2)
     with left:
-        st.subheader("VIP 고객")
+        st.subheader(TOP_CUSTOMERS)
+        st.caption("누적 순매출 순 10명 · 'VIP' 표시는 설정 → VIP 고객의 기준에 드는 고객입니다.")
         _table(figures["vips"], "아직 구매 고객이 없습니다.", "sal_vips")
-        _download("VIP 고객", figures["vips"], "sales_vip.csv", "sal_csv_vips")
+        _download(TOP_CUSTOMERS, figures["vips"], "sales_top_customers.csv", "sal_csv_vips")
     with right:
         st.subheader("상품별 재구매 주기")
         _table(figures["intervals"], "같은 상품을 다시 산 고객이 아직 없습니다.", "sal_intervals")
