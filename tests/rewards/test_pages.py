@@ -247,3 +247,24 @@ def test_a_known_code_for_a_product_not_on_sale_writes_nothing(sqlite_engine, sq
         page = client.get(path.split("?")[0] + "?p=999999")
     assert page.status_code == 404 and "지금은 판매하지 않는 상품입니다" in page.text
     assert _count(sqlite_engine, PaymentLink) == before and _count(sqlite_engine, Referral) == 0
+
+
+def test_a_referral_link_in_a_loop_is_refused_after_30_visits_and_writes_no_more(engine: Engine) -> None:
+    """A script opening /r/ without cookies would make a checkout and a referral visit each time
+    (the 매출 funnel counts them): one address gets 30 in 10 minutes, then a Korean 429 page."""
+    from core.models import PaymentLink
+    from tests.conftest import make_actors
+
+    actors = make_actors(engine)
+    _, router = sandbox_router(engine)
+    path, _ = _referrer(engine, actors, router)
+    links_before = _count(engine, PaymentLink)
+    with customer_client(engine) as bot:
+        answers = []
+        for _ in range(35):
+            bot.cookies.clear()  # a script keeps no cookie: each visit would be a new checkout
+            answers.append(bot.get(path))
+    assert [a.status_code for a in answers] == [303] * 30 + [429] * 5
+    assert "요청이 너무 많아요" in answers[-1].text and answers[-1].headers["retry-after"] == "60"
+    assert _count(engine, Referral) == 30
+    assert _count(engine, PaymentLink) == links_before + 30

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 
 from tests.ui_helpers import point_app_at
-from web.customer import render
+from web.customer import render, throttle
 
 KAKAOTALK_UA = ("Mozilla/5.0 (Linux; Android 14; SM-S921N Build/UP1A.231005.007; wv) AppleWebKit/537.36 "
                 "(KHTML, like Gecko) Version/4.0 Chrome/124.0.6367.179 Mobile Safari/537.36 KAKAOTALK/10.7.0 "
@@ -29,6 +29,7 @@ def customer_client(engine: Engine, user_agent: str = KAKAOTALK_UA) -> Iterator[
     Streamlit's runtime, which starts once per process (the browser test serves the whole server.app)."""
     point_app_at(engine)
     render.reset_secret_cache()
+    throttle.REFERRAL_VISITS.reset()
     import server
 
     app = Starlette(routes=server.ROUTES, middleware=[Middleware(server.LoginGate)])

@@ -6,7 +6,8 @@
 Each visitor gets a checkout of their own (a payment link is paid once); the browser keeps it in a
 cookie, so coming back opens the same checkout while it can be paid and the 30 days count from the
 first visit. A malformed code or product is a Korean 400 page and an unknown one a Korean 404 page;
-neither writes anything.
+neither writes anything. More than 30 visits in 10 minutes from one address get a Korean 429 page
+(web/customer/throttle.py says why).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from core.db import session_scope
 from core.errors import NotFound
 from core.rewards import rules
 from core.rewards import service as reward_service
-from web.customer import render
+from web.customer import render, throttle
 from web.customer.pay import valid_code
+from web.hooks import client_address
 
 PATH = "/r/{code}"
 COOKIE = "cd_ref"
@@ -50,6 +52,12 @@ async def referral(request: Request) -> Response:
             tone="error",
         )
     previous = request.cookies.get(COOKIE)
+    if not throttle.REFERRAL_VISITS.allow(client_address(request)):
+        response = render.message_page(
+            "추천 링크", "요청이 너무 많아요. 잠시 후 다시 시도해 주세요.", status=429, tone="warn"
+        )
+        response.headers["Retry-After"] = "60"
+        return response
     try:
         link_code = await run_in_threadpool(
             _visit, code, int(product) if product else None, previous if valid_code(previous) else None
