@@ -106,6 +106,21 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def server_cpu() -> float:
+    """CPU seconds used so far by every `postgres` process on this machine (the server's side of
+    the import; other clients of the same server count too: measure on a quiet machine)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if fields[0].endswith("(postgres"):
+            parts = fields[1].split()
+            ticks += int(parts[11]) + int(parts[12])  # utime, stime (fields 14 and 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def child(path: Path, url: str) -> None:
     """One import and one re-import of `path` into `url`; prints JSON. The import includes its
     rollup step (run_import ends with core.analytics.catch_up); that step is also timed alone by
@@ -123,23 +138,26 @@ def child(path: Path, url: str) -> None:
     real_catch_up = analytics.catch_up
 
     def timed_catch_up(*args, **kwargs):  # type: ignore[no-untyped-def]
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu, server = time.perf_counter(), time.process_time(), server_cpu()
         try:
             return real_catch_up(*args, **kwargs)
         finally:
             step["wall"] = time.perf_counter() - wall
             step["cpu"] = time.process_time() - cpu
+            step["server"] = server_cpu() - server
 
     analytics.catch_up = timed_catch_up  # run_import calls it through the package
     for label in ("import", "reimport"):
         data = path.read_bytes()
         step.clear()
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu, server = time.perf_counter(), time.process_time(), server_cpu()
         result = run_import(engine, owner, data, source_name=path.name)
         total_wall, total_cpu = time.perf_counter() - wall, time.process_time() - cpu
         figures[label] = {
             "wall": round(total_wall, 2),
             "cpu": round(total_cpu, 2),
+            "server": round(server_cpu() - server, 2),
+            "rollup_server": round(step.get("server", 0.0), 2),
             "rollup_wall": round(step.get("wall", 0.0), 2),
             "rollup_cpu": round(step.get("cpu", 0.0), 2),
             "rolled_up": result.rolled_up,
@@ -231,6 +249,9 @@ def main() -> None:
         for backend, url, source in targets:
             figures = run_child(source, url)
             first, again = figures["import"], figures["reimport"]
+            server = (f"; PostgreSQL server CPU: import {first['server'] - first['rollup_server']:.2f} s, "
+                      f"rollup {first['rollup_server']} s, re-import {again['server']} s"
+                      if backend == "PostgreSQL" else "")
             print(f"{backend}: import incl. rollup {first['wall']} s wall / {first['cpu']} s CPU "
                   f"= import {first['wall'] - first['rollup_wall']:.2f} s wall / "
                   f"{first['cpu'] - first['rollup_cpu']:.2f} s CPU "
@@ -241,7 +262,7 @@ def main() -> None:
                   f"{', FAILED: ' + first['rollup_failed'] if first['rollup_failed'] else ''}); "
                   f"re-import {again['wall']} s wall / {again['cpu']} s CPU ({again['skipped']:,} skipped, "
                   f"{again['refunds_skipped']:,} refunds skipped, rollup {again['rollup_cpu']} s CPU); "
-                  f"peak RSS {figures['peak_rss_mb']} MB; load {os.getloadavg()[0]:.1f}")
+                  f"peak RSS {figures['peak_rss_mb']} MB{server}; load {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
