@@ -5,14 +5,19 @@
     .venv/bin/python -m bench.analytics --sizes 100000 --page     # also the page script in AppTest
     .venv/bin/python -m bench.analytics --sizes --sparse 100000   # only: first rollup, 200 days of 5 years
     .venv/bin/python -m bench.analytics --sizes --copy-of /work/stores/1m.db   # first rollup of a copy of a store
+    .venv/bin/python -m bench.analytics --sizes --after-import 100000   # only: right after run_import
 
 For each size it bulk-inserts a shop (two years of orders, items, payments, refunds, payment
 links, subscriptions and charges; ANALYZE at the end as the import does) and copies the same rows
 into a DuckDB file (not timed). Then, on the page's default range (최근 30일), it computes every
 figure of the page with core.analytics and with DuckDB SQL (bench/analytics_duckdb.py), checks
 they are equal, and prints cold and warm medians and the ratios, wall and CPU:
-- before the first rollup (a store just imported: everything read live from the raw tables),
+- before the first rollup (a store bulk-loaded by this script, not by the import: everything read
+  live from the raw tables; since issue 19 the order import and `seed --demo` roll up before they
+  return, so a shop sees this state only if that step failed and the worker has not run yet),
 - after the first rollup (timed too: the worker's job on such a store).
+With --after-import LINES: a fresh store right after `run_import` of bench/import_lines.py's file
+(import and rollup timed), its figures against DuckDB, and the same rows with the rollups emptied.
 With --page it also times the whole 매출 page script in AppTest as the owner, cold (st.cache_data
 cleared, new session) and warm (the same session again: a cache hit).
 """
@@ -332,6 +337,82 @@ def first_rollup_of(store: Path) -> None:
     engine.dispose()
 
 
+def _by_period(data: bytes, parts: int) -> list[bytes]:
+    """The export cut into `parts` files by period (the import takes at most 50 MB a file: a shop
+    exports a long history a period at a time), in time order: each row keyed by its order time
+    (a refund row by its refund time, so it comes after its order), cut only between two times."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    header, body = rows[0], sorted(rows[1:], key=lambda r: r[2] or r[16])
+    cuts = [0]
+    for k in range(1, parts):
+        at = len(body) * k // parts
+        while 0 < at < len(body) and (body[at][2] or body[at][16]) == (body[at - 1][2] or body[at - 1][16]):
+            at += 1
+        cuts.append(at)
+    cuts.append(len(body))
+    files = []
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        out = io.StringIO()
+        csv.writer(out).writerows([header, *body[start:end]])
+        files.append(out.getvalue().encode("utf-8-sig"))
+    return files
+
+
+def right_after_import(lines: int, runs: int, *, reuse: bool) -> None:
+    """The store as a shop gets it: a fresh store, `run_import` of a 스마트스토어-style file
+    (bench/import_lines.py's, `lines` lines; over 150,000 lines cut by period into files under the
+    50 MB limit, imported in order), each ending with the rollup step (catch_up). The 매출
+    figures right after it, against DuckDB on the same rows; then the same store with its
+    rollups emptied (what the page read before the import rolled up) for contrast."""
+    import importlib.util
+
+    from core.accounts.actor import Actor
+    from core.models import Role
+    from core.payments.order_import import run_import
+
+    spec = importlib.util.spec_from_file_location("import_lines", ROOT / "bench" / "import_lines.py")
+    assert spec is not None and spec.loader is not None
+    import_lines = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(import_lines)
+    path = DATA / f"analytics_import_{lines}.db"
+    duck_path = DATA / f"analytics_import_{lines}.duckdb"
+    if not (reuse and path.exists() and duck_path.exists()):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        parts = _by_period(import_lines.make_file(lines), max(1, -(-lines // 150_000)))
+        for k, data in enumerate(parts, 1):
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = run_import(engine, Actor(id=None, name="bench", role=Role.OWNER), data, source_name="lines.csv")
+            print(
+                f"[import {lines:,} lines] file {k}/{len(parts)}: run_import {time.perf_counter() - wall:.1f} s wall, "
+                f"{time.process_time() - cpu:.1f} s CPU: {result.created:,} orders, rollup {result.rollup}"
+                f"{' FAILED ' + result.rollup_failed if result.rollup_failed else ''}"
+            )
+        engine.dispose()
+        from bench import analytics_duckdb
+
+        analytics_duckdb.load(path, duck_path)
+    print(f"[import {lines:,} lines] 매출 figures, range 최근 30일, {runs} runs:")
+    compare(path, duck_path, runs, "right after run_import")
+    live = DATA / f"analytics_import_{lines}_live.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{live}{suffix}").unlink(missing_ok=True)
+    shutil.copy(path, live)
+    con = sqlite3.connect(live)
+    for table in ("cohort_value", "daily_sales", "daily_product_sales", "customer_sales", "customer_month",
+                  "cohort_retention", "product_repurchase", "repurchase_gap", "customer_product_last",
+                  "analytics_dirty_day", "analytics_dirty_customer", "analytics_state"):
+        con.execute(f"DELETE FROM {table}")
+    con.commit()
+    con.close()
+    compare(live, duck_path, runs, "same rows, rollups emptied")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -342,8 +423,14 @@ def main() -> None:
     parser.add_argument("--page", action="store_true", help="also time the page script in AppTest (after)")
     parser.add_argument("--sparse", type=int, default=0, help="orders of the sparse-history first rollup run")
     parser.add_argument("--copy-of", type=Path, help="time the first rollup of a copy of this SQLite store")
+    parser.add_argument(
+        "--after-import", type=int, default=0, metavar="LINES",
+        help="also: a fresh store right after run_import of a LINES-line file (the import rolls up)",
+    )
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
+    if args.after_import:
+        right_after_import(args.after_import, args.runs, reuse=args.reuse)
     if args.sparse:
         sparse_first_rollup(args.sparse)
     if args.copy_of:

@@ -36,7 +36,14 @@ from core.payments.queries import order_detail, search_orders
 from core.payments.refunds import REFUND_ROLES, refund_payment, refundable_amount, unknown_outcome_notes
 from core.rewards import queries as reward_queries
 from ui import dates, feedback
-from ui.labels import PAYMENT_METHOD_LABELS, VIP_BADGE, gateway_label, method_label, with_vip
+from ui.labels import (
+    PAYMENT_METHOD_LABELS,
+    VIP_BADGE,
+    gateway_label,
+    import_rollup_note,
+    method_label,
+    with_vip,
+)
 from ui.tables import show_rows
 
 actor = ui.current_actor()
@@ -399,7 +406,8 @@ with tab_import:
                     feedback.done("ord", f"열 매핑 '{mapping_name.strip()}'을(를) 저장했습니다")
             if st.button("가져오기", type="primary", key="ord_import_run", disabled=bool(problems)):
                 try:
-                    result = run_import(engine, actor, data, source_name=source_name, mapping=mapping)
+                    with st.spinner("주문을 저장하고 매출을 집계하는 중입니다…"):
+                        result = run_import(engine, actor, data, source_name=source_name, mapping=mapping)
                 except ImportRejected as exc:
                     st.session_state["ord_import_errors"] = [{"행": e.row, "오류": e.message} for e in exc.errors]
                     feedback.failed("ord", f"{len(exc.errors)}건의 오류가 있어 아무것도 저장하지 않았습니다.")
@@ -416,7 +424,7 @@ with tab_import:
                         "ord",
                         f"주문 {result.created:,}건(상품 {result.lines:,}줄) 가져옴 · 이미 있는 주문 "
                         f"{result.skipped_existing:,}건 건너뜀 · 새 고객 {result.customers_created:,}명 · "
-                        f"환불 {result.refunds_created:,}건{products}",
+                        f"환불 {result.refunds_created:,}건{products}{import_rollup_note(result.rollup, result.rollup_failed)}",
                     )
     if errors := st.session_state.get("ord_import_errors"):
         st.dataframe(errors, hide_index=True, key="ord_import_error_rows")

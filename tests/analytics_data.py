@@ -11,20 +11,49 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Engine, delete
 from sqlmodel import Session
 
 from core.models import (
+    AnalyticsDirtyCustomer,
+    AnalyticsDirtyDay,
+    AnalyticsState,
+    CohortRetention,
+    CohortValue,
     Customer,
+    CustomerMonth,
+    CustomerProductLast,
+    CustomerSales,
+    DailyProductSales,
+    DailySales,
     Order,
     OrderItem,
     Payment,
     PaymentLink,
     Product,
+    ProductRepurchase,
     Refund,
+    RepurchaseGap,
     Subscription,
     SubscriptionCharge,
     SubscriptionPlan,
 )
+
+ROLLUP_MODELS = (
+    CohortValue, DailySales, DailyProductSales, CustomerSales, CustomerMonth, CohortRetention,
+    ProductRepurchase, RepurchaseGap, CustomerProductLast, AnalyticsDirtyDay, AnalyticsDirtyCustomer,
+    AnalyticsState,
+)
+
+
+def forget_rollups(engine: Engine) -> None:
+    """Empty every rollup table and the watermark: the store as if never rolled up (every figure
+    read live from the raw rows), e.g. to compare with what an import's rollup step built."""
+    with Session(engine) as session:
+        for model in ROLLUP_MODELS:
+            session.execute(delete(model))
+        session.commit()
+
 
 SEOUL = ZoneInfo("Asia/Seoul")
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=SEOUL).astimezone(UTC)  # the frozen "now" of the tests

@@ -24,7 +24,7 @@ from core.accounts.actor import Actor
 from core.analytics import rollup
 from core.models import Customer, Product
 from core.payments.order_import import run_import
-from tests.analytics_data import SEOUL, Shop, ShopWriter
+from tests.analytics_data import SEOUL, Shop, ShopWriter, forget_rollups
 from tests.test_analytics import _rollup_rows
 from tests.test_analytics_states import double_charge, snapshot
 
@@ -105,6 +105,8 @@ def build_store(engine: Engine, owner: Actor, today: date) -> tuple[Shop, dict[d
     ]
     result = run_import(engine, owner, ("\n".join(lines) + "\n").encode(), source_name=SAMPLE.name)
     assert result.created == 9 and result.refunds_created == 3
+    assert result.rollup["rebuilt"] == 1 and result.rollup_failed is None  # the import rolled it all up
+    forget_rollups(engine)  # these tests start from the raw rows alone
     expected[day] = (2, 92_000, 0)
     return shop, expected
 

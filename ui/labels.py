@@ -113,6 +113,18 @@ def job_label(job_id: str) -> str:
     return JOB_LABELS.get(job_id, "기타 작업")
 
 
+def import_rollup_note(counts: dict[str, int], failed: str | None) -> str:
+    """The import summary's last part: what the 매출 rollup step after the commit did
+    (" · 매출 집계 완료: 33,070건"), or that the worker's job will do it; "" when nothing ran.
+    The failure's own text (English, a code name) stays off the screen: the worker logs its run."""
+    label = JOB_LABELS["analytics_rollup"]
+    if failed:
+        return f" · {label}는 지금 할 수 없어 작업기가 곧 마칩니다 (그동안 매출 화면이 조금 느릴 수 있습니다)"
+    if not counts:
+        return ""
+    return f" · {label} 완료: {counts.get('orders', 0):,}건"
+
+
 def job_counts_sentence(counts: dict[str, Any]) -> str:
     """{"found": 0, "opened": 2} -> "문의 생성 2건" (zeros are left out: nothing happened)."""
     parts: list[str] = []

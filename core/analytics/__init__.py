@@ -7,7 +7,7 @@
     repair.py     recompute what backdated writes changed
     figures.py    sales figures: revenue, products, payment methods, link conversion
     customers.py  customer figures: LTV, repeat, cohorts, VIP, repurchase, subscriptions (MRR, churn)
-    jobs.py       the worker's entry point (repair, then roll forward)
+    jobs.py       the worker's entry point (repair, then roll forward); catch_up for bulk writers
 
 This module names the package's public functions; pages and the order import use these.
 
@@ -55,7 +55,9 @@ from core.analytics.figures import (
     top_products,
 )
 from core.analytics.jobs import (
+    CatchUp,
     analytics_rollup_job,
+    catch_up,
     refresh_rollups,
 )
 from core.analytics.repair import (
@@ -93,6 +95,7 @@ from core.analytics.rules import (
 )
 
 __all__ = [
+    "CatchUp",
     "CohortRow",
     "Coverage",
     "CustomerValue",
@@ -119,6 +122,7 @@ __all__ = [
     "VipCustomer",
     "add_months",
     "analytics_rollup_job",
+    "catch_up",
     "change",
     "check_range",
     "cohorts",

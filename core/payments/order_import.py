@@ -6,6 +6,7 @@ orders, items, payments and refunds in bulk, the store's refunds checked; idempo
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,14 @@ class ImportResult:
     products_created: list[str] = field(default_factory=list)
     products_matched: int = 0
     skipped_numbers: list[str] = field(default_factory=list)
-    repaired: dict[str, int] = field(default_factory=dict)  # what run_import's rollup repair recomputed
+    repaired: dict[str, int] = field(default_factory=dict)  # days and customers run_import's rollup repaired
+    rollup: dict[str, int] = field(default_factory=dict)  # core.analytics.refresh_rollups' counts after the commit
+    rollup_failed: str | None = None  # why the rollup could not run now (the worker's job does it later)
+
+    @property
+    def rolled_up(self) -> int:
+        """Sales the rollup step after the commit added to the 매출 rollups (all of a first build)."""
+        return self.rollup.get("orders", 0)
 
 
 def import_orders(
@@ -439,14 +447,6 @@ def _write_store_refunds(session: Session, actor: Actor, stored: list[_StoredOrd
     return sum(len(e.refunds) for e in stored)
 
 
-
-
-
-
-
-
-
-
 def run_import(
     engine: Engine,
     actor: Actor,
@@ -456,17 +456,24 @@ def run_import(
     mapping: dict[str, str] | None = None,
 ) -> ImportResult:
     """What the 주문 page and the CLI call: the import in its own transaction, then, once it is
-    committed, the repair of exactly the sales days and customers a backdated import changed
-    (core.analytics.repair_dirty), so LTV and cohorts are current at once. If the repair cannot
-    run now (the store is busy), the marks stay and the worker's rollup job repairs them."""
+    committed, the 매출 rollups brought up to date the way the worker does
+    (core.analytics.catch_up: a store never rolled up is built from its first sale, else the days
+    and customers a backdated import marked are repaired and the new sales rolled forward), so
+    the 매출 page reads rollups, not the whole imported history, from the first minute. If that
+    step cannot run now (the store busy, the worker moving the watermark), the import stays
+    committed, `rollup_failed` says why, and the worker's rollup job finishes it. A re-import
+    that added nothing leaves the rollups alone (cheap)."""
     with session_scope(engine) as session:
         result = import_orders(session, actor, data, source_name=source_name, mapping=mapping)
     if result.created or result.refunds_created:
-        analyze(engine)  # planner statistics for the new rows (core.db.analyze says why)
-        try:
-            result.repaired = analytics.repair_dirty(engine)
-        except SQLAlchemyError:
-            result.repaired = {}
+        # Planner statistics for the new rows (core.db.analyze says why); if the store is busy,
+        # only slower plans until the next ANALYZE: the rollup below is still right.
+        with contextlib.suppress(SQLAlchemyError):
+            analyze(engine)
+        outcome = analytics.catch_up(engine, clock.now())
+        result.rollup = outcome.counts
+        result.rollup_failed = outcome.failed
+        result.repaired = {k: outcome.counts[k] for k in ("repaired_days", "repaired_customers") if k in outcome.counts}
     return result
 
 
