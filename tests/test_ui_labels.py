@@ -63,7 +63,12 @@ def test_segment_rules_read_as_sentences(rule: dict, sentence: str) -> None:  # 
 def test_worker_counts_and_names() -> None:
     assert labels.job_label("double_charge_sentinel") == "이중 결제 감시"
     assert labels.job_counts_sentence({"found": 0, "opened": 0}) == "처리할 일 없음"
-    assert labels.job_counts_sentence({"found": 2, "opened": 1, "chunks": 9}) == "발견 2건, 문의 생성 1건, 기타 9건"
+    assert labels.job_counts_sentence({"found": 2, "opened": 1, "mystery": 9}) == "발견 2건, 문의 생성 1건, 기타 9건"
+    # The 매출 rollup's run: its counts in words, its timing (ms) never summed into "기타 N건".
+    assert labels.job_counts_sentence(
+        {"rebuilt": 0, "repaired_days": 3, "repaired_customers": 40, "orders": 1_200, "days": 2, "chunks": 1,
+         "longest_chunk_ms": 997}
+    ) == "다시 집계한 날 3건, 다시 집계한 고객 40건, 집계한 주문 1,200건, 집계한 날 2건, 집계 단계 1건"
     from core.jobs import JOBS
 
     assert all(spec.id in labels.JOB_LABELS for spec in JOBS)

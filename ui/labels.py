@@ -106,6 +106,9 @@ JOB_COUNT_LABELS = {
     "notices_queued": "안내 등록", "rebuilt": "재집계", "winners_sent": "승자 발송",
     "still_unknown": "여전히 확인 중", "refunds_settled": "환불 확정",
     "deleted": "삭제", "released": "되돌림",
+    # 매출 집계 (core/analytics/jobs.py)
+    "orders": "집계한 주문", "days": "집계한 날", "chunks": "집계 단계", "repaired_days": "다시 집계한 날",
+    "repaired_customers": "다시 집계한 고객",
 }
 
 
@@ -130,8 +133,8 @@ def job_counts_sentence(counts: dict[str, Any]) -> str:
     parts: list[str] = []
     other = 0
     for key, value in counts.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value == 0:
-            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value == 0 or key.endswith("_ms"):
+            continue  # a timing (longest_chunk_ms) is for the log, not a count of things done
         if key in JOB_COUNT_LABELS:
             parts.append(f"{JOB_COUNT_LABELS[key]} {value:,}건")
         else:
