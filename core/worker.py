@@ -11,6 +11,7 @@ daemon with the clock moved, which is how tests and demos travel through a month
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import importlib
 import json
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, delete, func
@@ -43,6 +45,7 @@ from core.models import JobRun, WorkerHeartbeat
 log = logging.getLogger("channeldesk.worker")
 
 HEARTBEAT_SECONDS = 5
+STOP_CHECK_SECONDS = 1  # a SIGTERM is acted on within this (serve's _stop says why not at once)
 WORKER_STALE_AFTER_SECONDS = 30  # six missed beats: the 설정 page shows the worker as stopped
 JOB_RUN_RETENTION = timedelta(days=7)
 JobFunction = Callable[[Engine, datetime], dict[str, int]]
@@ -172,11 +175,17 @@ def serve(engine: Engine) -> None:
     stopping = threading.Event()
 
     def _stop(_signum: int, _frame: object) -> None:
-        # A stop asked for before the scheduler runs (during go_live on a slow start) must not be
-        # lost: shutdown() would raise "not running" inside whatever go_live was doing.
+        # Only a flag: the handler runs in the main thread between two bytecodes of whatever it was
+        # doing, e.g. inside the executor's submit(), which holds the lock shutdown() takes (a
+        # SIGTERM at a busy tick hung the worker until SIGKILL, mid-job). The stop_check job below
+        # does the shutdown from an executor thread within a second; a stop during go_live (before
+        # the scheduler runs) is seen right after it.
         stopping.set()
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+
+    def _stop_if_asked() -> None:
+        if stopping.is_set() and scheduler.running:
+            with contextlib.suppress(SchedulerNotRunningError):  # two signals, two checks: one stop
+                scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -195,9 +204,8 @@ def serve(engine: Engine) -> None:
     if stopping.is_set():
         log.info("worker %s stopped before its first tick", worker_id)
         return
-    # A stop arriving between the check above and start() finds the scheduler not yet running: the
-    # first thing the running scheduler does is look again.
-    scheduler.add_job(lambda: stopping.is_set() and scheduler.shutdown(wait=False), id="stop_check",
+    # A stop arriving between the check above and start(), or any time after: looked at each second.
+    scheduler.add_job(_stop_if_asked, IntervalTrigger(seconds=STOP_CHECK_SECONDS), id="stop_check",
                       next_run_time=datetime.now(clock.UTC))
     log.info("worker %s started with %d jobs", worker_id, len(JOBS))
     scheduler.start()
