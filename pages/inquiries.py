@@ -27,14 +27,12 @@ with top:
 changed = feedback.highlighted("inq")
 # The table on a computer, cards on a phone: drawn by the browser's kind (ui/device.py); where it
 # cannot be told, both are drawn and the width picks one (CSS on the keyed containers).
-by_width = (
-    "@media (max-width: 640px) { .st-key-inq_wide { display: none; } }"
-    "@media (min-width: 641px) { .st-key-inq_narrow { display: none; } }"
-)
-st.html(
-    f"<style>{by_width if device.current_layout() == 'both' else ''}"
-    ".st-key-inq_beep { display: none; }</style>"  # the alert sound plays; its player is not shown
-)
+if device.current_layout() == "both":
+    st.html(
+        "<style>@media (max-width: 640px) { .st-key-inq_wide { display: none; } }"
+        "@media (min-width: 641px) { .st-key-inq_narrow { display: none; } }</style>"
+    )
+st.html("<style>.st-key-inq_beep { display: none; }</style>")  # the alert sound plays; its player is not shown
 
 with session_scope(engine) as session:
     notices = inquiry_queue.notifications_for(session, actor, limit=20)
