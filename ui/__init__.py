@@ -34,9 +34,6 @@ def _serve_every_page_through_app() -> None:
         st.rerun()
 
 
-_serve_every_page_through_app()
-
-
 @st.cache_resource(show_spinner=False)
 def _engine(url: str | None) -> Engine:
     engine = make_engine(url)
@@ -103,3 +100,10 @@ def md_escape(text: object) -> str:
     """Customer or imported text inside st.caption / st.subheader (which read markdown): shown as typed,
     so a name like `![x](https://tracker)` or `[링크](https://phish)` loads and links nothing."""
     return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+# Last, after every definition: the rerun it may raise ends this import, and a session that started
+# at the same moment is handed the module as it stood then (Python gives a waiting importer the
+# half-run module). Called at the top it held no `engine` yet: 19 of 20 staff sessions opened at
+# once on a fresh server failed their first run with "module 'ui' has no attribute 'engine'".
+_serve_every_page_through_app()
