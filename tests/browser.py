@@ -71,6 +71,23 @@ def streamlit_server(database_url: str, extra_env: dict[str, str] | None = None)
         log.close()
 
 
+@contextmanager
+def staffed_server(directory: Path) -> Iterator[str]:
+    """A fresh store in `directory` with the suite's staff (make_actors), served as streamlit_server;
+    yields its base URL. For module fixtures that need the logins and nothing else."""
+    from core.db import make_engine, upgrade
+    from tests.conftest import make_actors
+
+    require_chromium()
+    url = f"sqlite:///{directory / 'channeldesk.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    make_actors(engine)
+    engine.dispose()
+    with streamlit_server(url) as base_url:
+        yield base_url
+
+
 # A phone-sized window is a phone's browser: its User-Agent says so, as a real one does (the 문의 queue
 # draws cards for it, ui/device.py). Samsung Galaxy S23, Chrome 131.
 PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; SM-S911N) AppleWebKit/537.36 (KHTML, like Gecko) "

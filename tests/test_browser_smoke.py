@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from core.accounts.screens import screens_for
-from core.db import make_engine, upgrade
 from core.models import Role
-from tests.browser import browser_page, login, require_chromium, shot, streamlit_server
-from tests.conftest import make_actors
+from tests.browser import browser_page, login, shot, staffed_server
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    require_chromium()
-    path: Path = tmp_path_factory.mktemp("browser") / "channeldesk.db"
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    upgrade(engine)
-    make_actors(engine)
-    engine.dispose()
-    with streamlit_server(url) as base_url:
+    with staffed_server(tmp_path_factory.mktemp("browser")) as base_url:
         yield base_url
 
 

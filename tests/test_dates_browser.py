@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from core.db import make_engine, upgrade
-from tests.browser import browser_page, login, require_chromium, shot, streamlit_server
-from tests.conftest import make_actors
+from tests.browser import browser_page, login, shot, staffed_server
 
 pytestmark = pytest.mark.browser
 
@@ -46,14 +43,7 @@ KOREAN_DAY = re.compile(r"\d{4}년 \d{1,2}월 \d{1,2}일 \([월화수목금토�
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    require_chromium()
-    path: Path = tmp_path_factory.mktemp("browser_dates") / "channeldesk.db"
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    upgrade(engine)
-    make_actors(engine)
-    engine.dispose()
-    with streamlit_server(url) as base_url:
+    with staffed_server(tmp_path_factory.mktemp("browser_dates")) as base_url:
         yield base_url
 
 
